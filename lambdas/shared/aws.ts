@@ -1,0 +1,40 @@
+/**
+ * AWS SDK clients, created once per container. Endpoints and region come from the environment
+ * (AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>), which is how the local runtime points the same code at
+ * its local services: there is no "local mode" in handler code.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+let ddb: DynamoDBDocumentClient | undefined;
+let s3: S3Client | undefined;
+let sfn: SFNClient | undefined;
+let sqs: SQSClient | undefined;
+let secrets: SecretsManagerClient | undefined;
+
+export const clients = {
+  ddb: () =>
+    (ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+      marshallOptions: { removeUndefinedValues: true },
+    })),
+  s3: () => (s3 ??= new S3Client({})),
+  sfn: () => (sfn ??= new SFNClient({})),
+  sqs: () => (sqs ??= new SQSClient({})),
+  secrets: () => (secrets ??= new SecretsManagerClient({})),
+};
+
+/**
+ * Forgets the clients, so the next use reads endpoints from the environment again. Only a host
+ * that changes endpoints within one process needs it (the local runtime, restarted in tests).
+ */
+export function resetClients(): void {
+  ddb = undefined;
+  s3 = undefined;
+  sfn = undefined;
+  sqs = undefined;
+  secrets = undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * The API's errors (DESIGN.md §3): `{"error": {"type", "code", "message", "param"?}}`.
+ * Domain code throws these; one middleware (lambdas/shared/http.ts) turns them into responses.
+ * Anything else becomes a 500 with a generic message: never a stack trace.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'not_found'
+  | 'conflict'
+  | 'idempotency_error'
+  | 'card_error'
+  | 'api_error';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly code: string;
+  readonly param?: string;
+
+  constructor(
+    status: number,
+    type: ErrorType,
+    code: string,
+    message: string,
+    param?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.status = status;
+    this.type = type;
+    this.code = code;
+    this.param = param;
+  }
+
+  toJSON() {
+    return {
+      error: {
+        type: this.type,
+        code: this.code,
+        message: this.message,
+        ...(this.param ? { param: this.param } : {}),
+      },
+    };
+  }
+}
+
+export const invalidRequest = (code: string, message: string, param?: string) =>
+  new ApiError(400, 'invalid_request_error', code, message, param);
+
+export const notFound = (what: string, id: string) =>
+  new ApiError(404, 'not_found', 'resource_missing', `No such ${what}: '${id}'`, 'id');
+
+export const unauthorized = (message = 'Invalid API key provided.') =>
+  new ApiError(401, 'authentication_error', 'invalid_api_key', message);

@@ -1,0 +1,90 @@
+/**
+ * Merchants and their API keys.
+ *
+ * An API key is shown once, at creation. What is stored is HMAC-SHA256(pepper, key): a keyed hash
+ * that is fast to check on every request yet useless without the pepper (a secret outside the
+ * table). The lookup item's key is the hash itself, so resolving a key is one GetItem; the stored
+ * hash is compared again in constant time.
+ *
+ * Items (table `main`):
+ *   pk MERCHANT#<id>  sk MERCHANT   { id, name, created, status }
+ *   pk APIKEY#<hash>  sk APIKEY     { merchant_id, key_prefix, created }
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { newId, randomBase62 } from '../shared/ids.ts';
+import { getSecret } from '../shared/secrets.ts';
+
+export interface Merchant {
+  id: string;
+  name: string;
+  status: 'active' | 'disabled';
+  created: number;
+}
+
+const table = () => config.tableName('main');
+
+export async function hashApiKey(key: string): Promise<string> {
+  const pepper = await getSecret('api-key-pepper');
+  return createHmac('sha256', pepper).update(key).digest('hex');
+}
+
+export function validMerchantName(name: unknown): name is string {
+  return typeof name === 'string' && name.trim().length >= 1 && name.length <= 200;
+}
+
+/** Creates a merchant and its first API key; the key is returned here and never again. */
+export async function createMerchant(name: string): Promise<{ merchant: Merchant; apiKey: string }> {
+  if (!validMerchantName(name)) throw new Error('merchant name must be 1 to 200 characters');
+  const merchant: Merchant = {
+    id: newId('mch'),
+    name: name.trim(),
+    status: 'active',
+    created: Math.floor(Date.now() / 1000),
+  };
+  const apiKey = `sk_${process.env.PAYSTEP_KEY_MODE === 'live' ? 'live' : 'test'}_${randomBase62(32)}`;
+  const hash = await hashApiKey(apiKey);
+  const ddb = clients.ddb();
+  await ddb.send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: `MERCHANT#${merchant.id}`, sk: 'MERCHANT', kind: 'merchant', ...merchant },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  await ddb.send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        pk: `APIKEY#${hash}`,
+        sk: 'APIKEY',
+        kind: 'api_key',
+        hash,
+        merchant_id: merchant.id,
+        key_prefix: apiKey.slice(0, 12),
+        created: merchant.created,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  return { merchant, apiKey };
+}
+
+/** The active merchant owning `apiKey`, or undefined. */
+export async function merchantForApiKey(apiKey: string): Promise<Merchant | undefined> {
+  if (!/^sk_(test|live)_[0-9A-Za-z]{32}$/.test(apiKey)) return undefined;
+  const hash = await hashApiKey(apiKey);
+  const ddb = clients.ddb();
+  const key = await ddb.send(
+    new GetCommand({ TableName: table(), Key: { pk: `APIKEY#${hash}`, sk: 'APIKEY' } }),
+  );
+  const stored = key.Item?.hash as string | undefined;
+  if (!stored || !timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
+  const m = await ddb.send(
+    new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${key.Item!.merchant_id}`, sk: 'MERCHANT' } }),
+  );
+  if (!m.Item || m.Item.status !== 'active') return undefined;
+  return { id: m.Item.id, name: m.Item.name, status: m.Item.status, created: m.Item.created };
+}

@@ -1,0 +1,73 @@
+/**
+ * The `paystep` command for people (ops, finance, developers). It works on the same data dir as
+ * `npm start`: when a runtime is running there, commands talk to its services; otherwise the
+ * command starts the runtime in-process (without the HTTP gateway and schedules), does its work
+ * and stops it again.
+ */
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { readRuntimeInfo, resolveDataDir, withRuntime } from './context.ts';
+import { createMerchant, validMerchantName } from '../../lambdas/store/merchants.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  const program = new Command('paystep')
+    .description('paystep: payment operations on one machine or on AWS')
+    .option('-d, --data-dir <dir>', 'data dir of the local runtime (default: $PAYSTEP_DATA_DIR or .paystep)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const merchant = program.command('merchant').description('manage merchants');
+  merchant
+    .command('create')
+    .description('create a merchant and print its id and API key (the key is shown only once)')
+    .requiredOption('--name <name>', 'display name of the merchant')
+    .action(async (opts: { name: string }) => {
+      if (!validMerchantName(opts.name)) throw new UsageError('--name must be 1 to 200 characters');
+      const dataDir = resolveDataDir(program.opts().dataDir);
+      const result = await withRuntime(dataDir, () => createMerchant(opts.name));
+      out(
+        JSON.stringify({ id: result.merchant.id, name: result.merchant.name, api_key: result.apiKey }) + '\n',
+      );
+    });
+
+  program
+    .command('status')
+    .description('show whether a local runtime is running on the data dir, and its endpoints')
+    .action(() => {
+      const dataDir = resolveDataDir(program.opts().dataDir);
+      const info = readRuntimeInfo(dataDir);
+      out(
+        JSON.stringify(
+          info ? { running: true, ...info } : { running: false, dataDir: path.resolve(dataDir) },
+          null,
+          2,
+        ) + '\n',
+      );
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander already printed help or the error
+    if (err instanceof UsageError) {
+      process.stderr.write(`paystep: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`paystep: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('lib/cli/main.ts')) {
+  process.exitCode = await main(process.argv.slice(2));
+}

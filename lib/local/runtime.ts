@@ -1,0 +1,410 @@
+/**
+ * The embedded runtime: the whole topology on one machine, in one process.
+ *
+ *   gateway (HTTP, the API)        → in-process handlers (lib/local/lambda.ts)
+ *   DynamoDB (dynalite + streams)  → stream consumer handlers
+ *   Step Functions (ASL files)     → task handlers, task tokens, scaled time
+ *   queues (SQS API)               → consumer handlers, DLQs
+ *   buckets (S3 API, folders)      ← handlers write reports
+ *   scheduler                      → scheduled handlers
+ *
+ * Handlers reach the services through the AWS SDK, pointed here by AWS_ENDPOINT_URL_<SERVICE>.
+ * Data lives in `dataDir`; one runtime per data dir (a lock file names the running one, which is
+ * also how the CLI finds it).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  dlqName,
+  envVarFor,
+  topology as defaultTopology,
+  validateTopology,
+  type Topology,
+} from '../topology.ts';
+import { substitute, type AslDefinition } from './asl.ts';
+import { LocalBuckets } from './buckets.ts';
+import { LocalDynamo } from './dynamodb.ts';
+import { LocalGateway } from './gateway.ts';
+import { LocalLambdas } from './lambda.ts';
+import { createLogger, type Logger } from './log.ts';
+import { LocalQueues } from './queues.ts';
+import { LocalScheduler } from './scheduler.ts';
+import { LocalStepFunctions } from './stepfunctions.ts';
+import { resetClients } from '../../lambdas/shared/aws.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RuntimeOptions {
+  dataDir: string;
+  /** Gateway port; 0 picks a free one. */
+  port?: number;
+  host?: string;
+  /** Wait states, retries, timeouts, visibility timeouts and schedules run this many times faster. */
+  timeScale?: number;
+  /** Run the topology's schedules (default true). */
+  scheduler?: boolean;
+  /** Serve the HTTP gateway (default true; the CLI runs without it). */
+  gateway?: boolean;
+  topology?: Topology;
+  logger?: Logger;
+}
+
+export interface RuntimeInfo {
+  pid: number;
+  url: string | null;
+  dataDir: string;
+  startedAt: string;
+  endpoints: { dynamodb: string; stepfunctions: string; sqs: string; s3: string };
+}
+
+export class RuntimeStartError extends Error {
+  override name = 'RuntimeStartError';
+}
+
+export const physicalName = (name: string) => `paystep-${name}`;
+
+export class Runtime {
+  readonly options: Required<Omit<RuntimeOptions, 'logger' | 'topology'>>;
+  readonly topology: Topology;
+  readonly log: Logger;
+  lambdas!: LocalLambdas;
+  dynamo!: LocalDynamo;
+  queues!: LocalQueues;
+  buckets!: LocalBuckets;
+  stepFunctions!: LocalStepFunctions;
+  scheduler?: LocalScheduler;
+  gateway?: LocalGateway;
+  url: string | null = null;
+  endpoints!: RuntimeInfo['endpoints'];
+  private readonly started: (() => Promise<void>)[] = [];
+  private lockFile: string;
+
+  constructor(opts: RuntimeOptions) {
+    this.topology = opts.topology ?? defaultTopology;
+    this.options = {
+      dataDir: path.resolve(opts.dataDir),
+      port: opts.port ?? 3000,
+      host: opts.host ?? '127.0.0.1',
+      timeScale: opts.timeScale ?? 1,
+      scheduler: opts.scheduler ?? true,
+      gateway: opts.gateway ?? true,
+    };
+    this.log = opts.logger ?? createLogger('paystep');
+    this.lockFile = path.join(this.options.dataDir, 'runtime.json');
+  }
+
+  async start(): Promise<this> {
+    const problems = validateTopology(this.topology);
+    if (problems.length)
+      throw new RuntimeStartError(`the topology is inconsistent:\n  ${problems.join('\n  ')}`);
+    if (!(this.options.timeScale > 0))
+      throw new RuntimeStartError(`PAYSTEP_TIME_SCALE must be a positive number`);
+    this.prepareDataDir();
+    try {
+      await this.startServices();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+    return this;
+  }
+
+  private prepareDataDir(): void {
+    const dir = this.options.dataDir;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      const probe = path.join(dir, `.write-test-${process.pid}`);
+      fs.writeFileSync(probe, 'ok');
+      fs.rmSync(probe);
+    } catch (err) {
+      throw new RuntimeStartError(
+        `data dir ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set PAYSTEP_DATA_DIR to a writable folder`,
+      );
+    }
+    const other = readRuntimeInfo(dir);
+    if (other && other.pid !== process.pid)
+      throw new RuntimeStartError(
+        `another paystep runtime (pid ${other.pid}${other.url ? `, ${other.url}` : ''}) is using ${dir}; stop it or set PAYSTEP_DATA_DIR to another folder`,
+      );
+  }
+
+  private async startServices(): Promise<void> {
+    const t = this.topology;
+    const { dataDir, timeScale } = this.options;
+    const log = this.log;
+
+    // Endpoints are fixed before anything starts, so that every handler, whichever service
+    // calls it first, finds every other service.
+    const [dynamoPort, sfnPort, sqsPort, s3Port] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    this.endpoints = {
+      dynamodb: `http://127.0.0.1:${dynamoPort}`,
+      stepfunctions: `http://127.0.0.1:${sfnPort}`,
+      sqs: `http://127.0.0.1:${sqsPort}`,
+      s3: `http://127.0.0.1:${s3Port}`,
+    };
+    this.setEnvironment();
+    resetClients();
+
+    this.lambdas = new LocalLambdas({
+      root: PROJECT_ROOT,
+      functions: t.functions,
+      physicalName,
+      logger: log.child({ svc: 'lambda' }),
+    });
+    await this.lambdas.loadAll();
+    const invoke = (fn: string, event: unknown) => this.lambdas.invoke(fn, event);
+
+    this.buckets = new LocalBuckets({
+      dataDir,
+      buckets: Object.keys(t.buckets).map(physicalName),
+      logger: log.child({ svc: 's3' }),
+    });
+    await this.buckets.start(s3Port);
+    this.started.push(() => this.buckets.stop());
+
+    const queueDefs = Object.entries(t.queues).flatMap(([name, q]) => [
+      {
+        name: physicalName(name),
+        consumer: q.consumer,
+        batchSize: q.batchSize,
+        visibilityTimeoutSeconds: q.visibilityTimeoutSeconds,
+        maxReceiveCount: q.maxReceiveCount,
+        dlq: physicalName(dlqName(name)),
+      },
+      {
+        name: physicalName(dlqName(name)),
+        visibilityTimeoutSeconds: q.visibilityTimeoutSeconds,
+        maxReceiveCount: 1_000_000,
+      },
+    ]);
+    this.queues = new LocalQueues({
+      dataDir,
+      queues: queueDefs,
+      invoke,
+      timeScale,
+      logger: log.child({ svc: 'sqs' }),
+    });
+
+    this.dynamo = new LocalDynamo({
+      dataDir,
+      tables: t.tables,
+      tableName: physicalName,
+      deliver: (fn, event) => invoke(fn, event),
+      sendToFailureQueue: async (queue, body) => {
+        await this.queues.sendLocal(physicalName(queue), body);
+      },
+      timeScale,
+      logger: log.child({ svc: 'dynamodb' }),
+    });
+
+    const machines = Object.entries(t.stateMachines).map(([name, sm]) => {
+      const file = path.join(PROJECT_ROOT, sm.file);
+      const values: Record<string, string> = {};
+      for (const [k, s] of Object.entries(sm.substitutions)) {
+        if ('functionArn' in s) values[k] = this.lambdas.arn(s.functionArn);
+        else if ('tableName' in s) values[k] = physicalName(s.tableName);
+        else if ('queueUrl' in s) values[k] = this.queueUrl(s.queueUrl);
+        else values[k] = physicalName(s.bucketName);
+      }
+      let definition: AslDefinition;
+      try {
+        definition = JSON.parse(substitute(fs.readFileSync(file, 'utf8'), values, sm.file)) as AslDefinition;
+      } catch (err) {
+        throw new RuntimeStartError(`${sm.file}: ${(err as Error).message}`);
+      }
+      return { name, definition, type: sm.type };
+    });
+    this.stepFunctions = new LocalStepFunctions({
+      dataDir,
+      machines,
+      physicalName,
+      invokeFunction: invoke,
+      sendMessage: async (url, body) => {
+        const id = await this.queues.sendLocal(url.split('/').pop()!, body);
+        return { MessageId: String(id) };
+      },
+      timeScale,
+      logger: log.child({ svc: 'stepfunctions' }),
+    });
+
+    await this.dynamo.start(dynamoPort);
+    this.started.push(() => this.dynamo.stop());
+    await this.stepFunctions.start(sfnPort);
+    this.started.push(() => this.stepFunctions.stop());
+    await this.queues.start(sqsPort);
+    this.started.push(() => this.queues.stop());
+
+    if (this.options.scheduler && Object.keys(t.schedules).length) {
+      this.scheduler = new LocalScheduler({
+        dataDir,
+        schedules: t.schedules,
+        invoke,
+        timeScale,
+        logger: log.child({ svc: 'scheduler' }),
+      });
+      this.scheduler.start();
+      this.started.push(() => this.scheduler!.stop());
+    }
+    if (this.options.gateway) {
+      this.gateway = new LocalGateway({ topology: t, invoke, logger: log.child({ svc: 'gateway' }) });
+      this.url = await this.gateway.start(this.options.port, this.options.host);
+      this.started.push(() => this.gateway!.stop());
+    }
+    const info: RuntimeInfo = {
+      pid: process.pid,
+      url: this.url,
+      dataDir,
+      startedAt: new Date().toISOString(),
+      endpoints: this.endpoints,
+    };
+    fs.writeFileSync(this.lockFile, JSON.stringify(info, null, 2) + '\n');
+  }
+
+  queueUrl(name: string): string {
+    return `${this.endpoints.sqs}/000000000000/${physicalName(name)}`;
+  }
+
+  private setEnvironment(): void {
+    Object.assign(process.env, runtimeEnvironment(this.topology, this.endpoints, this.options.dataDir));
+  }
+
+  /** Waits until streams, queues and executions have nothing left to do (tests, CLI). */
+  async settle(timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      await this.dynamo.drain();
+      await this.queues.drain();
+      if (this.stepFunctions.runningCount() === 0) {
+        await this.dynamo.drain();
+        await this.queues.drain();
+        if (this.stepFunctions.runningCount() === 0) return;
+      }
+      if (Date.now() > end) throw new Error('runtime did not settle in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stops everything in reverse order; in-flight work resumes at the next start. */
+  async stop(): Promise<void> {
+    while (this.started.length) {
+      const stop = this.started.pop()!;
+      try {
+        await stop();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'error while stopping');
+      }
+    }
+    const info = readRuntimeInfo(this.options.dataDir);
+    if (info?.pid === process.pid) fs.rmSync(this.lockFile, { force: true });
+  }
+}
+
+/** Environment of every handler: the same variable names the CDK stack sets. */
+export function runtimeEnvironment(
+  t: Topology,
+  endpoints: RuntimeInfo['endpoints'],
+  dataDir: string,
+): Record<string, string> {
+  const queueUrl = (name: string) => `${endpoints.sqs}/000000000000/${physicalName(name)}`;
+  const env: Record<string, string> = {
+    AWS_REGION: 'local',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SFN: endpoints.stepfunctions,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    POWERTOOLS_SERVICE_NAME: 'paystep',
+    POWERTOOLS_LOG_LEVEL: powertoolsLevel(
+      process.env.PAYSTEP_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'warn'),
+    ),
+    POWERTOOLS_DEV: 'true',
+  };
+  for (const name of Object.keys(t.tables)) env[envVarFor.table(name)] = physicalName(name);
+  for (const name of Object.keys(t.queues)) env[envVarFor.queue(name)] = queueUrl(name);
+  for (const name of Object.keys(t.buckets)) env[envVarFor.bucket(name)] = physicalName(name);
+  for (const name of Object.keys(t.stateMachines))
+    env[envVarFor.stateMachine(name)] =
+      `arn:aws:states:local:000000000000:stateMachine:${physicalName(name)}`;
+  const secrets = loadOrCreateSecrets(dataDir, t);
+  for (const [name, value] of Object.entries(secrets)) env[envVarFor.secretValue(name)] = value;
+  for (const [fn, def] of Object.entries(t.functions)) {
+    for (const [k, v] of Object.entries(def.env ?? {})) {
+      // One process hosts every function, so a variable must mean the same for all of them.
+      if (env[k] !== undefined && env[k] !== v)
+        throw new RuntimeStartError(
+          `function ${fn} sets ${k}=${v}, but another function sets it to ${env[k]}`,
+        );
+      env[k] = v;
+    }
+  }
+  return env;
+}
+
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  return new Runtime(opts).start();
+}
+
+/** The runtime that holds `dataDir`, if one is running. A stale lock (dead pid) is ignored. */
+export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
+  const file = path.join(path.resolve(dataDir), 'runtime.json');
+  let info: RuntimeInfo;
+  try {
+    info = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeInfo;
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(info.pid, 0);
+    return info;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? info : undefined;
+  }
+}
+
+function loadOrCreateSecrets(dataDir: string, t: Topology): Record<string, string> {
+  const file = path.join(dataDir, 'secrets.json');
+  let secrets: Record<string, string> = {};
+  if (fs.existsSync(file)) secrets = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  let changed = false;
+  for (const [name, def] of Object.entries(t.secrets)) {
+    if (!secrets[name]) {
+      secrets[name] = randomBytes(def.generate.length).toString('base64url').slice(0, def.generate.length);
+      changed = true;
+    }
+  }
+  if (changed) fs.writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  return secrets;
+}
+
+function powertoolsLevel(level: string): string {
+  const map: Record<string, string> = {
+    trace: 'TRACE',
+    debug: 'DEBUG',
+    info: 'INFO',
+    warn: 'WARN',
+    error: 'ERROR',
+    fatal: 'CRITICAL',
+    silent: 'SILENT',
+  };
+  return map[level.toLowerCase()] ?? 'WARN';
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

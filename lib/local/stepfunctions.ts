@@ -1,0 +1,952 @@
+/**
+ * Local Step Functions: the same ASL files run by aws-local-stepfunctions, behind an endpoint that
+ * speaks the Step Functions API (AWS JSON 1.0) for the calls paystep makes, so handlers use
+ * `@aws-sdk/client-sfn` unchanged.
+ *
+ * Durability (docs/decisions/0002-local-step-functions.md): every execution start, every task
+ * result (success, failure, dispatched callback, wait deadline) and every end is appended to a
+ * journal before the workflow moves on. After a restart each RUNNING execution is re-driven from
+ * its start with its recorded task results replayed instead of invoking the tasks again, so the
+ * execution resumes where it was: completed tasks are not repeated, a Wait keeps its original
+ * deadline, a callback task keeps its token and is not dispatched twice. Only a task that was in
+ * flight at the crash runs again (at-least-once, as a Lambda retry would in AWS).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { compileDefinition, TASK_TOKEN_PLACEHOLDER, WAIT_RESOURCE } from './asl.ts';
+import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
+import { Journal } from './journal.ts';
+import { createLogger, type Logger } from './log.ts';
+
+export const LOCAL_REGION = 'local';
+export const LOCAL_ACCOUNT = '000000000000';
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+
+export interface LocalStateMachineDef {
+  name: string;
+  /** Definition with substitutions already applied. */
+  definition: AslDefinition;
+  type: 'STANDARD' | 'EXPRESS';
+}
+
+export interface StepFunctionsOptions {
+  dataDir: string;
+  machines: LocalStateMachineDef[];
+  /** Physical name of a state machine (ARN suffix). */
+  physicalName?: (name: string) => string;
+  /** Invokes a function by name or ARN; throws the handler's error. */
+  invokeFunction: (functionNameOrArn: string, payload: unknown) => Promise<unknown>;
+  /** `arn:aws:states:::sqs:sendMessage` integration. */
+  sendMessage?: (queueUrl: string, body: string) => Promise<{ MessageId: string; MD5OfMessageBody?: string }>;
+  /** Wait states, retry intervals, task timeouts and heartbeats run this many times faster. */
+  timeScale?: number;
+  logger?: Logger;
+}
+
+export interface HistoryEvent {
+  id: number;
+  previousEventId: number;
+  timestamp: number;
+  type: string;
+  [details: string]: unknown;
+}
+
+type Memo =
+  { ok: true; result: unknown } | { ok: false; error: string; cause: string } | { deadline: number };
+
+interface Execution {
+  arn: string;
+  machine: string;
+  name: string;
+  input: string;
+  status: ExecutionStatus;
+  startDate: number;
+  stopDate?: number;
+  output?: string;
+  error?: string;
+  cause?: string;
+  run: number;
+  history: HistoryEvent[];
+  memo: Map<string, Memo>;
+  dispatched: Set<string>;
+}
+
+type JournalRecord =
+  | { t: 'start'; arn: string; machine: string; name: string; input: string; startDate: number }
+  | { t: 'run'; arn: string; run: number }
+  | { t: 'ev'; arn: string; run: number; ev: HistoryEvent }
+  | { t: 'memo'; arn: string; key: string; v: Memo }
+  | { t: 'disp'; arn: string; key: string }
+  | {
+      t: 'end';
+      arn: string;
+      status: ExecutionStatus;
+      stopDate: number;
+      output?: string;
+      error?: string;
+      cause?: string;
+    };
+
+interface Live {
+  abort: () => void;
+  controller: AbortController;
+  counters: Map<string, number>;
+  done: Promise<void>;
+}
+
+interface PendingToken {
+  arn: string;
+  key: string;
+  resolve: (output: unknown) => void;
+  reject: (err: TaskError) => void;
+  heartbeat?: { ms: number; timer?: NodeJS.Timeout };
+}
+
+/** An error as Step Functions sees it: `name` is the ASL error name matched by Retry/Catch. */
+export class TaskError extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+/** A Step Functions API error (`__type` on the wire). */
+export class SfnApiError extends Error {
+  readonly status: number;
+  constructor(name: string, message: string, status = 400) {
+    super(message);
+    this.name = name;
+    this.status = status;
+  }
+}
+
+const TERMINAL: ExecutionStatus[] = ['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'];
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 16);
+
+export class LocalStepFunctions {
+  private readonly opts: StepFunctionsOptions;
+  private readonly log: Logger;
+  private readonly timeScale: number;
+  private readonly machines = new Map<
+    string,
+    { def: LocalStateMachineDef; arn: string; compiled: CompiledDefinition; sm: StateMachine }
+  >();
+  private readonly executions = new Map<string, Execution>();
+  private readonly live = new Map<string, Live>();
+  private readonly tokens = new Map<string, PendingToken>();
+  private readonly waiters = new Map<string, (() => void)[]>();
+  private readonly journal: Journal<JournalRecord>;
+  private historyBuffer: JournalRecord[] = [];
+  private flushScheduled = false;
+  private server?: http.Server;
+  private stopping = false;
+
+  constructor(opts: StepFunctionsOptions) {
+    this.opts = opts;
+    this.timeScale = opts.timeScale ?? 1;
+    if (!(this.timeScale > 0)) throw new Error(`time scale must be a positive number, got ${opts.timeScale}`);
+    this.log = opts.logger ?? createLogger('stepfunctions');
+    this.journal = new Journal(path.join(opts.dataDir, 'stepfunctions', 'executions.jsonl'));
+    const physical = opts.physicalName ?? ((n: string) => `paystep-${n}`);
+    for (const def of opts.machines) {
+      // Validate the definition as written (what AWS would accept), then run the compiled form.
+      new StateMachine(def.definition as unknown as StateMachineDefinition, {
+        validationOptions: { checkArn: false },
+      });
+      const compiled = compileDefinition(def.definition, this.timeScale);
+      const sm = new StateMachine(compiled.definition as unknown as StateMachineDefinition, {
+        validationOptions: { noValidate: true },
+      });
+      const arn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${physical(def.name)}`;
+      this.machines.set(arn, { def, arn, compiled, sm });
+    }
+  }
+
+  stateMachineArn(name: string): string {
+    for (const m of this.machines.values()) if (m.def.name === name) return m.arn;
+    throw new Error(`unknown state machine ${name}`);
+  }
+
+  /** Loads the journal, re-drives executions that were running, and serves the API. */
+  async start(port = 0): Promise<string> {
+    this.recover();
+    const server = http.createServer((req, res) => void this.serve(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    const addr = server.address() as { port: number };
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  /** Stops serving; running executions stay RUNNING in the journal and resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const l of this.live.values()) l.controller.abort();
+    for (const l of this.live.values()) l.abort();
+    await Promise.allSettled([...this.live.values()].map((l) => l.done));
+    for (const t of this.tokens.values()) if (t.heartbeat?.timer) clearTimeout(t.heartbeat.timer);
+    this.tokens.clear();
+    this.flushHistory();
+    this.journal.close();
+    if (this.server) {
+      const closed = new Promise<void>((r) => this.server!.close(() => r()));
+      this.server.closeAllConnections();
+      await closed;
+    }
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private recover(): void {
+    for (const r of this.journal.load()) {
+      if (r.t === 'start') {
+        this.executions.set(r.arn, {
+          arn: r.arn,
+          machine: r.machine,
+          name: r.name,
+          input: r.input,
+          status: 'RUNNING',
+          startDate: r.startDate,
+          run: 0,
+          history: [],
+          memo: new Map(),
+          dispatched: new Set(),
+        });
+        continue;
+      }
+      const e = this.executions.get(r.arn);
+      if (!e) continue;
+      if (r.t === 'run') {
+        e.run = r.run;
+        e.history = [];
+      } else if (r.t === 'ev') {
+        if (r.run === e.run) e.history.push(r.ev);
+      } else if (r.t === 'memo') e.memo.set(r.key, r.v);
+      else if (r.t === 'disp') e.dispatched.add(r.key);
+      else if (r.t === 'end')
+        Object.assign(e, {
+          status: r.status,
+          stopDate: r.stopDate,
+          output: r.output,
+          error: r.error,
+          cause: r.cause,
+        });
+    }
+    // Compact: keep what describes each execution; finished ones need no task memo.
+    const records: JournalRecord[] = [];
+    for (const e of this.executions.values()) {
+      records.push({
+        t: 'start',
+        arn: e.arn,
+        machine: e.machine,
+        name: e.name,
+        input: e.input,
+        startDate: e.startDate,
+      });
+      const running = e.status === 'RUNNING';
+      if (running) e.run += 1;
+      records.push({ t: 'run', arn: e.arn, run: e.run });
+      if (!running) for (const ev of e.history) records.push({ t: 'ev', arn: e.arn, run: e.run, ev });
+      if (running) {
+        for (const [key, v] of e.memo) records.push({ t: 'memo', arn: e.arn, key, v });
+        for (const key of e.dispatched) records.push({ t: 'disp', arn: e.arn, key });
+        e.history = [];
+      } else {
+        records.push({
+          t: 'end',
+          arn: e.arn,
+          status: e.status,
+          stopDate: e.stopDate ?? e.startDate,
+          output: e.output,
+          error: e.error,
+          cause: e.cause,
+        });
+      }
+    }
+    this.journal.rewrite(records);
+    for (const e of this.executions.values()) {
+      if (e.status !== 'RUNNING') continue;
+      if (!this.machines.has(this.machineArnOf(e))) {
+        this.finish(e, 'FAILED', undefined, 'States.Runtime', `state machine ${e.machine} no longer exists`);
+        continue;
+      }
+      this.log.info({ execution: e.arn, resumedTasks: e.memo.size }, 'resuming execution after restart');
+      this.launch(e);
+    }
+  }
+
+  private machineArnOf(e: Execution): string {
+    return e.arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
+  }
+
+  // ---------------------------------------------------------------- API
+
+  startExecution(req: { stateMachineArn?: string; name?: string; input?: string }): {
+    executionArn: string;
+    startDate: number;
+  } {
+    const m = this.machines.get(req.stateMachineArn ?? '');
+    if (!m)
+      throw new SfnApiError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${req.stateMachineArn}'`,
+      );
+    const name = req.name ?? randomUUID();
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new SfnApiError('InvalidName', `Invalid Name: '${name}'`);
+    const input = req.input ?? '{}';
+    try {
+      JSON.parse(input);
+    } catch {
+      throw new SfnApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: not valid JSON');
+    }
+    const arn = m.arn.replace(':stateMachine:', ':execution:') + `:${name}`;
+    const existing = this.executions.get(arn);
+    if (existing) {
+      // Standard workflows: the same name and input while running is idempotent; anything else is a conflict.
+      if (existing.status === 'RUNNING' && existing.input === input)
+        return { executionArn: arn, startDate: existing.startDate / 1000 };
+      throw new SfnApiError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
+    }
+    if (this.stopping) throw new SfnApiError('ServiceUnavailable', 'the local runtime is shutting down', 503);
+    const e: Execution = {
+      arn,
+      machine: m.def.name,
+      name,
+      input,
+      status: 'RUNNING',
+      startDate: Date.now(),
+      run: 1,
+      history: [],
+      memo: new Map(),
+      dispatched: new Set(),
+    };
+    this.executions.set(arn, e);
+    this.journal.append({ t: 'start', arn, machine: e.machine, name, input, startDate: e.startDate });
+    this.journal.append({ t: 'run', arn, run: 1 });
+    this.launch(e);
+    return { executionArn: arn, startDate: e.startDate / 1000 };
+  }
+
+  describeExecution(req: { executionArn?: string }) {
+    const e = this.mustGet(req.executionArn);
+    return {
+      executionArn: e.arn,
+      stateMachineArn: this.machineArnOf(e),
+      name: e.name,
+      status: e.status,
+      startDate: e.startDate / 1000,
+      stopDate: e.stopDate !== undefined ? e.stopDate / 1000 : undefined,
+      input: e.input,
+      inputDetails: { included: true },
+      output: e.output,
+      outputDetails: e.output !== undefined ? { included: true } : undefined,
+      error: e.error,
+      cause: e.cause,
+    };
+  }
+
+  listExecutions(req: {
+    stateMachineArn?: string;
+    statusFilter?: ExecutionStatus;
+    maxResults?: number;
+    nextToken?: string;
+  }) {
+    if (!this.machines.has(req.stateMachineArn ?? ''))
+      throw new SfnApiError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${req.stateMachineArn}'`,
+      );
+    const all = [...this.executions.values()]
+      .filter(
+        (e) =>
+          this.machineArnOf(e) === req.stateMachineArn &&
+          (!req.statusFilter || e.status === req.statusFilter),
+      )
+      .sort((a, b) => b.startDate - a.startDate || (a.arn < b.arn ? -1 : 1));
+    const start = req.nextToken ? Number(Buffer.from(req.nextToken, 'base64url').toString()) : 0;
+    const max = Math.min(req.maxResults || 100, 1000);
+    const page = all.slice(start, start + max);
+    return {
+      executions: page.map((e) => ({
+        executionArn: e.arn,
+        stateMachineArn: this.machineArnOf(e),
+        name: e.name,
+        status: e.status,
+        startDate: e.startDate / 1000,
+        stopDate: e.stopDate !== undefined ? e.stopDate / 1000 : undefined,
+      })),
+      nextToken:
+        start + max < all.length ? Buffer.from(String(start + max)).toString('base64url') : undefined,
+    };
+  }
+
+  getExecutionHistory(req: {
+    executionArn?: string;
+    maxResults?: number;
+    nextToken?: string;
+    reverseOrder?: boolean;
+  }) {
+    const e = this.mustGet(req.executionArn);
+    this.flushHistory();
+    const events = req.reverseOrder ? [...e.history].reverse() : e.history;
+    const start = req.nextToken ? Number(Buffer.from(req.nextToken, 'base64url').toString()) : 0;
+    const max = Math.min(req.maxResults || 100, 1000);
+    return {
+      events: events.slice(start, start + max).map((ev) => ({ ...ev, timestamp: ev.timestamp / 1000 })),
+      nextToken:
+        start + max < events.length ? Buffer.from(String(start + max)).toString('base64url') : undefined,
+    };
+  }
+
+  stopExecution(req: { executionArn?: string; error?: string; cause?: string }) {
+    const e = this.mustGet(req.executionArn);
+    if (e.status === 'RUNNING') {
+      this.pushEvent(e, 'ExecutionAborted', {
+        executionAbortedEventDetails: { error: req.error, cause: req.cause },
+      });
+      this.finish(e, 'ABORTED', undefined, req.error, req.cause);
+      const l = this.live.get(e.arn);
+      l?.controller.abort();
+      l?.abort();
+    }
+    return { stopDate: (e.stopDate ?? Date.now()) / 1000 };
+  }
+
+  sendTaskSuccess(req: { taskToken?: string; output?: string }) {
+    let output: unknown;
+    try {
+      output = JSON.parse(req.output ?? '');
+    } catch {
+      throw new SfnApiError('InvalidOutput', 'Invalid Output: not valid JSON');
+    }
+    this.completeToken(req.taskToken, { ok: true, result: output });
+    return {};
+  }
+
+  sendTaskFailure(req: { taskToken?: string; error?: string; cause?: string }) {
+    this.completeToken(req.taskToken, { ok: false, error: req.error ?? '', cause: req.cause ?? '' });
+    return {};
+  }
+
+  sendTaskHeartbeat(req: { taskToken?: string }) {
+    const p = this.tokens.get(req.taskToken ?? '');
+    if (!p) throw this.tokenError(req.taskToken);
+    if (p.heartbeat) {
+      clearTimeout(p.heartbeat.timer);
+      p.heartbeat.timer = this.heartbeatTimer(req.taskToken!, p.heartbeat.ms);
+    }
+    return {};
+  }
+
+  /** Resolves when the execution has ended (tests and CLI). */
+  async waitForExecution(
+    arn: string,
+    timeoutMs = 30_000,
+  ): Promise<ReturnType<LocalStepFunctions['describeExecution']>> {
+    const e = this.mustGet(arn);
+    if (e.status === 'RUNNING') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`execution ${arn} still running after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        const list = this.waiters.get(arn) ?? [];
+        list.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.waiters.set(arn, list);
+      });
+    }
+    return this.describeExecution({ executionArn: arn });
+  }
+
+  /** Tokens currently awaited (for tests and ops tooling). */
+  pendingTaskTokens(arn?: string): string[] {
+    return [...this.tokens.entries()].filter(([, p]) => !arn || p.arn === arn).map(([t]) => t);
+  }
+
+  runningCount(): number {
+    return this.live.size;
+  }
+
+  // ---------------------------------------------------------------- engine
+
+  private launch(e: Execution): void {
+    const m = this.machines.get(this.machineArnOf(e))!;
+    const controller = new AbortController();
+    const counters = new Map<string, number>();
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const spec of m.compiled.tasks.values())
+      handlers[spec.stateName] = (input) => this.runTask(e, spec, input, counters, controller.signal);
+    const input = JSON.parse(e.input);
+    const run = m.sm.run(input, {
+      overrides: { taskResourceLocalHandlers: handlers as never },
+      noThrowOnAbort: true,
+      context: {
+        Execution: {
+          Id: e.arn,
+          Name: e.name,
+          Input: input,
+          StartTime: new Date(e.startDate).toISOString(),
+          RoleArn: 'arn:aws:iam::000000000000:role/local',
+        },
+        StateMachine: { Id: m.arn, Name: m.arn.split(':').pop() },
+      } as never,
+    });
+    const events = this.consumeEvents(
+      e,
+      m.compiled,
+      run.eventLogs as AsyncGenerator<Record<string, unknown>>,
+    );
+    const done = (async () => {
+      let output: unknown;
+      let failure: { error: string; cause: string } | undefined;
+      try {
+        output = await run.result;
+      } catch (err) {
+        failure = { error: 'States.Runtime', cause: String((err as Error).message) };
+      }
+      const final = await events;
+      if (e.status !== 'RUNNING') return; // stopped
+      if (this.stopping && controller.signal.aborted) return; // shutdown: stays RUNNING, resumes later
+      if (final.type === 'ExecutionSucceeded')
+        this.finish(e, 'SUCCEEDED', JSON.stringify(final.output ?? output ?? null));
+      else if (final.type === 'ExecutionFailed')
+        this.finish(e, 'FAILED', undefined, final.error, final.cause);
+      else if (final.type === 'ExecutionTimeout')
+        this.finish(e, 'TIMED_OUT', undefined, 'States.Timeout', 'execution timed out');
+      else if (failure) this.finish(e, 'FAILED', undefined, failure.error, failure.cause);
+      else this.finish(e, 'SUCCEEDED', JSON.stringify(output ?? null));
+    })()
+      .catch((err) => this.log.error({ execution: e.arn, err }, 'execution bookkeeping failed'))
+      .finally(() => this.live.delete(e.arn));
+    this.live.set(e.arn, { abort: run.abort, controller, counters, done });
+  }
+
+  private async consumeEvents(
+    e: Execution,
+    compiled: CompiledDefinition,
+    logs: AsyncGenerator<Record<string, unknown>>,
+  ): Promise<{ type: string; output?: unknown; error?: string; cause?: string }> {
+    let final: { type: string; output?: unknown; error?: string; cause?: string } = { type: 'none' };
+    for await (const ev of logs) {
+      const type = ev.type as string;
+      const state = ev.state as { name: string; type: string; input?: unknown; output?: unknown } | undefined;
+      const typeOf = (s: { name: string; type: string }) => compiled.stateTypes.get(s.name) ?? s.type;
+      if (type === 'ExecutionStarted') {
+        this.pushEvent(e, 'ExecutionStarted', {
+          executionStartedEventDetails: { input: e.input, roleArn: 'arn:aws:iam::000000000000:role/local' },
+        });
+      } else if (type === 'StateEntered' && state) {
+        this.pushEvent(e, `${typeOf(state)}StateEntered`, {
+          stateEnteredEventDetails: { name: state.name, input: JSON.stringify(state.input ?? null) },
+        });
+      } else if (type === 'StateExited' && state) {
+        this.pushEvent(e, `${typeOf(state)}StateExited`, {
+          stateExitedEventDetails: { name: state.name, output: JSON.stringify(state.output ?? null) },
+        });
+      } else if (
+        type === 'MapIterationStarted' ||
+        type === 'MapIterationSucceeded' ||
+        type === 'MapIterationFailed'
+      ) {
+        const key = `mapIteration${type.slice('MapIteration'.length)}EventDetails`;
+        this.pushEvent(e, type, {
+          [key]: { name: (ev.parentState as { name: string }).name, index: ev.index },
+        });
+      } else if (type === 'ExecutionSucceeded') {
+        final = { type, output: ev.output };
+        this.pushEvent(e, 'ExecutionSucceeded', {
+          executionSucceededEventDetails: { output: JSON.stringify(ev.output ?? null) },
+        });
+      } else if (type === 'ExecutionFailed') {
+        final = { type, error: String(ev.Error ?? ''), cause: String(ev.Cause ?? '') };
+        this.pushEvent(e, 'ExecutionFailed', {
+          executionFailedEventDetails: { error: final.error, cause: final.cause },
+        });
+      } else if (type === 'ExecutionTimeout') {
+        final = { type };
+        this.pushEvent(e, 'ExecutionTimedOut', {
+          executionTimedOutEventDetails: { error: 'States.Timeout' },
+        });
+      } else if (type === 'ExecutionAborted') {
+        final = { type };
+      }
+    }
+    return final;
+  }
+
+  private async runTask(
+    e: Execution,
+    spec: TaskSpec,
+    input: unknown,
+    counters: Map<string, number>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    const base = `${spec.stateName}|${sha(JSON.stringify(input ?? null))}`;
+    const n = counters.get(base) ?? 0;
+    counters.set(base, n + 1);
+    const key = `${base}|${n}`;
+    // Let the interpreter's event log (consumed asynchronously) catch up, so the history reads
+    // StateEntered before the task's own events.
+    await new Promise((r) => setImmediate(r));
+
+    if (spec.originalType === 'Wait') return this.runWait(e, key, input as Record<string, unknown>, signal);
+
+    const isCallback = spec.resource.endsWith('.waitForTaskToken');
+    const resourceType = spec.resource.startsWith('arn:aws:states:::')
+      ? spec.resource.split(':')[5]
+      : 'lambda';
+    const timeoutSeconds =
+      spec.timeoutSeconds ?? (spec.timeoutSecondsPath ? undefined : isCallback ? undefined : 60);
+    this.pushEvent(e, 'TaskScheduled', {
+      taskScheduledEventDetails: {
+        resourceType,
+        resource: spec.resource.replace(/^arn:aws:states:::[^:]+:/, '') || spec.resource,
+        region: LOCAL_REGION,
+        parameters: JSON.stringify(input ?? null),
+        timeoutInSeconds: timeoutSeconds,
+        heartbeatInSeconds: spec.heartbeatSeconds,
+      },
+    });
+
+    const recorded = e.memo.get(key);
+    let outcome: Memo;
+    if (recorded && 'ok' in recorded) {
+      outcome = recorded;
+    } else {
+      this.pushEvent(e, 'TaskStarted', {
+        taskStartedEventDetails: { resourceType, resource: spec.resource },
+      });
+      outcome = await this.executeTask(e, spec, key, input, isCallback, timeoutSeconds, signal);
+      if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
+      this.record(e, key, outcome);
+    }
+    if ('ok' in outcome && outcome.ok) {
+      this.pushEvent(e, 'TaskSucceeded', {
+        taskSucceededEventDetails: {
+          resourceType,
+          resource: spec.resource,
+          output: JSON.stringify(outcome.result ?? null),
+        },
+      });
+      return outcome.result;
+    }
+    const f = outcome as { error: string; cause: string };
+    this.pushEvent(e, f.error === 'States.Timeout' ? 'TaskTimedOut' : 'TaskFailed', {
+      [f.error === 'States.Timeout' ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: {
+        resourceType,
+        resource: spec.resource,
+        error: f.error,
+        cause: f.cause,
+      },
+    });
+    throw new TaskError(f.error, f.cause);
+  }
+
+  private async executeTask(
+    e: Execution,
+    spec: TaskSpec,
+    key: string,
+    input: unknown,
+    isCallback: boolean,
+    timeoutSeconds: number | undefined,
+    signal: AbortSignal,
+  ): Promise<Memo> {
+    let timer: NodeJS.Timeout | undefined;
+    const work = (async (): Promise<unknown> => {
+      if (!isCallback) return this.dispatch(spec.resource, input);
+      const token = Buffer.from(JSON.stringify({ a: e.arn, k: key })).toString('base64url');
+      const resumed = new Promise<unknown>((resolve, reject) => {
+        const p: PendingToken = { arn: e.arn, key, resolve, reject };
+        if (spec.heartbeatSeconds) {
+          const ms = (spec.heartbeatSeconds * 1000) / this.timeScale;
+          p.heartbeat = { ms, timer: this.heartbeatTimer(token, ms) };
+        }
+        this.tokens.set(token, p);
+        signal.addEventListener('abort', () => reject(new TaskError('States.Runtime', 'execution stopped')), {
+          once: true,
+        });
+      });
+      if (!e.dispatched.has(key)) {
+        await this.dispatch(spec.resource, replaceToken(input, token));
+        e.dispatched.add(key);
+        this.journal.append({ t: 'disp', arn: e.arn, key });
+      }
+      // A completion may have arrived while the runtime was down, or during dispatch.
+      const early = e.memo.get(key);
+      if (early && 'ok' in early) {
+        this.tokens.delete(token);
+        if (early.ok) return early.result;
+        throw new TaskError(early.error, early.cause);
+      }
+      return resumed;
+    })();
+    const limits: Promise<never>[] = [];
+    if (timeoutSeconds !== undefined) {
+      limits.push(
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new TaskError('States.Timeout', `task did not finish within ${timeoutSeconds} s`)),
+            (timeoutSeconds * 1000) / this.timeScale,
+          );
+        }),
+      );
+    }
+    try {
+      const result = await Promise.race([work, ...limits]);
+      return { ok: true, result };
+    } catch (err) {
+      const x = err as Error & { errorType?: string };
+      if (x instanceof TaskError) return { ok: false, error: x.name, cause: x.message };
+      // A Lambda function error: Error is the errorType, Cause the Lambda error payload.
+      const errorType = x.name && x.name !== 'Error' ? x.name : (x.constructor?.name ?? 'Error');
+      return {
+        ok: false,
+        error: errorType,
+        cause: JSON.stringify({ errorType, errorMessage: x.message ?? String(err) }),
+      };
+    } finally {
+      clearTimeout(timer);
+      for (const [t, p] of this.tokens) if (p.arn === e.arn && p.key === key) this.dropToken(t);
+    }
+  }
+
+  private async runWait(
+    e: Execution,
+    key: string,
+    params: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    let recorded = e.memo.get(key);
+    if (!recorded || !('deadline' in recorded)) {
+      const now = Date.now();
+      let realMs = 0;
+      if (typeof params.seconds === 'number') realMs = (params.seconds * 1000) / this.timeScale;
+      else if (typeof params.timestamp === 'string') {
+        const at = Date.parse(params.timestamp);
+        if (Number.isNaN(at))
+          throw new TaskError('States.Runtime', `Wait timestamp is not a timestamp: ${params.timestamp}`);
+        realMs = Math.max(0, at - now) / this.timeScale;
+      } else if ('seconds' in params || 'timestamp' in params) {
+        throw new TaskError(
+          'States.Runtime',
+          'Wait SecondsPath/TimestampPath did not resolve to a number/timestamp',
+        );
+      }
+      recorded = { deadline: now + realMs };
+      this.record(e, key, recorded);
+    }
+    const remaining = recorded.deadline - Date.now();
+    if (remaining > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, remaining);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+    if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
+    return params.input;
+  }
+
+  private async dispatch(resource: string, input: unknown): Promise<unknown> {
+    const r = resource.replace(/\.waitForTaskToken$/, '').replace(/\.sync(:2)?$/, '');
+    if (r === 'arn:aws:states:::lambda:invoke') {
+      const p = input as { FunctionName: string; Payload?: unknown };
+      const payload = await this.opts.invokeFunction(p.FunctionName, p.Payload ?? {});
+      return { ExecutedVersion: '$LATEST', Payload: payload ?? null, StatusCode: 200 };
+    }
+    if (/^arn:aws:lambda:[^:]+:[^:]+:function:/.test(r)) return this.opts.invokeFunction(r, input);
+    if (r === 'arn:aws:states:::sqs:sendMessage') {
+      if (!this.opts.sendMessage) throw new TaskError('States.Runtime', 'no queue service');
+      const p = input as { QueueUrl: string; MessageBody: unknown };
+      const body = typeof p.MessageBody === 'string' ? p.MessageBody : JSON.stringify(p.MessageBody);
+      return this.opts.sendMessage(p.QueueUrl, body);
+    }
+    if (r === WAIT_RESOURCE) return input;
+    throw new TaskError('States.Runtime', `resource ${resource} is not supported by the local runtime`);
+  }
+
+  private completeToken(token: string | undefined, outcome: Memo): void {
+    const p = this.tokens.get(token ?? '');
+    if (p) {
+      const e = this.executions.get(p.arn)!;
+      this.record(e, p.key, outcome);
+      this.dropToken(token!);
+      if ('ok' in outcome && outcome.ok) p.resolve(outcome.result);
+      else {
+        const f = outcome as { error: string; cause: string };
+        p.reject(new TaskError(f.error, f.cause));
+      }
+      return;
+    }
+    // Not awaited right now: accept it for a running execution whose callback was dispatched
+    // (the runtime restarted and has not replayed up to that task yet).
+    const decoded = decodeToken(token);
+    const e = decoded && this.executions.get(decoded.a);
+    if (e && e.status === 'RUNNING' && e.dispatched.has(decoded.k) && !e.memo.has(decoded.k)) {
+      this.record(e, decoded.k, outcome);
+      return;
+    }
+    throw this.tokenError(token);
+  }
+
+  private tokenError(token: string | undefined): SfnApiError {
+    const decoded = decodeToken(token);
+    if (!decoded) return new SfnApiError('InvalidToken', 'Invalid Token');
+    const e = this.executions.get(decoded.a);
+    if (e && (e.memo.has(decoded.k) || e.status !== 'RUNNING'))
+      return new SfnApiError('TaskTimedOut', 'Task Timed Out: the task already completed or timed out');
+    return new SfnApiError('TaskDoesNotExist', 'Task Does Not Exist');
+  }
+
+  private heartbeatTimer(token: string, ms: number): NodeJS.Timeout {
+    return setTimeout(() => {
+      const p = this.tokens.get(token);
+      if (!p) return;
+      this.dropToken(token);
+      p.reject(new TaskError('States.HeartbeatTimeout', 'no heartbeat received in time'));
+    }, ms);
+  }
+
+  private dropToken(token: string): void {
+    const p = this.tokens.get(token);
+    if (p?.heartbeat?.timer) clearTimeout(p.heartbeat.timer);
+    this.tokens.delete(token);
+  }
+
+  private record(e: Execution, key: string, v: Memo): void {
+    e.memo.set(key, v);
+    this.journal.append({ t: 'memo', arn: e.arn, key, v });
+  }
+
+  private pushEvent(e: Execution, type: string, details: Record<string, unknown>): void {
+    const id = e.history.length + 1;
+    const ev: HistoryEvent = { id, previousEventId: id - 1, timestamp: Date.now(), type, ...details };
+    e.history.push(ev);
+    this.historyBuffer.push({ t: 'ev', arn: e.arn, run: e.run, ev });
+    if (type.endsWith('StateEntered'))
+      this.log.debug(
+        { execution: e.name, state: (details.stateEnteredEventDetails as { name: string }).name },
+        'state entered',
+      );
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushHistory());
+    }
+  }
+
+  private flushHistory(): void {
+    this.flushScheduled = false;
+    const batch = this.historyBuffer;
+    this.historyBuffer = [];
+    for (const r of batch) this.journal.append(r);
+  }
+
+  private finish(
+    e: Execution,
+    status: ExecutionStatus,
+    output?: string,
+    error?: string,
+    cause?: string,
+  ): void {
+    if (TERMINAL.includes(e.status)) return;
+    Object.assign(e, { status, output, error, cause, stopDate: Date.now() });
+    this.flushHistory();
+    this.journal.append({ t: 'end', arn: e.arn, status, stopDate: e.stopDate!, output, error, cause });
+    e.memo.clear();
+    e.dispatched.clear();
+    const level = status === 'SUCCEEDED' ? 'info' : 'warn';
+    this.log[level](
+      { execution: e.name, machine: e.machine, status, error },
+      `execution ${status.toLowerCase()}`,
+    );
+    for (const w of this.waiters.get(e.arn) ?? []) w();
+    this.waiters.delete(e.arn);
+  }
+
+  private mustGet(arn: string | undefined): Execution {
+    if (!arn || !arn.startsWith('arn:aws:states:'))
+      throw new SfnApiError('InvalidArn', `Invalid Arn: '${arn}'`);
+    const e = this.executions.get(arn);
+    if (!e) throw new SfnApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return e;
+  }
+
+  // ---------------------------------------------------------------- HTTP (AWS JSON 1.0)
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const op = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
+    const send = (status: number, body: unknown, errorType?: string) => {
+      const headers: Record<string, string> = { 'content-type': 'application/x-amz-json-1.0' };
+      if (errorType) headers['x-amzn-errortype'] = errorType;
+      res.writeHead(status, headers).end(JSON.stringify(body));
+    };
+    try {
+      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+      const ops: Record<string, (b: never) => unknown> = {
+        StartExecution: (b) => this.startExecution(b),
+        DescribeExecution: (b) => this.describeExecution(b),
+        ListExecutions: (b) => this.listExecutions(b),
+        GetExecutionHistory: (b) => this.getExecutionHistory(b),
+        StopExecution: (b) => this.stopExecution(b),
+        SendTaskSuccess: (b) => this.sendTaskSuccess(b),
+        SendTaskFailure: (b) => this.sendTaskFailure(b),
+        SendTaskHeartbeat: (b) => this.sendTaskHeartbeat(b),
+      };
+      const fn = ops[op];
+      if (!fn)
+        return send(
+          400,
+          { __type: 'UnknownOperationException', message: `operation ${target} is not supported locally` },
+          'UnknownOperationException',
+        );
+      send(200, fn(body as never));
+    } catch (err) {
+      if (err instanceof SfnApiError)
+        return send(err.status, { __type: err.name, message: err.message }, err.name);
+      if (err instanceof SyntaxError)
+        return send(
+          400,
+          { __type: 'SerializationException', message: 'request body is not JSON' },
+          'SerializationException',
+        );
+      this.log.error({ err, op }, 'step functions endpoint failed');
+      send(500, { __type: 'InternalFailure', message: 'internal error' }, 'InternalFailure');
+    }
+  }
+}
+
+function replaceToken(value: unknown, token: string): unknown {
+  if (value === TASK_TOKEN_PLACEHOLDER) return token;
+  if (Array.isArray(value)) return value.map((v) => replaceToken(v, token));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceToken(v, token)]));
+  return value;
+}
+
+function decodeToken(token: string | undefined): { a: string; k: string } | undefined {
+  if (!token) return undefined;
+  try {
+    const d = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown; k?: unknown };
+    return typeof d.a === 'string' && typeof d.k === 'string' ? { a: d.a, k: d.k } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -36,16 +36,14 @@ async function processRecord(record: SQSRecord): Promise<void> {
     recorded_at: ping.created,
     reported_at: Math.floor(Date.now() / 1000),
   };
-  await clients
-    .s3()
-    .send(
-      new PutObjectCommand({
-        Bucket: config.bucketName('reports'),
-        Key: key,
-        Body: JSON.stringify(report, null, 2) + '\n',
-        ContentType: 'application/json',
-      }),
-    );
+  await clients.s3().send(
+    new PutObjectCommand({
+      Bucket: config.bucketName('reports'),
+      Key: key,
+      Body: JSON.stringify(report, null, 2) + '\n',
+      ContentType: 'application/json',
+    }),
+  );
   await clients
     .ddb()
     .send(
@@ -67,14 +65,12 @@ async function processRecord(record: SQSRecord): Promise<void> {
       if (err.name !== 'ConditionalCheckFailedException') throw err;
     });
   try {
-    await clients
-      .sfn()
-      .send(
-        new SendTaskSuccessCommand({
-          taskToken: ping.task_token,
-          output: JSON.stringify({ report_key: key }),
-        }),
-      );
+    await clients.sfn().send(
+      new SendTaskSuccessCommand({
+        taskToken: ping.task_token,
+        output: JSON.stringify({ report_key: key }),
+      }),
+    );
   } catch (err) {
     if (!(err instanceof TaskTimedOut)) throw err; // already resumed by an earlier delivery
   }

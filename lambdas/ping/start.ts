@@ -23,14 +23,12 @@ export const handler = httpHandler(async (req) => {
   }
   const id = newId('png');
   const input = { ping_id: id, merchant_id: req.merchantId, message: parsed.data?.message ?? 'ping' };
-  const out = await clients
-    .sfn()
-    .send(
-      new StartExecutionCommand({
-        stateMachineArn: config.stateMachineArn('ping'),
-        name: id,
-        input: JSON.stringify(input),
-      }),
-    );
+  const out = await clients.sfn().send(
+    new StartExecutionCommand({
+      stateMachineArn: config.stateMachineArn('ping'),
+      name: id,
+      input: JSON.stringify(input),
+    }),
+  );
   return { status: 202, body: { id, object: 'ping', status: 'started', execution_arn: out.executionArn } };
 });

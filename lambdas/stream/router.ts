@@ -18,14 +18,12 @@ async function processRecord(record: DynamoDBRecord): Promise<void> {
   if (!img) return;
   const item = unmarshall(img as Record<string, AttributeValue>);
   if (item.kind === 'ping' && record.eventName === 'INSERT') {
-    await clients
-      .sqs()
-      .send(
-        new SendMessageCommand({
-          QueueUrl: config.queueUrl('reports'),
-          MessageBody: JSON.stringify({ type: 'ping.recorded', ping_id: item.id }),
-        }),
-      );
+    await clients.sqs().send(
+      new SendMessageCommand({
+        QueueUrl: config.queueUrl('reports'),
+        MessageBody: JSON.stringify({ type: 'ping.recorded', ping_id: item.id }),
+      }),
+    );
   }
 }
 

@@ -41,15 +41,13 @@ export async function handler(event: { date?: string } = {}) {
     items: scanned,
     counts,
   };
-  await clients
-    .s3()
-    .send(
-      new PutObjectCommand({
-        Bucket: config.bucketName('reports'),
-        Key: key,
-        Body: JSON.stringify(body, null, 2) + '\n',
-        ContentType: 'application/json',
-      }),
-    );
+  await clients.s3().send(
+    new PutObjectCommand({
+      Bucket: config.bucketName('reports'),
+      Key: key,
+      Body: JSON.stringify(body, null, 2) + '\n',
+      ContentType: 'application/json',
+    }),
+  );
   return { key, items: scanned };
 }

@@ -55,6 +55,11 @@ export class LocalLambdas {
     await Promise.all(Object.keys(this.functions).map((n) => this.load(n)));
   }
 
+  /** Functions whose handler module is loaded. */
+  names(): string[] {
+    return [...this.loaded.keys()];
+  }
+
   stats(): Record<string, number> {
     return Object.fromEntries(this.invocations);
   }

@@ -33,6 +33,9 @@ import { createLogger, type Logger } from './log.ts';
 import { LocalQueues } from './queues.ts';
 import { LocalScheduler } from './scheduler.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,6 +53,17 @@ export interface RuntimeOptions {
   gateway?: boolean;
   topology?: Topology;
   logger?: Logger;
+}
+
+export interface LocalInventory {
+  functions: string[];
+  routes: string[];
+  stateMachines: string[];
+  tables: string[];
+  queues: string[];
+  deadLetterQueues: string[];
+  buckets: string[];
+  schedules: string[];
 }
 
 export interface RuntimeInfo {
@@ -274,6 +288,39 @@ export class Runtime {
 
   private setEnvironment(): void {
     Object.assign(process.env, runtimeEnvironment(this.topology, this.endpoints, this.options.dataDir));
+  }
+
+  /**
+   * What this runtime actually serves, asked of the running services themselves (tables from
+   * ListTables, queues from ListQueues, buckets from ListBuckets, …), in topology names. The parity
+   * test compares it with the CDK template.
+   */
+  async inventory(): Promise<LocalInventory> {
+    const creds = { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+    const strip = (n: string) => (n.startsWith('paystep-') ? n.slice('paystep-'.length) : n);
+    const ddb = new DynamoDBClient({ ...creds, endpoint: this.endpoints.dynamodb });
+    const sqs = new SQSClient({ ...creds, endpoint: this.endpoints.sqs });
+    const s3 = new S3Client({ ...creds, endpoint: this.endpoints.s3, forcePathStyle: true });
+    try {
+      const tables = (await ddb.send(new ListTablesCommand({}))).TableNames ?? [];
+      const queueUrls = (await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [];
+      const buckets = (await s3.send(new ListBucketsCommand({}))).Buckets ?? [];
+      const queues = queueUrls.map((u) => strip(u.split('/').pop()!));
+      return {
+        functions: this.lambdas.names().sort(),
+        routes: (this.gateway?.routeKeys() ?? []).sort(),
+        stateMachines: this.stepFunctions.machineNames().sort(),
+        tables: tables.map(strip).sort(),
+        queues: queues.filter((q) => !q.endsWith('-dlq')).sort(),
+        deadLetterQueues: queues.filter((q) => q.endsWith('-dlq')).sort(),
+        buckets: buckets.map((b) => strip(b.Name!)).sort(),
+        schedules: (this.scheduler?.status() ?? []).map((x) => x.name).sort(),
+      };
+    } finally {
+      ddb.destroy();
+      sqs.destroy();
+      s3.destroy();
+    }
   }
 
   /** Waits until streams, queues and executions have nothing left to do (tests, CLI). */

@@ -166,6 +166,10 @@ export class LocalStepFunctions {
     }
   }
 
+  machineNames(): string[] {
+    return [...this.machines.values()].map((m) => m.def.name);
+  }
+
   stateMachineArn(name: string): string {
     for (const m of this.machines.values()) if (m.def.name === name) return m.arn;
     throw new Error(`unknown state machine ${name}`);

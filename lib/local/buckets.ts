@@ -866,7 +866,7 @@ export class LocalBuckets {
     let truncated = false;
     for (const key of keys) {
       if (after && compareKeys(key, after) <= 0) continue;
-      if (skipPrefix && key.startsWith(skipPrefix)) continue;
+      
       let commonPrefix: string | undefined;
       if (delimiter) {
         const i = key.indexOf(delimiter, prefix.length);

@@ -105,7 +105,9 @@ test('put, get and head round-trip body, content type, user metadata and an md5 
   expect(got.ETag).toBe(`"${md5(body)}"`);
   expect(got.Metadata).toEqual({ generator: 'daily-report', rows: '3' });
 
-  const head = await s3.send(new HeadObjectCommand({ Bucket: 'reports', Key: 'system/daily/2024-01-01.json' }));
+  const head = await s3.send(
+    new HeadObjectCommand({ Bucket: 'reports', Key: 'system/daily/2024-01-01.json' }),
+  );
   expect(head.ContentLength).toBe(body.length);
   expect(head.ETag).toBe(`"${md5(body)}"`);
   expect(head.Metadata).toEqual({ generator: 'daily-report', rows: '3' });
@@ -115,7 +117,10 @@ test('put, get and head round-trip body, content type, user metadata and an md5 
   expect(file).toBe(path.join(dataDir, 'buckets', 'reports', 'system', 'daily', '2024-01-01.json'));
   expect(fs.readFileSync(file, 'utf8')).toBe(body);
   const meta = JSON.parse(
-    fs.readFileSync(path.join(dataDir, 'buckets-meta', 'reports', 'system', 'daily', '2024-01-01.json.json'), 'utf8'),
+    fs.readFileSync(
+      path.join(dataDir, 'buckets-meta', 'reports', 'system', 'daily', '2024-01-01.json.json'),
+      'utf8',
+    ),
   );
   expect(meta).toMatchObject({ etag: `"${md5(body)}"`, contentType: 'application/json', size: body.length });
   // Nothing is left behind in the temporary area.
@@ -181,11 +186,15 @@ test('a body that does not match its declared checksum is refused with BadDigest
 
 test('GetObject honours a byte range', async () => {
   await put('digits.txt', '0123456789');
-  const got = await s3.send(new GetObjectCommand({ Bucket: 'reports', Key: 'digits.txt', Range: 'bytes=2-4' }));
+  const got = await s3.send(
+    new GetObjectCommand({ Bucket: 'reports', Key: 'digits.txt', Range: 'bytes=2-4' }),
+  );
   expect(got.$metadata.httpStatusCode).toBe(206);
   expect(got.ContentRange).toBe('bytes 2-4/10');
   expect(await got.Body!.transformToString()).toBe('234');
-  const tail = await s3.send(new GetObjectCommand({ Bucket: 'reports', Key: 'digits.txt', Range: 'bytes=-3' }));
+  const tail = await s3.send(
+    new GetObjectCommand({ Bucket: 'reports', Key: 'digits.txt', Range: 'bytes=-3' }),
+  );
   expect(await tail.Body!.transformToString()).toBe('789');
   const err = await errorOf(
     s3.send(new GetObjectCommand({ Bucket: 'reports', Key: 'digits.txt', Range: 'bytes=20-30' })),
@@ -234,7 +243,10 @@ describe('ListObjectsV2', () => {
     expect(system.Prefix).toBe('system/');
 
     const daily = await list({ Prefix: 'system/daily/' });
-    expect(daily.Contents!.map((c) => c.Key)).toEqual(['system/daily/2024-01-01.json', 'system/daily/2024-01-02.json']);
+    expect(daily.Contents!.map((c) => c.Key)).toEqual([
+      'system/daily/2024-01-01.json',
+      'system/daily/2024-01-02.json',
+    ]);
 
     const partial = await list({ Prefix: 'system/da' });
     expect(partial.Contents!.map((c) => c.Key)).toEqual([
@@ -262,13 +274,22 @@ describe('ListObjectsV2', () => {
       { Bucket: 'reports', Prefix: 'system/', Delimiter: '/' },
     )) {
       expect(page.KeyCount).toBe(1);
-      seen.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!), ...(page.Contents ?? []).map((c) => c.Key!));
+      seen.push(
+        ...(page.CommonPrefixes ?? []).map((p) => p.Prefix!),
+        ...(page.Contents ?? []).map((c) => c.Key!),
+      );
     }
     expect(seen).toEqual(['system/daily/', 'system/weekly/']);
 
     const all: string[] = [];
-    for await (const page of paginateListObjectsV2({ client: s3, pageSize: 2 }, { Bucket: 'reports', Delimiter: '/' })) {
-      all.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!), ...(page.Contents ?? []).map((c) => c.Key!));
+    for await (const page of paginateListObjectsV2(
+      { client: s3, pageSize: 2 },
+      { Bucket: 'reports', Delimiter: '/' },
+    )) {
+      all.push(
+        ...(page.CommonPrefixes ?? []).map((p) => p.Prefix!),
+        ...(page.Contents ?? []).map((c) => c.Key!),
+      );
     }
     expect(all).toEqual(['merchant/', 'system/', 'top.txt']);
   });
@@ -382,7 +403,11 @@ test('objects survive a restart on the same data dir', async () => {
   await buckets.stop();
   buckets = new LocalBuckets({ dataDir, buckets: ['reports'] });
   endpoint = await buckets.start();
-  s3 = new S3Client({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  s3 = new S3Client({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const got = await s3.send(new GetObjectCommand({ Bucket: 'reports', Key: 'kept.txt' }));
   expect(await got.Body!.transformToString()).toBe('still here');
   expect(got.ContentType).toBe('text/plain');

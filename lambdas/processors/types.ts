@@ -12,12 +12,7 @@
  */
 
 export type FailureCategory =
-  | 'soft_decline'
-  | 'hard_decline'
-  | 'fraud'
-  | 'authentication'
-  | 'technical'
-  | 'invalid_request';
+  'soft_decline' | 'hard_decline' | 'fraud' | 'authentication' | 'technical' | 'invalid_request';
 
 /** Why an attempt failed, in words support can read to a customer (DESIGN.md §2). */
 export interface Failure {
@@ -74,7 +69,13 @@ export type AuthorizeResult =
     }
   | { outcome: 'requires_action'; processorReference: string; rawStatus: string; nextActionUrl?: string }
   | { outcome: 'processing'; processorReference: string; rawStatus: string }
-  | { outcome: 'declined'; processorReference?: string; rawStatus?: string; failure: Failure; card?: CardDetails };
+  | {
+      outcome: 'declined';
+      processorReference?: string;
+      rawStatus?: string;
+      failure: Failure;
+      card?: CardDetails;
+    };
 
 export interface CaptureResult {
   processorReference: string;
@@ -97,7 +98,8 @@ export interface RefundResult {
 export interface RetrieveResult {
   processorReference: string;
   /** paystep's view of the processor's state. */
-  status: 'requires_payment_method' | 'requires_action' | 'processing' | 'authorized' | 'captured' | 'canceled';
+  status:
+    'requires_payment_method' | 'requires_action' | 'processing' | 'authorized' | 'captured' | 'canceled';
   amount: number;
   amountCaptured: number;
   amountRefunded: number;

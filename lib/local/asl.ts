@@ -69,6 +69,11 @@ export function compileDefinition(source: AslDefinition, timeScale: number): Com
       if (stateTypes.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
       stateTypes.set(name, state.Type);
       if (state.Type === 'Task') {
+        for (const k of ['TimeoutSecondsPath', 'HeartbeatSecondsPath'])
+          if (state[k] !== undefined)
+            throw new Error(
+              `state "${name}": ${k} is not supported by the local runtime; use ${k.replace('Path', '')}`,
+            );
         tasks.set(name, {
           stateName: name,
           originalType: 'Task',

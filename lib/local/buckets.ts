@@ -260,7 +260,12 @@ export class LocalBuckets {
     this.server = undefined;
     this.url = undefined;
     await new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      // Requests under way may finish; keep-alive connections still open after 2 s are cut.
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
       server.closeIdleConnections();
     });
     await Promise.allSettled([...this.locks.values()]);
@@ -866,7 +871,7 @@ export class LocalBuckets {
     let truncated = false;
     for (const key of keys) {
       if (after && compareKeys(key, after) <= 0) continue;
-      
+      if (skipPrefix && key.startsWith(skipPrefix)) continue;
       let commonPrefix: string | undefined;
       if (delimiter) {
         const i = key.indexOf(delimiter, prefix.length);

@@ -102,6 +102,9 @@ interface Queue {
   waiters: Set<() => void>;
   batchesInFlight: number;
   pumpScheduled: boolean;
+  /** Records in the log file, to decide when to compact it. */
+  logLines: number;
+  compactScheduled: boolean;
 }
 
 /** Log records, one JSON object a line. */
@@ -182,6 +185,8 @@ export function md5OfMessageAttributes(attrs: Record<string, MessageAttributeVal
 // eslint-disable-next-line no-control-regex
 const INVALID_BODY_CHARS = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** A log is compacted while running once it has this many records and mostly dead ones. */
+const COMPACT_MIN_LINES = 1000;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const SYSTEM_ATTRIBUTES = [
   'ApproximateReceiveCount',
@@ -233,6 +238,8 @@ export class LocalQueues {
         waiters: new Set(),
         batchesInFlight: 0,
         pumpScheduled: false,
+        logLines: 0,
+        compactScheduled: false,
       });
     }
     for (const def of options.queues) {
@@ -401,7 +408,7 @@ export class LocalQueues {
   }
 
   private assertRunning(): void {
-    if (!this.started || this.stopping) throw new Error('LocalQueues is not running');
+    if (!this.started) throw new Error('LocalQueues is not running');
   }
 
   private ms(seconds: number): number {
@@ -450,16 +457,23 @@ export class LocalQueues {
       }
       if (bad) this.log.warn({ queue: q.name, lines: bad }, 'skipped unreadable queue log lines');
     }
-    // Compact: one send record per live message, written aside and renamed over the log.
+    this.compact(q);
+    if (q.messages.size > 0) this.log.info({ queue: q.name, messages: q.messages.size }, 'queue restored');
+  }
+
+  /** Rewrites the log as one send record per live message (written aside, fsynced, renamed over). */
+  private compact(q: Queue): void {
     const tmp = `${q.file}.${process.pid}.tmp`;
     const lines = [...q.messages.values()].map((m) => JSON.stringify(this.sendRecord(m)) + '\n').join('');
     fs.writeFileSync(tmp, lines);
     const tfd = fs.openSync(tmp, 'r+');
     fs.fsyncSync(tfd);
     fs.closeSync(tfd);
+    if (q.fd !== undefined) fs.closeSync(q.fd);
+    q.fd = undefined;
     fs.renameSync(tmp, q.file);
     q.fd = fs.openSync(q.file, 'a');
-    if (q.messages.size > 0) this.log.info({ queue: q.name, messages: q.messages.size }, 'queue restored');
+    q.logLines = q.messages.size;
   }
 
   private sendRecord(m: Message): LogRecord {
@@ -480,6 +494,15 @@ export class LocalQueues {
   private append(q: Queue, record: LogRecord): void {
     if (q.fd === undefined) throw new Error(`Queue "${q.name}" is not open`);
     fs.writeSync(q.fd, JSON.stringify(record) + '\n');
+    q.logLines++;
+    // Compacted later, never here: an operation appends before it updates the messages in memory.
+    if (!q.compactScheduled && q.logLines > COMPACT_MIN_LINES && q.logLines > 2 * q.messages.size + 100) {
+      q.compactScheduled = true;
+      setImmediate(() => {
+        q.compactScheduled = false;
+        if (q.fd !== undefined) this.compact(q);
+      });
+    }
   }
 
   // ---------------------------------------------------------------- queue semantics
@@ -817,9 +840,7 @@ export class LocalQueues {
   }
 
   private async dispatch(op: string, input: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
-    if (this.stopping && op !== 'ReceiveMessage') {
-      throw new SqsError('ServiceUnavailable', 'The local queues are stopping.', 'ServiceUnavailable', 503);
-    }
+    // While stopping, sends and deletes are still accepted (batches in flight finish); receives get nothing.
     switch (op) {
       case 'GetQueueUrl': {
         const name = input.QueueName;

@@ -37,6 +37,8 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
+import { resetProcessors } from '../../lambdas/processors/registry.ts';
+import { StripeSimulator } from './processors/stripe-simulator.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -71,7 +73,7 @@ export interface RuntimeInfo {
   url: string | null;
   dataDir: string;
   startedAt: string;
-  endpoints: { dynamodb: string; stepfunctions: string; sqs: string; s3: string };
+  endpoints: { dynamodb: string; stepfunctions: string; sqs: string; s3: string; stripe?: string };
 }
 
 export class RuntimeStartError extends Error {
@@ -93,6 +95,8 @@ export class Runtime {
   gateway?: LocalGateway;
   url: string | null = null;
   endpoints!: RuntimeInfo['endpoints'];
+  /** The Stripe simulator, unless STRIPE_SECRET_KEY points paystep at real Stripe. */
+  stripe?: StripeSimulator;
   private readonly started: (() => Promise<void>)[] = [];
   private lockFile: string;
 
@@ -152,7 +156,8 @@ export class Runtime {
 
     // Endpoints are fixed before anything starts, so that every handler, whichever service
     // calls it first, finds every other service.
-    const [dynamoPort, sfnPort, sqsPort, s3Port] = await Promise.all([
+    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort] = await Promise.all([
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -164,8 +169,19 @@ export class Runtime {
       sqs: `http://127.0.0.1:${sqsPort}`,
       s3: `http://127.0.0.1:${s3Port}`,
     };
+    const realStripe = Boolean(process.env.STRIPE_SECRET_KEY);
+    if (!realStripe) this.endpoints.stripe = `http://127.0.0.1:${stripePort}`;
     this.setEnvironment();
     resetClients();
+    resetProcessors();
+
+    if (!realStripe) {
+      this.stripe = new StripeSimulator({ dataDir, logger: log.child({ svc: 'stripe-simulator' }) });
+      await this.stripe.start(stripePort);
+      this.started.push(() => this.stripe!.stop());
+    } else {
+      log.warn('STRIPE_SECRET_KEY is set: payments go to Stripe itself, not the simulator');
+    }
 
     this.lambdas = new LocalLambdas({
       root: PROJECT_ROOT,
@@ -328,7 +344,7 @@ export class Runtime {
     const end = Date.now() + timeoutMs;
     for (;;) {
       await this.dynamo.drain();
-      await this.queues.drain();
+      await this.queues.drain({ timeoutMs: Math.max(1, end - Date.now()) });
       if (this.stepFunctions.runningCount() === 0) {
         await this.dynamo.drain();
         await this.queues.drain();
@@ -369,6 +385,8 @@ export function runtimeEnvironment(
     AWS_ENDPOINT_URL_SFN: endpoints.stepfunctions,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_S3: endpoints.s3,
+    // The Stripe SDK talks to the local simulator unless the operator configured real Stripe.
+    STRIPE_API_BASE: endpoints.stripe ?? '',
     POWERTOOLS_SERVICE_NAME: 'paystep',
     POWERTOOLS_LOG_LEVEL: powertoolsLevel(
       process.env.PAYSTEP_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'warn'),
@@ -422,14 +440,22 @@ function loadOrCreateSecrets(dataDir: string, t: Topology): Record<string, strin
   let secrets: Record<string, string> = {};
   if (fs.existsSync(file)) secrets = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
   let changed = false;
+  const out: Record<string, string> = {};
   for (const [name, def] of Object.entries(t.secrets)) {
+    if ('provided' in def.source) {
+      // Never written to disk: an operator's secret stays in the operator's environment.
+      out[name] = process.env[def.source.provided.localEnv] || def.source.provided.localDefault;
+      continue;
+    }
     if (!secrets[name]) {
-      secrets[name] = randomBytes(def.generate.length).toString('base64url').slice(0, def.generate.length);
+      const length = def.source.generated.length;
+      secrets[name] = randomBytes(length).toString('base64url').slice(0, length);
       changed = true;
     }
+    out[name] = secrets[name];
   }
   if (changed) fs.writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
-  return secrets;
+  return out;
 }
 
 function powertoolsLevel(level: string): string {

@@ -608,8 +608,9 @@ export class LocalStepFunctions {
     const resourceType = spec.resource.startsWith('arn:aws:states:::')
       ? spec.resource.split(':')[5]
       : 'lambda';
-    const timeoutSeconds =
-      spec.timeoutSeconds ?? (spec.timeoutSecondsPath ? undefined : isCallback ? undefined : 60);
+    // Like AWS Standard workflows: no task timeout unless the definition sets one (a Lambda task is
+    // still bounded by the function's own timeout, enforced by the in-process invoker).
+    const timeoutSeconds = spec.timeoutSeconds;
     this.pushEvent(e, 'TaskScheduled', {
       taskScheduledEventDetails: {
         resourceType,

@@ -329,7 +329,7 @@ describe('secrets', () => {
     expect(s.DeletionPolicy).toBe('Retain');
     expect(s.Properties.GenerateSecretString).toEqual({
       ExcludePunctuation: true,
-      PasswordLength: def.generate.length,
+      PasswordLength: 'generated' in def.source ? def.source.generated.length : 32,
     });
   });
 });

@@ -150,10 +150,17 @@ describe('SQS API through @aws-sdk/client-sqs', () => {
   test('the legacy AttributeNames parameter selects system attributes too', async () => {
     await startQueues([plain]);
     await sqs.send(new SendMessageCommand({ QueueUrl: url('work'), MessageBody: 'x' }));
-    const got = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url('work'), AttributeNames: ['ApproximateReceiveCount'] }),
-    );
-    expect(got.Messages![0]!.Attributes).toEqual({ ApproximateReceiveCount: '1' });
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url('work'), AttributeNames: ['All'] }));
+    expect(got.Messages![0]!.Attributes).toEqual({
+      ApproximateReceiveCount: '1',
+      ApproximateFirstReceiveTimestamp: expect.stringMatching(/^\d+$/),
+      SentTimestamp: expect.stringMatching(/^\d+$/),
+      SenderId: '000000000000',
+    });
+    // Without attribute names, no attributes are returned.
+    await sqs.send(new SendMessageCommand({ QueueUrl: url('work'), MessageBody: 'y' }));
+    const bare = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url('work') }));
+    expect(bare.Messages![0]!.Attributes).toBeUndefined();
   });
 
   test('batch send, batch delete, queue attributes and purge', async () => {
@@ -496,24 +503,29 @@ describe('consumers (Lambda SQS event source mapping)', () => {
     expect(maxRunning).toBe(2);
   });
 
-  test('stop waits for the batch in flight to finish and acknowledges it', async () => {
-    await startQueues([reports]);
+  test('stop waits for the batch in flight, which can still send, and acknowledges it', async () => {
+    const defs = [reports, plain];
+    await startQueues(defs);
     let finished = false;
     handler = async () => {
       await sleep(100);
+      // A handler finishing during shutdown can still send through the SDK.
+      await sqs.send(new SendMessageCommand({ QueueUrl: url('work'), MessageBody: 'follow-up' }));
       finished = true;
     };
     queues!.sendLocal('reports', 'slow');
     while (calls.length === 0) await sleep(5);
-    sqs.destroy();
     await queues!.stop();
     expect(finished).toBe(true);
-    // Acknowledged before stopping: nothing comes back after a restart.
+    // Acknowledged before stopping: nothing comes back after a restart, and the follow-up was kept.
+    sqs.destroy();
     calls = [];
-    await startQueues([reports]);
+    await startQueues(defs);
     await sleep(50);
     expect(calls).toEqual([]);
     expect(queues!.stats('reports').total).toBe(0);
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url('work') }));
+    expect(got.Messages!.map((m) => m.Body)).toEqual(['follow-up']);
   });
 });
 
@@ -597,6 +609,22 @@ describe('durability', () => {
     await restart(defs);
     expect(queues!.stats('work-dlq').total).toBe(1);
     expect(queues!.stats('work').total).toBe(0);
+  });
+
+  test('the log is compacted while running once it is mostly dead records', async () => {
+    await startQueues([plain]);
+    const file = path.join(dataDir, 'queues', 'work.jsonl');
+    for (let i = 0; i < 1200; i++) queues!.sendLocal('work', `m${i}`);
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: url('work') }));
+    queues!.sendLocal('work', 'survivor');
+    await sleep(20);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).body)).toEqual(['survivor']);
+    // Appends continue on the new file, and a restart restores exactly the live messages.
+    queues!.sendLocal('work', 'later');
+    await restart([plain]);
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url('work'), MaxNumberOfMessages: 10 }));
+    expect(got.Messages!.map((m) => m.Body)).toEqual(['survivor', 'later']);
   });
 
   test('a torn last line (crash mid-write) is skipped, the rest restored', async () => {

@@ -1,0 +1,47 @@
+/**
+ * POST /v1/payments/{id}/capture {amount?} — captures an authorized payment, fully or partially
+ * (the rest of the hold is released). Requires Idempotency-Key.
+ */
+import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
+import { httpHandler } from '../shared/http.ts';
+import { formatAmount } from '../domain/money.ts';
+import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
+import { addEvent, getMerchantPayment } from '../store/payments.ts';
+import { presentPayment } from './present.ts';
+import { resumeWorkflow } from './resume.ts';
+import { CaptureBody, parse } from './validation.ts';
+import { waitForPayment } from './wait.ts';
+
+export const handler = httpHandler(async (req) => {
+  const id = req.pathParams.id ?? '';
+  const idemKey = readIdempotencyKey(req.headers, true);
+  const { response, replayed } = await idempotent(
+    req.merchantId,
+    idemKey,
+    requestHash('POST', `/v1/payments/${id}/capture`, req.body),
+    async () => {
+      const body = parse(CaptureBody, req.body);
+      const p = await getMerchantPayment(req.merchantId, id);
+      if (!p) throw notFound('payment', id);
+      if (p.status !== 'authorized')
+        throw new ApiError(
+          400,
+          'invalid_request_error',
+          'payment_unexpected_state',
+          `This payment is ${p.status}; only an authorized payment can be captured.`,
+        );
+      const amount = body?.amount ?? p.amount;
+      if (amount > p.amount)
+        throw invalidRequest(
+          'amount_too_large',
+          `Invalid amount: at most ${formatAmount(p.amount, p.currency)} (${p.amount}) can be captured.`,
+          'amount',
+        );
+      await addEvent(id, { type: 'capture_requested', amount });
+      await resumeWorkflow(id, 'capture', { action: 'capture', amount });
+      const after = await waitForPayment(id, (x) => x.status !== 'authorized');
+      return { status: 200, body: presentPayment(after) };
+    },
+  );
+  return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
+});

@@ -1,0 +1,33 @@
+/**
+ * Payment workflow, "Choose a processor": the routing rules (lambdas/domain/routing.ts) pick the
+ * processors to try, primary first. A payment approved in review is moved back to `processing`.
+ */
+import { availableProcessors } from '../../processors/registry.ts';
+import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
+import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
+
+export async function handler(input: { payment_id: string; review_decision?: { decision?: string } }) {
+  const p = await getPayment(input.payment_id);
+  if (!p) throw new Error(`payment ${input.payment_id} not found`);
+  if (p.status === 'pending_review') {
+    await transition(p.id, 'processing', {
+      from: ['pending_review'],
+      set: { review: { ...p.review!, status: 'approved' } },
+      remove: ['task_token', 'task_token_kind'],
+      note: 'approved in review',
+    });
+  }
+  const route = choose(
+    {
+      merchantId: p.merchant_id,
+      amount: p.amount,
+      currency: p.currency,
+      customerCountry: p.customer?.country,
+    },
+    DEFAULT_RULES,
+    availableProcessors(),
+  );
+  await annotate(p.id, { processor: route.processors[0]! });
+  await addEvent(p.id, { type: 'workflow', event: 'routed', processors: route.processors, rule: route.rule });
+  return { processors: route.processors, processor: route.processors[0], rule: route.rule };
+}

@@ -1,0 +1,56 @@
+/**
+ * Payment workflow, "Screen for risk": runs the rules of lambdas/domain/risk.ts. A hit moves the
+ * payment to `pending_review` with a Review (`rv_…`) that ops decide through /v1/reviews.
+ */
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../../shared/aws.ts';
+import { config } from '../../shared/config.ts';
+import { newId } from '../../shared/ids.ts';
+import { riskConfigFromEnv, screen } from '../../domain/risk.ts';
+import { addEvent, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
+
+export async function handler(input: { payment_id: string }) {
+  const p = await getPayment(input.payment_id);
+  if (!p) throw new Error(`payment ${input.payment_id} not found`);
+  if (p.status === 'pending_review' && p.review)
+    return { decision: 'review', reasons: p.review.reasons, review_id: p.review.id };
+  if (p.status !== 'processing') return { decision: 'allow', reasons: [], note: `already ${p.status}` };
+  const velocity = p.customer?.id
+    ? await countCustomerPayment(p.merchant_id, p.customer.id, p.id)
+    : undefined;
+  const result = screen(
+    {
+      amount: p.amount,
+      currency: p.currency,
+      customerCountry: p.customer?.country,
+      customerPaymentsThisHour: velocity,
+    },
+    riskConfigFromEnv(),
+  );
+  await addEvent(p.id, { type: 'risk', decision: result.decision, reasons: result.reasons });
+  if (result.decision === 'allow') return { decision: 'allow', reasons: [] };
+  const reviewId = newId('rv');
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: config.tableName('main'),
+      Item: {
+        pk: `REVIEW#${reviewId}`,
+        sk: 'REVIEW',
+        kind: 'review',
+        id: reviewId,
+        payment_id: p.id,
+        merchant_id: p.merchant_id,
+        reasons: result.reasons,
+        status: 'open',
+        created: Math.floor(Date.now() / 1000),
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  await transition(p.id, 'pending_review', {
+    from: ['processing'],
+    set: { review: { id: reviewId, reasons: result.reasons, status: 'open' } },
+    note: `held for review: ${result.reasons.join('; ')}`,
+  });
+  return { decision: 'review', reasons: result.reasons, review_id: reviewId };
+}

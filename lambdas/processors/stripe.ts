@@ -1,0 +1,384 @@
+/**
+ * The Stripe adapter: paystep's ProcessorAdapter on the official `stripe` SDK (PaymentIntents).
+ *
+ * - authorize = create + confirm one PaymentIntent (`confirm: true`), card only
+ *   (`automatic_payment_methods` without redirects, so no `return_url` is needed: the pinned API
+ *   version replaced `payment_method_types` by `allowed_payment_method_types`; this works with both), `capture_method` automatic or
+ *   manual, metadata `paystep_payment_id` / `merchant_id`. The latest charge is expanded for card
+ *   details and the authorization deadline.
+ * - Every mutating call carries the caller's idempotency key: a retry of the same attempt (by the SDK
+ *   or by the workflow) can never charge twice.
+ * - Outcomes: a card error is an answer (`declined`, mapped by stripe-declines.ts); connection errors,
+ *   timeouts, 5xx, 409 (same key still executing) and 429 throw ProcessorUnavailableError (retry with
+ *   the same key); any other refusal throws ProcessorRequestError (do not retry).
+ * - The API version is pinned to the SDK's own (`Stripe.API_VERSION`), so responses have the shapes
+ *   the SDK's types describe.
+ *
+ * Point it at the local simulator with `apiBase: 'http://127.0.0.1:PORT'` (lib/local/processors/
+ * stripe-simulator.ts); leave it unset for api.stripe.com.
+ */
+import Stripe from 'stripe';
+import { mapStripeDecline } from './stripe-declines.ts';
+import {
+  ProcessorRequestError,
+  ProcessorUnavailableError,
+  type AuthorizeRequest,
+  type AuthorizeResult,
+  type CancelResult,
+  type CaptureResult,
+  type CardDetails,
+  type Failure,
+  type ProcessorAdapter,
+  type RefundResult,
+  type RetrieveResult,
+} from './types.ts';
+
+export interface StripeAdapterOptions {
+  /** `sk_test_…` / `sk_live_…` (or a restricted key with PaymentIntents and Refunds write access). */
+  secretKey: string;
+  /** Another API origin, e.g. the simulator's `http://127.0.0.1:12111`. Default: api.stripe.com. */
+  apiBase?: string;
+  /** Per-request timeout in ms (default 10 000). */
+  timeoutMs?: number;
+  /** Retries the SDK makes itself on network errors, 409 and 5xx, with the same idempotency key (default 2). */
+  maxNetworkRetries?: number;
+  /**
+   * Where a customer returns after 3-D Secure. When set, a PaymentIntent that needs authentication has a
+   * `redirect_to_url` next action and authorize() returns its URL as `nextActionUrl`.
+   */
+  returnUrl?: string;
+}
+
+type PaymentIntent = Stripe.PaymentIntent;
+type Charge = Stripe.Charge;
+
+const NAME = 'stripe';
+
+export class StripeAdapter implements ProcessorAdapter {
+  readonly name = NAME;
+  private readonly stripe: Stripe;
+  private readonly returnUrl?: string;
+
+  constructor(options: StripeAdapterOptions) {
+    if (!options.secretKey) throw new Error('StripeAdapter: secretKey is required');
+    const config: Stripe.StripeConfig = {
+      apiVersion: Stripe.API_VERSION,
+      maxNetworkRetries: options.maxNetworkRetries ?? 2,
+      timeout: options.timeoutMs ?? 10_000,
+      telemetry: false,
+      appInfo: { name: 'paystep' },
+    };
+    if (options.apiBase) {
+      const u = new URL(options.apiBase);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        throw new Error(`StripeAdapter: apiBase must be an http(s) URL, got ${options.apiBase}`);
+      }
+      config.host = u.hostname;
+      config.protocol = u.protocol === 'http:' ? 'http' : 'https';
+      config.port = u.port || (u.protocol === 'http:' ? 80 : 443);
+    }
+    this.stripe = new Stripe(options.secretKey, config);
+    this.returnUrl = options.returnUrl;
+  }
+
+  async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
+    const metadata: Record<string, string> = {
+      paystep_payment_id: req.paymentId,
+      merchant_id: req.merchantId,
+    };
+    if (req.customer?.id) metadata.paystep_customer_id = req.customer.id;
+    const params: Stripe.PaymentIntentCreateParams = {
+      amount: req.amount,
+      currency: req.currency,
+      payment_method: req.paymentMethod,
+      // Cards only, and no redirect-based methods, so confirming needs no return_url (unless configured).
+      automatic_payment_methods: this.returnUrl
+        ? { enabled: true }
+        : { enabled: true, allow_redirects: 'never' },
+      capture_method: req.captureMethod,
+      confirm: true,
+      metadata,
+      expand: ['latest_charge'],
+    };
+    if (req.description) params.description = req.description;
+    if (this.returnUrl) params.return_url = this.returnUrl;
+    let pi: PaymentIntent;
+    try {
+      pi = await this.stripe.paymentIntents.create(params, { idempotencyKey: req.idempotencyKey });
+    } catch (err) {
+      if (err instanceof Stripe.errors.StripeCardError) return this.declined(err);
+      throw this.translate(err, 'authorize');
+    }
+    return this.authorizeResult(pi);
+  }
+
+  async capture(
+    reference: string,
+    amount: number | undefined,
+    idempotencyKey: string,
+  ): Promise<CaptureResult> {
+    const params: Stripe.PaymentIntentCaptureParams = {};
+    if (amount !== undefined) params.amount_to_capture = amount;
+    try {
+      const pi = await this.stripe.paymentIntents.capture(reference, params, { idempotencyKey });
+      return { processorReference: pi.id, amountCaptured: pi.amount_received, rawStatus: pi.status };
+    } catch (err) {
+      throw this.translate(err, 'capture');
+    }
+  }
+
+  async cancel(reference: string, idempotencyKey: string): Promise<CancelResult> {
+    try {
+      const pi = await this.stripe.paymentIntents.cancel(reference, {}, { idempotencyKey });
+      return { processorReference: pi.id, rawStatus: pi.status };
+    } catch (err) {
+      throw this.translate(err, 'cancel');
+    }
+  }
+
+  async refund(
+    reference: string,
+    amount: number,
+    idempotencyKey: string,
+    reason?: 'duplicate' | 'fraudulent' | 'requested_by_customer',
+  ): Promise<RefundResult> {
+    const params: Stripe.RefundCreateParams = { payment_intent: reference, amount };
+    if (reason) params.reason = reason;
+    try {
+      const r = await this.stripe.refunds.create(params, { idempotencyKey });
+      return {
+        refundReference: r.id,
+        status: refundStatus(r.status),
+        amount: r.amount,
+        ...(r.failure_reason ? { failureReason: r.failure_reason } : {}),
+      };
+    } catch (err) {
+      throw this.translate(err, 'refund');
+    }
+  }
+
+  async retrieve(reference: string): Promise<RetrieveResult> {
+    let pi: PaymentIntent;
+    try {
+      pi = await this.stripe.paymentIntents.retrieve(reference, { expand: ['latest_charge'] });
+    } catch (err) {
+      throw this.translate(err, 'retrieve');
+    }
+    const charge = expandedCharge(pi);
+    const err = pi.last_payment_error;
+    const out: RetrieveResult = {
+      processorReference: pi.id,
+      status: retrieveStatus(pi.status),
+      amount: pi.amount,
+      amountCaptured: pi.amount_received,
+      amountRefunded: charge?.amount_refunded ?? 0,
+      currency: pi.currency,
+      rawStatus: pi.status,
+    };
+    if (err && pi.status === 'requires_payment_method') {
+      out.failure = this.mapDecline(err.code, err.decline_code, err.message);
+    }
+    return out;
+  }
+
+  mapDecline(code: string | undefined, declineCode?: string, message?: string): Failure {
+    return mapStripeDecline(code, declineCode, message);
+  }
+
+  // --- helpers -----------------------------------------------------------------------------------
+
+  private authorizeResult(pi: PaymentIntent): AuthorizeResult {
+    const charge = expandedCharge(pi);
+    switch (pi.status) {
+      case 'requires_capture':
+      case 'succeeded': {
+        const card = charge ? cardOfCharge(charge) : undefined;
+        const captureBefore = charge?.payment_method_details?.card?.capture_before ?? undefined;
+        return {
+          outcome: pi.status === 'succeeded' ? 'captured' : 'authorized',
+          processorReference: pi.id,
+          amountCaptured: pi.amount_received,
+          ...(captureBefore ? { captureBefore } : {}),
+          ...(card ? { card } : {}),
+          rawStatus: pi.status,
+        };
+      }
+      case 'requires_action': {
+        const next = pi.next_action;
+        const url =
+          next?.redirect_to_url?.url ??
+          (typeof (next?.use_stripe_sdk as { stripe_js?: unknown } | undefined)?.stripe_js === 'string'
+            ? ((next?.use_stripe_sdk as { stripe_js: string }).stripe_js as string)
+            : undefined);
+        return {
+          outcome: 'requires_action',
+          processorReference: pi.id,
+          rawStatus: pi.status,
+          ...(url ? { nextActionUrl: url } : {}),
+        };
+      }
+      case 'processing':
+        return { outcome: 'processing', processorReference: pi.id, rawStatus: pi.status };
+      case 'requires_payment_method': {
+        // Confirmed but failed without a card error (e.g. authentication failed): a decline.
+        const e = pi.last_payment_error;
+        return {
+          outcome: 'declined',
+          processorReference: pi.id,
+          rawStatus: pi.status,
+          failure: this.mapDecline(e?.code, e?.decline_code, e?.message),
+        };
+      }
+      default:
+        throw new ProcessorRequestError(
+          NAME,
+          `PaymentIntent ${pi.id} has unexpected status ${pi.status} after confirmation`,
+          'unexpected_status',
+        );
+    }
+  }
+
+  private declined(err: InstanceType<typeof Stripe.errors.StripeCardError>): AuthorizeResult {
+    const pi = err.payment_intent as PaymentIntent | undefined;
+    const pm = err.payment_method as Stripe.PaymentMethod | undefined;
+    const card = pm?.card ? cardOfPaymentMethod(pm.card) : undefined;
+    return {
+      outcome: 'declined',
+      ...(pi?.id ? { processorReference: pi.id, rawStatus: pi.status } : {}),
+      failure: this.mapDecline(err.code, err.decline_code, err.message),
+      ...(card ? { card } : {}),
+    };
+  }
+
+  /** Any SDK error → ProcessorUnavailableError (outcome unknown, retry same key) or ProcessorRequestError. */
+  private translate(err: unknown, operation: string): Error {
+    const E = Stripe.errors;
+    if (
+      err instanceof E.StripeConnectionError ||
+      err instanceof E.StripeRateLimitError ||
+      err instanceof E.StripeAPIError
+    ) {
+      const status = (err as { statusCode?: number }).statusCode;
+      return new ProcessorUnavailableError(
+        NAME,
+        `Stripe ${operation} failed: ${err.type}${status ? ` ${status}` : ''}: ${err.message}`,
+        { cause: err },
+      );
+    }
+    if (err instanceof E.StripeError) {
+      const status = err.statusCode;
+      if (status === undefined || status >= 500 || status === 409 || status === 429) {
+        return new ProcessorUnavailableError(
+          NAME,
+          `Stripe ${operation} failed: ${err.type}: ${err.message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      const code =
+        err instanceof E.StripeIdempotencyError ? 'idempotency_error' : (err.code ?? err.rawType ?? err.type);
+      return new ProcessorRequestError(
+        NAME,
+        `Stripe ${operation} refused (${status}): ${err.message}`,
+        code,
+        {
+          cause: err,
+        },
+      );
+    }
+    // Not an SDK error: whether the request reached Stripe is unknown.
+    return new ProcessorUnavailableError(
+      NAME,
+      `Stripe ${operation} failed: ${(err as Error)?.message ?? err}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function expandedCharge(pi: PaymentIntent): Charge | undefined {
+  return pi.latest_charge && typeof pi.latest_charge === 'object' ? pi.latest_charge : undefined;
+}
+
+function cardOfCharge(ch: Charge): CardDetails | undefined {
+  const c = ch.payment_method_details?.card;
+  if (!c) return undefined;
+  return compact({
+    brand: c.brand ?? undefined,
+    last4: c.last4 ?? undefined,
+    country: c.country ?? undefined,
+    exp_month: c.exp_month,
+    exp_year: c.exp_year,
+  });
+}
+
+function cardOfPaymentMethod(c: Stripe.PaymentMethod.Card): CardDetails {
+  return compact({
+    brand: c.brand,
+    last4: c.last4,
+    country: c.country ?? undefined,
+    exp_month: c.exp_month,
+    exp_year: c.exp_year,
+  });
+}
+
+function compact<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as T;
+}
+
+function refundStatus(s: string | null): RefundResult['status'] {
+  switch (s) {
+    case 'succeeded':
+    case 'failed':
+    case 'canceled':
+    case 'pending':
+      return s;
+    default:
+      // requires_action (some non-card methods) and unknown statuses: not final yet.
+      return 'pending';
+  }
+}
+
+function retrieveStatus(s: Stripe.PaymentIntent.Status): RetrieveResult['status'] {
+  switch (s) {
+    case 'requires_capture':
+      return 'authorized';
+    case 'succeeded':
+      return 'captured';
+    case 'requires_action':
+      return 'requires_action';
+    case 'processing':
+      return 'processing';
+    case 'canceled':
+      return 'canceled';
+    default:
+      // requires_payment_method, requires_confirmation: no successful attempt (yet).
+      return 'requires_payment_method';
+  }
+}
+
+/**
+ * The adapter from the environment: STRIPE_SECRET_KEY (required), STRIPE_API_BASE (the simulator's
+ * URL; unset for api.stripe.com), optional STRIPE_TIMEOUT_MS, STRIPE_MAX_NETWORK_RETRIES and
+ * STRIPE_RETURN_URL.
+ */
+export function stripeAdapterFromEnv(env: NodeJS.ProcessEnv = process.env): StripeAdapter {
+  const secretKey = env.STRIPE_SECRET_KEY;
+  if (!secretKey) throw new Error('STRIPE_SECRET_KEY is not set');
+  const num = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
+    return n;
+  };
+  return new StripeAdapter({
+    secretKey,
+    apiBase: env.STRIPE_API_BASE || undefined,
+    timeoutMs: num('STRIPE_TIMEOUT_MS'),
+    maxNetworkRetries: num('STRIPE_MAX_NETWORK_RETRIES'),
+    returnUrl: env.STRIPE_RETURN_URL || undefined,
+  });
+}

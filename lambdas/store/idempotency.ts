@@ -1,0 +1,184 @@
+/**
+ * Idempotent requests with Stripe's semantics (DESIGN.md §3), scoped per merchant:
+ * - first request with a key: runs, and its response is stored for 24 h;
+ * - same key, same request: the stored response is replayed (`Idempotent-Replayed: true`);
+ * - same key, different request (method, path or body): 422 `idempotency_error`;
+ * - same key while the first is still running: 409 `conflict`.
+ *
+ * One DynamoDB item per key, claimed with a conditional put, so among any number of concurrent
+ * identical requests exactly one runs. A claim whose holder died (Lambda timeout, crash) expires
+ * after `lockSeconds` and can be taken over.
+ *
+ *   pk IDEMPOTENCY#<merchant>#<key>  sk IDEMPOTENCY  { status, request_hash, response?, locked_until, expires_at }
+ */
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { ApiError, invalidRequest } from '../shared/errors.ts';
+
+const RETENTION_SECONDS = 24 * 3600;
+const table = () => config.tableName('main');
+const key = (merchantId: string, idemKey: string) => ({
+  pk: `IDEMPOTENCY#${merchantId}#${idemKey}`,
+  sk: 'IDEMPOTENCY',
+});
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method} ${path}\n${canonical(body)}`)
+    .digest('hex');
+}
+
+/** JSON with sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+export function readIdempotencyKey(headers: Record<string, string>, required: boolean): string | undefined {
+  const k = headers['idempotency-key'];
+  if (k === undefined || k === '') {
+    if (required)
+      throw invalidRequest(
+        'idempotency_key_required',
+        'This request moves money: send an Idempotency-Key header (any unique string up to 255 characters).',
+        'Idempotency-Key',
+      );
+    return undefined;
+  }
+  if (k.length > 255 || !/^[\x21-\x7e]+$/.test(k))
+    throw invalidRequest(
+      'idempotency_key_invalid',
+      'Idempotency-Key must be 1 to 255 printable ASCII characters.',
+      'Idempotency-Key',
+    );
+  return k;
+}
+
+/** Response headers telling the client its response was replayed. */
+export const replayHeaders = (replayed: boolean): Record<string, string> =>
+  replayed ? { 'Idempotent-Replayed': 'true' } : {};
+
+export type Claim = { kind: 'new' } | { kind: 'replay'; response: StoredResponse };
+
+export async function claim(
+  merchantId: string,
+  idemKey: string,
+  hash: string,
+  lockSeconds = 60,
+): Promise<Claim> {
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          ...key(merchantId, idemKey),
+          kind: 'idempotency',
+          status: 'in_progress',
+          request_hash: hash,
+          locked_until: now + lockSeconds,
+          expires_at: now + RETENTION_SECONDS,
+        },
+        ConditionExpression:
+          'attribute_not_exists(pk) OR (#s = :inp AND locked_until < :now AND request_hash = :h)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':inp': 'in_progress', ':now': now, ':h': hash },
+      }),
+    );
+    return { kind: 'new' };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(merchantId, idemKey), ConsistentRead: true }));
+  const item = out.Item;
+  if (!item) return claim(merchantId, idemKey, hash, lockSeconds); // released meanwhile: try again
+  if (item.request_hash !== hash)
+    throw new ApiError(
+      422,
+      'idempotency_error',
+      'idempotency_key_reused',
+      'Keys for idempotent requests can only be used with the same parameters they were first used with. Use a new Idempotency-Key for a different request.',
+    );
+  if (item.status === 'completed') return { kind: 'replay', response: item.response as StoredResponse };
+  throw new ApiError(
+    409,
+    'conflict',
+    'idempotency_request_in_progress',
+    'A request with the same Idempotency-Key is still being processed. Retry after it completes.',
+  );
+}
+
+export async function complete(merchantId: string, idemKey: string, response: StoredResponse): Promise<void> {
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(merchantId, idemKey),
+      UpdateExpression: 'SET #s = :c, #r = :r REMOVE locked_until',
+      ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
+      ExpressionAttributeValues: { ':c': 'completed', ':r': response },
+    }),
+  );
+}
+
+/** Releases a claim whose request failed before doing anything, so the client can retry it. */
+export async function release(merchantId: string, idemKey: string): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new DeleteCommand({
+        TableName: table(),
+        Key: key(merchantId, idemKey),
+        ConditionExpression: '#s = :inp',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':inp': 'in_progress' },
+      }),
+    )
+    .catch((err: Error) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+}
+
+/**
+ * Runs `fn` once per (merchant, key, request). `fn` returns the response to store and return;
+ * if it throws an ApiError with status < 500 (a validation error), that response is stored too,
+ * as Stripe does; any other error releases the key.
+ */
+export async function idempotent(
+  merchantId: string,
+  idemKey: string | undefined,
+  hash: string,
+  fn: () => Promise<StoredResponse>,
+): Promise<{ response: StoredResponse; replayed: boolean }> {
+  if (!idemKey) return { response: await fn(), replayed: false };
+  const c = await claim(merchantId, idemKey, hash);
+  if (c.kind === 'replay') return { response: c.response, replayed: true };
+  let response: StoredResponse;
+  try {
+    response = await fn();
+  } catch (err) {
+    if (err instanceof ApiError && err.status < 500 && err.status !== 409) {
+      response = { status: err.status, body: err.toJSON() };
+      await complete(merchantId, idemKey, response);
+      return { response, replayed: false };
+    }
+    await release(merchantId, idemKey);
+    throw err;
+  }
+  await complete(merchantId, idemKey, response);
+  return { response, replayed: false };
+}

@@ -1,0 +1,342 @@
+/**
+ * Payments in DynamoDB (table `main`).
+ *
+ *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys)
+ *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>        timeline entries (status changes, attempts, workflow)
+ *   gsi1pk MERCHANT#<merchant>#PAYMENTS  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
+ *   pk VELOCITY#<merchant>#<customer>#<hour>    per-customer counter for the risk screen (TTL 2 h)
+ *
+ * Every status change goes through `transition`, a conditional update that succeeds only from an
+ * allowed previous status (docs/states.md) and bumps `version`; a stale or repeated step fails the
+ * condition and changes nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { allowedSources, type Payment, type PaymentStatus } from '../domain/payment.ts';
+
+const table = () => config.tableName('main');
+const key = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
+const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'task_token_kind', 'created_ms'];
+
+export function toPayment(item: Record<string, unknown>): Payment {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of INTERNAL) delete out[k];
+  return out as unknown as Payment;
+}
+
+export class TransitionRejected extends Error {
+  override name = 'TransitionRejected';
+  readonly current?: PaymentStatus;
+  constructor(id: string, to: PaymentStatus, current?: PaymentStatus) {
+    super(`payment ${id} cannot move to ${to}${current ? ` from ${current}` : ''}`);
+    this.current = current;
+  }
+}
+
+export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...key(p.id),
+        kind: 'payment',
+        ...p,
+        created_ms: createdMs,
+        gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
+        gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+}
+
+export async function getPayment(id: string, consistent = true): Promise<Payment | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: consistent }));
+  return out.Item ? toPayment(out.Item) : undefined;
+}
+
+/** The payment if it belongs to the merchant (another merchant's payment reads as missing). */
+export async function getMerchantPayment(merchantId: string, id: string): Promise<Payment | undefined> {
+  if (!/^pay_[0-9A-Za-z]{10,40}$/.test(id)) return undefined;
+  const p = await getPayment(id);
+  return p && p.merchant_id === merchantId ? p : undefined;
+}
+
+/** The task token the payment's workflow is waiting on, and what it waits for. */
+export async function getTaskToken(id: string): Promise<{ token?: string; kind?: string }> {
+  const out = await clients
+    .ddb()
+    .send(
+      new GetCommand({
+        TableName: table(),
+        Key: key(id),
+        ProjectionExpression: 'task_token, task_token_kind',
+        ConsistentRead: true,
+      }),
+    );
+  return {
+    token: out.Item?.task_token as string | undefined,
+    kind: out.Item?.task_token_kind as string | undefined,
+  };
+}
+
+export interface TransitionOptions {
+  /** Attributes set together with the status. */
+  set?: Record<string, unknown>;
+  /** Attributes removed. */
+  remove?: string[];
+  /** Timeline entry recorded with the change. */
+  note?: string;
+  /** Overrides the allowed previous statuses (narrower only, e.g. capture only from authorized). */
+  from?: PaymentStatus[];
+}
+
+/**
+ * Moves the payment to `to` if its current status allows it. Idempotent: already being in `to`
+ * with the same attributes is reported as `{ changed: false }` rather than an error.
+ */
+export async function transition(
+  id: string,
+  to: PaymentStatus,
+  opts: TransitionOptions = {},
+): Promise<{ changed: boolean; payment: Payment }> {
+  const from = opts.from ?? allowedSources(to);
+  const now = Math.floor(Date.now() / 1000);
+  const names: Record<string, string> = { '#status': 'status', '#updated': 'updated', '#version': 'version' };
+  const values: Record<string, unknown> = { ':to': to, ':now': now, ':one': 1 };
+  const sets = ['#status = :to', '#updated = :now'];
+  let i = 0;
+  for (const [k, v] of Object.entries(opts.set ?? {})) {
+    if (v === undefined) continue;
+    names[`#a${i}`] = k;
+    values[`:a${i}`] = v;
+    sets.push(`#a${i} = :a${i}`);
+    i++;
+  }
+  const removes = (opts.remove ?? []).map((k, j) => {
+    names[`#r${j}`] = k;
+    return `#r${j}`;
+  });
+  from.forEach((s, j) => (values[`:f${j}`] = s));
+  const condition = `attribute_exists(pk) AND #status IN (${from.map((_, j) => `:f${j}`).join(', ')})`;
+  try {
+    const out = await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const payment = toPayment(out.Attributes!);
+    await addEvent(id, { type: 'status_changed', status: to, note: opts.note });
+    return { changed: true, payment };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    const current = await getPayment(id);
+    if (current && current.status === to) return { changed: false, payment: current };
+    throw new TransitionRejected(id, to, current?.status);
+  }
+}
+
+/** Sets attributes without a status change (e.g. a task token, the execution ARN). */
+export async function annotate(
+  id: string,
+  set: Record<string, unknown>,
+  remove: string[] = [],
+): Promise<void> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets: string[] = [];
+  Object.entries(set).forEach(([k, v], i) => {
+    names[`#a${i}`] = k;
+    values[`:a${i}`] = v;
+    sets.push(`#a${i} = :a${i}`);
+  });
+  const removes = remove.map((k, j) => {
+    names[`#r${j}`] = k;
+    return `#r${j}`;
+  });
+  const expr = [
+    sets.length ? `SET ${sets.join(', ')}` : '',
+    removes.length ? `REMOVE ${removes.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  if (!expr) return;
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: expr,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+    }),
+  );
+}
+
+export interface TimelineEntry {
+  type:
+    | 'created'
+    | 'status_changed'
+    | 'attempt'
+    | 'workflow'
+    | 'review'
+    | 'capture_requested'
+    | 'cancel_requested'
+    | 'risk';
+  at?: string;
+  [k: string]: unknown;
+}
+
+let seq = 0;
+export async function addEvent(id: string, entry: TimelineEntry): Promise<void> {
+  const ms = Date.now();
+  seq = (seq + 1) % 1_000_000;
+  const sk = `EVENT#${String(ms).padStart(13, '0')}#${String(seq).padStart(6, '0')}#${randomBytes(3).toString('hex')}`;
+  const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
+  await clients
+    .ddb()
+    .send(
+      new PutCommand({
+        TableName: table(),
+        Item: { pk: `PAYMENT#${id}`, sk, kind: 'payment_event', at: new Date(ms).toISOString(), ...clean },
+      }),
+    );
+}
+
+export async function timeline(id: string): Promise<TimelineEntry[]> {
+  const out: TimelineEntry[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+        ExpressionAttributeValues: { ':pk': `PAYMENT#${id}`, ':e': 'EVENT#' },
+        ExclusiveStartKey: start,
+        ConsistentRead: true,
+      }),
+    );
+    for (const it of page.Items ?? []) {
+      const { pk: _pk, sk: _sk, kind: _kind, ...rest } = it;
+      out.push(rest as TimelineEntry);
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+export interface ListFilters {
+  status?: PaymentStatus;
+  orderId?: string;
+  createdGte?: number;
+  createdLt?: number;
+  limit: number;
+  startingAfter?: string;
+}
+
+/** Newest first; cursor pagination with `starting_after` (a payment id of the previous page). */
+export async function listPayments(
+  merchantId: string,
+  f: ListFilters,
+): Promise<{ data: Payment[]; hasMore: boolean }> {
+  const values: Record<string, unknown> = { ':pk': `MERCHANT#${merchantId}#PAYMENTS` };
+  const names: Record<string, string> = {};
+  let keyCond = 'gsi1pk = :pk';
+  const lo = f.createdGte !== undefined ? String(f.createdGte * 1000).padStart(13, '0') : undefined;
+  const hi = f.createdLt !== undefined ? String(f.createdLt * 1000).padStart(13, '0') : undefined;
+  let exclusiveStart: Record<string, unknown> | undefined;
+  if (f.startingAfter) {
+    const after = await getMerchantPayment(merchantId, f.startingAfter);
+    if (!after) return { data: [], hasMore: false };
+    const item = await clients
+      .ddb()
+      .send(
+        new GetCommand({
+          TableName: table(),
+          Key: key(after.id),
+          ProjectionExpression: 'gsi1pk, gsi1sk, pk, sk',
+        }),
+      );
+    exclusiveStart = item.Item;
+  }
+  if (lo && hi) {
+    keyCond += ' AND gsi1sk BETWEEN :lo AND :hi';
+    values[':lo'] = lo;
+    values[':hi'] = hi;
+  } else if (lo) {
+    keyCond += ' AND gsi1sk >= :lo';
+    values[':lo'] = lo;
+  } else if (hi) {
+    keyCond += ' AND gsi1sk < :hi';
+    values[':hi'] = hi;
+  }
+  const filters: string[] = [];
+  if (f.status) {
+    names['#status'] = 'status';
+    values[':status'] = f.status;
+    filters.push('#status = :status');
+  }
+  if (f.orderId) {
+    values[':order'] = f.orderId;
+    filters.push('order_id = :order');
+  }
+  const data: Payment[] = [];
+  let start = exclusiveStart;
+  // Read pages until the page is full (filters may drop items) and one more item is known.
+  for (;;) {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: keyCond,
+        FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+        ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        ExclusiveStartKey: start,
+        Limit: Math.max(f.limit + 1, 25),
+      }),
+    );
+    for (const it of page.Items ?? []) {
+      if (hi && String(it.gsi1sk) >= hi) continue; // BETWEEN is inclusive at the top
+      data.push(toPayment(it));
+    }
+    start = page.LastEvaluatedKey;
+    if (data.length > f.limit || !start) break;
+  }
+  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
+}
+
+/** Counts this customer's payment in the current hour and returns the count (risk velocity). */
+export async function countCustomerPayment(
+  merchantId: string,
+  customerId: string,
+  paymentId: string,
+): Promise<number> {
+  const hour = Math.floor(Date.now() / 3_600_000);
+  const out = await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `VELOCITY#${merchantId}#${customerId}#${hour}`, sk: 'VELOCITY' },
+      UpdateExpression: 'ADD payments :p SET expires_at = :exp, kind = :kind',
+      ExpressionAttributeValues: {
+        ':p': new Set([paymentId]),
+        ':exp': (hour + 2) * 3600,
+        ':kind': 'velocity',
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return (out.Attributes?.payments as Set<string> | undefined)?.size ?? 1;
+}

@@ -67,15 +67,13 @@ export const handler = httpHandler(async (req) => {
         idempotency_key: idemKey,
       });
       try {
-        await clients
-          .sfn()
-          .send(
-            new StartExecutionCommand({
-              stateMachineArn: smArn,
-              name: id,
-              input: JSON.stringify({ payment_id: id }),
-            }),
-          );
+        await clients.sfn().send(
+          new StartExecutionCommand({
+            stateMachineArn: smArn,
+            name: id,
+            input: JSON.stringify({ payment_id: id }),
+          }),
+        );
       } catch (err) {
         // No workflow will ever move this payment: fail it visibly rather than leave it processing.
         logger.error('could not start the payment workflow', { paymentId: id, error: err as Error });

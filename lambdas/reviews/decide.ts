@@ -16,15 +16,13 @@ import { waitForPayment } from '../payments/wait.ts';
 export const handler = httpHandler(async (req) => {
   const id = req.pathParams.id ?? '';
   const decision = req.path.endsWith('/approve') ? 'approve' : 'reject';
-  const out = await clients
-    .ddb()
-    .send(
-      new GetCommand({
-        TableName: config.tableName('main'),
-        Key: { pk: `REVIEW#${id}`, sk: 'REVIEW' },
-        ConsistentRead: true,
-      }),
-    );
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: config.tableName('main'),
+      Key: { pk: `REVIEW#${id}`, sk: 'REVIEW' },
+      ConsistentRead: true,
+    }),
+  );
   const review = out.Item;
   if (!review || review.merchant_id !== req.merchantId) throw notFound('review', id);
   const p = await getPayment(review.payment_id as string);

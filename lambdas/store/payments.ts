@@ -69,16 +69,14 @@ export async function getMerchantPayment(merchantId: string, id: string): Promis
 
 /** The task token the payment's workflow is waiting on, and what it waits for. */
 export async function getTaskToken(id: string): Promise<{ token?: string; kind?: string }> {
-  const out = await clients
-    .ddb()
-    .send(
-      new GetCommand({
-        TableName: table(),
-        Key: key(id),
-        ProjectionExpression: 'task_token, task_token_kind',
-        ConsistentRead: true,
-      }),
-    );
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: key(id),
+      ProjectionExpression: 'task_token, task_token_kind',
+      ConsistentRead: true,
+    }),
+  );
   return {
     token: out.Item?.task_token as string | undefined,
     kind: out.Item?.task_token_kind as string | undefined,
@@ -204,14 +202,12 @@ export async function addEvent(id: string, entry: TimelineEntry): Promise<void> 
   seq = (seq + 1) % 1_000_000;
   const sk = `EVENT#${String(ms).padStart(13, '0')}#${String(seq).padStart(6, '0')}#${randomBytes(3).toString('hex')}`;
   const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
-  await clients
-    .ddb()
-    .send(
-      new PutCommand({
-        TableName: table(),
-        Item: { pk: `PAYMENT#${id}`, sk, kind: 'payment_event', at: new Date(ms).toISOString(), ...clean },
-      }),
-    );
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: `PAYMENT#${id}`, sk, kind: 'payment_event', at: new Date(ms).toISOString(), ...clean },
+    }),
+  );
 }
 
 export async function timeline(id: string): Promise<TimelineEntry[]> {
@@ -259,15 +255,13 @@ export async function listPayments(
   if (f.startingAfter) {
     const after = await getMerchantPayment(merchantId, f.startingAfter);
     if (!after) return { data: [], hasMore: false };
-    const item = await clients
-      .ddb()
-      .send(
-        new GetCommand({
-          TableName: table(),
-          Key: key(after.id),
-          ProjectionExpression: 'gsi1pk, gsi1sk, pk, sk',
-        }),
-      );
+    const item = await clients.ddb().send(
+      new GetCommand({
+        TableName: table(),
+        Key: key(after.id),
+        ProjectionExpression: 'gsi1pk, gsi1sk, pk, sk',
+      }),
+    );
     exclusiveStart = item.Item;
   }
   if (lo && hi) {

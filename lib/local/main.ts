@@ -4,18 +4,24 @@
  * Configuration (environment): PORT (3000), PAYSTEP_HOST (127.0.0.1), PAYSTEP_DATA_DIR (.paystep),
  * PAYSTEP_TIME_SCALE (1), PAYSTEP_LOG_LEVEL (info), PAYSTEP_SCHEDULER (on; "off" disables).
  */
+import fs from 'node:fs';
 import { RuntimeStartError, startRuntime } from './runtime.ts';
 import { createLogger } from './log.ts';
 
 const log = createLogger('paystep');
+
+/** Writes synchronously: console.error to a pipe may be lost when the process exits right after. */
+function fail(message: string, code: number): never {
+  fs.writeSync(2, `paystep: ${message}\n`);
+  process.exit(code);
+}
 
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0) {
-    console.error(`paystep: ${name} must be a non-negative number, got "${raw}"`);
-    process.exit(2);
+    fail(`${name} must be a non-negative number, got "${raw}"`, 2);
   }
   return n;
 }
@@ -54,7 +60,6 @@ try {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 } catch (err) {
-  if (err instanceof RuntimeStartError) console.error(`paystep: ${err.message}`);
-  else console.error(`paystep: could not start: ${(err as Error).message}`);
-  process.exit(1);
+  if (err instanceof RuntimeStartError) fail(err.message, 1);
+  fail(`could not start: ${(err as Error).message}`, 1);
 }

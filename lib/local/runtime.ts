@@ -285,7 +285,9 @@ export class Runtime {
     }
     if (this.options.gateway) {
       this.gateway = new LocalGateway({ topology: t, invoke, logger: log.child({ svc: 'gateway' }) });
-      this.url = await this.gateway.start(this.options.port, this.options.host);
+      this.url = await this.gateway.start(this.options.port, this.options.host).catch((err: Error) => {
+        throw new RuntimeStartError(err.message);
+      });
       this.started.push(() => this.gateway!.stop());
     }
     const info: RuntimeInfo = {

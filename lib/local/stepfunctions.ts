@@ -843,11 +843,10 @@ export class LocalStepFunctions {
     const ev: HistoryEvent = { id, previousEventId: id - 1, timestamp: Date.now(), type, ...details };
     e.history.push(ev);
     this.historyBuffer.push({ t: 'ev', arn: e.arn, run: e.run, ev });
-    if (type.endsWith('StateEntered'))
-      this.log.debug(
-        { execution: e.name, state: (details.stateEnteredEventDetails as { name: string }).name },
-        'state entered',
-      );
+    if (type.endsWith('StateEntered') && this.log.isLevelEnabled('info')) {
+      const state = (details.stateEnteredEventDetails as { name: string }).name;
+      this.log.info({ execution: e.name, machine: e.machine, state }, `${e.machine} ${e.name}: ${state}`);
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flushHistory());

@@ -29,24 +29,22 @@ export async function handler(input: { payment_id: string; reason: string }) {
   let review = p.review;
   if (review && review.status === 'open') {
     review = { ...review, status: input.reason === 'review_expired' ? 'expired' : 'rejected' };
-    await clients
-      .ddb()
-      .send(
-        new PutCommand({
-          TableName: config.tableName('main'),
-          Item: {
-            pk: `REVIEW#${review.id}`,
-            sk: 'REVIEW',
-            kind: 'review',
-            id: review.id,
-            payment_id: p.id,
-            merchant_id: p.merchant_id,
-            reasons: review.reasons,
-            status: review.status,
-            decided: Math.floor(Date.now() / 1000),
-          },
-        }),
-      );
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: config.tableName('main'),
+        Item: {
+          pk: `REVIEW#${review.id}`,
+          sk: 'REVIEW',
+          kind: 'review',
+          id: review.id,
+          payment_id: p.id,
+          merchant_id: p.merchant_id,
+          reasons: review.reasons,
+          status: review.status,
+          decided: Math.floor(Date.now() / 1000),
+        },
+      }),
+    );
   }
   await transition(p.id, 'canceled', {
     from: ['authorized', 'pending_review', 'requires_action', 'processing'],

@@ -152,6 +152,19 @@ export function processCpuSeconds(pid: number): { user: number; system: number }
   }
 }
 
+/** Busy and total CPU seconds of the whole machine so far, from /proc/stat (Linux). */
+export function machineCpuSeconds(): { busy: number; total: number } | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal (guest is inside user)
+    const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+    return { busy: (total - idle) / 100, total: total / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
 export function cpuDelta(
   before: { user: number; system: number } | undefined,
   after: { user: number; system: number } | undefined,
@@ -197,13 +210,16 @@ interface CpuProfile {
 
 export interface ProfileSummary {
   file: string;
+  label?: string;
   totalMs: number;
   /** Self time by component (see `component`), descending. */
   components: { component: string; ms: number; share: number }[];
   /** Self time by function, descending. */
   functions: { fn: string; where: string; component: string; ms: number; share: number }[];
-  /** Time spent under (inclusive) frames of each project file. */
+  /** Time spent under (inclusive) frames of each component. */
   inclusive: { component: string; ms: number; share: number }[];
+  /** Time spent under (inclusive) functions of the project and of packages (not node internals). */
+  inclusiveFunctions: { fn: string; where: string; component: string; ms: number; share: number }[];
 }
 
 /** Which part of the system a stack frame belongs to. */
@@ -259,6 +275,7 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
   const comp = new Map<string, number>();
   const fns = new Map<string, { fn: string; where: string; component: string; us: number }>();
   const incl = new Map<string, number>();
+  const inclFns = new Map<string, { fn: string; where: string; component: string; us: number }>();
   for (const [id, us] of selfUs) {
     const n = byId.get(id)!;
     const { functionName, url, lineNumber } = n.callFrame;
@@ -273,13 +290,23 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
     fns.set(key, f);
     // Inclusive per component: each component counted once per sample stack.
     const seen = new Set<string>();
+    const seenFns = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const cf = byId.get(cur)!.callFrame;
       if (!cf.url) continue;
       const cc = component(cf.url, cf.functionName);
-      if (seen.has(cc)) continue;
-      seen.add(cc);
-      incl.set(cc, (incl.get(cc) ?? 0) + us);
+      if (!seen.has(cc)) {
+        seen.add(cc);
+        incl.set(cc, (incl.get(cc) ?? 0) + us);
+      }
+      if (cf.url.startsWith('node:')) continue;
+      const w = `${cc}:${cf.lineNumber + 1}`;
+      const k = `${cf.functionName}@${w}`;
+      if (seenFns.has(k)) continue;
+      seenFns.add(k);
+      const f = inclFns.get(k) ?? { fn: cf.functionName || '(anonymous)', where: w, component: cc, us: 0 };
+      f.us += us;
+      inclFns.set(k, f);
     }
   }
   const share = (us: number) => round((100 * us) / totalUs, 1);
@@ -302,5 +329,9 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
     inclusive: [...incl]
       .sort((a, b) => b[1] - a[1])
       .map(([component, us]) => ({ component, ms: round(us / 1000, 0), share: share(us) })),
+    inclusiveFunctions: [...inclFns.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top * 2)
+      .map((f) => ({ fn: f.fn, where: f.where, component: f.component, ms: round(f.us / 1000, 0), share: share(f.us) })),
   };
 }

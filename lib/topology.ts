@@ -15,6 +15,8 @@
  * - A state machine names everything it calls through `${Placeholder}` substitutions.
  */
 
+import { fragments } from './topology/index.ts';
+
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface FunctionUses {
@@ -133,7 +135,49 @@ export interface Topology {
   api: { throttle: { rateLimit: number; burstLimit: number } };
 }
 
-export const topology: Topology = {
+/**
+ * A part of the system owned by one area (webhooks, disputes, merchant events, finance …), merged
+ * into the topology below. `grants` adds to the `uses` of functions declared elsewhere (e.g. the
+ * shared stream router sending to an area's queue).
+ */
+export interface TopologyFragment {
+  functions?: Record<string, FunctionDef>;
+  routes?: RouteDef[];
+  stateMachines?: Record<string, StateMachineDef>;
+  tables?: Record<string, TableDef>;
+  queues?: Record<string, QueueDef>;
+  buckets?: Record<string, BucketDef>;
+  schedules?: Record<string, ScheduleDef>;
+  secrets?: Record<string, SecretDef>;
+  grants?: Record<string, FunctionUses>;
+}
+
+/** Merges fragments into a topology; a name declared twice is an error, not an override. */
+export function mergeTopology(t: Topology, ...fragments: TopologyFragment[]): Topology {
+  const out: Topology = structuredClone(t);
+  const kinds = ['functions', 'stateMachines', 'tables', 'queues', 'buckets', 'schedules', 'secrets'] as const;
+  for (const f of fragments) {
+    for (const kind of kinds) {
+      const target = out[kind] as Record<string, unknown>;
+      for (const [name, def] of Object.entries(f[kind] ?? {})) {
+        if (target[name]) throw new Error(`topology: ${kind} "${name}" is declared twice`);
+        target[name] = def;
+      }
+    }
+    out.routes.push(...(f.routes ?? []));
+    for (const [fn, uses] of Object.entries(f.grants ?? {})) {
+      const def = out.functions[fn];
+      if (!def) throw new Error(`topology: grants name unknown function "${fn}"`);
+      const merged: FunctionUses = { ...(def.uses ?? {}) };
+      for (const [k, v] of Object.entries(uses) as [keyof FunctionUses, string[]][])
+        merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
+      def.uses = merged;
+    }
+  }
+  return out;
+}
+
+const base: Topology = {
   functions: {
     authorizer: {
       entry: 'lambdas/auth/authorizer.ts',
@@ -346,6 +390,9 @@ export const topology: Topology = {
   },
   api: { throttle: { rateLimit: 500, burstLimit: 1000 } },
 };
+
+/** The whole system: the base above plus each area's fragment (lib/topology/*.ts). */
+export const topology: Topology = mergeTopology(base, ...fragments);
 
 const upper = (name: string) => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 

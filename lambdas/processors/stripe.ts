@@ -157,6 +157,20 @@ export class StripeAdapter implements ProcessorAdapter {
     }
   }
 
+  async retrieveRefund(refundReference: string): Promise<RefundResult> {
+    try {
+      const r = await this.stripe.refunds.retrieve(refundReference);
+      return {
+        refundReference: r.id,
+        status: refundStatus(r.status),
+        amount: r.amount,
+        ...(r.failure_reason ? { failureReason: r.failure_reason } : {}),
+      };
+    } catch (err) {
+      throw this.translate(err, 'retrieve refund');
+    }
+  }
+
   async retrieve(reference: string): Promise<RetrieveResult> {
     let pi: PaymentIntent;
     try {

@@ -120,6 +120,8 @@ export interface ProcessorAdapter {
     reason?: 'duplicate' | 'fraudulent' | 'requested_by_customer',
   ): Promise<RefundResult>;
   retrieve(reference: string): Promise<RetrieveResult>;
+  /** A refund's current state (the poll fallback when its webhook does not come). */
+  retrieveRefund(refundReference: string): Promise<RefundResult>;
   /** Maps a processor decline code to paystep's failure taxonomy. */
   mapDecline(code: string | undefined, declineCode?: string, message?: string): Failure;
 }

@@ -19,7 +19,19 @@ import { allowedSources, type Payment, type PaymentStatus } from '../domain/paym
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
-const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'task_token_kind', 'created_ms'];
+const INTERNAL = [
+  'pk',
+  'sk',
+  'gsi1pk',
+  'gsi1sk',
+  'kind',
+  'task_token',
+  'task_token_kind',
+  'created_ms',
+  'refundable_remaining',
+  'refunds_applied',
+  'refunds_released',
+];
 
 export function toPayment(item: Record<string, unknown>): Payment {
   const out: Record<string, unknown> = { ...item };
@@ -183,15 +195,8 @@ export async function annotate(
 }
 
 export interface TimelineEntry {
-  type:
-    | 'created'
-    | 'status_changed'
-    | 'attempt'
-    | 'workflow'
-    | 'review'
-    | 'capture_requested'
-    | 'cancel_requested'
-    | 'risk';
+  /** created, status_changed, attempt, workflow, review, risk, capture_requested, cancel_requested, refund, dispute, webhook, … */
+  type: string;
   at?: string;
   [k: string]: unknown;
 }

@@ -1,30 +1,27 @@
 /**
- * Consumer of the main table's stream (NEW_AND_OLD_IMAGES): turns item changes into work on
- * queues. Records of one item arrive in order; a failing record is reported in
- * `batchItemFailures` so the stream retries from it (bisecting), then parks it on the failure queue.
+ * Consumer of the main table's stream (NEW_AND_OLD_IMAGES). Records of one item arrive in order;
+ * each record is given to every consumer in lambdas/stream/consumers.ts. A failing record is
+ * reported in `batchItemFailures`, so the stream retries from it (bisecting), then parks it on
+ * the failure queue.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { clients } from '../shared/aws.ts';
-import { config } from '../shared/config.ts';
+import { consumers } from './consumers.ts';
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 async function processRecord(record: DynamoDBRecord): Promise<void> {
-  const img = record.dynamodb?.NewImage;
-  if (!img) return;
-  const item = unmarshall(img as Record<string, AttributeValue>);
-  if (item.kind === 'ping' && record.eventName === 'INSERT') {
-    await clients.sqs().send(
-      new SendMessageCommand({
-        QueueUrl: config.queueUrl('reports'),
-        MessageBody: JSON.stringify({ type: 'ping.recorded', ping_id: item.id }),
-      }),
-    );
-  }
+  const img = (x: unknown) => (x ? unmarshall(x as Record<string, AttributeValue>) : undefined);
+  const change = {
+    eventName: record.eventName as 'INSERT' | 'MODIFY' | 'REMOVE',
+    oldImage: img(record.dynamodb?.OldImage),
+    newImage: img(record.dynamodb?.NewImage),
+    sequenceNumber: record.dynamodb?.SequenceNumber ?? '',
+    record,
+  };
+  for (const c of consumers) await c.handle(change);
 }
 
 export async function handler(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {

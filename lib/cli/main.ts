@@ -8,6 +8,10 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { readRuntimeInfo, resolveDataDir, withRuntime } from './context.ts';
 import { createMerchant, validMerchantName } from '../../lambdas/store/merchants.ts';
+import { getPayment } from '../../lambdas/store/payments.ts';
+import { createRefund, presentRefund } from '../../lambdas/refunds/service.ts';
+import type { RefundReason } from '../../lambdas/store/refunds.ts';
+import { ApiError } from '../../lambdas/shared/errors.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -32,6 +36,36 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       out(
         JSON.stringify({ id: result.merchant.id, name: result.merchant.name, api_key: result.apiKey }) + '\n',
       );
+    });
+
+  const refund = program.command('refund').description('refunds (ops)');
+  refund
+    .command('create')
+    .description('refund a captured payment, fully or partially (same rules as POST /v1/refunds)')
+    .requiredOption('--payment <id>', 'payment id (pay_…)')
+    .option('--amount <minor units>', 'amount to refund (default: everything still refundable)')
+    .option('--reason <reason>', 'duplicate | fraudulent | requested_by_customer')
+    .action(async (opts: { payment: string; amount?: string; reason?: string }) => {
+      if (opts.amount !== undefined && !/^[1-9]\d{0,11}$/.test(opts.amount))
+        throw new UsageError('--amount must be a positive integer number of minor units');
+      if (
+        opts.reason !== undefined &&
+        !['duplicate', 'fraudulent', 'requested_by_customer'].includes(opts.reason)
+      )
+        throw new UsageError('--reason must be duplicate, fraudulent or requested_by_customer');
+      const dataDir = resolveDataDir(program.opts().dataDir);
+      const result = await withRuntime(dataDir, async () => {
+        const payment = await getPayment(opts.payment);
+        if (!payment) throw new UsageError(`no payment ${opts.payment}`);
+        return createRefund({
+          merchantId: payment.merchant_id,
+          paymentId: payment.id,
+          amount: opts.amount === undefined ? undefined : Number(opts.amount),
+          reason: opts.reason as RefundReason | undefined,
+          channel: 'cli',
+        });
+      });
+      out(JSON.stringify(presentRefund(result)) + '\n');
     });
 
   program
@@ -59,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed help or the error
+    if (err instanceof ApiError) {
+      process.stderr.write(`paystep: ${err.message}${err.param ? ` (${err.param})` : ''}\n`);
+      return 1;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`paystep: ${err.message}\n`);
       return 2;

@@ -288,7 +288,10 @@ describe('functions', () => {
       for (const x of u.queues ?? []) expected[envVarFor.queue(x)] = { Ref: logicalIdOf('queue', x) };
       for (const x of u.buckets ?? []) expected[envVarFor.bucket(x)] = { Ref: logicalIdOf('bucket', x) };
       for (const x of u.stateMachines ?? [])
-        expected[envVarFor.stateMachine(x)] = { Ref: logicalIdOf('state-machine', x) };
+        expected[envVarFor.stateMachine(x)] = {
+          // By name, not by reference (see wireFunctionUses in lib/stack.ts).
+          'Fn::Join': ['', expect.arrayContaining([`:stateMachine:Paystep-${x}`])],
+        };
       for (const x of u.secrets ?? []) expected[envVarFor.secret(x)] = { Ref: logicalIdOf('secret', x) };
       expect(env).toMatchObject(expected);
       const paystepVars = Object.keys(env).filter((k) => k.startsWith('PAYSTEP_'));

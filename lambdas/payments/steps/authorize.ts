@@ -109,6 +109,8 @@ export async function handler(input: { payment_id: string; processor: string; at
         processor: input.processor,
         processor_reference: result.processorReference,
         amount_captured: result.amountCaptured,
+        // What refunds may still take; refunds reserve from it atomically (lambdas/store/refunds.ts).
+        refundable_remaining: result.amountCaptured,
         card: result.card ?? null,
         capture_before:
           result.outcome === 'authorized'

@@ -23,7 +23,7 @@ export async function handler(input: { payment_id: string; amount?: number }) {
     });
     await transition(p.id, 'captured', {
       from: ['authorized'],
-      set: { amount_captured: r.amountCaptured },
+      set: { amount_captured: r.amountCaptured, refundable_remaining: r.amountCaptured },
       remove: ['task_token', 'task_token_kind'],
     });
     return { status: 'captured', amount_captured: r.amountCaptured };

@@ -1,0 +1,40 @@
+/**
+ * POST /v1/disputes/{id}/accept — the merchant accepts the dispute (Stripe: close): a chargeback
+ * becomes `accepted` (lost; the payment → charged_back), an inquiry `warning_closed`.
+ * Irreversible, so Idempotency-Key is required.
+ */
+import { httpHandler } from '../shared/http.ts';
+import { ProcessorRequestError } from '../processors/types.ts';
+import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
+import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
+import { presentDispute } from './present.ts';
+import { answerableDispute, applyProcessorResponse, atProcessor } from './respond.ts';
+import { stripeDisputes } from './stripe-disputes.ts';
+
+export const handler = httpHandler(async (req) => {
+  const id = req.pathParams.id ?? '';
+  const idemKey = readIdempotencyKey(req.headers, true);
+  const { response, replayed } = await idempotent(
+    req.merchantId,
+    idemKey,
+    requestHash('POST', `/v1/disputes/${id}/accept`, req.body ?? null),
+    async () => {
+      const d = await answerableDispute(req.merchantId, id, 'accepted');
+      const stripe = await stripeDisputes();
+      // Marked first, so that the processor's `lost` reads as `accepted` whichever arrives first:
+      // this call's answer or the charge.dispute.closed webhook.
+      await annotateDispute(d.id, { accepted_by_merchant: true });
+      const obj = await atProcessor(() => stripe.close(d.processor_reference, `${d.id}:accept`)).catch(
+        async (err: unknown) => {
+          if ((err as Error).cause instanceof ProcessorRequestError)
+            await annotateDispute(d.id, { accepted_by_merchant: false });
+          throw err;
+        },
+      );
+      await addDisputeTimelineEntry(d.payment_id, { event: 'accepted', dispute: d.id });
+      const after = await applyProcessorResponse(d, obj, 'api.accept');
+      return { status: 200, body: presentDispute(after) };
+    },
+  );
+  return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
+});

@@ -1,0 +1,37 @@
+/**
+ * POST /v1/disputes/{id}/evidence {evidence: {...Stripe evidence fields}, submit?: true} — forwards
+ * the evidence to the processor (`submit: false` stages it without sending it to the issuer).
+ * Submitted evidence moves the dispute to under_review and resumes its workflow. Idempotency-Key
+ * optional (evidence can be submitted once anyway).
+ */
+import { createHash } from 'node:crypto';
+import { httpHandler } from '../shared/http.ts';
+import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
+import { addDisputeTimelineEntry } from '../store/disputes.ts';
+import { presentDispute } from './present.ts';
+import { answerableDispute, applyProcessorResponse, atProcessor } from './respond.ts';
+import { stripeDisputes } from './stripe-disputes.ts';
+import { parseEvidence } from './validation.ts';
+
+export const handler = httpHandler(async (req) => {
+  const id = req.pathParams.id ?? '';
+  const idemKey = readIdempotencyKey(req.headers, false);
+  const hash = requestHash('POST', `/v1/disputes/${id}/evidence`, req.body);
+  const { response, replayed } = await idempotent(req.merchantId, idemKey, hash, async () => {
+    const body = parseEvidence(req.body);
+    const d = await answerableDispute(req.merchantId, id, 'answered with evidence');
+    const stripe = await stripeDisputes();
+    // The same evidence for the same dispute is one submission at the processor, whatever the retries.
+    const key = `${d.id}:evidence:${createHash('sha256').update(hash).digest('hex').slice(0, 32)}`;
+    const evidence = Object.fromEntries(Object.entries(body.evidence).filter(([, v]) => v !== undefined));
+    const obj = await atProcessor(() => stripe.submitEvidence(d.processor_reference, evidence, body.submit, key));
+    await addDisputeTimelineEntry(d.payment_id, {
+      event: body.submit ? 'evidence_submitted' : 'evidence_staged',
+      dispute: d.id,
+      fields: Object.keys(evidence).sort(),
+    });
+    const after = await applyProcessorResponse(d, obj, 'api.evidence');
+    return { status: 200, body: presentDispute(after) };
+  });
+  return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
+});

@@ -1,0 +1,65 @@
+/**
+ * Dispute workflow tasks (statemachines/dispute.asl.json). Each returns the dispute's summary, on
+ * which the workflow's Choice states route:
+ * - `open`: brings the payment in line with the dispute (chargeback → disputed);
+ * - `check`: re-reads the dispute (after the reminder Wait, or when a waiting step saw a change);
+ * - `remind`: records the reminder (once per inquiry / chargeback) on the dispute and the payment's
+ *   timeline, if the merchant still has not answered;
+ * - `escalate`: records an escalation (`deadline_passed`, `no_decision`, `inquiry_unanswered`);
+ * - `close`: the dispute is closed: the payment's final move, and the workflow's last entry.
+ */
+import { logger } from '../../shared/logger.ts';
+import { addDisputeTimelineEntry, getDispute, recordEscalation, recordReminder } from '../../store/disputes.ts';
+import { syncPayment } from '../apply.ts';
+import { isInquiry, summarize, type DisputeSummary } from '../model.ts';
+
+export interface StepInput {
+  dispute_id: string;
+  action: 'open' | 'check' | 'remind' | 'escalate' | 'close';
+  reason?: string;
+}
+
+export async function handler(input: StepInput): Promise<DisputeSummary> {
+  const id = input.dispute_id;
+  logger.appendKeys({ disputeId: id });
+  let d = await getDispute(id);
+  if (!d) throw new Error(`dispute ${id} does not exist`);
+  const now = Math.floor(Date.now() / 1000);
+  switch (input.action) {
+    case 'open':
+    case 'check':
+      await syncPayment(id);
+      break;
+    case 'remind': {
+      const kind = isInquiry(d.status) ? 'inquiry' : 'chargeback';
+      if (await recordReminder(id, kind, now))
+        await addDisputeTimelineEntry(d.payment_id, {
+          event: 'reminder',
+          dispute: id,
+          kind,
+          status: d.status,
+          evidence_due_by: d.evidence_due_by ?? undefined,
+          note: 'no evidence yet; the deadline is near',
+        });
+      break;
+    }
+    case 'escalate': {
+      const reason = input.reason ?? 'unspecified';
+      if (await recordEscalation(id, reason, now))
+        await addDisputeTimelineEntry(d.payment_id, {
+          event: 'escalated',
+          dispute: id,
+          reason,
+          status: d.status,
+          evidence_due_by: d.evidence_due_by ?? undefined,
+        });
+      break;
+    }
+    case 'close':
+      await syncPayment(id);
+      await addDisputeTimelineEntry(d.payment_id, { event: 'workflow_completed', dispute: id, status: d.status });
+      break;
+  }
+  d = (await getDispute(id))!;
+  return summarize(d);
+}

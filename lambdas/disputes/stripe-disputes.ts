@@ -1,0 +1,187 @@
+/**
+ * Disputes at Stripe, on the official `stripe` SDK, configured the way the payment adapter is
+ * (lambdas/processors/registry.ts + stripe.ts): the secret `stripe-secret-key`, STRIPE_API_BASE for
+ * the local simulator (unset in AWS), PAYSTEP_PROCESSOR_TIMEOUT_MS, the SDK's pinned API version.
+ *
+ * - submitEvidence = disputes.update({evidence, submit}); close = disputes.close (accept the loss).
+ * - paystepPaymentId: the PaymentIntent's `metadata.paystep_payment_id` (set by the adapter when it
+ *   created it), to find the payment a dispute belongs to.
+ * Errors as the adapter's: ProcessorUnavailableError (network, timeout, 5xx, 409, 429: retry with the
+ * same idempotency key) or ProcessorRequestError (refused: do not retry).
+ */
+import Stripe from 'stripe';
+import { getSecret } from '../shared/secrets.ts';
+import { ProcessorRequestError, ProcessorUnavailableError } from '../processors/types.ts';
+
+const NAME = 'stripe';
+
+/** Text and file-id evidence fields of a Stripe dispute (docs.stripe.com/api/disputes/update). */
+export const STRIPE_EVIDENCE_FIELDS = [
+  'access_activity_log',
+  'billing_address',
+  'cancellation_policy',
+  'cancellation_policy_disclosure',
+  'cancellation_rebuttal',
+  'customer_communication',
+  'customer_email_address',
+  'customer_name',
+  'customer_purchase_ip',
+  'customer_signature',
+  'duplicate_charge_documentation',
+  'duplicate_charge_explanation',
+  'duplicate_charge_id',
+  'product_description',
+  'receipt',
+  'refund_policy',
+  'refund_policy_disclosure',
+  'refund_refusal_explanation',
+  'service_date',
+  'service_documentation',
+  'shipping_address',
+  'shipping_carrier',
+  'shipping_date',
+  'shipping_documentation',
+  'shipping_tracking_number',
+  'uncategorized_file',
+  'uncategorized_text',
+] as const;
+
+export type StripeEvidenceField = (typeof STRIPE_EVIDENCE_FIELDS)[number];
+
+export interface StripeDisputesOptions {
+  secretKey: string;
+  apiBase?: string;
+  timeoutMs?: number;
+  maxNetworkRetries?: number;
+}
+
+export class StripeDisputes {
+  private readonly stripe: Stripe;
+
+  constructor(options: StripeDisputesOptions) {
+    if (!options.secretKey) throw new Error('StripeDisputes: secretKey is required');
+    const config: Stripe.StripeConfig = {
+      apiVersion: Stripe.API_VERSION,
+      maxNetworkRetries: options.maxNetworkRetries ?? 1,
+      timeout: options.timeoutMs ?? 10_000,
+      telemetry: false,
+      appInfo: { name: 'paystep' },
+    };
+    if (options.apiBase) {
+      const u = new URL(options.apiBase);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:')
+        throw new Error(`StripeDisputes: apiBase must be an http(s) URL, got ${options.apiBase}`);
+      config.host = u.hostname;
+      config.protocol = u.protocol === 'http:' ? 'http' : 'https';
+      config.port = u.port || (u.protocol === 'http:' ? 80 : 443);
+    }
+    this.stripe = new Stripe(options.secretKey, config);
+  }
+
+  /** Sends evidence; `submit: true` hands it to the issuer (status → under_review). */
+  async submitEvidence(
+    reference: string,
+    evidence: Partial<Record<StripeEvidenceField, string>>,
+    submit: boolean,
+    idempotencyKey: string,
+  ): Promise<Record<string, unknown>> {
+    try {
+      const d = await this.stripe.disputes.update(reference, { evidence, submit }, { idempotencyKey });
+      return d as unknown as Record<string, unknown>;
+    } catch (err) {
+      throw translate(err, 'dispute evidence');
+    }
+  }
+
+  /** Accepts the dispute (Stripe: close): it is lost, irreversibly. */
+  async close(reference: string, idempotencyKey: string): Promise<Record<string, unknown>> {
+    try {
+      const d = await this.stripe.disputes.close(reference, {}, { idempotencyKey });
+      return d as unknown as Record<string, unknown>;
+    } catch (err) {
+      throw translate(err, 'dispute close');
+    }
+  }
+
+  async retrieve(reference: string): Promise<Record<string, unknown>> {
+    try {
+      return (await this.stripe.disputes.retrieve(reference)) as unknown as Record<string, unknown>;
+    } catch (err) {
+      throw translate(err, 'dispute retrieve');
+    }
+  }
+
+  /**
+   * The paystep payment behind a PaymentIntent (or, without one, a charge), from the metadata the
+   * adapter set. undefined: the object does not exist or is not paystep's.
+   */
+  async paystepPaymentId(ref: { paymentIntent?: string | null; charge?: string | null }): Promise<string | undefined> {
+    try {
+      let pi = ref.paymentIntent ?? undefined;
+      if (!pi && ref.charge) {
+        const ch = await this.stripe.charges.retrieve(ref.charge);
+        const fromCharge = ch.metadata?.paystep_payment_id;
+        if (fromCharge) return fromCharge;
+        pi = typeof ch.payment_intent === 'string' ? ch.payment_intent : ch.payment_intent?.id;
+      }
+      if (!pi) return undefined;
+      const intent = await this.stripe.paymentIntents.retrieve(pi);
+      return intent.metadata?.paystep_payment_id || undefined;
+    } catch (err) {
+      if (err instanceof Stripe.errors.StripeError && err.statusCode === 404) return undefined;
+      throw translate(err, 'payment lookup');
+    }
+  }
+}
+
+/** SDK error → retryable (outcome unknown) or refused, as lambdas/processors/stripe.ts decides. */
+function translate(err: unknown, operation: string): Error {
+  const E = Stripe.errors;
+  if (err instanceof E.StripeError) {
+    const status = err.statusCode;
+    if (
+      err instanceof E.StripeConnectionError ||
+      status === undefined ||
+      status >= 500 ||
+      status === 409 ||
+      status === 429
+    )
+      return new ProcessorUnavailableError(NAME, `Stripe ${operation} failed: ${err.type}: ${err.message}`, {
+        cause: err,
+      });
+    return new ProcessorRequestError(
+      NAME,
+      `Stripe ${operation} refused (${status}): ${err.message}`,
+      err.code ?? err.rawType ?? err.type,
+      { cause: err },
+    );
+  }
+  return new ProcessorUnavailableError(NAME, `Stripe ${operation} failed: ${(err as Error)?.message ?? err}`, {
+    cause: err,
+  });
+}
+
+let instance: Promise<StripeDisputes> | undefined;
+let instanceBase: string | undefined;
+
+/** The configured client (one per container; rebuilt when STRIPE_API_BASE changes, as in local restarts). */
+export function stripeDisputes(): Promise<StripeDisputes> {
+  const base = process.env.STRIPE_API_BASE || undefined;
+  if (!instance || instanceBase !== base) {
+    instanceBase = base;
+    const p = getSecret('stripe-secret-key').then(
+      (secretKey) =>
+        new StripeDisputes({
+          secretKey,
+          apiBase: base,
+          timeoutMs: Number(process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS || 10_000),
+          maxNetworkRetries: Number(process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES ?? 1),
+        }),
+    );
+    p.catch(() => {
+      if (instance === p) instance = undefined;
+    });
+    instance = p;
+  }
+  return instance;
+}

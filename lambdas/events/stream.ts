@@ -1,0 +1,29 @@
+/**
+ * Stream consumer (the outbox): every status change of a payment, refund or dispute becomes a
+ * merchant event (derive.ts), stored once under its deterministic id and then enqueued for
+ * delivery. A redelivered stream record finds its event stored; it is enqueued again only if the
+ * first run stopped before enqueueing it.
+ */
+import type { StreamChange, StreamConsumer } from '../stream/consumers.ts';
+import { markEventEnqueued, putEvent } from '../store/merchant-events.ts';
+import { sendMessage } from './delivery.ts';
+import { deriveEvents } from './derive.ts';
+
+export async function handleChange(change: StreamChange): Promise<void> {
+  const created = change.record?.dynamodb?.ApproximateCreationDateTime;
+  const drafts = deriveEvents(
+    change,
+    typeof created === 'number' ? Math.floor(created) : Math.floor(Date.now() / 1000),
+  );
+  for (const draft of drafts) {
+    const { event } = await putEvent(draft);
+    if (event.enqueued) continue;
+    await sendMessage({ type: 'event.created', event_id: event.id });
+    await markEventEnqueued(event.id);
+  }
+}
+
+export const merchantEventsConsumer: StreamConsumer = {
+  name: 'merchant-events',
+  handle: handleChange,
+};

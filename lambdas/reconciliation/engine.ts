@@ -1,0 +1,416 @@
+/**
+ * The matcher: settlement items against internal records, one item at a time (streaming; memory is
+ * the internal records plus the exceptions). Pure: the Lambda job (match.ts) and the benchmark
+ * feed it from DynamoDB and from files respectively.
+ *
+ * Classification (docs/finance.md, "Exceptions"):
+ * - `missing_internally`    a payment line whose reference paystep does not know
+ * - `missing_at_processor`  a capture no payout has paid after the processor's settlement delay
+ * - `currency_mismatch`     a line in another currency than the payment
+ * - `amount_mismatch`       a charge whose gross is not the captured amount; refunds settled beyond
+ *                           what paystep refunded
+ * - `fee_mismatch`          a fee off the processor's fee schedule (beyond its rounding tolerance)
+ * - `duplicate`             a line settled twice (same line in two payouts, or twice in one), or a
+ *                           second charge for the same payment
+ * - `refund_above_charge`   refunds settled for a payment above what was captured
+ * - `payout_total_mismatch` a payout whose amount is not the sum of its lines' net
+ *
+ * "Earlier" between payouts is their order (payout date, then id), never the order the runs
+ * happened in: re-running an old payout after newer ones classifies it the same way.
+ */
+import { processorTerms, type ProcessorTerms } from './fees.ts';
+import type {
+  ExceptionType,
+  InternalRecord,
+  ItemResult,
+  PayoutCheck,
+  PayoutHeader,
+  ReconException,
+  SettlementItem,
+  SettlementType,
+} from './types.ts';
+
+/** Lines that belong to a payment and must match one. */
+const PAYMENT_TYPES: ReadonlySet<SettlementType> = new Set([
+  'charge',
+  'refund',
+  'refund_failure',
+  'dispute',
+  'dispute_reversal',
+]);
+
+export const payoutOrder = (date: string, id: string) => `${date}|${id}`;
+
+/** Run state kept on the records the reconciler was given (it owns them for the run). */
+interface Tracked extends InternalRecord {
+  /** Order key of this run's first charge line. */
+  _charge?: string;
+  /** Refunds settled in this run so far (positive). */
+  _refunds?: number;
+  /** Line ids seen in this run. */
+  _items?: string[];
+  /** A charge line of this run is for it (settled or not, it is not missing at the processor). */
+  _seen?: boolean;
+}
+
+interface PayoutAcc {
+  header?: PayoutHeader;
+  payout_date: string;
+  currency: string;
+  items: number;
+  gross: number;
+  fee: number;
+  net: number;
+}
+
+export interface ReconcilerOptions {
+  processor: string;
+  terms?: ProcessorTerms;
+}
+
+export class Reconciler {
+  readonly processor: string;
+  private readonly terms: ProcessorTerms;
+  private readonly internal = new Map<string, Tracked>();
+  private readonly payouts = new Map<string, PayoutAcc>();
+  private readonly unknownItems = new Set<string>();
+  readonly counts = { items: 0, matched: 0, exception: 0, not_applicable: 0 };
+
+  constructor(opts: ReconcilerOptions) {
+    this.processor = opts.processor;
+    this.terms = opts.terms ?? processorTerms(opts.processor);
+  }
+
+  addInternal(rec: InternalRecord): void {
+    this.internal.set(rec.reference, rec);
+  }
+
+  get internalCount(): number {
+    return this.internal.size;
+  }
+
+  addPayout(h: PayoutHeader): void {
+    const acc = this.payoutAcc(h.payout_id, h.payout_date, h.currency);
+    acc.header = h;
+  }
+
+  private payoutAcc(id: string, date: string, currency: string): PayoutAcc {
+    let acc = this.payouts.get(id);
+    if (!acc) {
+      acc = { payout_date: date, currency, items: 0, gross: 0, fee: 0, net: 0 };
+      this.payouts.set(id, acc);
+    }
+    return acc;
+  }
+
+  private exc(
+    type: ExceptionType,
+    subject: string,
+    item: SettlementItem | null,
+    rec: InternalRecord | undefined,
+    expected: number | null,
+    actual: number | null,
+    reason: string,
+  ): ReconException {
+    return {
+      id: `${type}:${this.processor}:${subject}`,
+      type,
+      processor: this.processor,
+      merchant_id: rec?.merchant_id ?? item?.merchant_hint ?? null,
+      payout_id: item?.payout_id ?? null,
+      item_id: item?.item_id ?? null,
+      payment_id: rec?.payment_id ?? null,
+      reference: rec?.reference ?? item?.reference ?? null,
+      currency: item?.currency ?? rec?.currency ?? null,
+      expected,
+      actual,
+      reason,
+    };
+  }
+
+  /** Classifies one settlement line. */
+  item(it: SettlementItem): ItemResult {
+    this.counts.items++;
+    if (it.type !== 'payout') {
+      const acc = this.payoutAcc(it.payout_id, it.payout_date, it.currency);
+      acc.items++;
+      acc.gross += it.gross;
+      acc.fee += it.fee;
+      acc.net += it.net;
+    }
+    const result = this.classify(it);
+    this.counts[result.status]++;
+    return result;
+  }
+
+  private classify(it: SettlementItem): ItemResult {
+    const out: ItemResult = {
+      item: it,
+      merchant_id: null,
+      payment_id: null,
+      status: 'not_applicable',
+      exceptions: [],
+      settle: false,
+      expected_amount: null,
+      expected_fee: null,
+    };
+    if (!PAYMENT_TYPES.has(it.type)) {
+      out.merchant_id = it.merchant_hint;
+      return out;
+    }
+    const rec = it.reference ? this.internal.get(it.reference) : undefined;
+    if (!rec) {
+      out.merchant_id = it.merchant_hint;
+      out.status = 'exception';
+      if (this.unknownItems.has(it.item_id)) {
+        out.exceptions.push(
+          this.exc('duplicate', it.item_id, it, undefined, null, it.gross, `line ${it.item_id} is listed twice`),
+        );
+        return out;
+      }
+      this.unknownItems.add(it.item_id);
+      out.exceptions.push(
+        this.exc(
+          'missing_internally',
+          it.item_id,
+          it,
+          undefined,
+          null,
+          it.gross,
+          it.reference
+            ? `${it.type} ${it.source_id ?? it.item_id} for ${it.reference} is not a payment paystep knows`
+            : `${it.type} ${it.source_id ?? it.item_id} names no payment reference`,
+        ),
+      );
+      return out;
+    }
+    const r = rec as Tracked;
+    if (it.type === 'charge') r._seen = true;
+    out.merchant_id = r.merchant_id;
+    out.payment_id = r.payment_id;
+    const here = payoutOrder(it.payout_date, it.payout_id);
+
+    // The same line twice: in this run, or in an earlier payout.
+    if (r._items?.includes(it.item_id)) {
+      out.status = 'exception';
+      out.exceptions.push(
+        this.exc('duplicate', it.item_id, it, r, null, it.gross, `line ${it.item_id} is listed twice in payout ${it.payout_id}`),
+      );
+      return out;
+    }
+    (r._items ??= []).push(it.item_id);
+    for (const p of r.prior) {
+      if (p.item_id === it.item_id && p.payout_id !== it.payout_id && payoutOrder(p.payout_date, p.payout_id) < here) {
+        out.status = 'exception';
+        out.exceptions.push(
+          this.exc('duplicate', it.item_id, it, r, null, it.gross, `line ${it.item_id} was already settled in payout ${p.payout_id}`),
+        );
+        return out;
+      }
+    }
+
+    if (it.currency !== r.currency) {
+      out.status = 'exception';
+      out.exceptions.push(
+        this.exc(
+          'currency_mismatch',
+          it.item_id,
+          it,
+          r,
+          null,
+          null,
+          `${it.type} settled in ${it.currency.toUpperCase()} but payment ${r.payment_id} is in ${r.currency.toUpperCase()}`,
+        ),
+      );
+      return out;
+    }
+
+    switch (it.type) {
+      case 'charge':
+        this.charge(it, r, here, out);
+        break;
+      case 'refund':
+      case 'refund_failure':
+        this.refund(it, r, here, out);
+        break;
+      default:
+        out.status = 'matched';
+    }
+    if (out.exceptions.length) out.status = 'exception';
+    return out;
+  }
+
+  private charge(it: SettlementItem, r: Tracked, here: string, out: ItemResult): void {
+    out.expected_amount = r.amount_captured;
+    const earlier = r.prior.find(
+      (p) => p.type === 'charge' && p.item_id !== it.item_id && payoutOrder(p.payout_date, p.payout_id) < here,
+    );
+    if (earlier || r._charge !== undefined) {
+      const where = earlier ? `payout ${earlier.payout_id}` : 'this run';
+      out.exceptions.push(
+        this.exc(
+          'duplicate',
+          it.item_id,
+          it,
+          r,
+          null,
+          it.gross,
+          `payment ${r.payment_id} was already charged in ${where}; ${it.item_id} charges it again`,
+        ),
+      );
+      return;
+    }
+    r._charge = here;
+    const fee = this.terms.expectedFee('charge', it.gross, it.currency);
+    out.expected_fee = fee;
+    if (it.gross !== r.amount_captured) {
+      out.exceptions.push(
+        this.exc(
+          'amount_mismatch',
+          it.item_id,
+          it,
+          r,
+          r.amount_captured,
+          it.gross,
+          `charge settled for ${it.gross} but paystep captured ${r.amount_captured} (difference ${it.gross - r.amount_captured})`,
+        ),
+      );
+      return;
+    }
+    out.settle = true;
+    out.status = 'matched';
+    if (fee !== null && Math.abs(it.fee - fee) > this.terms.feeTolerance) {
+      out.exceptions.push(
+        this.exc(
+          'fee_mismatch',
+          it.item_id,
+          it,
+          r,
+          fee,
+          it.fee,
+          `fee ${it.fee} on a ${it.gross} charge; the fee schedule says ${fee} (difference ${it.fee - fee})`,
+        ),
+      );
+    }
+  }
+
+  private refund(it: SettlementItem, r: Tracked, here: string, out: ItemResult): void {
+    // Refunds are negative lines, refund failures give the money back.
+    const delta = -it.gross;
+    let before = r._refunds ?? 0;
+    for (const p of r.prior)
+      if ((p.type === 'refund' || p.type === 'refund_failure') && payoutOrder(p.payout_date, p.payout_id) < here)
+        before += -p.gross;
+    r._refunds = (r._refunds ?? 0) + delta;
+    const total = before + delta;
+    out.expected_amount = r.amount_refunded;
+    if (it.type === 'refund' && total > r.amount_captured) {
+      out.exceptions.push(
+        this.exc(
+          'refund_above_charge',
+          it.item_id,
+          it,
+          r,
+          r.amount_captured,
+          total,
+          `refunds settled for payment ${r.payment_id} reach ${total}, above the ${r.amount_captured} captured`,
+        ),
+      );
+      return;
+    }
+    if (it.type === 'refund' && total > r.amount_refunded) {
+      out.exceptions.push(
+        this.exc(
+          'amount_mismatch',
+          it.item_id,
+          it,
+          r,
+          r.amount_refunded,
+          total,
+          `refunds settled for payment ${r.payment_id} reach ${total} but paystep refunded ${r.amount_refunded}`,
+        ),
+      );
+      return;
+    }
+    out.status = 'matched';
+  }
+
+  /** Payout totals against their lines (after every line was given). */
+  payoutChecks(): { payouts: PayoutCheck[]; exceptions: ReconException[] } {
+    const payouts: PayoutCheck[] = [];
+    const exceptions: ReconException[] = [];
+    const ids = [...this.payouts.keys()].sort();
+    for (const id of ids) {
+      const a = this.payouts.get(id)!;
+      const amount = a.header?.amount ?? null;
+      const check: PayoutCheck = {
+        processor: this.processor,
+        payout_id: id,
+        payout_date: a.header?.payout_date ?? a.payout_date,
+        currency: a.header?.currency ?? a.currency,
+        amount,
+        items: a.items,
+        gross: a.gross,
+        fee: a.fee,
+        net: a.net,
+        difference: amount === null ? null : amount - a.net,
+      };
+      payouts.push(check);
+      if (amount !== null && amount !== a.net) {
+        exceptions.push({
+          id: `payout_total_mismatch:${this.processor}:${id}`,
+          type: 'payout_total_mismatch',
+          processor: this.processor,
+          merchant_id: null,
+          payout_id: id,
+          item_id: null,
+          payment_id: null,
+          reference: null,
+          currency: check.currency,
+          expected: a.net,
+          actual: amount,
+          reason: `payout ${id} paid ${amount} but its ${a.items} lines net to ${a.net} (difference ${amount - a.net})`,
+        });
+      }
+    }
+    return { payouts, exceptions };
+  }
+
+  /**
+   * Captures no payout paid: captured on or before `asOf − delay` days, not settled before and
+   * not matched in this run. `candidates` defaults to every internal record given.
+   */
+  missingAtProcessor(asOf: string, delayDays?: number, candidates?: Iterable<InternalRecord>): ReconException[] {
+    const cutoff = addDays(asOf, -(delayDays ?? this.terms.settlementDelayDays));
+    const out: ReconException[] = [];
+    for (const rec of candidates ?? this.internal.values()) {
+      const r = rec as Tracked;
+      if (r._seen || r.settled_payout || !r.captured_on || r.amount_captured <= 0) continue;
+      if (r.captured_on > cutoff) continue;
+      out.push(
+        this.exc(
+          'missing_at_processor',
+          r.reference,
+          null,
+          r,
+          r.amount_captured,
+          null,
+          `captured ${r.amount_captured} on ${r.captured_on}; no payout paid it by ${asOf} (settlement delay ${delayDays ?? this.terms.settlementDelayDays} days)`,
+        ),
+      );
+    }
+    return out;
+  }
+}
+
+/** yyyy-mm-dd plus n days (UTC). */
+export function addDays(day: string, n: number): string {
+  const d = new Date(`${day}T00:00:00.000Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Whole days from `from` to `to` (yyyy-mm-dd). */
+export function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
+}

@@ -1,0 +1,12 @@
+/** Refund workflow, "Ask the processor": the poll fallback when no webhook came in time. */
+import { processor } from '../../processors/registry.ts';
+import { getRefundItem } from '../../store/refunds.ts';
+import { normalizeRefundStatus } from '../updates.ts';
+
+export async function handler(input: { refund_id: string }) {
+  const r = await getRefundItem(input.refund_id);
+  if (!r?.processor_reference) return { status: 'pending', failure_reason: null };
+  const adapter = await processor(r.processor as string);
+  const out = await adapter.retrieveRefund(r.processor_reference as string);
+  return { status: normalizeRefundStatus(out.status), failure_reason: out.failureReason ?? null };
+}

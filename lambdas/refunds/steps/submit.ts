@@ -1,0 +1,53 @@
+/**
+ * Refund workflow, "Refund with processor": asks the processor to refund, with the idempotency key
+ * `<refund>:refund` (a retried call never refunds twice). A refusal by the processor is an outcome
+ * (`failed`, the reservation is released); a technical error is thrown for the workflow's Retry.
+ */
+import { processor } from '../../processors/registry.ts';
+import { ProcessorRequestError } from '../../processors/types.ts';
+import { addEvent, getPayment } from '../../store/payments.ts';
+import { getRefundItem, recordProcessorReference } from '../../store/refunds.ts';
+
+export async function handler(input: { refund_id: string }) {
+  const r = await getRefundItem(input.refund_id);
+  if (!r) throw new Error(`refund ${input.refund_id} not found`);
+  if (r.status !== 'pending') return { status: r.status, failure_reason: r.failure_reason ?? null };
+  const p = await getPayment(r.payment_id as string);
+  if (!p?.processor_reference)
+    return { status: 'failed', failure_reason: 'payment_not_captured_at_processor' };
+  const adapter = await processor(r.processor as string);
+  const started = Date.now();
+  try {
+    const out = await adapter.refund(
+      p.processor_reference,
+      r.amount as number,
+      `${r.id}:refund`,
+      (r.reason as never) ?? undefined,
+    );
+    await recordProcessorReference(r.id as string, r.processor as string, out.refundReference);
+    await addEvent(p.id, {
+      type: 'attempt',
+      processor: r.processor,
+      operation: 'refund',
+      refund_id: r.id,
+      outcome: out.status,
+      latency_ms: Date.now() - started,
+      processor_reference: out.refundReference,
+    });
+    return { status: out.status, failure_reason: out.failureReason ?? null };
+  } catch (err) {
+    await addEvent(p.id, {
+      type: 'attempt',
+      processor: r.processor,
+      operation: 'refund',
+      refund_id: r.id,
+      outcome: 'error',
+      latency_ms: Date.now() - started,
+      error: (err as Error).name,
+      message: (err as Error).message,
+    });
+    if (err instanceof ProcessorRequestError)
+      return { status: 'failed', failure_reason: err.code ?? 'processor_refused' };
+    throw err;
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * Disputes in DynamoDB (table `main`).
+ *
+ *   pk DISPUTE#<id>                      sk DISPUTE      the dispute (`DisputeRecord`, plus gsi keys)
+ *   pk DISPUTEREF#<processor>#<ref>      sk DISPUTEREF   processor dispute id → { dispute_id, payment_id, merchant_id }
+ *   pk PAYMENT#<payment>                 sk DISPUTE#<id> link: the disputes of a payment
+ *   gsi1pk MERCHANT#<merchant>#DISPUTES  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
+ *
+ * The dispute item is what merchant events are built from (its stream images): every status change,
+ * reminder and escalation is a change of that one item. Processor changes are applied with an
+ * optimistic lock (`version`), so two concurrent events can never interleave their writes; task
+ * tokens, reminders and escalations are separate single-attribute updates that do not touch the
+ * fields a processor change writes.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import type { PaymentStatus } from '../domain/payment.ts';
+import type { BalanceEffect, DisputeStatus } from '../disputes/model.ts';
+import { addEvent, type TimelineEntry } from './payments.ts';
+
+const table = () => config.tableName('main');
+const key = (id: string) => ({ pk: `DISPUTE#${id}`, sk: 'DISPUTE' });
+const refKey = (processor: string, ref: string) => ({ pk: `DISPUTEREF#${processor}#${ref}`, sk: 'DISPUTEREF' });
+const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'task_token_state', 'created_ms'];
+
+/** Keep the fingerprints of the last events applied (enough to recognise redeliveries). */
+const APPLIED_EVENTS_KEPT = 50;
+
+export interface DisputeRecord {
+  id: string;
+  object: 'dispute';
+  merchant_id: string;
+  payment_id: string;
+  processor: string;
+  /** The processor's dispute id (Stripe `dp_…` / `du_…`). */
+  processor_reference: string;
+  charge: string | null;
+  payment_intent: string | null;
+  amount: number;
+  currency: string;
+  reason: string;
+  status: DisputeStatus;
+  processor_status: string;
+  network_reason_code: string | null;
+  evidence_due_by: number | null;
+  /** When the workflow reminds the merchant (epoch s). */
+  remind_at: number;
+  evidence: Record<string, string>;
+  has_evidence: boolean;
+  submission_count: number;
+  evidence_submitted_at: number | null;
+  balance_transactions: BalanceEffect[];
+  funds_withdrawn_amount: number;
+  funds_reinstated_amount: number;
+  dispute_fee: number;
+  dispute_fee_returned: number;
+  /** The payment's money status before the dispute moved it to `disputed` (a win restores it). */
+  payment_status_before: PaymentStatus | null;
+  accepted_by_merchant: boolean;
+  /** Set by the workflow (absent until then). */
+  reminded_at?: number;
+  reminders?: { at: number; kind: 'inquiry' | 'chargeback' }[];
+  reminder_kinds?: string[];
+  escalations?: { at: number; reason: string }[];
+  escalation_reasons?: string[];
+  execution_arn: string;
+  workflow_started: boolean;
+  /** Incremented on every status change. */
+  status_seq: number;
+  /** `created` of the newest processor event applied (epoch s). */
+  processor_updated: number;
+  applied_events: string[];
+  created: number;
+  updated: number;
+  closed_at: number | null;
+  version: number;
+}
+
+export class DisputeConflict extends Error {
+  override name = 'DisputeConflict';
+}
+
+export function toDispute(item: Record<string, unknown>): DisputeRecord {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of INTERNAL) delete out[k];
+  return out as unknown as DisputeRecord;
+}
+
+const isConflict = (err: unknown) => err instanceof ConditionalCheckFailedException;
+
+export async function getDispute(id: string, consistent = true): Promise<DisputeRecord | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: consistent }));
+  return out.Item ? toDispute(out.Item) : undefined;
+}
+
+/** The dispute if it belongs to the merchant (another merchant's dispute reads as missing). */
+export async function getMerchantDispute(merchantId: string, id: string): Promise<DisputeRecord | undefined> {
+  if (!/^dp_[0-9A-Za-z]{10,40}$/.test(id)) return undefined;
+  const d = await getDispute(id);
+  return d && d.merchant_id === merchantId ? d : undefined;
+}
+
+export interface DisputeRef {
+  dispute_id: string;
+  payment_id: string;
+  merchant_id: string;
+}
+
+export async function getRef(processor: string, reference: string): Promise<DisputeRef | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: refKey(processor, reference), ConsistentRead: true }));
+  return out.Item ? (out.Item as unknown as DisputeRef) : undefined;
+}
+
+/**
+ * Binds a processor dispute to a paystep dispute id, once: the first caller's id wins, every
+ * other (concurrent or later) caller gets the same binding back.
+ */
+export async function claimRef(processor: string, reference: string, ref: DisputeRef): Promise<DisputeRef> {
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: { ...refKey(processor, reference), kind: 'dispute_ref', ...ref },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return ref;
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    const existing = await getRef(processor, reference);
+    if (!existing) throw new Error(`dispute reference ${processor}/${reference} vanished`);
+    return existing;
+  }
+}
+
+/** Creates the dispute (and its payment link); false if it exists already. */
+export async function createDispute(d: DisputeRecord): Promise<boolean> {
+  const createdMs = d.created * 1000;
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          ...key(d.id),
+          kind: 'dispute',
+          ...d,
+          applied_events: d.applied_events.slice(-APPLIED_EVENTS_KEPT),
+          created_ms: createdMs,
+          gsi1pk: `MERCHANT#${d.merchant_id}#DISPUTES`,
+          gsi1sk: `${String(createdMs).padStart(13, '0')}#${d.id}`,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    return false;
+  }
+  await putLink(d.payment_id, d.id);
+  return true;
+}
+
+/** The payment → dispute link (idempotent: same key, same content). */
+export async function putLink(paymentId: string, disputeId: string): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: `PAYMENT#${paymentId}`, sk: `DISPUTE#${disputeId}`, kind: 'dispute_link', dispute_id: disputeId },
+    }),
+  );
+}
+
+function updateParts(set: Record<string, unknown>) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets: string[] = [];
+  let i = 0;
+  for (const [k, v] of Object.entries(set)) {
+    if (v === undefined) continue;
+    names[`#a${i}`] = k;
+    values[`:a${i}`] = v;
+    sets.push(`#a${i} = :a${i}`);
+    i++;
+  }
+  return { names, values, sets };
+}
+
+/**
+ * Writes processor-derived fields if nobody else did since `expectedVersion` was read (else
+ * DisputeConflict: read again and decide again). Returns the dispute as written.
+ */
+export async function updateDispute(
+  id: string,
+  expectedVersion: number,
+  set: Partial<DisputeRecord>,
+): Promise<DisputeRecord> {
+  const { names, values, sets } = updateParts({
+    ...set,
+    applied_events: set.applied_events?.slice(-APPLIED_EVENTS_KEPT),
+  });
+  names['#version'] = 'version';
+  values[':v'] = expectedVersion;
+  values[':one'] = 1;
+  try {
+    const out = await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+        ConditionExpression: 'attribute_exists(pk) AND #version = :v',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toDispute(out.Attributes!);
+  } catch (err) {
+    if (isConflict(err)) throw new DisputeConflict(`dispute ${id} changed concurrently`);
+    throw err;
+  }
+}
+
+/** Sets attributes that no processor change writes (flags, the payment's money status). */
+export async function annotateDispute(
+  id: string,
+  set: Record<string, unknown>,
+  remove: string[] = [],
+  condition?: { expression: string; names?: Record<string, string>; values?: Record<string, unknown> },
+): Promise<boolean> {
+  const { names, values, sets } = updateParts(set);
+  const removes = remove.map((k, j) => {
+    names[`#r${j}`] = k;
+    return `#r${j}`;
+  });
+  const expr = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
+    .filter(Boolean)
+    .join(' ');
+  if (!expr) return true;
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression: expr,
+        ConditionExpression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
+        ExpressionAttributeNames: { ...names, ...condition?.names },
+        ExpressionAttributeValues:
+          Object.keys({ ...values, ...condition?.values }).length ? { ...values, ...condition?.values } : undefined,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (condition && isConflict(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Stores the task token the workflow now waits on. Returns the dispute as it is right after: the
+ * caller compares its `status_seq` with what the workflow last saw (a change in between must not
+ * be missed, since its resume went to the previous token).
+ */
+export async function setTaskToken(id: string, token: string, state: string): Promise<DisputeRecord> {
+  const out = await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: 'SET task_token = :t, task_token_state = :s',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':t': token, ':s': state },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return toDispute(out.Attributes!);
+}
+
+export async function getTaskToken(id: string): Promise<string | undefined> {
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: key(id),
+      ProjectionExpression: 'task_token',
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item?.task_token as string | undefined;
+}
+
+/** Forgets a token once used (only that token: a newer one stays). */
+export async function clearTaskToken(id: string, token: string): Promise<void> {
+  await annotateDispute(id, {}, ['task_token', 'task_token_state'], {
+    expression: 'task_token = :tok',
+    values: { ':tok': token },
+  });
+}
+
+/**
+ * Records the reminder once per kind (an inquiry that escalates into a chargeback is reminded
+ * again), and only while the merchant can still answer.
+ */
+export async function recordReminder(id: string, kind: 'inquiry' | 'chargeback', at: number): Promise<boolean> {
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression:
+          'SET reminded_at = :at, reminders = list_append(if_not_exists(reminders, :empty), :e), reminder_kinds = list_append(if_not_exists(reminder_kinds, :empty), :k)',
+        ConditionExpression:
+          'attribute_exists(pk) AND NOT contains(reminder_kinds, :kind) AND #st IN (:s1, :s2)',
+        ExpressionAttributeNames: { '#st': 'status' },
+        ExpressionAttributeValues: {
+          ':at': at,
+          ':empty': [],
+          ':e': [{ at, kind }],
+          ':k': [kind],
+          ':kind': kind,
+          ':s1': 'needs_response',
+          ':s2': 'warning_needs_response',
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConflict(err)) return false;
+    throw err;
+  }
+}
+
+/** Records an escalation once per reason. */
+export async function recordEscalation(id: string, reason: string, at: number): Promise<boolean> {
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression:
+          'SET escalations = list_append(if_not_exists(escalations, :empty), :e), escalation_reasons = list_append(if_not_exists(escalation_reasons, :empty), :r)',
+        ConditionExpression: 'attribute_exists(pk) AND NOT contains(escalation_reasons, :reason)',
+        ExpressionAttributeValues: {
+          ':empty': [],
+          ':e': [{ at, reason }],
+          ':r': [reason],
+          ':reason': reason,
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConflict(err)) return false;
+    throw err;
+  }
+}
+
+/** The disputes of a payment (oldest first). */
+export async function listPaymentDisputes(paymentId: string): Promise<DisputeRecord[]> {
+  const out = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+      ExpressionAttributeValues: { ':pk': `PAYMENT#${paymentId}`, ':d': 'DISPUTE#' },
+      ConsistentRead: true,
+    }),
+  );
+  const ds = await Promise.all((out.Items ?? []).map((it) => getDispute(it.dispute_id as string)));
+  return ds.filter((d): d is DisputeRecord => d !== undefined).sort((a, b) => a.created - b.created);
+}
+
+/** A merchant's disputes, newest first; cursor `startingAfter` = the last id of the previous page. */
+export async function listMerchantDisputes(
+  merchantId: string,
+  f: { limit: number; startingAfter?: string },
+): Promise<{ data: DisputeRecord[]; hasMore: boolean }> {
+  let start: Record<string, unknown> | undefined;
+  if (f.startingAfter) {
+    const after = await getMerchantDispute(merchantId, f.startingAfter);
+    if (!after) return { data: [], hasMore: false };
+    start = {
+      ...key(after.id),
+      gsi1pk: `MERCHANT#${merchantId}#DISPUTES`,
+      gsi1sk: `${String(after.created * 1000).padStart(13, '0')}#${after.id}`,
+    };
+  }
+  const out = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}#DISPUTES` },
+      ScanIndexForward: false,
+      ExclusiveStartKey: start,
+      Limit: f.limit + 1,
+    }),
+  );
+  const data = (out.Items ?? []).map(toDispute);
+  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
+}
+
+/** A dispute entry on the payment's timeline (GET /v1/payments/{id}/timeline). */
+export async function addDisputeTimelineEntry(
+  paymentId: string,
+  entry: { event: string; dispute: string } & Record<string, unknown>,
+): Promise<void> {
+  // TimelineEntry's `type` union (lambdas/store/payments.ts) does not list 'dispute' yet.
+  await addEvent(paymentId, { ...entry, type: 'dispute' } as unknown as TimelineEntry);
+}

@@ -1,0 +1,143 @@
+/**
+ * The ledger in DynamoDB (table `main`). Entries are written once and never updated.
+ *
+ *   pk LEDGER#<entry id>  sk ENTRY            the entry (kind 'ledger_entry'); put only if absent
+ *     gsi1pk LEDGER#<merchant>#<yyyy-mm-dd>  gsi1sk <occurred_at>#<entry id>   a merchant's day
+ *   pk FINDAY#<yyyy-mm-dd>  sk MERCHANT#<id>  a merchant had money movements or payments that day
+ *
+ * Balances are not stored: they are a projection of the entries (lambdas/ledger/domain.ts).
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { entryProblems, type LedgerEntry } from '../ledger/domain.ts';
+
+const table = () => config.tableName('main');
+
+export class UnbalancedEntryError extends Error {
+  override name = 'UnbalancedEntryError';
+}
+
+const ENTRY_FIELDS = [
+  'id',
+  'type',
+  'merchant_id',
+  'processor',
+  'currency',
+  'amount',
+  'postings',
+  'payment_id',
+  'source_id',
+  'processor_reference',
+  'occurred_at',
+] as const;
+
+export function toEntry(item: Record<string, unknown>): LedgerEntry {
+  const out: Record<string, unknown> = {};
+  for (const k of ENTRY_FIELDS) out[k] = item[k] ?? null;
+  return out as unknown as LedgerEntry;
+}
+
+/**
+ * Records an entry unless one with its id exists. Returns whether it was new. An entry that does
+ * not balance is refused (it is a bug, never data to keep).
+ */
+export async function recordEntry(e: LedgerEntry): Promise<boolean> {
+  const problems = entryProblems(e);
+  if (problems.length) throw new UnbalancedEntryError(`ledger entry ${e.id}: ${problems.join('; ')}`);
+  const day = e.occurred_at.slice(0, 10);
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          pk: `LEDGER#${e.id}`,
+          sk: 'ENTRY',
+          kind: 'ledger_entry',
+          ...e,
+          gsi1pk: `LEDGER#${e.merchant_id}#${day}`,
+          gsi1sk: `${e.occurred_at}#${e.id}`,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+  await markActivity(day, e.merchant_id);
+  return true;
+}
+
+/** Notes that a merchant had activity on a day (which merchants the daily reports cover). */
+export async function markActivity(day: string, merchantId: string): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: `FINDAY#${day}`, sk: `MERCHANT#${merchantId}`, kind: 'finance_day', merchant_id: merchantId },
+    }),
+  );
+}
+
+/** Merchants with activity on a day, sorted. */
+export async function activeMerchants(day: string): Promise<string[]> {
+  const out: string[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `FINDAY#${day}` },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) out.push(String(it.merchant_id));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out.sort();
+}
+
+/** A merchant's entries of one day (UTC), in time order (then id). Streams pages. */
+export async function* entriesOfDay(merchantId: string, day: string): AsyncGenerator<LedgerEntry> {
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `LEDGER#${merchantId}#${day}` },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) yield toEntry(it);
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+/**
+ * Every ledger entry, payment and dispute (what the invariant check reads), by a paginated Scan.
+ * Items come in table order.
+ */
+export async function* scanFinanceItems(): AsyncGenerator<Record<string, unknown>> {
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new ScanCommand({
+        TableName: table(),
+        FilterExpression: 'kind IN (:e, :p, :d)',
+        ExpressionAttributeValues: { ':e': 'ledger_entry', ':p': 'payment', ':d': 'dispute' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) yield it;
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+/** Every ledger entry (Scan), e.g. for `paystep ledger balances`. */
+export async function* scanEntries(): AsyncGenerator<LedgerEntry> {
+  for await (const it of scanFinanceItems()) if (it.kind === 'ledger_entry') yield toEntry(it);
+}

@@ -1,0 +1,544 @@
+/**
+ * Merchant events, webhook endpoints and deliveries in DynamoDB (table `main`).
+ *
+ *   pk EVENT#<evt>  sk EVENT                           the event { id, type, created, merchant_id, data, enqueued }
+ *       gsi1pk MERCHANT#<merchant>#EVENTS  gsi1sk <created ms, 13 digits>#<stream order>#<evt>   newest first
+ *   pk EVENT#<evt>  sk DELIVERY#<we>                   its delivery to one endpoint { status, attempt_count, … }
+ *   pk EVENT#<evt>  sk DELIVERY#<we>#ATTEMPT#<nnnn>    one attempt { at, http_status, latency_ms, error, manual }
+ *   pk WEBHOOK_ENDPOINT#<we>  sk WEBHOOK_ENDPOINT      an endpoint { url, enabled_events, secret, status }
+ *       gsi1pk MERCHANT#<merchant>#WEBHOOK_ENDPOINTS  gsi1sk <created ms>#<we>
+ *
+ * Events, deliveries and attempts expire after 30 days (TTL `expires_at`). An endpoint's signing
+ * secret is stored as it must be used to sign (an HMAC key cannot be hashed); the table is
+ * encrypted at rest and the secret is returned only by the create call and never logged.
+ * Writes are single-item and conditional: an event is stored once per id, an attempt number is
+ * recorded once per delivery.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { newId, randomBase62 } from '../shared/ids.ts';
+import type { EventDraft, MerchantEvent } from '../events/derive.ts';
+import type { DeliveryStatus } from '../events/policy.ts';
+
+const table = () => config.tableName('main');
+const RETENTION_SECONDS = 30 * 24 * 3600;
+const ms13 = (ms: number) => String(ms).padStart(13, '0');
+const isConditionFailure = (err: unknown) =>
+  err instanceof ConditionalCheckFailedException ||
+  (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+
+const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
+const deliveryKey = (eventId: string, endpointId: string) => ({
+  pk: `EVENT#${eventId}`,
+  sk: `DELIVERY#${endpointId}`,
+});
+const attemptKey = (eventId: string, endpointId: string, attempt: number) => ({
+  pk: `EVENT#${eventId}`,
+  sk: `DELIVERY#${endpointId}#ATTEMPT#${String(attempt).padStart(4, '0')}`,
+});
+const endpointKey = (id: string) => ({ pk: `WEBHOOK_ENDPOINT#${id}`, sk: 'WEBHOOK_ENDPOINT' });
+
+export const EVENT_ID = /^evt_[0-9A-Za-z]{10,40}$/;
+export const ENDPOINT_ID = /^we_[0-9A-Za-z]{10,40}$/;
+
+// ---------------------------------------------------------------- events
+
+export interface StoredEvent extends MerchantEvent {
+  merchant_id: string;
+  object_kind: string;
+  object_id: string;
+  enqueued?: boolean;
+}
+
+const toEvent = (item: Record<string, unknown>): StoredEvent => ({
+  id: item.id as string,
+  object: 'event',
+  type: item.type as string,
+  created: item.created as number,
+  data: item.data as MerchantEvent['data'],
+  merchant_id: item.merchant_id as string,
+  object_kind: item.object_kind as string,
+  object_id: item.object_id as string,
+  enqueued: item.enqueued === true,
+});
+
+/** The envelope a merchant receives (without internal attributes). */
+export const publicEvent = (e: MerchantEvent): MerchantEvent => ({
+  id: e.id,
+  object: 'event',
+  type: e.type,
+  created: e.created,
+  data: e.data,
+});
+
+/**
+ * Stores an event unless an event with its id exists. Returns the stored event (the existing one
+ * if it was stored before) and whether this call created it.
+ */
+export async function putEvent(
+  draft: EventDraft,
+  nowMs = Date.now(),
+): Promise<{ created: boolean; event: StoredEvent }> {
+  const item = {
+    ...eventKey(draft.event.id),
+    kind: 'merchant_event',
+    ...draft.event,
+    merchant_id: draft.merchantId,
+    object_kind: draft.objectKind,
+    object_id: draft.objectId,
+    enqueued: false,
+    gsi1pk: `MERCHANT#${draft.merchantId}#EVENTS`,
+    gsi1sk: `${ms13(nowMs)}#${draft.order}#${draft.event.id}`,
+    expires_at: draft.event.created + RETENTION_SECONDS,
+  };
+  try {
+    await clients
+      .ddb()
+      .send(
+        new PutCommand({ TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+    return { created: true, event: toEvent(item) };
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+  }
+  const existing = await getEvent(draft.event.id);
+  if (!existing) throw new Error(`event ${draft.event.id} exists and cannot be read`);
+  return { created: false, event: existing };
+}
+
+export async function markEventEnqueued(id: string): Promise<void> {
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: eventKey(id),
+      UpdateExpression: 'SET enqueued = :t',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':t': true },
+    }),
+  );
+}
+
+export async function getEvent(id: string): Promise<StoredEvent | undefined> {
+  if (!EVENT_ID.test(id)) return undefined;
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: eventKey(id), ConsistentRead: true }));
+  return out.Item ? toEvent(out.Item) : undefined;
+}
+
+/** The event if it belongs to the merchant (another merchant's event reads as missing). */
+export async function getMerchantEvent(merchantId: string, id: string): Promise<StoredEvent | undefined> {
+  const e = await getEvent(id);
+  return e && e.merchant_id === merchantId ? e : undefined;
+}
+
+export interface EventListFilters {
+  type?: string;
+  limit: number;
+  startingAfter?: string;
+}
+
+/** Newest first; cursor pagination with `starting_after` (an event id of the previous page). */
+export async function listEvents(
+  merchantId: string,
+  f: EventListFilters,
+): Promise<{ data: StoredEvent[]; hasMore: boolean }> {
+  let start: Record<string, unknown> | undefined;
+  if (f.startingAfter) {
+    if (!(await getMerchantEvent(merchantId, f.startingAfter))) return { data: [], hasMore: false };
+    const keys = await clients.ddb().send(
+      new GetCommand({
+        TableName: table(),
+        Key: eventKey(f.startingAfter),
+        ProjectionExpression: 'pk, sk, gsi1pk, gsi1sk',
+      }),
+    );
+    start = keys.Item;
+  }
+  const data: StoredEvent[] = [];
+  for (;;) {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        FilterExpression: f.type ? '#type = :type' : undefined,
+        ExpressionAttributeNames: f.type ? { '#type': 'type' } : undefined,
+        ExpressionAttributeValues: {
+          ':pk': `MERCHANT#${merchantId}#EVENTS`,
+          ...(f.type ? { ':type': f.type } : {}),
+        },
+        ScanIndexForward: false,
+        ExclusiveStartKey: start,
+        Limit: Math.max(f.limit + 1, 25),
+      }),
+    );
+    for (const it of page.Items ?? []) data.push(toEvent(it));
+    start = page.LastEvaluatedKey;
+    if (data.length > f.limit || !start) break;
+  }
+  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
+}
+
+// ---------------------------------------------------------------- endpoints
+
+export interface WebhookEndpoint {
+  id: string;
+  object: 'webhook_endpoint';
+  merchant_id: string;
+  url: string;
+  enabled_events: string[];
+  description: string | null;
+  status: 'enabled' | 'disabled';
+  /** The HMAC key deliveries are signed with (`whsec_…`). Never logged; returned only at creation. */
+  secret: string;
+  created: number;
+}
+
+const toEndpoint = (item: Record<string, unknown>): WebhookEndpoint => ({
+  id: item.id as string,
+  object: 'webhook_endpoint',
+  merchant_id: item.merchant_id as string,
+  url: item.url as string,
+  enabled_events: item.enabled_events as string[],
+  description: (item.description as string | null | undefined) ?? null,
+  status: item.status as WebhookEndpoint['status'],
+  secret: item.secret as string,
+  created: item.created as number,
+});
+
+export async function createEndpoint(
+  merchantId: string,
+  input: { url: string; enabled_events: string[]; description?: string },
+  nowMs = Date.now(),
+): Promise<WebhookEndpoint> {
+  const endpoint: WebhookEndpoint = {
+    id: newId('we'),
+    object: 'webhook_endpoint',
+    merchant_id: merchantId,
+    url: input.url,
+    enabled_events: input.enabled_events,
+    description: input.description ?? null,
+    status: 'enabled',
+    secret: `whsec_${randomBase62(32)}`,
+    created: Math.floor(nowMs / 1000),
+  };
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...endpointKey(endpoint.id),
+        kind: 'webhook_endpoint',
+        ...endpoint,
+        gsi1pk: `MERCHANT#${merchantId}#WEBHOOK_ENDPOINTS`,
+        gsi1sk: `${ms13(nowMs)}#${endpoint.id}`,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  return endpoint;
+}
+
+/** The merchant's endpoints, oldest first. */
+export async function listEndpoints(merchantId: string): Promise<WebhookEndpoint[]> {
+  const out: WebhookEndpoint[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}#WEBHOOK_ENDPOINTS` },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) out.push(toEndpoint(it));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+export async function getEndpoint(id: string): Promise<WebhookEndpoint | undefined> {
+  if (!ENDPOINT_ID.test(id)) return undefined;
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: endpointKey(id), ConsistentRead: true }));
+  return out.Item ? toEndpoint(out.Item) : undefined;
+}
+
+export async function getMerchantEndpoint(
+  merchantId: string,
+  id: string,
+): Promise<WebhookEndpoint | undefined> {
+  const e = await getEndpoint(id);
+  return e && e.merchant_id === merchantId ? e : undefined;
+}
+
+/** Deletes the merchant's endpoint; false if there is no such endpoint for this merchant. */
+export async function deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
+  if (!ENDPOINT_ID.test(id)) return false;
+  try {
+    await clients.ddb().send(
+      new DeleteCommand({
+        TableName: table(),
+        Key: endpointKey(id),
+        ConditionExpression: 'merchant_id = :m',
+        ExpressionAttributeValues: { ':m': merchantId },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- deliveries
+
+export interface Delivery {
+  event_id: string;
+  endpoint_id: string;
+  url: string;
+  status: DeliveryStatus;
+  /** Attempts recorded so far. */
+  attempt_count: number;
+  created: number;
+  updated: number;
+  /** When the next automatic attempt is due (epoch seconds), while `pending` after a failure. */
+  next_attempt_at: number | null;
+  /** The wait before the next automatic attempt, and whether its message was sent. */
+  retry_delay_seconds: number | null;
+  retry_scheduled: number;
+  delivered_at: number | null;
+  last_http_status: number | null;
+  last_error: string | null;
+}
+
+export interface DeliveryAttempt {
+  attempt: number;
+  at: string;
+  http_status: number | null;
+  latency_ms: number;
+  error: string | null;
+  manual: boolean;
+}
+
+const toDelivery = (item: Record<string, unknown>): Delivery => ({
+  event_id: item.event_id as string,
+  endpoint_id: item.endpoint_id as string,
+  url: item.url as string,
+  status: item.status as DeliveryStatus,
+  attempt_count: (item.attempt_count as number | undefined) ?? 0,
+  created: item.created as number,
+  updated: item.updated as number,
+  next_attempt_at: (item.next_attempt_at as number | null | undefined) ?? null,
+  retry_delay_seconds: (item.retry_delay_seconds as number | null | undefined) ?? null,
+  retry_scheduled: (item.retry_scheduled as number | undefined) ?? 0,
+  delivered_at: (item.delivered_at as number | null | undefined) ?? null,
+  last_http_status: (item.last_http_status as number | null | undefined) ?? null,
+  last_error: (item.last_error as string | null | undefined) ?? null,
+});
+
+/** Opens the delivery of an event to an endpoint unless it exists; true if this call opened it. */
+export async function ensureDelivery(
+  event: { id: string; created: number },
+  endpoint: { id: string; url: string },
+): Promise<boolean> {
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          ...deliveryKey(event.id, endpoint.id),
+          kind: 'webhook_delivery',
+          event_id: event.id,
+          endpoint_id: endpoint.id,
+          url: endpoint.url,
+          status: 'pending',
+          attempt_count: 0,
+          retry_scheduled: 0,
+          created: now,
+          updated: now,
+          expires_at: event.created + RETENTION_SECONDS,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+export async function getDelivery(eventId: string, endpointId: string): Promise<Delivery | undefined> {
+  const out = await clients
+    .ddb()
+    .send(
+      new GetCommand({ TableName: table(), Key: deliveryKey(eventId, endpointId), ConsistentRead: true }),
+    );
+  return out.Item ? toDelivery(out.Item) : undefined;
+}
+
+/** Writes attempt `n` of a delivery (a repeated attempt n overwrites it with its latest outcome). */
+export async function putAttempt(
+  eventId: string,
+  endpointId: string,
+  a: DeliveryAttempt,
+  eventCreated: number,
+): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...attemptKey(eventId, endpointId, a.attempt),
+        kind: 'webhook_delivery_attempt',
+        endpoint_id: endpointId,
+        ...a,
+        expires_at: eventCreated + RETENTION_SECONDS,
+      },
+    }),
+  );
+}
+
+/**
+ * Records that attempt `n` happened and what follows it. Succeeds once per attempt number (the
+ * delivery must have recorded exactly n − 1 attempts); false if another run recorded it first.
+ */
+export async function recordAttempt(
+  eventId: string,
+  endpointId: string,
+  n: number,
+  outcome: {
+    status: DeliveryStatus;
+    httpStatus: number | null;
+    error: string | null;
+    retryInSeconds?: number;
+    delivered: boolean;
+  },
+): Promise<boolean> {
+  const now = Math.floor(Date.now() / 1000);
+  const sets = [
+    '#status = :status',
+    'attempt_count = :n',
+    'updated = :now',
+    'last_http_status = :code',
+    'last_error = :error',
+    'next_attempt_at = :next',
+    'retry_delay_seconds = :delay',
+  ];
+  const values: Record<string, unknown> = {
+    ':status': outcome.status,
+    ':n': n,
+    ':prev': n - 1,
+    ':now': now,
+    ':code': outcome.httpStatus,
+    ':error': outcome.error,
+    ':next': outcome.retryInSeconds !== undefined ? now + outcome.retryInSeconds : null,
+    ':delay': outcome.retryInSeconds ?? null,
+  };
+  if (outcome.delivered) sets.push('delivered_at = if_not_exists(delivered_at, :now)');
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: deliveryKey(eventId, endpointId),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'attempt_count = :prev',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Notes that the message of automatic attempt `n` was sent (so a repeated run does not resend it). */
+export async function markRetryScheduled(eventId: string, endpointId: string, n: number): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: deliveryKey(eventId, endpointId),
+        UpdateExpression: 'SET retry_scheduled = :n',
+        ConditionExpression: 'attribute_exists(pk) AND retry_scheduled < :n',
+        ExpressionAttributeValues: { ':n': n },
+      }),
+    )
+    .catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err;
+    });
+}
+
+/** Marks a delivery failed without an attempt (its endpoint was deleted). */
+export async function abandonDelivery(eventId: string, endpointId: string, reason: string): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: deliveryKey(eventId, endpointId),
+        UpdateExpression:
+          'SET #status = :failed, last_error = :reason, updated = :now, next_attempt_at = :null',
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':failed': 'failed',
+          ':pending': 'pending',
+          ':reason': reason,
+          ':now': Math.floor(Date.now() / 1000),
+          ':null': null,
+        },
+      }),
+    )
+    .catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err;
+    });
+}
+
+/** Every delivery of an event with its attempts, in endpoint then attempt order. */
+export async function eventDeliveries(
+  eventId: string,
+): Promise<(Delivery & { attempts: DeliveryAttempt[] })[]> {
+  const deliveries = new Map<string, Delivery & { attempts: DeliveryAttempt[] }>();
+  const attempts: { endpointId: string; a: DeliveryAttempt }[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+        ExpressionAttributeValues: { ':pk': `EVENT#${eventId}`, ':d': 'DELIVERY#' },
+        ExclusiveStartKey: start,
+        ConsistentRead: true,
+      }),
+    );
+    for (const it of page.Items ?? []) {
+      if (it.kind === 'webhook_delivery')
+        deliveries.set(it.endpoint_id as string, { ...toDelivery(it), attempts: [] });
+      else if (it.kind === 'webhook_delivery_attempt')
+        attempts.push({
+          endpointId: it.endpoint_id as string,
+          a: {
+            attempt: it.attempt as number,
+            at: it.at as string,
+            http_status: (it.http_status as number | null | undefined) ?? null,
+            latency_ms: it.latency_ms as number,
+            error: (it.error as string | null | undefined) ?? null,
+            manual: it.manual === true,
+          },
+        });
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  for (const { endpointId, a } of attempts) deliveries.get(endpointId)?.attempts.push(a);
+  return [...deliveries.values()];
+}

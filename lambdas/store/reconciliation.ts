@@ -1,0 +1,362 @@
+/**
+ * Reconciliation state in DynamoDB (table `main`).
+ *
+ *   pk PROCREF#<processor>#<reference>  sk PROCREF     a processor payment reference → payment
+ *       { payment_id, merchant_id, currency, captured_on, settled: {<line id>: "<payout>|<date>|<type>|<gross>"},
+ *         settled_payout?, settled_on? }
+ *       gsi1pk SETTLEDUE#<processor>#<captured_on>  gsi1sk <reference>   while no payout paid it (sparse)
+ *   pk RECONEXC#<merchant|platform>  sk <exception id>  an exception (open or resolved), with first_seen
+ *       gsi1pk RECONEXC#OPEN  gsi1sk <merchant>#<exception id>               while open (sparse)
+ *   pk RECONRUN#<processor>#<payout>  sk RUN            the latest reconciliation of a payout
+ *       gsi1pk RECONRUNS#<processor>  gsi1sk <payout date>#<payout>
+ *
+ * The reference index is kept by the ledger's stream consumer (lambdas/ledger/stream.ts) from the
+ * payments' stream: no payment code knows about it. Every write here is idempotent.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import type { PriorSettlement, ReconException, SettlementType } from '../reconciliation/types.ts';
+
+const table = () => config.tableName('main');
+const refKey = (processor: string, ref: string) => ({ pk: `PROCREF#${processor}#${ref}`, sk: 'PROCREF' });
+
+export interface ReferenceRecord {
+  processor: string;
+  reference: string;
+  payment_id: string;
+  merchant_id: string;
+  currency: string;
+  captured_on: string | null;
+  settled_payout: string | null;
+  prior: PriorSettlement[];
+}
+
+/** Links a processor reference to its payment; from the first capture on, it is due for settlement. */
+export async function linkReference(x: {
+  processor: string;
+  reference: string;
+  payment_id: string;
+  merchant_id: string;
+  currency: string;
+  captured_on?: string;
+}): Promise<void> {
+  const ddb = clients.ddb();
+  const out = await ddb.send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: refKey(x.processor, x.reference),
+      UpdateExpression:
+        'SET kind = :k, processor = :pr, reference = :r, payment_id = :p, merchant_id = :m, currency = :c, ' +
+        'settled = if_not_exists(settled, :empty)' +
+        (x.captured_on ? ', captured_on = if_not_exists(captured_on, :d)' : ''),
+      ExpressionAttributeValues: {
+        ':k': 'processor_reference',
+        ':pr': x.processor,
+        ':r': x.reference,
+        ':p': x.payment_id,
+        ':m': x.merchant_id,
+        ':c': x.currency,
+        ':empty': {},
+        ...(x.captured_on ? { ':d': x.captured_on } : {}),
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  const capturedOn = out.Attributes?.captured_on as string | undefined;
+  if (!capturedOn || out.Attributes?.settled_payout || out.Attributes?.gsi1pk) return;
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: refKey(x.processor, x.reference),
+        UpdateExpression: 'SET gsi1pk = :g, gsi1sk = :r',
+        ConditionExpression: 'attribute_not_exists(settled_payout) AND attribute_not_exists(seen_payout)',
+        ExpressionAttributeValues: { ':g': `SETTLEDUE#${x.processor}#${capturedOn}`, ':r': x.reference },
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+}
+
+function parsePrior(settled: unknown): PriorSettlement[] {
+  if (!settled || typeof settled !== 'object') return [];
+  return Object.entries(settled as Record<string, string>).map(([item_id, v]) => {
+    const [payout_id, payout_date, type, gross] = String(v).split('|');
+    return {
+      item_id,
+      payout_id: payout_id ?? '',
+      payout_date: payout_date ?? '',
+      type: (type ?? 'other') as SettlementType,
+      gross: Number(gross),
+    };
+  });
+}
+
+/** Reference records for many references (BatchGet, 100 at a time), by reference. */
+export async function getReferences(processor: string, refs: string[]): Promise<Map<string, ReferenceRecord>> {
+  const out = new Map<string, ReferenceRecord>();
+  const unique = [...new Set(refs)];
+  for (let i = 0; i < unique.length; i += 100) {
+    let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((r) => refKey(processor, r));
+    for (let attempt = 0; keys && keys.length; attempt++) {
+      const res = await clients.ddb().send(
+        new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      for (const it of res.Responses?.[table()] ?? []) {
+        out.set(String(it.reference), {
+          processor,
+          reference: String(it.reference),
+          payment_id: String(it.payment_id),
+          merchant_id: String(it.merchant_id),
+          currency: String(it.currency),
+          captured_on: (it.captured_on as string | undefined) ?? null,
+          settled_payout: (it.settled_payout as string | undefined) ?? null,
+          prior: parsePrior(it.settled),
+        });
+      }
+      keys = res.UnprocessedKeys?.[table()]?.Keys as Record<string, unknown>[] | undefined;
+      if (keys?.length) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+  return out;
+}
+
+/**
+ * Records that a payout carried a line for the reference (its settlement history), and that the
+ * reference is no longer due: a charge line was seen (`seen`), possibly settling it (`settled`).
+ */
+export async function recordSettlementLine(
+  processor: string,
+  reference: string,
+  line: PriorSettlement,
+  opts: { seen?: boolean; settled?: boolean },
+): Promise<void> {
+  const names: Record<string, string> = { '#i': line.item_id };
+  const values: Record<string, unknown> = {
+    ':v': `${line.payout_id}|${line.payout_date}|${line.type}|${line.gross}`,
+  };
+  let expr = 'SET settled.#i = :v';
+  if (opts.seen || opts.settled) {
+    expr += ', seen_payout = if_not_exists(seen_payout, :p)';
+    values[':p'] = line.payout_id;
+  }
+  if (opts.settled) {
+    expr += ', settled_payout = if_not_exists(settled_payout, :p), settled_on = if_not_exists(settled_on, :d)';
+    values[':d'] = line.payout_date;
+  }
+  if (opts.seen || opts.settled) expr += ' REMOVE gsi1pk, gsi1sk';
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: refKey(processor, reference),
+        UpdateExpression: expr,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+}
+
+/** References captured on `day` that no payout has paid yet. */
+export async function dueReferences(processor: string, day: string): Promise<string[]> {
+  const out: string[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `SETTLEDUE#${processor}#${day}` },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) out.push(String(it.gsi1sk));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out.sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions
+
+export const PLATFORM = 'platform';
+
+export interface StoredException extends ReconException {
+  first_seen: string;
+  last_seen: string;
+  status: 'open' | 'resolved';
+  resolved_on: string | null;
+  resolution: string | null;
+}
+
+const excOwner = (e: { merchant_id: string | null }) => e.merchant_id ?? PLATFORM;
+
+/**
+ * Records an exception as open, seen on `day`. Its first sighting is kept; the other fields are
+ * those of the latest sighting.
+ */
+export async function openException(e: ReconException, day: string): Promise<void> {
+  const owner = excOwner(e);
+  const fields: Record<string, unknown> = { ...e, kind: 'reconciliation_exception', status: 'open' };
+  const names: Record<string, string> = { '#fs': 'first_seen', '#ls': 'last_seen' };
+  const values: Record<string, unknown> = { ':d': day, ':g': 'RECONEXC#OPEN', ':gs': `${owner}#${e.id}` };
+  const sets = ['#fs = if_not_exists(#fs, :d)', '#ls = :d', 'gsi1pk = :g', 'gsi1sk = :gs'];
+  Object.entries(fields).forEach(([k, v], i) => {
+    names[`#f${i}`] = k;
+    values[`:f${i}`] = v;
+    sets.push(`#f${i} = :f${i}`);
+  });
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `RECONEXC#${owner}`, sk: e.id },
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE resolved_on, resolution`,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    }),
+  );
+}
+
+/** Marks an open exception resolved (no-op if it does not exist or is already resolved). */
+export async function resolveException(
+  owner: string,
+  id: string,
+  day: string,
+  resolution: string,
+): Promise<boolean> {
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: `RECONEXC#${owner}`, sk: id },
+        UpdateExpression: 'SET #s = :r, resolved_on = :d, resolution = :why REMOVE gsi1pk, gsi1sk',
+        ConditionExpression: '#s = :o',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':r': 'resolved', ':o': 'open', ':d': day, ':why': resolution },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}
+
+const toStored = (it: Record<string, unknown>): StoredException => {
+  const { pk: _pk, sk: _sk, kind: _k, gsi1pk: _g, gsi1sk: _gs, ...rest } = it;
+  return { resolved_on: null, resolution: null, ...rest } as unknown as StoredException;
+};
+
+/** Open exceptions, of one owner (merchant id or 'platform') or of all; sorted by owner then id. */
+export async function openExceptions(owner?: string): Promise<StoredException[]> {
+  const out: StoredException[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) out.push(toStored(it));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+/** Every exception (open and resolved) of an owner. */
+export async function exceptionsOf(owner: string): Promise<StoredException[]> {
+  const out: StoredException[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `RECONEXC#${owner}` },
+        ExclusiveStartKey: start,
+        ConsistentRead: true,
+      }),
+    );
+    for (const it of page.Items ?? []) out.push(toStored(it));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+export interface ReconRun {
+  processor: string;
+  payout_id: string;
+  payout_date: string;
+  currency: string;
+  amount: number | null;
+  status: 'reconciled' | 'reconciled_with_exceptions';
+  items: number;
+  matched: number;
+  exceptions: Record<string, number>;
+  source: string;
+  as_of: string;
+  reports: string[];
+  execution: string | null;
+}
+
+export async function putRun(r: ReconRun): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        pk: `RECONRUN#${r.processor}#${r.payout_id}`,
+        sk: 'RUN',
+        kind: 'reconciliation_run',
+        ...r,
+        gsi1pk: `RECONRUNS#${r.processor}`,
+        gsi1sk: `${r.payout_date}#${r.payout_id}`,
+      },
+    }),
+  );
+}
+
+const toRun = (it: Record<string, unknown>): ReconRun => {
+  const { pk: _pk, sk: _sk, kind: _k, gsi1pk: _g, gsi1sk: _gs, ...rest } = it;
+  return rest as unknown as ReconRun;
+};
+
+export async function getRun(processor: string, payoutId: string): Promise<ReconRun | undefined> {
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: { pk: `RECONRUN#${processor}#${payoutId}`, sk: 'RUN' },
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item ? toRun(out.Item) : undefined;
+}
+
+/** Reconciled payouts of a processor, newest first. */
+export async function listRuns(processor: string, limit = 100): Promise<ReconRun[]> {
+  const out = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': `RECONRUNS#${processor}` },
+      ScanIndexForward: false,
+      Limit: limit,
+    }),
+  );
+  return (out.Items ?? []).map(toRun);
+}

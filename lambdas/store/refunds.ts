@@ -1,0 +1,327 @@
+/**
+ * Refunds, and the money they take from a payment.
+ *
+ *   pk REFUND#<re_id>  sk REFUND                    the refund (kind 'refund')
+ *   gsi1pk PAYMENT#<pay_id>#REFUNDS  gsi1sk <created ms>#<re_id>   refunds of a payment
+ *   pk REFUNDREF#<processor>#<processor refund id>  sk REFUNDREF   → refund id (webhooks)
+ *
+ * The refundable amount lives on the payment item as `refundable_remaining` (= captured − refunded
+ * − reserved). A refund *reserves* its amount with one conditional update
+ * (`refundable_remaining >= :amount`), so concurrent refunds can never together exceed what was
+ * captured: DynamoDB serializes the updates of one item. The reservation is later *settled*
+ * (amount_refunded += amount) or *released* (refundable_remaining += amount). Both are
+ * idempotent: the refund id is added to a set on the payment in the same update, under the
+ * condition that it is not there yet.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { getPayment, transition } from './payments.ts';
+
+export type RefundStatus = 'pending' | 'succeeded' | 'failed' | 'canceled';
+export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
+
+export interface Refund {
+  id: string;
+  object: 'refund';
+  merchant_id: string;
+  payment_id: string;
+  amount: number;
+  currency: string;
+  status: RefundStatus;
+  reason: RefundReason | null;
+  channel: 'api' | 'cli' | 'console';
+  processor: string;
+  processor_reference: string | null;
+  failure_reason: string | null;
+  metadata: Record<string, string>;
+  execution_arn: string;
+  created: number;
+  updated: number;
+}
+
+const table = () => config.tableName('main');
+const key = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
+const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'processor_status'];
+
+export function toRefund(item: Record<string, unknown>): Refund {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of INTERNAL) delete out[k];
+  return out as unknown as Refund;
+}
+
+export class RefundRejected extends Error {
+  override name = 'RefundRejected';
+  readonly code: 'amount_too_large' | 'payment_unexpected_state';
+  constructor(code: RefundRejected['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const REFUNDABLE = ['captured', 'settled', 'partially_refunded'];
+
+/**
+ * Takes `amount` out of the payment's refundable amount, or throws RefundRejected. A payment
+ * captured before refundable amounts were tracked is initialised from its captured and refunded
+ * amounts first.
+ */
+export async function reserve(paymentId: string, amount: number): Promise<void> {
+  const ddb = clients.ddb();
+  const paymentKey = { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' };
+  const attempt = () =>
+    ddb.send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: paymentKey,
+        UpdateExpression: 'SET refundable_remaining = refundable_remaining - :a',
+        ConditionExpression: '#s IN (:c, :st, :pr) AND refundable_remaining >= :a',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':a': amount,
+          ':c': 'captured',
+          ':st': 'settled',
+          ':pr': 'partially_refunded',
+        },
+      }),
+    );
+  try {
+    await attempt();
+    return;
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+  const p = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
+  const item = p.Item;
+  if (!item || !REFUNDABLE.includes(item.status as string))
+    throw new RefundRejected(
+      'payment_unexpected_state',
+      `This payment is ${item?.status ?? 'missing'}; only captured payments can be refunded.`,
+    );
+  if (item.refundable_remaining === undefined) {
+    await ddb
+      .send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: paymentKey,
+          UpdateExpression: 'SET refundable_remaining = amount_captured - amount_refunded',
+          ConditionExpression: 'attribute_not_exists(refundable_remaining)',
+        }),
+      )
+      .catch((e: Error) => {
+        if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      });
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+  const fresh = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
+  throw new RefundRejected(
+    'amount_too_large',
+    `Refund amount ${amount} is greater than what remains refundable on this payment (${fresh.Item?.refundable_remaining ?? 0}).`,
+  );
+}
+
+/** Gives a failed or canceled refund's reservation back to the payment (once). */
+export async function release(paymentId: string, refundId: string, amount: number): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+        UpdateExpression: 'SET refundable_remaining = refundable_remaining + :a ADD refunds_released :r',
+        ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_released, :rid)',
+        ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
+      }),
+    )
+    .catch((e: Error) => {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    });
+}
+
+/**
+ * Books a succeeded refund on the payment (once) and moves the payment to partially_refunded or
+ * refunded. Returns the payment's refunded total.
+ */
+export async function settle(paymentId: string, refundId: string, amount: number): Promise<number> {
+  let refunded: number;
+  try {
+    const out = await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+        UpdateExpression: 'SET amount_refunded = amount_refunded + :a ADD refunds_applied :r',
+        ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_applied, :rid)',
+        ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    refunded = out.Attributes!.amount_refunded as number;
+  } catch (e) {
+    if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    refunded = (await getPayment(paymentId))!.amount_refunded;
+  }
+  const p = (await getPayment(paymentId))!;
+  const target = refunded >= p.amount_captured ? 'refunded' : 'partially_refunded';
+  if (
+    p.status !== target &&
+    p.status !== 'refunded' &&
+    p.status !== 'disputed' &&
+    p.status !== 'charged_back'
+  ) {
+    await transition(paymentId, target, {
+      from: ['captured', 'settled', 'partially_refunded'],
+      note: `refund ${refundId} succeeded`,
+    }).catch((err: Error) => {
+      if (err.name !== 'TransitionRejected') throw err;
+    });
+  }
+  return refunded;
+}
+
+export async function createRefundItem(r: Refund, createdMs: number): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...key(r.id),
+        kind: 'refund',
+        ...r,
+        gsi1pk: `PAYMENT#${r.payment_id}#REFUNDS`,
+        gsi1sk: `${String(createdMs).padStart(13, '0')}#${r.id}`,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+}
+
+export async function getRefund(id: string): Promise<Refund | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: true }));
+  return out.Item ? toRefund(out.Item) : undefined;
+}
+
+export async function getRefundItem(id: string): Promise<Record<string, unknown> | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: true }));
+  return out.Item;
+}
+
+export async function getMerchantRefund(merchantId: string, id: string): Promise<Refund | undefined> {
+  if (!/^re_[0-9A-Za-z]{10,40}$/.test(id)) return undefined;
+  const r = await getRefund(id);
+  return r && r.merchant_id === merchantId ? r : undefined;
+}
+
+export async function refundsOfPayment(paymentId: string): Promise<Refund[]> {
+  const out = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': `PAYMENT#${paymentId}#REFUNDS` },
+    }),
+  );
+  return (out.Items ?? []).map(toRefund);
+}
+
+/** Records the processor's refund id (and the lookup item webhooks use). */
+export async function recordProcessorReference(
+  refundId: string,
+  processor: string,
+  reference: string,
+): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          pk: `REFUNDREF#${processor}#${reference}`,
+          sk: 'REFUNDREF',
+          kind: 'refund_ref',
+          refund_id: refundId,
+        },
+      }),
+    );
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(refundId),
+      UpdateExpression: 'SET processor_reference = :r, updated = :now',
+      ExpressionAttributeValues: { ':r': reference, ':now': Math.floor(Date.now() / 1000) },
+    }),
+  );
+}
+
+export async function refundIdForReference(
+  processor: string,
+  reference: string,
+): Promise<string | undefined> {
+  const out = await clients
+    .ddb()
+    .send(
+      new GetCommand({
+        TableName: table(),
+        Key: { pk: `REFUNDREF#${processor}#${reference}`, sk: 'REFUNDREF' },
+        ConsistentRead: true,
+      }),
+    );
+  return out.Item?.refund_id as string | undefined;
+}
+
+/** pending → final status, once. Returns false when the refund was already final. */
+export async function finishRefund(
+  id: string,
+  status: Exclude<RefundStatus, 'pending'>,
+  failureReason?: string,
+): Promise<boolean> {
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(id),
+        UpdateExpression: 'SET #s = :s, failure_reason = :f, updated = :now REMOVE task_token',
+        ConditionExpression: '#s = :pending',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':s': status,
+          ':f': failureReason ?? null,
+          ':pending': 'pending',
+          ':now': Math.floor(Date.now() / 1000),
+        },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if (e instanceof ConditionalCheckFailedException) return false;
+    throw e;
+  }
+}
+
+export async function setRefundAttributes(id: string, set: Record<string, unknown>): Promise<void> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const parts = Object.entries(set).map(([k, v], i) => {
+    names[`#a${i}`] = k;
+    values[`:a${i}`] = v;
+    return `#a${i} = :a${i}`;
+  });
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: `SET ${parts.join(', ')}`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    }),
+  );
+}

@@ -1,0 +1,252 @@
+/**
+ * Processor events received by webhook, stored raw, once (table `main`).
+ *
+ *   pk WEBHOOK#<processor>#<event id>  sk WEBHOOK       the event (kind 'webhook_event')
+ *   gsi1pk WEBHOOKS#<processor>#<status>  gsi1sk <created, 10 digits>#<event id>
+ *                                                      only while parked or failed (sparse: ops lists)
+ *
+ * Statuses: `received` (stored, queued) → `processed` (its domain action done, or nothing to do);
+ * `parked` (it concerns an object paystep does not know yet: retried with growing delays);
+ * `failed` (retries exhausted, the queue moved it to the dead-letter queue; `paystep webhooks
+ * replay` queues it again). `raw` is the body exactly as received (the signed bytes, as text).
+ *
+ * Processing is claimed with a lease (`lease_until`), so two deliveries of the same event (a
+ * duplicate webhook, an SQS redelivery) never run its actions at the same time, and a processed
+ * event is never processed again.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+
+export type WebhookEventStatus = 'received' | 'processed' | 'parked' | 'failed';
+
+export interface WebhookEventRecord {
+  processor: string;
+  id: string;
+  type: string;
+  /** The event's own creation time at the processor (epoch seconds). */
+  created: number;
+  livemode: boolean;
+  /** The body exactly as received. */
+  raw: string;
+  status: WebhookEventStatus;
+  /** Processing attempts so far. */
+  attempts: number;
+  /** What processing did: applied, recorded, ignored, … (once processed). */
+  outcome?: string;
+  /** Why the last attempt did not finish (parked, failed). */
+  last_error?: string;
+  received_at: number;
+  processed_at?: number;
+  lease_until?: number;
+  expires_at: number;
+}
+
+const table = () => config.tableName('main');
+const key = (processor: string, id: string) => ({ pk: `WEBHOOK#${processor}#${id}`, sk: 'WEBHOOK' });
+const listKey = (processor: string, status: WebhookEventStatus) => `WEBHOOKS#${processor}#${status}`;
+const sortKey = (created: number, id: string) => `${String(Math.max(0, created)).padStart(10, '0')}#${id}`;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function toRecord(item: Record<string, unknown>): WebhookEventRecord {
+  const { pk: _pk, sk: _sk, kind: _kind, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest as unknown as WebhookEventRecord;
+}
+
+export interface NewWebhookEvent {
+  processor: string;
+  id: string;
+  type: string;
+  created: number;
+  livemode: boolean;
+  raw: string;
+}
+
+/**
+ * Stores the event unless it is already there. Returns the stored record and whether this call
+ * created it (false: a duplicate delivery of the same event id).
+ */
+export async function recordWebhookEvent(
+  e: NewWebhookEvent,
+  ttlDays: number,
+): Promise<{ created: boolean; record: WebhookEventRecord }> {
+  const now = nowSeconds();
+  const record: WebhookEventRecord = {
+    ...e,
+    status: 'received',
+    attempts: 0,
+    received_at: now,
+    expires_at: now + ttlDays * 86400,
+  };
+  try {
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: { ...key(e.processor, e.id), kind: 'webhook_event', ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return { created: true, record };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    const existing = await getWebhookEvent(e.processor, e.id);
+    if (!existing) throw err;
+    return { created: false, record: existing };
+  }
+}
+
+export async function getWebhookEvent(processor: string, id: string): Promise<WebhookEventRecord | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(processor, id), ConsistentRead: true }));
+  return out.Item ? toRecord(out.Item) : undefined;
+}
+
+export type Claim =
+  | { state: 'claimed'; record: WebhookEventRecord }
+  | { state: 'processed'; record: WebhookEventRecord }
+  | { state: 'busy'; record: WebhookEventRecord; leaseUntil: number }
+  | { state: 'missing' };
+
+/**
+ * Takes the event for processing for `leaseSeconds` (counting the attempt), unless it is already
+ * processed or another delivery holds an unexpired lease.
+ */
+export async function claimWebhookEvent(
+  processor: string,
+  id: string,
+  leaseSeconds: number,
+): Promise<Claim> {
+  const now = nowSeconds();
+  try {
+    const out = await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(processor, id),
+        UpdateExpression: 'SET lease_until = :until ADD attempts :one',
+        ConditionExpression:
+          'attribute_exists(pk) AND #s <> :processed AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':until': now + leaseSeconds,
+          ':one': 1,
+          ':processed': 'processed',
+          ':now': now,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { state: 'claimed', record: toRecord(out.Attributes!) };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+  const record = await getWebhookEvent(processor, id);
+  if (!record) return { state: 'missing' };
+  if (record.status === 'processed') return { state: 'processed', record };
+  return { state: 'busy', record, leaseUntil: record.lease_until ?? now };
+}
+
+/** Processing finished (its actions are done, or there was nothing to do): never processed again. */
+export async function completeWebhookEvent(processor: string, id: string, outcome: string): Promise<void> {
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(processor, id),
+      UpdateExpression:
+        'SET #s = :processed, outcome = :outcome, processed_at = :now REMOVE lease_until, last_error, gsi1pk, gsi1sk',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':processed': 'processed', ':outcome': outcome, ':now': nowSeconds() },
+    }),
+  );
+}
+
+/**
+ * The attempt did not finish: `parked` (unknown object, retried later), `failed` (retries
+ * exhausted: listed for ops), or still `received` (a transient error, retried). The lease is
+ * released so the next delivery can take it at once.
+ */
+export async function releaseWebhookEvent(
+  processor: string,
+  id: string,
+  status: Exclude<WebhookEventStatus, 'processed'>,
+  error: string,
+): Promise<void> {
+  const rec = await getWebhookEvent(processor, id);
+  if (!rec) return;
+  const listed = status === 'parked' || status === 'failed';
+  const values: Record<string, unknown> = {
+    ':s': status,
+    ':err': error.slice(0, 1000),
+    ':processed': 'processed',
+  };
+  let update = 'SET #s = :s, last_error = :err';
+  if (listed) {
+    update += ', gsi1pk = :g1, gsi1sk = :g2 REMOVE lease_until';
+    values[':g1'] = listKey(processor, status);
+    values[':g2'] = sortKey(rec.created, id);
+  } else {
+    update += ' REMOVE lease_until, gsi1pk, gsi1sk';
+  }
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(processor, id),
+        UpdateExpression: update,
+        ConditionExpression: 'attribute_exists(pk) AND #s <> :processed',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: values,
+      }),
+    )
+    .catch((err: Error) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+}
+
+/** Back to `received` for another round of processing (ops replay). False if unknown. */
+export async function resetWebhookEvent(processor: string, id: string): Promise<boolean> {
+  try {
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(processor, id),
+        UpdateExpression: 'SET #s = :received REMOVE lease_until, gsi1pk, gsi1sk, outcome, processed_at',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':received': 'received' },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}
+
+/** Parked or failed events, oldest first. */
+export async function listWebhookEvents(
+  processor: string,
+  status: 'parked' | 'failed',
+  limit = 100,
+): Promise<WebhookEventRecord[]> {
+  const out: WebhookEventRecord[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': listKey(processor, status) },
+        ExclusiveStartKey: start,
+        Limit: limit,
+      }),
+    );
+    for (const it of page.Items ?? []) if (out.length < limit) out.push(toRecord(it));
+    start = page.LastEvaluatedKey;
+  } while (start && out.length < limit);
+  return out;
+}

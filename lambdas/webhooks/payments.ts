@@ -1,0 +1,267 @@
+/**
+ * What a processor event about a payment (a PaymentIntent or its charge) does to the payment.
+ *
+ * - The payment waits for customer authentication (status `requires_action`, task token of kind
+ *   `authentication`): the event is a trigger, not the truth. The PaymentIntent is re-fetched from
+ *   the processor, and its *current* state decides: captured / authorized / failed / canceled →
+ *   the payment moves there (guarded transition from `requires_action`) and its workflow is
+ *   resumed with that outcome ("Authenticated?" in statemachines/payment.asl.json); still waiting
+ *   → nothing. Whichever event of the PaymentIntent comes first, in whatever order, the outcome is
+ *   the same, and later events find the payment no longer waiting.
+ * - Otherwise the workflow owns the payment's transitions (authorize, capture and cancel steps
+ *   write what the processor answered them). The event is only compared with the payment and
+ *   recorded on its timeline (`webhook`: ahead, consistent, behind, or conflict), never applied:
+ *   an old event cannot move a payment, and a real divergence (conflict) is left visible for the
+ *   sweeper and for support.
+ */
+import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
+import { processor } from '../processors/registry.ts';
+import type { RetrieveResult } from '../processors/types.ts';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { addEvent, getPayment, getTaskToken, transition, TransitionRejected } from '../store/payments.ts';
+
+/** Thrown when the payment is about to wait but has not stored its task token yet: retry soon. */
+export class PaymentNotReady extends Error {
+  override name = 'PaymentNotReady';
+}
+
+export type PaymentEventOutcome = 'applied' | 'recorded' | 'ignored' | 'unknown_object';
+
+/** What the event says about the processor's side, in paystep's vocabulary. */
+export interface ProcessorView {
+  processor: string;
+  /** PaymentIntent id (`processor_reference` of the payment). */
+  reference: string;
+  /** The processor's state as a paystep status, when it maps to one. */
+  stage?: PaymentStatus;
+  /** The processor's own status word, for the timeline (`succeeded`, `charge.captured`, …). */
+  raw: string;
+}
+
+export interface EventInfo {
+  id: string;
+  type: string;
+  created: number;
+}
+
+/** Stripe PaymentIntent status → paystep status. */
+export function stageOfPaymentIntent(status: unknown, hasError = false): PaymentStatus | undefined {
+  switch (status) {
+    case 'succeeded':
+      return 'captured';
+    case 'requires_capture':
+      return 'authorized';
+    case 'requires_action':
+      return 'requires_action';
+    case 'processing':
+    case 'requires_confirmation':
+      return 'processing';
+    case 'canceled':
+      return 'canceled';
+    case 'requires_payment_method':
+      return hasError ? 'failed' : 'processing';
+    default:
+      return undefined;
+  }
+}
+
+const MONEY_STATES: PaymentStatus[] = ['captured', 'settled', 'partially_refunded', 'refunded', 'disputed', 'charged_back'];
+
+function reachable(from: PaymentStatus, to: PaymentStatus): boolean {
+  const seen = new Set<PaymentStatus>([from]);
+  const queue: PaymentStatus[] = [from];
+  while (queue.length) {
+    const s = queue.shift()!;
+    for (const n of TRANSITIONS[s]) {
+      if (n === to) return true;
+      if (!seen.has(n)) {
+        seen.add(n);
+        queue.push(n);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * How the processor's state relates to the payment's: `consistent` (the same, or captured while
+ * the payment is in a later money state), `ahead` (the payment will get there through its
+ * workflow), `behind` (an older event), `conflict` (neither: a real divergence).
+ */
+export function compareStates(
+  ours: PaymentStatus,
+  theirs: PaymentStatus | undefined,
+): 'consistent' | 'ahead' | 'behind' | 'conflict' | 'unknown' {
+  if (!theirs) return 'unknown';
+  if (theirs === ours) return 'consistent';
+  if (theirs === 'captured' && MONEY_STATES.includes(ours)) return 'consistent';
+  if (reachable(ours, theirs)) return 'ahead';
+  if (reachable(theirs, ours)) return 'behind';
+  return 'conflict';
+}
+
+type AuthOutcome = 'captured' | 'authorized' | 'failed' | 'canceled';
+
+function outcomeOf(truth: RetrieveResult): AuthOutcome | undefined {
+  switch (truth.status) {
+    case 'captured':
+      return 'captured';
+    case 'authorized':
+      return 'authorized';
+    case 'canceled':
+      return 'canceled';
+    case 'requires_payment_method':
+      return 'failed';
+    default:
+      return undefined; // requires_action, processing: the customer has not finished yet
+  }
+}
+
+/** The outcome a payment already moved to by an earlier (interrupted) delivery, if any. */
+function outcomeOfStatus(s: PaymentStatus): AuthOutcome | undefined {
+  if (s === 'captured' || s === 'authorized' || s === 'failed' || s === 'canceled') return s;
+  if (MONEY_STATES.includes(s)) return 'captured';
+  return undefined;
+}
+
+async function resume(token: string, outcome: AuthOutcome): Promise<boolean> {
+  try {
+    await clients.sfn().send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ outcome }) }));
+    return true;
+  } catch (err) {
+    // Already resumed (an earlier delivery), or the wait lapsed: nothing left to resume.
+    if (err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken) return false;
+    throw err;
+  }
+}
+
+/** Removes the authentication token once used, unless the workflow already stored a newer one. */
+async function clearTaskToken(paymentId: string, token: string): Promise<void> {
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: config.tableName('main'),
+        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+        UpdateExpression: 'REMOVE task_token, task_token_kind',
+        ConditionExpression: 'task_token = :t',
+        ExpressionAttributeValues: { ':t': token },
+      }),
+    )
+    .catch((err: Error) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+}
+
+async function moveTo(
+  paymentId: string,
+  outcome: AuthOutcome,
+  truth: RetrieveResult,
+  eventId: string,
+  processorName: string,
+) {
+  const note = `processor reports ${truth.rawStatus} (webhook ${eventId})`;
+  const from: PaymentStatus[] = ['requires_action'];
+  switch (outcome) {
+    case 'captured':
+      return transition(paymentId, 'captured', {
+        from,
+        set: { amount_captured: truth.amountCaptured, refundable_remaining: truth.amountCaptured, capture_before: null },
+        note,
+      });
+    case 'authorized':
+      return transition(paymentId, 'authorized', {
+        from,
+        set: { amount_captured: 0, refundable_remaining: 0, capture_before: Math.floor(Date.now() / 1000) + 7 * 86400 },
+        note,
+      });
+    case 'failed': {
+      const adapter = await processor(processorName);
+      const failure = truth.failure ?? adapter.mapDecline('payment_intent_authentication_failure');
+      return transition(paymentId, 'failed', { from, set: { failure }, note: `${failure.code}: ${note}` });
+    }
+    case 'canceled':
+      return transition(paymentId, 'canceled', {
+        from,
+        set: { cancellation_reason: 'canceled_at_processor' },
+        note,
+      });
+  }
+}
+
+/**
+ * Applies a processor event about payment `paymentId` (see the module comment). Throws
+ * PaymentNotReady when the payment is in `requires_action` but its workflow has not stored the
+ * task token yet (retry the event shortly), and on dependency errors.
+ */
+export async function applyPaymentEvent(
+  paymentId: string,
+  view: ProcessorView,
+  event: EventInfo,
+): Promise<PaymentEventOutcome> {
+  const p = await getPayment(paymentId);
+  if (!p) return 'unknown_object';
+  if (p.processor && p.processor !== view.processor) return 'ignored';
+  if (p.processor_reference && p.processor_reference !== view.reference) {
+    // Another attempt's PaymentIntent (e.g. after a failover): not this payment's truth.
+    logger.warn('processor event for another attempt of the payment', { paymentId, eventId: event.id });
+    return 'ignored';
+  }
+  const waiting = await getTaskToken(paymentId);
+  const base = {
+    type: 'webhook',
+    processor: view.processor,
+    event_id: event.id,
+    event_type: event.type,
+    processor_status: view.raw,
+  };
+
+  if (waiting.token && waiting.kind === 'authentication') {
+    // Either waiting now, or moved by an earlier delivery that stopped before resuming.
+    let outcome = outcomeOfStatus(p.status);
+    if (p.status === 'requires_action') {
+      const adapter = await processor(view.processor);
+      const truth = await adapter.retrieve(view.reference);
+      outcome = outcomeOf(truth);
+      if (!outcome) {
+        await addEvent(paymentId, { ...base, comparison: 'consistent', note: `processor still ${truth.rawStatus}` });
+        return 'recorded';
+      }
+      try {
+        await moveTo(paymentId, outcome, truth, event.id, view.processor);
+      } catch (err) {
+        if (!(err instanceof TransitionRejected)) throw err;
+        await addEvent(paymentId, { ...base, comparison: 'conflict', note: err.message });
+        logger.warn('processor outcome could not be applied', { paymentId, eventId: event.id, to: outcome });
+        return 'recorded';
+      }
+    }
+    if (!outcome) {
+      await addEvent(paymentId, { ...base, comparison: compareStates(p.status, view.stage) });
+      return 'recorded';
+    }
+    const resumed = await resume(waiting.token, outcome);
+    await clearTaskToken(paymentId, waiting.token);
+    await addEvent(paymentId, { ...base, comparison: 'ahead', action: resumed ? 'resumed' : 'already_resumed', outcome });
+    return 'applied';
+  }
+
+  if (p.status === 'requires_action')
+    throw new PaymentNotReady(`payment ${paymentId} is requires_action but its workflow is not waiting yet`);
+
+  const comparison = compareStates(p.status, view.stage);
+  if (comparison === 'conflict')
+    logger.warn('processor state conflicts with the payment', {
+      paymentId,
+      eventId: event.id,
+      ours: p.status,
+      theirs: view.stage,
+    });
+  await addEvent(paymentId, { ...base, comparison });
+  return 'recorded';
+}

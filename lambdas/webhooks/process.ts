@@ -1,0 +1,132 @@
+/**
+ * `webhooks` queue consumer: processes stored processor events (lambdas/webhooks/stripe.ts queues
+ * a pointer `{processor, event_id}`), with partial batch responses.
+ *
+ * For each message: claim the stored event (a processed event is skipped: duplicates have no
+ * second effect; one held by another delivery is retried a little later), run its domain action
+ * (lambdas/webhooks/stripe-events.ts), mark it processed.
+ *
+ * Never dropped: an event about an object paystep does not know yet is *parked* (status `parked`)
+ * and fails its message, whose next receive is pushed back with a growing delay
+ * (ChangeMessageVisibility: 10 s, 20 s, 40 s … 15 min). After MAX_RECEIVES receives SQS moves it
+ * to `webhooks-dlq` and the stored event is marked `failed`: `paystep webhooks list --status
+ * failed` shows it, `paystep webhooks replay <id>` queues it again.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { claimWebhookEvent, completeWebhookEvent, releaseWebhookEvent } from '../store/webhook-events.ts';
+import { PaymentNotReady } from './payments.ts';
+import { LEASE_SECONDS, MAX_RECEIVES, retryDelaySeconds } from './policy.ts';
+import { handleStripeEvent, type EventOutcome, type StripeEventLike } from './stripe-events.ts';
+import type { WebhookMessage } from './stripe.ts';
+
+/** The event's message failed on purpose: it is retried later (parked, busy or not ready). */
+export class EventDeferred extends Error {
+  override name = 'EventDeferred';
+}
+
+const handlers: Record<string, (event: StripeEventLike) => Promise<EventOutcome>> = {
+  stripe: handleStripeEvent,
+};
+
+async function deferMessage(record: SQSRecord, seconds: number): Promise<void> {
+  try {
+    await clients.sqs().send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: config.queueUrl('webhooks'),
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: Math.max(0, Math.min(43_200, Math.round(seconds))),
+      }),
+    );
+  } catch (err) {
+    // The queue's own visibility timeout still brings it back; only the backoff is lost.
+    logger.warn('could not delay the message', { error: (err as Error).message });
+  }
+}
+
+export type ProcessResult =
+  | { state: 'processed'; outcome: EventOutcome }
+  | { state: 'skipped'; reason: 'already_processed' | 'missing' }
+  | { state: 'deferred'; status: 'parked' | 'failed' | 'received' | 'busy'; delaySeconds: number };
+
+/**
+ * Processes one stored event, for delivery number `receiveCount` of its message. Throws only on
+ * unexpected errors (after recording them on the event); a deliberate retry is `deferred`.
+ */
+export async function processWebhookEvent(
+  processor: string,
+  eventId: string,
+  receiveCount: number,
+): Promise<ProcessResult> {
+  const handle = handlers[processor];
+  if (!handle) throw new Error(`no webhook processing for processor ${processor}`);
+  const last = receiveCount >= MAX_RECEIVES;
+  const claim = await claimWebhookEvent(processor, eventId, LEASE_SECONDS);
+  if (claim.state === 'missing') return { state: 'skipped', reason: 'missing' };
+  if (claim.state === 'processed') return { state: 'skipped', reason: 'already_processed' };
+  if (claim.state === 'busy') {
+    const wait = Math.max(1, Math.min(LEASE_SECONDS, claim.leaseUntil - Math.floor(Date.now() / 1000)));
+    return { state: 'deferred', status: 'busy', delaySeconds: wait };
+  }
+  const attempt = claim.record.attempts;
+  let outcome: EventOutcome;
+  try {
+    outcome = await handle(JSON.parse(claim.record.raw) as StripeEventLike);
+  } catch (err) {
+    const e = err as Error;
+    const status = last ? 'failed' : claim.record.status === 'parked' ? 'parked' : 'received';
+    await releaseWebhookEvent(processor, eventId, status, `${e.name}: ${e.message}`);
+    if (err instanceof PaymentNotReady && !last)
+      return { state: 'deferred', status: 'received', delaySeconds: Math.min(5, retryDelaySeconds(receiveCount)) };
+    throw err;
+  }
+  if (outcome === 'unknown_object') {
+    const status = last ? 'failed' : 'parked';
+    await releaseWebhookEvent(
+      processor,
+      eventId,
+      status,
+      `unknown object: the event names an object paystep does not have (attempt ${attempt}, receive ${receiveCount} of ${MAX_RECEIVES})`,
+    );
+    return { state: 'deferred', status, delaySeconds: retryDelaySeconds(receiveCount) };
+  }
+  await completeWebhookEvent(processor, eventId, outcome);
+  return { state: 'processed', outcome };
+}
+
+async function processRecord(record: SQSRecord): Promise<void> {
+  let msg: WebhookMessage;
+  try {
+    msg = JSON.parse(record.body) as WebhookMessage;
+  } catch {
+    logger.error('malformed webhook message', { messageId: record.messageId });
+    return;
+  }
+  if (typeof msg?.processor !== 'string' || typeof msg.event_id !== 'string') {
+    logger.error('malformed webhook message', { messageId: record.messageId });
+    return;
+  }
+  const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1) || 1;
+  const r = await processWebhookEvent(msg.processor, msg.event_id, receiveCount);
+  if (r.state === 'skipped') {
+    if (r.reason === 'missing') logger.warn('queued webhook event is not stored', { eventId: msg.event_id });
+    return;
+  }
+  if (r.state === 'processed') {
+    logger.info('webhook event processed', { eventId: msg.event_id, outcome: r.outcome });
+    return;
+  }
+  logger.info('webhook event deferred', { eventId: msg.event_id, status: r.status, receiveCount });
+  await deferMessage(record, r.delaySeconds);
+  throw new EventDeferred(`event ${msg.event_id} ${r.status}; retried in ${r.delaySeconds} s`);
+}
+
+const batch = new BatchProcessor(EventType.SQS);
+
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  return processPartialResponse(event, processRecord, batch, { context });
+}

@@ -1,0 +1,11 @@
+/**
+ * Each area's part of the topology, merged by lib/topology.ts. Add an area by writing
+ * `lib/topology/<area>.ts` (exporting a `TopologyFragment`) and listing it here.
+ */
+import type { TopologyFragment } from '../topology.ts';
+import { refunds } from './refunds.ts';
+import { events } from './events.ts';
+import { disputes } from './disputes.ts';
+import { webhooks } from './webhooks.ts';
+
+export const fragments: TopologyFragment[] = [refunds, events, disputes, webhooks];

@@ -1,0 +1,54 @@
+/**
+ * Webhooks: processor events in (POST /webhooks/stripe, signature-verified, stored once, queued),
+ * processed from the `webhooks` queue (partial batch failures, parked events retried with growing
+ * delays, then the dead-letter queue). See docs/webhooks.md.
+ */
+import type { TopologyFragment } from '../topology.ts';
+import { MAX_RECEIVES } from '../../lambdas/webhooks/policy.ts';
+import { disputeEventUses } from './disputes.ts';
+
+export const webhooks: TopologyFragment = {
+  functions: {
+    'webhooks-stripe': {
+      entry: 'lambdas/webhooks/stripe.ts',
+      description: 'POST /webhooks/stripe: verifies the signature, stores the raw event once, queues it',
+      memoryMb: 256,
+      timeoutSeconds: 10,
+      uses: { tables: ['main'], queues: ['webhooks'], secrets: ['stripe-webhook-secret'] },
+    },
+    'webhooks-process': {
+      entry: 'lambdas/webhooks/process.ts',
+      description: 'webhooks queue consumer: applies processor events (payments, refunds, disputes)',
+      timeoutSeconds: 30,
+      uses: {
+        tables: ['main'],
+        // ChangeMessageVisibility (backoff of parked events) on its own queue.
+        queues: ['webhooks'],
+        stateMachines: ['payment', 'refund'],
+        secrets: ['stripe-secret-key'],
+      },
+    },
+  },
+  // Processing calls handleDisputeEvent (lambdas/disputes/events.ts) for charge.dispute.* events.
+  grants: { 'webhooks-process': disputeEventUses },
+  routes: [{ method: 'POST', path: '/webhooks/stripe', function: 'webhooks-stripe', auth: 'none' }],
+  queues: {
+    webhooks: {
+      description: 'Processor events to apply (pointers to stored raw events)',
+      consumer: 'webhooks-process',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 60,
+      maxReceiveCount: MAX_RECEIVES,
+    },
+  },
+  secrets: {
+    'stripe-webhook-secret': {
+      description:
+        'Stripe webhook signing secret(s) (whsec_…); several, comma-separated, while rotating (new first)',
+      source: { provided: { localEnv: 'STRIPE_WEBHOOK_SECRET', localDefault: 'whsec_paystep_simulator' } },
+      rotation:
+        'Stripe rolls webhook signing secrets in its dashboard (with an overlap during which it signs with both); ' +
+        'Secrets Manager cannot drive that. Roll it there, put "new,old" into this secret, drop "old" after the overlap.',
+    },
+  },
+};

@@ -37,6 +37,7 @@ import {
   cpuDelta,
   fileLines,
   fmtMs,
+  gitInfo,
   log,
   machineCpuSeconds,
   machineInfo,
@@ -48,6 +49,7 @@ import {
   summarizeCpuProfile,
   table,
   tmpFile,
+  waitForIdleMachine,
   type LatencySummary,
   type ProfileSummary,
 } from './lib.ts';
@@ -65,6 +67,7 @@ interface Options {
   timelineSample: number;
   cpuProf: boolean;
   unitCosts: number;
+  waitIdle: number;
   out?: string;
   keep: boolean;
 }
@@ -81,6 +84,8 @@ const USAGE = `usage: npm run bench:checkout -- [flags]
   --timeline-sample N    payments whose timeline splits the latency (default 300)
   --cpu-prof             CPU-profile the runtime process (mode child) and summarise it
   --unit-costs N         time N single DynamoDB calls of each kind on the idle runtime (default 300; 0: skip)
+  --wait-idle S          before each measurement, wait up to S seconds for other processes to go quiet
+                         (a shared machine distorts the figures; each window reports the load it saw)
   --out FILE             JSON result file (default: os.tmpdir()/paystep-bench-checkout-<time>.json)
   --keep                 keep the runtime's data dir`;
 
@@ -98,6 +103,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'timeline-sample': { type: 'string', default: '300' },
       'cpu-prof': { type: 'boolean', default: false },
       'unit-costs': { type: 'string', default: '300' },
+      'wait-idle': { type: 'string', default: '0' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -114,7 +120,8 @@ function parseOptions(argv: string[]): Options | undefined {
     return n;
   };
   const mode = values.mode as Mode;
-  if (!['child', 'plain', 'inprocess'].includes(mode)) throw new Error(`--mode must be child, plain or inprocess`);
+  if (!['child', 'plain', 'inprocess'].includes(mode))
+    throw new Error(`--mode must be child, plain or inprocess`);
   if (values['cpu-prof'] && mode !== 'child') throw new Error('--cpu-prof needs --mode child');
   return {
     concurrency: values.concurrency.split(',').map((c) => Math.floor(num('concurrency', c, 1))),
@@ -127,6 +134,7 @@ function parseOptions(argv: string[]): Options | undefined {
     timelineSample: Math.floor(num('timeline-sample', values['timeline-sample'], 0)),
     cpuProf: values['cpu-prof'],
     unitCosts: Math.floor(num('unit-costs', values['unit-costs'], 0)),
+    waitIdle: num('wait-idle', values['wait-idle'], 0),
     out: values.out,
     keep: values.keep,
   };
@@ -154,6 +162,7 @@ export async function main(argv: string[]): Promise<number> {
     bench: 'checkout',
     at: new Date().toISOString(),
     machine,
+    git: gitInfo(),
     options: opts,
   };
   const outFile = opts.out ?? tmpFile('paystep-bench-checkout', 'json');
@@ -173,6 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const p of load.profiles) printProfile(p);
   }
   if (opts.handler) {
+    if (opts.waitIdle > 0) await waitForIdleMachine(opts.waitIdle, [process.pid]);
     log(`handler overhead: ${opts.handlerIterations} invocations of payments-create per variant…`);
     const h = await forkRole<HandlerResult>(['--role', 'handler', String(opts.handlerIterations)], {});
     result.handler = h;
@@ -352,20 +362,37 @@ async function measureUnitCosts(rt: Runtime, iterations: number): Promise<UnitCo
   await ddb.send(
     new PutCommand({
       TableName,
-      Item: { pk, sk: 'PAYMENT', kind: 'bench', status: 'processing', amount: 1050, metadata: {}, version: 1 },
+      Item: {
+        pk,
+        sk: 'PAYMENT',
+        kind: 'bench',
+        status: 'processing',
+        amount: 1050,
+        metadata: {},
+        version: 1,
+      },
     }),
   );
   await rt.settle(30_000);
   let seq = 0;
   const ops: [string, () => Promise<unknown>][] = [
-    ['GetItem (consistent, like getPayment)', () => ddb.send(new GetCommand({ TableName, Key: { pk, sk: 'PAYMENT' }, ConsistentRead: true }))],
+    [
+      'GetItem (consistent, like getPayment)',
+      () => ddb.send(new GetCommand({ TableName, Key: { pk, sk: 'PAYMENT' }, ConsistentRead: true })),
+    ],
     [
       'PutItem of a new item (like addEvent)',
       () =>
         ddb.send(
           new PutCommand({
             TableName,
-            Item: { pk, sk: `EVENT#${String(++seq).padStart(8, '0')}`, kind: 'bench_event', at: new Date().toISOString(), type: 'workflow' },
+            Item: {
+              pk,
+              sk: `EVENT#${String(++seq).padStart(8, '0')}`,
+              kind: 'bench_event',
+              at: new Date().toISOString(),
+              type: 'workflow',
+            },
           }),
         ),
     ],
@@ -390,7 +417,8 @@ async function measureUnitCosts(rt: Runtime, iterations: number): Promise<UnitCo
     const call = direct.call.bind(rt.dynamo);
     ops.push([
       'proxy → dynalite GetItem (no SDK; each write does 2)',
-      () => call('GetItem', { TableName, Key: { pk: { S: pk }, sk: { S: 'PAYMENT' } }, ConsistentRead: true }),
+      () =>
+        call('GetItem', { TableName, Key: { pk: { S: pk }, sk: { S: 'PAYMENT' } }, ConsistentRead: true }),
     ]);
   }
   const record = {
@@ -401,14 +429,22 @@ async function measureUnitCosts(rt: Runtime, iterations: number): Promise<UnitCo
     awsRegion: 'local',
     dynamodb: {
       Keys: { pk: { S: pk }, sk: { S: 'EVENT#1' } },
-      NewImage: { pk: { S: pk }, sk: { S: 'EVENT#1' }, kind: { S: 'payment_event' }, type: { S: 'workflow' } },
+      NewImage: {
+        pk: { S: pk },
+        sk: { S: 'EVENT#1' },
+        kind: { S: 'payment_event' },
+        type: { S: 'workflow' },
+      },
       SequenceNumber: '1',
       SizeBytes: 100,
       StreamViewType: 'NEW_AND_OLD_IMAGES',
     },
     eventSourceARN: 'arn:aws:dynamodb:local:000000000000:table/paystep-main/stream/local',
   };
-  ops.push(['stream-router invocation (1 record; every write makes one)', () => rt.lambdas.invoke('stream-router', { Records: [record] })]);
+  ops.push([
+    'stream-router invocation (1 record; every write makes one)',
+    () => rt.lambdas.invoke('stream-router', { Records: [record] }),
+  ]);
   const out: UnitCost[] = [];
   for (const [op, fn] of ops) {
     for (let i = 0; i < 50; i++) await fn();
@@ -476,7 +512,8 @@ async function serverRole(argv: string[]): Promise<number> {
   process.send(ready);
   await new Promise<void>((resolve) => {
     process.on('message', (m: { id: number; cmd: string; arg?: unknown }) => {
-      const reply = (out: { ok: boolean; value?: unknown; error?: string }) => process.send!({ id: m.id, ...out });
+      const reply = (out: { ok: boolean; value?: unknown; error?: string }) =>
+        process.send!({ id: m.id, ...out });
       void (async () => {
         try {
           if (m.cmd === 'stats') reply({ ok: true, value: stats(Boolean(m.arg)) });
@@ -484,7 +521,8 @@ async function serverRole(argv: string[]): Promise<number> {
             await profiler.start();
             reply({ ok: true });
           } else if (m.cmd === 'profile-stop') reply({ ok: true, value: await profiler.stop(String(m.arg)) });
-          else if (m.cmd === 'unit-costs') reply({ ok: true, value: await measureUnitCosts(rt, Number(m.arg)) });
+          else if (m.cmd === 'unit-costs')
+            reply({ ok: true, value: await measureUnitCosts(rt, Number(m.arg)) });
           else if (m.cmd === 'settle') {
             await rt.settle(Number(m.arg));
             reply({ ok: true });
@@ -709,6 +747,13 @@ interface RunResult {
   server?: {
     cpuSeconds: { user: number; system: number; total: number } | undefined;
     cpuMsPerPayment: number | undefined;
+    /** CPU of the event-loop thread alone (everything but LevelDB's and libuv's threads). */
+    mainThreadCpuMsPerPayment: number | undefined;
+    /**
+     * Payments/s the event loop could carry with a core to itself (1000 / main-thread CPU ms per
+     * payment): the ceiling of the single-threaded runtime, and robust to other load on the machine.
+     */
+    capacityPerSecond: number | undefined;
     eventLoopUtilization?: number;
     loopDelayMs?: ServerStats['loopDelay'];
     gcMsPerPayment?: number;
@@ -844,6 +889,7 @@ async function runLoad(
       if (profile) profiles.push(profile);
     }
     if (target.unitCosts && opts.unitCosts > 0) {
+      if (opts.waitIdle > 0) await waitForIdleMachine(opts.waitIdle, [process.pid, target.pid]);
       log('measuring single DynamoDB calls on the idle runtime…');
       unitCosts = await target.unitCosts(opts.unitCosts);
     }
@@ -904,12 +950,19 @@ async function runWindow(
       progress.done();
     }
     await target.settle(120_000);
+    if (opts.waitIdle > 0) {
+      progress.update(`c=${concurrency} waiting up to ${opts.waitIdle} s for other processes to go quiet…`);
+      const other = await waitForIdleMachine(opts.waitIdle, [process.pid, target.pid]);
+      progress.update(`c=${concurrency} other processes use ${other ?? '?'} cores`);
+      progress.done();
+    }
 
     const before = await target.stats(true);
     const journalsBefore = journals(target.dataDir);
     const dynamoBytesBefore = dirBytes(path.join(target.dataDir, 'dynamodb'));
     const stripeBefore = await stripeStats(target);
     const cpuBefore = processCpuSeconds(target.pid);
+    const mainBefore = processCpuSeconds(target.pid, target.pid);
     const machineBefore = machineCpuSeconds();
     const genCpuBefore = process.cpuUsage();
     const profiling = opts.cpuProf && target.profileStart && target.profileStop;
@@ -951,6 +1004,7 @@ async function runWindow(
     }
     const after = await target.stats();
     const cpuAfter = processCpuSeconds(target.pid);
+    const mainAfter = processCpuSeconds(target.pid, target.pid);
     const journalsAfter = journals(target.dataDir);
     const dynamoBytesAfter = dirBytes(path.join(target.dataDir, 'dynamodb'));
     const stripeAfter = await stripeStats(target);
@@ -975,6 +1029,7 @@ async function runWindow(
     const per = (v: number) => round(v / n, 2);
     const perPayment: Record<string, number> = {};
     const cpu = cpuDelta(cpuBefore, cpuAfter);
+    const mainCpu = cpuDelta(mainBefore, mainAfter);
     if (before && after) {
       for (const [k, v] of Object.entries(after.sdk)) {
         const d = v.count - (before.sdk[k]?.count ?? 0);
@@ -1000,9 +1055,13 @@ async function runWindow(
       }
     }
     perPayment['dynalite bytes on disk (growth)'] = per(dynamoBytesAfter - dynamoBytesBefore);
-    if (stripeBefore && stripeAfter) perPayment['stripe requests'] = per(stripeAfter.requests - stripeBefore.requests);
+    if (stripeBefore && stripeAfter)
+      perPayment['stripe requests'] = per(stripeAfter.requests - stripeBefore.requests);
 
-    const meanMs = (a: Record<string, Counter> | null | undefined, b: Record<string, Counter> | null | undefined) => {
+    const meanMs = (
+      a: Record<string, Counter> | null | undefined,
+      b: Record<string, Counter> | null | undefined,
+    ) => {
       if (!a || !b) return undefined;
       const out: Record<string, number> = {};
       for (const [k, v] of Object.entries(a)) {
@@ -1035,6 +1094,8 @@ async function runWindow(
       server: {
         cpuSeconds: cpu,
         cpuMsPerPayment: cpu ? round((cpu.total * 1000) / n, 2) : undefined,
+        mainThreadCpuMsPerPayment: mainCpu ? round((mainCpu.total * 1000) / n, 2) : undefined,
+        capacityPerSecond: mainCpu && opts.mode !== 'inprocess' ? round(n / mainCpu.total, 1) : undefined,
         eventLoopUtilization:
           before && atWindowEnd
             ? round(
@@ -1138,7 +1199,13 @@ async function splitLatency(
   return {
     phases: names.map((phase, k) => {
       const s = summarize(phases[k]!);
-      return { phase, p50: round(s.p50, 1), p90: round(s.p90, 1), p99: round(s.p99, 1), mean: round(s.mean, 1) };
+      return {
+        phase,
+        p50: round(s.p50, 1),
+        p90: round(s.p90, 1),
+        p99: round(s.p99, 1),
+        mean: round(s.mean, 1),
+      };
     }),
     processor: roundSummary(summarize(processor)),
   };
@@ -1191,7 +1258,8 @@ async function measureHandler(iterations: number): Promise<HandlerResult> {
     PAYSTEP_SYNC_WAIT_MS: '8000',
   });
   const { mockClient } = await import('aws-sdk-client-mock');
-  const { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+  const { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } =
+    await import('@aws-sdk/lib-dynamodb');
   const { SFNClient, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
   const { marshall } = await import('@aws-sdk/util-dynamodb');
   const { clients, resetClients } = await import('../lambdas/shared/aws.ts');
@@ -1273,7 +1341,10 @@ async function measureHandler(iterations: number): Promise<HandlerResult> {
     fail: () => undefined,
     succeed: () => undefined,
   };
-  const invoke = handler as unknown as (e: unknown, c: unknown) => Promise<{ statusCode: number; body: string }>;
+  const invoke = handler as unknown as (
+    e: unknown,
+    c: unknown,
+  ) => Promise<{ statusCode: number; body: string }>;
 
   const measure = async (variant: string, calls: () => number): Promise<HandlerVariant> => {
     const check = await invoke(event(), context);
@@ -1298,7 +1369,9 @@ async function measureHandler(iterations: number): Promise<HandlerResult> {
       variant,
       iterations,
       otherCores:
-        m0 && m1 ? round(Math.max(0, (m1.busy - m0.busy - (cpu.user + cpu.system) / 1e6) / wall), 2) : undefined,
+        m0 && m1
+          ? round(Math.max(0, (m1.busy - m0.busy - (cpu.user + cpu.system) / 1e6) / wall), 2)
+          : undefined,
       latencyMs: roundSummary3(summarize(lat)),
       sdkCallsPerRequest: round((calls() - callsBefore) / iterations, 2),
       cpuUsPerRequest: round((cpu.user + cpu.system) / iterations, 1),
@@ -1314,7 +1387,10 @@ async function measureHandler(iterations: number): Promise<HandlerResult> {
   ddbMock.on(PutCommand).resolves({});
   ddbMock.on(UpdateCommand).resolves({});
   sfnMock.on(StartExecutionCommand).resolves({ executionArn: item.execution_arn, startDate: new Date() });
-  const mocked = await measure('handler only (SDK send mocked)', () => ddbMock.calls().length + sfnMock.calls().length);
+  const mocked = await measure(
+    'handler only (SDK send mocked)',
+    () => ddbMock.calls().length + sfnMock.calls().length,
+  );
   ddbMock.restore();
   sfnMock.restore();
 
@@ -1329,7 +1405,11 @@ async function measureHandler(iterations: number): Promise<HandlerResult> {
     handle: async (request: { headers: Record<string, string> }) => {
       transportCalls++;
       const target = request.headers['x-amz-target'] ?? '';
-      const b = target.endsWith('.GetItem') ? getItemBody : target.endsWith('.StartExecution') ? startBody : empty;
+      const b = target.endsWith('.GetItem')
+        ? getItemBody
+        : target.endsWith('.StartExecution')
+          ? startBody
+          : empty;
       return {
         response: {
           statusCode: 200,
@@ -1361,10 +1441,28 @@ function roundSummary3(s: LatencySummary): LatencySummary {
 const GOAL = { paymentsPerSecond: 200, p99Ms: 250, handlerP99Ms: 5 };
 
 function printLoad(runs: RunResult[], opts: Options): void {
-  console.log(`\nCheckout through the local runtime (mode ${opts.mode}, ${opts.duration} s windows after ${opts.warmup} s warmup)\n`);
+  console.log(
+    `\nCheckout through the local runtime (mode ${opts.mode}, ${opts.duration} s windows after ${opts.warmup} s warmup)\n`,
+  );
   console.log(
     table([
-      ['concurrency', 'req/s', 'completed/s', 'p50', 'p90', 'p99', 'max', 'captured', 'processing', 'errors', 'wf p50', 'wf p99', 'other load'],
+      [
+        'concurrency',
+        'req/s',
+        'completed/s',
+        'p50',
+        'p90',
+        'p99',
+        'max',
+        'captured',
+        'processing',
+        'errors',
+        'wf p50',
+        'wf p99',
+        'CPU ms/pay',
+        'ceiling/s',
+        'other load',
+      ],
       ...runs.map((r) => [
         r.concurrency,
         r.requestsPerSecond,
@@ -1378,6 +1476,8 @@ function printLoad(runs: RunResult[], opts: Options): void {
         Object.values(r.errors).reduce((a, b) => a + b, 0),
         fmtMs(r.workflows.durationMs.p50),
         fmtMs(r.workflows.durationMs.p99),
+        r.server?.cpuMsPerPayment ?? '-',
+        r.server?.capacityPerSecond ?? '-',
         r.machineLoad ? `${r.machineLoad.otherCores} cores` : '-',
       ]),
     ]),
@@ -1394,7 +1494,8 @@ function printLoad(runs: RunResult[], opts: Options): void {
     if (s)
       console.log(
         `runtime process: ${s.cpuSeconds?.total ?? '?'} CPU s (${s.cpuSeconds?.user ?? '?'} user, ${s.cpuSeconds?.system ?? '?'} sys) = ` +
-          `${s.cpuMsPerPayment ?? '?'} CPU ms per payment` +
+          `${s.cpuMsPerPayment ?? '?'} CPU ms per payment (event-loop thread ${s.mainThreadCpuMsPerPayment ?? '?'} ms: ` +
+          `ceiling ${s.capacityPerSecond ?? '?'} payments/s on a core of its own)` +
           (s.eventLoopUtilization !== undefined ? `; event loop utilisation ${s.eventLoopUtilization}` : '') +
           (s.loopDelayMs ? `, loop delay p50 ${s.loopDelayMs.p50} ms p99 ${s.loopDelayMs.p99} ms` : '') +
           (s.gcMsPerPayment !== undefined ? `; GC ${s.gcMsPerPayment} ms per payment` : '') +
@@ -1415,7 +1516,9 @@ function printLoad(runs: RunResult[], opts: Options): void {
         ]),
       );
       if (r.processorLatencyMs)
-        console.log(`processor call (attempt latency_ms): p50 ${r.processorLatencyMs.p50} ms, p99 ${r.processorLatencyMs.p99} ms`);
+        console.log(
+          `processor call (attempt latency_ms): p50 ${r.processorLatencyMs.p50} ms, p99 ${r.processorLatencyMs.p99} ms`,
+        );
     }
     if (r.perPayment) {
       console.log('\nper payment:');
@@ -1435,7 +1538,9 @@ function printLoad(runs: RunResult[], opts: Options): void {
       );
     }
   }
-  const best = runs.reduce((a, b) => (b.workflows.completedPerSecond > a.workflows.completedPerSecond ? b : a));
+  const best = runs.reduce((a, b) =>
+    b.workflows.completedPerSecond > a.workflows.completedPerSecond ? b : a,
+  );
   console.log(
     `\ngoal: ≥ ${GOAL.paymentsPerSecond} payments/s with p99 < ${GOAL.p99Ms} ms — best: ${best.workflows.completedPerSecond} completed/s ` +
       `(${round((100 * best.workflows.completedPerSecond) / GOAL.paymentsPerSecond, 0)} % of goal) at concurrency ${best.concurrency}, ` +
@@ -1444,7 +1549,9 @@ function printLoad(runs: RunResult[], opts: Options): void {
 }
 
 function printUnitCosts(costs: UnitCost[], runs: RunResult[]): void {
-  console.log('\nOne DynamoDB call on the idle runtime (sequential; CPU of the whole runtime process, stream delivery included)\n');
+  console.log(
+    '\nOne DynamoDB call on the idle runtime (sequential; CPU of the whole runtime process, stream delivery included)\n',
+  );
   console.log(
     table([
       ['call', 'wall p50', 'wall p99', 'CPU ms/call'],
@@ -1470,14 +1577,25 @@ function printProfile(p: ProfileSummary): void {
   console.log(
     `\nCPU profile of the runtime process, ${p.label ?? ''} (${p.file}, ${p.totalMs} ms of samples, idle excluded)\n`,
   );
-  console.log(table([['component (self time)', 'ms', '%'], ...p.components.slice(0, 20).map((c) => [c.component, c.ms, c.share])]));
-  console.log('');
   console.log(
-    table([['component (inclusive)', 'ms', '%'], ...p.inclusive.slice(0, 25).map((c) => [c.component, c.ms, c.share])]),
+    table([
+      ['component (self time)', 'ms', '%'],
+      ...p.components.slice(0, 20).map((c) => [c.component, c.ms, c.share]),
+    ]),
   );
   console.log('');
   console.log(
-    table([['function (self time)', 'where', 'ms', '%'], ...p.functions.map((f) => [f.fn, f.where, f.ms, f.share])]),
+    table([
+      ['component (inclusive)', 'ms', '%'],
+      ...p.inclusive.slice(0, 25).map((c) => [c.component, c.ms, c.share]),
+    ]),
+  );
+  console.log('');
+  console.log(
+    table([
+      ['function (self time)', 'where', 'ms', '%'],
+      ...p.functions.map((f) => [f.fn, f.where, f.ms, f.share]),
+    ]),
   );
   console.log('');
   console.log(

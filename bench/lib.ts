@@ -139,10 +139,16 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-/** CPU seconds (user, system) used so far by a process, all its threads, from /proc (Linux). */
-export function processCpuSeconds(pid: number): { user: number; system: number } | undefined {
+/**
+ * CPU seconds (user, system) used so far by a process, all its threads, from /proc (Linux); with
+ * `tid`, by one thread only (`tid = pid`: the main thread, i.e. the event loop).
+ */
+export function processCpuSeconds(pid: number, tid?: number): { user: number; system: number } | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(
+      tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+      'utf8',
+    );
     // The command name may contain spaces: fields start after the closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const hz = 100; // USER_HZ; Linux reports /proc/<pid>/stat in 1/100 s on every common platform
@@ -150,6 +156,46 @@ export function processCpuSeconds(pid: number): { user: number; system: number }
   } catch {
     return undefined;
   }
+}
+
+/** The commit measured and how many files differ from it (read-only git calls). */
+export function gitInfo(): { commit: string; dirtyFiles: number } | undefined {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return {
+      commit: git('rev-parse', '--short', 'HEAD').trim(),
+      dirtyFiles: git('status', '--porcelain').split('\n').filter(Boolean).length,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits (up to `maxSeconds`) until other processes use less than `maxCores` of the machine, so a
+ * shared machine does not distort the next measurement; returns the last load seen (cores).
+ */
+export async function waitForIdleMachine(
+  maxSeconds: number,
+  ownPids: number[],
+  maxCores = 0.15,
+): Promise<number | undefined> {
+  const end = Date.now() + maxSeconds * 1000;
+  let other: number | undefined;
+  do {
+    const m0 = machineCpuSeconds();
+    const own0 = ownPids.map((p) => processCpuSeconds(p));
+    await new Promise((r) => setTimeout(r, 1000));
+    const m1 = machineCpuSeconds();
+    const own1 = ownPids.map((p) => processCpuSeconds(p));
+    if (!m0 || !m1) return undefined;
+    let own = 0;
+    ownPids.forEach((_, i) => (own += cpuDelta(own0[i], own1[i])?.total ?? 0));
+    other = Math.max(0, (m1.busy - m0.busy - own) / ((m1.total - m0.total) / os.availableParallelism()));
+    if (other < maxCores) return round(other, 2);
+  } while (Date.now() < end);
+  return round(other ?? 0, 2);
 }
 
 /** Busy and total CPU seconds of the whole machine so far, from /proc/stat (Linux). */
@@ -332,6 +378,12 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
     inclusiveFunctions: [...inclFns.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, top * 2)
-      .map((f) => ({ fn: f.fn, where: f.where, component: f.component, ms: round(f.us / 1000, 0), share: share(f.us) })),
+      .map((f) => ({
+        fn: f.fn,
+        where: f.where,
+        component: f.component,
+        ms: round(f.us / 1000, 0),
+        share: share(f.us),
+      })),
   };
 }

@@ -287,9 +287,15 @@ const base: Topology = {
       timeoutSeconds: 30,
       uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
     },
-    'payment-fail': {
-      entry: 'lambdas/payments/steps/fail.ts',
-      description: 'Payment workflow: records a technical failure or a lapsed authentication',
+    'payment-reconcile': {
+      entry: 'lambdas/payments/steps/reconcile.ts',
+      description: 'Payment workflow: checks an unknown or lapsed outcome with the processor',
+      timeoutSeconds: 30,
+      uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
+    },
+    'payment-flag': {
+      entry: 'lambdas/payments/steps/flag.ts',
+      description: 'Payment workflow: flags a payment whose outcome could not be established',
       uses: { tables: ['main'] },
     },
     'system-report': {
@@ -324,7 +330,8 @@ const base: Topology = {
         AuthorizePaymentFunctionArn: { functionArn: 'payment-authorize' },
         CapturePaymentFunctionArn: { functionArn: 'payment-capture' },
         CancelPaymentFunctionArn: { functionArn: 'payment-cancel' },
-        FailPaymentFunctionArn: { functionArn: 'payment-fail' },
+        ReconcilePaymentFunctionArn: { functionArn: 'payment-reconcile' },
+        FlagPaymentFunctionArn: { functionArn: 'payment-flag' },
       },
     },
     ping: {

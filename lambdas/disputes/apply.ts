@@ -43,6 +43,7 @@ import {
   mergeBalance,
   paymentStep,
   remindAt,
+  stableJson,
   summarize,
   type DisputeFacts,
 } from './model.ts';
@@ -74,11 +75,16 @@ const executionArnFor = (disputeId: string) =>
   `${config.stateMachineArn('dispute').replace(':stateMachine:', ':execution:')}:${disputeId}`;
 
 /** Step 1: the dispute item. */
-export async function applyFacts(b: DisputeBinding, facts: DisputeFacts, src: ChangeSource): Promise<ApplyResult> {
+export async function applyFacts(
+  b: DisputeBinding,
+  facts: DisputeFacts,
+  src: ChangeSource,
+): Promise<ApplyResult> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const stored = await getDispute(b.disputeId);
     const status = mapProcessorStatus(facts.processor_status, stored?.accepted_by_merchant ?? false);
-    if (!status) return { outcome: 'ignored', created: false, statusChanged: false, why: 'unmodelled_status' };
+    if (!status)
+      return { outcome: 'ignored', created: false, statusChanged: false, why: 'unmodelled_status' };
     const balanceIds = facts.balance_transactions.map((t) => t.id);
     const decision = decide(
       stored && {
@@ -163,6 +169,8 @@ export async function applyFacts(b: DisputeBinding, facts: DisputeFacts, src: Ch
             closed_at: decision.statusChanged && isClosed(status) ? now : s.closed_at,
             updated: now,
           };
+    if (decision.kind === 'update' && !decision.statusChanged && !changes(s, set))
+      return { outcome: 'ignored', dispute: s, created: false, statusChanged: false, why: 'no_change' };
     try {
       const written = await updateDispute(s.id, s.version, set);
       return {
@@ -177,6 +185,27 @@ export async function applyFacts(b: DisputeBinding, facts: DisputeFacts, src: Ch
     }
   }
   throw new DisputeConflict(`dispute ${b.disputeId}: too many concurrent changes`);
+}
+
+/** Fields a processor change writes; bookkeeping (`updated`, `applied_events`, …) does not count. */
+const SUBSTANTIVE: (keyof DisputeRecord)[] = [
+  'status',
+  'processor_status',
+  'amount',
+  'currency',
+  'reason',
+  'network_reason_code',
+  'evidence_due_by',
+  'remind_at',
+  'evidence',
+  'has_evidence',
+  'submission_count',
+  'balance_transactions',
+];
+
+/** Whether writing `set` would change anything that matters on `stored`. */
+function changes(stored: DisputeRecord, set: Partial<DisputeRecord>): boolean {
+  return SUBSTANTIVE.some((k) => k in set && stableJson(set[k] ?? null) !== stableJson(stored[k] ?? null));
 }
 
 /**
@@ -245,14 +274,19 @@ export async function resumeWorkflow(d: DisputeRecord): Promise<boolean> {
       .sfn()
       .send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(summarize(d)) }));
   } catch (err) {
-    if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken)) throw err;
+    if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken))
+      throw err;
   }
   await clearTaskToken(d.id, token);
   return true;
 }
 
 /** Steps 1–4 plus the payment's timeline. */
-export async function applyAndFollow(b: DisputeBinding, facts: DisputeFacts, src: ChangeSource): Promise<ApplyResult> {
+export async function applyAndFollow(
+  b: DisputeBinding,
+  facts: DisputeFacts,
+  src: ChangeSource,
+): Promise<ApplyResult> {
   const before = await getDispute(b.disputeId);
   const r = await applyFacts(b, facts, src);
   const d = r.dispute ?? (await getDispute(b.disputeId));

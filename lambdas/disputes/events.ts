@@ -82,7 +82,11 @@ export async function bind(facts: DisputeFacts): Promise<DisputeBinding | 'unkno
   if (!paymentId) return 'foreign';
   const payment = await getPayment(paymentId);
   if (!payment) return 'unknown';
-  if (payment.processor_reference && facts.payment_intent && payment.processor_reference !== facts.payment_intent) {
+  if (
+    payment.processor_reference &&
+    facts.payment_intent &&
+    payment.processor_reference !== facts.payment_intent
+  ) {
     logger.warn('dispute names a PaymentIntent other than the payment’s', { paymentId });
     return 'foreign';
   }
@@ -91,5 +95,10 @@ export async function bind(facts: DisputeFacts): Promise<DisputeBinding | 'unkno
     payment_id: payment.id,
     merchant_id: payment.merchant_id,
   });
-  return { disputeId: ref.dispute_id, paymentId: ref.payment_id, merchantId: ref.merchant_id, processor: PROCESSOR };
+  return {
+    disputeId: ref.dispute_id,
+    paymentId: ref.payment_id,
+    merchantId: ref.merchant_id,
+    processor: PROCESSOR,
+  };
 }

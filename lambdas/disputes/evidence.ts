@@ -24,7 +24,9 @@ export const handler = httpHandler(async (req) => {
     // The same evidence for the same dispute is one submission at the processor, whatever the retries.
     const key = `${d.id}:evidence:${createHash('sha256').update(hash).digest('hex').slice(0, 32)}`;
     const evidence = Object.fromEntries(Object.entries(body.evidence).filter(([, v]) => v !== undefined));
-    const obj = await atProcessor(() => stripe.submitEvidence(d.processor_reference, evidence, body.submit, key));
+    const obj = await atProcessor(() =>
+      stripe.submitEvidence(d.processor_reference, evidence, body.submit, key),
+    );
     await addDisputeTimelineEntry(d.payment_id, {
       event: body.submit ? 'evidence_submitted' : 'evidence_staged',
       dispute: d.id,

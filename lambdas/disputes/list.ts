@@ -18,7 +18,10 @@ export const handler = httpHandler(async (req) => {
     data = all.reverse().slice(0, q.limit);
     hasMore = all.length > q.limit;
   } else {
-    const page = await listMerchantDisputes(req.merchantId, { limit: q.limit, startingAfter: q.startingAfter });
+    const page = await listMerchantDisputes(req.merchantId, {
+      limit: q.limit,
+      startingAfter: q.startingAfter,
+    });
     data = page.data;
     hasMore = page.hasMore;
   }

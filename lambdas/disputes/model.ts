@@ -46,7 +46,8 @@ export const DISPUTE_TRANSITIONS: Record<DisputeStatus, readonly DisputeStatus[]
 export const isDisputeStatus = (s: unknown): s is DisputeStatus =>
   typeof s === 'string' && (DISPUTE_STATUSES as readonly string[]).includes(s);
 
-export const canMoveDispute = (from: DisputeStatus, to: DisputeStatus) => DISPUTE_TRANSITIONS[from].includes(to);
+export const canMoveDispute = (from: DisputeStatus, to: DisputeStatus) =>
+  DISPUTE_TRANSITIONS[from].includes(to);
 
 export const isClosed = (s: DisputeStatus) => DISPUTE_TRANSITIONS[s].length === 0;
 
@@ -160,7 +161,10 @@ export function factsFromStripe(d: Record<string, unknown>): DisputeFacts | unde
  * Statuses paystep does not model (`prevented`, `appeal_*`) → undefined: the change is ignored and
  * logged, the dispute keeps its last known status.
  */
-export function mapProcessorStatus(processorStatus: string, acceptedByMerchant: boolean): DisputeStatus | undefined {
+export function mapProcessorStatus(
+  processorStatus: string,
+  acceptedByMerchant: boolean,
+): DisputeStatus | undefined {
   if (processorStatus === 'lost' && acceptedByMerchant) return 'accepted';
   return isDisputeStatus(processorStatus) && processorStatus !== 'accepted' ? processorStatus : undefined;
 }
@@ -186,7 +190,10 @@ export function financeTotals(txns: readonly BalanceEffect[]) {
 }
 
 /** Balance transactions only ever accumulate: the union by id, oldest first. */
-export function mergeBalance(stored: readonly BalanceEffect[], incoming: readonly BalanceEffect[]): BalanceEffect[] {
+export function mergeBalance(
+  stored: readonly BalanceEffect[],
+  incoming: readonly BalanceEffect[],
+): BalanceEffect[] {
   const byId = new Map<string, BalanceEffect>();
   for (const t of [...stored, ...incoming]) byId.set(t.id, t);
   return [...byId.values()].sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
@@ -200,7 +207,8 @@ export function eventFingerprint(eventType: string, eventCreated: number, disput
     .slice(0, 22);
 }
 
-function stableJson(v: unknown): string {
+/** JSON with sorted keys: equal values give equal strings, whatever the key order. */
+export function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object')
     return `{${Object.keys(v)
@@ -288,7 +296,11 @@ export function paymentStep(
 export const REMINDER_LEAD_SECONDS = 3 * 24 * 3600;
 
 /** When to remind: `lead` before the deadline, never before the dispute was recorded. */
-export function remindAt(evidenceDueBy: number | null, recorded: number, lead = REMINDER_LEAD_SECONDS): number {
+export function remindAt(
+  evidenceDueBy: number | null,
+  recorded: number,
+  lead = REMINDER_LEAD_SECONDS,
+): number {
   if (!evidenceDueBy) return recorded;
   return Math.max(recorded, evidenceDueBy - lead);
 }

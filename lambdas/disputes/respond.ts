@@ -10,7 +10,11 @@ import { getDispute, getMerchantDispute, type DisputeRecord } from '../store/dis
 import { applyAndFollow } from './apply.ts';
 import { ANSWERABLE, eventFingerprint, factsFromStripe } from './model.ts';
 
-export async function answerableDispute(merchantId: string, id: string, action: string): Promise<DisputeRecord> {
+export async function answerableDispute(
+  merchantId: string,
+  id: string,
+  action: string,
+): Promise<DisputeRecord> {
   const d = await getMerchantDispute(merchantId, id);
   if (!d) throw notFound('dispute', id);
   if (!ANSWERABLE.includes(d.status))
@@ -29,7 +33,9 @@ export async function atProcessor<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof ProcessorRequestError)
-      throw new ApiError(400, 'invalid_request_error', 'processor_refused', err.message, undefined, { cause: err });
+      throw new ApiError(400, 'invalid_request_error', 'processor_refused', err.message, undefined, {
+        cause: err,
+      });
     if (err instanceof ProcessorUnavailableError)
       throw new ApiError(
         502,

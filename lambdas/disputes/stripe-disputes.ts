@@ -115,7 +115,10 @@ export class StripeDisputes {
    * The paystep payment behind a PaymentIntent (or, without one, a charge), from the metadata the
    * adapter set. undefined: the object does not exist or is not paystep's.
    */
-  async paystepPaymentId(ref: { paymentIntent?: string | null; charge?: string | null }): Promise<string | undefined> {
+  async paystepPaymentId(ref: {
+    paymentIntent?: string | null;
+    charge?: string | null;
+  }): Promise<string | undefined> {
     try {
       let pi = ref.paymentIntent ?? undefined;
       if (!pi && ref.charge) {
@@ -156,9 +159,13 @@ function translate(err: unknown, operation: string): Error {
       { cause: err },
     );
   }
-  return new ProcessorUnavailableError(NAME, `Stripe ${operation} failed: ${(err as Error)?.message ?? err}`, {
-    cause: err,
-  });
+  return new ProcessorUnavailableError(
+    NAME,
+    `Stripe ${operation} failed: ${(err as Error)?.message ?? err}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 let instance: Promise<StripeDisputes> | undefined;

@@ -11,7 +11,11 @@ const TOTAL_MAX = 150_000;
 const evidenceShape = Object.fromEntries(
   STRIPE_EVIDENCE_FIELDS.map((f) => [
     f,
-    z.string().min(1, 'must not be empty').max(FIELD_MAX, `must be at most ${FIELD_MAX} characters`).optional(),
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(FIELD_MAX, `must be at most ${FIELD_MAX} characters`)
+      .optional(),
   ]),
 ) as Record<(typeof STRIPE_EVIDENCE_FIELDS)[number], z.ZodOptional<z.ZodString>>;
 
@@ -23,7 +27,8 @@ export const EvidenceBody = z.strictObject({
 export type Evidence = z.infer<typeof EvidenceBody>;
 
 export function parseEvidence(body: unknown): Evidence {
-  if (body === undefined) throw invalidRequest('parameter_missing', 'Missing required param: evidence.', 'evidence');
+  if (body === undefined)
+    throw invalidRequest('parameter_missing', 'Missing required param: evidence.', 'evidence');
   const data = parse(EvidenceBody, body);
   const fields = Object.entries(data.evidence).filter(([, v]) => v !== undefined);
   if (fields.length === 0)
@@ -45,7 +50,11 @@ export function parseListQuery(q: Record<string, string>) {
   let limit = 10;
   if (q.limit !== undefined) {
     if (!/^\d+$/.test(q.limit) || Number(q.limit) < 1 || Number(q.limit) > 100)
-      throw invalidRequest('parameter_invalid', 'Invalid limit: must be an integer between 1 and 100', 'limit');
+      throw invalidRequest(
+        'parameter_invalid',
+        'Invalid limit: must be an integer between 1 and 100',
+        'limit',
+      );
     limit = Number(q.limit);
   }
   return { payment: q.payment, limit, startingAfter: q.starting_after };

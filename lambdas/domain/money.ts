@@ -1,21 +1,23 @@
 /**
  * Money: integer minor units + lowercase ISO 4217 currency. Never floats.
- * Exponents follow ISO 4217 (and the processors): zero-decimal currencies such as JPY and KRW,
- * three-decimal ones such as BHD, KWD, OMR, JOD, TND.
+ * Exponents follow the processors (Stripe's table, which matches ISO 4217 except MGA):
+ * zero-decimal currencies such as JPY and KRW, three-decimal ones such as BHD, KWD, OMR, JOD, TND.
  */
 
+// Stripe's zero-decimal list (MGA is zero-decimal there, unlike ISO 4217). ISK, HUF, TWD and UGX
+// have processor-specific rules (e.g. ISK in two-decimal form divisible by 100) and are not
+// accepted until the adapter converts them: a wrong exponent charges 100× too much or too little.
 const ZERO_DECIMAL = [
   'bif',
   'clp',
   'djf',
   'gnf',
-  'isk',
   'jpy',
   'kmf',
   'krw',
+  'mga',
   'pyg',
   'rwf',
-  'ugx',
   'vnd',
   'vuv',
   'xaf',
@@ -71,7 +73,6 @@ const TWO_DECIMAL = [
   'hkd',
   'hnl',
   'htg',
-  'huf',
   'idr',
   'ils',
   'inr',
@@ -88,7 +89,6 @@ const TWO_DECIMAL = [
   'lsl',
   'mad',
   'mdl',
-  'mga',
   'mkd',
   'mmk',
   'mnt',
@@ -131,7 +131,6 @@ const TWO_DECIMAL = [
   'top',
   'try',
   'ttd',
-  'twd',
   'tzs',
   'uah',
   'usd',
@@ -159,13 +158,19 @@ export function currencyExponent(currency: string): number {
 }
 
 /**
- * Largest amount accepted in minor units: the equivalent of 99,999,999 in the smallest unit of a
- * two-decimal currency (999,999.99), scaled for the currency's exponent — the processors' own
- * ceiling, and far inside Number.MAX_SAFE_INTEGER so sums of refunds stay exact.
+ * Largest amount accepted in minor units: 99,999,999 (the processors' ceiling, 8 digits), far
+ * inside Number.MAX_SAFE_INTEGER so sums of refunds stay exact.
  */
-export function maxAmount(currency: string): number {
-  const e = currencyExponent(currency);
-  return e === 3 ? 999_999_999 : 99_999_999;
+export function maxAmount(_currency: string): number {
+  return 99_999_999;
+}
+
+/**
+ * Three-decimal currencies are charged in multiples of 10 minor units (the processors reject
+ * anything else), so 1.235 KWD is refused at the API rather than at authorization.
+ */
+export function amountGranularity(currency: string): number {
+  return currencyExponent(currency) === 3 ? 10 : 1;
 }
 
 /** `1234, 'usd'` → `12.34 USD`; for people (explanations, reports), never for arithmetic. */

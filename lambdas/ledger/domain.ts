@@ -19,7 +19,8 @@
  * entries (the deltas of one cumulative amount telescope to its final value whatever the order).
  */
 
-export type AccountKind = 'processor_receivable' | 'sales' | 'refunds' | 'disputes' | 'processor_fees' | 'bank';
+export type AccountKind =
+  'processor_receivable' | 'sales' | 'refunds' | 'disputes' | 'processor_fees' | 'bank';
 
 /** Account names. Balances are kept per merchant, processor and currency. */
 export const ACCOUNTS = {
@@ -227,7 +228,11 @@ export function entriesFromChange(change: ItemChange, ctx: DisputeContext = {}):
       postings: postings(delta, f.debit, f.credit),
       payment_id: paymentId,
       source_id: sourceId,
-      processor_reference: str(img.processor_reference) ?? ctx.processor_reference ?? null,
+      // A dispute's own processor_reference is the dispute id: the payment's is its payment_intent.
+      processor_reference:
+        (kind === 'payment'
+          ? str(img.processor_reference)
+          : (str(img.payment_intent) ?? ctx.processor_reference)) ?? null,
       occurred_at: occurredAt(img, change.approximateCreation),
     });
   }
@@ -347,8 +352,10 @@ export class BalanceProjection {
     m.captured += signed('capture');
     m.refunded += signed('refund');
     m.disputed += signed('dispute_withdrawal') - signed('dispute_reinstatement');
-    if (e.type === 'fee') m.fees += e.postings.find((p) => p.account === 'processor_fees')!.debit ? e.amount : -e.amount;
-    if (e.type === 'payout') m.paid_out += e.postings.find((p) => p.account === 'bank')!.debit ? e.amount : -e.amount;
+    if (e.type === 'fee')
+      m.fees += e.postings.find((p) => p.account === 'processor_fees')!.debit ? e.amount : -e.amount;
+    if (e.type === 'payout')
+      m.paid_out += e.postings.find((p) => p.account === 'bank')!.debit ? e.amount : -e.amount;
     b.entries++;
   }
 
@@ -506,7 +513,8 @@ export class SourceTotalsBuilder {
       t.captured += num(item.amount_captured);
       t.refunded += num(item.amount_refunded);
     } else if (item.kind === 'dispute') {
-      if (num(item.funds_withdrawn_amount) || num(item.funds_reinstated_amount)) this.pendingDisputes.push(item);
+      if (num(item.funds_withdrawn_amount) || num(item.funds_reinstated_amount))
+        this.pendingDisputes.push(item);
     }
   }
 

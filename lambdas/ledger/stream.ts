@@ -11,7 +11,9 @@ import type { StreamChange, StreamConsumer } from '../stream/consumers.ts';
 import { disputePaymentId, entriesFromChange, touchesMoney, type DisputeContext } from './domain.ts';
 
 const day = (epochSeconds: unknown) =>
-  new Date((typeof epochSeconds === 'number' ? epochSeconds : Date.now() / 1000) * 1000).toISOString().slice(0, 10);
+  new Date((typeof epochSeconds === 'number' ? epochSeconds : Date.now() / 1000) * 1000)
+    .toISOString()
+    .slice(0, 10);
 
 const num = (v: unknown) => (typeof v === 'number' ? v : 0);
 

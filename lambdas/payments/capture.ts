@@ -39,7 +39,22 @@ export const handler = httpHandler(async (req) => {
         );
       await addEvent(id, { type: 'capture_requested', amount });
       await resumeWorkflow(id, 'capture', { action: 'capture', amount });
-      const after = await waitForPayment(id, (x) => x.status !== 'authorized');
+      const requested = Date.now();
+      const after = await waitForPayment(
+        id,
+        (x) =>
+          x.status !== 'authorized' ||
+          ((x as { last_capture_error?: { at: number } }).last_capture_error?.at ?? 0) >= requested,
+      );
+      const failure = (after as { last_capture_error?: { at: number; code: string; message: string } })
+        .last_capture_error;
+      if (after.status === 'authorized' && failure && failure.at >= requested)
+        throw new ApiError(
+          502,
+          'api_error',
+          'capture_failed',
+          `The processor did not capture the payment (${failure.code}); it is still authorized. Retry the capture with a new Idempotency-Key.`,
+        );
       return { status: 200, body: presentPayment(after) };
     },
   );

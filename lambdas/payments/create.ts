@@ -3,8 +3,13 @@
  * Requires Idempotency-Key. Answers 201 with the payment as soon as its outcome is known
  * (captured, authorized, failed, requires_action, pending_review) or, after a short wait, while
  * it is still `processing`.
+ *
+ * Crash safety: the payment id comes from the idempotency claim, so a retry of an interrupted
+ * request (same key, same body) resumes the same payment: the put is skipped if the payment
+ * exists and StartExecution with the same name is a no-op. It never creates a second payment.
  */
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { httpHandler } from '../shared/http.ts';
@@ -12,22 +17,22 @@ import { newId } from '../shared/ids.ts';
 import { logger } from '../shared/logger.ts';
 import type { Payment } from '../domain/payment.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
-import { addEvent, createPayment, transition } from '../store/payments.ts';
+import { addEvent, annotate, createPayment } from '../store/payments.ts';
 import { presentPayment } from './present.ts';
 import { parseCreatePayment } from './validation.ts';
 import { waitForPayment } from './wait.ts';
 
 export const handler = httpHandler(async (req) => {
   const idemKey = readIdempotencyKey(req.headers, true);
+  const hash = requestHash('POST', '/v1/payments', req.body);
   const { response, replayed } = await idempotent(
     req.merchantId,
     idemKey,
-    requestHash('POST', '/v1/payments', req.body),
-    async () => {
+    hash,
+    async (id) => {
       const body = parseCreatePayment(req.body);
       const nowMs = Date.now();
       const now = Math.floor(nowMs / 1000);
-      const id = newId('pay');
       const smArn = config.stateMachineArn('payment');
       const executionArn = `${smArn.replace(':stateMachine:', ':execution:')}:${id}`;
       const payment: Payment = {
@@ -58,45 +63,46 @@ export const handler = httpHandler(async (req) => {
         updated: now,
         version: 1,
       };
-      await createPayment(payment, nowMs);
-      await addEvent(id, {
-        type: 'created',
-        amount: body.amount,
-        currency: body.currency,
-        capture_method: body.capture_method,
-        idempotency_key: idemKey,
-      });
-      try {
-        await clients.sfn().send(
-          new StartExecutionCommand({
-            stateMachineArn: smArn,
-            name: id,
-            input: JSON.stringify({ payment_id: id }),
-          }),
-        );
-      } catch (err) {
-        // No workflow will ever move this payment: fail it visibly rather than leave it processing.
-        logger.error('could not start the payment workflow', { paymentId: id, error: err as Error });
-        await transition(id, 'failed', {
-          set: {
-            failure: {
-              category: 'technical',
-              code: 'workflow_unavailable',
-              processor_code: 'none',
-              message: 'The payment could not be processed.',
-              explanation: 'paystep could not start processing this payment; the card was not charged.',
-              recommended_action: 'Retry the payment with a new Idempotency-Key.',
-              retryable: true,
-            },
-          },
-          note: 'workflow could not be started',
+      const created = await createPayment(payment, nowMs).then(
+        () => true,
+        (err: Error) => {
+          if (err instanceof ConditionalCheckFailedException) return false; // resumed
+          throw err;
+        },
+      );
+      if (created)
+        await addEvent(id, {
+          type: 'created',
+          amount: body.amount,
+          currency: body.currency,
+          capture_method: body.capture_method,
+          idempotency_key: idemKey,
         });
-        throw err;
+      try {
+        await clients
+          .sfn()
+          .send(
+            new StartExecutionCommand({
+              stateMachineArn: smArn,
+              name: id,
+              input: JSON.stringify({ payment_id: id }),
+            }),
+          );
+        await addEvent(id, { type: 'workflow', execution_arn: executionArn, event: 'started' });
+      } catch (err) {
+        if (!(err instanceof ExecutionAlreadyExists)) {
+          // The client's retry with the same key resumes here; until then the payment is visibly stuck.
+          logger.error('could not start the payment workflow', { paymentId: id, error: err as Error });
+          await annotate(id, {
+            needs_attention: { reason: 'workflow not started', since: now, status: 'processing' },
+          }).catch(() => undefined);
+          throw err;
+        }
       }
-      await addEvent(id, { type: 'workflow', execution_arn: executionArn, event: 'started' });
       const settled = await waitForPayment(id, (p) => p.status !== 'processing');
       return { status: 201, body: presentPayment(settled) };
     },
+    () => newId('pay'),
   );
   return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
 });

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { invalidRequest } from '../shared/errors.ts';
-import { isSupportedCurrency, maxAmount } from '../domain/money.ts';
+import { amountGranularity, isSupportedCurrency, maxAmount } from '../domain/money.ts';
 import { isPaymentStatus } from '../domain/payment.ts';
 
 const shortString = (max: number) =>
@@ -78,6 +78,12 @@ export function parseCreatePayment(body: unknown): CreatePayment {
   if (body === undefined)
     throw invalidRequest('parameter_missing', 'Missing required param: amount.', 'amount');
   const data = parse(CreatePaymentBody, body);
+  if (data.amount % amountGranularity(data.currency) !== 0)
+    throw invalidRequest(
+      'amount_invalid',
+      `Invalid amount: ${data.currency} amounts must be a multiple of ${amountGranularity(data.currency)} minor units`,
+      'amount',
+    );
   if (data.amount > maxAmount(data.currency))
     throw invalidRequest(
       'amount_too_large',

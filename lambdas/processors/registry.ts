@@ -7,28 +7,29 @@ import { getSecret } from '../shared/secrets.ts';
 import { StripeAdapter } from './stripe.ts';
 import type { ProcessorAdapter } from './types.ts';
 
-const adapters = new Map<string, Promise<ProcessorAdapter>>();
+const adapters = new Map<string, { secret: string; adapter: ProcessorAdapter }>();
 
 export const availableProcessors = (): string[] => ['stripe'];
 
-export function processor(name: string): Promise<ProcessorAdapter> {
-  let a = adapters.get(name);
-  if (!a) {
-    if (name !== 'stripe') throw new Error(`processor ${name} is not configured`);
-    a = getSecret('stripe-secret-key').then(
-      (secretKey) =>
-        new StripeAdapter({
-          secretKey,
-          apiBase: process.env.STRIPE_API_BASE || undefined,
-          timeoutMs: Number(process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS || 10_000),
-          // The workflow retries technical failures with backoff; the SDK adds quick retries of its own.
-          maxNetworkRetries: Number(process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES ?? 1),
-        }),
-    );
-    a.catch(() => adapters.delete(name));
-    adapters.set(name, a);
-  }
-  return a;
+/**
+ * The adapter for a processor. The secret is re-read through the (5-minute) secret cache on every
+ * call and the adapter rebuilt when it changed, so a key put into Secrets Manager after deploy, or
+ * a rolled key, takes effect without waiting for containers to recycle.
+ */
+export async function processor(name: string): Promise<ProcessorAdapter> {
+  if (name !== 'stripe') throw new Error(`processor ${name} is not configured`);
+  const secretKey = await getSecret('stripe-secret-key');
+  const cached = adapters.get(name);
+  if (cached && cached.secret === secretKey) return cached.adapter;
+  const adapter = new StripeAdapter({
+    secretKey,
+    apiBase: process.env.STRIPE_API_BASE || undefined,
+    timeoutMs: Number(process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS || 10_000),
+    // The workflow retries technical failures with backoff; the SDK adds quick retries of its own.
+    maxNetworkRetries: Number(process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES ?? 1),
+  });
+  adapters.set(name, { secret: secretKey, adapter });
+  return adapter;
 }
 
 /** Forgets adapters (the local runtime calls it when it restarts the simulator on a new port). */

@@ -164,7 +164,15 @@ export class Reconciler {
       out.status = 'exception';
       if (this.unknownItems.has(it.item_id)) {
         out.exceptions.push(
-          this.exc('duplicate', it.item_id, it, undefined, null, it.gross, `line ${it.item_id} is listed twice`),
+          this.exc(
+            'duplicate',
+            it.item_id,
+            it,
+            undefined,
+            null,
+            it.gross,
+            `line ${it.item_id} is listed twice`,
+          ),
         );
         return out;
       }
@@ -194,16 +202,36 @@ export class Reconciler {
     if (r._items?.includes(it.item_id)) {
       out.status = 'exception';
       out.exceptions.push(
-        this.exc('duplicate', it.item_id, it, r, null, it.gross, `line ${it.item_id} is listed twice in payout ${it.payout_id}`),
+        this.exc(
+          'duplicate',
+          it.item_id,
+          it,
+          r,
+          null,
+          it.gross,
+          `line ${it.item_id} is listed twice in payout ${it.payout_id}`,
+        ),
       );
       return out;
     }
     (r._items ??= []).push(it.item_id);
     for (const p of r.prior) {
-      if (p.item_id === it.item_id && p.payout_id !== it.payout_id && payoutOrder(p.payout_date, p.payout_id) < here) {
+      if (
+        p.item_id === it.item_id &&
+        p.payout_id !== it.payout_id &&
+        payoutOrder(p.payout_date, p.payout_id) < here
+      ) {
         out.status = 'exception';
         out.exceptions.push(
-          this.exc('duplicate', it.item_id, it, r, null, it.gross, `line ${it.item_id} was already settled in payout ${p.payout_id}`),
+          this.exc(
+            'duplicate',
+            it.item_id,
+            it,
+            r,
+            null,
+            it.gross,
+            `line ${it.item_id} was already settled in payout ${p.payout_id}`,
+          ),
         );
         return out;
       }
@@ -243,7 +271,8 @@ export class Reconciler {
   private charge(it: SettlementItem, r: Tracked, here: string, out: ItemResult): void {
     out.expected_amount = r.amount_captured;
     const earlier = r.prior.find(
-      (p) => p.type === 'charge' && p.item_id !== it.item_id && payoutOrder(p.payout_date, p.payout_id) < here,
+      (p) =>
+        p.type === 'charge' && p.item_id !== it.item_id && payoutOrder(p.payout_date, p.payout_id) < here,
     );
     if (earlier || r._charge !== undefined) {
       const where = earlier ? `payout ${earlier.payout_id}` : 'this run';
@@ -299,7 +328,10 @@ export class Reconciler {
     const delta = -it.gross;
     let before = r._refunds ?? 0;
     for (const p of r.prior)
-      if ((p.type === 'refund' || p.type === 'refund_failure') && payoutOrder(p.payout_date, p.payout_id) < here)
+      if (
+        (p.type === 'refund' || p.type === 'refund_failure') &&
+        payoutOrder(p.payout_date, p.payout_id) < here
+      )
         before += -p.gross;
     r._refunds = (r._refunds ?? 0) + delta;
     const total = before + delta;
@@ -337,50 +369,33 @@ export class Reconciler {
 
   /** Payout totals against their lines (after every line was given). */
   payoutChecks(): { payouts: PayoutCheck[]; exceptions: ReconException[] } {
-    const payouts: PayoutCheck[] = [];
-    const exceptions: ReconException[] = [];
-    const ids = [...this.payouts.keys()].sort();
-    for (const id of ids) {
-      const a = this.payouts.get(id)!;
-      const amount = a.header?.amount ?? null;
-      const check: PayoutCheck = {
-        processor: this.processor,
-        payout_id: id,
-        payout_date: a.header?.payout_date ?? a.payout_date,
-        currency: a.header?.currency ?? a.currency,
-        amount,
-        items: a.items,
-        gross: a.gross,
-        fee: a.fee,
-        net: a.net,
-        difference: amount === null ? null : amount - a.net,
-      };
-      payouts.push(check);
-      if (amount !== null && amount !== a.net) {
-        exceptions.push({
-          id: `payout_total_mismatch:${this.processor}:${id}`,
-          type: 'payout_total_mismatch',
+    const headers = new Map<string, PayoutHeader>();
+    const sums: Record<string, PayoutSums> = {};
+    for (const [id, a] of this.payouts) {
+      headers.set(
+        id,
+        a.header ?? {
           processor: this.processor,
-          merchant_id: null,
           payout_id: id,
-          item_id: null,
-          payment_id: null,
-          reference: null,
-          currency: check.currency,
-          expected: a.net,
-          actual: amount,
-          reason: `payout ${id} paid ${amount} but its ${a.items} lines net to ${a.net} (difference ${amount - a.net})`,
-        });
-      }
+          payout_date: a.payout_date,
+          currency: a.currency,
+          amount: null,
+        },
+      );
+      sums[id] = { items: a.items, gross: a.gross, fee: a.fee, net: a.net };
     }
-    return { payouts, exceptions };
+    return checkPayoutTotals(this.processor, [...headers.values()], sums);
   }
 
   /**
    * Captures no payout paid: captured on or before `asOf − delay` days, not settled before and
    * not matched in this run. `candidates` defaults to every internal record given.
    */
-  missingAtProcessor(asOf: string, delayDays?: number, candidates?: Iterable<InternalRecord>): ReconException[] {
+  missingAtProcessor(
+    asOf: string,
+    delayDays?: number,
+    candidates?: Iterable<InternalRecord>,
+  ): ReconException[] {
     const cutoff = addDays(asOf, -(delayDays ?? this.terms.settlementDelayDays));
     const out: ReconException[] = [];
     for (const rec of candidates ?? this.internal.values()) {
@@ -401,6 +416,55 @@ export class Reconciler {
     }
     return out;
   }
+}
+
+export interface PayoutSums {
+  items: number;
+  gross: number;
+  fee: number;
+  net: number;
+}
+
+/** Each payout's amount against the net of its lines; a difference is a `payout_total_mismatch`. */
+export function checkPayoutTotals(
+  processor: string,
+  headers: PayoutHeader[],
+  sums: Record<string, PayoutSums>,
+): { payouts: PayoutCheck[]; exceptions: ReconException[] } {
+  const payouts: PayoutCheck[] = [];
+  const exceptions: ReconException[] = [];
+  for (const h of [...headers].sort((a, b) => (a.payout_id < b.payout_id ? -1 : 1))) {
+    const a = sums[h.payout_id] ?? { items: 0, gross: 0, fee: 0, net: 0 };
+    const amount = h.amount;
+    payouts.push({
+      processor,
+      payout_id: h.payout_id,
+      payout_date: h.payout_date,
+      currency: h.currency,
+      amount,
+      items: a.items,
+      gross: a.gross,
+      fee: a.fee,
+      net: a.net,
+      difference: amount === null ? null : amount - a.net,
+    });
+    if (amount !== null && amount !== a.net)
+      exceptions.push({
+        id: `payout_total_mismatch:${processor}:${h.payout_id}`,
+        type: 'payout_total_mismatch',
+        processor,
+        merchant_id: null,
+        payout_id: h.payout_id,
+        item_id: null,
+        payment_id: null,
+        reference: null,
+        currency: h.currency,
+        expected: a.net,
+        actual: amount,
+        reason: `payout ${h.payout_id} paid ${amount} but its ${a.items} lines net to ${a.net} (difference ${amount - a.net})`,
+      });
+  }
+  return { payouts, exceptions };
 }
 
 /** yyyy-mm-dd plus n days (UTC). */

@@ -59,15 +59,13 @@ export async function createRefund(input: CreateRefundInput): Promise<Refund> {
     );
   let amount = input.amount;
   if (amount === undefined) {
-    const raw = await clients
-      .ddb()
-      .send(
-        new GetCommand({
-          TableName: config.tableName('main'),
-          Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
-          ConsistentRead: true,
-        }),
-      );
+    const raw = await clients.ddb().send(
+      new GetCommand({
+        TableName: config.tableName('main'),
+        Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
+        ConsistentRead: true,
+      }),
+    );
     amount = (raw.Item?.refundable_remaining as number | undefined) ?? p.amount_captured - p.amount_refunded;
     if (amount <= 0)
       throw invalidRequest('amount_too_large', 'Nothing remains to be refunded on this payment.', 'amount');
@@ -118,15 +116,13 @@ export async function createRefund(input: CreateRefundInput): Promise<Refund> {
     event: 'requested',
   });
   try {
-    await clients
-      .sfn()
-      .send(
-        new StartExecutionCommand({
-          stateMachineArn: smArn,
-          name: id,
-          input: JSON.stringify({ refund_id: id }),
-        }),
-      );
+    await clients.sfn().send(
+      new StartExecutionCommand({
+        stateMachineArn: smArn,
+        name: id,
+        input: JSON.stringify({ refund_id: id }),
+      }),
+    );
   } catch (err) {
     logger.error('could not start the refund workflow', { refundId: id, error: err as Error });
     if (await finishRefund(id, 'failed', 'workflow_unavailable')) await release(p.id, id, amount);

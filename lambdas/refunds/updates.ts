@@ -35,14 +35,12 @@ export async function applyRefundUpdate(
   const token = item.task_token as string | undefined;
   if (token) {
     try {
-      await clients
-        .sfn()
-        .send(
-          new SendTaskSuccessCommand({
-            taskToken: token,
-            output: JSON.stringify({ status, failure_reason: failure }),
-          }),
-        );
+      await clients.sfn().send(
+        new SendTaskSuccessCommand({
+          taskToken: token,
+          output: JSON.stringify({ status, failure_reason: failure }),
+        }),
+      );
     } catch (err) {
       if (!(err instanceof TaskTimedOut) && !(err instanceof TaskDoesNotExist)) throw err;
     }

@@ -118,7 +118,9 @@ export class CsvReader {
 }
 
 /** Records of a stream, in batches (one per chunk read): cheap per record. */
-export async function* csvBatches(stream: Readable | AsyncIterable<Buffer | string>): AsyncGenerator<string[][]> {
+export async function* csvBatches(
+  stream: Readable | AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<string[][]> {
   const reader = new CsvReader();
   const decoder = new TextDecoder('utf-8');
   for await (const chunk of stream) {

@@ -22,7 +22,10 @@ import { addEvent, type TimelineEntry } from './payments.ts';
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `DISPUTE#${id}`, sk: 'DISPUTE' });
-const refKey = (processor: string, ref: string) => ({ pk: `DISPUTEREF#${processor}#${ref}`, sk: 'DISPUTEREF' });
+const refKey = (processor: string, ref: string) => ({
+  pk: `DISPUTEREF#${processor}#${ref}`,
+  sk: 'DISPUTEREF',
+});
 const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'task_token_state', 'created_ms'];
 
 /** Keep the fingerprints of the last events applied (enough to recognise redeliveries). */
@@ -171,7 +174,12 @@ export async function putLink(paymentId: string, disputeId: string): Promise<voi
   await clients.ddb().send(
     new PutCommand({
       TableName: table(),
-      Item: { pk: `PAYMENT#${paymentId}`, sk: `DISPUTE#${disputeId}`, kind: 'dispute_link', dispute_id: disputeId },
+      Item: {
+        pk: `PAYMENT#${paymentId}`,
+        sk: `DISPUTE#${disputeId}`,
+        kind: 'dispute_link',
+        dispute_id: disputeId,
+      },
     }),
   );
 }
@@ -238,7 +246,10 @@ export async function annotateDispute(
     names[`#r${j}`] = k;
     return `#r${j}`;
   });
-  const expr = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
+  const expr = [
+    sets.length ? `SET ${sets.join(', ')}` : '',
+    removes.length ? `REMOVE ${removes.join(', ')}` : '',
+  ]
     .filter(Boolean)
     .join(' ');
   if (!expr) return true;
@@ -250,8 +261,9 @@ export async function annotateDispute(
         UpdateExpression: expr,
         ConditionExpression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
         ExpressionAttributeNames: { ...names, ...condition?.names },
-        ExpressionAttributeValues:
-          Object.keys({ ...values, ...condition?.values }).length ? { ...values, ...condition?.values } : undefined,
+        ExpressionAttributeValues: Object.keys({ ...values, ...condition?.values }).length
+          ? { ...values, ...condition?.values }
+          : undefined,
       }),
     );
     return true;
@@ -304,7 +316,11 @@ export async function clearTaskToken(id: string, token: string): Promise<void> {
  * Records the reminder once per kind (an inquiry that escalates into a chargeback is reminded
  * again), and only while the merchant can still answer.
  */
-export async function recordReminder(id: string, kind: 'inquiry' | 'chargeback', at: number): Promise<boolean> {
+export async function recordReminder(
+  id: string,
+  kind: 'inquiry' | 'chargeback',
+  at: number,
+): Promise<boolean> {
   try {
     await clients.ddb().send(
       new UpdateCommand({

@@ -71,17 +71,24 @@ export function readIdempotencyKey(headers: Record<string, string>, required: bo
 export const replayHeaders = (replayed: boolean): Record<string, string> =>
   replayed ? { 'Idempotent-Replayed': 'true' } : {};
 
-export type Claim = { kind: 'new' } | { kind: 'replay'; response: StoredResponse };
+export type Claim = { kind: 'new'; resourceId: string } | { kind: 'replay'; response: StoredResponse };
 
+/**
+ * Claims the key for this request. `resourceId` is the id of whatever the request creates; it is
+ * stored with the claim so that a request taking over an abandoned claim (crash, timeout, error
+ * after a side effect) resumes the same object instead of creating a second one.
+ */
 export async function claim(
   merchantId: string,
   idemKey: string,
   hash: string,
+  resourceId: string,
   lockSeconds = 60,
 ): Promise<Claim> {
   const now = Math.floor(Date.now() / 1000);
+  const ddb = clients.ddb();
   try {
-    await clients.ddb().send(
+    await ddb.send(
       new PutCommand({
         TableName: table(),
         Item: {
@@ -89,24 +96,44 @@ export async function claim(
           kind: 'idempotency',
           status: 'in_progress',
           request_hash: hash,
+          resource_id: resourceId,
           locked_until: now + lockSeconds,
           expires_at: now + RETENTION_SECONDS,
         },
-        ConditionExpression:
-          'attribute_not_exists(pk) OR (#s = :inp AND locked_until < :now AND request_hash = :h)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':inp': 'in_progress', ':now': now, ':h': hash },
+        ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    return { kind: 'new' };
+    return { kind: 'new', resourceId };
   } catch (err) {
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
   }
-  const out = await clients
-    .ddb()
-    .send(new GetCommand({ TableName: table(), Key: key(merchantId, idemKey), ConsistentRead: true }));
+  try {
+    // Take over an abandoned claim of the same request: its holder died or gave up.
+    const out = await ddb.send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(merchantId, idemKey),
+        UpdateExpression: 'SET locked_until = :until',
+        ConditionExpression: '#s = :inp AND locked_until < :now AND request_hash = :h',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':inp': 'in_progress',
+          ':now': now,
+          ':h': hash,
+          ':until': now + lockSeconds,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { kind: 'new', resourceId: (out.Attributes?.resource_id as string | undefined) ?? resourceId };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+  const out = await ddb.send(
+    new GetCommand({ TableName: table(), Key: key(merchantId, idemKey), ConsistentRead: true }),
+  );
   const item = out.Item;
-  if (!item) return claim(merchantId, idemKey, hash, lockSeconds); // released meanwhile: try again
+  if (!item) return claim(merchantId, idemKey, hash, resourceId, lockSeconds);
   if (item.request_hash !== hash)
     throw new ApiError(
       422,
@@ -135,17 +162,21 @@ export async function complete(merchantId: string, idemKey: string, response: St
   );
 }
 
-/** Releases a claim whose request failed before doing anything, so the client can retry it. */
-export async function release(merchantId: string, idemKey: string): Promise<void> {
+/**
+ * Gives up a claim after an unexpected error, keeping its resource id: the client's retry with
+ * the same key takes it over at once and resumes the same object (never creates a second one).
+ */
+export async function unlock(merchantId: string, idemKey: string): Promise<void> {
   await clients
     .ddb()
     .send(
-      new DeleteCommand({
+      new UpdateCommand({
         TableName: table(),
         Key: key(merchantId, idemKey),
+        UpdateExpression: 'SET locked_until = :zero',
         ConditionExpression: '#s = :inp',
         ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':inp': 'in_progress' },
+        ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0 },
       }),
     )
     .catch((err: Error) => {
@@ -154,29 +185,31 @@ export async function release(merchantId: string, idemKey: string): Promise<void
 }
 
 /**
- * Runs `fn` once per (merchant, key, request). `fn` returns the response to store and return;
- * if it throws an ApiError with status < 500 (a validation error), that response is stored too,
- * as Stripe does; any other error releases the key.
+ * Runs `fn` once per (merchant, key, request). `fn` receives the resource id to use for what it
+ * creates (stable across retries of the same request) and returns the response to store and
+ * return; an ApiError with status < 500 (a validation error) is stored too, as Stripe does; any
+ * other error unlocks the claim so a retry resumes.
  */
 export async function idempotent(
   merchantId: string,
   idemKey: string | undefined,
   hash: string,
-  fn: () => Promise<StoredResponse>,
+  fn: (resourceId: string) => Promise<StoredResponse>,
+  newResourceId: () => string = () => '',
 ): Promise<{ response: StoredResponse; replayed: boolean }> {
-  if (!idemKey) return { response: await fn(), replayed: false };
-  const c = await claim(merchantId, idemKey, hash);
+  if (!idemKey) return { response: await fn(newResourceId()), replayed: false };
+  const c = await claim(merchantId, idemKey, hash, newResourceId());
   if (c.kind === 'replay') return { response: c.response, replayed: true };
   let response: StoredResponse;
   try {
-    response = await fn();
+    response = await fn(c.resourceId);
   } catch (err) {
     if (err instanceof ApiError && err.status < 500 && err.status !== 409) {
       response = { status: err.status, body: err.toJSON() };
       await complete(merchantId, idemKey, response);
       return { response, replayed: false };
     }
-    await release(merchantId, idemKey);
+    await unlock(merchantId, idemKey);
     throw err;
   }
   await complete(merchantId, idemKey, response);

@@ -75,7 +75,12 @@ export async function markActivity(day: string, merchantId: string): Promise<voi
   await clients.ddb().send(
     new PutCommand({
       TableName: table(),
-      Item: { pk: `FINDAY#${day}`, sk: `MERCHANT#${merchantId}`, kind: 'finance_day', merchant_id: merchantId },
+      Item: {
+        pk: `FINDAY#${day}`,
+        sk: `MERCHANT#${merchantId}`,
+        kind: 'finance_day',
+        merchant_id: merchantId,
+      },
     }),
   );
 }

@@ -43,24 +43,33 @@ export async function linkReference(x: {
   captured_on?: string;
 }): Promise<void> {
   const ddb = clients.ddb();
+  const fields: Record<string, unknown> = {
+    kind: 'processor_reference',
+    processor: x.processor,
+    reference: x.reference,
+    payment_id: x.payment_id,
+    merchant_id: x.merchant_id,
+    currency: x.currency,
+  };
+  const names: Record<string, string> = { '#settled': 'settled', '#cap': 'captured_on' };
+  const values: Record<string, unknown> = { ':empty': {} };
+  const sets = ['#settled = if_not_exists(#settled, :empty)'];
+  Object.entries(fields).forEach(([k, v], i) => {
+    names[`#f${i}`] = k;
+    values[`:f${i}`] = v;
+    sets.push(`#f${i} = :f${i}`);
+  });
+  if (x.captured_on) {
+    values[':d'] = x.captured_on;
+    sets.push('#cap = if_not_exists(#cap, :d)');
+  } else delete names['#cap'];
   const out = await ddb.send(
     new UpdateCommand({
       TableName: table(),
       Key: refKey(x.processor, x.reference),
-      UpdateExpression:
-        'SET kind = :k, processor = :pr, reference = :r, payment_id = :p, merchant_id = :m, currency = :c, ' +
-        'settled = if_not_exists(settled, :empty)' +
-        (x.captured_on ? ', captured_on = if_not_exists(captured_on, :d)' : ''),
-      ExpressionAttributeValues: {
-        ':k': 'processor_reference',
-        ':pr': x.processor,
-        ':r': x.reference,
-        ':p': x.payment_id,
-        ':m': x.merchant_id,
-        ':c': x.currency,
-        ':empty': {},
-        ...(x.captured_on ? { ':d': x.captured_on } : {}),
-      },
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
     }),
   );
@@ -71,8 +80,14 @@ export async function linkReference(x: {
       new UpdateCommand({
         TableName: table(),
         Key: refKey(x.processor, x.reference),
-        UpdateExpression: 'SET gsi1pk = :g, gsi1sk = :r',
-        ConditionExpression: 'attribute_not_exists(settled_payout) AND attribute_not_exists(seen_payout)',
+        UpdateExpression: 'SET #g = :g, #gs = :r',
+        ConditionExpression: 'attribute_not_exists(#sp) AND attribute_not_exists(#seen)',
+        ExpressionAttributeNames: {
+          '#g': 'gsi1pk',
+          '#gs': 'gsi1sk',
+          '#sp': 'settled_payout',
+          '#seen': 'seen_payout',
+        },
         ExpressionAttributeValues: { ':g': `SETTLEDUE#${x.processor}#${capturedOn}`, ':r': x.reference },
       }),
     );
@@ -96,15 +111,20 @@ function parsePrior(settled: unknown): PriorSettlement[] {
 }
 
 /** Reference records for many references (BatchGet, 100 at a time), by reference. */
-export async function getReferences(processor: string, refs: string[]): Promise<Map<string, ReferenceRecord>> {
+export async function getReferences(
+  processor: string,
+  refs: string[],
+): Promise<Map<string, ReferenceRecord>> {
   const out = new Map<string, ReferenceRecord>();
   const unique = [...new Set(refs)];
   for (let i = 0; i < unique.length; i += 100) {
-    let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((r) => refKey(processor, r));
+    let keys: Record<string, unknown>[] | undefined = unique
+      .slice(i, i + 100)
+      .map((r) => refKey(processor, r));
     for (let attempt = 0; keys && keys.length; attempt++) {
-      const res = await clients.ddb().send(
-        new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }),
-      );
+      const res = await clients
+        .ddb()
+        .send(new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }));
       for (const it of res.Responses?.[table()] ?? []) {
         out.set(String(it.reference), {
           processor,
@@ -134,20 +154,27 @@ export async function recordSettlementLine(
   line: PriorSettlement,
   opts: { seen?: boolean; settled?: boolean },
 ): Promise<void> {
-  const names: Record<string, string> = { '#i': line.item_id };
+  const names: Record<string, string> = { '#settled': 'settled', '#i': line.item_id };
   const values: Record<string, unknown> = {
     ':v': `${line.payout_id}|${line.payout_date}|${line.type}|${line.gross}`,
   };
-  let expr = 'SET settled.#i = :v';
+  let expr = 'SET #settled.#i = :v';
   if (opts.seen || opts.settled) {
-    expr += ', seen_payout = if_not_exists(seen_payout, :p)';
+    expr += ', #seen = if_not_exists(#seen, :p)';
+    names['#seen'] = 'seen_payout';
     values[':p'] = line.payout_id;
   }
   if (opts.settled) {
-    expr += ', settled_payout = if_not_exists(settled_payout, :p), settled_on = if_not_exists(settled_on, :d)';
+    expr += ', #sp = if_not_exists(#sp, :p), #son = if_not_exists(#son, :d)';
+    names['#sp'] = 'settled_payout';
+    names['#son'] = 'settled_on';
     values[':d'] = line.payout_date;
   }
-  if (opts.seen || opts.settled) expr += ' REMOVE gsi1pk, gsi1sk';
+  if (opts.seen || opts.settled) {
+    expr += ' REMOVE #g, #gs';
+    names['#g'] = 'gsi1pk';
+    names['#gs'] = 'gsi1sk';
+  }
   try {
     await clients.ddb().send(
       new UpdateCommand({
@@ -359,4 +386,53 @@ export async function listRuns(processor: string, limit = 100): Promise<ReconRun
     }),
   );
   return (out.Items ?? []).map(toRun);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments, as matching needs them
+
+export interface PaymentAmounts {
+  id: string;
+  merchant_id: string;
+  currency: string;
+  status: string;
+  amount_captured: number;
+  amount_refunded: number;
+}
+
+/** Amounts and status of many payments (BatchGet, 100 at a time, consistent reads), by id. */
+export async function getPaymentAmounts(ids: string[]): Promise<Map<string, PaymentAmounts>> {
+  const out = new Map<string, PaymentAmounts>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 100) {
+    let keys: Record<string, unknown>[] | undefined = unique
+      .slice(i, i + 100)
+      .map((id) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' }));
+    for (let attempt = 0; keys && keys.length; attempt++) {
+      const res = await clients.ddb().send(
+        new BatchGetCommand({
+          RequestItems: {
+            [table()]: {
+              Keys: keys,
+              ConsistentRead: true,
+              ProjectionExpression: 'id, merchant_id, currency, #s, amount_captured, amount_refunded',
+              ExpressionAttributeNames: { '#s': 'status' },
+            },
+          },
+        }),
+      );
+      for (const it of res.Responses?.[table()] ?? [])
+        out.set(String(it.id), {
+          id: String(it.id),
+          merchant_id: String(it.merchant_id),
+          currency: String(it.currency),
+          status: String(it.status),
+          amount_captured: Number(it.amount_captured ?? 0),
+          amount_refunded: Number(it.amount_refunded ?? 0),
+        });
+      keys = res.UnprocessedKeys?.[table()]?.Keys as Record<string, unknown>[] | undefined;
+      if (keys?.length) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+  return out;
 }

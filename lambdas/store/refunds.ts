@@ -238,19 +238,17 @@ export async function recordProcessorReference(
   processor: string,
   reference: string,
 ): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          pk: `REFUNDREF#${processor}#${reference}`,
-          sk: 'REFUNDREF',
-          kind: 'refund_ref',
-          refund_id: refundId,
-        },
-      }),
-    );
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        pk: `REFUNDREF#${processor}#${reference}`,
+        sk: 'REFUNDREF',
+        kind: 'refund_ref',
+        refund_id: refundId,
+      },
+    }),
+  );
   await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
@@ -265,15 +263,13 @@ export async function refundIdForReference(
   processor: string,
   reference: string,
 ): Promise<string | undefined> {
-  const out = await clients
-    .ddb()
-    .send(
-      new GetCommand({
-        TableName: table(),
-        Key: { pk: `REFUNDREF#${processor}#${reference}`, sk: 'REFUNDREF' },
-        ConsistentRead: true,
-      }),
-    );
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: { pk: `REFUNDREF#${processor}#${reference}`, sk: 'REFUNDREF' },
+      ConsistentRead: true,
+    }),
+  );
   return out.Item?.refund_id as string | undefined;
 }
 

@@ -40,6 +40,8 @@ export interface WebhookEventRecord {
   received_at: number;
   processed_at?: number;
   lease_until?: number;
+  /** The delivery (SQS message id) holding the lease. */
+  lease_holder?: string;
   expires_at: number;
 }
 
@@ -96,7 +98,10 @@ export async function recordWebhookEvent(
   }
 }
 
-export async function getWebhookEvent(processor: string, id: string): Promise<WebhookEventRecord | undefined> {
+export async function getWebhookEvent(
+  processor: string,
+  id: string,
+): Promise<WebhookEventRecord | undefined> {
   const out = await clients
     .ddb()
     .send(new GetCommand({ TableName: table(), Key: key(processor, id), ConsistentRead: true }));
@@ -106,34 +111,42 @@ export async function getWebhookEvent(processor: string, id: string): Promise<We
 export type Claim =
   | { state: 'claimed'; record: WebhookEventRecord }
   | { state: 'processed'; record: WebhookEventRecord }
-  | { state: 'busy'; record: WebhookEventRecord; leaseUntil: number }
+  | { state: 'busy'; record: WebhookEventRecord }
   | { state: 'missing' };
 
 /**
  * Takes the event for processing for `leaseSeconds` (counting the attempt), unless it is already
- * processed or another delivery holds an unexpired lease.
+ * processed or a delivery holds an unexpired lease (`busy`, with its holder). `force` takes it
+ * over anyway (the last chance of a message whose earlier receive never released it).
  */
 export async function claimWebhookEvent(
   processor: string,
   id: string,
   leaseSeconds: number,
+  holder: string,
+  force = false,
 ): Promise<Claim> {
   const now = nowSeconds();
+  const values: Record<string, unknown> = {
+    ':until': now + leaseSeconds,
+    ':holder': holder,
+    ':one': 1,
+    ':processed': 'processed',
+  };
+  let condition = 'attribute_exists(pk) AND #s <> :processed';
+  if (!force) {
+    condition += ' AND (attribute_not_exists(lease_until) OR lease_until < :now)';
+    values[':now'] = now;
+  }
   try {
     const out = await clients.ddb().send(
       new UpdateCommand({
         TableName: table(),
         Key: key(processor, id),
-        UpdateExpression: 'SET lease_until = :until ADD attempts :one',
-        ConditionExpression:
-          'attribute_exists(pk) AND #s <> :processed AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        UpdateExpression: 'SET lease_until = :until, lease_holder = :holder ADD attempts :one',
+        ConditionExpression: condition,
         ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':until': now + leaseSeconds,
-          ':one': 1,
-          ':processed': 'processed',
-          ':now': now,
-        },
+        ExpressionAttributeValues: values,
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -144,7 +157,7 @@ export async function claimWebhookEvent(
   const record = await getWebhookEvent(processor, id);
   if (!record) return { state: 'missing' };
   if (record.status === 'processed') return { state: 'processed', record };
-  return { state: 'busy', record, leaseUntil: record.lease_until ?? now };
+  return { state: 'busy', record };
 }
 
 /** Processing finished (its actions are done, or there was nothing to do): never processed again. */
@@ -154,7 +167,7 @@ export async function completeWebhookEvent(processor: string, id: string, outcom
       TableName: table(),
       Key: key(processor, id),
       UpdateExpression:
-        'SET #s = :processed, outcome = :outcome, processed_at = :now REMOVE lease_until, last_error, gsi1pk, gsi1sk',
+        'SET #s = :processed, outcome = :outcome, processed_at = :now REMOVE lease_until, lease_holder, last_error, gsi1pk, gsi1sk',
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#s': 'status' },
       ExpressionAttributeValues: { ':processed': 'processed', ':outcome': outcome, ':now': nowSeconds() },
@@ -183,11 +196,11 @@ export async function releaseWebhookEvent(
   };
   let update = 'SET #s = :s, last_error = :err';
   if (listed) {
-    update += ', gsi1pk = :g1, gsi1sk = :g2 REMOVE lease_until';
+    update += ', gsi1pk = :g1, gsi1sk = :g2 REMOVE lease_until, lease_holder';
     values[':g1'] = listKey(processor, status);
     values[':g2'] = sortKey(rec.created, id);
   } else {
-    update += ' REMOVE lease_until, gsi1pk, gsi1sk';
+    update += ' REMOVE lease_until, lease_holder, gsi1pk, gsi1sk';
   }
   await clients
     .ddb()
@@ -213,7 +226,8 @@ export async function resetWebhookEvent(processor: string, id: string): Promise<
       new UpdateCommand({
         TableName: table(),
         Key: key(processor, id),
-        UpdateExpression: 'SET #s = :received REMOVE lease_until, gsi1pk, gsi1sk, outcome, processed_at',
+        UpdateExpression:
+          'SET #s = :received REMOVE lease_until, lease_holder, gsi1pk, gsi1sk, outcome, processed_at',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':received': 'received' },

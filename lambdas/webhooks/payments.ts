@@ -70,7 +70,14 @@ export function stageOfPaymentIntent(status: unknown, hasError = false): Payment
   }
 }
 
-const MONEY_STATES: PaymentStatus[] = ['captured', 'settled', 'partially_refunded', 'refunded', 'disputed', 'charged_back'];
+const MONEY_STATES: PaymentStatus[] = [
+  'captured',
+  'settled',
+  'partially_refunded',
+  'refunded',
+  'disputed',
+  'charged_back',
+];
 
 function reachable(from: PaymentStatus, to: PaymentStatus): boolean {
   const seen = new Set<PaymentStatus>([from]);
@@ -131,11 +138,14 @@ function outcomeOfStatus(s: PaymentStatus): AuthOutcome | undefined {
 
 async function resume(token: string, outcome: AuthOutcome): Promise<boolean> {
   try {
-    await clients.sfn().send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ outcome }) }));
+    await clients
+      .sfn()
+      .send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ outcome }) }));
     return true;
   } catch (err) {
     // Already resumed (an earlier delivery), or the wait lapsed: nothing left to resume.
-    if (err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken) return false;
+    if (err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken)
+      return false;
     throw err;
   }
 }
@@ -171,13 +181,21 @@ async function moveTo(
     case 'captured':
       return transition(paymentId, 'captured', {
         from,
-        set: { amount_captured: truth.amountCaptured, refundable_remaining: truth.amountCaptured, capture_before: null },
+        set: {
+          amount_captured: truth.amountCaptured,
+          refundable_remaining: truth.amountCaptured,
+          capture_before: null,
+        },
         note,
       });
     case 'authorized':
       return transition(paymentId, 'authorized', {
         from,
-        set: { amount_captured: 0, refundable_remaining: 0, capture_before: Math.floor(Date.now() / 1000) + 7 * 86400 },
+        set: {
+          amount_captured: 0,
+          refundable_remaining: 0,
+          capture_before: Math.floor(Date.now() / 1000) + 7 * 86400,
+        },
         note,
       });
     case 'failed': {
@@ -229,7 +247,11 @@ export async function applyPaymentEvent(
       const truth = await adapter.retrieve(view.reference);
       outcome = outcomeOf(truth);
       if (!outcome) {
-        await addEvent(paymentId, { ...base, comparison: 'consistent', note: `processor still ${truth.rawStatus}` });
+        await addEvent(paymentId, {
+          ...base,
+          comparison: 'consistent',
+          note: `processor still ${truth.rawStatus}`,
+        });
         return 'recorded';
       }
       try {
@@ -247,7 +269,12 @@ export async function applyPaymentEvent(
     }
     const resumed = await resume(waiting.token, outcome);
     await clearTaskToken(paymentId, waiting.token);
-    await addEvent(paymentId, { ...base, comparison: 'ahead', action: resumed ? 'resumed' : 'already_resumed', outcome });
+    await addEvent(paymentId, {
+      ...base,
+      comparison: 'ahead',
+      action: resumed ? 'resumed' : 'already_resumed',
+      outcome,
+    });
     return 'applied';
   }
 

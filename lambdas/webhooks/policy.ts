@@ -13,8 +13,12 @@ export const MAX_RECEIVES = 8;
 export const RETRY_BASE_SECONDS = 10;
 export const RETRY_MAX_SECONDS = 900;
 
-/** How long one delivery may hold an event before another may take it over (crash recovery). */
-export const LEASE_SECONDS = 60;
+/**
+ * How long one delivery may hold an event before another may take it over (crash recovery): more
+ * than the consumer's timeout (30 s), less than the queue's visibility timeout (60 s), so the
+ * redelivery of a crashed message finds the lease expired.
+ */
+export const LEASE_SECONDS = 45;
 
 /** Stored raw events are kept this long (DynamoDB TTL). */
 export const EVENT_TTL_DAYS = 90;

@@ -50,8 +50,8 @@ async function deferMessage(record: SQSRecord, seconds: number): Promise<void> {
 
 export type ProcessResult =
   | { state: 'processed'; outcome: EventOutcome }
-  | { state: 'skipped'; reason: 'already_processed' | 'missing' }
-  | { state: 'deferred'; status: 'parked' | 'failed' | 'received' | 'busy'; delaySeconds: number };
+  | { state: 'skipped'; reason: 'already_processed' | 'missing' | 'busy' }
+  | { state: 'deferred'; status: 'parked' | 'failed' | 'received'; delaySeconds: number };
 
 /**
  * Processes one stored event, for delivery number `receiveCount` of its message. Throws only on
@@ -61,16 +61,21 @@ export async function processWebhookEvent(
   processor: string,
   eventId: string,
   receiveCount: number,
+  holder: string,
 ): Promise<ProcessResult> {
   const handle = handlers[processor];
   if (!handle) throw new Error(`no webhook processing for processor ${processor}`);
   const last = receiveCount >= MAX_RECEIVES;
-  const claim = await claimWebhookEvent(processor, eventId, LEASE_SECONDS);
+  const claim = await claimWebhookEvent(processor, eventId, LEASE_SECONDS, holder, last);
   if (claim.state === 'missing') return { state: 'skipped', reason: 'missing' };
   if (claim.state === 'processed') return { state: 'skipped', reason: 'already_processed' };
   if (claim.state === 'busy') {
-    const wait = Math.max(1, Math.min(LEASE_SECONDS, claim.leaseUntil - Math.floor(Date.now() / 1000)));
-    return { state: 'deferred', status: 'busy', delaySeconds: wait };
+    // Another message of the event (a duplicate) is processing it right now; that message comes
+    // back if it does not finish, so this one has nothing to add.
+    if (claim.record.lease_holder !== holder) return { state: 'skipped', reason: 'busy' };
+    // An earlier receive of this very message still holds it (still running, or it crashed):
+    // look again later; the last receive takes it over.
+    return { state: 'deferred', status: 'received', delaySeconds: retryDelaySeconds(receiveCount) };
   }
   const attempt = claim.record.attempts;
   let outcome: EventOutcome;
@@ -81,7 +86,11 @@ export async function processWebhookEvent(
     const status = last ? 'failed' : claim.record.status === 'parked' ? 'parked' : 'received';
     await releaseWebhookEvent(processor, eventId, status, `${e.name}: ${e.message}`);
     if (err instanceof PaymentNotReady && !last)
-      return { state: 'deferred', status: 'received', delaySeconds: Math.min(5, retryDelaySeconds(receiveCount)) };
+      return {
+        state: 'deferred',
+        status: 'received',
+        delaySeconds: Math.min(5, retryDelaySeconds(receiveCount)),
+      };
     throw err;
   }
   if (outcome === 'unknown_object') {
@@ -111,7 +120,7 @@ async function processRecord(record: SQSRecord): Promise<void> {
     return;
   }
   const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1) || 1;
-  const r = await processWebhookEvent(msg.processor, msg.event_id, receiveCount);
+  const r = await processWebhookEvent(msg.processor, msg.event_id, receiveCount, record.messageId);
   if (r.state === 'skipped') {
     if (r.reason === 'missing') logger.warn('queued webhook event is not stored', { eventId: msg.event_id });
     return;

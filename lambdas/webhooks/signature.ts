@@ -48,16 +48,18 @@ export function verifyStripeSignature(
   if (secrets.length === 0)
     return { ok: false, code: 'signature_invalid', message: 'No webhook signing secret is configured.' };
   const tolerance = opts.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS;
+  const sig = Stripe.webhooks.signature;
+  if (!sig) throw new Error('stripe SDK: webhook signature helper missing');
   let stale = false;
   for (const secret of secrets) {
     // The signature must match first; only a matching signature is then checked for its age.
     try {
-      Stripe.webhooks.signature.verifyHeader(raw, header, secret, 0);
+      sig.verifyHeader(raw, header, secret, 0);
     } catch {
       continue;
     }
     try {
-      Stripe.webhooks.signature.verifyHeader(raw, header, secret, tolerance, undefined, opts.nowMs);
+      sig.verifyHeader(raw, header, secret, tolerance, undefined, opts.nowMs);
       return { ok: true };
     } catch {
       stale = true;

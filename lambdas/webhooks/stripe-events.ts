@@ -88,14 +88,20 @@ export async function handleStripeEvent(event: StripeEventLike): Promise<EventOu
   const obj = event.data.object;
   if (t.startsWith('payment_intent.')) return paymentIntentEvent(event);
   if (t === 'charge.succeeded' || t === 'charge.failed' || t === 'charge.captured') return chargeEvent(event);
-  if (t === 'refund.created' || t === 'refund.updated' || t === 'refund.failed' || t === 'charge.refund.updated')
+  if (
+    t === 'refund.created' ||
+    t === 'refund.updated' ||
+    t === 'refund.failed' ||
+    t === 'charge.refund.updated'
+  )
     return refundEvent(obj, event.created);
   if (t === 'charge.refunded') {
     const refunds = (obj.refunds as { data?: unknown } | undefined)?.data;
     if (!Array.isArray(refunds) || refunds.length === 0) return 'ignored'; // each refund has its own refund.* events
     const outcomes: EventOutcome[] = [];
     for (const r of refunds)
-      if (r && typeof r === 'object') outcomes.push(await refundEvent(r as Record<string, unknown>, event.created));
+      if (r && typeof r === 'object')
+        outcomes.push(await refundEvent(r as Record<string, unknown>, event.created));
     return combine(outcomes);
   }
   if (t.startsWith('charge.dispute.')) return handleDisputeEvent(t, obj, event.created);

@@ -42,7 +42,9 @@ export async function enqueueWebhookEvent(processor: string, eventId: string): P
   const message: WebhookMessage = { processor, event_id: eventId };
   await clients
     .sqs()
-    .send(new SendMessageCommand({ QueueUrl: config.queueUrl('webhooks'), MessageBody: JSON.stringify(message) }));
+    .send(
+      new SendMessageCommand({ QueueUrl: config.queueUrl('webhooks'), MessageBody: JSON.stringify(message) }),
+    );
 }
 
 /** Verifies, stores once and queues a Stripe event. `raw` is the body exactly as received. */
@@ -85,7 +87,8 @@ export async function receiveStripeWebhook(
 }
 
 function header(event: APIGatewayProxyEvent, name: string): string | undefined {
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === name) return v ?? undefined;
+  for (const [k, v] of Object.entries(event.headers ?? {}))
+    if (k.toLowerCase() === name) return v ?? undefined;
   return undefined;
 }
 
@@ -106,7 +109,11 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
     } catch (err) {
       logger.error('webhook could not be stored or queued', { error: err as Error });
       return json(500, {
-        error: { type: 'api_error', code: 'internal_error', message: 'The event could not be stored; retry.' },
+        error: {
+          type: 'api_error',
+          code: 'internal_error',
+          message: 'The event could not be stored; retry.',
+        },
       });
     }
   });

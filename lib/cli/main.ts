@@ -12,6 +12,8 @@ import { getPayment } from '../../lambdas/store/payments.ts';
 import { createRefund, presentRefund } from '../../lambdas/refunds/service.ts';
 import type { RefundReason } from '../../lambdas/store/refunds.ts';
 import { ApiError } from '../../lambdas/shared/errors.ts';
+import { registerWebhookCommands } from './webhooks.ts';
+import { registerFinanceCommands } from './finance.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -82,6 +84,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         ) + '\n',
       );
     });
+
+  registerWebhookCommands(program, out);
+  registerFinanceCommands(program, out);
 
   return program;
 }

@@ -105,7 +105,13 @@ export class LocalGateway {
         continue;
       }
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      r.names.forEach((n, i) => {
+        try {
+          params[n] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          params[n] = m[i + 1]!; // malformed percent-encoding: passed as is; the handler answers 404
+        }
+      });
       return { route: r, params, methodMismatch: false };
     }
     return { params: {}, methodMismatch };

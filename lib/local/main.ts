@@ -26,6 +26,11 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
+// One process hosts every service: a stray rejection in one handler must not stop the platform.
+process.on('unhandledRejection', (reason) =>
+  log.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection'),
+);
+
 const port = envNumber('PORT', 3000);
 const timeScale = envNumber('PAYSTEP_TIME_SCALE', 1) || 1;
 const dataDir = process.env.PAYSTEP_DATA_DIR || '.paystep';

@@ -39,6 +39,7 @@ import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
 import { resetProcessors } from '../../lambdas/processors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
+import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -97,6 +98,8 @@ export class Runtime {
   endpoints!: RuntimeInfo['endpoints'];
   /** The Stripe simulator, unless STRIPE_SECRET_KEY points paystep at real Stripe. */
   stripe?: StripeSimulator;
+  /** Delivers the simulator's events as signed webhooks to POST /webhooks/stripe (test controls). */
+  stripeWebhooks?: StripeWebhookSender;
   private readonly started: (() => Promise<void>)[] = [];
   private lockFile: string;
 
@@ -176,7 +179,20 @@ export class Runtime {
     resetProcessors();
 
     if (!realStripe) {
-      this.stripe = new StripeSimulator({ dataDir, logger: log.child({ svc: 'stripe-simulator' }) });
+      const webhooks = new StripeWebhookSender({
+        url: () => (this.url ? `${this.url}/webhooks/stripe` : null),
+        secret: () => process.env[envVarFor.secretValue('stripe-webhook-secret')] ?? '',
+        timeScale,
+        logger: log.child({ svc: 'stripe-webhooks' }),
+        ...webhookControlsFromEnv(process.env),
+      });
+      this.stripeWebhooks = webhooks;
+      this.started.push(() => webhooks.stop());
+      this.stripe = new StripeSimulator({
+        dataDir,
+        logger: log.child({ svc: 'stripe-simulator' }),
+        onEvent: (e) => webhooks.send(e),
+      });
       await this.stripe.start(stripePort);
       this.started.push(() => this.stripe!.stop());
     } else {

@@ -402,7 +402,9 @@ export class LocalStepFunctions {
     const start = req.nextToken ? Number(Buffer.from(req.nextToken, 'base64url').toString()) : 0;
     const max = Math.min(req.maxResults || 100, 1000);
     return {
-      events: events.slice(start, start + max).map((ev) => ({ ...ev, timestamp: ev.timestamp / 1000 })),
+      events: events
+        .slice(start, start + max)
+        .map((ev): HistoryEvent => ({ ...ev, timestamp: ev.timestamp / 1000 })),
       nextToken:
         start + max < events.length ? Buffer.from(String(start + max)).toString('base64url') : undefined,
     };
@@ -692,6 +694,7 @@ export class LocalStepFunctions {
         if (early.ok) return early.result;
         throw new TaskError(early.error, early.cause);
       }
+      resumed.catch(() => undefined); // observed by the race below; never an unhandled rejection
       return resumed;
     })();
     const limits: Promise<never>[] = [];
@@ -894,7 +897,6 @@ export class LocalStepFunctions {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
     const send = (status: number, body: unknown, errorType?: string) => {
@@ -903,6 +905,7 @@ export class LocalStepFunctions {
       res.writeHead(status, headers).end(JSON.stringify(body));
     };
     try {
+      for await (const c of req) chunks.push(c as Buffer);
       const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
       const ops: Record<string, (b: never) => unknown> = {
         StartExecution: (b) => this.startExecution(b),

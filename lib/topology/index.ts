@@ -4,8 +4,9 @@
  */
 import type { TopologyFragment } from '../topology.ts';
 import { refunds } from './refunds.ts';
+import { finance } from './finance.ts';
 import { events } from './events.ts';
 import { disputes } from './disputes.ts';
 import { webhooks } from './webhooks.ts';
 
-export const fragments: TopologyFragment[] = [refunds, events, disputes, webhooks];
+export const fragments: TopologyFragment[] = [refunds, events, disputes, webhooks, finance];

@@ -40,7 +40,8 @@ describe('merchant events and webhooks on the local runtime', () => {
   const call = async (method: string, p: string, body?: unknown, key = keyA) => {
     const headers: Record<string, string> = { authorization: `Bearer ${key}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method === 'POST' && p === '/v1/payments') headers['idempotency-key'] = randomUUID();
+    if (method === 'POST' && (p === '/v1/payments' || p === '/v1/refunds'))
+      headers['idempotency-key'] = randomUUID();
     const res = await fetch(`${rt.url}${p}`, {
       method,
       headers,
@@ -264,6 +265,29 @@ describe('merchant events and webhooks on the local runtime', () => {
       endpoint: 'we_doesnotexist0000',
     });
     expect(missing.status).toBe(404);
+  });
+
+  test('a refund sends refund events and the payment its new status, in the public shapes', async () => {
+    const p = await pay('pm_card_visa');
+    const r = await call('POST', '/v1/refunds', { payment: p.body.id, amount: 400 });
+    expect(r.status).toBe(201);
+    const [succeeded] = await waitFor('refund.succeeded', () => {
+      const xs = ofObject('/ok', r.body.id, 'refund.succeeded');
+      return xs.length > 0 && xs;
+    });
+    expect(succeeded!.body.data.object).toMatchObject({
+      id: r.body.id,
+      object: 'refund',
+      payment: p.body.id,
+      amount: 400,
+      status: 'succeeded',
+    });
+    expect(ofObject('/ok', r.body.id, 'refund.created')).toHaveLength(1);
+    const [partially] = await waitFor('payment.partially_refunded', () => {
+      const xs = ofObject('/ok', p.body.id, 'payment.partially_refunded');
+      return xs.length > 0 && xs;
+    });
+    expect(partially!.body.data.object).toMatchObject({ status: 'partially_refunded', amount_refunded: 400 });
   });
 
   test('a redelivered stream record creates no duplicate event', async () => {

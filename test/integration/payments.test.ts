@@ -9,6 +9,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
+import { claim, requestHash, unlock } from '../../lambdas/store/idempotency.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -17,6 +18,8 @@ describe('checkout on the local runtime', () => {
   let dir: string;
   let rt: Runtime;
   let key: string;
+  let acme: string;
+  const whoAmI = async () => ({ merchantId: acme });
 
   const call = async (
     method: string,
@@ -43,9 +46,12 @@ describe('checkout on the local runtime', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-pay-'));
     process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS = '300';
+    process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES = '0'; // the SDK's own backoff is real time; the workflow's is scaled
     process.env.PAYSTEP_RISK_BLOCKED_COUNTRIES = 'KP';
     rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 1000, scheduler: false });
-    key = (await createMerchant('Acme')).apiKey;
+    const m = await createMerchant('Acme');
+    key = m.apiKey;
+    acme = m.merchant.id;
   });
   afterEach(() => rt.stripe?.faults.reset());
   afterAll(async () => {
@@ -139,6 +145,28 @@ describe('checkout on the local runtime', () => {
     expect(d.body.error.param).toBe('Idempotency-Key');
   });
 
+  test('a retry of an interrupted request resumes the same payment instead of creating another', async () => {
+    const idem = randomUUID();
+    const body = { amount: 4321, currency: 'usd', payment_method: 'pm_card_visa' };
+    // What a crash leaves behind: a claim for this request, holding the payment id it was creating.
+    const { merchantId } = await whoAmI();
+    const c = await claim(
+      merchantId,
+      idem,
+      requestHash('POST', '/v1/payments', body),
+      'pay_InterruptedRequest000001',
+    );
+    expect(c.kind).toBe('new');
+    expect((await call('POST', '/v1/payments', body, { idem })).status).toBe(409); // still locked
+    await unlock(merchantId, idem);
+    const r = await call('POST', '/v1/payments', body, { idem });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ id: 'pay_InterruptedRequest000001', status: 'captured' });
+    const again = await call('POST', '/v1/payments', body, { idem });
+    expect(again.body.id).toBe('pay_InterruptedRequest000001');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+  });
+
   test('100 concurrent identical requests create one payment and one processor authorization', async () => {
     const idem = randomUUID();
     const before = rt.stripe!.stats().paymentIntentsCreated;
@@ -155,7 +183,7 @@ describe('checkout on the local runtime', () => {
     expect(list.body.data.filter((p: Json) => p.amount === 777)).toHaveLength(1);
   });
 
-  test('technical errors are retried with the same idempotency key; persistent outage fails as technical', async () => {
+  test('technical errors are retried with the same idempotency key; an unknown outcome is checked, never guessed', async () => {
     rt.stripe!.faults.set({ failNext: 2 });
     const before = rt.stripe!.stats().paymentIntentsCreated;
     const r = await pay('pm_card_visa');
@@ -169,19 +197,43 @@ describe('checkout on the local runtime', () => {
     expect(done.status).toBe('captured');
     expect(rt.stripe!.stats().paymentIntentsCreated - before).toBe(2); // the timed-out call and its retry made one intent
 
-    rt.stripe!.faults.set({ failRate: 1 });
-    const f = await pay('pm_card_visa');
-    const failed =
-      f.body.status === 'processing' ? await waitFor(f.body.id, (p) => p.status !== 'processing') : f.body;
-    expect(failed.status).toBe('failed');
-    expect(failed.failure).toMatchObject({
-      category: 'technical',
-      code: 'processor_unavailable',
-      retryable: true,
-    });
-    const tl = await call('GET', `/v1/payments/${f.body.id}/timeline`);
+    // A timeout (the processor charged, the answer was lost) followed by an outage: the outcome is
+    // unknown, so paystep must not call it failed. When the processor is back, the check finds the charge.
+    rt.stripe!.faults.set({ timeoutNext: 1, failRate: 1 });
+    process.env.PAYSTEP_SYNC_WAIT_MS = '200';
+    const u = await pay('pm_card_visa').finally(() => delete process.env.PAYSTEP_SYNC_WAIT_MS);
+    expect(u.body.status).toBe('processing');
+    // Recover only once the authorize step has given up and the check has started.
+    for (let i = 0; i < 400; i++) {
+      const t = await call('GET', `/v1/payments/${u.body.id}/timeline`);
+      if (t.body.events.some((e: Json) => e.operation === 'reconcile')) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    rt.stripe!.faults.reset();
+    const recovered = await waitFor(u.body.id, (p) => p.status !== 'processing');
+    expect(recovered.status).toBe('captured');
+    expect(rt.stripe!.stats().paymentIntentsCreated - before).toBe(3);
+    const rtl = await call('GET', `/v1/payments/${u.body.id}/timeline`);
     expect(
-      tl.body.events.filter((e: Json) => e.type === 'attempt' && e.outcome === 'error').length,
+      rtl.body.events.some(
+        (e: Json) => e.type === 'attempt' && e.operation === 'reconcile' && e.outcome === 'captured',
+      ),
+    ).toBe(true);
+
+    // A processor that stays down: the payment is never failed on a guess; it is flagged for attention.
+    rt.stripe!.faults.set({ failRate: 1 });
+    process.env.PAYSTEP_SYNC_WAIT_MS = '200';
+    const f = await pay('pm_card_visa').finally(() => delete process.env.PAYSTEP_SYNC_WAIT_MS);
+    const arn = (await call('GET', `/v1/payments/${f.body.id}/timeline`)).body.workflow.execution_arn;
+    const exec = await rt.stepFunctions.waitForExecution(arn, 20_000);
+    expect(exec).toMatchObject({ status: 'FAILED', error: 'NeedsAttention' });
+    const flagged = await call('GET', `/v1/payments/${f.body.id}/timeline`);
+    expect(flagged.body.payment.status).toBe('processing');
+    expect(
+      flagged.body.events.some((e: Json) => e.type === 'workflow' && e.event === 'needs_attention'),
+    ).toBe(true);
+    expect(
+      flagged.body.events.filter((e: Json) => e.type === 'attempt' && e.outcome === 'error').length,
     ).toBeGreaterThanOrEqual(3);
   });
 

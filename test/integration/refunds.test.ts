@@ -189,7 +189,10 @@ describe('refund poll fallback', () => {
   test('with no webhook, the workflow asks the processor after its wait times out', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-refunds-poll-'));
     // 86400 s of waiting pass in under a second at this scale.
-    const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 200_000, scheduler: false });
+    process.env.PAYSTEP_SIM_WEBHOOK_DROP_RATE = '1'; // the processor's webhooks never arrive
+    const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 200_000, scheduler: false }).finally(
+      () => delete process.env.PAYSTEP_SIM_WEBHOOK_DROP_RATE,
+    );
     try {
       const { apiKey } = await createMerchant('Poller');
       const post = async (p: string, body: unknown) =>

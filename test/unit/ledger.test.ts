@@ -36,8 +36,18 @@ function lifeOfAPayment(): ItemChange[] {
   const states = [
     payment({ status: 'processing' }),
     payment({ status: 'captured', amount_captured: 1000, updated: 1_700_000_010 }),
-    payment({ status: 'partially_refunded', amount_captured: 1000, amount_refunded: 300, updated: 1_700_000_020 }),
-    payment({ status: 'partially_refunded', amount_captured: 1000, amount_refunded: 450, updated: 1_700_000_030 }),
+    payment({
+      status: 'partially_refunded',
+      amount_captured: 1000,
+      amount_refunded: 300,
+      updated: 1_700_000_020,
+    }),
+    payment({
+      status: 'partially_refunded',
+      amount_captured: 1000,
+      amount_refunded: 450,
+      updated: 1_700_000_030,
+    }),
     payment({ status: 'refunded', amount_captured: 1000, amount_refunded: 1000, updated: 1_700_000_040 }),
   ];
   return states.map((s, i) => ({
@@ -122,9 +132,13 @@ describe('journal entries from the payments stream', () => {
 
   test('a status change that moves no money books nothing; neither does a deletion', () => {
     const p = payment({ amount_captured: 1000 });
-    expect(entriesFromChange({ eventName: 'MODIFY', oldImage: p, newImage: { ...p, status: 'settled' } })).toEqual([]);
+    expect(
+      entriesFromChange({ eventName: 'MODIFY', oldImage: p, newImage: { ...p, status: 'settled' } }),
+    ).toEqual([]);
     expect(entriesFromChange({ eventName: 'REMOVE', oldImage: p })).toEqual([]);
-    expect(entriesFromChange({ eventName: 'INSERT', newImage: { kind: 'refund', id: 're_1', amount: 5 } })).toEqual([]);
+    expect(
+      entriesFromChange({ eventName: 'INSERT', newImage: { kind: 'refund', id: 're_1', amount: 5 } }),
+    ).toEqual([]);
   });
 
   test('a replayed stream adds nothing', () => {
@@ -146,7 +160,11 @@ describe('journal entries from the payments stream', () => {
       {
         eventName: 'MODIFY' as const,
         oldImage: dispute({ funds_withdrawn_amount: 1000 }),
-        newImage: dispute({ funds_withdrawn_amount: 1000, funds_reinstated_amount: 1000, updated: 1_700_000_300 }),
+        newImage: dispute({
+          funds_withdrawn_amount: 1000,
+          funds_reinstated_amount: 1000,
+          updated: 1_700_000_300,
+        }),
       },
     ];
     const inOrder = sorted(book(changes));
@@ -212,7 +230,10 @@ describe('balances and invariants', () => {
 
   function settledLedger(): LedgerEntry[] {
     const p = payment({ id: 'pay_2', processor_reference: 'pi_2', amount_captured: 2000 });
-    const entries = [...book(lifeOfAPayment()).values(), ...entriesFromChange({ eventName: 'INSERT', newImage: p })];
+    const entries = [
+      ...book(lifeOfAPayment()).values(),
+      ...entriesFromChange({ eventName: 'INSERT', newImage: p }),
+    ];
     entries.push(
       feeEntry({
         processor: 'stripe',
@@ -265,7 +286,14 @@ describe('balances and invariants', () => {
     expect(r1.ok).toBe(false);
     expect(r1.receivable[0]).toMatchObject({ receivable: 150, expected: 0, difference: 150 });
     expect(r1.sources).toEqual([
-      { merchant_id: 'mch_1', processor: 'stripe', currency: 'usd', field: 'refunded', ledger: 850, source: 1000 },
+      {
+        merchant_id: 'mch_1',
+        processor: 'stripe',
+        currency: 'usd',
+        field: 'refunded',
+        ledger: 850,
+        source: 1000,
+      },
     ]);
 
     const bad = settledLedger();

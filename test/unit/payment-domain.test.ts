@@ -12,6 +12,7 @@ import {
   formatAmount,
   isSupportedCurrency,
   maxAmount,
+  amountGranularity,
 } from '../../lambdas/domain/money.ts';
 import { riskConfigFromEnv, screen } from '../../lambdas/domain/risk.ts';
 import { choose } from '../../lambdas/domain/routing.ts';
@@ -49,7 +50,11 @@ describe('money', () => {
     expect(formatAmount(1234, 'jpy')).toBe('1234 JPY');
     expect(formatAmount(1234, 'kwd')).toBe('1.234 KWD');
     expect(isSupportedCurrency('xyz')).toBe(false);
-    expect(maxAmount('kwd')).toBeGreaterThan(maxAmount('usd'));
+    expect(maxAmount('kwd')).toBe(99_999_999);
+    expect(amountGranularity('kwd')).toBe(10);
+    expect(amountGranularity('usd')).toBe(1);
+    expect(currencyExponent('mga')).toBe(0); // the processor's exponent, not ISO's
+    expect(isSupportedCurrency('isk')).toBe(false); // until the adapter converts its special form
   });
 });
 
@@ -74,6 +79,7 @@ describe('payment request validation', () => {
     [{ ...valid, amount: 10.5 }, 'amount'],
     [{ ...valid, amount: '1000' }, 'amount'],
     [{ ...valid, amount: 100_000_000 }, 'amount'],
+    [{ ...valid, currency: 'kwd', amount: 1235 }, 'amount'],
     [{ ...valid, amount: Number.MAX_SAFE_INTEGER + 2 }, 'amount'],
     [{ ...valid, currency: 'USD' }, 'currency'],
     [{ ...valid, currency: 'xyz' }, 'currency'],

@@ -116,7 +116,8 @@ describe('Stripe itemized payout reconciliation CSV', () => {
   });
 
   test('a file without a required column is refused with its name', async () => {
-    const bad = 'automatic_payout_id,balance_transaction_id,currency,gross,net\r\npo_1,txn_1,usd,1.00,1.00\r\n';
+    const bad =
+      'automatic_payout_id,balance_transaction_id,currency,gross,net\r\npo_1,txn_1,usd,1.00,1.00\r\n';
     await expect(async () => {
       for await (const _ of readStripeItemizedCsv([Buffer.from(bad)])) void _;
     }).rejects.toThrow(/missing column\(s\): fee, reporting_category/);
@@ -147,7 +148,13 @@ describe('the matcher', () => {
   async function run(records = internal(), amount: number | null = 12345) {
     const r = new Reconciler({ processor: 'stripe' });
     for (const x of records) r.addInternal(x);
-    r.addPayout({ processor: 'stripe', payout_id: 'po_A', payout_date: '2024-03-05', currency: 'usd', amount });
+    r.addPayout({
+      processor: 'stripe',
+      payout_id: 'po_A',
+      payout_date: '2024-03-05',
+      currency: 'usd',
+      amount,
+    });
     const results = (await readFixture('stripe-itemized-po_A.csv')).map((it) => r.item(it));
     const payouts = r.payoutChecks();
     const missing = r.missingAtProcessor('2024-03-05');
@@ -242,8 +249,20 @@ describe('the matcher', () => {
       merchant_hint: null,
     });
     const history = [
-      { item_id: 'txn_1', payout_id: 'po_A', payout_date: '2024-03-05', type: 'charge' as const, gross: 1000 },
-      { item_id: 'txn_1', payout_id: 'po_B', payout_date: '2024-03-06', type: 'charge' as const, gross: 1000 },
+      {
+        item_id: 'txn_1',
+        payout_id: 'po_A',
+        payout_date: '2024-03-05',
+        type: 'charge' as const,
+        gross: 1000,
+      },
+      {
+        item_id: 'txn_1',
+        payout_id: 'po_B',
+        payout_date: '2024-03-06',
+        type: 'charge' as const,
+        gross: 1000,
+      },
     ];
     const classify = (item: SettlementItem) => {
       const r = new Reconciler({ processor: 'stripe', terms: stripeTerms });
@@ -257,12 +276,16 @@ describe('the matcher', () => {
     expect(again.exceptions[0]!.reason).toBe('line txn_1 was already settled in payout po_A');
     // Another charge line for the same payment in a later payout.
     const second = classify(charge('po_C', '2024-03-07', 'txn_9'));
-    expect(second.exceptions[0]!.reason).toBe('payment pay_1 was already charged in payout po_A; txn_9 charges it again');
+    expect(second.exceptions[0]!.reason).toBe(
+      'payment pay_1 was already charged in payout po_A; txn_9 charges it again',
+    );
   });
 
   test('the same inputs give the same results, exception ids included', async () => {
     const a = await run();
     const b = await run();
-    expect(JSON.stringify([a.results, a.payouts, a.missing])).toBe(JSON.stringify([b.results, b.payouts, b.missing]));
+    expect(JSON.stringify([a.results, a.payouts, a.missing])).toBe(
+      JSON.stringify([b.results, b.payouts, b.missing]),
+    );
   });
 });

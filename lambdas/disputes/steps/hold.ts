@@ -21,7 +21,9 @@ export async function handler(input: {
   const d = await setTaskToken(input.dispute_id, input.token, input.wait);
   if (d.status_seq !== input.seen_seq) {
     await clearTaskToken(input.dispute_id, input.token);
-    throw new DisputeChanged(`dispute ${input.dispute_id} changed (seq ${d.status_seq}, seen ${input.seen_seq})`);
+    throw new DisputeChanged(
+      `dispute ${input.dispute_id} changed (seq ${d.status_seq}, seen ${input.seen_seq})`,
+    );
   }
   return { waiting: input.wait };
 }

@@ -9,7 +9,12 @@
  * - `close`: the dispute is closed: the payment's final move, and the workflow's last entry.
  */
 import { logger } from '../../shared/logger.ts';
-import { addDisputeTimelineEntry, getDispute, recordEscalation, recordReminder } from '../../store/disputes.ts';
+import {
+  addDisputeTimelineEntry,
+  getDispute,
+  recordEscalation,
+  recordReminder,
+} from '../../store/disputes.ts';
 import { syncPayment } from '../apply.ts';
 import { isInquiry, summarize, type DisputeSummary } from '../model.ts';
 
@@ -57,7 +62,11 @@ export async function handler(input: StepInput): Promise<DisputeSummary> {
     }
     case 'close':
       await syncPayment(id);
-      await addDisputeTimelineEntry(d.payment_id, { event: 'workflow_completed', dispute: id, status: d.status });
+      await addDisputeTimelineEntry(d.payment_id, {
+        event: 'workflow_completed',
+        dispute: id,
+        status: d.status,
+      });
       break;
   }
   d = (await getDispute(id))!;

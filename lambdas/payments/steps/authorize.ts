@@ -5,30 +5,29 @@
  *
  * Outcomes: authorized / captured / requires_action / processing move the payment and return;
  * a decline moves it to `failed` with the failure taxonomy and throws `PaymentDeclined` (caught by
- * the workflow, never retried); a technical problem throws `ProcessorUnavailable` (retried by the
- * workflow with backoff, then recorded as a technical failure).
+ * the workflow, never retried). Anything else is thrown: the workflow retries it, and when the
+ * retries are spent it does not guess — "Check the outcome with the processor" finds out.
  */
 import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../../processors/types.ts';
-import { addEvent, getPayment, transition } from '../../store/payments.ts';
+import { ProcessorRequestError } from '../../processors/types.ts';
+import { getPayment, transition } from '../../store/payments.ts';
+import { PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 
-export class PaymentDeclined extends Error {
-  override name = 'PaymentDeclined';
-}
+export { PaymentDeclined };
+
+export const authorizeKey = (paymentId: string, attempt: number) => `${paymentId}:authorize:${attempt}`;
 
 export async function handler(input: { payment_id: string; processor: string; attempt?: number }) {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   // A replayed step (workflow retry after this step had finished) reports what happened.
-  if (p.status === 'authorized' || p.status === 'captured' || p.status === 'requires_action')
-    return { outcome: p.status, processor_reference: p.processor_reference };
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
   if (p.status !== 'processing') return { outcome: p.status, processor_reference: p.processor_reference };
 
   const attempt = input.attempt ?? 1;
   const adapter = await processor(input.processor);
   const started = Date.now();
-  const base = { type: 'attempt' as const, processor: input.processor, attempt, operation: 'authorize' };
+  const base = { processor: input.processor, attempt, operation: 'authorize' };
   let result;
   try {
     result = await adapter.authorize({
@@ -40,18 +39,18 @@ export async function handler(input: { payment_id: string; processor: string; at
       captureMethod: p.capture_method,
       customer: p.customer ?? undefined,
       description: p.description ?? undefined,
-      idempotencyKey: `${p.id}:authorize:${attempt}`,
+      idempotencyKey: authorizeKey(p.id, attempt),
     });
   } catch (err) {
     const e = err as Error;
-    await addEvent(p.id, {
+    await recordAttempt(p, {
       ...base,
       outcome: 'error',
       latency_ms: Date.now() - started,
       error: e.name,
       message: e.message,
-    });
-    if (err instanceof ProcessorRequestError) {
+    }).catch(() => undefined);
+    if (err instanceof ProcessorRequestError && err.code !== 'idempotency_error') {
       await transition(p.id, 'failed', {
         from: ['processing'],
         set: {
@@ -70,12 +69,11 @@ export async function handler(input: { payment_id: string; processor: string; at
       });
       throw new PaymentDeclined(err.message);
     }
-    if (err instanceof ProcessorUnavailableError) throw err;
-    throw new ProcessorUnavailableError(input.processor, e.message, { cause: err });
+    throw err;
   }
   const latency = Date.now() - started;
-  if (result.outcome === 'declined') {
-    await addEvent(p.id, {
+  if (result.outcome === 'declined')
+    await recordAttempt(p, {
       ...base,
       outcome: 'declined',
       latency_ms: latency,
@@ -83,53 +81,16 @@ export async function handler(input: { payment_id: string; processor: string; at
       processor_code: result.failure.processor_code,
       code: result.failure.code,
     });
-    await transition(p.id, 'failed', {
-      from: ['processing'],
-      set: {
-        failure: result.failure,
-        processor: input.processor,
-        processor_reference: result.processorReference ?? null,
-        card: result.card ?? null,
-      },
-      note: `declined: ${result.failure.code}`,
+  else
+    await recordAttempt(p, {
+      ...base,
+      outcome: result.outcome,
+      latency_ms: latency,
+      processor_reference: result.processorReference,
+      processor_status: result.rawStatus,
     });
-    throw new PaymentDeclined(JSON.stringify(result.failure));
-  }
-  await addEvent(p.id, {
-    ...base,
-    outcome: result.outcome,
-    latency_ms: latency,
-    processor_reference: result.processorReference,
-    processor_status: result.rawStatus,
-  });
-  if (result.outcome === 'authorized' || result.outcome === 'captured') {
-    await transition(p.id, result.outcome, {
-      from: ['processing'],
-      set: {
-        processor: input.processor,
-        processor_reference: result.processorReference,
-        amount_captured: result.amountCaptured,
-        // What refunds may still take; refunds reserve from it atomically (lambdas/store/refunds.ts).
-        refundable_remaining: result.amountCaptured,
-        card: result.card ?? null,
-        capture_before:
-          result.outcome === 'authorized'
-            ? (result.captureBefore ?? Math.floor(Date.now() / 1000) + 7 * 86400)
-            : null,
-      },
-    });
-  } else {
-    await transition(p.id, 'requires_action', {
-      from: ['processing'],
-      set: { processor: input.processor, processor_reference: result.processorReference },
-      note:
-        result.outcome === 'processing'
-          ? 'processor is still processing'
-          : 'customer authentication required',
-    });
-  }
-  return {
-    outcome: result.outcome === 'processing' ? 'requires_action' : result.outcome,
-    processor_reference: result.processorReference,
-  };
+  const outcome = await recordAuthorizeResult(p, input.processor, result);
+  if (outcome === 'failed')
+    throw new PaymentDeclined(JSON.stringify(result.outcome === 'declined' ? result.failure : null));
+  return { outcome, processor_reference: result.outcome === 'declined' ? null : result.processorReference };
 }

@@ -1,12 +1,16 @@
 /**
  * Payment workflow, cancel steps ("Cancel with processor", "Cancel the expired authorization",
- * "Cancel the rejected payment", "Cancel after the review window"): releases an authorization at
- * the processor when there is one, then moves the payment to `canceled` with the reason.
+ * "Cancel the rejected payment", "Cancel after the review window", "Cancel the abandoned
+ * authentication"): releases an authorization at the processor when there is one, then moves the
+ * payment to `canceled` with the reason. When the processor refuses because the intent is already
+ * canceled (it lapsed there first) that is the same result; if it was captured meanwhile, the
+ * payment is recorded as captured instead.
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../../shared/aws.ts';
 import { config } from '../../shared/config.ts';
 import { processor } from '../../processors/registry.ts';
+import { ProcessorRequestError } from '../../processors/types.ts';
 import { addEvent, getPayment, transition } from '../../store/payments.ts';
 
 export async function handler(input: { payment_id: string; reason: string }) {
@@ -16,15 +20,39 @@ export async function handler(input: { payment_id: string; reason: string }) {
   if ((p.status === 'authorized' || p.status === 'requires_action') && p.processor && p.processor_reference) {
     const adapter = await processor(p.processor);
     const started = Date.now();
-    const r = await adapter.cancel(p.processor_reference, `${p.id}:cancel`);
-    await addEvent(p.id, {
-      type: 'attempt',
-      processor: p.processor,
-      operation: 'cancel',
-      outcome: 'canceled',
-      latency_ms: Date.now() - started,
-      processor_status: r.rawStatus,
-    });
+    try {
+      const r = await adapter.cancel(p.processor_reference, `${p.id}:cancel`);
+      await addEvent(p.id, {
+        type: 'attempt',
+        processor: p.processor,
+        operation: 'cancel',
+        outcome: 'canceled',
+        latency_ms: Date.now() - started,
+        processor_status: r.rawStatus,
+      });
+    } catch (err) {
+      if (!(err instanceof ProcessorRequestError)) throw err;
+      const now = await adapter.retrieve(p.processor_reference);
+      await addEvent(p.id, {
+        type: 'attempt',
+        processor: p.processor,
+        operation: 'cancel',
+        outcome: 'refused',
+        latency_ms: Date.now() - started,
+        processor_status: now.rawStatus,
+        message: err.message,
+      });
+      if (now.status === 'captured') {
+        await transition(p.id, 'captured', {
+          from: ['authorized', 'requires_action'],
+          set: { amount_captured: now.amountCaptured, refundable_remaining: now.amountCaptured },
+          remove: ['task_token', 'task_token_kind'],
+          note: 'cancel refused: the processor had captured the payment',
+        });
+        return { status: 'captured' };
+      }
+      if (now.status !== 'canceled') throw err;
+    }
   }
   let review = p.review;
   if (review && review.status === 'open') {

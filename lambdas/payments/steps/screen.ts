@@ -5,7 +5,6 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../../shared/aws.ts';
 import { config } from '../../shared/config.ts';
-import { newId } from '../../shared/ids.ts';
 import { riskConfigFromEnv, screen } from '../../domain/risk.ts';
 import { addEvent, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
 
@@ -29,7 +28,8 @@ export async function handler(input: { payment_id: string }) {
   );
   await addEvent(p.id, { type: 'risk', decision: result.decision, reasons: result.reasons });
   if (result.decision === 'allow') return { decision: 'allow', reasons: [] };
-  const reviewId = newId('rv');
+  // Derived from the payment id: a retried step writes the same review, never a second, orphaned one.
+  const reviewId = `rv_${p.id.slice('pay_'.length)}`;
   await clients.ddb().send(
     new PutCommand({
       TableName: config.tableName('main'),
@@ -44,7 +44,6 @@ export async function handler(input: { payment_id: string }) {
         status: 'open',
         created: Math.floor(Date.now() / 1000),
       },
-      ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
   await transition(p.id, 'pending_review', {

@@ -17,7 +17,7 @@ import { readStripeItemizedCsv } from './stripe-csv.ts';
 
 export interface FileFormat {
   /** Reads the file into items, in file order, in batches. */
-  read(stream: AsyncIterable<Buffer | string>): AsyncGenerator<SettlementItem[]>;
+  read(stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): AsyncGenerator<SettlementItem[]>;
   /** Names the format in messages. */
   description: string;
 }
@@ -52,6 +52,9 @@ export const SOURCES: Record<string, ProcessorSources> = {
 
 export function sourcesOf(processor: string): ProcessorSources {
   const s = SOURCES[processor];
-  if (!s) throw new Error(`no settlement source for processor "${processor}" (known: ${Object.keys(SOURCES).join(', ')})`);
+  if (!s)
+    throw new Error(
+      `no settlement source for processor "${processor}" (known: ${Object.keys(SOURCES).join(', ')})`,
+    );
   return s;
 }

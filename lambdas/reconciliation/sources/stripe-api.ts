@@ -79,7 +79,8 @@ export async function* stripePayoutItems(payout: PayoutHeader): AsyncGenerator<S
     expand: ['data.source'],
   })) {
     if (t.type === 'payout') continue;
-    const src = t.source as (Stripe.Charge | Stripe.Refund | { id: string; payment_intent?: unknown }) | string | null;
+    const src = t.source as
+      (Stripe.Charge | Stripe.Refund | { id: string; payment_intent?: unknown }) | string | null;
     const obj = src && typeof src === 'object' ? (src as unknown as Record<string, unknown>) : undefined;
     const pi = obj?.payment_intent;
     const metadata = obj?.metadata as Record<string, string> | undefined;
@@ -89,8 +90,9 @@ export async function* stripePayoutItems(payout: PayoutHeader): AsyncGenerator<S
       payout_id: payout.payout_id,
       payout_date: payout.payout_date,
       type: stripeCategory(t.reporting_category),
-      reference: typeof pi === 'string' ? pi : pi && typeof pi === 'object' ? String((pi as { id: string }).id) : null,
-      source_id: typeof src === 'string' ? src : (obj?.id as string | undefined) ?? null,
+      reference:
+        typeof pi === 'string' ? pi : pi && typeof pi === 'object' ? String((pi as { id: string }).id) : null,
+      source_id: typeof src === 'string' ? src : ((obj?.id as string | undefined) ?? null),
       currency: t.currency,
       gross: t.amount,
       fee: t.fee,

@@ -77,7 +77,8 @@ export function parseMajor(text: string, exponent: number): number {
   if (!m || (!m[2] && !m[3])) throw new CsvError(`not an amount: "${text}"`);
   let frac = m[3] ?? '';
   if (frac.length > exponent) {
-    if (/[^0]/.test(frac.slice(exponent))) throw new CsvError(`"${text}" has more decimals than the currency`);
+    if (/[^0]/.test(frac.slice(exponent)))
+      throw new CsvError(`"${text}" has more decimals than the currency`);
     frac = frac.slice(0, exponent);
   }
   const v = Number((m[2] || '0') + frac.padEnd(exponent, '0'));
@@ -95,7 +96,7 @@ export function formatMajor(minor: number, exponent: number): string {
 
 /** Reads the report into SettlementItems, in file order, in batches. */
 export async function* readStripeItemizedCsv(
-  stream: AsyncIterable<Buffer | string>,
+  stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
 ): AsyncGenerator<SettlementItem[]> {
   let idx: Map<string, number> | undefined;
   let line = 0;
@@ -109,7 +110,10 @@ export async function* readStripeItemizedCsv(
         idx = columnIndex(row, STRIPE_ITEMIZED_REQUIRED);
         c = {
           payout: col('automatic_payout_id'),
-          effective: col('automatic_payout_effective_at') >= 0 ? col('automatic_payout_effective_at') : col('automatic_payout_effective_at_utc'),
+          effective:
+            col('automatic_payout_effective_at') >= 0
+              ? col('automatic_payout_effective_at')
+              : col('automatic_payout_effective_at_utc'),
           txn: col('balance_transaction_id'),
           created: col('created_utc') >= 0 ? col('created_utc') : col('created'),
           currency: col('currency'),

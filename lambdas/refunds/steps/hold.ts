@@ -12,13 +12,11 @@ export async function handler(input: { refund_id: string; token: string }) {
   const r = await getRefundItem(input.refund_id);
   const known = r?.processor_status;
   if (known === 'succeeded' || known === 'failed' || known === 'canceled')
-    await clients
-      .sfn()
-      .send(
-        new SendTaskSuccessCommand({
-          taskToken: input.token,
-          output: JSON.stringify({ status: known, failure_reason: r?.processor_failure_reason ?? null }),
-        }),
-      );
+    await clients.sfn().send(
+      new SendTaskSuccessCommand({
+        taskToken: input.token,
+        output: JSON.stringify({ status: known, failure_reason: r?.processor_failure_reason ?? null }),
+      }),
+    );
   return { waiting: true };
 }

@@ -28,12 +28,24 @@
  *   `${dataDir}/processors/stripe.jsonl` before the response is sent, and reloaded (then compacted) by
  *   `start()`.
  *
+ * - Payouts (finance, issue 5): `createPayout()` (or `POST /_sim/payouts/run`, `{"include_pending":true}`
+ *   to pay out funds not yet available) pays the balance out, one automatic payout per currency, as
+ *   Stripe's daily schedule does (every `payoutEveryMs`, default a day; `PAYSTEP_STRIPE_PAYOUT_EVERY_SECONDS`,
+ *   0 turns it off). `GET /v1/payouts`, `GET /v1/payouts/:id`, `GET /v1/balance_transactions?payout=…`
+ *   (with `expand[]=data.source`), and `GET /_sim/payouts/:id/itemized.csv`: the payout's itemized
+ *   payout reconciliation report, as Stripe's Dashboard downloads it.
+ *
  * Simulator-only routes (no auth; the server listens on 127.0.0.1): `GET|POST|DELETE /_sim/faults`,
  * `GET /_sim/stats`, `POST /_sim/payment_intents/:id/authenticate` ({"outcome":"succeed"|"fail"}),
- * `GET /_sim/3ds/:id` (the page a 3-D Secure `next_action` points at), `POST /_sim/refunds/settle`.
+ * `GET /_sim/3ds/:id` (the page a 3-D Secure `next_action` points at), `POST /_sim/refunds/settle`,
+ * `POST /_sim/disputes/:id/close` ({"outcome":"won"|"lost"}).
+ *
+ * - Disputes: `pm_card_createDispute*` charges are disputed after a delay (`disputes.createDelayMs`);
+ *   GET/POST /v1/disputes/:id (evidence, submit) and POST /v1/disputes/:id/close; Stripe's evidence
+ *   test strings decide them (see the disputes section of the class).
  *
  * Not modelled: customers, SetupIntents, lists and search, other payment method types, Connect,
- * currencies conversion, disputes (only marked on the charge for now), signed webhook delivery.
+ * currencies conversion, signed webhook delivery.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -41,6 +53,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Stripe from 'stripe';
 import { randomBase62 } from '../../../lambdas/shared/ids.ts';
+import {
+  renderStripeItemizedCsv,
+  type StripeItemizedRow,
+} from '../../../lambdas/reconciliation/sources/stripe-csv.ts';
 import { Journal } from '../journal.ts';
 import { createLogger, type Logger } from '../log.ts';
 
@@ -61,7 +77,14 @@ export type StripeEventType =
   | 'charge.refund.updated'
   | 'refund.created'
   | 'refund.updated'
-  | 'refund.failed';
+  | 'refund.failed'
+  | 'charge.dispute.created'
+  | 'charge.dispute.updated'
+  | 'charge.dispute.closed'
+  | 'charge.dispute.funds_withdrawn'
+  | 'charge.dispute.funds_reinstated'
+  | 'payout.created'
+  | 'payout.paid';
 
 /** A Stripe `event` object, as a webhook endpoint would receive it. */
 export interface StripeEvent {
@@ -92,6 +115,19 @@ export interface StripeSimulatorOptions {
    * `pm_card_refundFail`: succeeded → failed). Default 5000 ms; `settleAsyncRefunds()` forces it.
    */
   asyncRefundDelayMs?: number;
+  /** Dispute timing (see DisputeSettings); also changeable later with `configureDisputes()`. */
+  disputes?: Partial<DisputeSettings>;
+  /** Automatic payouts every N ms (default: daily, or PAYSTEP_STRIPE_PAYOUT_EVERY_SECONDS; 0: never). */
+  payoutEveryMs?: number;
+}
+
+export interface DisputeSettings {
+  /** Delay between a `pm_card_createDispute*` charge being captured and its dispute (default 1000 ms). */
+  createDelayMs: number;
+  /** Delay before evidence with a test string (`winning_evidence`, …) decides the dispute (default 1000 ms). */
+  decisionDelayMs: number;
+  /** `evidence_details.due_by` = dispute created + this (default 7 days). */
+  responseWindowSeconds: number;
 }
 
 export interface StripeFaults {
@@ -685,7 +721,44 @@ export class StripeFaultController {
 // ---------------------------------------------------------------------------------------------
 // State and journal
 
-type Kind = 'payment_intent' | 'charge' | 'refund' | 'payment_method' | 'balance_transaction';
+type Kind = 'payment_intent' | 'charge' | 'refund' | 'payment_method' | 'balance_transaction' | 'payout' | 'dispute';
+
+type DisputeOutcome = 'won' | 'lost' | 'escalate';
+
+/** Stripe's dispute evidence fields (text, or the id of an uploaded file). */
+const DISPUTE_EVIDENCE_FIELDS = [
+  'access_activity_log',
+  'billing_address',
+  'cancellation_policy',
+  'cancellation_policy_disclosure',
+  'cancellation_rebuttal',
+  'customer_communication',
+  'customer_email_address',
+  'customer_name',
+  'customer_purchase_ip',
+  'customer_signature',
+  'duplicate_charge_documentation',
+  'duplicate_charge_explanation',
+  'duplicate_charge_id',
+  'product_description',
+  'receipt',
+  'refund_policy',
+  'refund_policy_disclosure',
+  'refund_refusal_explanation',
+  'service_date',
+  'service_documentation',
+  'shipping_address',
+  'shipping_carrier',
+  'shipping_date',
+  'shipping_documentation',
+  'shipping_tracking_number',
+  'uncategorized_file',
+  'uncategorized_text',
+] as const;
+const DISPUTE_ANSWERABLE = ['needs_response', 'warning_needs_response'];
+const DISPUTE_CLOSED = ['won', 'lost', 'warning_closed'];
+/** Stripe's dispute fee (minor units), withdrawn with the disputed amount and returned on a win. */
+const DISPUTE_FEE = 1500;
 
 interface SimInfo {
   /** Test PaymentMethod id the object comes from (`pm_card_visa`, …). */
@@ -695,6 +768,13 @@ interface SimInfo {
   returnUrl?: string;
   /** Pending asynchronous refund change: the status it moves to, and when (epoch ms). */
   transition?: { to: 'succeeded' | 'failed'; at: number };
+  /** Charge of a `pm_card_createDispute*` card: when its dispute is created (epoch ms), and its id once it is. */
+  disputeAt?: number;
+  disputeId?: string;
+  /** Dispute: the decision its evidence asked for, and when it applies (epoch ms). */
+  disputeDecision?: { outcome: DisputeOutcome; at: number };
+  /** Balance transaction: the payout that paid it out. */
+  payout?: string;
 }
 
 interface IdempotencyRecord {
@@ -757,6 +837,8 @@ export class StripeSimulator {
   private readonly now: () => number;
   private readonly onEvent?: (event: StripeEvent) => void | Promise<void>;
   private readonly asyncRefundDelayMs: number;
+  private readonly disputeSettings: DisputeSettings;
+  private readonly payoutEveryMs: number;
   private readonly journal?: Journal<JournalRecord>;
 
   private readonly objects = new Map<string, StripeObject>();
@@ -783,6 +865,10 @@ export class StripeSimulator {
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent;
     this.asyncRefundDelayMs = options.asyncRefundDelayMs ?? 5000;
+    this.disputeSettings = { createDelayMs: 1000, decisionDelayMs: 1000, responseWindowSeconds: 7 * 24 * 3600 };
+    this.configureDisputes(options.disputes);
+    this.payoutEveryMs =
+      options.payoutEveryMs ?? Number(process.env.PAYSTEP_STRIPE_PAYOUT_EVERY_SECONDS ?? 86_400) * 1000;
     if (options.dataDir) this.journal = new Journal(path.join(options.dataDir, 'processors', 'stripe.jsonl'));
     const PI = 'payment_intents/([^/]+)';
     this.routes = [
@@ -832,6 +918,28 @@ export class StripeSimulator {
         pattern: /^\/v1\/balance_transactions\/([^/]+)$/,
         handler: (p, _c, id) => this.retrieve(p, 'balance_transaction', id, 'id', 404),
       },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/disputes\/([^/]+)$/,
+        handler: (p, _c, id) => this.retrieve(p, 'dispute', id, 'dispute', 404),
+      },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/disputes\/([^/]+)$/,
+        handler: (p, c, id) => this.updateDispute(p, c, id),
+      },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/disputes\/([^/]+)\/close$/,
+        handler: (p, c, id) => this.closeDisputeEndpoint(p, c, id),
+      },
+      { method: 'GET', pattern: /^\/v1\/balance_transactions$/, handler: (p) => this.listBalanceTransactions(p) },
+      { method: 'GET', pattern: /^\/v1\/payouts$/, handler: (p) => this.listPayouts(p) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/payouts\/([^/]+)$/,
+        handler: (p, _c, id) => this.retrieve(p, 'payout', id, 'payout', 404),
+      },
     ];
   }
 
@@ -858,6 +966,12 @@ export class StripeSimulator {
     this.server = server;
     this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const [id, info] of this.sim) if (info.transition) this.scheduleTransition(id, info.transition.at);
+    this.resumeDisputeTimers();
+    if (this.payoutEveryMs > 0) {
+      const t = setInterval(() => this.createPayout(), this.payoutEveryMs);
+      t.unref();
+      this.timers.set('automatic-payouts', t);
+    }
     this.log.info({ url: this.baseUrl }, 'stripe simulator listening');
     return this.baseUrl;
   }
@@ -959,6 +1073,209 @@ export class StripeSimulator {
       }
     }
     return changed;
+  }
+
+  // --- payouts ---------------------------------------------------------------------------------
+
+  /**
+   * Pays out the balance as an automatic payout would: every balance transaction not paid out yet
+   * and available (`available_on` passed; with `includePending`, all of them), one payout per
+   * currency whose total is positive (a negative balance stays for the next one). Returns them.
+   */
+  createPayout(opts: { includePending?: boolean; currency?: string } = {}): StripeObject[] {
+    const ctx = this.internalContext();
+    const now = this.seconds();
+    const byCurrency = new Map<string, StripeObject[]>();
+    for (const o of this.objects.values()) {
+      if (o.object !== 'balance_transaction' || o.type === 'payout' || this.sim.get(o.id)?.payout) continue;
+      if (!opts.includePending && (o.available_on as number) > now) continue;
+      if (opts.currency && o.currency !== opts.currency) continue;
+      const list = byCurrency.get(o.currency as string) ?? [];
+      list.push(o);
+      byCurrency.set(o.currency as string, list);
+    }
+    const out: StripeObject[] = [];
+    for (const currency of [...byCurrency.keys()].sort()) {
+      const txns = byCurrency.get(currency)!;
+      const amount = txns.reduce((sum, t) => sum + (t.net as number), 0);
+      if (amount <= 0) continue;
+      const id = `po_${randomBase62(24)}`;
+      const txn: StripeObject = {
+        id: `txn_${randomBase62(24)}`,
+        object: 'balance_transaction',
+        amount: -amount,
+        available_on: now,
+        created: now,
+        currency,
+        description: 'STRIPE PAYOUT',
+        exchange_rate: null,
+        fee: 0,
+        fee_details: [],
+        net: -amount,
+        reporting_category: 'payout',
+        source: id,
+        status: 'available',
+        type: 'payout',
+      };
+      this.save('balance_transaction', txn, { payout: id });
+      const payout: StripeObject = {
+        id,
+        object: 'payout',
+        amount,
+        application_fee: null,
+        application_fee_amount: null,
+        arrival_date: Math.floor(now / 86_400) * 86_400,
+        automatic: true,
+        balance_transaction: txn.id,
+        created: now,
+        currency,
+        description: 'STRIPE PAYOUT',
+        destination: 'ba_simulator',
+        failure_balance_transaction: null,
+        failure_code: null,
+        failure_message: null,
+        livemode: false,
+        metadata: {},
+        method: 'standard',
+        original_payout: null,
+        reconciliation_status: 'completed',
+        reversed_by: null,
+        source_type: 'card',
+        statement_descriptor: null,
+        status: 'paid',
+        type: 'bank_account',
+      };
+      this.save('payout', payout);
+      for (const t of txns) {
+        t.status = 'available';
+        this.save('balance_transaction', t, { payout: id });
+      }
+      this.emit(ctx, 'payout.created', payout);
+      this.emit(ctx, 'payout.paid', payout);
+      out.push(clone(payout));
+    }
+    this.dispatch(ctx.events);
+    return out;
+  }
+
+  /** Every payout, newest first. */
+  payouts(): StripeObject[] {
+    return [...this.objects.values()].filter((o) => o.object === 'payout').reverse().map(clone);
+  }
+
+  /** The payout's itemized payout reconciliation report (Stripe's CSV columns, amounts in major units). */
+  payoutItemizedCsv(payoutId: string): string {
+    const payout = this.get('payout', payoutId);
+    if (!payout) throw new Error(`no such payout: ${payoutId}`);
+    const utc = (s: unknown) =>
+      typeof s === 'number' ? new Date(s * 1000).toISOString().slice(0, 19).replace('T', ' ') : null;
+    const rows: StripeItemizedRow[] = [];
+    for (const t of this.objects.values()) {
+      if (t.object !== 'balance_transaction' || t.type === 'payout' || this.sim.get(t.id)?.payout !== payoutId)
+        continue;
+      const source = this.objects.get(t.source as string);
+      const charge =
+        source?.object === 'charge' ? source : this.objects.get((source?.charge as string | undefined) ?? '');
+      const pi = this.objects.get((source?.payment_intent as string | undefined) ?? '');
+      const card = (charge?.payment_method_details as { card?: { brand?: string; country?: string } } | undefined)
+        ?.card;
+      rows.push({
+        automatic_payout_id: payoutId,
+        automatic_payout_effective_at: utc(payout.arrival_date),
+        balance_transaction_id: t.id,
+        created_utc: utc(t.created),
+        available_on_utc: utc(t.available_on),
+        currency: t.currency as string,
+        reporting_category: t.reporting_category as string,
+        source_id: (t.source as string | null) ?? null,
+        description: (t.description as string | null) ?? null,
+        charge_id: charge?.id ?? null,
+        payment_intent_id: pi?.id ?? null,
+        card_brand: card?.brand ?? null,
+        card_country: card?.country ?? null,
+        'payment_metadata[merchant_id]': (pi?.metadata as Record<string, string> | undefined)?.merchant_id ?? null,
+        gross_minor: t.amount as number,
+        fee_minor: t.fee as number,
+        net_minor: t.net as number,
+      });
+    }
+    return renderStripeItemizedCsv(rows);
+  }
+
+  private listOf(p: Reader, objects: StripeObject[], url: string, expandable: readonly string[]): StripeObject {
+    const expand = p.expand();
+    const paths = expand.map((e) => (e.startsWith('data.') ? e.slice(5) : e));
+    if (expand.some((e) => !e.startsWith('data.'))) throw invalid('This property cannot be expanded.', 'expand');
+    if (paths.length) this.checkExpand(paths, expandable);
+    const limit = p.integer('limit') ?? 10;
+    if (limit < 1 || limit > 100) throw invalid('Invalid limit: must be between 1 and 100', 'limit');
+    const after = p.string('starting_after');
+    const before = p.string('ending_before');
+    let list = objects;
+    if (after) {
+      const i = list.findIndex((o) => o.id === after);
+      if (i < 0) throw noSuch('object', after, 'starting_after');
+      list = list.slice(i + 1);
+    } else if (before) {
+      const i = list.findIndex((o) => o.id === before);
+      if (i < 0) throw noSuch('object', before, 'ending_before');
+      list = list.slice(Math.max(0, i - limit), i);
+    }
+    return {
+      object: 'list',
+      data: list.slice(0, limit).map((o) => this.expanded(o, paths)),
+      has_more: list.length > limit,
+      url,
+    } as unknown as StripeObject;
+  }
+
+  private createdFilter(p: Reader): (o: StripeObject) => boolean {
+    const c = p.object('created');
+    const eq = c ? undefined : p.integer('created');
+    const bound = (k: string) => (c && typeof c[k] === 'string' ? Number(c[k]) : undefined);
+    const [gt, gte, lt, lte] = ['gt', 'gte', 'lt', 'lte'].map(bound);
+    return (o) => {
+      const t = o.created as number;
+      return (
+        (eq === undefined || t === eq) &&
+        (gt === undefined || t > gt) &&
+        (gte === undefined || t >= gte) &&
+        (lt === undefined || t < lt) &&
+        (lte === undefined || t <= lte)
+      );
+    };
+  }
+
+  private listPayouts(p: Reader): StripeObject {
+    p.allow(['limit', 'starting_after', 'ending_before', 'created', 'status', 'expand', 'arrival_date']);
+    const status = p.string('status');
+    const created = this.createdFilter(p);
+    const list = [...this.objects.values()]
+      .filter((o) => o.object === 'payout' && (!status || o.status === status) && created(o))
+      .reverse();
+    return this.listOf(p, list, '/v1/payouts', EXPANDABLE.payout);
+  }
+
+  private listBalanceTransactions(p: Reader): StripeObject {
+    p.allow(['limit', 'starting_after', 'ending_before', 'created', 'payout', 'type', 'currency', 'source', 'expand']);
+    const payout = p.string('payout');
+    if (payout) this.mustGet('payout', payout, 'payout', 404);
+    const type = p.string('type');
+    const currency = p.string('currency');
+    const source = p.string('source');
+    const created = this.createdFilter(p);
+    const list = [...this.objects.values()]
+      .filter(
+        (o) =>
+          o.object === 'balance_transaction' &&
+          (!payout || this.sim.get(o.id)?.payout === payout) &&
+          (!type || o.type === type) &&
+          (!currency || o.currency === currency) &&
+          (!source || o.source === source) &&
+          created(o),
+      )
+      .reverse();
+    return this.listOf(p, list, '/v1/balance_transactions', EXPANDABLE.balance_transaction);
   }
 
   // --- HTTP ------------------------------------------------------------------------------------
@@ -1156,8 +1473,25 @@ export class StripeSimulator {
         }
       }
       if (p === '/_sim/stats' && method === 'GET') return json(200, this.stats());
+      if (p === '/_sim/payouts/run' && method === 'POST') {
+        const b = parseBody();
+        const includePending = b.include_pending === true || b.include_pending === 'true';
+        const currency = typeof b.currency === 'string' ? b.currency : undefined;
+        return json(200, { payouts: this.createPayout({ includePending, currency }) });
+      }
+      const itemized = /^\/_sim\/payouts\/([^/]+)\/itemized\.csv$/.exec(p);
+      if (itemized && method === 'GET') {
+        const csv = this.payoutItemizedCsv(itemized[1] as string);
+        res.writeHead(200, { 'Content-Type': 'text/csv; charset=utf-8' }).end(csv);
+        return;
+      }
       if (p === '/_sim/refunds/settle' && method === 'POST')
         return json(200, { refunds: this.settleAsyncRefunds() });
+      const disputeClose = /^\/_sim\/disputes\/([^/]+)\/close$/.exec(p);
+      if (disputeClose && method === 'POST') {
+        const outcome = parseBody().outcome === 'lost' ? 'lost' : 'won';
+        return json(200, this.closeDispute(disputeClose[1] as string, outcome));
+      }
       const auth = /^\/_sim\/payment_intents\/([^/]+)\/authenticate$/.exec(p);
       if (auth && method === 'POST') {
         const b = parseBody();
@@ -1525,6 +1859,7 @@ export class StripeSimulator {
     this.counters.captures++;
     this.save('charge', ch);
     this.save('payment_intent', pi);
+    this.scheduleDisputeCreation(ch);
     this.emit(ctx, 'charge.captured', ch);
     this.emit(ctx, 'payment_intent.succeeded', pi);
     return this.expanded(pi, expand);
@@ -1766,6 +2101,7 @@ export class StripeSimulator {
       testCard,
       ...(succeed?.dispute ? { dispute: succeed.dispute } : {}),
     });
+    if (captured) this.scheduleDisputeCreation(ch);
     Object.assign(pi, {
       status: captured ? 'succeeded' : 'requires_capture',
       amount_received: captured ? amount : 0,
@@ -2022,6 +2358,353 @@ export class StripeSimulator {
     return clone(refund);
   }
 
+  // --- disputes --------------------------------------------------------------------------------
+  //
+  // A `pm_card_createDispute*` charge is disputed `createDelayMs` after it is captured: a chargeback
+  // (`needs_response`, funds withdrawn with a 15.00 dispute fee: `charge.dispute.created` +
+  // `charge.dispute.funds_withdrawn`) or, for `pm_card_createDisputeInquiry`, an inquiry
+  // (`warning_needs_response`, nothing withdrawn). Evidence submitted with one of Stripe's test strings
+  // in `uncategorized_text` (docs.stripe.com/testing#evidence) decides it `decisionDelayMs` later:
+  // `winning_evidence` → won (funds and fee reinstated: `charge.dispute.funds_reinstated`), for an
+  // inquiry warning_closed; `losing_evidence` → lost, for an inquiry warning_closed;
+  // `escalate_inquiry_evidence` → the inquiry becomes a chargeback (`needs_response`, funds withdrawn).
+  // Other evidence stays `under_review` until `closeDispute()`.
+
+  /** The dispute settings now in force (changeable at run time, for tests and demos). */
+  configureDisputes(settings: Partial<DisputeSettings> = {}): DisputeSettings {
+    for (const [k, v] of Object.entries(settings)) {
+      if (!(k in this.disputeSettings)) throw new TypeError(`unknown dispute setting: ${k}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${k} must be a number ≥ 0`);
+    }
+    Object.assign(this.disputeSettings, settings);
+    return { ...this.disputeSettings };
+  }
+
+  dispute(id: string): StripeObject | undefined {
+    const d = this.get('dispute', id);
+    return d ? clone(d) : undefined;
+  }
+
+  /** Every dispute, oldest first; `charge` or `payment_intent` narrows it to one payment. */
+  disputes(filter: { charge?: string; payment_intent?: string } = {}): StripeObject[] {
+    return [...this.objects.values()]
+      .filter(
+        (o) =>
+          o.object === 'dispute' &&
+          (!filter.charge || o.charge === filter.charge) &&
+          (!filter.payment_intent || o.payment_intent === filter.payment_intent),
+      )
+      .sort((a, b) => (a.created as number) - (b.created as number))
+      .map(clone);
+  }
+
+  /** Creates the pending dispute of a `pm_card_createDispute*` charge now (instead of after the delay). */
+  createDisputeNow(chargeId: string): StripeObject | undefined {
+    const key = `dispute-create:${chargeId}`;
+    const t = this.timers.get(key);
+    if (t) clearTimeout(t);
+    this.timers.delete(key);
+    return this.createDispute(chargeId);
+  }
+
+  /**
+   * The issuer's decision, as a test or the simulator console decides it: `won` or `lost` (an inquiry
+   * closes as warning_closed either way). From any open status; a closed dispute throws.
+   */
+  closeDispute(id: string, outcome: 'won' | 'lost'): StripeObject {
+    const d = this.get('dispute', id);
+    if (!d) throw new Error(`no such dispute: ${id}`);
+    if (DISPUTE_CLOSED.includes(d.status as string)) throw new Error(`dispute ${id} is already ${String(d.status)}`);
+    return this.decideDispute(id, outcome)!;
+  }
+
+  private scheduleDisputeTimer(key: string, at: number, fn: () => void): void {
+    const existing = this.timers.get(key);
+    if (existing) clearTimeout(existing);
+    if (!this.server) return; // start() schedules it
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        try {
+          fn();
+        } catch (err) {
+          this.log.error({ err, key }, 'stripe simulator: dispute timer failed');
+        }
+      },
+      Math.max(0, at - this.now()),
+    );
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  /** Reschedules pending dispute creations and decisions (after a restart). */
+  private resumeDisputeTimers(): void {
+    for (const [id, info] of this.sim) {
+      if (info.disputeAt !== undefined && !info.disputeId)
+        this.scheduleDisputeTimer(`dispute-create:${id}`, info.disputeAt, () => this.createDispute(id));
+      if (info.disputeDecision)
+        this.scheduleDisputeTimer(`dispute-decision:${id}`, info.disputeDecision.at, () => this.decideDispute(id));
+    }
+  }
+
+  /** A captured `pm_card_createDispute*` charge: its dispute comes after the configured delay. */
+  private scheduleDisputeCreation(ch: StripeObject): void {
+    const info = this.sim.get(ch.id);
+    if (!info?.dispute || info.disputeId || info.disputeAt !== undefined) return;
+    const at = this.now() + this.disputeSettings.createDelayMs;
+    this.save('charge', ch, { disputeAt: at });
+    this.scheduleDisputeTimer(`dispute-create:${ch.id}`, at, () => this.createDispute(ch.id));
+  }
+
+  private createDispute(chargeId: string): StripeObject | undefined {
+    const ch = this.get('charge', chargeId);
+    const info = this.sim.get(chargeId);
+    if (!ch || !info?.dispute || info.disputeId) return undefined;
+    const ctx = this.internalContext();
+    const { reason, inquiry } = info.dispute;
+    const created = this.seconds();
+    const card = (ch.payment_method_details as { card?: { brand?: string } } | null)?.card;
+    const brand = card?.brand ?? 'visa';
+    const networkReasonCode = inquiry ? null : reason === 'product_not_received' ? '13.1' : '10.4';
+    const dispute: StripeObject = {
+      id: `dp_${randomBase62(24)}`,
+      object: 'dispute',
+      amount: (ch.amount_captured as number) || (ch.amount as number),
+      balance_transactions: [],
+      charge: ch.id,
+      created,
+      currency: ch.currency,
+      enhanced_eligibility_types: [],
+      evidence: Object.fromEntries([...DISPUTE_EVIDENCE_FIELDS.map((f) => [f, null]), ['enhanced_evidence', {}]]),
+      evidence_details: {
+        due_by: created + this.disputeSettings.responseWindowSeconds,
+        enhanced_eligibility: {},
+        has_evidence: false,
+        past_due: false,
+        submission_count: 0,
+        submission_method: null,
+      },
+      intended_submission_method: null,
+      is_charge_refundable: inquiry,
+      livemode: false,
+      metadata: {},
+      network_reason_code: networkReasonCode,
+      payment_intent: ch.payment_intent ?? null,
+      payment_method_details: {
+        card: {
+          brand,
+          case_type: inquiry ? 'inquiry' : 'chargeback',
+          network: brand,
+          network_reason_code: networkReasonCode,
+        },
+        type: 'card',
+      },
+      reason,
+      status: inquiry ? 'warning_needs_response' : 'needs_response',
+    };
+    if (!inquiry) this.withdrawDisputedFunds(dispute);
+    this.save('dispute', dispute, {});
+    ch.disputed = true;
+    this.save('charge', ch, { disputeId: dispute.id, disputeAt: undefined });
+    this.emit(ctx, 'charge.dispute.created', dispute);
+    if (!inquiry) this.emit(ctx, 'charge.dispute.funds_withdrawn', dispute);
+    this.dispatch(ctx.events);
+    return clone(dispute);
+  }
+
+  /** The chargeback's withdrawal: the disputed amount and the dispute fee leave the balance. */
+  private withdrawDisputedFunds(dispute: StripeObject): void {
+    const txn = this.disputeBalanceTransaction(
+      dispute,
+      -(dispute.amount as number),
+      DISPUTE_FEE,
+      'dispute',
+      `Chargeback withdrawal for ${String(dispute.charge)}`,
+    );
+    (dispute.balance_transactions as StripeObject[]).push(txn);
+    dispute.is_charge_refundable = false;
+  }
+
+  private disputeBalanceTransaction(
+    dispute: StripeObject,
+    amount: number,
+    fee: number,
+    category: 'dispute' | 'dispute_reversal',
+    description: string,
+  ): StripeObject {
+    const created = this.seconds();
+    const currency = dispute.currency as string;
+    const txn: StripeObject = {
+      id: `txn_${randomBase62(24)}`,
+      object: 'balance_transaction',
+      amount,
+      available_on: created,
+      created,
+      currency,
+      description,
+      exchange_rate: null,
+      fee,
+      fee_details: fee
+        ? [{ amount: fee, application: null, currency, description: 'Dispute fee', type: 'stripe_fee' }]
+        : [],
+      net: amount - fee,
+      reporting_category: category,
+      source: dispute.id,
+      status: 'available',
+      type: 'adjustment',
+    };
+    this.save('balance_transaction', txn);
+    return txn;
+  }
+
+  /** POST /v1/disputes/:id — evidence (staged, or submitted with `submit`, the default), metadata. */
+  private updateDispute(p: Reader, ctx: RequestContext, id: string): StripeObject {
+    p.allow(['evidence', 'submit', 'metadata', 'expand', 'intended_submission_method']);
+    const dispute = this.mustGet('dispute', id, 'dispute', 404);
+    const evidence = p.object('evidence') ?? {};
+    const staged: Record<string, string> = {};
+    let total = 0;
+    for (const [k, v] of Object.entries(evidence)) {
+      if (!(DISPUTE_EVIDENCE_FIELDS as readonly string[]).includes(k))
+        throw invalid(`Received unknown parameter: evidence[${k}]`, `evidence[${k}]`, 'parameter_unknown');
+      if (typeof v !== 'string') throw invalid(`Invalid string: ${JSON.stringify(v)}`, `evidence[${k}]`);
+      if (v.length > 20_000)
+        throw invalid(`evidence[${k}] has a maximum character count of 20,000.`, `evidence[${k}]`);
+      total += v.length;
+      staged[k] = v;
+    }
+    if (total > 150_000)
+      throw invalid('The combined character count of all evidence fields is limited to 150,000.', 'evidence');
+    const submit = p.boolean('submit') ?? true;
+    const metadata = p.metadata();
+    p.oneOf('intended_submission_method', ['manual', 'prefer_manual', 'prefer_smart_disputes', 'smart_disputes']);
+    const expand = p.expand();
+    if (expand.length) this.checkExpand(expand, EXPANDABLE.dispute);
+    if (!DISPUTE_ANSWERABLE.includes(dispute.status as string)) {
+      throw refused(
+        `This dispute has a status of ${String(dispute.status)}; evidence can only be updated while it needs a response.`,
+        undefined,
+        'dispute_unexpected_state',
+      );
+    }
+    const merged = { ...(dispute.evidence as Record<string, unknown>), ...staged };
+    const details = dispute.evidence_details as Record<string, unknown>;
+    const hasEvidence = DISPUTE_EVIDENCE_FIELDS.some((f) => typeof merged[f] === 'string' && merged[f] !== '');
+    Object.assign(dispute, {
+      evidence: merged,
+      evidence_details: {
+        ...details,
+        has_evidence: hasEvidence,
+        ...(submit
+          ? {
+              submission_count: (details.submission_count as number) + 1,
+              past_due: this.seconds() > (details.due_by as number),
+            }
+          : {}),
+      },
+      ...(metadata ? { metadata: { ...(dispute.metadata as object), ...metadata } } : {}),
+    });
+    let decision: { outcome: DisputeOutcome; at: number } | undefined;
+    if (submit) {
+      const inquiry = dispute.status === 'warning_needs_response';
+      dispute.status = inquiry ? 'warning_under_review' : 'under_review';
+      const text = typeof merged.uncategorized_text === 'string' ? merged.uncategorized_text : '';
+      const outcome: DisputeOutcome | undefined = text.includes('winning_evidence')
+        ? 'won'
+        : text.includes('losing_evidence')
+          ? 'lost'
+          : inquiry && text.includes('escalate_inquiry_evidence')
+            ? 'escalate'
+            : undefined;
+      if (outcome) decision = { outcome, at: this.now() + this.disputeSettings.decisionDelayMs };
+    }
+    this.save('dispute', dispute, decision ? { disputeDecision: decision } : {});
+    this.emit(ctx, 'charge.dispute.updated', dispute);
+    if (decision) {
+      const at = decision.at;
+      this.scheduleDisputeTimer(`dispute-decision:${id}`, at, () => this.decideDispute(id));
+    }
+    return this.expanded(dispute, expand);
+  }
+
+  /** POST /v1/disputes/:id/close — accepting: a chargeback is lost, an inquiry warning_closed. */
+  private closeDisputeEndpoint(p: Reader, ctx: RequestContext, id: string): StripeObject {
+    p.allow(['expand']);
+    const dispute = this.mustGet('dispute', id, 'dispute', 404);
+    const expand = p.expand();
+    if (expand.length) this.checkExpand(expand, EXPANDABLE.dispute);
+    if (!DISPUTE_ANSWERABLE.includes(dispute.status as string)) {
+      throw refused(
+        `This dispute has a status of ${String(dispute.status)}; only a dispute that needs a response can be closed.`,
+        undefined,
+        'dispute_unexpected_state',
+      );
+    }
+    dispute.status = dispute.status === 'warning_needs_response' ? 'warning_closed' : 'lost';
+    this.save('dispute', dispute, { disputeDecision: undefined });
+    this.emit(ctx, 'charge.dispute.closed', dispute);
+    return this.expanded(dispute, expand);
+  }
+
+  /** Applies a decision: the scheduled one of the dispute, or `outcome`. */
+  private decideDispute(id: string, outcome?: DisputeOutcome): StripeObject | undefined {
+    const dispute = this.get('dispute', id);
+    const info = this.sim.get(id);
+    const decided = outcome ?? info?.disputeDecision?.outcome;
+    const key = `dispute-decision:${id}`;
+    const t = this.timers.get(key);
+    if (t) clearTimeout(t);
+    this.timers.delete(key);
+    if (!dispute || !decided || DISPUTE_CLOSED.includes(dispute.status as string)) return undefined;
+    const ctx = this.internalContext();
+    const inquiry = (dispute.status as string).startsWith('warning_');
+    if (decided === 'escalate') {
+      if (!inquiry) return undefined;
+      const created = this.seconds();
+      const details = dispute.evidence_details as Record<string, unknown>;
+      Object.assign(dispute, {
+        status: 'needs_response',
+        network_reason_code: '10.4',
+        evidence_details: { ...details, due_by: created + this.disputeSettings.responseWindowSeconds },
+        payment_method_details: {
+          ...(dispute.payment_method_details as object),
+          card: {
+            ...(dispute.payment_method_details as { card: object }).card,
+            case_type: 'chargeback',
+            network_reason_code: '10.4',
+          },
+        },
+      });
+      this.withdrawDisputedFunds(dispute);
+      this.save('dispute', dispute, { disputeDecision: undefined });
+      this.emit(ctx, 'charge.dispute.updated', dispute);
+      this.emit(ctx, 'charge.dispute.funds_withdrawn', dispute);
+    } else if (inquiry) {
+      dispute.status = 'warning_closed';
+      this.save('dispute', dispute, { disputeDecision: undefined });
+      this.emit(ctx, 'charge.dispute.closed', dispute);
+    } else if (decided === 'won') {
+      const txn = this.disputeBalanceTransaction(
+        dispute,
+        dispute.amount as number,
+        -DISPUTE_FEE,
+        'dispute_reversal',
+        `Chargeback reversal for ${String(dispute.charge)}`,
+      );
+      (dispute.balance_transactions as StripeObject[]).push(txn);
+      Object.assign(dispute, { status: 'won', is_charge_refundable: true });
+      this.save('dispute', dispute, { disputeDecision: undefined });
+      this.emit(ctx, 'charge.dispute.funds_reinstated', dispute);
+      this.emit(ctx, 'charge.dispute.closed', dispute);
+    } else {
+      dispute.status = 'lost';
+      this.save('dispute', dispute, { disputeDecision: undefined });
+      this.emit(ctx, 'charge.dispute.closed', dispute);
+    }
+    this.dispatch(ctx.events);
+    return clone(dispute);
+  }
+
   // --- payment methods -------------------------------------------------------------------------
 
   /** A test id (`pm_card_visa`) or a PaymentMethod created earlier; unknown → 400 resource_missing. */
@@ -2273,6 +2956,8 @@ const EXPANDABLE: Record<Kind, readonly string[]> = {
   refund: ['charge', 'payment_intent', 'balance_transaction', 'failure_balance_transaction'],
   payment_method: [],
   balance_transaction: ['source'],
+  dispute: ['charge', 'payment_intent'],
+  payout: ['balance_transaction'],
 };
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -1,0 +1,105 @@
+/**
+ * Recording what a processor said about an authorization, shared by "Authorize with processor"
+ * and "Check the outcome with the processor". Every write is a guarded transition from the
+ * statuses that can precede it, so recording the same answer twice changes nothing.
+ */
+import type { Payment } from '../../domain/payment.ts';
+import type { AuthorizeResult, Failure, RetrieveResult } from '../../processors/types.ts';
+import { addEvent, transition } from '../../store/payments.ts';
+
+export class PaymentDeclined extends Error {
+  override name = 'PaymentDeclined';
+}
+
+export type Outcome = 'authorized' | 'captured' | 'requires_action' | 'failed' | 'canceled';
+
+const PRE = ['processing', 'requires_action'] as const;
+
+export async function recordAuthorizeResult(
+  p: Payment,
+  processorName: string,
+  result: AuthorizeResult,
+): Promise<Outcome> {
+  if (result.outcome === 'declined') {
+    await transition(p.id, 'failed', {
+      from: [...PRE],
+      set: {
+        failure: result.failure,
+        processor: processorName,
+        processor_reference: result.processorReference ?? null,
+        card: result.card ?? null,
+      },
+      remove: ['task_token', 'task_token_kind'],
+      note: `declined: ${result.failure.code}`,
+    });
+    return 'failed';
+  }
+  if (result.outcome === 'authorized' || result.outcome === 'captured') {
+    await transition(p.id, result.outcome, {
+      from: [...PRE],
+      set: {
+        processor: processorName,
+        processor_reference: result.processorReference,
+        amount_captured: result.amountCaptured,
+        // What refunds may still take; refunds reserve from it atomically (lambdas/store/refunds.ts).
+        refundable_remaining: result.amountCaptured,
+        card: result.card ?? null,
+        capture_before:
+          result.outcome === 'authorized'
+            ? (result.captureBefore ?? Math.floor(Date.now() / 1000) + 7 * 86400)
+            : null,
+      },
+      remove: ['task_token', 'task_token_kind'],
+    });
+    return result.outcome;
+  }
+  await transition(p.id, 'requires_action', {
+    from: ['processing', 'requires_action'],
+    set: { processor: processorName, processor_reference: result.processorReference },
+    note:
+      result.outcome === 'processing' ? 'processor is still processing' : 'customer authentication required',
+  });
+  return 'requires_action';
+}
+
+/** Applies the processor's current view of a payment intent (after a timeout, a lapse, a refusal). */
+export async function recordRetrieved(
+  p: Payment,
+  r: RetrieveResult,
+  lapsedFailure: Failure,
+): Promise<Outcome | 'processing' | 'waiting'> {
+  switch (r.status) {
+    case 'captured':
+    case 'authorized':
+      return recordAuthorizeResult(p, p.processor ?? 'stripe', {
+        outcome: r.status,
+        processorReference: r.processorReference,
+        amountCaptured: r.amountCaptured,
+        rawStatus: r.rawStatus,
+      });
+    case 'canceled':
+      await transition(p.id, 'canceled', {
+        from: ['processing', 'requires_action', 'authorized'],
+        set: { cancellation_reason: p.status === 'authorized' ? 'authorization_expired' : 'abandoned' },
+        remove: ['task_token', 'task_token_kind'],
+        note: `the processor reports the payment canceled (${r.rawStatus})`,
+      });
+      return 'canceled';
+    case 'requires_payment_method':
+      await transition(p.id, 'failed', {
+        from: [...PRE],
+        set: { failure: r.failure ?? lapsedFailure },
+        remove: ['task_token', 'task_token_kind'],
+        note: 'the processor reports the payment failed',
+      });
+      return 'failed';
+    case 'processing':
+      return 'processing';
+    case 'requires_action':
+      return 'waiting';
+  }
+}
+
+export async function recordAttempt(p: Payment, entry: Record<string, unknown>): Promise<void> {
+  await addEvent(p.id, { type: 'attempt', ...entry });
+}

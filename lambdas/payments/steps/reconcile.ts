@@ -1,0 +1,105 @@
+/**
+ * Payment workflow, "Check the outcome with the processor": when an authorization's outcome is
+ * unknown (retries spent on timeouts or outages, a crash after the processor answered) or the
+ * customer's authentication lapsed, ask the processor instead of guessing. Never marks a payment
+ * failed while money may have moved.
+ *
+ * - unknown outcome: repeat the authorization with the SAME idempotency key — the processor returns
+ *   what it did the first time (or does it now, if the first request never ran);
+ * - lapsed authentication: retrieve the payment intent; if it still waits for the customer, cancel
+ *   it at the processor first, then fail the payment (`authentication_required`).
+ * A processor still unreachable is thrown (`ProcessorUnavailable`) for the workflow's long Retry;
+ * after that the payment is flagged for attention, not failed.
+ */
+import { processor } from '../../processors/registry.ts';
+import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../processors/types.ts';
+import { getPayment } from '../../store/payments.ts';
+import { authorizeKey } from './authorize.ts';
+import { recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
+
+const LAPSED: Failure = {
+  category: 'authentication',
+  code: 'authentication_required',
+  processor_code: 'authentication_not_completed',
+  message: 'The customer did not complete authentication.',
+  explanation:
+    'The bank asked the customer to authenticate (3-D Secure) and the customer did not complete it in time. The card was not charged.',
+  recommended_action: 'Ask the customer to pay again and complete the authentication step.',
+  retryable: true,
+};
+
+/** The processor has not decided yet: retried by the workflow like an outage. */
+export class StillProcessing extends ProcessorUnavailableError {}
+
+export async function handler(input: {
+  payment_id: string;
+  reason: 'unknown_outcome' | 'authentication_lapsed';
+}) {
+  const p = await getPayment(input.payment_id);
+  if (!p) throw new Error(`payment ${input.payment_id} not found`);
+  if (!['processing', 'requires_action'].includes(p.status)) return { outcome: p.status };
+  const name = p.processor ?? 'stripe';
+  const adapter = await processor(name);
+  const started = Date.now();
+
+  if (input.reason === 'unknown_outcome' && p.status === 'processing') {
+    try {
+      const result = await adapter.authorize({
+        paymentId: p.id,
+        merchantId: p.merchant_id,
+        amount: p.amount,
+        currency: p.currency,
+        paymentMethod: p.payment_method,
+        captureMethod: p.capture_method,
+        customer: p.customer ?? undefined,
+        description: p.description ?? undefined,
+        idempotencyKey: authorizeKey(p.id, 1),
+      });
+      await recordAttempt(p, {
+        processor: name,
+        operation: 'reconcile',
+        outcome: result.outcome,
+        latency_ms: Date.now() - started,
+        processor_reference: result.processorReference,
+      });
+      return { outcome: await recordAuthorizeResult(p, name, result) };
+    } catch (err) {
+      await recordAttempt(p, {
+        processor: name,
+        operation: 'reconcile',
+        outcome: 'error',
+        latency_ms: Date.now() - started,
+        error: (err as Error).name,
+        message: (err as Error).message,
+      }).catch(() => undefined);
+      if (!(err instanceof ProcessorRequestError) || !p.processor_reference) throw err;
+      // The processor refuses the replay (e.g. its idempotency record expired): fall back to its state.
+    }
+  }
+
+  if (!p.processor_reference) throw new ProcessorUnavailableError(name, 'no processor reference to check');
+  const r = await adapter.retrieve(p.processor_reference);
+  await recordAttempt(p, {
+    processor: name,
+    operation: 'retrieve',
+    outcome: r.rawStatus,
+    latency_ms: Date.now() - started,
+    processor_reference: r.processorReference,
+  });
+  const outcome = await recordRetrieved(p, r, LAPSED);
+  if (outcome === 'processing')
+    throw new StillProcessing(name, 'the processor is still processing this payment');
+  if (outcome !== 'waiting') return { outcome };
+  if (input.reason === 'unknown_outcome') return { outcome: 'requires_action' };
+  // Still waiting for the customer: withdraw the payment intent so it can no longer be completed, then fail.
+  await adapter.cancel(p.processor_reference, `${p.id}:cancel-lapsed`);
+  const after = await adapter.retrieve(p.processor_reference);
+  const final = await recordRetrieved(
+    p,
+    after.status === 'canceled' ? { ...after, status: 'requires_payment_method', failure: LAPSED } : after,
+    LAPSED,
+  );
+  if (final === 'processing' || final === 'waiting')
+    throw new StillProcessing(name, 'the processor has not settled this payment yet');
+  return { outcome: final };
+}

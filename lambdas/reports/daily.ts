@@ -1,0 +1,207 @@
+/**
+ * The daily finance reports (scheduled at 02:15 UTC for the previous day, or on demand with
+ * `paystep report run NAME --date D`), per merchant with activity that day:
+ *
+ *   <merchant>/transactions/<date>/transactions.csv|json
+ *   <merchant>/summary/<date>/summary.csv|json
+ *   <merchant>/performance/<date>/performance.csv|json
+ *
+ * Re-running a day rewrites the same bytes when nothing changed (entries are immutable; a late
+ * entry for the day, e.g. a payout booked later, is included the next time).
+ */
+import { listPayments } from '../store/payments.ts';
+import { activeMerchants, entriesOfDay } from '../store/ledger.ts';
+import { CsvReport, publishJson, reportKey } from './output.ts';
+import {
+  DailyTotals,
+  isReportName,
+  PERFORMANCE_COLUMNS,
+  PerformanceTotals,
+  REPORT_NAMES,
+  SUMMARY_COLUMNS,
+  summaryRow,
+  TRANSACTION_COLUMNS,
+  transactionRow,
+  type ReportName,
+} from './finance.ts';
+
+export interface Progress {
+  report: ReportName;
+  merchant: string;
+  merchantsDone: number;
+  merchantsTotal: number;
+  rows: number;
+}
+
+export interface RunOptions {
+  merchant?: string;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface ReportFiles {
+  report: ReportName;
+  date: string;
+  merchant: string;
+  rows: number;
+  files: string[];
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export class ReportInputError extends Error {
+  override name = 'ReportInputError';
+}
+
+function dayBounds(date: string): { gte: number; lt: number } {
+  const gte = Date.parse(`${date}T00:00:00Z`) / 1000;
+  return { gte, lt: gte + 86_400 };
+}
+
+async function transactions(
+  merchant: string,
+  date: string,
+  tick: (rows: number) => void,
+): Promise<ReportFiles> {
+  const csv = new CsvReport(
+    reportKey(merchant, 'transactions', date, 'transactions', 'csv'),
+    TRANSACTION_COLUMNS,
+  );
+  const totals = new DailyTotals();
+  const byType: Record<string, number> = {};
+  for await (const e of entriesOfDay(merchant, date)) {
+    await csv.row(transactionRow(e));
+    totals.add(e);
+    byType[e.type] = (byType[e.type] ?? 0) + 1;
+    if (csv.rows % 1000 === 0) tick(csv.rows);
+  }
+  tick(csv.rows);
+  const out = await csv.publish();
+  const json = await publishJson(reportKey(merchant, 'transactions', date, 'transactions', 'json'), {
+    object: 'transactions_report',
+    merchant_id: merchant,
+    date,
+    rows: out.rows,
+    by_type: Object.fromEntries(Object.entries(byType).sort(([a], [b]) => (a < b ? -1 : 1))),
+    totals: totals.list(),
+    csv: out.key,
+    csv_sha256: out.sha256,
+  });
+  return { report: 'transactions', date, merchant, rows: out.rows, files: [out.key, json] };
+}
+
+async function summary(merchant: string, date: string, tick: (rows: number) => void): Promise<ReportFiles> {
+  const totals = new DailyTotals();
+  for await (const e of entriesOfDay(merchant, date)) {
+    totals.add(e);
+    if (totals.entries % 1000 === 0) tick(totals.entries);
+  }
+  tick(totals.entries);
+  const rows = totals.list();
+  const csv = new CsvReport(reportKey(merchant, 'summary', date, 'summary', 'csv'), SUMMARY_COLUMNS);
+  for (const r of rows) await csv.row(summaryRow(r));
+  const out = await csv.publish();
+  const json = await publishJson(reportKey(merchant, 'summary', date, 'summary', 'json'), {
+    object: 'summary_report',
+    merchant_id: merchant,
+    date,
+    entries: totals.entries,
+    currencies: rows,
+    csv: out.key,
+    csv_sha256: out.sha256,
+  });
+  return { report: 'summary', date, merchant, rows: out.rows, files: [out.key, json] };
+}
+
+async function performance(
+  merchant: string,
+  date: string,
+  tick: (rows: number) => void,
+): Promise<ReportFiles> {
+  const { gte, lt } = dayBounds(date);
+  const totals = new PerformanceTotals();
+  let after: string | undefined;
+  for (;;) {
+    const page = await listPayments(merchant, {
+      createdGte: gte,
+      createdLt: lt,
+      limit: 100,
+      startingAfter: after,
+    });
+    for (const p of page.data) totals.add(p);
+    tick(totals.payments);
+    if (!page.hasMore || !page.data.length) break;
+    after = page.data.at(-1)!.id;
+  }
+  const rows = totals.rows();
+  const csv = new CsvReport(
+    reportKey(merchant, 'performance', date, 'performance', 'csv'),
+    PERFORMANCE_COLUMNS,
+  );
+  for (const r of rows) await csv.row(r);
+  const out = await csv.publish();
+  const all = rows.find((r) => r[0] === 'all');
+  const json = await publishJson(reportKey(merchant, 'performance', date, 'performance', 'json'), {
+    object: 'performance_report',
+    merchant_id: merchant,
+    date,
+    payments: totals.payments,
+    approval_rate: all ? all[6] || null : null,
+    dimensions: rows.map((r) => Object.fromEntries(PERFORMANCE_COLUMNS.map((c, i) => [c, r[i]]))),
+    csv: out.key,
+    csv_sha256: out.sha256,
+  });
+  return { report: 'performance', date, merchant, rows: out.rows, files: [out.key, json] };
+}
+
+const BUILDERS: Record<ReportName, typeof transactions> = { transactions, summary, performance };
+
+/** Runs one report for one day, for one merchant or every merchant with activity that day. */
+export async function runReport(name: string, date: string, opts: RunOptions = {}): Promise<ReportFiles[]> {
+  if (!isReportName(name))
+    throw new ReportInputError(`unknown report "${name}" (reports: ${REPORT_NAMES.join(', ')})`);
+  if (!DAY.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))
+    throw new ReportInputError(`--date must be a yyyy-mm-dd date, got "${date}"`);
+  const merchants = opts.merchant ? [opts.merchant] : await activeMerchants(date);
+  const out: ReportFiles[] = [];
+  for (let i = 0; i < merchants.length; i++) {
+    const merchant = merchants[i]!;
+    const tick = (rows: number) =>
+      opts.onProgress?.({ report: name, merchant, merchantsDone: i, merchantsTotal: merchants.length, rows });
+    out.push(await BUILDERS[name](merchant, date, tick));
+    opts.onProgress?.({
+      report: name,
+      merchant,
+      merchantsDone: i + 1,
+      merchantsTotal: merchants.length,
+      rows: out.at(-1)!.rows,
+    });
+  }
+  return out;
+}
+
+export interface DailyReportsEvent {
+  reports?: string[];
+  /** The day to report (yyyy-mm-dd); default: the day before `scheduled_time` (or before now). */
+  date?: string;
+  scheduled_time?: string;
+  merchant?: string;
+}
+
+/** The day before a time (the scheduler's `<aws.scheduler.scheduled-time>`), UTC. */
+export function previousDay(time?: string): string {
+  const t = time && !Number.isNaN(Date.parse(time)) ? Date.parse(time) : Date.now();
+  return new Date(t - 86_400_000).toISOString().slice(0, 10);
+}
+
+export async function handler(event: DailyReportsEvent = {}) {
+  const date = event.date ?? previousDay(event.scheduled_time);
+  const reports = event.reports ?? [...REPORT_NAMES];
+  const files: ReportFiles[] = [];
+  for (const r of reports) files.push(...(await runReport(r, date, { merchant: event.merchant })));
+  return {
+    date,
+    reports,
+    merchants: new Set(files.map((f) => f.merchant)).size,
+    files: files.flatMap((f) => f.files),
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * Finance commands (docs/finance.md):
+ *
+ *   paystep reconcile import --processor stripe FILE [--as-of D] [--delay-days N] [--no-wait]
+ *   paystep reconcile sync --processor stripe [--payout-now]   reconcile new payouts from the API
+ *   paystep reconcile list --processor stripe                  reconciled payouts
+ *   paystep reconcile exceptions [--merchant M]                open exceptions, with their age
+ *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
+ *   paystep report list [--merchant M] [--report NAME] [--date D]
+ *   paystep ledger check                                       the ledger's invariants (exit 1 if broken)
+ *   paystep ledger balances [--merchant M]                     balances per merchant/processor/currency
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { resolveDataDir, withRuntime } from './context.ts';
+import { ledgerCheck } from '../../lambdas/ledger/check.ts';
+import { project } from '../../lambdas/ledger/domain.ts';
+import { scanEntries } from '../../lambdas/store/ledger.ts';
+import { listRuns, openExceptions } from '../../lambdas/store/reconciliation.ts';
+import { sourcesOf } from '../../lambdas/reconciliation/sources/index.ts';
+import { daysBetween } from '../../lambdas/reconciliation/engine.ts';
+import { startReconciliation, waitForExecution } from '../../lambdas/reconciliation/start.ts';
+import { sync } from '../../lambdas/reconciliation/sync.ts';
+import { putFile, listObjects } from '../../lambdas/reports/storage.ts';
+import { runReport, type Progress } from '../../lambdas/reports/daily.ts';
+import { REPORT_NAMES } from '../../lambdas/reports/finance.ts';
+
+type Out = (s: string) => void;
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export class FinanceUsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** `[██████░░░░] 3/7 merchants · mch_… · 12,345 rows` on one line (a TTY) or a line per merchant. */
+export function progressLine(p: Progress, width = 24): string {
+  const fraction = p.merchantsTotal ? p.merchantsDone / p.merchantsTotal : 1;
+  const full = Math.round(fraction * width);
+  return (
+    `${p.report} [${'█'.repeat(full)}${'░'.repeat(width - full)}] ` +
+    `${p.merchantsDone}/${p.merchantsTotal} merchants · ${p.merchant} · ${p.rows.toLocaleString('en-US')} rows`
+  );
+}
+
+function progressBar(stream: NodeJS.WriteStream = process.stderr) {
+  let last = '';
+  let lastDone = -1;
+  return {
+    update(p: Progress) {
+      const line = progressLine(p);
+      if (stream.isTTY) {
+        if (line !== last) stream.write(`\r${line}\x1b[K`);
+      } else if (p.merchantsDone !== lastDone) {
+        stream.write(`${line}\n`);
+        lastDone = p.merchantsDone;
+      }
+      last = line;
+    },
+    done() {
+      if (stream.isTTY && last) stream.write('\n');
+    },
+  };
+}
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+export function registerFinanceCommands(program: Command, out: Out): void {
+  const dataDir = () => resolveDataDir(program.opts().dataDir);
+
+  // --- reconcile ------------------------------------------------------------------------------
+  const reconcile = program.command('reconcile').description('reconcile processor payouts with payments');
+  reconcile
+    .command('import')
+    .description('reconcile a settlement file (Stripe: the itemized payout reconciliation report CSV)')
+    .argument('<file>', 'the file')
+    .requiredOption('--processor <name>', 'processor whose file it is (stripe)')
+    .option('--format <format>', 'file format (default: the processor’s payout reconciliation report)')
+    .option('--as-of <date>', 'day the reconciliation speaks for (default: the latest payout date)')
+    .option('--delay-days <n>', 'settlement delay before a capture counts as missing at the processor')
+    .option('--no-wait', 'start the reconciliation and return without waiting')
+    .action(
+      async (
+        file: string,
+        opts: { processor: string; format?: string; asOf?: string; delayDays?: string; wait: boolean },
+      ) => {
+        const sources = sourcesOf(opts.processor);
+        if (opts.format && !sources.files[opts.format])
+          throw new FinanceUsageError(
+            `--format must be one of ${Object.keys(sources.files).join(', ')} for ${opts.processor}`,
+          );
+        if (opts.asOf && !DAY.test(opts.asOf))
+          throw new FinanceUsageError('--as-of must be a yyyy-mm-dd date');
+        const delay = opts.delayDays === undefined ? undefined : Number(opts.delayDays);
+        if (delay !== undefined && (!Number.isInteger(delay) || delay < 0))
+          throw new FinanceUsageError('--delay-days must be a non-negative integer');
+        if (!fs.existsSync(file)) throw new FinanceUsageError(`no such file: ${file}`);
+        const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+        const key = `imports/${opts.processor}/${sha.slice(0, 32)}${path.extname(file) || '.csv'}`;
+        const result = await withRuntime(dataDir(), async () => {
+          await putFile('settlements', key, file, 'text/csv');
+          const started = await startReconciliation(
+            {
+              processor: opts.processor,
+              source: { kind: 'file', key, ...(opts.format ? { format: opts.format } : {}) },
+              ...(opts.asOf ? { as_of: opts.asOf } : {}),
+              ...(delay !== undefined ? { settlement_delay_days: delay } : {}),
+            },
+            `${opts.processor}-import-${sha.slice(0, 16)}-${Date.now()}`,
+          );
+          if (!opts.wait) return { execution_arn: started.executionArn, status: 'RUNNING' };
+          const outcome = await waitForExecution(started.executionArn);
+          return { execution_arn: started.executionArn, ...outcome };
+        });
+        out(json(result));
+        if (result.status !== 'SUCCEEDED' && result.status !== 'RUNNING')
+          throw new Error(
+            `reconciliation ${result.status}: ${'cause' in result ? String(result.cause ?? '') : ''}`,
+          );
+      },
+    );
+  reconcile
+    .command('sync')
+    .description('reconcile the processor’s paid payouts that are not reconciled yet (from its API)')
+    .requiredOption('--processor <name>', 'processor (stripe)')
+    .option('--payout-now', 'local simulator only: pay out the whole balance first')
+    .option('--lookback-days <n>', 'payouts created in the last N days', '14')
+    .action(async (opts: { processor: string; payoutNow?: boolean; lookbackDays: string }) => {
+      const result = await withRuntime(dataDir(), async () => {
+        if (opts.payoutNow) {
+          const base = process.env.STRIPE_API_BASE;
+          if (!base) throw new FinanceUsageError('--payout-now needs the local Stripe simulator');
+          const res = await fetch(`${base}/_sim/payouts/run`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ include_pending: true }),
+          });
+          if (!res.ok) throw new Error(`simulator payout failed: ${res.status}`);
+        }
+        const { started, skipped } = await sync({
+          processor: opts.processor,
+          only: 'api',
+          lookback_days: Number(opts.lookbackDays),
+        });
+        const outcomes = [];
+        for (const arn of started) outcomes.push({ execution_arn: arn, ...(await waitForExecution(arn)) });
+        return { reconciled: outcomes, already_reconciled: skipped };
+      });
+      out(json(result));
+    });
+  reconcile
+    .command('list')
+    .description('reconciled payouts, newest first')
+    .requiredOption('--processor <name>', 'processor (stripe)')
+    .action(async (opts: { processor: string }) => {
+      const runs = await withRuntime(dataDir(), () => listRuns(opts.processor));
+      out(json({ object: 'list', data: runs }));
+    });
+  reconcile
+    .command('exceptions')
+    .description('open reconciliation exceptions, oldest first, with their age in days')
+    .option('--merchant <id>', 'one merchant (or "platform")')
+    .action(async (opts: { merchant?: string }) => {
+      const list = await withRuntime(dataDir(), () => openExceptions(opts.merchant));
+      const today = new Date().toISOString().slice(0, 10);
+      const data = list
+        .map((e) => ({ ...e, age_days: Math.max(0, daysBetween(e.first_seen, today)) }))
+        .sort((a, b) =>
+          a.first_seen !== b.first_seen ? (a.first_seen < b.first_seen ? -1 : 1) : a.id < b.id ? -1 : 1,
+        );
+      out(json({ object: 'list', data }));
+    });
+
+  // --- report ---------------------------------------------------------------------------------
+  const report = program.command('report').description('finance reports in the reports bucket');
+  report
+    .command('run')
+    .description(`run a report for a day now (${REPORT_NAMES.join(', ')})`)
+    .argument('<name>', REPORT_NAMES.join(' | '))
+    .requiredOption('--date <date>', 'the day (yyyy-mm-dd, UTC)')
+    .option('--merchant <id>', 'one merchant (default: every merchant with activity that day)')
+    .action(async (name: string, opts: { date: string; merchant?: string }) => {
+      if (!(REPORT_NAMES as readonly string[]).includes(name))
+        throw new FinanceUsageError(`unknown report "${name}" (reports: ${REPORT_NAMES.join(', ')})`);
+      if (!DAY.test(opts.date)) throw new FinanceUsageError('--date must be a yyyy-mm-dd date');
+      const bar = progressBar();
+      try {
+        const files = await withRuntime(dataDir(), () =>
+          runReport(name, opts.date, { merchant: opts.merchant, onProgress: (p) => bar.update(p) }),
+        );
+        bar.done();
+        out(json({ report: name, date: opts.date, merchants: files.length, files }));
+      } catch (err) {
+        bar.done();
+        throw err;
+      }
+    });
+  report
+    .command('list')
+    .description('reports in the reports bucket')
+    .option('--merchant <id>', 'one merchant (or "platform")')
+    .option('--report <name>', 'one report (transactions, summary, performance, reconciliation, exceptions)')
+    .option('--date <date>', 'one day')
+    .action(async (opts: { merchant?: string; report?: string; date?: string }) => {
+      const prefix = opts.merchant
+        ? `${opts.merchant}/${opts.report ? `${opts.report}/${opts.date ? `${opts.date}/` : ''}` : ''}`
+        : '';
+      const data = await withRuntime(dataDir(), async () => {
+        const found = [];
+        for await (const o of listObjects('reports', prefix)) {
+          const [merchant, name, date, file] = o.key.split('/');
+          if (!file) continue;
+          if (opts.report && name !== opts.report) continue;
+          if (opts.date && date !== opts.date) continue;
+          if (merchant === 'system') continue;
+          found.push({ key: o.key, merchant, report: name, date, file, bytes: o.size });
+        }
+        return found.sort((a, b) => (a.key < b.key ? -1 : 1));
+      });
+      out(json({ object: 'list', data }));
+    });
+
+  // --- ledger ---------------------------------------------------------------------------------
+  const ledger = program.command('ledger').description('the double-entry ledger');
+  ledger
+    .command('check')
+    .description(
+      'check the invariants: entries balance; receivable = captured − refunded − disputed − fees − paid out',
+    )
+    .action(async () => {
+      const report = await withRuntime(dataDir(), () => ledgerCheck());
+      const { balances: _b, ...rest } = report;
+      out(json(rest));
+      if (!report.ok) throw new Error('the ledger invariants do not hold (see above)');
+    });
+  ledger
+    .command('balances')
+    .description('balances per merchant, processor and currency (derived from the entries)')
+    .option('--merchant <id>', 'one merchant')
+    .action(async (opts: { merchant?: string }) => {
+      const balances = await withRuntime(dataDir(), async () => {
+        const entries = [];
+        for await (const e of scanEntries())
+          if (!opts.merchant || e.merchant_id === opts.merchant) entries.push(e);
+        return project(entries);
+      });
+      out(json({ object: 'list', data: balances }));
+    });
+}

@@ -1,0 +1,89 @@
+/**
+ * Finance (issue 5): the double-entry ledger fed by the main table's stream (a stream consumer of
+ * the shared router: lambdas/ledger/stream.ts), payout reconciliation (a workflow over chunks in
+ * the settlements bucket), and the scheduled finance reports in the reports bucket.
+ */
+import type { TopologyFragment } from '../topology.ts';
+
+const job = { timeoutSeconds: 900, memoryMb: 1024 };
+
+export const finance: TopologyFragment = {
+  functions: {
+    'reconciliation-prepare': {
+      entry: 'lambdas/reconciliation/prepare.ts',
+      description:
+        'Reconciliation workflow: reads a settlement file or payout, normalizes it, splits it into chunks',
+      ...job,
+      uses: { tables: ['main'], buckets: ['settlements'], secrets: ['stripe-secret-key'] },
+    },
+    'reconciliation-match': {
+      entry: 'lambdas/reconciliation/match.ts',
+      description: 'Reconciliation workflow: matches one chunk with payments, settles them, books fees',
+      ...job,
+      uses: { tables: ['main'], buckets: ['settlements'] },
+    },
+    'reconciliation-finish': {
+      entry: 'lambdas/reconciliation/finish.ts',
+      description:
+        'Reconciliation workflow: payout totals, missing settlements, payouts in the ledger, reports',
+      ...job,
+      uses: { tables: ['main'], buckets: ['settlements', 'reports'] },
+    },
+    'reconciliation-sync': {
+      entry: 'lambdas/reconciliation/sync.ts',
+      description:
+        'Scheduled: starts reconciliations of new processor payouts and of files in the drop prefix',
+      timeoutSeconds: 300,
+      uses: {
+        tables: ['main'],
+        buckets: ['settlements'],
+        stateMachines: ['reconciliation'],
+        secrets: ['stripe-secret-key'],
+      },
+    },
+    'finance-reports': {
+      entry: 'lambdas/reports/daily.ts',
+      description: 'Scheduled: daily transactions, summary and payment performance reports per merchant',
+      ...job,
+      uses: { tables: ['main'], buckets: ['reports'] },
+    },
+  },
+  stateMachines: {
+    reconciliation: {
+      file: 'statemachines/reconciliation.asl.json',
+      type: 'STANDARD',
+      description:
+        'Payout reconciliation: split settlement data into chunks, match each, check totals, report',
+      substitutions: {
+        PrepareReconciliationFunctionArn: { functionArn: 'reconciliation-prepare' },
+        MatchReconciliationFunctionArn: { functionArn: 'reconciliation-match' },
+        FinishReconciliationFunctionArn: { functionArn: 'reconciliation-finish' },
+      },
+    },
+  },
+  buckets: {
+    settlements: {
+      description:
+        'Processor settlement files: drop prefix incoming/<processor>/ (reconciled, then moved to processed/), ' +
+        'CLI imports under imports/, reconciliation work files under work/',
+    },
+  },
+  schedules: {
+    'finance-daily-reports': {
+      description:
+        'Daily finance reports (transactions, summary, performance) of the previous day, 02:15 UTC',
+      expression: 'cron(15 2 * * ? *)',
+      target: { function: 'finance-reports' },
+      input: { scheduled_time: '<aws.scheduler.scheduled-time>' },
+    },
+    'reconciliation-sync': {
+      description: 'Hourly: reconciles new processor payouts and files dropped in the settlements bucket',
+      expression: 'rate(1 hour)',
+      target: { function: 'reconciliation-sync' },
+    },
+  },
+  grants: {
+    // The ledger consumer (lambdas/ledger/stream.ts) runs inside the stream router.
+    'stream-router': { tables: ['main'] },
+  },
+};

@@ -30,6 +30,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../lib/local/runtime.ts';
 import {
@@ -481,10 +482,9 @@ async function startInstrumented(dataDir: string) {
 
 /** V8's sampling profiler on this process, for the measured window only (not startup, not warmup). */
 function cpuProfiler() {
-  let session: import('node:inspector/promises').Session | undefined;
+  let session: Session | undefined;
   return {
     async start(): Promise<void> {
-      const { Session } = await import('node:inspector/promises');
       session = new Session();
       session.connect();
       await session.post('Profiler.enable');

@@ -4,7 +4,6 @@
  * Irreversible, so Idempotency-Key is required.
  */
 import { httpHandler } from '../shared/http.ts';
-import { ProcessorRequestError } from '../processors/types.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
@@ -26,8 +25,9 @@ export const handler = httpHandler(async (req) => {
       await annotateDispute(d.id, { accepted_by_merchant: true });
       const obj = await atProcessor(() => stripe.close(d.processor_reference, `${d.id}:accept`)).catch(
         async (err: unknown) => {
-          if ((err as Error).cause instanceof ProcessorRequestError)
-            await annotateDispute(d.id, { accepted_by_merchant: false });
+          // Not accepted (or not known to be): a later `lost` reads as lost. A retry marks it again, and
+          // the processor replays the first close for the same idempotency key.
+          await annotateDispute(d.id, { accepted_by_merchant: false });
           throw err;
         },
       );

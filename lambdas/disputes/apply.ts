@@ -32,6 +32,7 @@ import {
   getDispute,
   getTaskToken,
   putLink,
+  unmarkForSweep,
   updateDispute,
   type DisputeRecord,
 } from '../store/disputes.ts';
@@ -324,6 +325,7 @@ export async function applyAndFollow(
         });
   }
   if (d) {
+    if (r.statusChanged && isClosed(d.status) && d.escalations?.length) await unmarkForSweep(d.id);
     await syncPayment(d.id);
     await ensureWorkflow((await getDispute(d.id)) ?? d);
     if (r.statusChanged && !r.created) await resumeWorkflow((await getDispute(d.id)) ?? d);

@@ -25,6 +25,7 @@ import type {
   ItemResult,
   PayoutCheck,
   PayoutHeader,
+  PriorSettlement,
   ReconException,
   SettlementItem,
   SettlementType,
@@ -41,16 +42,109 @@ const PAYMENT_TYPES: ReadonlySet<SettlementType> = new Set([
 
 export const payoutOrder = (date: string, id: string) => `${date}|${id}`;
 
-/** Run state kept on the records the reconciler was given (it owns them for the run). */
-interface Tracked extends InternalRecord {
-  /** Order key of this run's first charge line. */
-  _charge?: string;
-  /** Refunds settled in this run so far (positive). */
-  _refunds?: number;
-  /** Line ids seen in this run. */
-  _items?: string[];
-  /** A charge line of this run is for it (settled or not, it is not missing at the processor). */
-  _seen?: boolean;
+const EMPTY_PRIOR: readonly PriorSettlement[] = Object.freeze([]);
+const SEEN = 1;
+const CHARGED = 2;
+
+/**
+ * The internal records of a run, by reference, stored column-wise (strings in arrays, amounts and
+ * run state in typed arrays): a million records cost a Map entry and a few array slots each, not
+ * a million objects for the garbage collector to trace.
+ */
+export class InternalIndex {
+  private readonly byRef = new Map<string, number>();
+  private cap = 0;
+  size = 0;
+  readonly reference: string[] = [];
+  readonly payment: string[] = [];
+  readonly merchant: string[] = [];
+  readonly currency: string[] = [];
+  readonly status: string[] = [];
+  readonly capturedOn: (string | null)[] = [];
+  readonly settledPayout: (string | null)[] = [];
+  readonly prior = new Map<number, readonly PriorSettlement[]>();
+  captured = new Float64Array(0);
+  refunded = new Float64Array(0);
+  /** Run state: SEEN (a charge line is for it), CHARGED (a charge line was taken as the original). */
+  flags = new Uint8Array(0);
+  /** Run state: refunds settled in this run so far (positive). */
+  runRefunds = new Float64Array(0);
+  /** Run state: line ids seen (a string for the usual single line, a list beyond). */
+  readonly lines: (string | string[] | undefined)[] = [];
+
+  private grow(): void {
+    const cap = Math.max(1024, this.cap * 2);
+    const f64 = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.captured = f64(this.captured);
+    this.refunded = f64(this.refunded);
+    this.runRefunds = f64(this.runRefunds);
+    const flags = new Uint8Array(cap);
+    flags.set(this.flags);
+    this.flags = flags;
+    this.cap = cap;
+  }
+
+  add(r: InternalRecord): number {
+    let i = this.byRef.get(r.reference);
+    if (i === undefined) {
+      if (this.size === this.cap) this.grow();
+      i = this.size++;
+      this.byRef.set(r.reference, i);
+      this.lines.push(undefined);
+    }
+    this.reference[i] = r.reference;
+    this.payment[i] = r.payment_id;
+    this.merchant[i] = r.merchant_id;
+    this.currency[i] = r.currency;
+    this.status[i] = r.status;
+    this.capturedOn[i] = r.captured_on;
+    this.settledPayout[i] = r.settled_payout;
+    this.captured[i] = r.amount_captured;
+    this.refunded[i] = r.amount_refunded;
+    if (r.prior.length) this.prior.set(i, r.prior);
+    else this.prior.delete(i);
+    return i;
+  }
+
+  indexOf(reference: string): number {
+    return this.byRef.get(reference) ?? -1;
+  }
+
+  priorOf(i: number): readonly PriorSettlement[] {
+    return this.prior.get(i) ?? EMPTY_PRIOR;
+  }
+
+  record(i: number): InternalRecord {
+    return {
+      reference: this.reference[i]!,
+      payment_id: this.payment[i]!,
+      merchant_id: this.merchant[i]!,
+      processor: '',
+      currency: this.currency[i]!,
+      amount_captured: this.captured[i]!,
+      amount_refunded: this.refunded[i]!,
+      status: this.status[i]!,
+      captured_on: this.capturedOn[i]!,
+      settled_payout: this.settledPayout[i]!,
+      prior: [...this.priorOf(i)],
+    };
+  }
+}
+
+/** What the checks of one line need of its record. */
+interface RecView {
+  i: number;
+  reference: string;
+  payment_id: string;
+  merchant_id: string;
+  currency: string;
+  amount_captured: number;
+  amount_refunded: number;
+  prior: readonly PriorSettlement[];
 }
 
 interface PayoutAcc {
@@ -71,7 +165,7 @@ export interface ReconcilerOptions {
 export class Reconciler {
   readonly processor: string;
   private readonly terms: ProcessorTerms;
-  private readonly internal = new Map<string, Tracked>();
+  private readonly internal = new InternalIndex();
   private readonly payouts = new Map<string, PayoutAcc>();
   private readonly unknownItems = new Set<string>();
   readonly counts = { items: 0, matched: 0, exception: 0, not_applicable: 0 };
@@ -82,7 +176,7 @@ export class Reconciler {
   }
 
   addInternal(rec: InternalRecord): void {
-    this.internal.set(rec.reference, rec);
+    this.internal.add(rec);
   }
 
   get internalCount(): number {
@@ -107,7 +201,7 @@ export class Reconciler {
     type: ExceptionType,
     subject: string,
     item: SettlementItem | null,
-    rec: InternalRecord | undefined,
+    rec: RecView | InternalRecord | undefined,
     expected: number | null,
     actual: number | null,
     reason: string,
@@ -158,8 +252,9 @@ export class Reconciler {
       out.merchant_id = it.merchant_hint;
       return out;
     }
-    const rec = it.reference ? this.internal.get(it.reference) : undefined;
-    if (!rec) {
+    const idx = this.internal;
+    const i = it.reference ? idx.indexOf(it.reference) : -1;
+    if (i < 0) {
       out.merchant_id = it.merchant_hint;
       out.status = 'exception';
       if (this.unknownItems.has(it.item_id)) {
@@ -192,14 +287,28 @@ export class Reconciler {
       );
       return out;
     }
-    const r = rec as Tracked;
-    if (it.type === 'charge') r._seen = true;
+    const r: RecView = {
+      i,
+      reference: idx.reference[i]!,
+      payment_id: idx.payment[i]!,
+      merchant_id: idx.merchant[i]!,
+      currency: idx.currency[i]!,
+      amount_captured: idx.captured[i]!,
+      amount_refunded: idx.refunded[i]!,
+      prior: idx.priorOf(i),
+    };
+    if (it.type === 'charge') idx.flags[i]! |= SEEN;
     out.merchant_id = r.merchant_id;
     out.payment_id = r.payment_id;
-    const here = payoutOrder(it.payout_date, it.payout_id);
+    // Only needed against earlier payouts' lines (most references have none).
+    const here = r.prior.length ? payoutOrder(it.payout_date, it.payout_id) : '';
 
     // The same line twice: in this run, or in an earlier payout.
-    if (r._items?.includes(it.item_id)) {
+    const seen = idx.lines[i];
+    if (
+      seen !== undefined &&
+      (seen === it.item_id || (typeof seen !== 'string' && seen.includes(it.item_id)))
+    ) {
       out.status = 'exception';
       out.exceptions.push(
         this.exc(
@@ -214,7 +323,8 @@ export class Reconciler {
       );
       return out;
     }
-    (r._items ??= []).push(it.item_id);
+    idx.lines[i] =
+      seen === undefined ? it.item_id : typeof seen === 'string' ? [seen, it.item_id] : [...seen, it.item_id];
     for (const p of r.prior) {
       if (
         p.item_id === it.item_id &&
@@ -268,13 +378,13 @@ export class Reconciler {
     return out;
   }
 
-  private charge(it: SettlementItem, r: Tracked, here: string, out: ItemResult): void {
+  private charge(it: SettlementItem, r: RecView, here: string, out: ItemResult): void {
     out.expected_amount = r.amount_captured;
     const earlier = r.prior.find(
       (p) =>
         p.type === 'charge' && p.item_id !== it.item_id && payoutOrder(p.payout_date, p.payout_id) < here,
     );
-    if (earlier || r._charge !== undefined) {
+    if (earlier || this.internal.flags[r.i]! & CHARGED) {
       const where = earlier ? `payout ${earlier.payout_id}` : 'this run';
       out.exceptions.push(
         this.exc(
@@ -289,7 +399,7 @@ export class Reconciler {
       );
       return;
     }
-    r._charge = here;
+    this.internal.flags[r.i]! |= CHARGED;
     const fee = this.terms.expectedFee('charge', it.gross, it.currency);
     out.expected_fee = fee;
     if (it.gross !== r.amount_captured) {
@@ -323,17 +433,18 @@ export class Reconciler {
     }
   }
 
-  private refund(it: SettlementItem, r: Tracked, here: string, out: ItemResult): void {
+  private refund(it: SettlementItem, r: RecView, here: string, out: ItemResult): void {
     // Refunds are negative lines, refund failures give the money back.
     const delta = -it.gross;
-    let before = r._refunds ?? 0;
+    const run = this.internal.runRefunds;
+    let before = run[r.i]!;
     for (const p of r.prior)
       if (
         (p.type === 'refund' || p.type === 'refund_failure') &&
         payoutOrder(p.payout_date, p.payout_id) < here
       )
         before += -p.gross;
-    r._refunds = (r._refunds ?? 0) + delta;
+    run[r.i] = run[r.i]! + delta;
     const total = before + delta;
     out.expected_amount = r.amount_refunded;
     if (it.type === 'refund' && total > r.amount_captured) {
@@ -398,9 +509,21 @@ export class Reconciler {
   ): ReconException[] {
     const cutoff = addDays(asOf, -(delayDays ?? this.terms.settlementDelayDays));
     const out: ReconException[] = [];
-    for (const rec of candidates ?? this.internal.values()) {
-      const r = rec as Tracked;
-      if (r._seen || r.settled_payout || !r.captured_on || r.amount_captured <= 0) continue;
+    const idx = this.internal;
+    const list: Iterable<InternalRecord> =
+      candidates ??
+      (function* () {
+        for (let i = 0; i < idx.size; i++) {
+          if (idx.flags[i]! & SEEN || idx.settledPayout[i] || !idx.capturedOn[i] || idx.captured[i]! <= 0)
+            continue;
+          if (idx.capturedOn[i]! > cutoff) continue;
+          yield idx.record(i);
+        }
+      })();
+    for (const r of list) {
+      const i = candidates ? idx.indexOf(r.reference) : -1;
+      if (i >= 0 && idx.flags[i]! & SEEN) continue;
+      if (r.settled_payout || !r.captured_on || r.amount_captured <= 0) continue;
       if (r.captured_on > cutoff) continue;
       out.push(
         this.exc(

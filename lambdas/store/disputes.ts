@@ -5,6 +5,7 @@
  *   pk DISPUTEREF#<processor>#<ref>      sk DISPUTEREF   processor dispute id → { dispute_id, payment_id, merchant_id }
  *   pk PAYMENT#<payment>                 sk DISPUTE#<id> link: the disputes of a payment
  *   gsi1pk MERCHANT#<merchant>#DISPUTES  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
+ *   pk DISPUTE_SWEEP                     sk <id>         handed over to the sweeper (see markForSweep)
  *
  * The dispute item is what merchant events are built from (its stream images): every status change,
  * reminder and escalation is a change of that one item. Processor changes are applied with an
@@ -13,7 +14,7 @@
  * fields a processor change writes.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
@@ -425,4 +426,41 @@ export async function addDisputeTimelineEntry(
 ): Promise<void> {
   // TimelineEntry's `type` union (lambdas/store/payments.ts) does not list 'dispute' yet.
   await addEvent(paymentId, { ...entry, type: 'dispute' } as unknown as TimelineEntry);
+}
+
+/**
+ * Disputes the workflow handed over to the sweeper (escalated `no_decision` / `inquiry_open`), one
+ * small item each under one partition (disputes that outlive their workflow are few):
+ *   pk DISPUTE_SWEEP  sk <dispute id>  { dispute_id, reason, at }
+ */
+export async function markForSweep(disputeId: string, reason: string, at: number): Promise<void> {
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: 'DISPUTE_SWEEP', sk: disputeId, kind: 'dispute_sweep', dispute_id: disputeId, reason, at },
+    }),
+  );
+}
+
+export async function unmarkForSweep(disputeId: string): Promise<void> {
+  await clients
+    .ddb()
+    .send(new DeleteCommand({ TableName: table(), Key: { pk: 'DISPUTE_SWEEP', sk: disputeId } }));
+}
+
+/** The disputes handed over to the sweeper, oldest hand-over first. */
+export async function disputesToSweep(
+  limit = 100,
+): Promise<{ dispute_id: string; reason: string; at: number }[]> {
+  const out = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'DISPUTE_SWEEP' },
+      Limit: limit,
+    }),
+  );
+  return (out.Items ?? [])
+    .map((it) => ({ dispute_id: it.dispute_id as string, reason: it.reason as string, at: it.at as number }))
+    .sort((a, b) => a.at - b.at);
 }

@@ -3,14 +3,13 @@
  * (it decides from the object's state, its own timestamps, or the processor's current state), so
  * this module only routes:
  *
- * | Event                                                   | Action                                              |
- * | ------------------------------------------------------- | --------------------------------------------------- |
- * | `payment_intent.*`, `charge.succeeded/failed/captured`  | `applyPaymentEvent` (payment found by `metadata.paystep_payment_id`) |
- * | `refund.created/updated/failed`, `charge.refund.updated`| `applyRefundUpdate` for the refund                  |
- * | `charge.refunded`                                       | `applyRefundUpdate` for each refund in `refunds.data` |
- * | `charge.dispute.*`                                      | `handleDisputeEvent`                                |
- * | `payout.*`                                              | stored only (finance reconciles payouts from the processor's reports) |
- * | anything else                                           | ignored (stored, marked processed)                  |
+ * - `payment_intent.*`, `charge.succeeded` / `failed` / `captured` → `applyPaymentEvent` (the
+ *   payment named by `metadata.paystep_payment_id`);
+ * - `refund.created` / `updated` / `failed`, `charge.refund.updated` → `applyRefundUpdate`;
+ * - `charge.refunded` → `applyRefundUpdate` for each refund in `refunds.data`;
+ * - `charge.dispute.*` → `handleDisputeEvent`;
+ * - `payout.*` → stored only (finance reconciles payouts from the processor's reports);
+ * - anything else → ignored (stored, marked processed).
  *
  * `unknown_object` means the event names an object paystep does not have (yet): the caller parks
  * the event and retries it later.

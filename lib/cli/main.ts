@@ -12,6 +12,7 @@ import { getPayment } from '../../lambdas/store/payments.ts';
 import { createRefund, presentRefund } from '../../lambdas/refunds/service.ts';
 import type { RefundReason } from '../../lambdas/store/refunds.ts';
 import { ApiError } from '../../lambdas/shared/errors.ts';
+import { sweep } from '../../lambdas/sweeper/run.ts';
 import { registerWebhookCommands } from './webhooks.ts';
 import { registerFinanceCommands } from './finance.ts';
 
@@ -68,6 +69,17 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         });
       });
       out(JSON.stringify(presentRefund(result)) + '\n');
+    });
+
+  program
+    .command('sweep')
+    .description(
+      'run the sweeper now: re-check stuck payments and refunds with the processor, resume or escalate',
+    )
+    .action(async () => {
+      const dataDir = resolveDataDir(program.opts().dataDir);
+      const result = await withRuntime(dataDir, () => sweep());
+      out(JSON.stringify(result, null, 2) + '\n');
     });
 
   program

@@ -28,13 +28,15 @@ export const disputes: TopologyFragment = {
     },
     'disputes-evidence': {
       entry: 'lambdas/disputes/evidence.ts',
-      description: 'POST /v1/disputes/{id}/evidence: forwards evidence to the processor, resumes the workflow',
+      description:
+        'POST /v1/disputes/{id}/evidence: forwards evidence to the processor, resumes the workflow',
       timeoutSeconds: 30,
       uses: answer,
     },
     'disputes-accept': {
       entry: 'lambdas/disputes/accept.ts',
-      description: 'POST /v1/disputes/{id}/accept: accepts the dispute at the processor (lost), resumes the workflow',
+      description:
+        'POST /v1/disputes/{id}/accept: accepts the dispute at the processor (lost), resumes the workflow',
       timeoutSeconds: 30,
       uses: answer,
     },

@@ -4,9 +4,10 @@
  */
 import type { TopologyFragment } from '../topology.ts';
 import { refunds } from './refunds.ts';
+import { sweeper } from './sweeper.ts';
 import { finance } from './finance.ts';
 import { events } from './events.ts';
 import { disputes } from './disputes.ts';
 import { webhooks } from './webhooks.ts';
 
-export const fragments: TopologyFragment[] = [refunds, events, disputes, webhooks, finance];
+export const fragments: TopologyFragment[] = [refunds, sweeper, events, disputes, webhooks, finance];

@@ -6,9 +6,9 @@
  * the evidence deadline (time-compressed) and escalates a missed one; evidence and acceptance go
  * through the API to the processor; the payment follows (disputed → captured | charged_back).
  *
- * Time: the simulator's evidence window is set to 3.5 days, so the reminder point (deadline − 3 days)
- * is half a day after the dispute, half a second at timeScale 86400; a missed deadline is escalated
- * 4 days (4 s) after the reminder.
+ * Time: the simulator's evidence window is set to 4 days, so the reminder point (deadline − 3 days)
+ * is a day after the dispute, a second at timeScale 86400; a missed deadline is escalated 4 days
+ * (4 s) after the reminder.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,8 +17,9 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
-import { getDispute } from '../../lambdas/store/disputes.ts';
+import { disputesToSweep, getDispute, markForSweep } from '../../lambdas/store/disputes.ts';
 import type { handleDisputeEvent as HandleDisputeEvent } from '../../lambdas/disputes/events.ts';
+import type { refreshDispute as RefreshDispute } from '../../lambdas/disputes/sweep.ts';
 import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
@@ -37,6 +38,7 @@ describe('disputes on the local runtime', () => {
   let escalationPayment: Json;
   // Imported once the runtime has set the environment (log level, endpoints), as a handler would be.
   let handleDisputeEvent: typeof HandleDisputeEvent;
+  let refreshDispute: typeof RefreshDispute;
 
   const call = async (
     method: string,
@@ -74,11 +76,15 @@ describe('disputes on the local runtime', () => {
       return r.body.data?.[0] as Json | undefined;
     });
   const getDisputeApi = async (id: string) => (await call('GET', `/v1/disputes/${id}`)).body;
-  const disputeWhere = (id: string, what: string, pred: (d: Json) => boolean) =>
-    until(what, async () => {
-      const d = await getDisputeApi(id);
-      return pred(d) ? d : undefined;
-    });
+  const disputeWhere = (id: string, what: string, pred: (d: Json) => boolean, ms?: number) =>
+    until(
+      what,
+      async () => {
+        const d = await getDisputeApi(id);
+        return pred(d) ? d : undefined;
+      },
+      ms,
+    );
   const paymentWhere = (id: string, status: string) =>
     until(`payment ${id} ${status}`, async () => {
       const r = await call('GET', `/v1/payments/${id}`);
@@ -110,9 +116,10 @@ describe('disputes on the local runtime', () => {
     rt.stripe!.configureDisputes({
       createDelayMs: 50,
       decisionDelayMs: 150,
-      responseWindowSeconds: 3.5 * 86400,
+      responseWindowSeconds: 4 * 86400,
     });
     ({ handleDisputeEvent } = await import('../../lambdas/disputes/events.ts'));
+    ({ refreshDispute } = await import('../../lambdas/disputes/sweep.ts'));
     key = (await createMerchant('Acme')).apiKey;
     otherKey = (await createMerchant('Other')).apiKey;
     // The forwarder: every simulator dispute event, in order, to the entry point webhook ingestion calls.
@@ -160,10 +167,12 @@ describe('disputes on the local runtime', () => {
     });
     expect(d.id).toMatch(/^dp_[0-9A-Za-z]{22}$/);
     expect(d.processor_reference).toMatch(/^dp_[0-9A-Za-z]{24}$/);
-    expect(d.evidence_due_by).toBe(rt.stripe!.dispute(d.processor_reference)!.evidence_details.due_by);
+    expect(d.evidence_due_by).toBe(
+      (rt.stripe!.dispute(d.processor_reference)! as Json).evidence_details.due_by,
+    );
     await paymentWhere(p.id, 'disputed');
 
-    // Half a day later (half a second here), no evidence yet: the merchant is reminded.
+    // A day later (a second here), no evidence yet: the merchant is reminded.
     const reminded = await disputeWhere(d.id, 'the reminder', (x) => x.reminded_at !== null);
     expect(reminded.reminded_at).toBeGreaterThanOrEqual(d.created);
     expect(reminded.status).toBe('needs_response');
@@ -504,5 +513,12 @@ describe('disputes on the local runtime', () => {
         'Wait for the decision',
       ]),
     );
+
+    // The sweeper's hook: a dispute handed over is refreshed from the processor; closed, it leaves the list.
+    await markForSweep(d.id, 'no_decision', Math.floor(Date.now() / 1000));
+    expect((await disputesToSweep()).map((x) => x.dispute_id)).toContain(d.id);
+    expect(await refreshDispute(d.id)).toBe('ignored'); // already up to date: lost
+    expect((await disputesToSweep()).map((x) => x.dispute_id)).not.toContain(d.id);
+    expect((await getDisputeApi(d.id)).status).toBe('lost');
   });
 });

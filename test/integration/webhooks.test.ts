@@ -3,26 +3,20 @@
  * POST /webhooks/stripe; bad signatures and stale timestamps are refused with nothing stored;
  * events are stored once and processed from the queue; 3-D Secure outcomes resume the payment
  * workflow, refund outcomes finish pending refunds; events about unknown objects are parked,
- * retried, then surfaced (CLI) and replayable; and — a property over many random orderings —
- * reordered, duplicated and replayed deliveries, with bad ones mixed in, end in the same state as
- * in-order delivery with every side effect once.
+ * retried, then surfaced (CLI) and replayable. The property over random orderings is in
+ * webhooks-order.test.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { jest } from '@jest/globals';
-import fc from 'fast-check';
 import Stripe from 'stripe';
-import { SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createPayment, getPayment, getTaskToken, timeline } from '../../lambdas/store/payments.ts';
 import { getRefundItem } from '../../lambdas/store/refunds.ts';
 import { getWebhookEvent } from '../../lambdas/store/webhook-events.ts';
-import { clients } from '../../lambdas/shared/aws.ts';
 import { MAX_RECEIVES } from '../../lambdas/webhooks/policy.ts';
-import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -343,196 +337,5 @@ describe('Stripe webhooks on the local runtime', () => {
       const e = await getWebhookEvent('stripe', id);
       return e && e.attempts > failed.attempts && e.status !== 'received' ? e : undefined;
     });
-  });
-});
-
-describe('property: any order, duplicates, replays and bad deliveries mixed in → the in-order result', () => {
-  // Slower time than above: the 3-D Secure wait (1 h) must outlast each run (36 s here).
-  beforeAll(async () => {
-    await start(100);
-    process.env.PAYSTEP_SYNC_WAIT_MS = '20'; // scenarios wait for states themselves
-  });
-  afterAll(stop);
-
-  let sfnSend: ReturnType<typeof jest.spyOn>;
-  const succeeded = new Map<string, number>();
-
-  beforeAll(() => {
-    const sfn = clients.sfn();
-    const original = sfn.send.bind(sfn);
-    sfnSend = jest.spyOn(sfn, 'send').mockImplementation((async (command: unknown, ...rest: unknown[]) => {
-      const out = await (original as (c: unknown, ...r: unknown[]) => Promise<unknown>)(command, ...rest);
-      if (command instanceof SendTaskSuccessCommand) {
-        const t = command.input.taskToken!;
-        succeeded.set(t, (succeeded.get(t) ?? 0) + 1);
-      }
-      return out;
-    }) as never);
-  });
-  afterAll(() => sfnSend.mockRestore());
-
-  interface Scenario {
-    a: Json;
-    b: Json;
-    refund: Json;
-    tokenA: string;
-    tokenRefund: string;
-    events: StripeEvent[];
-  }
-
-  /** A 3DS payment completed at the processor, and a captured payment with a pending refund that then succeeds. */
-  async function scenario(): Promise<Scenario> {
-    rt.stripeWebhooks!.configure({ dropRate: 1 }); // we deliver the events ourselves
-    const threeDs = (async () => {
-      const created = await pay('pm_card_authenticationRequired');
-      return (await paymentStatus(created.id, 'requires_action')) as unknown as Json;
-    })();
-    const refunding = (async () => {
-      const created = await pay('pm_card_pendingRefund');
-      const p = (await paymentStatus(created.id, 'captured')) as unknown as Json;
-      const r = (await call('POST', '/v1/refunds', { payment: p.id, amount: 400 })).body;
-      expect(r.status).toBe('pending');
-      return [p, r] as const;
-    })();
-    const [a, [b, refund]] = await Promise.all([threeDs, refunding]);
-    const tokenA = await waitFor('a waiting', async () => {
-      const t = await getTaskToken(a.id);
-      return t.kind === 'authentication' ? t.token : undefined;
-    });
-    const tokenRefund = await waitFor(
-      'refund waiting',
-      async () => (await getRefundItem(refund.id))?.task_token as string,
-    );
-    rt.stripe!.authenticate(a.processor_reference, 'succeed');
-    rt.stripe!.settleAsyncRefunds();
-    const refs = new Set([a.processor_reference, b.processor_reference]);
-    const events = rt
-      .stripe!.events()
-      .filter((e) => refs.has(e.data.object.id) || refs.has(e.data.object.payment_intent as string));
-    return { a, b, refund, tokenA, tokenRefund, events };
-  }
-
-  type Delivery = { event: number; mode: 'valid' | 'replay' | 'tampered' | 'stale' | 'wrong_secret' };
-
-  async function deliver(s: Scenario, plan: Delivery[]): Promise<void> {
-    const lastHeader = new Map<number, string>();
-    for (const d of plan) {
-      const payload = JSON.stringify(s.events[d.event], null, 2);
-      let status: number;
-      if (d.mode === 'valid' || (d.mode === 'replay' && !lastHeader.has(d.event))) {
-        const h = sign(payload);
-        lastHeader.set(d.event, h);
-        status = (await post(payload, h)).status;
-        expect(status).toBe(200);
-      } else if (d.mode === 'replay') {
-        expect((await post(payload, lastHeader.get(d.event))).status).toBe(200);
-      } else {
-        const bad =
-          d.mode === 'tampered'
-            ? [payload.replace('"livemode": false', '"livemode": true'), sign(payload)]
-            : d.mode === 'stale'
-              ? [payload, sign(payload, SECRET, now() - 600)]
-              : [payload, sign(payload, 'whsec_forged')];
-        expect((await post(bad[0]!, bad[1])).status).toBe(400);
-      }
-    }
-  }
-
-  async function finalState(s: Scenario) {
-    const ids = [...new Set(s.events.map((e) => e.id))];
-    await waitFor(
-      'all events processed',
-      async () => {
-        for (const id of ids) if ((await getWebhookEvent('stripe', id))?.status !== 'processed') return false;
-        return true;
-      },
-      10_000,
-    );
-    const a = (await getPayment(s.a.id))!;
-    const b = (await getPayment(s.b.id))!;
-    const refund = (await getRefundItem(s.refund.id))!;
-    const execA = await rt.stepFunctions.waitForExecution(a.execution_arn!);
-    const execRefund = await rt.stepFunctions.waitForExecution(refund.execution_arn as string);
-    const ta = await timeline(a.id);
-    const tb = await timeline(b.id);
-    const webhookIds = ta.filter((e) => e.type === 'webhook').map((e) => e.event_id);
-    return {
-      a: { status: a.status, amount_captured: a.amount_captured, workflow: execA.status },
-      b: { status: b.status, amount_refunded: b.amount_refunded, amount_captured: b.amount_captured },
-      refund: { status: refund.status, workflow: execRefund.status },
-      transitionsA: ta.filter((e) => e.type === 'status_changed').map((e) => e.status),
-      transitionsB: tb.filter((e) => e.type === 'status_changed').map((e) => e.status),
-      refundSettlements: tb.filter((e) => e.type === 'refund' && e.event === 'succeeded').length,
-      resumesA: ta.filter((e) => e.action === 'resumed').length,
-      webhookEntriesUnique: new Set(webhookIds).size === webhookIds.length,
-      taskSuccessesA: succeeded.get(s.tokenA) ?? 0,
-      taskSuccessesRefund: succeeded.get(s.tokenRefund) ?? 0,
-      storedOnce: (await Promise.all(ids.map((id) => getWebhookEvent('stripe', id)))).every(
-        (e) => e?.status === 'processed',
-      ),
-    };
-  }
-
-  let expected: Awaited<ReturnType<typeof finalState>>;
-
-  test('in-order delivery (the reference)', async () => {
-    const s = await scenario();
-    expect(s.events.length).toBeGreaterThanOrEqual(8);
-    await deliver(
-      s,
-      s.events.map((_, i) => ({ event: i, mode: 'valid' as const })),
-    );
-    expected = await finalState(s);
-    expect(expected).toEqual({
-      a: { status: 'captured', amount_captured: 1050, workflow: 'SUCCEEDED' },
-      b: { status: 'partially_refunded', amount_refunded: 400, amount_captured: 1050 },
-      refund: { status: 'succeeded', workflow: 'SUCCEEDED' },
-      transitionsA: ['requires_action', 'captured'],
-      transitionsB: ['captured', 'partially_refunded'],
-      refundSettlements: 1,
-      resumesA: 1,
-      webhookEntriesUnique: true,
-      taskSuccessesA: 1,
-      taskSuccessesRefund: 1,
-      storedOnce: true,
-    });
-  });
-
-  test('random permutations with duplicates, replays and bad deliveries', async () => {
-    expect(expected).toBeDefined();
-    const n = 11; // events per scenario (checked below)
-    const plan = fc
-      .tuple(
-        fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
-        fc.array(
-          fc.record({
-            event: fc.nat(n - 1),
-            mode: fc.constantFrom('valid', 'replay', 'tampered', 'stale', 'wrong_secret') as fc.Arbitrary<
-              Delivery['mode']
-            >,
-          }),
-          { maxLength: 8 },
-        ),
-        fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
-      )
-      .map(([order, extras, positions]) => {
-        const out: Delivery[] = order.map((event) => ({ event, mode: 'valid' as const }));
-        extras.forEach((x, i) => out.splice(positions[i]! % (out.length + 1), 0, x));
-        return out;
-      });
-    await fc.assert(
-      fc.asyncProperty(plan, async (p) => {
-        const t0 = Date.now();
-        const s = await scenario();
-        const t1 = Date.now();
-        expect(s.events).toHaveLength(n);
-        await deliver(s, p);
-        const t2 = Date.now();
-        const st = await finalState(s);
-        console.log('TIMING', t1 - t0, t2 - t1, Date.now() - t2);
-        expect(st).toEqual(expected);
-      }),
-      { numRuns: 30, endOnFailure: true },
-    );
   });
 });

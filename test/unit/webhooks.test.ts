@@ -18,7 +18,13 @@ import { createLogger } from '../../lib/local/log.ts';
 const SECRET = 'whsec_test_current';
 const OLD = 'whsec_test_previous';
 const payload = JSON.stringify(
-  { id: 'evt_1', object: 'event', type: 'payment_intent.succeeded', created: 1, data: { object: { id: 'pi_1' } } },
+  {
+    id: 'evt_1',
+    object: 'event',
+    type: 'payment_intent.succeeded',
+    created: 1,
+    data: { object: { id: 'pi_1' } },
+  },
   null,
   2,
 );
@@ -29,13 +35,18 @@ const now = () => Math.floor(Date.now() / 1000);
 describe('Stripe signature verification', () => {
   test('a signature made by the stripe SDK with the secret is accepted', () => {
     expect(verifyStripeSignature(payload, sign(payload, SECRET), [SECRET])).toEqual({ ok: true });
-    expect(verifyStripeSignature(Buffer.from(payload), sign(payload, SECRET), [SECRET])).toEqual({ ok: true });
+    expect(verifyStripeSignature(Buffer.from(payload), sign(payload, SECRET), [SECRET])).toEqual({
+      ok: true,
+    });
   });
 
   test('a tampered body is refused', () => {
     const header = sign(payload, SECRET);
     const tampered = payload.replace('pi_1', 'pi_2');
-    expect(verifyStripeSignature(tampered, header, [SECRET])).toMatchObject({ ok: false, code: 'signature_invalid' });
+    expect(verifyStripeSignature(tampered, header, [SECRET])).toMatchObject({
+      ok: false,
+      code: 'signature_invalid',
+    });
   });
 
   test('the body must be the raw bytes: the same JSON re-serialized does not verify', () => {
@@ -57,7 +68,9 @@ describe('Stripe signature verification', () => {
       ok: false,
       code: 'timestamp_outside_tolerance',
     });
-    expect(verifyStripeSignature(payload, sign(payload, SECRET, now() - 299), [SECRET])).toEqual({ ok: true });
+    expect(verifyStripeSignature(payload, sign(payload, SECRET, now() - 299), [SECRET])).toEqual({
+      ok: true,
+    });
     // The same request replayed later than the tolerance: refused.
     const header = sign(payload, SECRET);
     expect(verifyStripeSignature(payload, header, [SECRET], { nowMs: Date.now() + 301_000 })).toMatchObject({
@@ -71,7 +84,9 @@ describe('Stripe signature verification', () => {
     expect(secrets).toEqual([SECRET, OLD]);
     expect(verifyStripeSignature(payload, sign(payload, SECRET), secrets)).toEqual({ ok: true });
     expect(verifyStripeSignature(payload, sign(payload, OLD), secrets)).toEqual({ ok: true });
-    expect(verifyStripeSignature(payload, sign(payload, 'whsec_other'), secrets)).toMatchObject({ ok: false });
+    expect(verifyStripeSignature(payload, sign(payload, 'whsec_other'), secrets)).toMatchObject({
+      ok: false,
+    });
     // Once the old secret is removed, its signatures stop working.
     expect(verifyStripeSignature(payload, sign(payload, OLD), [SECRET])).toMatchObject({ ok: false });
   });
@@ -87,7 +102,9 @@ describe('Stripe signature verification', () => {
   test('missing or malformed headers, and no configured secret, are refused', () => {
     expect(verifyStripeSignature(payload, undefined, [SECRET])).toMatchObject({ code: 'signature_missing' });
     expect(verifyStripeSignature(payload, 'nonsense', [SECRET])).toMatchObject({ code: 'signature_missing' });
-    expect(verifyStripeSignature(payload, `t=${now()}`, [SECRET])).toMatchObject({ code: 'signature_missing' });
+    expect(verifyStripeSignature(payload, `t=${now()}`, [SECRET])).toMatchObject({
+      code: 'signature_missing',
+    });
     expect(verifyStripeSignature(payload, sign(payload, SECRET), [])).toMatchObject({ ok: false });
   });
 });
@@ -138,7 +155,10 @@ describe('the simulator webhook sender', () => {
           res.writeHead(500).end();
           return;
         }
-        received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: String(req.headers['stripe-signature']) });
+        received.push({
+          body: Buffer.concat(chunks).toString('utf8'),
+          signature: String(req.headers['stripe-signature']),
+        });
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
       });
     });

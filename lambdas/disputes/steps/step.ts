@@ -5,18 +5,22 @@
  * - `check`: re-reads the dispute (after the reminder Wait, or when a waiting step saw a change);
  * - `remind`: records the reminder (once per inquiry / chargeback) on the dispute and the payment's
  *   timeline, if the merchant still has not answered;
- * - `escalate`: records an escalation (`deadline_passed`, `no_decision`, `inquiry_unanswered`);
+ * - `escalate`: records an escalation (`deadline_passed`, `no_decision`, `inquiry_open`);
+ *   the last two end the workflow and hand the dispute to the sweeper (`markForSweep`);
  * - `close`: the dispute is closed: the payment's final move, and the workflow's last entry.
  */
 import { logger } from '../../shared/logger.ts';
 import {
   addDisputeTimelineEntry,
   getDispute,
+  markForSweep,
   recordEscalation,
   recordReminder,
 } from '../../store/disputes.ts';
 import { syncPayment } from '../apply.ts';
 import { isInquiry, summarize, type DisputeSummary } from '../model.ts';
+
+const SWEEP_REASONS = ['no_decision', 'inquiry_open'];
 
 export interface StepInput {
   dispute_id: string;
@@ -50,6 +54,8 @@ export async function handler(input: StepInput): Promise<DisputeSummary> {
     }
     case 'escalate': {
       const reason = input.reason ?? 'unspecified';
+      // The workflow ends after these: the sweeper takes over (lambdas/disputes/sweep.ts).
+      if (SWEEP_REASONS.includes(reason)) await markForSweep(id, reason, now);
       if (await recordEscalation(id, reason, now))
         await addDisputeTimelineEntry(d.payment_id, {
           event: 'escalated',

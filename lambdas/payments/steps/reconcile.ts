@@ -6,6 +6,8 @@
  *
  * - unknown outcome: repeat the authorization with the SAME idempotency key — the processor returns
  *   what it did the first time (or does it now, if the first request never ran);
+ * - authentication result (the workflow was resumed by a webhook or the sweeper): retrieve the
+ *   payment intent and record its state (still waiting → keep waiting);
  * - lapsed authentication: retrieve the payment intent; if it still waits for the customer, cancel
  *   it at the processor first, then fail the payment (`authentication_required`).
  * A processor still unreachable is thrown (`ProcessorUnavailable`) for the workflow's long Retry;
@@ -90,7 +92,8 @@ export async function handler(input: {
   if (outcome === 'processing')
     throw new StillProcessing(name, 'the processor is still processing this payment');
   if (outcome !== 'waiting') return { outcome };
-  if (input.reason === 'unknown_outcome') return { outcome: 'requires_action' };
+  // Still waiting for the customer: keep waiting, unless the wait has lapsed.
+  if (input.reason !== 'authentication_lapsed') return { outcome: 'requires_action' };
   // Still waiting for the customer: withdraw the payment intent so it can no longer be completed, then fail.
   await adapter.cancel(p.processor_reference, `${p.id}:cancel-lapsed`);
   const after = await adapter.retrieve(p.processor_reference);

@@ -721,7 +721,8 @@ export class StripeFaultController {
 // ---------------------------------------------------------------------------------------------
 // State and journal
 
-type Kind = 'payment_intent' | 'charge' | 'refund' | 'payment_method' | 'balance_transaction' | 'payout' | 'dispute';
+type Kind =
+  'payment_intent' | 'charge' | 'refund' | 'payment_method' | 'balance_transaction' | 'payout' | 'dispute';
 
 type DisputeOutcome = 'won' | 'lost' | 'escalate';
 
@@ -865,7 +866,11 @@ export class StripeSimulator {
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent;
     this.asyncRefundDelayMs = options.asyncRefundDelayMs ?? 5000;
-    this.disputeSettings = { createDelayMs: 1000, decisionDelayMs: 1000, responseWindowSeconds: 7 * 24 * 3600 };
+    this.disputeSettings = {
+      createDelayMs: 1000,
+      decisionDelayMs: 1000,
+      responseWindowSeconds: 7 * 24 * 3600,
+    };
     this.configureDisputes(options.disputes);
     this.payoutEveryMs =
       options.payoutEveryMs ?? Number(process.env.PAYSTEP_STRIPE_PAYOUT_EVERY_SECONDS ?? 86_400) * 1000;
@@ -2374,7 +2379,8 @@ export class StripeSimulator {
   configureDisputes(settings: Partial<DisputeSettings> = {}): DisputeSettings {
     for (const [k, v] of Object.entries(settings)) {
       if (!(k in this.disputeSettings)) throw new TypeError(`unknown dispute setting: ${k}`);
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${k} must be a number ≥ 0`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+        throw new TypeError(`${k} must be a number ≥ 0`);
     }
     Object.assign(this.disputeSettings, settings);
     return { ...this.disputeSettings };
@@ -2414,7 +2420,8 @@ export class StripeSimulator {
   closeDispute(id: string, outcome: 'won' | 'lost'): StripeObject {
     const d = this.get('dispute', id);
     if (!d) throw new Error(`no such dispute: ${id}`);
-    if (DISPUTE_CLOSED.includes(d.status as string)) throw new Error(`dispute ${id} is already ${String(d.status)}`);
+    if (DISPUTE_CLOSED.includes(d.status as string))
+      throw new Error(`dispute ${id} is already ${String(d.status)}`);
     return this.decideDispute(id, outcome)!;
   }
 
@@ -2443,7 +2450,9 @@ export class StripeSimulator {
       if (info.disputeAt !== undefined && !info.disputeId)
         this.scheduleDisputeTimer(`dispute-create:${id}`, info.disputeAt, () => this.createDispute(id));
       if (info.disputeDecision)
-        this.scheduleDisputeTimer(`dispute-decision:${id}`, info.disputeDecision.at, () => this.decideDispute(id));
+        this.scheduleDisputeTimer(`dispute-decision:${id}`, info.disputeDecision.at, () =>
+          this.decideDispute(id),
+        );
     }
   }
 
@@ -2475,7 +2484,10 @@ export class StripeSimulator {
       created,
       currency: ch.currency,
       enhanced_eligibility_types: [],
-      evidence: Object.fromEntries([...DISPUTE_EVIDENCE_FIELDS.map((f) => [f, null]), ['enhanced_evidence', {}]]),
+      evidence: Object.fromEntries([
+        ...DISPUTE_EVIDENCE_FIELDS.map((f) => [f, null]),
+        ['enhanced_evidence', {}],
+      ]),
       evidence_details: {
         due_by: created + this.disputeSettings.responseWindowSeconds,
         enhanced_eligibility: {},
@@ -2577,7 +2589,12 @@ export class StripeSimulator {
       throw invalid('The combined character count of all evidence fields is limited to 150,000.', 'evidence');
     const submit = p.boolean('submit') ?? true;
     const metadata = p.metadata();
-    p.oneOf('intended_submission_method', ['manual', 'prefer_manual', 'prefer_smart_disputes', 'smart_disputes']);
+    p.oneOf('intended_submission_method', [
+      'manual',
+      'prefer_manual',
+      'prefer_smart_disputes',
+      'smart_disputes',
+    ]);
     const expand = p.expand();
     if (expand.length) this.checkExpand(expand, EXPANDABLE.dispute);
     if (!DISPUTE_ANSWERABLE.includes(dispute.status as string)) {
@@ -2589,7 +2606,9 @@ export class StripeSimulator {
     }
     const merged = { ...(dispute.evidence as Record<string, unknown>), ...staged };
     const details = dispute.evidence_details as Record<string, unknown>;
-    const hasEvidence = DISPUTE_EVIDENCE_FIELDS.some((f) => typeof merged[f] === 'string' && merged[f] !== '');
+    const hasEvidence = DISPUTE_EVIDENCE_FIELDS.some(
+      (f) => typeof merged[f] === 'string' && merged[f] !== '',
+    );
     Object.assign(dispute, {
       evidence: merged,
       evidence_details: {

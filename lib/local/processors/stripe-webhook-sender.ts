@@ -63,7 +63,13 @@ export interface DeliveryRecord {
   at: number;
 }
 
-const DEFAULTS: WebhookControls = { duplicate: 0, reorderWindow: 0, reorderHoldMs: 200, delayMs: 0, dropRate: 0 };
+const DEFAULTS: WebhookControls = {
+  duplicate: 0,
+  reorderWindow: 0,
+  reorderHoldMs: 200,
+  delayMs: 0,
+  dropRate: 0,
+};
 
 function fraction(name: string, v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -112,7 +118,14 @@ export class StripeWebhookSender {
   private pending = 0;
   private stopped = false;
   private readonly log: DeliveryRecord[] = [];
-  private counters: WebhookSenderStats = { events: 0, delivered: 0, duplicated: 0, dropped: 0, retries: 0, failed: 0 };
+  private counters: WebhookSenderStats = {
+    events: 0,
+    delivered: 0,
+    duplicated: 0,
+    dropped: 0,
+    retries: 0,
+    failed: 0,
+  };
 
   constructor(opts: StripeWebhookSenderOptions) {
     this.opts = opts;
@@ -127,8 +140,10 @@ export class StripeWebhookSender {
     for (const k of Object.keys(DEFAULTS) as (keyof WebhookControls)[]) {
       const v = c[k];
       if (v === undefined) continue;
-      if (typeof v !== 'number' || !(v >= 0)) throw new Error(`webhook control ${k} must be a non-negative number`);
-      if ((k === 'duplicate' || k === 'dropRate') && v > 1) throw new Error(`webhook control ${k} must be at most 1`);
+      if (typeof v !== 'number' || !(v >= 0))
+        throw new Error(`webhook control ${k} must be a non-negative number`);
+      if ((k === 'duplicate' || k === 'dropRate') && v > 1)
+        throw new Error(`webhook control ${k} must be at most 1`);
       next[k] = v;
     }
     this.controls = next;
@@ -220,7 +235,10 @@ export class StripeWebhookSender {
     for (let c = 0; c < copies; c++) {
       const base = this.controls.delayMs;
       const wait = base > 0 ? base + this.random() * base : 0;
-      this.later(() => this.attempt(event, 1), c === 0 ? wait : wait + 1 + this.random() * Math.max(20, base));
+      this.later(
+        () => this.attempt(event, 1),
+        c === 0 ? wait : wait + 1 + this.random() * Math.max(20, base),
+      );
     }
   }
 

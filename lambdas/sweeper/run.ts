@@ -1,0 +1,226 @@
+/**
+ * The sweeper (scheduled): no payment or refund stays stuck because a webhook was lost or a
+ * workflow died. It looks at every non-terminal payment and refund that has not moved for a while,
+ * asks the processor for the truth, and applies it through the same guarded transitions and
+ * workflow resumptions as the normal path — so running it twice, or alongside a late webhook,
+ * changes nothing more. What it cannot resolve it escalates (flag `needs_attention`, an error log
+ * line and the run report); it never fails a payment whose outcome is unknown.
+ *
+ * Per item:
+ * - payment `requires_action` quiet for `PAYSTEP_SWEEP_AUTH_AFTER_SECONDS` (default 15 min): the
+ *   customer may have authenticated and the webhook been lost → retrieve the intent; a decided
+ *   outcome resumes the waiting workflow (task token, as the webhook would);
+ * - payment `processing` flagged `needs_attention` or quiet for `PAYSTEP_SWEEP_AFTER_SECONDS`
+ *   (default 15 min) with its workflow no longer running → check the outcome with the processor
+ *   (the workflow's own reconcile step);
+ * - refund `pending` quiet for the same time → retrieve the refund; a final outcome resumes its
+ *   workflow, or — if the workflow is gone — settles/releases directly;
+ * - anything whose workflow has ended while the object is not terminal → escalated.
+ * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket.
+ */
+import { DescribeExecutionCommand, ExecutionDoesNotExist, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { processor } from '../processors/registry.ts';
+import { addEvent, annotate, getTaskToken, toPayment } from '../store/payments.ts';
+import { finishRefund, getRefundItem, release, settle } from '../store/refunds.ts';
+import { applyRefundUpdate, normalizeRefundStatus } from '../refunds/updates.ts';
+import { handler as reconcile } from '../payments/steps/reconcile.ts';
+
+export interface SweepResult {
+  examined: number;
+  resolved: { id: string; action: string }[];
+  escalated: { id: string; reason: string }[];
+  untouched: number;
+}
+
+const quiet = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+async function executionStatus(arn: string | null | undefined): Promise<string> {
+  if (!arn) return 'NONE';
+  try {
+    return (
+      (await clients.sfn().send(new DescribeExecutionCommand({ executionArn: arn }))).status ?? 'UNKNOWN'
+    );
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist) return 'NONE';
+    throw err;
+  }
+}
+
+async function* openItems(): AsyncGenerator<Record<string, unknown>> {
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.ddb().send(
+      new ScanCommand({
+        TableName: config.tableName('main'),
+        FilterExpression:
+          '(kind = :p AND #s IN (:processing, :action, :authorized)) OR (kind = :r AND #s = :pending)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':p': 'payment',
+          ':r': 'refund',
+          ':processing': 'processing',
+          ':action': 'requires_action',
+          ':authorized': 'authorized',
+          ':pending': 'pending',
+        },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of page.Items ?? []) yield it;
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+async function escalate(result: SweepResult, id: string, reason: string, isPayment: boolean): Promise<void> {
+  result.escalated.push({ id, reason });
+  logger.error('sweeper cannot resolve', { id, reason });
+  if (isPayment) {
+    await annotate(id, {
+      needs_attention: { reason: `sweeper: ${reason}`, since: Math.floor(Date.now() / 1000) },
+    });
+    await addEvent(id, { type: 'workflow', event: 'needs_attention', reason: `sweeper: ${reason}` });
+  }
+}
+
+async function sweepPayment(item: Record<string, unknown>, now: number, result: SweepResult): Promise<void> {
+  const p = toPayment(item);
+  const age = now - p.updated;
+  const flagged = Boolean(item.needs_attention);
+  if (p.status === 'authorized') {
+    // Waiting for capture is legitimate; only a dead workflow is a problem.
+    const exec = await executionStatus(p.execution_arn);
+    if (exec !== 'RUNNING')
+      await escalate(
+        result,
+        p.id,
+        `authorized but its workflow is ${exec}; capture or cancel it by hand`,
+        true,
+      );
+    else result.untouched++;
+    return;
+  }
+  if (p.status === 'requires_action') {
+    if (age < quiet('PAYSTEP_SWEEP_AUTH_AFTER_SECONDS', 900) || !p.processor_reference)
+      return void result.untouched++;
+    const adapter = await processor(p.processor ?? 'stripe');
+    const truth = await adapter.retrieve(p.processor_reference);
+    if (truth.status === 'requires_action' || truth.status === 'processing') return void result.untouched++;
+    const outcome = truth.status === 'requires_payment_method' ? 'failed' : truth.status;
+    const { token, kind } = await getTaskToken(p.id);
+    if (token && kind === 'authentication') {
+      // Exactly what the lost webhook would have done.
+      await clients
+        .sfn()
+        .send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ outcome }) }))
+        .catch((err: Error) => {
+          if (err.name !== 'TaskTimedOut' && err.name !== 'TaskDoesNotExist') throw err;
+        });
+      result.resolved.push({ id: p.id, action: `resumed after authentication: ${outcome}` });
+      await addEvent(p.id, { type: 'workflow', event: 'sweeper resumed', outcome });
+      return;
+    }
+    const r = await reconcile({ payment_id: p.id, reason: 'authentication_lapsed' });
+    result.resolved.push({ id: p.id, action: `reconciled: ${r.outcome}` });
+    return;
+  }
+  // processing
+  if (!flagged && age < quiet('PAYSTEP_SWEEP_AFTER_SECONDS', 900)) return void result.untouched++;
+  const exec = await executionStatus(p.execution_arn);
+  if (exec === 'RUNNING' && !flagged) return void result.untouched++; // e.g. waiting for a review decision
+  try {
+    const r = await reconcile({ payment_id: p.id, reason: 'unknown_outcome' });
+    result.resolved.push({ id: p.id, action: `reconciled: ${r.outcome}` });
+    await addEvent(p.id, { type: 'workflow', event: 'sweeper reconciled', outcome: r.outcome });
+    if (['authorized', 'requires_action'].includes(String(r.outcome)) && exec !== 'RUNNING')
+      await escalate(
+        result,
+        p.id,
+        `${r.outcome} at the processor but no workflow is running to capture or cancel it`,
+        true,
+      );
+    else if (flagged) await annotate(p.id, {}, ['needs_attention']);
+  } catch (err) {
+    await escalate(result, p.id, `outcome still unknown (${(err as Error).message})`, true);
+  }
+}
+
+async function sweepRefund(item: Record<string, unknown>, now: number, result: SweepResult): Promise<void> {
+  const age = now - (item.updated as number);
+  if (age < quiet('PAYSTEP_SWEEP_AFTER_SECONDS', 900)) return void result.untouched++;
+  const id = item.id as string;
+  const reference = item.processor_reference as string | null;
+  const exec = await executionStatus(item.execution_arn as string);
+  if (!reference) {
+    if (exec === 'RUNNING') return void result.untouched++;
+    // The workflow ended before the processor was asked: nothing was refunded; give the money back.
+    await release(item.payment_id as string, id, item.amount as number);
+    await finishRefund(id, 'failed', 'workflow_ended_before_processor');
+    result.resolved.push({ id, action: 'released (never sent to the processor)' });
+    return;
+  }
+  const adapter = await processor(item.processor as string);
+  const truth = await adapter.retrieveRefund(reference);
+  const status = normalizeRefundStatus(truth.status);
+  if (status === 'pending') return void result.untouched++;
+  if (exec === 'RUNNING') {
+    await applyRefundUpdate(
+      item.processor as string,
+      { id: reference, status, failure_reason: truth.failureReason },
+      now,
+    );
+    result.resolved.push({ id, action: `resumed: ${status}` });
+    return;
+  }
+  const fresh = await getRefundItem(id);
+  if (fresh?.status !== 'pending') return void result.untouched++;
+  if (status === 'succeeded') await settle(item.payment_id as string, id, item.amount as number);
+  else await release(item.payment_id as string, id, item.amount as number);
+  await finishRefund(id, status, truth.failureReason);
+  result.resolved.push({ id, action: `finished without workflow: ${status}` });
+}
+
+export async function sweep(): Promise<SweepResult> {
+  const now = Math.floor(Date.now() / 1000);
+  const result: SweepResult = { examined: 0, resolved: [], escalated: [], untouched: 0 };
+  for await (const item of openItems()) {
+    result.examined++;
+    try {
+      if (item.kind === 'payment') await sweepPayment(item, now, result);
+      else await sweepRefund(item, now, result);
+    } catch (err) {
+      // One stubborn item must not stop the sweep of the others.
+      result.escalated.push({ id: String(item.id), reason: (err as Error).message });
+      logger.error('sweeper item failed', { id: String(item.id), error: err as Error });
+    }
+  }
+  return result;
+}
+
+export async function handler(): Promise<SweepResult> {
+  const result = await sweep();
+  if (result.resolved.length || result.escalated.length) {
+    const at = new Date();
+    const key = `system/sweeper/${at.toISOString().slice(0, 10)}/${at.toISOString().slice(11, 19).replace(/:/g, '')}.json`;
+    await clients
+      .s3()
+      .send(
+        new PutObjectCommand({
+          Bucket: config.bucketName('reports'),
+          Key: key,
+          Body: JSON.stringify({ at: at.toISOString(), ...result }, null, 2) + '\n',
+          ContentType: 'application/json',
+        }),
+      );
+  }
+  logger.info('sweep finished', {
+    examined: result.examined,
+    resolved: result.resolved.length,
+    escalated: result.escalated.length,
+  });
+  return result;
+}

@@ -1,0 +1,158 @@
+/**
+ * The sweeper on the local runtime: with the processor's webhooks lost, stuck payments and refunds
+ * still reach their true state, by the same guarded transitions and workflow resumptions; an
+ * outcome that stays unknown is escalated, never failed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
+import { createMerchant } from '../../lambdas/store/merchants.ts';
+import { sweep } from '../../lambdas/sweeper/run.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
+type Json = Record<string, any>;
+
+describe('sweeper', () => {
+  let dir: string;
+  let rt: Runtime;
+  let key: string;
+
+  const post = async (p: string, body: unknown) =>
+    (await (
+      await fetch(`${rt.url}${p}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+        },
+        body: JSON.stringify(body),
+      })
+    ).json()) as Json;
+  const get = async (p: string) =>
+    (await (await fetch(`${rt.url}${p}`, { headers: { authorization: `Bearer ${key}` } })).json()) as Json;
+  const until = async (cond: () => Promise<boolean>, ms = 20_000) => {
+    const end = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-sweeper-'));
+    process.env.PAYSTEP_SYNC_WAIT_MS = '300';
+    process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES = '0';
+    // Slow enough that the workflows' own timeouts (1 h for 3-D Secure, 24 h for refunds) do not fire during the test.
+    rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 10, scheduler: false });
+    key = (await createMerchant('Acme')).apiKey;
+    process.env.PAYSTEP_SWEEP_AFTER_SECONDS = '0';
+    process.env.PAYSTEP_SWEEP_AUTH_AFTER_SECONDS = '0';
+  });
+  afterAll(async () => {
+    delete process.env.PAYSTEP_SYNC_WAIT_MS;
+    delete process.env.PAYSTEP_SWEEP_AFTER_SECONDS;
+    delete process.env.PAYSTEP_SWEEP_AUTH_AFTER_SECONDS;
+    await rt?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('lost webhooks: authenticated payments and finished refunds reach their true state; a second sweep changes nothing', async () => {
+    rt.stripeWebhooks!.configure({ dropRate: 1 });
+    const created = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        post('/v1/payments', {
+          amount: 2000,
+          currency: 'usd',
+          payment_method: 'pm_card_authenticationRequired',
+        }),
+      ),
+    );
+    const threeDs: Json[] = [];
+    for (const c of created) {
+      await until(async () => (await get(`/v1/payments/${c.id}`)).status === 'requires_action');
+      threeDs.push(await get(`/v1/payments/${c.id}`));
+    }
+    rt.stripe!.authenticate(threeDs[0]!.processor_reference, 'succeed');
+    rt.stripe!.authenticate(threeDs[1]!.processor_reference, 'succeed');
+    rt.stripe!.authenticate(threeDs[2]!.processor_reference, 'fail');
+    // threeDs[3]: the customer has not acted yet; it must stay untouched.
+
+    const slow = await post('/v1/payments', {
+      amount: 900,
+      currency: 'usd',
+      payment_method: 'pm_card_pendingRefund',
+    });
+    await until(async () => (await get(`/v1/payments/${slow.id}`)).status === 'captured');
+    const refund = await post('/v1/refunds', { payment: slow.id, amount: 400 });
+    expect(refund.status).toBe('pending');
+    rt.stripe!.settleAsyncRefunds();
+    await new Promise((r) => setTimeout(r, 300)); // a webhook (had it not been lost) would have arrived by now
+    expect((await get(`/v1/payments/${threeDs[0]!.id}`)).status).toBe('requires_action');
+    expect((await get(`/v1/refunds/${refund.id}`)).status).toBe('pending');
+
+    const first = await sweep();
+    expect(first.escalated).toEqual([]);
+    await until(async () => (await get(`/v1/payments/${threeDs[0]!.id}`)).status === 'captured');
+    await until(async () => (await get(`/v1/payments/${threeDs[1]!.id}`)).status === 'captured');
+    await until(async () => (await get(`/v1/payments/${threeDs[2]!.id}`)).status === 'failed');
+    await until(async () => (await get(`/v1/refunds/${refund.id}`)).status === 'succeeded');
+    expect((await get(`/v1/payments/${threeDs[3]!.id}`)).status).toBe('requires_action');
+    expect(await get(`/v1/payments/${slow.id}`)).toMatchObject({
+      status: 'partially_refunded',
+      amount_refunded: 400,
+    });
+    for (const p of threeDs.slice(0, 2))
+      expect(rt.stripe!.paymentIntent(p.processor_reference)!.status).toBe('succeeded');
+
+    const second = await sweep();
+    expect(second.resolved).toEqual([]);
+    expect((await get(`/v1/payments/${slow.id}`)).amount_refunded).toBe(400); // settled once
+    rt.stripeWebhooks!.configure({ dropRate: 0 });
+  });
+});
+
+describe('sweeper and unknown outcomes', () => {
+  test('an outcome still unknown is escalated (needs attention), never failed; later the truth is applied', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-sweeper2-'));
+    // Fast enough that the workflow's long retries are spent in about a second.
+    const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 100_000, scheduler: false });
+    try {
+      const { apiKey } = await createMerchant('Acme');
+      rt.stripe!.faults.set({ failRate: 1 });
+      process.env.PAYSTEP_SYNC_WAIT_MS = '200';
+      const res = await fetch(`${rt.url}/v1/payments`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+        },
+        body: JSON.stringify({ amount: 3000, currency: 'usd', payment_method: 'pm_card_visa' }),
+      });
+      const p = (await res.json()) as Json;
+      delete process.env.PAYSTEP_SYNC_WAIT_MS;
+      const arn = p.id && `arn:aws:states:local:000000000000:execution:paystep-payment:${p.id}`;
+      expect(await rt.stepFunctions.waitForExecution(arn, 20_000)).toMatchObject({
+        status: 'FAILED',
+        error: 'NeedsAttention',
+      });
+      const stillDown = await sweep();
+      expect(stillDown.escalated.map((e) => e.id)).toContain(p.id);
+      const get = async () =>
+        (await (
+          await fetch(`${rt.url}/v1/payments/${p.id}`, { headers: { authorization: `Bearer ${apiKey}` } })
+        ).json()) as Json;
+      expect((await get()).status).toBe('processing');
+      rt.stripe!.faults.reset();
+      const recovered = await sweep();
+      expect(recovered.resolved).toContainEqual({ id: p.id, action: 'reconciled: captured' });
+      expect(await get()).toMatchObject({ status: 'captured', amount_captured: 3000 });
+    } finally {
+      await rt.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -15,6 +15,8 @@
  *   (the workflow's own reconcile step);
  * - refund `pending` quiet for the same time → retrieve the refund; a final outcome resumes its
  *   workflow, or — if the workflow is gone — settles/releases directly;
+ * - disputes on the disputes area's sweep list (deadline passed, no decision) → refreshed from the
+ *   processor (lambdas/disputes/sweep.ts);
  * - anything whose workflow has ended while the object is not terminal → escalated.
  * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket.
  */
@@ -29,6 +31,7 @@ import { addEvent, annotate, getTaskToken, toPayment } from '../store/payments.t
 import { finishRefund, getRefundItem, release, settle } from '../store/refunds.ts';
 import { applyRefundUpdate, normalizeRefundStatus } from '../refunds/updates.ts';
 import { handler as reconcile } from '../payments/steps/reconcile.ts';
+import { disputesToSweep, refreshDispute } from '../disputes/sweep.ts';
 
 export interface SweepResult {
   examined: number;
@@ -187,6 +190,19 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
 export async function sweep(): Promise<SweepResult> {
   const now = Math.floor(Date.now() / 1000);
   const result: SweepResult = { examined: 0, resolved: [], escalated: [], untouched: 0 };
+  // Disputes keep their own short list of those to re-check (lambdas/store/disputes.ts).
+  for (const { dispute_id: disputeId } of await disputesToSweep()) {
+    result.examined++;
+    try {
+      const outcome = await refreshDispute(disputeId);
+      if (outcome === 'applied')
+        result.resolved.push({ id: disputeId, action: 'dispute refreshed from the processor' });
+      else result.untouched++;
+    } catch (err) {
+      result.escalated.push({ id: disputeId, reason: (err as Error).message });
+      logger.error('sweeper dispute failed', { id: disputeId, error: err as Error });
+    }
+  }
   for await (const item of openItems()) {
     result.examined++;
     try {
@@ -206,16 +222,14 @@ export async function handler(): Promise<SweepResult> {
   if (result.resolved.length || result.escalated.length) {
     const at = new Date();
     const key = `system/sweeper/${at.toISOString().slice(0, 10)}/${at.toISOString().slice(11, 19).replace(/:/g, '')}.json`;
-    await clients
-      .s3()
-      .send(
-        new PutObjectCommand({
-          Bucket: config.bucketName('reports'),
-          Key: key,
-          Body: JSON.stringify({ at: at.toISOString(), ...result }, null, 2) + '\n',
-          ContentType: 'application/json',
-        }),
-      );
+    await clients.s3().send(
+      new PutObjectCommand({
+        Bucket: config.bucketName('reports'),
+        Key: key,
+        Body: JSON.stringify({ at: at.toISOString(), ...result }, null, 2) + '\n',
+        ContentType: 'application/json',
+      }),
+    );
   }
   logger.info('sweep finished', {
     examined: result.examined,

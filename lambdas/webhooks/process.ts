@@ -137,5 +137,12 @@ async function processRecord(record: SQSRecord): Promise<void> {
 const batch = new BatchProcessor(EventType.SQS);
 
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  return processPartialResponse(event, processRecord, batch, { context });
+  return processPartialResponse(event, processRecord, batch, {
+    context,
+    // In queue order: events about one object often arrive together (created + funds_withdrawn);
+    // the actions are safe under concurrency, but there is no reason to race them.
+    processInParallel: false,
+    // A batch whose events are all deferred (parked) is a normal answer, not a failed invocation.
+    throwOnFullBatchFailure: false,
+  });
 }

@@ -10,7 +10,7 @@ export const sweeper: TopologyFragment = {
       uses: {
         tables: ['main'],
         buckets: ['reports'],
-        stateMachines: ['payment', 'refund'],
+        stateMachines: ['payment', 'refund', 'dispute'],
         secrets: ['stripe-secret-key'],
       },
     },

@@ -32,7 +32,7 @@ describe('finance on the local runtime', () => {
   let keyB: string;
   let merchantA: string;
   let merchantB: string;
-  const pays: Record<string, Json> = {};
+  const pays: Json = {};
   let payoutId: string;
   const today = new Date().toISOString().slice(0, 10);
 
@@ -49,7 +49,12 @@ describe('finance on the local runtime', () => {
     return { status: res.status, body: (await res.json()) as Json };
   };
   const pay = async (key: string, amount: number, pm = 'pm_card_visa', extra: Json = {}) => {
-    const r = await call(key, 'POST', '/v1/payments', { amount, currency: 'usd', payment_method: pm, ...extra });
+    const r = await call(key, 'POST', '/v1/payments', {
+      amount,
+      currency: 'usd',
+      payment_method: pm,
+      ...extra,
+    });
     expect(r.status).toBe(201);
     return r.body;
   };
@@ -106,7 +111,9 @@ describe('finance on the local runtime', () => {
     const refund = await call(keyA, 'POST', '/v1/refunds', { payment: pays.a2.id, amount: 500 });
     expect(refund.status).toBe(201);
     pays.disputed = await pay(keyA, 4000, 'pm_card_createDispute');
-    await until('the refund', async () => ((await getPayment(pays.a2.id))?.amount_refunded === 500 ? true : undefined));
+    await until('the refund', async () =>
+      (await getPayment(pays.a2.id))?.amount_refunded === 500 ? true : undefined,
+    );
     await until('the dispute withdrawal', async () =>
       (await ledgerIds()).some((id) => id.startsWith('dsp:')) ? true : undefined,
     );
@@ -131,7 +138,11 @@ describe('finance on the local runtime', () => {
 
     // Replay every payment's capture through the real stream router, twice.
     const items = await clients.ddb().send(
-      new ScanCommand({ TableName: 'paystep-main', FilterExpression: 'kind = :k', ExpressionAttributeValues: { ':k': 'payment' } }),
+      new ScanCommand({
+        TableName: 'paystep-main',
+        FilterExpression: 'kind = :k',
+        ExpressionAttributeValues: { ':k': 'payment' },
+      }),
     );
     const records = (items.Items ?? []).map((p, i) => ({
       eventID: `replay-${i}`,
@@ -170,7 +181,11 @@ describe('finance on the local runtime', () => {
     for (const p of [pays.a1, pays.b1]) {
       const after = await getPayment(p.id);
       expect(after).toMatchObject({ status: 'settled' });
-      expect((after as unknown as Json).settlement).toEqual({ processor: 'stripe', payout_id: payoutId, date: today });
+      expect((after as unknown as Json).settlement).toEqual({
+        processor: 'stripe',
+        payout_id: payoutId,
+        date: today,
+      });
     }
     // Refunded in part: it is settled too (partially_refunded → settled is allowed).
     expect((await getPayment(pays.a2.id))?.status).toBe('settled');
@@ -192,8 +207,12 @@ describe('finance on the local runtime', () => {
     expect(platform.slice(1).map((r) => r[15])).toEqual(platform.slice(1).map(() => 'matched'));
     const mine = readCsv(reports(merchantB, 'reconciliation', today, `${payoutId}.csv`));
     expect(mine).toHaveLength(2);
-    expect(mine[1]).toEqual(expect.arrayContaining([payoutId, pays.b1.id, merchantB, 'charge', '2500', 'matched']));
-    const summary = JSON.parse(fs.readFileSync(reports('platform', 'reconciliation', today, `${payoutId}.json`), 'utf8'));
+    expect(mine[1]).toEqual(
+      expect.arrayContaining([payoutId, pays.b1.id, merchantB, 'charge', '2500', 'matched']),
+    );
+    const summary = JSON.parse(
+      fs.readFileSync(reports('platform', 'reconciliation', today, `${payoutId}.json`), 'utf8'),
+    );
     expect(summary).toMatchObject({
       object: 'reconciliation_report',
       payout: { amount: payout!.amount, lines_net: payout!.amount, difference: 0 },
@@ -210,7 +229,9 @@ describe('finance on the local runtime', () => {
     ];
     const before = files.map((f) => fs.readFileSync(f));
     const ledger = await ledgerIds();
-    const versions = await Promise.all([pays.a1, pays.a2, pays.b1].map(async (p) => (await getPayment(p.id))!.version));
+    const versions = await Promise.all(
+      [pays.a1, pays.a2, pays.b1].map(async (p) => (await getPayment(p.id))!.version),
+    );
     const again = await startReconciliation(
       { processor: 'stripe', source: { kind: 'api', payout_id: payoutId } },
       `stripe-${payoutId}-again`,
@@ -241,7 +262,10 @@ describe('finance on the local runtime', () => {
     unknown[col('balance_transaction_id')] = 'txn_injected';
     unknown[col('payment_intent_id')] = 'pi_nobody';
     const file = path.join(dir, 'itemized.csv');
-    fs.writeFileSync(file, [lines[0], ...rows.map((r) => r.join(',')), a1.join(','), unknown.join(',')].join('\r\n') + '\r\n');
+    fs.writeFileSync(
+      file,
+      [lines[0], ...rows.map((r) => r.join(',')), a1.join(','), unknown.join(',')].join('\r\n') + '\r\n',
+    );
 
     const asOf = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
     const out = JSON.parse(
@@ -265,12 +289,20 @@ describe('finance on the local runtime', () => {
     expect(reason(byTxn(a1[col('balance_transaction_id')]!)[1]!)).toBe(
       `line ${a1[col('balance_transaction_id')]} is listed twice in payout ${payoutId}`,
     );
-    expect(reason(byTxn('txn_injected')[0]!)).toBe(`charge ${a1[col('source_id')]} for pi_nobody is not a payment paystep knows`);
+    expect(reason(byTxn('txn_injected')[0]!)).toBe(
+      `charge ${a1[col('source_id')]} for pi_nobody is not a payment paystep knows`,
+    );
 
     const exceptions = readCsv(reports('platform', 'exceptions', asOf, 'exceptions.csv'));
     const types = exceptions.slice(1).map((r) => r[1]);
     expect(types).toEqual(
-      expect.arrayContaining(['amount_mismatch', 'duplicate', 'missing_internally', 'payout_total_mismatch', 'missing_at_processor']),
+      expect.arrayContaining([
+        'amount_mismatch',
+        'duplicate',
+        'missing_internally',
+        'payout_total_mismatch',
+        'missing_at_processor',
+      ]),
     );
     const missing = exceptions.find((r) => r[1] === 'missing_at_processor')!;
     // Open since this run saw it first (as of asOf), so 0 days old; the reason says when it was captured.
@@ -288,6 +320,34 @@ describe('finance on the local runtime', () => {
     expect(listed.data.map((e: Json) => e.type)).toEqual(['amount_mismatch']);
   });
 
+  test('the drop prefix and the payout sync reconcile on their own; a late payout resolves its exception', async () => {
+    const drop = path.join(dir, 'buckets', 'paystep-settlements', 'incoming', 'stripe');
+    fs.mkdirSync(drop, { recursive: true });
+    fs.copyFileSync(path.join(dir, 'itemized.csv'), path.join(drop, 'finance-upload.csv'));
+    const synced = (await rt.lambdas.invoke('reconciliation-sync', { only: 'files' })) as {
+      started: string[];
+    };
+    expect(synced.started).toHaveLength(1);
+    expect((await waitForExecution(synced.started[0]!, 20_000)).status).toBe('SUCCEEDED');
+    expect(fs.existsSync(path.join(drop, 'finance-upload.csv'))).toBe(false);
+    expect(
+      fs.existsSync(
+        path.join(dir, 'buckets', 'paystep-settlements', 'processed', 'stripe', 'finance-upload.csv'),
+      ),
+    ).toBe(true);
+
+    const before = JSON.parse(await cli('reconcile', 'exceptions', '--merchant', merchantA)) as Json;
+    expect(before.data.map((e: Json) => e.type)).toContain('missing_at_processor');
+    const out = JSON.parse(await cli('reconcile', 'sync', '--processor', 'stripe', '--payout-now')) as Json;
+    expect(out.already_reconciled).toEqual([payoutId]);
+    expect(out.reconciled).toHaveLength(1);
+    expect(out.reconciled[0].output.payouts[0]).toMatchObject({ status: 'reconciled', items: 1 });
+    const after = JSON.parse(await cli('reconcile', 'exceptions', '--merchant', merchantA)) as Json;
+    expect(after.data.map((e: Json) => e.type)).not.toContain('missing_at_processor');
+    const runs = JSON.parse(await cli('reconcile', 'list', '--processor', 'stripe')) as Json;
+    expect(runs.data).toHaveLength(2);
+  });
+
   test('daily reports: one row per ledger movement, a summary with the same figures, byte-identical re-runs', async () => {
     const files = await runReport('transactions', today, { merchant: merchantA });
     expect(files[0]!.files).toEqual([
@@ -298,7 +358,9 @@ describe('finance on the local runtime', () => {
     const entriesOfA = (await ledgerCheck()).balances.find((b) => b.merchant_id === merchantA)!.entries;
     expect(rows.length - 1).toBe(entriesOfA);
     const receivable = rows.slice(1).reduce((s, r) => s + Number(r[7]), 0);
-    expect(receivable).toBe((await ledgerCheck()).balances.find((b) => b.merchant_id === merchantA)!.accounts.processor_receivable);
+    expect(receivable).toBe(
+      (await ledgerCheck()).balances.find((b) => b.merchant_id === merchantA)!.accounts.processor_receivable,
+    );
 
     let text = '';
     const progress: string[] = [];
@@ -312,9 +374,25 @@ describe('finance on the local runtime', () => {
     expect(JSON.parse(text)).toMatchObject({ report: 'summary', date: today, merchants: 2 });
     expect(progress.join('')).toMatch(/summary \[█+\] 2\/2 merchants/);
     const summary = readCsv(reports(merchantA, 'summary', today, 'summary.csv'));
-    expect(summary[0]).toEqual(['currency', 'processor', 'entries', 'gross', 'refunds', 'disputes', 'fees', 'net', 'paid_out']);
+    expect(summary[0]).toEqual([
+      'currency',
+      'processor',
+      'entries',
+      'gross',
+      'refunds',
+      'disputes',
+      'fees',
+      'net',
+      'paid_out',
+    ]);
     const [cur, proc, , gross, refunds, disputes] = summary[1]!;
-    expect([cur, proc, gross, refunds, disputes]).toEqual(['usd', 'stripe', String(1050 + 2000 + 4000 + 990), '500', '4000']);
+    expect([cur, proc, gross, refunds, disputes]).toEqual([
+      'usd',
+      'stripe',
+      String(1050 + 2000 + 4000 + 990),
+      '500',
+      '4000',
+    ]);
 
     await cli('report', 'run', 'performance', '--date', today, '--merchant', merchantA);
     const perf = readCsv(reports(merchantA, 'performance', today, 'performance.csv'));

@@ -222,6 +222,33 @@ describe('Stripe webhooks on the local runtime', () => {
     });
   });
 
+  test('a dispute reaches paystep by webhook: the payment is disputed, then charged back when lost', async () => {
+    rt.stripe!.configureDisputes({ createDelayMs: 20 });
+    const p = await pay('pm_card_createDispute');
+    await paymentStatus(p.id, 'disputed');
+    const d = await waitFor('the dispute', async () => {
+      const r = await call('GET', `/v1/disputes?payment=${p.id}`);
+      return r.body.data?.[0] as Json | undefined;
+    });
+    expect(d).toMatchObject({ status: 'needs_response', amount: 1050 });
+    rt.stripe!.closeDispute(d.processor_reference, 'lost');
+    await paymentStatus(p.id, 'charged_back');
+    await processedAll(p.processor_reference);
+    const disputeEvents = rt
+      .stripe!.events()
+      .filter((e) => e.type.startsWith('charge.dispute.') && e.data.object.id === d.processor_reference);
+    expect(disputeEvents.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['charge.dispute.created', 'charge.dispute.closed']),
+    );
+    for (const e of disputeEvents) {
+      const stored = await getWebhookEvent('stripe', e.id);
+      expect(stored?.status).toBe('processed');
+      // created and closed change the dispute; funds_withdrawn may repeat what created said.
+      if (e.type === 'charge.dispute.created' || e.type === 'charge.dispute.closed')
+        expect(stored?.outcome).toBe('applied');
+    }
+  });
+
   test('duplicated, reordered and delayed delivery by the simulator ends in the same states', async () => {
     rt.stripeWebhooks!.configure({ duplicate: 1, reorderWindow: 4, reorderHoldMs: 20, delayMs: 2 });
     const a = await pay('pm_card_authenticationRequired');

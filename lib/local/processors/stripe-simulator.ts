@@ -938,7 +938,11 @@ export class StripeSimulator {
         pattern: /^\/v1\/disputes\/([^/]+)\/close$/,
         handler: (p, c, id) => this.closeDisputeEndpoint(p, c, id),
       },
-      { method: 'GET', pattern: /^\/v1\/balance_transactions$/, handler: (p) => this.listBalanceTransactions(p) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/balance_transactions$/,
+        handler: (p) => this.listBalanceTransactions(p),
+      },
       { method: 'GET', pattern: /^\/v1\/payouts$/, handler: (p) => this.listPayouts(p) },
       {
         method: 'GET',
@@ -1165,7 +1169,10 @@ export class StripeSimulator {
 
   /** Every payout, newest first. */
   payouts(): StripeObject[] {
-    return [...this.objects.values()].filter((o) => o.object === 'payout').reverse().map(clone);
+    return [...this.objects.values()]
+      .filter((o) => o.object === 'payout')
+      .reverse()
+      .map(clone);
   }
 
   /** The payout's itemized payout reconciliation report (Stripe's CSV columns, amounts in major units). */
@@ -1176,14 +1183,19 @@ export class StripeSimulator {
       typeof s === 'number' ? new Date(s * 1000).toISOString().slice(0, 19).replace('T', ' ') : null;
     const rows: StripeItemizedRow[] = [];
     for (const t of this.objects.values()) {
-      if (t.object !== 'balance_transaction' || t.type === 'payout' || this.sim.get(t.id)?.payout !== payoutId)
+      if (
+        t.object !== 'balance_transaction' ||
+        t.type === 'payout' ||
+        this.sim.get(t.id)?.payout !== payoutId
+      )
         continue;
       const source = this.objects.get(t.source as string);
       const charge =
         source?.object === 'charge' ? source : this.objects.get((source?.charge as string | undefined) ?? '');
       const pi = this.objects.get((source?.payment_intent as string | undefined) ?? '');
-      const card = (charge?.payment_method_details as { card?: { brand?: string; country?: string } } | undefined)
-        ?.card;
+      const card = (
+        charge?.payment_method_details as { card?: { brand?: string; country?: string } } | undefined
+      )?.card;
       rows.push({
         automatic_payout_id: payoutId,
         automatic_payout_effective_at: utc(payout.arrival_date),
@@ -1198,7 +1210,8 @@ export class StripeSimulator {
         payment_intent_id: pi?.id ?? null,
         card_brand: card?.brand ?? null,
         card_country: card?.country ?? null,
-        'payment_metadata[merchant_id]': (pi?.metadata as Record<string, string> | undefined)?.merchant_id ?? null,
+        'payment_metadata[merchant_id]':
+          (pi?.metadata as Record<string, string> | undefined)?.merchant_id ?? null,
         gross_minor: t.amount as number,
         fee_minor: t.fee as number,
         net_minor: t.net as number,
@@ -1207,10 +1220,16 @@ export class StripeSimulator {
     return renderStripeItemizedCsv(rows);
   }
 
-  private listOf(p: Reader, objects: StripeObject[], url: string, expandable: readonly string[]): StripeObject {
+  private listOf(
+    p: Reader,
+    objects: StripeObject[],
+    url: string,
+    expandable: readonly string[],
+  ): StripeObject {
     const expand = p.expand();
     const paths = expand.map((e) => (e.startsWith('data.') ? e.slice(5) : e));
-    if (expand.some((e) => !e.startsWith('data.'))) throw invalid('This property cannot be expanded.', 'expand');
+    if (expand.some((e) => !e.startsWith('data.')))
+      throw invalid('This property cannot be expanded.', 'expand');
     if (paths.length) this.checkExpand(paths, expandable);
     const limit = p.integer('limit') ?? 10;
     if (limit < 1 || limit > 100) throw invalid('Invalid limit: must be between 1 and 100', 'limit');
@@ -1262,7 +1281,17 @@ export class StripeSimulator {
   }
 
   private listBalanceTransactions(p: Reader): StripeObject {
-    p.allow(['limit', 'starting_after', 'ending_before', 'created', 'payout', 'type', 'currency', 'source', 'expand']);
+    p.allow([
+      'limit',
+      'starting_after',
+      'ending_before',
+      'created',
+      'payout',
+      'type',
+      'currency',
+      'source',
+      'expand',
+    ]);
     const payout = p.string('payout');
     if (payout) this.mustGet('payout', payout, 'payout', 404);
     const type = p.string('type');

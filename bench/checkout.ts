@@ -780,8 +780,10 @@ function machineLoad(
   if (!before || !after) return undefined;
   const secs = opts.duration;
   const busy = (after.busy - before.busy) / secs;
-  const runtime = opts.mode === 'inprocess' ? 0 : (cpuDelta(rtBefore, rtAfter)?.total ?? 0) / secs;
-  const generator = (gen.user + gen.system) / 1e6 / secs;
+  // In mode inprocess one process is both: its CPU is reported as the runtime's.
+  const own = (gen.user + gen.system) / 1e6 / secs;
+  const runtime = opts.mode === 'inprocess' ? own : (cpuDelta(rtBefore, rtAfter)?.total ?? 0) / secs;
+  const generator = opts.mode === 'inprocess' ? 0 : own;
   return {
     busyCores: round(busy, 2),
     runtimeCores: round(runtime, 2),

@@ -341,6 +341,7 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
       const cf = byId.get(cur)!.callFrame;
       if (!cf.url) continue;
       const cc = component(cf.url, cf.functionName);
+      if (cc.startsWith('bench/')) continue; // the benchmark's own counters wrap what they count
       if (!seen.has(cc)) {
         seen.add(cc);
         incl.set(cc, (incl.get(cc) ?? 0) + us);

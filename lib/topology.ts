@@ -155,7 +155,15 @@ export interface TopologyFragment {
 /** Merges fragments into a topology; a name declared twice is an error, not an override. */
 export function mergeTopology(t: Topology, ...fragments: TopologyFragment[]): Topology {
   const out: Topology = structuredClone(t);
-  const kinds = ['functions', 'stateMachines', 'tables', 'queues', 'buckets', 'schedules', 'secrets'] as const;
+  const kinds = [
+    'functions',
+    'stateMachines',
+    'tables',
+    'queues',
+    'buckets',
+    'schedules',
+    'secrets',
+  ] as const;
   for (const f of fragments) {
     for (const kind of kinds) {
       const target = out[kind] as Record<string, unknown>;

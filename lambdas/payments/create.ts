@@ -79,15 +79,13 @@ export const handler = httpHandler(async (req) => {
           idempotency_key: idemKey,
         });
       try {
-        await clients
-          .sfn()
-          .send(
-            new StartExecutionCommand({
-              stateMachineArn: smArn,
-              name: id,
-              input: JSON.stringify({ payment_id: id }),
-            }),
-          );
+        await clients.sfn().send(
+          new StartExecutionCommand({
+            stateMachineArn: smArn,
+            name: id,
+            input: JSON.stringify({ payment_id: id }),
+          }),
+        );
         await addEvent(id, { type: 'workflow', execution_arn: executionArn, event: 'started' });
       } catch (err) {
         if (!(err instanceof ExecutionAlreadyExists)) {

@@ -43,6 +43,12 @@ const PAYMENT_TYPES: ReadonlySet<SettlementType> = new Set([
 export const payoutOrder = (date: string, id: string) => `${date}|${id}`;
 
 const EMPTY_PRIOR: readonly PriorSettlement[] = Object.freeze([]);
+/** Shared by the lines without exceptions (most of them): one array fewer per line. */
+const NO_EXCEPTIONS: ReconException[] = Object.freeze([]) as unknown as ReconException[];
+function flag(out: ItemResult, e: ReconException): void {
+  if (out.exceptions === NO_EXCEPTIONS) out.exceptions = [e];
+  else out.exceptions.push(e);
+}
 const SEEN = 1;
 const CHARGED = 2;
 
@@ -166,6 +172,16 @@ export class Reconciler {
   readonly processor: string;
   private readonly terms: ProcessorTerms;
   private readonly internal = new InternalIndex();
+  private readonly view: RecView = {
+    i: 0,
+    reference: '',
+    payment_id: '',
+    merchant_id: '',
+    currency: '',
+    amount_captured: 0,
+    amount_refunded: 0,
+    prior: EMPTY_PRIOR,
+  };
   private readonly payouts = new Map<string, PayoutAcc>();
   private readonly unknownItems = new Set<string>();
   readonly counts = { items: 0, matched: 0, exception: 0, not_applicable: 0 };
@@ -243,7 +259,7 @@ export class Reconciler {
       merchant_id: null,
       payment_id: null,
       status: 'not_applicable',
-      exceptions: [],
+      exceptions: NO_EXCEPTIONS,
       settle: false,
       expected_amount: null,
       expected_fee: null,
@@ -258,7 +274,8 @@ export class Reconciler {
       out.merchant_id = it.merchant_hint;
       out.status = 'exception';
       if (this.unknownItems.has(it.item_id)) {
-        out.exceptions.push(
+        flag(
+          out,
           this.exc(
             'duplicate',
             it.item_id,
@@ -272,7 +289,8 @@ export class Reconciler {
         return out;
       }
       this.unknownItems.add(it.item_id);
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'missing_internally',
           it.item_id,
@@ -287,16 +305,16 @@ export class Reconciler {
       );
       return out;
     }
-    const r: RecView = {
-      i,
-      reference: idx.reference[i]!,
-      payment_id: idx.payment[i]!,
-      merchant_id: idx.merchant[i]!,
-      currency: idx.currency[i]!,
-      amount_captured: idx.captured[i]!,
-      amount_refunded: idx.refunded[i]!,
-      prior: idx.priorOf(i),
-    };
+    // One view, refilled per line (classification is synchronous; exceptions copy what they need).
+    const r = this.view;
+    r.i = i;
+    r.reference = idx.reference[i]!;
+    r.payment_id = idx.payment[i]!;
+    r.merchant_id = idx.merchant[i]!;
+    r.currency = idx.currency[i]!;
+    r.amount_captured = idx.captured[i]!;
+    r.amount_refunded = idx.refunded[i]!;
+    r.prior = idx.priorOf(i);
     if (it.type === 'charge') idx.flags[i]! |= SEEN;
     out.merchant_id = r.merchant_id;
     out.payment_id = r.payment_id;
@@ -310,7 +328,8 @@ export class Reconciler {
       (seen === it.item_id || (typeof seen !== 'string' && seen.includes(it.item_id)))
     ) {
       out.status = 'exception';
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'duplicate',
           it.item_id,
@@ -332,7 +351,8 @@ export class Reconciler {
         payoutOrder(p.payout_date, p.payout_id) < here
       ) {
         out.status = 'exception';
-        out.exceptions.push(
+        flag(
+          out,
           this.exc(
             'duplicate',
             it.item_id,
@@ -349,7 +369,8 @@ export class Reconciler {
 
     if (it.currency !== r.currency) {
       out.status = 'exception';
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'currency_mismatch',
           it.item_id,
@@ -386,7 +407,8 @@ export class Reconciler {
     );
     if (earlier || this.internal.flags[r.i]! & CHARGED) {
       const where = earlier ? `payout ${earlier.payout_id}` : 'this run';
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'duplicate',
           it.item_id,
@@ -403,7 +425,8 @@ export class Reconciler {
     const fee = this.terms.expectedFee('charge', it.gross, it.currency);
     out.expected_fee = fee;
     if (it.gross !== r.amount_captured) {
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'amount_mismatch',
           it.item_id,
@@ -419,7 +442,8 @@ export class Reconciler {
     out.settle = true;
     out.status = 'matched';
     if (fee !== null && Math.abs(it.fee - fee) > this.terms.feeTolerance) {
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'fee_mismatch',
           it.item_id,
@@ -448,7 +472,8 @@ export class Reconciler {
     const total = before + delta;
     out.expected_amount = r.amount_refunded;
     if (it.type === 'refund' && total > r.amount_captured) {
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'refund_above_charge',
           it.item_id,
@@ -462,7 +487,8 @@ export class Reconciler {
       return;
     }
     if (it.type === 'refund' && total > r.amount_refunded) {
-      out.exceptions.push(
+      flag(
+        out,
         this.exc(
           'amount_mismatch',
           it.item_id,

@@ -249,6 +249,7 @@ export async function finish(input: FinishInput) {
     return o;
   };
   for (const p of checks.payouts) ownerPayout(PLATFORM, p);
+  const concerned = new Set<string>([PLATFORM]);
   for await (const r of mergedResults(input.matched.map((m) => m.results))) {
     const it = r.item;
     const p = payoutOf.get(it.payout_id)!;
@@ -273,6 +274,7 @@ export async function finish(input: FinishInput) {
       r.exceptions.map((e) => e.id).join(' '),
       r.exceptions.map((e) => e.reason).join('; '),
     ];
+    for (const e of r.exceptions) concerned.add(e.merchant_id ?? PLATFORM);
     const targets = [PLATFORM];
     if (r.payment_id && r.merchant_id) targets.push(r.merchant_id);
     for (const owner of targets) {
@@ -331,7 +333,7 @@ export async function finish(input: FinishInput) {
 
   // Open exceptions, per merchant concerned and for the platform (all of them).
   const all = await openExceptions();
-  const concerned = new Set<string>([...owners.keys()].map((k) => k.split('|')[1]!));
+  for (const k of owners.keys()) concerned.add(k.split('|')[1]!);
   for (const e of missing) concerned.add(e.merchant_id ?? PLATFORM);
   const exceptionReports: string[] = [];
   for (const owner of [...concerned].sort()) {

@@ -69,23 +69,35 @@ export interface NewWebhookEvent {
  * Stores the event unless it is already there. Returns the stored record and whether this call
  * created it (false: a duplicate delivery of the same event id).
  */
+/** DynamoDB items are at most 400 KB; a larger event is kept as a stub and surfaced as failed. */
+export const MAX_STORED_RAW_BYTES = 350_000;
+
 export async function recordWebhookEvent(
   e: NewWebhookEvent,
   ttlDays: number,
 ): Promise<{ created: boolean; record: WebhookEventRecord }> {
   const now = nowSeconds();
+  const size = Buffer.byteLength(e.raw);
+  const tooLarge = size > MAX_STORED_RAW_BYTES;
   const record: WebhookEventRecord = {
     ...e,
-    status: 'received',
+    ...(tooLarge
+      ? {
+          raw: JSON.stringify({ id: e.id, type: e.type, created: e.created, truncated: true }),
+          status: 'failed' as const,
+          last_error: `event too large to store (${size} bytes): handle it from the processor's dashboard`,
+        }
+      : { status: 'received' as const }),
     attempts: 0,
     received_at: now,
     expires_at: now + ttlDays * 86400,
   };
+  const listed = tooLarge ? { gsi1pk: listKey(e.processor, 'failed'), gsi1sk: sortKey(e.created, e.id) } : {};
   try {
     await clients.ddb().send(
       new PutCommand({
         TableName: table(),
-        Item: { ...key(e.processor, e.id), kind: 'webhook_event', ...record },
+        Item: { ...key(e.processor, e.id), kind: 'webhook_event', ...record, ...listed },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -219,8 +231,15 @@ export async function releaseWebhookEvent(
     });
 }
 
-/** Back to `received` for another round of processing (ops replay). False if unknown. */
-export async function resetWebhookEvent(processor: string, id: string): Promise<boolean> {
+/**
+ * Back to `received` for another round of processing (ops replay). A processed event is left
+ * alone unless `force`. Returns what was done.
+ */
+export async function resetWebhookEvent(
+  processor: string,
+  id: string,
+  force = false,
+): Promise<'reset' | 'missing' | 'processed'> {
   try {
     await clients.ddb().send(
       new UpdateCommand({
@@ -228,15 +247,17 @@ export async function resetWebhookEvent(processor: string, id: string): Promise<
         Key: key(processor, id),
         UpdateExpression:
           'SET #s = :received REMOVE lease_until, lease_holder, gsi1pk, gsi1sk, outcome, processed_at',
-        ConditionExpression: 'attribute_exists(pk)',
+        ConditionExpression: force ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND #s <> :processed',
         ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':received': 'received' },
+        ExpressionAttributeValues: force
+          ? { ':received': 'received' }
+          : { ':received': 'received', ':processed': 'processed' },
       }),
     );
-    return true;
+    return 'reset';
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    return (await getWebhookEvent(processor, id)) ? 'processed' : 'missing';
   }
 }
 

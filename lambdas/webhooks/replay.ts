@@ -43,13 +43,17 @@ export async function listStoredWebhookEvents(
   return (await listWebhookEvents(processor, status, limit)).map(summarize);
 }
 
-/** Queues a stored event again. Undefined when no such event is stored. */
+/**
+ * Queues a stored event again: `replayed`, or `missing` (no such event), or `processed` (it took
+ * effect already; `force` replays it anyway — harmless, but it adds timeline entries again).
+ */
 export async function replayWebhookEvent(
   eventId: string,
   processor = 'stripe',
-): Promise<WebhookEventSummary | undefined> {
-  if (!(await resetWebhookEvent(processor, eventId))) return undefined;
-  await enqueueWebhookEvent(processor, eventId);
-  const r = await getWebhookEvent(processor, eventId);
-  return r ? summarize(r) : undefined;
+  force = false,
+): Promise<{ result: 'replayed' | 'missing' | 'processed'; event?: WebhookEventSummary }> {
+  const r = await resetWebhookEvent(processor, eventId, force);
+  if (r === 'reset') await enqueueWebhookEvent(processor, eventId);
+  const stored = await getWebhookEvent(processor, eventId);
+  return { result: r === 'reset' ? 'replayed' : r, ...(stored ? { event: summarize(stored) } : {}) };
 }

@@ -28,13 +28,16 @@ export function registerWebhookCommands(program: Command, out: (s: string) => vo
     });
   webhooks
     .command('replay')
-    .description('process a stored event again (idempotent: what already took effect does not repeat)')
+    .description('process a stored event again (one that is parked or failed; --force for a processed one)')
     .argument('<event-id>', 'the processor event id (evt_…)')
     .option('--processor <name>', 'processor', 'stripe')
-    .action(async (eventId: string, opts: { processor: string }) => {
+    .option('--force', 'replay even if it was processed (what took effect does not repeat)')
+    .action(async (eventId: string, opts: { processor: string; force?: boolean }) => {
       const dataDir = resolveDataDir(program.opts().dataDir);
-      const event = await withRuntime(dataDir, () => replayWebhookEvent(eventId, opts.processor));
-      if (!event) throw new Error(`no stored ${opts.processor} event ${eventId}`);
-      out(JSON.stringify({ replayed: true, event }) + '\n');
+      const r = await withRuntime(dataDir, () => replayWebhookEvent(eventId, opts.processor, opts.force));
+      if (r.result === 'missing') throw new Error(`no stored ${opts.processor} event ${eventId}`);
+      if (r.result === 'processed')
+        throw new Error(`event ${eventId} was processed already; use --force to process it again`);
+      out(JSON.stringify({ replayed: true, event: r.event }) + '\n');
     });
 }

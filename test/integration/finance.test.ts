@@ -403,6 +403,17 @@ describe('finance on the local runtime', () => {
     await runReport('transactions', today, { merchant: merchantA });
     expect(fs.readFileSync(reports(merchantA, 'transactions', today, 'transactions.csv'))).toEqual(before);
 
+    // The scheduled function (as EventBridge Scheduler calls it, for the day before its time).
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const scheduled = (await rt.lambdas.invoke('finance-reports', {
+      scheduled_time: `${tomorrow}T02:15:00Z`,
+    })) as Json;
+    expect(scheduled).toMatchObject({
+      date: today,
+      reports: ['transactions', 'summary', 'performance'],
+      merchants: 2,
+    });
+    expect(fs.readFileSync(reports(merchantA, 'transactions', today, 'transactions.csv'))).toEqual(before);
     const list = JSON.parse(await cli('report', 'list', '--merchant', merchantA)) as Json;
     expect(list.data.map((x: Json) => x.report)).toEqual(
       expect.arrayContaining(['transactions', 'summary', 'performance', 'reconciliation', 'exceptions']),

@@ -1,12 +1,13 @@
 /**
  * Order independence of webhook processing, as a property (fast-check) on the local runtime:
- * for a fixed scenario — a 3-D Secure payment completed at the processor, and a captured payment
- * whose pending refund then succeeds — the processor's events are delivered to
- * POST /webhooks/stripe in a random order, with random duplicates, replays of an earlier signed
- * request, and bad deliveries (tampered body, stale timestamp, forged signature) mixed in. Every
- * run must end in the same state as in-order delivery, with every side effect once: one
- * transition per status, one resume of the payment workflow, one refund settlement, one task
- * success per token, each event stored once and processed.
+ * for a fixed scenario — a 3-D Secure payment completed at the processor, a captured payment whose
+ * pending refund then succeeds, and a disputed payment whose dispute is won — the processor's
+ * events are delivered to POST /webhooks/stripe in a random order, with random duplicates, replays
+ * of an earlier signed request, and bad deliveries (tampered body, stale timestamp, forged
+ * signature) mixed in. Every run must end in the same state as in-order delivery, with every side
+ * effect once: one transition per status, one resume of the payment workflow, one task success
+ * per token, one refund settlement, the dispute's funds withdrawn and reinstated once, each event
+ * stored once and processed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,7 +30,7 @@ import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts
 type Json = Record<string, any>;
 
 const SECRET = 'whsec_paystep_simulator';
-const EVENTS_PER_SCENARIO = 15;
+const EVENTS_PER_SCENARIO = 12;
 const now = () => Math.floor(Date.now() / 1000);
 const sign = (payload: string, secret = SECRET, timestamp?: number) =>
   Stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp ? { timestamp } : {}) });
@@ -134,18 +135,24 @@ describe('webhook processing is order-independent (property over random deliveri
       'the refund wait',
       async () => (await getRefundItem(refund.id))?.task_token as string | undefined,
     );
+    const reRef = (await getRefundItem(refund.id))!.processor_reference as string; // re_…
     rt.stripe!.authenticate(a.processor_reference, 'succeed');
     rt.stripe!.settleAsyncRefunds();
     const charge = rt.stripe!.paymentIntent(c.processor_reference)!.latest_charge as string;
     const dispute = rt.stripe!.createDisputeNow(charge)!.id;
     rt.stripe!.closeDispute(dispute, 'won');
-    const refs = new Set([a.processor_reference, b.processor_reference]);
+    // Every event of the 3DS payment, of the refund and of the dispute. (Payment b's own
+    // payment_intent/charge events, which only confirm the capture its workflow recorded, are
+    // left out: they are like a's and would only make each run longer.)
     const events = rt
       .stripe!.events()
       .filter(
         (e) =>
-          refs.has(e.data.object.id) ||
-          refs.has(e.data.object.payment_intent as string) ||
+          e.data.object.id === a.processor_reference ||
+          e.data.object.payment_intent === a.processor_reference ||
+          (e.type.startsWith('refund.') && e.data.object.id === reRef) ||
+          (e.type === 'charge.refund.updated' && e.data.object.id === reRef) ||
+          (e.type === 'charge.refunded' && e.data.object.payment_intent === b.processor_reference) ||
           (e.type.startsWith('charge.dispute.') && e.data.object.id === dispute),
       );
     return { a, b, c, refund, dispute, tokenA, tokenRefund, events };
@@ -199,10 +206,14 @@ describe('webhook processing is order-independent (property over random deliveri
     const execRefund = await rt.stepFunctions.waitForExecution(refundExecution);
     const ref = await getRef('stripe', s.dispute);
     const disputeExecution = (await getDispute(ref!.dispute_id))!.execution_arn;
-    // A dispute already closed when paystep first hears of it needs no workflow.
-    const execDispute = await rt.stepFunctions
-      .waitForExecution(disputeExecution)
-      .catch(() => ({ status: 'NOT_STARTED' }));
+    // Started only if paystep heard of the dispute while it was open; then it may still sleep until
+    // its reminder point (days) before it sees the dispute closed. Never failed.
+    let disputeWorkflow = 'NOT_STARTED';
+    try {
+      disputeWorkflow = rt.stepFunctions.describeExecution({ executionArn: disputeExecution }).status;
+    } catch {
+      // not started
+    }
     const a = (await getPayment(s.a.id))!;
     const b = (await getPayment(s.b.id))!;
     const c = (await getPayment(s.c.id))!;
@@ -223,8 +234,7 @@ describe('webhook processing is order-independent (property over random deliveri
         status: dispute.status,
         withdrawn: dispute.funds_withdrawn_amount,
         reinstated: dispute.funds_reinstated_amount,
-        // Started only if paystep heard of the dispute while it was open; never left running.
-        workflowSettled: ['SUCCEEDED', 'NOT_STARTED'].includes(execDispute.status),
+        workflowHealthy: ['NOT_STARTED', 'RUNNING', 'SUCCEEDED'].includes(disputeWorkflow),
       },
       transitionsA: ta.filter((e) => e.type === 'status_changed').map((e) => e.status),
       transitionsB: tb.filter((e) => e.type === 'status_changed').map((e) => e.status),
@@ -285,9 +295,6 @@ describe('webhook processing is order-independent (property over random deliveri
         'payment_intent.requires_action',
         'charge.succeeded',
         'payment_intent.succeeded',
-        'payment_intent.created',
-        'charge.succeeded',
-        'payment_intent.succeeded',
         'refund.created',
         'charge.refunded',
         'refund.updated',
@@ -308,7 +315,7 @@ describe('webhook processing is order-independent (property over random deliveri
       b: { status: 'partially_refunded', amount_captured: 1050, amount_refunded: 400 },
       c: { status: 'captured', amount_captured: 1050, amount_refunded: 0 },
       refund: { status: 'succeeded', workflow: 'SUCCEEDED' },
-      dispute: { status: 'won', withdrawn: 1050, reinstated: 1050, workflowSettled: true },
+      dispute: { status: 'won', withdrawn: 1050, reinstated: 1050, workflowHealthy: true },
       transitionsA: ['requires_action', 'captured'],
       transitionsB: ['captured', 'partially_refunded'],
       transitionsC: { last: 'captured', disputedAtMostOnce: true },
@@ -333,7 +340,7 @@ describe('webhook processing is order-independent (property over random deliveri
     const plans = fc
       .tuple(
         fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
-        fc.array(extra, { maxLength: 6 }),
+        fc.array(extra, { maxLength: 5 }),
       )
       .map(([order, extras]) => {
         const plan: Delivery[] = order.map((event) => ({ event, mode: 'valid' }));
@@ -342,17 +349,14 @@ describe('webhook processing is order-independent (property over random deliveri
       });
     await fc.assert(
       fc.asyncProperty(plans, async (plan) => {
-        const t0 = Date.now();
         const s = await nextScenario();
-        const t1 = Date.now();
         expect(s.events).toHaveLength(n);
         await deliver(s, plan);
-        const t2 = Date.now();
-        const st = await finalState(s);
-        console.log('TIMING', t1 - t0, t2 - t1, Date.now() - t2, plan.length);
-        expect(st).toEqual(expected);
+        expect(await finalState(s)).toEqual(expected);
       }),
-      { numRuns: 30, endOnFailure: true },
+      // Each run is a whole scenario end to end (three payments, a refund and a dispute, 12+ events
+      // through HTTP, the queue and the workflows): ~0.5 s. PAYSTEP_PROPERTY_RUNS=200 for a long soak.
+      { numRuns: Number(process.env.PAYSTEP_PROPERTY_RUNS || 20), endOnFailure: true },
     );
   });
 });

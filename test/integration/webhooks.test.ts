@@ -145,6 +145,20 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(await getWebhookEvent('stripe', id)).toBeUndefined();
   });
 
+  test('an event too large for one item is acknowledged and surfaced as failed, not lost', async () => {
+    const id = `evt_big${randomUUID().replace(/-/g, '')}`;
+    const payload = eventJson(
+      'invoice.updated',
+      { id: 'in_1', object: 'invoice', memo: 'x'.repeat(400_000) },
+      id,
+    );
+    expect((await post(payload, sign(payload))).status).toBe(200);
+    const stored = await getWebhookEvent('stripe', id);
+    expect(stored).toMatchObject({ status: 'failed', type: 'invoice.updated' });
+    expect(stored!.last_error).toMatch(/too large/);
+    expect((await cli('webhooks', 'list', '--status', 'failed')).data.map((e: Json) => e.id)).toContain(id);
+  });
+
   test('a valid event is stored once, acknowledged fast, processed once; duplicates and replays change nothing', async () => {
     const id = `evt_ok${randomUUID().replace(/-/g, '')}`;
     const payload = eventJson('customer.created', { id: 'cus_1', object: 'customer' }, id);
@@ -358,6 +372,8 @@ describe('Stripe webhooks on the local runtime', () => {
       type: 'refund.updated',
       status: 'failed',
     });
+    const processedId = rt.stripe!.events()[0]!.id; // long processed
+    await expect(cli('webhooks', 'replay', processedId)).rejects.toThrow(/processed already/);
     const replayed = await cli('webhooks', 'replay', id);
     expect(replayed).toMatchObject({ replayed: true, event: { id, status: 'received' } });
     await waitFor('processed again', async () => {

@@ -70,6 +70,15 @@ test('a payout pays out the balance, net of fees and refunds; nothing is paid tw
   expect(items.map((i) => i.reference).sort()).toEqual([a.id, b.id, b.id, c.id].sort());
   expect(items.every((i) => i.payout_id === payout!.id && i.merchant_hint === 'mch_1')).toBe(true);
   expect(items.reduce((s, i) => s + i.net, 0)).toBe(payout!.amount);
+  const served = await fetch(`${sim.url}/_sim/payouts/${payout!.id}/itemized.csv`);
+  expect(served.headers.get('content-type')).toMatch(/^text\/csv/);
+  expect(await served.text()).toBe(sim.payoutItemizedCsv(payout!.id));
+  const run = await fetch(`${sim.url}/_sim/payouts/run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ include_pending: true }),
+  });
+  expect(await run.json()).toEqual({ payouts: [] }); // nothing left to pay out
 });
 
 test('an unknown payout is a 404, an unknown cursor a 400 (resource_missing), as on Stripe', async () => {

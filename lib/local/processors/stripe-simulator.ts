@@ -44,8 +44,8 @@
  *   GET/POST /v1/disputes/:id (evidence, submit) and POST /v1/disputes/:id/close; Stripe's evidence
  *   test strings decide them (see the disputes section of the class).
  *
- * Not modelled: customers, SetupIntents, lists and search, other payment method types, Connect,
- * currencies conversion, signed webhook delivery.
+ * Not modelled: customers, SetupIntents, lists (but payouts' and balance transactions') and search,
+ * other payment method types, Connect, currencies conversion, signed webhook delivery.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -114,6 +114,119 @@ describe('sweeper', () => {
   });
 });
 
+describe('sweeper with 10% of webhooks dropped', () => {
+  test('every payment and refund reaches its true terminal state', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-sweeper-drop-'));
+    process.env.PAYSTEP_SYNC_WAIT_MS = '300';
+    const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 10, scheduler: false });
+    try {
+      const { apiKey } = await createMerchant('Dropper');
+      const call = async (method: string, p: string, body?: unknown) =>
+        (await (
+          await fetch(`${rt.url}${p}`, {
+            method,
+            headers: {
+              authorization: `Bearer ${apiKey}`,
+              'content-type': 'application/json',
+              'idempotency-key': randomUUID(),
+            },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          })
+        ).json()) as Json;
+      const waitStatus = async (p: string, want: (s: string) => boolean) => {
+        for (let i = 0; i < 1000; i++) {
+          const x = await call('GET', p);
+          if (want(x.status)) return x;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        throw new Error(`${p} did not reach the expected status`);
+      };
+      rt.stripeWebhooks!.configure({ dropRate: 0.1 });
+      const payments: Json[] = [];
+      for (let i = 0; i < 16; i++) {
+        const pm = i % 4 === 3 ? 'pm_card_pendingRefund' : 'pm_card_authenticationRequired';
+        const created = await call('POST', '/v1/payments', {
+          amount: 1000 + i * 10,
+          currency: 'usd',
+          payment_method: pm,
+        });
+        payments.push(await waitStatus(`/v1/payments/${created.id}`, (st) => st !== 'processing'));
+      }
+      const threeDs = payments.filter((p) => p.status === 'requires_action');
+      threeDs.forEach((p, i) =>
+        rt.stripe!.authenticate(p.processor_reference, i % 3 === 2 ? 'fail' : 'succeed'),
+      );
+      const refunds: Json[] = [];
+      for (const p of payments.filter((x) => x.status === 'captured'))
+        refunds.push(await call('POST', '/v1/refunds', { payment: p.id }));
+      rt.stripe!.settleAsyncRefunds();
+      await new Promise((r) => setTimeout(r, 500));
+      await sweep();
+      // The truth is the processor's: every payment and refund ends as the simulator says.
+      for (const p of threeDs) {
+        const pi = rt.stripe!.paymentIntent(p.processor_reference)!;
+        const want = pi.status === 'succeeded' ? 'captured' : 'failed';
+        await waitStatus(`/v1/payments/${p.id}`, (st) => st === want);
+      }
+      for (const r of refunds) await waitStatus(`/v1/refunds/${r.id}`, (st) => st === 'succeeded');
+      expect(threeDs.length).toBe(12);
+      expect(refunds.length).toBe(4);
+      const again = await sweep();
+      expect(again.resolved).toEqual([]);
+    } finally {
+      delete process.env.PAYSTEP_SYNC_WAIT_MS;
+      await rt.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('review window', () => {
+  test('a review nobody decides within its window is resolved by policy: the payment is canceled (review_expired)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-review-window-'));
+    process.env.PAYSTEP_RISK_BLOCKED_COUNTRIES = 'KP';
+    const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 200_000, scheduler: false }); // 24 h ≈ 0.4 s
+    try {
+      const { apiKey } = await createMerchant('Reviewer');
+      process.env.PAYSTEP_SYNC_WAIT_MS = '100';
+      const res = await fetch(`${rt.url}/v1/payments`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+        },
+        body: JSON.stringify({
+          amount: 500,
+          currency: 'usd',
+          payment_method: 'pm_card_visa',
+          customer: { country: 'KP' },
+        }),
+      });
+      delete process.env.PAYSTEP_SYNC_WAIT_MS;
+      const p = (await res.json()) as Json;
+      const exec = await rt.stepFunctions.waitForExecution(
+        `arn:aws:states:local:000000000000:execution:paystep-payment:${p.id}`,
+        10_000,
+      );
+      expect(exec.status).toBe('SUCCEEDED');
+      const after = (await (
+        await fetch(`${rt.url}/v1/payments/${p.id}`, { headers: { authorization: `Bearer ${apiKey}` } })
+      ).json()) as Json;
+      expect(after).toMatchObject({
+        status: 'canceled',
+        cancellation_reason: 'review_expired',
+        review: { status: 'expired' },
+      });
+      expect(rt.stripe!.stats().paymentIntentsCreated).toBe(0); // nothing was charged
+    } finally {
+      delete process.env.PAYSTEP_RISK_BLOCKED_COUNTRIES;
+      await rt.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sweeper and unknown outcomes', () => {
   test('an outcome still unknown is escalated (needs attention), never failed; later the truth is applied', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-sweeper2-'));

@@ -17,6 +17,8 @@ export const handler = httpHandler(async (req) => {
       url: '/v1/payments',
       data: page.data.map(presentPayment),
       has_more: page.hasMore,
+      // Set when the filters matched little within the items examined: continue from here.
+      ...(page.nextStartingAfter ? { next_starting_after: page.nextStartingAfter } : {}),
     },
   };
 });

@@ -250,7 +250,7 @@ export interface ListFilters {
 export async function listPayments(
   merchantId: string,
   f: ListFilters,
-): Promise<{ data: Payment[]; hasMore: boolean }> {
+): Promise<{ data: Payment[]; hasMore: boolean; nextStartingAfter?: string }> {
   const values: Record<string, unknown> = { ':pk': `MERCHANT#${merchantId}#PAYMENTS` };
   const names: Record<string, string> = {};
   let keyCond = 'gsi1pk = :pk';
@@ -292,7 +292,11 @@ export async function listPayments(
   }
   const data: Payment[] = [];
   let start = exclusiveStart;
-  // Read pages until the page is full (filters may drop items) and one more item is known.
+  // Read pages until the page is full (filters may drop items) and one more item is known — but at
+  // most MAX_PAGES per request, so a filter matching little in a large history cannot make one
+  // request scan it all; the caller then gets `nextStartingAfter` to continue from.
+  const MAX_PAGES = 10;
+  let pages = 0;
   for (;;) {
     const page = await clients.ddb().send(
       new QueryCommand({
@@ -312,7 +316,12 @@ export async function listPayments(
       data.push(toPayment(it));
     }
     start = page.LastEvaluatedKey;
+    pages++;
     if (data.length > f.limit || !start) break;
+    if (pages >= MAX_PAGES) {
+      const lastExamined = String(start.pk).replace(/^PAYMENT#/, '');
+      return { data, hasMore: true, nextStartingAfter: lastExamined };
+    }
   }
   return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
 }

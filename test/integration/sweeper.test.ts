@@ -118,6 +118,8 @@ describe('sweeper with 10% of webhooks dropped', () => {
   test('every payment and refund reaches its true terminal state', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-sweeper-drop-'));
     process.env.PAYSTEP_SYNC_WAIT_MS = '300';
+    process.env.PAYSTEP_SWEEP_AFTER_SECONDS = '0';
+    process.env.PAYSTEP_SWEEP_AUTH_AFTER_SECONDS = '0';
     const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 10, scheduler: false });
     try {
       const { apiKey } = await createMerchant('Dropper');
@@ -175,6 +177,8 @@ describe('sweeper with 10% of webhooks dropped', () => {
       expect(again.resolved).toEqual([]);
     } finally {
       delete process.env.PAYSTEP_SYNC_WAIT_MS;
+      delete process.env.PAYSTEP_SWEEP_AFTER_SECONDS;
+      delete process.env.PAYSTEP_SWEEP_AUTH_AFTER_SECONDS;
       await rt.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }

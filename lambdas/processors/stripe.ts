@@ -146,12 +146,7 @@ export class StripeAdapter implements ProcessorAdapter {
     if (reason) params.reason = reason;
     try {
       const r = await this.stripe.refunds.create(params, { idempotencyKey });
-      return {
-        refundReference: r.id,
-        status: refundStatus(r.status),
-        amount: r.amount,
-        ...(r.failure_reason ? { failureReason: r.failure_reason } : {}),
-      };
+      return toRefundResult(r);
     } catch (err) {
       throw this.translate(err, 'refund');
     }
@@ -160,12 +155,7 @@ export class StripeAdapter implements ProcessorAdapter {
   async retrieveRefund(refundReference: string): Promise<RefundResult> {
     try {
       const r = await this.stripe.refunds.retrieve(refundReference);
-      return {
-        refundReference: r.id,
-        status: refundStatus(r.status),
-        amount: r.amount,
-        ...(r.failure_reason ? { failureReason: r.failure_reason } : {}),
-      };
+      return toRefundResult(r);
     } catch (err) {
       throw this.translate(err, 'retrieve refund');
     }
@@ -340,6 +330,15 @@ function cardOfPaymentMethod(c: Stripe.PaymentMethod.Card): CardDetails {
 
 function compact<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as T;
+}
+
+function toRefundResult(r: Stripe.Refund): RefundResult {
+  return {
+    refundReference: r.id,
+    status: refundStatus(r.status),
+    amount: r.amount,
+    ...(r.failure_reason ? { failureReason: r.failure_reason } : {}),
+  };
 }
 
 function refundStatus(s: string | null): RefundResult['status'] {

@@ -11,11 +11,9 @@
 import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { getPayment, transition } from '../../store/payments.ts';
-import { PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
+import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 
 export { PaymentDeclined };
-
-export const authorizeKey = (paymentId: string, attempt: number) => `${paymentId}:authorize:${attempt}`;
 
 export async function handler(input: { payment_id: string; processor: string; attempt?: number }) {
   const p = await getPayment(input.payment_id);
@@ -30,17 +28,7 @@ export async function handler(input: { payment_id: string; processor: string; at
   const base = { processor: input.processor, attempt, operation: 'authorize' };
   let result;
   try {
-    result = await adapter.authorize({
-      paymentId: p.id,
-      merchantId: p.merchant_id,
-      amount: p.amount,
-      currency: p.currency,
-      paymentMethod: p.payment_method,
-      captureMethod: p.capture_method,
-      customer: p.customer ?? undefined,
-      description: p.description ?? undefined,
-      idempotencyKey: authorizeKey(p.id, attempt),
-    });
+    result = await adapter.authorize(authorizeRequest(p, attempt));
   } catch (err) {
     const e = err as Error;
     await recordAttempt(p, {

@@ -4,11 +4,26 @@
  * statuses that can precede it, so recording the same answer twice changes nothing.
  */
 import type { Payment } from '../../domain/payment.ts';
-import type { AuthorizeResult, Failure, RetrieveResult } from '../../processors/types.ts';
+import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../processors/types.ts';
 import { addEvent, transition } from '../../store/payments.ts';
 
 export class PaymentDeclined extends Error {
   override name = 'PaymentDeclined';
+}
+
+/** The processor request for a payment's authorization attempt (the key is the same on every retry). */
+export function authorizeRequest(p: Payment, attempt: number): AuthorizeRequest {
+  return {
+    paymentId: p.id,
+    merchantId: p.merchant_id,
+    amount: p.amount,
+    currency: p.currency,
+    paymentMethod: p.payment_method,
+    captureMethod: p.capture_method,
+    customer: p.customer ?? undefined,
+    description: p.description ?? undefined,
+    idempotencyKey: `${p.id}:authorize:${attempt}`,
+  };
 }
 
 export type Outcome = 'authorized' | 'captured' | 'requires_action' | 'failed' | 'canceled';

@@ -16,8 +16,7 @@
 import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../processors/types.ts';
 import { getPayment } from '../../store/payments.ts';
-import { authorizeKey } from './authorize.ts';
-import { recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
+import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
 
 const LAPSED: Failure = {
   category: 'authentication',
@@ -46,17 +45,7 @@ export async function handler(input: {
 
   if (input.reason === 'unknown_outcome' && p.status === 'processing') {
     try {
-      const result = await adapter.authorize({
-        paymentId: p.id,
-        merchantId: p.merchant_id,
-        amount: p.amount,
-        currency: p.currency,
-        paymentMethod: p.payment_method,
-        captureMethod: p.capture_method,
-        customer: p.customer ?? undefined,
-        description: p.description ?? undefined,
-        idempotencyKey: authorizeKey(p.id, 1),
-      });
+      const result = await adapter.authorize(authorizeRequest(p, 1));
       await recordAttempt(p, {
         processor: name,
         operation: 'reconcile',

@@ -17,17 +17,26 @@
  *   workflow, or — if the workflow is gone — settles/releases directly;
  * - disputes on the disputes area's sweep list (deadline passed, no decision) → refreshed from the
  *   processor (lambdas/disputes/sweep.ts);
- * - anything whose workflow has ended while the object is not terminal → escalated.
+ * - a payment whose workflow has ended while it is authorized or waiting for the customer → a new
+ *   execution (`<payment>-r<n>`) takes over (re-drive), idempotently;
+ * - anything else it cannot resolve → escalated.
  * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket.
  */
-import { DescribeExecutionCommand, ExecutionDoesNotExist, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  SendTaskSuccessCommand,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { processor } from '../processors/registry.ts';
-import { addEvent, annotate, getTaskToken, toPayment } from '../store/payments.ts';
+import type { Payment } from '../domain/payment.ts';
+import { addEvent, annotate, getPayment, getTaskToken, toPayment } from '../store/payments.ts';
 import { finishRefund, getRefundItem, release, settle } from '../store/refunds.ts';
 import { applyRefundUpdate, normalizeRefundStatus } from '../refunds/updates.ts';
 import { handler as reconcile } from '../payments/steps/reconcile.ts';
@@ -90,20 +99,51 @@ async function escalate(result: SweepResult, id: string, reason: string, isPayme
   }
 }
 
+/**
+ * Gives a payment whose workflow has ended a new execution of the same state machine (named
+ * `<payment>-r<n>`, deterministic, so two sweeps cannot start two). The workflow's steps are
+ * idempotent on an already-authorized or waiting payment: it goes straight to waiting for the
+ * capture (or the customer), as the dead one would have.
+ */
+async function redrive(p: Payment, result: SweepResult, why: string): Promise<void> {
+  const n = ((p as Payment & { redrives?: number }).redrives ?? 0) + 1;
+  const name = `${p.id}-r${n}`;
+  const smArn = config.stateMachineArn('payment');
+  try {
+    await clients
+      .sfn()
+      .send(
+        new StartExecutionCommand({
+          stateMachineArn: smArn,
+          name,
+          input: JSON.stringify({ payment_id: p.id }),
+        }),
+      );
+  } catch (err) {
+    if (!(err instanceof ExecutionAlreadyExists)) {
+      await escalate(
+        result,
+        p.id,
+        `${why}; could not start a new workflow (${(err as Error).message})`,
+        true,
+      );
+      return;
+    }
+  }
+  const arn = `${smArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  await annotate(p.id, { execution_arn: arn, redrives: n }, ['needs_attention']);
+  await addEvent(p.id, { type: 'workflow', event: 're-driven', execution_arn: arn, reason: why });
+  result.resolved.push({ id: p.id, action: `re-driven: ${why}` });
+}
+
 async function sweepPayment(item: Record<string, unknown>, now: number, result: SweepResult): Promise<void> {
   const p = toPayment(item);
   const age = now - p.updated;
   const flagged = Boolean(item.needs_attention);
   if (p.status === 'authorized') {
-    // Waiting for capture is legitimate; only a dead workflow is a problem.
+    // Waiting for capture is legitimate; only a dead workflow is a problem: give it a new one.
     const exec = await executionStatus(p.execution_arn);
-    if (exec !== 'RUNNING')
-      await escalate(
-        result,
-        p.id,
-        `authorized but its workflow is ${exec}; capture or cancel it by hand`,
-        true,
-      );
+    if (exec !== 'RUNNING') await redrive(p, result, `authorized but its workflow was ${exec}`);
     else result.untouched++;
     return;
   }
@@ -127,6 +167,11 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
       await addEvent(p.id, { type: 'workflow', event: 'sweeper resumed', outcome });
       return;
     }
+    if ((await executionStatus(p.execution_arn)) !== 'RUNNING') {
+      // The workflow died while the customer authenticated: a new one records the outcome.
+      await redrive(p, result, 'requires_action without a running workflow');
+      return;
+    }
     const r = await reconcile({ payment_id: p.id, reason: 'authentication_lapsed' });
     result.resolved.push({ id: p.id, action: `reconciled: ${r.outcome}` });
     return;
@@ -139,14 +184,10 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
     const r = await reconcile({ payment_id: p.id, reason: 'unknown_outcome' });
     result.resolved.push({ id: p.id, action: `reconciled: ${r.outcome}` });
     await addEvent(p.id, { type: 'workflow', event: 'sweeper reconciled', outcome: r.outcome });
-    if (['authorized', 'requires_action'].includes(String(r.outcome)) && exec !== 'RUNNING')
-      await escalate(
-        result,
-        p.id,
-        `${r.outcome} at the processor but no workflow is running to capture or cancel it`,
-        true,
-      );
-    else if (flagged) await annotate(p.id, {}, ['needs_attention']);
+    if (['authorized', 'requires_action'].includes(String(r.outcome)) && exec !== 'RUNNING') {
+      const fresh = await getPayment(p.id);
+      if (fresh) await redrive(fresh, result, `${r.outcome} at the processor but its workflow had ended`);
+    } else if (flagged) await annotate(p.id, {}, ['needs_attention']);
   } catch (err) {
     await escalate(result, p.id, `outcome still unknown (${(err as Error).message})`, true);
   }

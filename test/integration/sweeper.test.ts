@@ -112,6 +112,30 @@ describe('sweeper', () => {
     expect((await get(`/v1/payments/${slow.id}`)).amount_refunded).toBe(400); // settled once
     rt.stripeWebhooks!.configure({ dropRate: 0 });
   });
+
+  test('a dead workflow is re-driven: an authorized payment gets a new execution and can still be captured', async () => {
+    const created = await post('/v1/payments', {
+      amount: 1500,
+      currency: 'usd',
+      payment_method: 'pm_card_visa',
+      capture_method: 'manual',
+    });
+    await until(async () => (await get(`/v1/payments/${created.id}`)).status === 'authorized');
+    const first = (await get(`/v1/payments/${created.id}/timeline`)).workflow.execution_arn;
+    await until(async () => rt.stepFunctions.pendingTaskTokens(first).length === 1); // waiting for capture
+    rt.stepFunctions.stopExecution({ executionArn: first, error: 'Crash', cause: 'simulated crash' });
+    const r = await sweep();
+    expect(r.resolved).toContainEqual({
+      id: created.id,
+      action: 'authorized but its workflow was ABORTED'.replace(/^/, 're-driven: '),
+    });
+    const timeline = await get(`/v1/payments/${created.id}/timeline`);
+    expect(timeline.workflow.execution_arn).toBe(`${first}-r1`);
+    await until(async () => rt.stepFunctions.pendingTaskTokens(`${first}-r1`).length === 1);
+    const captured = await post(`/v1/payments/${created.id}/capture`, {});
+    expect(captured).toMatchObject({ status: 'captured', amount_captured: 1500 });
+    expect((await sweep()).resolved.filter((x) => x.id === created.id)).toEqual([]);
+  });
 });
 
 describe('sweeper with 10% of webhooks dropped', () => {

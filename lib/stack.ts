@@ -9,6 +9,8 @@
  * cdk-nag (AwsSolutions) is registered in bin/paystep.ts. Findings are fixed where the service allows it;
  * the rest are acknowledged on the resource that raises them, with the reason next to the code.
  */
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +35,7 @@ import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambd
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
@@ -180,6 +183,7 @@ export class PaystepStack extends Stack {
     this.buildStateMachines(t);
     this.wireFunctionUses(t);
     this.buildEventSources(t);
+    this.buildBucketTriggers(t);
     this.api = this.buildApi(t);
     this.buildSchedules(t);
 
@@ -404,6 +408,31 @@ export class PaystepStack extends Stack {
         );
       }
       for (const x of def.uses?.secrets ?? []) f.useSecret(x, this.secrets.get(x)!);
+    }
+  }
+
+  /** `onObjectCreated` triggers: an EventBridge rule on the bucket's "Object Created" events per prefix. */
+  private buildBucketTriggers(t: Topology): void {
+    for (const [name, def] of Object.entries(t.buckets)) {
+      for (const [i, trigger] of (def.onObjectCreated ?? []).entries()) {
+        const bucket = this.buckets.get(name)!;
+        // Set on the CloudFormation resource itself: the L2 `eventBridgeEnabled` flag would add
+        // CDK's notification custom resource (an extra Lambda with a managed policy).
+        (bucket.node.defaultChild as CfnBucket).addPropertyOverride(
+          'NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled',
+          true,
+        );
+        const rule = new Rule(this, `${pascal(name)}ObjectCreated${i}Rule`, {
+          description: `paystep: objects created under ${name}/${trigger.prefix} → ${trigger.function}`,
+          eventPattern: {
+            source: ['aws.s3'],
+            detailType: ['Object Created'],
+            detail: { bucket: { name: [bucket.bucketName] }, object: { key: [{ prefix: trigger.prefix }] } },
+          },
+        });
+        rule.addTarget(new LambdaFunction(this.fn(trigger.function).fn, { retryAttempts: 4 }));
+        mark(rule, 'bucket-trigger', `${name}:${trigger.prefix}`);
+      }
     }
   }
 

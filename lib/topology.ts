@@ -98,6 +98,12 @@ export interface QueueDef {
 
 export interface BucketDef {
   description: string;
+  /**
+   * Functions run when an object is created under a prefix (AWS: S3 → EventBridge "Object Created"
+   * rule; locally: the bucket service calls them). The event is EventBridge's S3 event:
+   * `{ source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name }, object: { key, size } } }`.
+   */
+  onObjectCreated?: { prefix: string; function: string }[];
 }
 
 export interface ScheduleDef {
@@ -469,5 +475,8 @@ export function validateTopology(t: Topology): string[] {
   }
   for (const [name, q] of Object.entries(t.queues)) if (q.consumer) fn(q.consumer, `queue ${name}`);
   for (const [name, s] of Object.entries(t.schedules)) fn(s.target.function, `schedule ${name}`);
+  for (const [name, b] of Object.entries(t.buckets))
+    for (const trigger of b.onObjectCreated ?? [])
+      fn(trigger.function, `bucket ${name} object-created trigger`);
   return problems;
 }

@@ -57,6 +57,41 @@ export async function sync(event: SyncEvent = {}) {
   return { started, skipped };
 }
 
-export async function handler(event: SyncEvent = {}) {
+/** EventBridge's S3 "Object Created" event (the settlements bucket's drop prefix). */
+interface ObjectCreatedEvent {
+  'detail-type': 'Object Created';
+  detail: { bucket: { name: string }; object: { key: string; size?: number } };
+}
+
+const isObjectCreated = (e: unknown): e is ObjectCreatedEvent =>
+  (e as ObjectCreatedEvent)?.['detail-type'] === 'Object Created' &&
+  typeof (e as ObjectCreatedEvent).detail?.object?.key === 'string';
+
+/** A file dropped under incoming/<processor>/: its reconciliation starts now (same run id as the sync's). */
+async function onDrop(e: ObjectCreatedEvent) {
+  const key = e.detail.object.key;
+  const m = /^incoming\/([a-z0-9-]+)\/[^/]+/.exec(key);
+  if (!m || !SOURCES[m[1]!]) {
+    logger.warn('ignoring a dropped file outside incoming/<processor>/', { key });
+    return { started: [], skipped: [key] };
+  }
+  // The scheduled sync lists the same file and computes the same execution name: whichever runs first wins.
+  for await (const o of listObjects('settlements', key)) {
+    if (o.key !== key) continue;
+    const tag = createHash('sha256')
+      .update(`${o.key}|${o.size}|${o.lastModified}`)
+      .digest('hex')
+      .slice(0, 20);
+    const r = await startReconciliation(
+      { processor: m[1]!, source: { kind: 'file', key } },
+      `${m[1]}-drop-${tag}`,
+    );
+    return { started: r.started ? [r.executionArn] : [], skipped: r.started ? [] : [key] };
+  }
+  return { started: [], skipped: [key] };
+}
+
+export async function handler(event: SyncEvent | ObjectCreatedEvent = {}) {
+  if (isObjectCreated(event)) return onDrop(event);
   return sync(event);
 }

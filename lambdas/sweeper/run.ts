@@ -110,15 +110,13 @@ async function redrive(p: Payment, result: SweepResult, why: string): Promise<vo
   const name = `${p.id}-r${n}`;
   const smArn = config.stateMachineArn('payment');
   try {
-    await clients
-      .sfn()
-      .send(
-        new StartExecutionCommand({
-          stateMachineArn: smArn,
-          name,
-          input: JSON.stringify({ payment_id: p.id }),
-        }),
-      );
+    await clients.sfn().send(
+      new StartExecutionCommand({
+        stateMachineArn: smArn,
+        name,
+        input: JSON.stringify({ payment_id: p.id }),
+      }),
+    );
   } catch (err) {
     if (!(err instanceof ExecutionAlreadyExists)) {
       await escalate(

@@ -35,6 +35,8 @@ export interface LocalBucketsOptions {
   /** Buckets that exist from the start (their folders are created). */
   buckets: string[];
   logger?: Logger;
+  /** Called after an object is written (PutObject succeeded). Must not throw. */
+  onObjectCreated?: (bucket: string, key: string, size: number) => void;
 }
 
 /** Stored beside each object in `${dataDir}/buckets-meta/<bucket>/<key>.json`. */
@@ -200,6 +202,7 @@ export class LocalBuckets {
   private readonly configured: string[];
   private readonly known = new Set<string>();
   private readonly log: Logger;
+  private readonly onObjectCreated?: (bucket: string, key: string, size: number) => void;
   private readonly locks = new Map<string, Promise<unknown>>();
   private server: Server | undefined;
   private url: string | undefined;
@@ -214,6 +217,7 @@ export class LocalBuckets {
       if (!isValidBucketName(b)) throw new Error(`Invalid bucket name "${b}"`);
     }
     this.log = options.logger ?? createLogger('buckets');
+    this.onObjectCreated = options.onObjectCreated;
   }
 
   /** Folder holding the objects of a bucket. */
@@ -591,6 +595,7 @@ export class LocalBuckets {
       res.writeHead(200, headers);
       res.end();
       this.log.debug({ bucket, key, size }, 'object written');
+      this.onObjectCreated?.(bucket, key, size);
     } finally {
       await fsp.rm(tmp, { force: true });
     }

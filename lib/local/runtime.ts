@@ -211,6 +211,24 @@ export class Runtime {
     this.buckets = new LocalBuckets({
       dataDir,
       buckets: Object.keys(t.buckets).map(physicalName),
+      // Object-created triggers, as S3 → EventBridge delivers them in AWS (asynchronously).
+      onObjectCreated: (bucket, key, size) => {
+        const name = Object.keys(t.buckets).find((b) => physicalName(b) === bucket);
+        for (const trigger of (name && t.buckets[name]!.onObjectCreated) || []) {
+          if (!key.startsWith(trigger.prefix)) continue;
+          const event = {
+            version: '0',
+            source: 'aws.s3',
+            'detail-type': 'Object Created',
+            time: new Date().toISOString(),
+            region: 'local',
+            detail: { bucket: { name: bucket }, object: { key, size }, reason: 'PutObject' },
+          };
+          invoke(trigger.function, event).catch((err: Error) =>
+            log.error({ fn: trigger.function, key, err: err.message }, 'object-created trigger failed'),
+          );
+        }
+      },
       logger: log.child({ svc: 's3' }),
     });
     await this.buckets.start(s3Port);

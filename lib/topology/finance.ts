@@ -66,6 +66,8 @@ export const finance: TopologyFragment = {
       description:
         'Processor settlement files: drop prefix incoming/<processor>/ (reconciled, then moved to processed/), ' +
         'CLI imports under imports/, reconciliation work files under work/',
+      // A file dropped by finance starts its reconciliation at once (the hourly sync is the safety net).
+      onObjectCreated: [{ prefix: 'incoming/', function: 'reconciliation-sync' }],
     },
   },
   schedules: {

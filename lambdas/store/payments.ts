@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { clients } from '../shared/aws.ts';
+import { updateExpression } from './expressions.ts';
 import { config } from '../shared/config.ts';
 import { allowedSources, type Payment, type PaymentStatus } from '../domain/payment.ts';
 
@@ -163,33 +164,14 @@ export async function annotate(
   set: Record<string, unknown>,
   remove: string[] = [],
 ): Promise<void> {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const sets: string[] = [];
-  Object.entries(set).forEach(([k, v], i) => {
-    names[`#a${i}`] = k;
-    values[`:a${i}`] = v;
-    sets.push(`#a${i} = :a${i}`);
-  });
-  const removes = remove.map((k, j) => {
-    names[`#r${j}`] = k;
-    return `#r${j}`;
-  });
-  const expr = [
-    sets.length ? `SET ${sets.join(', ')}` : '',
-    removes.length ? `REMOVE ${removes.join(', ')}` : '',
-  ]
-    .filter(Boolean)
-    .join(' ');
-  if (!expr) return;
+  const update = updateExpression(set, remove);
+  if (!update) return;
   await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
-      UpdateExpression: expr,
       ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+      ...update,
     }),
   );
 }

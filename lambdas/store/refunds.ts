@@ -16,6 +16,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
+import { updateExpression } from './expressions.ts';
 import { config } from '../shared/config.ts';
 import { getPayment, transition } from './payments.ts';
 
@@ -303,21 +304,14 @@ export async function finishRefund(
 }
 
 export async function setRefundAttributes(id: string, set: Record<string, unknown>): Promise<void> {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const parts = Object.entries(set).map(([k, v], i) => {
-    names[`#a${i}`] = k;
-    values[`:a${i}`] = v;
-    return `#a${i} = :a${i}`;
-  });
+  const update = updateExpression(set);
+  if (!update) return;
   await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
-      UpdateExpression: `SET ${parts.join(', ')}`,
       ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      ...update,
     }),
   );
 }

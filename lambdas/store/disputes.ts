@@ -16,6 +16,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
+import { updateExpression } from './expressions.ts';
 import { config } from '../shared/config.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
 import type { BalanceEffect, DisputeStatus } from '../disputes/model.ts';
@@ -242,24 +243,16 @@ export async function annotateDispute(
   remove: string[] = [],
   condition?: { expression: string; names?: Record<string, string>; values?: Record<string, unknown> },
 ): Promise<boolean> {
-  const { names, values, sets } = updateParts(set);
-  const removes = remove.map((k, j) => {
-    names[`#r${j}`] = k;
-    return `#r${j}`;
-  });
-  const expr = [
-    sets.length ? `SET ${sets.join(', ')}` : '',
-    removes.length ? `REMOVE ${removes.join(', ')}` : '',
-  ]
-    .filter(Boolean)
-    .join(' ');
-  if (!expr) return true;
+  const update = updateExpression(set, remove);
+  if (!update) return true;
+  const names = update.ExpressionAttributeNames;
+  const values = update.ExpressionAttributeValues ?? {};
   try {
     await clients.ddb().send(
       new UpdateCommand({
         TableName: table(),
         Key: key(id),
-        UpdateExpression: expr,
+        UpdateExpression: update.UpdateExpression,
         ConditionExpression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
         ExpressionAttributeNames: { ...names, ...condition?.names },
         ExpressionAttributeValues: Object.keys({ ...values, ...condition?.values }).length

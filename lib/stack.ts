@@ -42,6 +42,7 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import { rules as nagRules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import type { Construct } from 'constructs';
+import { deployedAslText } from './asl-definition.ts';
 import { PaystepFunction } from './function.ts';
 import { dlqName, topology as defaultTopology, validateTopology } from './topology.ts';
 import type { KeyDef, Topology } from './topology.ts';
@@ -329,7 +330,8 @@ export class PaystepStack extends Stack {
     for (const [name, def] of Object.entries(t.stateMachines)) {
       const file = path.join(PROJECT_ROOT, def.file);
       if (!fs.existsSync(file)) throw new Error(`state machine ${name}: ASL file ${def.file} not found`);
-      const asl = fs.readFileSync(file, 'utf8');
+      // The shared loader (also the local runtime's): named retry policies expanded.
+      const asl = deployedAslText(fs.readFileSync(file, 'utf8'), def.file);
       const missing = aslPlaceholders(asl).filter((p) => !(p in def.substitutions));
       if (missing.length)
         throw new Error(

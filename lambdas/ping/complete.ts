@@ -6,8 +6,16 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { prefixedId, taskHandler } from '../shared/task-input.ts';
+import { z } from 'zod';
 
-export async function handler(input: { ping_id: string; report: { report_key: string } }) {
+const Input = z.object({
+  ping_id: prefixedId('png'),
+  /** What the report writer resumed the workflow with (lambdas/ping/report.ts). */
+  report: z.object({ report_key: z.string().min(1) }),
+});
+
+export const handler = taskHandler('ping-complete', Input, async (input) => {
   try {
     await clients.ddb().send(
       new UpdateCommand({
@@ -29,4 +37,4 @@ export async function handler(input: { ping_id: string; report: { report_key: st
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
   }
   return { ping_id: input.ping_id, status: 'complete', report_key: input.report.report_key };
-}
+});

@@ -7,15 +7,18 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { prefixedId, taskHandler, taskToken } from '../shared/task-input.ts';
+import { z } from 'zod';
 
-export interface RecordPingInput {
-  ping_id: string;
-  merchant_id: string;
-  message: string;
-  token: string;
-}
+const Input = z.object({
+  ping_id: prefixedId('png'),
+  merchant_id: z.string().min(1),
+  message: z.string(),
+  token: taskToken,
+});
+export type RecordPingInput = z.output<typeof Input>;
 
-export async function handler(input: RecordPingInput): Promise<{ recorded: boolean }> {
+export const handler = taskHandler('ping-record', Input, async (input): Promise<{ recorded: boolean }> => {
   const now = Math.floor(Date.now() / 1000);
   try {
     await clients.ddb().send(
@@ -43,4 +46,4 @@ export async function handler(input: RecordPingInput): Promise<{ recorded: boole
     if (err instanceof ConditionalCheckFailedException) return { recorded: false };
     throw err;
   }
-}
+});

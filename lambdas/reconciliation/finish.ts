@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
 import { payoutEntry } from '../ledger/domain.ts';
 import { recordEntry } from '../store/ledger.ts';
 import {
@@ -28,13 +29,28 @@ import { CsvReport, publishJson, reportKey } from '../reports/output.ts';
 import { deleteObject, getStream, getText, objectLines, putFile } from '../reports/storage.ts';
 import { addDays, checkPayoutTotals, daysBetween, Reconciler, type PayoutSums } from './engine.ts';
 import { processorTerms } from './fees.ts';
+import { taskHandler } from '../shared/task-input.ts';
 import { loadInternal, type ChunkTotals, type MatchOutput, type ResultLine } from './match.ts';
-import type { Prepared } from './prepare.ts';
+import { PreparedSchema, type Prepared } from './prepare.ts';
 import type { ExceptionType, PayoutCheck, ReconException } from './types.ts';
 
 export interface FinishInput extends Prepared {
   matched: MatchOutput[];
 }
+
+/** The task input contract (lambdas/shared/task-input.ts): the prepared run and every chunk's result. */
+const FinishInputSchema: z.ZodType<FinishInput> = PreparedSchema.extend({
+  matched: z.array(
+    z.looseObject({
+      chunk: z.string().min(1),
+      results: z.string().min(1),
+      summary: z.string().min(1),
+      items: z.number().int().nonnegative(),
+      matched: z.number().int().nonnegative(),
+      exceptions: z.number().int().nonnegative(),
+    }),
+  ),
+});
 
 /** How far back captures are looked at for `missing_at_processor`. */
 const LOOKBACK_DAYS = 60;
@@ -403,6 +419,4 @@ export async function finish(input: FinishInput) {
 
 export type FinishOutput = Awaited<ReturnType<typeof finish>>;
 
-export async function handler(input: FinishInput): Promise<FinishOutput> {
-  return finish(input);
-}
+export const handler = taskHandler('reconciliation-finish', FinishInputSchema, finish);

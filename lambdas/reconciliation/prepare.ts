@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { crc32 } from 'node:zlib';
+import { z } from 'zod';
 import { logger } from '../shared/logger.ts';
+import { taskHandler } from '../shared/task-input.ts';
 import { getStream, putFile, TempFile } from '../reports/storage.ts';
 import { sourcesOf } from './sources/index.ts';
 import type { PayoutHeader, SettlementItem } from './types.ts';
@@ -37,6 +39,39 @@ export interface Prepared {
   chunks: string[];
   items: number;
 }
+
+/** The task input contract (lambdas/shared/task-input.ts): what `handler` accepts. */
+const SourceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file'), key: z.string().min(1), format: z.string().min(1).optional() }),
+  z.object({ kind: z.literal('api'), payout_id: z.string().min(1) }),
+]);
+export const ReconciliationInputSchema: z.ZodType<ReconciliationInput> = z.looseObject({
+  processor: z.string().min(1),
+  source: SourceSchema,
+  as_of: z.string().optional(),
+  settlement_delay_days: z.number().int().nonnegative().optional(),
+  chunk_items: z.number().int().optional(),
+});
+/** What "Read and split the settlement data" hands on (the input of the later steps). */
+export const PreparedSchema = z.looseObject({
+  run_id: z.string().min(1),
+  processor: z.string().min(1),
+  source: SourceSchema,
+  as_of: z.string().min(1),
+  settlement_delay_days: z.number().int().nonnegative().nullable(),
+  payouts: z.array(
+    z.looseObject({
+      processor: z.string(),
+      payout_id: z.string().min(1),
+      payout_date: z.string(),
+      currency: z.string(),
+      amount: z.number().nullable(),
+      status: z.string().optional(),
+    }),
+  ),
+  chunks: z.array(z.string().min(1)),
+  items: z.number().int().nonnegative(),
+});
 
 /** A settlement line with its position in the source. */
 export interface IndexedItem extends SettlementItem {
@@ -154,6 +189,4 @@ export async function prepare(input: ReconciliationInput): Promise<Prepared> {
   }
 }
 
-export async function handler(input: ReconciliationInput): Promise<Prepared> {
-  return prepare(input);
-}
+export const handler = taskHandler('reconciliation-prepare', ReconciliationInputSchema, prepare);

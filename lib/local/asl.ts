@@ -10,8 +10,16 @@
  * - every Wait becomes a Task on the runtime's clock, so Seconds/Timestamp/SecondsPath/
  *   TimestampPath are honoured and compressed by PAYSTEP_TIME_SCALE; InputPath/OutputPath kept;
  * - Retry IntervalSeconds and MaxDelaySeconds are divided by the time scale (backoff kept).
+ * The definition it receives is already the deployed one: named retry policies expanded by
+ * lib/asl-definition.ts, the loader shared with the CDK stack.
  * See docs/decisions/0002-local-step-functions.md.
  */
+import type { AslDefinition, AslState, Json } from '../asl-definition.ts';
+
+export type { AslDefinition, AslState } from '../asl-definition.ts';
+// The local runtime loads definitions through the loader shared with lib/stack.ts (retry policies
+// expanded, then `${Name}` filled): runtime.ts imports `substitute` from here.
+export { substitute } from '../asl-definition.ts';
 
 export const TASK_TOKEN_PLACEHOLDER = '__paystep_task_token__';
 export const WAIT_RESOURCE = 'arn:aws:states:::paystep:wait';
@@ -20,14 +28,6 @@ export const WAIT_RESOURCE = 'arn:aws:states:::paystep:wait';
  * Node timer can wait (~24.8 days); the runtime enforces the definition's real TimeoutSeconds.
  */
 const UNLIMITED_SECONDS = 2_147_483;
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-export type AslState = Record<string, Json> & { Type: string };
-export interface AslDefinition {
-  StartAt: string;
-  States: Record<string, AslState>;
-  [k: string]: Json;
-}
 
 export interface TaskSpec {
   stateName: string;
@@ -117,13 +117,4 @@ export function compileDefinition(source: AslDefinition, timeScale: number): Com
   };
   visit(definition);
   return { definition, tasks, stateTypes };
-}
-
-/** Fills `${Name}` placeholders; an unknown placeholder is an error (it would fail in AWS too). */
-export function substitute(text: string, values: Record<string, string>, file: string): string {
-  return text.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, name: string) => {
-    const v = values[name];
-    if (v === undefined) throw new Error(`${file}: no substitution for \${${name}}`);
-    return v;
-  });
 }

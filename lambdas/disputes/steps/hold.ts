@@ -7,17 +7,21 @@
  * then fails with DisputeChanged, and the workflow checks the dispute again instead of waiting.
  */
 import { clearTaskToken, setTaskToken } from '../../store/disputes.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler, taskToken } from '../../shared/task-input.ts';
 
 export class DisputeChanged extends Error {
   override name = 'DisputeChanged';
 }
 
-export async function handler(input: {
-  dispute_id: string;
-  wait: 'evidence' | 'decision' | 'inquiry';
-  token: string;
-  seen_seq: number;
-}): Promise<{ waiting: string }> {
+const Input = z.object({
+  dispute_id: prefixedId('dp'),
+  wait: z.enum(['evidence', 'decision', 'inquiry']),
+  token: taskToken,
+  seen_seq: z.number().int().nonnegative(),
+});
+
+export const handler = taskHandler('dispute-hold', Input, async (input) => {
   const d = await setTaskToken(input.dispute_id, input.token, input.wait);
   if (d.status_seq !== input.seen_seq) {
     await clearTaskToken(input.dispute_id, input.token);
@@ -26,4 +30,4 @@ export async function handler(input: {
     );
   }
   return { waiting: input.wait };
-}
+});

@@ -5,11 +5,15 @@
  * - `check`: re-reads the dispute (after the reminder Wait, or when a waiting step saw a change);
  * - `remind`: records the reminder (once per inquiry / chargeback) on the dispute and the payment's
  *   timeline, if the merchant still has not answered;
- * - `escalate`: records an escalation (`deadline_passed`, `no_decision`, `inquiry_open`);
- *   the last two end the workflow and hand the dispute to the sweeper (`markForSweep`);
+ * - `escalate`: records an escalation (`deadline_passed`, `no_decision`, `inquiry_open`,
+ *   `unexpected_state`); all but the first end the workflow and hand the dispute to the sweeper
+ *   (`markForSweep`). `unexpected_state` is the workflow's fail-safe: a Choice met a summary it does
+ *   not know ("Record that the dispute state is unexpected");
  * - `close`: the dispute is closed: the payment's final move, and the workflow's last entry.
  */
+import { z } from 'zod';
 import { logger } from '../../shared/logger.ts';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import {
   addDisputeTimelineEntry,
   getDispute,
@@ -20,15 +24,23 @@ import {
 import { syncPayment } from '../apply.ts';
 import { isInquiry, summarize, type DisputeSummary } from '../model.ts';
 
-const SWEEP_REASONS = ['no_decision', 'inquiry_open'];
+const ESCALATION_REASONS = ['deadline_passed', 'no_decision', 'inquiry_open', 'unexpected_state'] as const;
+const SWEEP_REASONS: readonly string[] = ['no_decision', 'inquiry_open', 'unexpected_state'];
 
-export interface StepInput {
-  dispute_id: string;
-  action: 'open' | 'check' | 'remind' | 'escalate' | 'close';
-  reason?: string;
-}
+const Input = z
+  .object({
+    dispute_id: prefixedId('dp'),
+    action: z.enum(['open', 'check', 'remind', 'escalate', 'close']),
+    reason: z.enum(ESCALATION_REASONS).optional(),
+  })
+  .refine((i) => i.action !== 'escalate' || i.reason !== undefined, {
+    message: 'an escalation needs its reason',
+    path: ['reason'],
+  });
 
-export async function handler(input: StepInput): Promise<DisputeSummary> {
+export type StepInput = z.output<typeof Input>;
+
+export const handler = taskHandler('dispute-step', Input, async (input): Promise<DisputeSummary> => {
   const id = input.dispute_id;
   logger.appendKeys({ disputeId: id });
   let d = await getDispute(id);
@@ -53,7 +65,7 @@ export async function handler(input: StepInput): Promise<DisputeSummary> {
       break;
     }
     case 'escalate': {
-      const reason = input.reason ?? 'unspecified';
+      const reason = input.reason!;
       // The workflow ends after these: the sweeper takes over (lambdas/disputes/sweep.ts).
       if (SWEEP_REASONS.includes(reason)) await markForSweep(id, reason, now);
       if (await recordEscalation(id, reason, now))
@@ -77,4 +89,4 @@ export async function handler(input: StepInput): Promise<DisputeSummary> {
   }
   d = (await getDispute(id))!;
   return summarize(d);
-}
+});

@@ -12,10 +12,18 @@ import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { getPayment, transition } from '../../store/payments.ts';
 import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
 export { PaymentDeclined };
 
-export async function handler(input: { payment_id: string; processor: string; attempt?: number }) {
+const Input = z.object({
+  payment_id: prefixedId('pay'),
+  processor: z.string().min(1),
+  attempt: z.number().int().positive().optional(),
+});
+
+export const handler = taskHandler('payment-authorize', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   // A replayed step (workflow retry after this step had finished) reports what happened.
@@ -81,4 +89,4 @@ export async function handler(input: { payment_id: string; processor: string; at
   if (outcome === 'failed')
     throw new PaymentDeclined(JSON.stringify(result.outcome === 'declined' ? result.failure : null));
   return { outcome, processor_reference: result.outcome === 'declined' ? null : result.processorReference };
-}
+});

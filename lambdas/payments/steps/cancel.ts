@@ -12,8 +12,23 @@ import { config } from '../../shared/config.ts';
 import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { addEvent, getPayment, transition } from '../../store/payments.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { payment_id: string; reason: string }) {
+/** docs/api.md, `cancellation_reason`: the merchant's reasons and the workflow's own. */
+export const CANCELLATION_REASONS = [
+  'requested_by_customer',
+  'duplicate',
+  'fraudulent',
+  'abandoned',
+  'review_rejected',
+  'review_expired',
+  'authorization_expired',
+] as const;
+
+const Input = z.object({ payment_id: prefixedId('pay'), reason: z.enum(CANCELLATION_REASONS) });
+
+export const handler = taskHandler('payment-cancel', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status === 'canceled') return { status: 'canceled' };
@@ -81,4 +96,4 @@ export async function handler(input: { payment_id: string; reason: string }) {
     note: `canceled: ${input.reason}`,
   });
   return { status: 'canceled', reason: input.reason };
-}
+});

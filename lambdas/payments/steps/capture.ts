@@ -7,8 +7,12 @@
 import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { payment_id: string; amount?: number }) {
+const Input = z.object({ payment_id: prefixedId('pay'), amount: z.number().int().positive().optional() });
+
+export const handler = taskHandler('payment-capture', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status !== 'authorized') return { status: p.status, amount_captured: p.amount_captured };
@@ -72,4 +76,4 @@ export async function handler(input: { payment_id: string; amount?: number }) {
     });
     throw err;
   }
-}
+});

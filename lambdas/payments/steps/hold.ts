@@ -4,13 +4,17 @@
  * for, so the API (capture, cancel, review decisions) or a processor webhook can resume it.
  */
 import { annotate, addEvent } from '../../store/payments.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler, taskToken } from '../../shared/task-input.ts';
 
-export async function handler(input: {
-  payment_id: string;
-  kind: 'review' | 'capture' | 'authentication';
-  token: string;
-}) {
+const Input = z.object({
+  payment_id: prefixedId('pay'),
+  kind: z.enum(['review', 'capture', 'authentication']),
+  token: taskToken,
+});
+
+export const handler = taskHandler('payment-hold', Input, async (input) => {
   await annotate(input.payment_id, { task_token: input.token, task_token_kind: input.kind });
   await addEvent(input.payment_id, { type: 'workflow', event: `waiting for ${input.kind}` });
   return { waiting: input.kind };
-}
+});

@@ -17,6 +17,8 @@ import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../processors/types.ts';
 import { getPayment } from '../../store/payments.ts';
 import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
 const LAPSED: Failure = {
   category: 'authentication',
@@ -32,10 +34,12 @@ const LAPSED: Failure = {
 /** The processor has not decided yet: retried by the workflow like an outage. */
 export class StillProcessing extends ProcessorUnavailableError {}
 
-export async function handler(input: {
-  payment_id: string;
-  reason: 'unknown_outcome' | 'authentication_lapsed';
-}) {
+const Input = z.object({
+  payment_id: prefixedId('pay'),
+  reason: z.enum(['unknown_outcome', 'authentication_result', 'authentication_lapsed']),
+});
+
+export const handler = taskHandler('payment-reconcile', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (!['processing', 'requires_action'].includes(p.status)) return { outcome: p.status };
@@ -94,4 +98,4 @@ export async function handler(input: {
   if (final === 'processing' || final === 'waiting')
     throw new StillProcessing(name, 'the processor has not settled this payment yet');
   return { outcome: final };
-}
+});

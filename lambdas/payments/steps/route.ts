@@ -5,8 +5,12 @@
 import { availableProcessors } from '../../processors/registry.ts';
 import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { payment_id: string; review_decision?: { decision?: string } }) {
+const Input = z.object({ payment_id: prefixedId('pay') });
+
+export const handler = taskHandler('payment-route', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status === 'pending_review') {
@@ -30,4 +34,4 @@ export async function handler(input: { payment_id: string; review_decision?: { d
   await annotate(p.id, { processor: route.processors[0]! });
   await addEvent(p.id, { type: 'workflow', event: 'routed', processors: route.processors, rule: route.rule });
   return { processors: route.processors, processor: route.processors[0], rule: route.rule };
-}
+});

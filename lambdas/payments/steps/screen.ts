@@ -7,8 +7,12 @@ import { clients } from '../../shared/aws.ts';
 import { config } from '../../shared/config.ts';
 import { riskConfigFromEnv, screen } from '../../domain/risk.ts';
 import { addEvent, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { payment_id: string }) {
+const Input = z.object({ payment_id: prefixedId('pay') });
+
+export const handler = taskHandler('payment-screen', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status === 'pending_review' && p.review)
@@ -52,4 +56,4 @@ export async function handler(input: { payment_id: string }) {
     note: `held for review: ${result.reasons.join('; ')}`,
   });
   return { decision: 'review', reasons: result.reasons, review_id: reviewId };
-}
+});

@@ -6,8 +6,12 @@
 import { SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { clients } from '../../shared/aws.ts';
 import { getRefundItem, setRefundAttributes } from '../../store/refunds.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler, taskToken } from '../../shared/task-input.ts';
 
-export async function handler(input: { refund_id: string; token: string }) {
+const Input = z.object({ refund_id: prefixedId('re'), token: taskToken });
+
+export const handler = taskHandler('refund-hold', Input, async (input) => {
   await setRefundAttributes(input.refund_id, { task_token: input.token });
   const r = await getRefundItem(input.refund_id);
   const known = r?.processor_status;
@@ -19,4 +23,4 @@ export async function handler(input: { refund_id: string; token: string }) {
       }),
     );
   return { waiting: true };
-}
+});

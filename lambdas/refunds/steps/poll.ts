@@ -2,11 +2,15 @@
 import { processor } from '../../processors/registry.ts';
 import { getRefundItem } from '../../store/refunds.ts';
 import { normalizeRefundStatus } from '../updates.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { refund_id: string }) {
+const Input = z.object({ refund_id: prefixedId('re') });
+
+export const handler = taskHandler('refund-poll', Input, async (input) => {
   const r = await getRefundItem(input.refund_id);
   if (!r?.processor_reference) return { status: 'pending', failure_reason: null };
   const adapter = await processor(r.processor as string);
   const out = await adapter.retrieveRefund(r.processor_reference as string);
   return { status: normalizeRefundStatus(out.status), failure_reason: out.failureReason ?? null };
-}
+});

@@ -7,8 +7,12 @@ import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { addEvent, getPayment } from '../../store/payments.ts';
 import { getRefundItem, recordProcessorReference } from '../../store/refunds.ts';
+import { z } from 'zod';
+import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
-export async function handler(input: { refund_id: string }) {
+const Input = z.object({ refund_id: prefixedId('re') });
+
+export const handler = taskHandler('refund-submit', Input, async (input) => {
   const r = await getRefundItem(input.refund_id);
   if (!r) throw new Error(`refund ${input.refund_id} not found`);
   if (r.status !== 'pending') return { status: r.status, failure_reason: r.failure_reason ?? null };
@@ -50,4 +54,4 @@ export async function handler(input: { refund_id: string }) {
       return { status: 'failed', failure_reason: err.code ?? 'processor_refused' };
     throw err;
   }
-}
+});

@@ -6,15 +6,27 @@
  * with its policy and context (cached per Authorization header for the topology's TTL), 401 for
  * a missing or rejected key, 10 MB payload limit, 29 s integration timeout, and gateway errors in
  * the API's own error shape (the CDK stack configures the same gateway responses).
+ *
+ * Every refusal at the gateway, including the ones Node's HTTP parser makes before there is a
+ * request (oversized request line or headers: 431; malformed HTTP: 400; too slow: 408), is a JSON
+ * error in that shape. When the gateway will not read the rest of a request (413, parser errors)
+ * it says `Connection: close` and closes gracefully: it sends the response and its FIN, then keeps
+ * discarding what the client still sends (for LINGER_MS at most), so the client reads the whole
+ * response instead of a connection reset. Bodies must be UTF-8 (docs/api.md, "Errors").
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type net from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { RouteDef, Topology } from '../topology.ts';
 import type { Logger } from './log.ts';
 
 const MAX_PAYLOAD = 10 * 1024 * 1024;
+/** Request line and headers together (Node's default, set explicitly: NODE_OPTIONS can change it). */
+const MAX_HEADER_SIZE = 16 * 1024;
 const INTEGRATION_TIMEOUT_MS = 29_000;
+/** How long a connection being closed keeps discarding what the client still sends. */
+const LINGER_MS = 2000;
 const STAGE = 'prod';
 const API_ID = 'local';
 
@@ -31,6 +43,95 @@ export interface GatewayOptions {
 
 const errorBody = (type: string, code: string, message: string) =>
   JSON.stringify({ error: { type, code, message } });
+
+const tooLarge = () => errorBody('invalid_request_error', 'body_too_large', 'Request body exceeds 10 MB.');
+
+/** Refusals made before there is a request (Node's HTTP parser), by error code. */
+function clientErrorResponse(code: string | undefined): { status: number; code: string; message: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return {
+        status: 431,
+        code: 'headers_too_large',
+        message: 'The request line and headers exceed 16 KB (a long query string counts).',
+      };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { status: 413, code: 'body_too_large', message: 'Chunk extensions are too large.' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: 'request_timeout', message: 'The request was not received in time.' };
+    default:
+      return { status: 400, code: 'malformed_request', message: 'Malformed HTTP request.' };
+  }
+}
+
+/** Charsets a body may declare; a body is always read as UTF-8. */
+const UTF8 = new Set(['utf-8', 'utf8']);
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The charset parameter of a Content-Type, lowercased and unquoted; undefined if absent. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  for (const part of (contentType ?? '').split(';').slice(1)) {
+    const i = part.indexOf('=');
+    if (i < 0 || part.slice(0, i).trim().toLowerCase() !== 'charset') continue;
+    return part
+      .slice(i + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+  }
+  return undefined;
+}
+
+/**
+ * Ends a connection without losing the response written to it: FIN after the response, then what
+ * the client still sends is read and discarded until it closes its side (or LINGER_MS pass).
+ * Closing at once with unread data would send a reset, which can destroy the response in flight.
+ */
+function closeGracefully(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.once('end', () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  socket.end();
+  socket.resume();
+}
+
+/** A body that is larger than the gateway takes. */
+class PayloadTooLarge extends Error {
+  override name = 'PayloadTooLarge';
+}
+/** The client went away before sending the whole request. */
+class RequestAborted extends Error {
+  override name = 'RequestAborted';
+}
+
+/** Reads a request body, at most MAX_PAYLOAD bytes; past that, the rest is read and discarded. */
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks));
+    };
+    req.on('data', (c: Buffer) => {
+      if (settled) return; // discarding
+      size += c.length;
+      if (size > MAX_PAYLOAD) {
+        chunks.length = 0;
+        settle(new PayloadTooLarge());
+      } else chunks.push(c);
+    });
+    req.on('end', () => settle(null));
+    req.on('error', () => settle(new RequestAborted()));
+    req.on('close', () => settle(new RequestAborted()));
+  });
+}
 
 export class LocalGateway {
   private readonly routes: CompiledRoute[];
@@ -64,8 +165,22 @@ export class LocalGateway {
   }
 
   async start(port: number, host = '127.0.0.1'): Promise<string> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    const server = http.createServer(
+      { maxHeaderSize: MAX_HEADER_SIZE },
+      (req, res) => void this.handle(req, res),
+    );
     server.keepAliveTimeout = 5000;
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
+      this.clientError(err, socket),
+    );
+    // Expect: 100-continue with a body that is too large: refused before the client sends it.
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (Number(req.headers['content-length']) > MAX_PAYLOAD) void this.handle(req, res);
+      else {
+        res.writeContinue();
+        void this.handle(req, res);
+      }
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
@@ -90,6 +205,36 @@ export class LocalGateway {
     server.closeIdleConnections();
     setTimeout(() => server.closeAllConnections(), 2000).unref();
     await closed;
+  }
+
+  /** Node's HTTP parser refused the bytes on a connection: a JSON error, then a graceful close. */
+  private readonly refusedSockets = new WeakSet<net.Socket>();
+  private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    // The parser reports again for every further chunk it is given: answer once.
+    if (this.refusedSockets.has(socket)) return;
+    this.refusedSockets.add(socket);
+    const inFlight = (socket as net.Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const r = clientErrorResponse(err.code);
+    const requestId = randomUUID();
+    const body = errorBody('invalid_request_error', r.code, r.message);
+    socket.write(
+      `HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status]}\r\n` +
+        `content-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-amzn-requestid: ${requestId}\r\n` +
+        `connection: close\r\n\r\n` +
+        body,
+    );
+    closeGracefully(socket);
+    // The request line may be unreadable (or hold anything): only what the parser said is logged.
+    this.opts.logger.info(
+      { status: r.status, code: r.code, parser: err.code, requestId },
+      `HTTP ${r.status} ${r.code}`,
+    );
   }
 
   private match(
@@ -120,7 +265,16 @@ export class LocalGateway {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
-    const url = new URL(req.url ?? '/', 'http://local');
+    // The request target as a path (`//x/y` is a path, not a host), or absolute-form as sent.
+    const target = req.url ?? '/';
+    let url: URL;
+    let badTarget = false;
+    try {
+      url = target.startsWith('/') ? new URL(`http://local${target}`) : new URL(target);
+    } catch {
+      url = new URL('http://local/');
+      badTarget = true;
+    }
     const method = (req.method ?? 'GET').toUpperCase();
     let status = 500;
     let merchantId: string | undefined;
@@ -129,17 +283,58 @@ export class LocalGateway {
       res.writeHead(code, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, ...headers });
       res.end(body);
     };
+    /** Answers, then closes the connection without reading the rest of the request. */
+    const replyAndClose = (code: number, body: string) => {
+      // Node ends a `Connection: close` response with socket.destroySoon(): the socket is destroyed
+      // once the response is flushed, resetting a client still sending. Close gracefully instead.
+      const socket = req.socket as net.Socket & { destroySoon?: () => void };
+      socket.destroySoon = () => closeGracefully(socket);
+      reply(code, body, { connection: 'close' });
+    };
     try {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > MAX_PAYLOAD) {
-          reply(413, errorBody('invalid_request_error', 'payload_too_large', 'Request body exceeds 10 MB.'));
+      if (badTarget) {
+        req.resume();
+        replyAndClose(
+          400,
+          errorBody('invalid_request_error', 'malformed_request', 'Malformed HTTP request.'),
+        );
+        return;
+      }
+      if (Number(req.headers['content-length']) > MAX_PAYLOAD) {
+        req.resume(); // discarded while the response goes out
+        replyAndClose(413, tooLarge());
+        return;
+      }
+      let body: Buffer;
+      try {
+        body = await readBody(req);
+      } catch (err) {
+        if (err instanceof PayloadTooLarge) replyAndClose(413, tooLarge());
+        else status = 499; // the client went away: nobody to answer
+        return;
+      }
+      if (body.length) {
+        const charset = charsetOf(req.headers['content-type']);
+        if (charset !== undefined && !UTF8.has(charset)) {
+          reply(
+            400,
+            errorBody(
+              'invalid_request_error',
+              'unsupported_charset',
+              'Request bodies must be UTF-8: send Content-Type: application/json (or with charset=utf-8).',
+            ),
+          );
           return;
         }
-        chunks.push(c as Buffer);
       }
+      let text: string | null = null;
+      if (body.length)
+        try {
+          text = utf8Decoder.decode(body);
+        } catch {
+          reply(400, errorBody('invalid_request_error', 'invalid_json', 'Request body is not valid UTF-8.'));
+          return;
+        }
       const { route, params, methodMismatch } = this.match(method, url.pathname);
       if (!route) {
         if (methodMismatch)
@@ -158,21 +353,22 @@ export class LocalGateway {
           );
         return;
       }
-      const headers: Record<string, string> = {};
-      const multiValueHeaders: Record<string, string[]> = {};
+      // Null-prototype maps: a header or parameter named `constructor` or `__proto__` is a name
+      // like any other (the event is cloned into plain objects before a handler sees it).
+      const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+      const multiValueHeaders: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
       for (let i = 0; i < req.rawHeaders.length; i += 2) {
         const k = req.rawHeaders[i]!;
         const v = req.rawHeaders[i + 1]!;
         headers[k] = headers[k] !== undefined ? `${headers[k]},${v}` : v;
         (multiValueHeaders[k] ??= []).push(v);
       }
-      const query: Record<string, string> = {};
-      const multiQuery: Record<string, string[]> = {};
+      const query: Record<string, string> = Object.create(null) as Record<string, string>;
+      const multiQuery: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
       for (const [k, v] of url.searchParams) {
         query[k] = v;
         (multiQuery[k] ??= []).push(v);
       }
-      const body = Buffer.concat(chunks);
       const sourceIp = req.socket.remoteAddress ?? '127.0.0.1';
       const requestContext = {
         accountId: '000000000000',
@@ -225,7 +421,7 @@ export class LocalGateway {
         pathParameters: Object.keys(params).length ? params : null,
         stageVariables: null,
         requestContext,
-        body: body.length ? body.toString('utf8') : null,
+        body: text,
         isBase64Encoded: false,
       } as unknown as APIGatewayProxyEvent;
 

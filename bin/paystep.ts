@@ -9,6 +9,15 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PaystepStack } from '../lib/stack.ts';
 
+// `cdk synth --quiet` prints nothing when all is well. CDK announces every asset it bundles on stderr
+// ("Bundling asset Paystep/…/Code/Stage...", once per function); those lines are left out here, and
+// esbuild's own summary is off (lib/function.ts). Errors and warnings still print.
+const stderrWrite = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
+process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+  typeof chunk === 'string' && chunk.startsWith('Bundling asset ')
+    ? true
+    : stderrWrite(chunk, ...rest)) as typeof process.stderr.write;
+
 const app = new App();
 new PaystepStack(app, 'Paystep', {
   description: 'paystep: serverless payment platform',

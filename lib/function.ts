@@ -8,7 +8,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -91,6 +91,8 @@ export class PaystepFunction extends Construct {
         sourcesContent: false,
         banner: ESM_REQUIRE_BANNER,
         externalModules: ['@aws-sdk/*'],
+        // esbuild's size summary per function made `cdk synth --quiet` print ~200 lines; warnings stay.
+        logLevel: LogLevel.WARNING,
       },
     });
   }

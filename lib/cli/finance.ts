@@ -7,6 +7,7 @@
  *   paystep reconcile exceptions [--merchant M]                open exceptions, with their age
  *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
  *   paystep report list [--merchant M] [--report NAME] [--date D]
+ *   paystep report show NAME --date D [--merchant M] [--format csv|json] [--file F]   its content
  *   paystep ledger check                                       the ledger's invariants (exit 1 if broken)
  *   paystep ledger balances [--merchant M]                     balances per merchant/processor/currency
  */
@@ -15,6 +16,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveDataDir, withRuntime } from './context.ts';
+import { CommandFailed, day, integer, oneOf, processorName, UsageError } from './args.ts';
+import { executionProgress } from './executions.ts';
 import { ledgerCheck } from '../../lambdas/ledger/check.ts';
 import { project } from '../../lambdas/ledger/domain.ts';
 import { scanEntries } from '../../lambdas/store/ledger.ts';
@@ -23,17 +26,14 @@ import { sourcesOf } from '../../lambdas/reconciliation/sources/index.ts';
 import { daysBetween } from '../../lambdas/reconciliation/engine.ts';
 import { startReconciliation, waitForExecution } from '../../lambdas/reconciliation/start.ts';
 import { sync } from '../../lambdas/reconciliation/sync.ts';
-import { putFile, listObjects } from '../../lambdas/reports/storage.ts';
+import { getStream, putFile, listObjects } from '../../lambdas/reports/storage.ts';
 import { runReport, type Progress } from '../../lambdas/reports/daily.ts';
 import { REPORT_NAMES } from '../../lambdas/reports/finance.ts';
 
 type Out = (s: string) => void;
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-
-export class FinanceUsageError extends Error {
-  override name = 'UsageError';
-}
+/** Everything in the reports bucket: the daily reports, and what each reconciliation writes. */
+export const REPORT_KINDS = [...REPORT_NAMES, 'reconciliation', 'exceptions'] as const;
 
 /** `[██████░░░░] 3/7 merchants · mch_… · 12,345 rows` on one line (a TTY) or a line per merchant. */
 export function progressLine(p: Progress, width = 24): string {
@@ -67,6 +67,19 @@ function progressBar(stream: NodeJS.WriteStream = process.stderr) {
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
+/** Waits for a reconciliation, showing its progress on stderr. */
+async function waitWithProgress(executionArn: string) {
+  const progress = executionProgress(executionArn, {
+    unit: 'chunks',
+    items: (input) => (input as { chunks?: unknown } | null)?.chunks,
+  });
+  try {
+    return await waitForExecution(executionArn, undefined, () => progress.poll());
+  } finally {
+    progress.done();
+  }
+}
+
 export function registerFinanceCommands(program: Command, out: Out): void {
   const dataDir = () => resolveDataDir(program.opts().dataDir);
 
@@ -76,27 +89,28 @@ export function registerFinanceCommands(program: Command, out: Out): void {
     .command('import')
     .description('reconcile a settlement file (Stripe: the itemized payout reconciliation report CSV)')
     .argument('<file>', 'the file')
-    .requiredOption('--processor <name>', 'processor whose file it is (stripe)')
+    .requiredOption('--processor <name>', 'processor whose file it is (stripe)', processorName)
     .option('--format <format>', 'file format (default: the processor’s payout reconciliation report)')
-    .option('--as-of <date>', 'day the reconciliation speaks for (default: the latest payout date)')
-    .option('--delay-days <n>', 'settlement delay before a capture counts as missing at the processor')
-    .option('--no-wait', 'start the reconciliation and return without waiting')
+    .option(
+      '--as-of <date>',
+      'day the reconciliation speaks for (default: the latest payout date)',
+      day('--as-of'),
+    )
+    .option(
+      '--delay-days <n>',
+      'settlement delay before a capture counts as missing at the processor',
+      integer('--delay-days', 0, 365),
+    )
+    .option('--no-wait', 'start the reconciliation and return without waiting (no progress)')
     .action(
       async (
         file: string,
-        opts: { processor: string; format?: string; asOf?: string; delayDays?: string; wait: boolean },
+        opts: { processor: string; format?: string; asOf?: string; delayDays?: number; wait: boolean },
       ) => {
         const sources = sourcesOf(opts.processor);
-        if (opts.format && !sources.files[opts.format])
-          throw new FinanceUsageError(
-            `--format must be one of ${Object.keys(sources.files).join(', ')} for ${opts.processor}`,
-          );
-        if (opts.asOf && !DAY.test(opts.asOf))
-          throw new FinanceUsageError('--as-of must be a yyyy-mm-dd date');
-        const delay = opts.delayDays === undefined ? undefined : Number(opts.delayDays);
-        if (delay !== undefined && (!Number.isInteger(delay) || delay < 0))
-          throw new FinanceUsageError('--delay-days must be a non-negative integer');
-        if (!fs.existsSync(file)) throw new FinanceUsageError(`no such file: ${file}`);
+        if (opts.format) oneOf(`format for ${opts.processor}`, Object.keys(sources.files))(opts.format);
+        const delay = opts.delayDays;
+        if (!fs.existsSync(file)) throw new UsageError(`no such file: ${file}`);
         const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
         const key = `imports/${opts.processor}/${sha.slice(0, 32)}${path.extname(file) || '.csv'}`;
         const result = await withRuntime(dataDir(), async () => {
@@ -111,12 +125,12 @@ export function registerFinanceCommands(program: Command, out: Out): void {
             `${opts.processor}-import-${sha.slice(0, 16)}-${Date.now()}`,
           );
           if (!opts.wait) return { execution_arn: started.executionArn, status: 'RUNNING' };
-          const outcome = await waitForExecution(started.executionArn);
+          const outcome = await waitWithProgress(started.executionArn);
           return { execution_arn: started.executionArn, ...outcome };
         });
         out(json(result));
         if (result.status !== 'SUCCEEDED' && result.status !== 'RUNNING')
-          throw new Error(
+          throw new CommandFailed(
             `reconciliation ${result.status}: ${'cause' in result ? String(result.cause ?? '') : ''}`,
           );
       },
@@ -124,14 +138,19 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   reconcile
     .command('sync')
     .description('reconcile the processor’s paid payouts that are not reconciled yet (from its API)')
-    .requiredOption('--processor <name>', 'processor (stripe)')
+    .requiredOption('--processor <name>', 'processor (stripe)', processorName)
     .option('--payout-now', 'local simulator only: pay out the whole balance first')
-    .option('--lookback-days <n>', 'payouts created in the last N days', '14')
-    .action(async (opts: { processor: string; payoutNow?: boolean; lookbackDays: string }) => {
+    .option(
+      '--lookback-days <n>',
+      'payouts created in the last N days',
+      integer('--lookback-days', 1, 365),
+      14,
+    )
+    .action(async (opts: { processor: string; payoutNow?: boolean; lookbackDays: number }) => {
       const result = await withRuntime(dataDir(), async () => {
         if (opts.payoutNow) {
           const base = process.env.STRIPE_API_BASE;
-          if (!base) throw new FinanceUsageError('--payout-now needs the local Stripe simulator');
+          if (!base) throw new UsageError('--payout-now needs the local Stripe simulator');
           const res = await fetch(`${base}/_sim/payouts/run`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
@@ -142,10 +161,10 @@ export function registerFinanceCommands(program: Command, out: Out): void {
         const { started, skipped } = await sync({
           processor: opts.processor,
           only: 'api',
-          lookback_days: Number(opts.lookbackDays),
+          lookback_days: opts.lookbackDays,
         });
         const outcomes = [];
-        for (const arn of started) outcomes.push({ execution_arn: arn, ...(await waitForExecution(arn)) });
+        for (const arn of started) outcomes.push({ execution_arn: arn, ...(await waitWithProgress(arn)) });
         return { reconciled: outcomes, already_reconciled: skipped };
       });
       out(json(result));
@@ -153,7 +172,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   reconcile
     .command('list')
     .description('reconciled payouts, newest first')
-    .requiredOption('--processor <name>', 'processor (stripe)')
+    .requiredOption('--processor <name>', 'processor (stripe)', processorName)
     .action(async (opts: { processor: string }) => {
       const runs = await withRuntime(dataDir(), () => listRuns(opts.processor));
       out(json({ object: 'list', data: runs }));
@@ -178,13 +197,10 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   report
     .command('run')
     .description(`run a report for a day now (${REPORT_NAMES.join(', ')})`)
-    .argument('<name>', REPORT_NAMES.join(' | '))
-    .requiredOption('--date <date>', 'the day (yyyy-mm-dd, UTC)')
+    .argument('<name>', REPORT_NAMES.join(' | '), oneOf('report', REPORT_NAMES))
+    .requiredOption('--date <date>', 'the day (yyyy-mm-dd, UTC)', day('--date'))
     .option('--merchant <id>', 'one merchant (default: every merchant with activity that day)')
     .action(async (name: string, opts: { date: string; merchant?: string }) => {
-      if (!(REPORT_NAMES as readonly string[]).includes(name))
-        throw new FinanceUsageError(`unknown report "${name}" (reports: ${REPORT_NAMES.join(', ')})`);
-      if (!DAY.test(opts.date)) throw new FinanceUsageError('--date must be a yyyy-mm-dd date');
       const bar = progressBar();
       try {
         const files = await withRuntime(dataDir(), () =>
@@ -201,8 +217,8 @@ export function registerFinanceCommands(program: Command, out: Out): void {
     .command('list')
     .description('reports in the reports bucket')
     .option('--merchant <id>', 'one merchant (or "platform")')
-    .option('--report <name>', 'one report (transactions, summary, performance, reconciliation, exceptions)')
-    .option('--date <date>', 'one day')
+    .option('--report <name>', `one report (${REPORT_KINDS.join(', ')})`, oneOf('report', REPORT_KINDS))
+    .option('--date <date>', 'one day (yyyy-mm-dd)', day('--date'))
     .action(async (opts: { merchant?: string; report?: string; date?: string }) => {
       const prefix = opts.merchant
         ? `${opts.merchant}/${opts.report ? `${opts.report}/${opts.date ? `${opts.date}/` : ''}` : ''}`
@@ -221,6 +237,28 @@ export function registerFinanceCommands(program: Command, out: Out): void {
       });
       out(json({ object: 'list', data }));
     });
+  report
+    .command('show')
+    .description('print a report from the reports bucket, as stored (CSV, or JSON with --format json)')
+    .argument('<name>', REPORT_KINDS.join(' | '), oneOf('report', REPORT_KINDS))
+    .requiredOption('--date <date>', 'the day (yyyy-mm-dd; reconciliation: the payout date)', day('--date'))
+    .option('--merchant <id>', 'whose report: a merchant id or "platform" (needed when several have one)')
+    .option('--format <format>', 'csv | json', oneOf('format', ['csv', 'json'] as const), 'csv')
+    .option('--file <name>', 'which file, when there are several (reconciliation: one per payout, po_…)')
+    .action(
+      async (
+        name: string,
+        opts: { date: string; merchant?: string; format: 'csv' | 'json'; file?: string },
+      ) => {
+        await withRuntime(dataDir(), async () => {
+          const key = await findReport(name, opts);
+          const decoder = new TextDecoder('utf-8');
+          for await (const chunk of await getStream('reports', key))
+            out(decoder.decode(chunk as Buffer, { stream: true }));
+          out(decoder.decode());
+        });
+      },
+    );
 
   // --- ledger ---------------------------------------------------------------------------------
   const ledger = program.command('ledger').description('the double-entry ledger');
@@ -233,7 +271,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
       const report = await withRuntime(dataDir(), () => ledgerCheck());
       const { balances: _b, ...rest } = report;
       out(json(rest));
-      if (!report.ok) throw new Error('the ledger invariants do not hold (see above)');
+      if (!report.ok) throw new CommandFailed('the ledger invariants do not hold (see above)');
     });
   ledger
     .command('balances')
@@ -248,4 +286,40 @@ export function registerFinanceCommands(program: Command, out: Out): void {
       });
       out(json({ object: 'list', data: balances }));
     });
+}
+
+/** The key of one report file: `<owner>/<report>/<date>/<file>.<format>`; refuses when it is ambiguous. */
+async function findReport(
+  name: string,
+  opts: { date: string; merchant?: string; format: string; file?: string },
+): Promise<string> {
+  const files: { owner: string; file: string; key: string }[] = [];
+  for await (const o of listObjects(
+    'reports',
+    opts.merchant ? `${opts.merchant}/${name}/${opts.date}/` : '',
+  )) {
+    const [owner, report, date, file] = o.key.split('/');
+    if (!owner || !file || owner === 'system' || report !== name || date !== opts.date) continue;
+    if (!file.endsWith(`.${opts.format}`)) continue;
+    if (opts.file && file !== opts.file && file !== `${opts.file}.${opts.format}`) continue;
+    files.push({ owner, file, key: o.key });
+  }
+  const what = `${name} report for ${opts.date}${opts.merchant ? ` (${opts.merchant})` : ''}${opts.file ? ` named ${opts.file}` : ''}`;
+  if (!files.length)
+    throw new CommandFailed(
+      `no ${what} in the reports bucket` +
+        ((REPORT_NAMES as readonly string[]).includes(name)
+          ? `; paystep report run ${name} --date ${opts.date} makes it`
+          : '; paystep report list shows what there is'),
+    );
+  const owners = [...new Set(files.map((f) => f.owner))].sort();
+  if (owners.length > 1)
+    throw new UsageError(
+      `${owners.length} owners have a ${what} (${owners.join(', ')}); pick one with --merchant`,
+    );
+  if (files.length > 1)
+    throw new UsageError(
+      `${files.length} files make the ${what} (${files.map((f) => f.file).join(', ')}); pick one with --file`,
+    );
+  return files[0]!.key;
 }

@@ -3,10 +3,17 @@
  * `npm start`: when a runtime is running there, commands talk to its services; otherwise the
  * command starts the runtime in-process (without the HTTP gateway and schedules), does its work
  * and stops it again.
+ *
+ * Conventions: the result (JSON, or a report's content) goes to stdout and nothing else does;
+ * logs, progress and errors go to stderr. Exit codes: 0 done, 1 the command failed or found a
+ * failure (ledger check, status with nothing running, a failed reconciliation), 2 a usage error
+ * (unknown command or option, missing required option, a value that is not allowed). Errors are
+ * one line, `paystep: …`, without a stack trace (PAYSTEP_LOG_LEVEL=debug adds it).
  */
 import path from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { readRuntimeInfo, resolveDataDir, withRuntime } from './context.ts';
+import { CommandFailed, integer, oneOf, UsageError } from './args.ts';
 import { createMerchant, validMerchantName } from '../../lambdas/store/merchants.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
 import { createRefund, presentRefund } from '../../lambdas/refunds/service.ts';
@@ -15,16 +22,29 @@ import { ApiError } from '../../lambdas/shared/errors.ts';
 import { sweep } from '../../lambdas/sweeper/run.ts';
 import { registerWebhookCommands } from './webhooks.ts';
 import { registerFinanceCommands } from './finance.ts';
+import { registerExecutionCommands } from './executions.ts';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
+
+const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'] as const;
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('paystep')
     .description('paystep: payment operations on one machine or on AWS')
     .option('-d, --data-dir <dir>', 'data dir of the local runtime (default: $PAYSTEP_DATA_DIR or .paystep)')
-    .showHelpAfterError()
+    .configureOutput({
+      // Help is a result (stdout, even while main() sends other stdout writes to stderr).
+      writeOut: (str) => out(str),
+      // commander's own errors ("error: required option '--name <name>' not specified") read like ours.
+      outputError: (str, write) => write(`paystep: ${str.replace(/^error: /, '')}`),
+    })
+    .configureHelp({
+      optionDescription(this: Help, option: Option) {
+        const text = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `${text} (required)` : text;
+      },
+    })
+    .showHelpAfterError('(paystep --help, or paystep <command> --help, for usage)')
     .exitOverride();
 
   const merchant = program.command('merchant').description('manage merchants');
@@ -46,16 +66,13 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .command('create')
     .description('refund a captured payment, fully or partially (same rules as POST /v1/refunds)')
     .requiredOption('--payment <id>', 'payment id (pay_…)')
-    .option('--amount <minor units>', 'amount to refund (default: everything still refundable)')
-    .option('--reason <reason>', 'duplicate | fraudulent | requested_by_customer')
-    .action(async (opts: { payment: string; amount?: string; reason?: string }) => {
-      if (opts.amount !== undefined && !/^[1-9]\d{0,11}$/.test(opts.amount))
-        throw new UsageError('--amount must be a positive integer number of minor units');
-      if (
-        opts.reason !== undefined &&
-        !['duplicate', 'fraudulent', 'requested_by_customer'].includes(opts.reason)
-      )
-        throw new UsageError('--reason must be duplicate, fraudulent or requested_by_customer');
+    .option(
+      '--amount <minor units>',
+      'amount to refund (default: everything still refundable)',
+      integer('--amount', 1, 999_999_999_999),
+    )
+    .option('--reason <reason>', REFUND_REASONS.join(' | '), oneOf('refund reason', REFUND_REASONS))
+    .action(async (opts: { payment: string; amount?: number; reason?: RefundReason }) => {
       const dataDir = resolveDataDir(program.opts().dataDir);
       const result = await withRuntime(dataDir, async () => {
         const payment = await getPayment(opts.payment);
@@ -63,8 +80,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         return createRefund({
           merchantId: payment.merchant_id,
           paymentId: payment.id,
-          amount: opts.amount === undefined ? undefined : Number(opts.amount),
-          reason: opts.reason as RefundReason | undefined,
+          amount: opts.amount,
+          reason: opts.reason,
           channel: 'cli',
         });
       });
@@ -84,7 +101,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   program
     .command('status')
-    .description('show whether a local runtime is running on the data dir, and its endpoints')
+    .description(
+      'show whether a local runtime is running on the data dir, and its endpoints (exit 1 if none)',
+    )
     .action(() => {
       const dataDir = resolveDataDir(program.opts().dataDir);
       const info = readRuntimeInfo(dataDir);
@@ -95,31 +114,62 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
           2,
         ) + '\n',
       );
+      if (!info)
+        throw new CommandFailed(
+          `no paystep runtime is running on ${path.resolve(dataDir)} (start one with npm start)`,
+        );
     });
 
   registerWebhookCommands(program, out);
   registerFinanceCommands(program, out);
+  registerExecutionCommands(program, out);
 
   return program;
 }
 
+/** `--help` and `--version` exit 0; every other commander error means the command line is wrong (2). */
+const COMMANDER_OK = new Set(['commander.helpDisplayed', 'commander.version']);
+
+/** The message of anything thrown, on one line, with no stack. */
+function messageOf(err: unknown): string {
+  if (err instanceof ApiError) return `${err.message}${err.param ? ` (${err.param})` : ''}`;
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+/**
+ * Runs the CLI and returns its exit code. While it runs, anything else that writes to stdout
+ * (a library, a handler's logger) is sent to stderr, so that stdout carries the result only.
+ */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const stdout = process.stdout;
+  const write = stdout.write.bind(stdout);
+  stdout.write = process.stderr.write.bind(process.stderr) as typeof stdout.write;
+  const onRejection = (reason: unknown) => process.stderr.write(`paystep: ${messageOf(reason)}\n`);
+  process.on('unhandledRejection', onRejection);
+  // A reader that stops early (`paystep … | head -1`) ends the output, not the command with a stack.
+  let closed = false;
+  const ignoreClosed = () => {
+    closed = true; // EPIPE (the reader left), or the stream failed: nothing more can be shown
+  };
+  if (!stdout.listeners('error').length) stdout.on('error', ignoreClosed);
+  if (!process.stderr.listeners('error').length) process.stderr.on('error', ignoreClosed);
+  const program = buildProgram((s) => {
+    if (!closed && !stdout.destroyed) write(s);
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode; // commander already printed help or the error
-    if (err instanceof ApiError) {
-      process.stderr.write(`paystep: ${err.message}${err.param ? ` (${err.param})` : ''}\n`);
-      return 1;
-    }
-    if (err instanceof UsageError) {
-      process.stderr.write(`paystep: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`paystep: ${(err as Error).message}\n`);
-    return 1;
+    // commander printed the help or its message already
+    if (err instanceof CommanderError) return COMMANDER_OK.has(err.code) ? 0 : 2;
+    process.stderr.write(`paystep: ${messageOf(err)}\n`);
+    if (/^(debug|trace)$/.test(process.env.PAYSTEP_LOG_LEVEL ?? '') && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  } finally {
+    stdout.write = write;
+    process.off('unhandledRejection', onRejection);
   }
 }
 

@@ -90,16 +90,25 @@ const paymentStatus = (id: string, status: string) =>
     return p?.status === status ? p : undefined;
   });
 /** Waits until every event the simulator emitted about these PaymentIntents is processed. */
-const processedAll = (...paymentIntents: string[]) =>
-  waitFor('events processed', async () => {
-    const refs = new Set(paymentIntents);
-    const ids = rt
-      .stripe!.events()
-      .filter((e) => refs.has(e.data.object.id) || refs.has(e.data.object.payment_intent as string))
-      .map((e) => e.id);
-    for (const id of ids) if ((await getWebhookEvent('stripe', id))?.status !== 'processed') return false;
-    return ids.length > 0;
-  });
+const processedAll = async (...paymentIntents: string[]) => {
+  let pending: string[] = [];
+  try {
+    return await waitFor('events processed', async () => {
+      const refs = new Set(paymentIntents);
+      const events = rt
+        .stripe!.events()
+        .filter((e) => refs.has(e.data.object.id) || refs.has(e.data.object.payment_intent as string));
+      pending = [];
+      for (const e of events) {
+        const status = (await getWebhookEvent('stripe', e.id))?.status;
+        if (status !== 'processed') pending.push(`${e.type} ${e.id}: ${status ?? 'not stored'}`);
+      }
+      return events.length > 0 && pending.length === 0;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; not processed: ${pending.join(', ')}`);
+  }
+};
 const cli = async (...args: string[]) => {
   // Imported here: the CLI pulls in handler modules whose logger must see the runtime's environment.
   const { buildProgram } = await import('../../lib/cli/main.ts');
@@ -239,7 +248,8 @@ describe('Stripe webhooks on the local runtime', () => {
   test('a dispute reaches paystep by webhook: the payment is disputed, then charged back when lost', async () => {
     rt.stripe!.configureDisputes({ createDelayMs: 20 });
     const p = await pay('pm_card_createDispute');
-    await paymentStatus(p.id, 'disputed');
+    // Read back: on a busy machine the create call may answer `processing`, before the processor.
+    const pi = (await paymentStatus(p.id, 'disputed')).processor_reference!;
     const d = await waitFor('the dispute', async () => {
       const r = await call('GET', `/v1/disputes?payment=${p.id}`);
       return r.body.data?.[0] as Json | undefined;
@@ -247,20 +257,54 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(d).toMatchObject({ status: 'needs_response', amount: 1050 });
     rt.stripe!.closeDispute(d.processor_reference, 'lost');
     await paymentStatus(p.id, 'charged_back');
-    await processedAll(p.processor_reference);
+    await processedAll(pi);
+
+    // The final state, whatever order the events were processed in.
+    expect((await call('GET', `/v1/disputes/${d.id}`)).body).toMatchObject({ status: 'lost', amount: 1050 });
     const disputeEvents = rt
       .stripe!.events()
       .filter((e) => e.type.startsWith('charge.dispute.') && e.data.object.id === d.processor_reference);
     expect(disputeEvents.map((e) => e.type)).toEqual(
       expect.arrayContaining(['charge.dispute.created', 'charge.dispute.closed']),
     );
+    const outcomes: Record<string, (string | undefined)[]> = {};
     for (const e of disputeEvents) {
       const stored = await getWebhookEvent('stripe', e.id);
       expect(stored?.status).toBe('processed');
-      // created and closed change the dispute; funds_withdrawn may repeat what created said.
-      if (e.type === 'charge.dispute.created' || e.type === 'charge.dispute.closed')
-        expect(stored?.outcome).toBe('applied');
+      (outcomes[e.type] ??= []).push(stored?.outcome);
     }
+    // The dispute is opened by whichever of created and funds_withdrawn is processed first (the
+    // other finds nothing new); only closed carries the loss.
+    expect([
+      ...(outcomes['charge.dispute.created'] ?? []),
+      ...(outcomes['charge.dispute.funds_withdrawn'] ?? []),
+    ]).toContain('applied');
+    expect(outcomes['charge.dispute.closed']).toEqual(['applied']);
+
+    // Each side effect happened exactly once.
+    const t = await timeline(p.id);
+    expect(t.filter((e) => e.type === 'status_changed').map((e) => e.status)).toEqual([
+      'captured',
+      'disputed',
+      'charged_back',
+    ]);
+    const disputeEntries = t.filter((e) => e.type === 'dispute' && e.dispute === d.id) as Json[];
+    const count = (event: string, status?: string) =>
+      disputeEntries.filter((e) => e.event === event && (status === undefined || e.status === status)).length;
+    expect(count('opened')).toBe(1);
+    expect(count('funds_withdrawn')).toBe(1);
+    // One dispute workflow (execution name = dispute id). Its timeline entry can be written twice
+    // when two deliveries start it concurrently (StartExecution is idempotent), so it is not counted.
+    expect(count('workflow_started')).toBeGreaterThanOrEqual(1);
+    const disputeArn = rt.stepFunctions.stateMachineArn('dispute');
+    expect(
+      rt.stepFunctions
+        .listExecutions({ stateMachineArn: disputeArn, maxResults: 1000 })
+        .executions.filter((e) => e.name === d.id),
+    ).toHaveLength(1);
+    expect(count('status_changed', 'lost')).toBe(1);
+    const webhookIds = t.filter((e) => e.type === 'webhook').map((e) => e.event_id);
+    expect(new Set(webhookIds).size).toBe(webhookIds.length);
   });
 
   test('duplicated, reordered and delayed delivery by the simulator ends in the same states', async () => {

@@ -1,0 +1,51 @@
+/**
+ * Checking what people type. Every parser throws a UsageError whose message names the value and
+ * what was expected (`unknown processor 'paypal' (expected: stripe)`); `main` prints it as
+ * `paystep: …` and exits with 2, without a stack trace. They are commander `argParser`s, so a
+ * bad value is refused before a command starts the runtime.
+ */
+import { availableProcessors } from '../../lambdas/processors/registry.ts';
+
+/** A mistake in the command line: printed as `paystep: <message>`, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The command ran and printed its result, but what it found is a failure (exit code 1). */
+export class CommandFailed extends Error {
+  override name = 'CommandFailed';
+}
+
+/** `unknown processor 'paypal' (expected: stripe)` */
+export function oneOf<T extends string>(what: string, allowed: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(allowed as readonly string[]).includes(value))
+      throw new UsageError(`unknown ${what} '${value}' (expected: ${allowed.join(', ')})`);
+    return value as T;
+  };
+}
+
+export const processorName = (value: string): string => oneOf('processor', availableProcessors())(value);
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A calendar day, yyyy-mm-dd (UTC): `2026-13-45` and `2026-02-30` are refused. */
+export function day(flag: string): (value: string) => string {
+  return (value) => {
+    const m = DAY.exec(value);
+    const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
+    if (!d || d.toISOString().slice(0, 10) !== value)
+      throw new UsageError(`${flag}: '${value}' is not a date (expected: yyyy-mm-dd, e.g. 2026-01-31)`);
+    return value;
+  };
+}
+
+/** An integer in [min, max]. */
+export function integer(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new UsageError(`${flag}: '${value}' is not an integer from ${min} to ${max}`);
+    return n;
+  };
+}

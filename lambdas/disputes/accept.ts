@@ -4,6 +4,7 @@
  * Irreversible, so Idempotency-Key is required.
  */
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
@@ -11,7 +12,7 @@ import { answerableDispute, applyProcessorResponse, atProcessor } from './respon
 import { stripeDisputes } from './stripe-disputes.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'dispute');
   const idemKey = readIdempotencyKey(req.headers, true);
   const { response, replayed } = await idempotent(
     req.merchantId,

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addDisputeTimelineEntry } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
@@ -14,7 +15,7 @@ import { stripeDisputes } from './stripe-disputes.ts';
 import { parseEvidence } from './validation.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'dispute');
   const idemKey = readIdempotencyKey(req.headers, false);
   const hash = requestHash('POST', `/v1/disputes/${id}/evidence`, req.body);
   const { response, replayed } = await idempotent(req.merchantId, idemKey, hash, async () => {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { invalidRequest } from '../shared/errors.ts';
 import { parse } from '../payments/validation.ts';
+import { isIdOf } from '../shared/input.ts';
 import { STRIPE_EVIDENCE_FIELDS } from './stripe-disputes.ts';
 
 /** Stripe's limits: 20,000 characters a field, 150,000 in all. */
@@ -57,5 +58,13 @@ export function parseListQuery(q: Record<string, string>) {
       );
     limit = Number(q.limit);
   }
+  if (q.payment !== undefined && !isIdOf('payment', q.payment))
+    throw invalidRequest('parameter_invalid', 'Invalid payment: must be a payment id (pay_…)', 'payment');
+  if (q.starting_after !== undefined && !isIdOf('dispute', q.starting_after))
+    throw invalidRequest(
+      'parameter_invalid',
+      'Invalid starting_after: must be a dispute id (dp_…)',
+      'starting_after',
+    );
   return { payment: q.payment, limit, startingAfter: q.starting_after };
 }

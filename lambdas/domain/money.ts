@@ -1,12 +1,18 @@
 /**
  * Money: integer minor units + lowercase ISO 4217 currency. Never floats.
- * Exponents follow the processors (Stripe's table, which matches ISO 4217 except MGA):
+ * Exponents follow the processor (Stripe's API, which matches ISO 4217 except MGA, ISK and UGX):
  * zero-decimal currencies such as JPY and KRW, three-decimal ones such as BHD, KWD, OMR, JOD, TND.
+ * Limits per exponent (docs/api.md, "Amounts"): see `minAmount`, `maxChargeAmount`.
  */
 
-// Stripe's zero-decimal list (MGA is zero-decimal there, unlike ISO 4217). ISK, HUF, TWD and UGX
-// have processor-specific rules (e.g. ISK in two-decimal form divisible by 100) and are not
-// accepted until the adapter converts them: a wrong exponent charges 100× too much or too little.
+// Stripe's card presentment currencies (docs.stripe.com/currencies), 139 codes, with the exponent
+// Stripe's API uses for each. That exponent is paystep's: amounts go to the processor unchanged.
+// - zero-decimal: Stripe's list (MGA is zero-decimal there, unlike ISO 4217);
+// - three-decimal: BHD, JOD, KWD, OMR, TND, in multiples of 10 (the last digit must be 0);
+// - ISK and UGX are whole units in practice but two-decimal in Stripe's API for backwards
+//   compatibility: amounts in hundredths, multiples of 100 (500 = 5 ISK). HUF and TWD are
+//   two-decimal for charges (only payouts are whole units).
+// Codes not listed here (IQD, LYD, …) are not accepted: the processor would refuse them.
 const ZERO_DECIMAL = [
   'bif',
   'clp',
@@ -24,7 +30,9 @@ const ZERO_DECIMAL = [
   'xof',
   'xpf',
 ];
-const THREE_DECIMAL = ['bhd', 'iqd', 'jod', 'kwd', 'lyd', 'omr', 'tnd'];
+const THREE_DECIMAL = ['bhd', 'jod', 'kwd', 'omr', 'tnd'];
+/** Two-decimal in the API, whole units only: amounts must be multiples of 100. */
+const WHOLE_UNITS_IN_HUNDREDTHS = ['isk', 'ugx'];
 const TWO_DECIMAL = [
   'aed',
   'afn',
@@ -73,9 +81,11 @@ const TWO_DECIMAL = [
   'hkd',
   'hnl',
   'htg',
+  'huf',
   'idr',
   'ils',
   'inr',
+  'isk',
   'jmd',
   'kes',
   'kgs',
@@ -131,8 +141,10 @@ const TWO_DECIMAL = [
   'top',
   'try',
   'ttd',
+  'twd',
   'tzs',
   'uah',
+  'ugx',
   'usd',
   'uyu',
   'uzs',
@@ -149,6 +161,9 @@ const EXPONENT = new Map<string, number>([
   ...THREE_DECIMAL.map((c) => [c, 3] as const),
 ]);
 
+/** Every currency accepted, lowercase (the processor's list). */
+export const SUPPORTED_CURRENCIES: readonly string[] = [...EXPONENT.keys()].sort();
+
 export const isSupportedCurrency = (c: string) => EXPONENT.has(c);
 
 export function currencyExponent(currency: string): number {
@@ -158,19 +173,47 @@ export function currencyExponent(currency: string): number {
 }
 
 /**
- * Largest amount accepted in minor units: 99,999,999 (the processors' ceiling, 8 digits), far
- * inside Number.MAX_SAFE_INTEGER so sums of refunds stay exact.
+ * The processors' ceiling: eight digits of minor units (99,999,999 = 999,999.99 USD, ¥99,999,999,
+ * 99,999.999 KWD), far inside Number.MAX_SAFE_INTEGER so sums of refunds stay exact. The largest
+ * amount accepted is the largest multiple of `amountGranularity` not above it (`maxChargeAmount`).
  */
 export function maxAmount(_currency: string): number {
   return 99_999_999;
 }
 
 /**
- * Three-decimal currencies are charged in multiples of 10 minor units (the processors reject
- * anything else), so 1.235 KWD is refused at the API rather than at authorization.
+ * Amounts must be multiples of this many minor units: 10 for three-decimal currencies (the
+ * processors reject anything else, so 1.235 KWD is refused at the API rather than at
+ * authorization), 100 for ISK and UGX (whole units in two-decimal form), else 1.
  */
 export function amountGranularity(currency: string): number {
+  if (WHOLE_UNITS_IN_HUNDREDTHS.includes(currency)) return 100;
   return currencyExponent(currency) === 3 ? 10 : 1;
+}
+
+/** Smallest amount accepted: one step of the granularity (1 cent, ¥1, 0.010 KWD, 1 ISK). */
+export const minAmount = (currency: string) => amountGranularity(currency);
+
+/** Largest amount accepted: 99,999,999 (99,999,990 for three-decimal, 99,999,900 for ISK/UGX). */
+export function maxChargeAmount(currency: string): number {
+  const g = amountGranularity(currency);
+  return maxAmount(currency) - (maxAmount(currency) % g);
+}
+
+/**
+ * Why `amount` (already an integer) cannot be charged in `currency`, or undefined if it can:
+ * below the minimum, above the maximum, or not a multiple of the granularity.
+ */
+export function amountProblem(amount: number, currency: string): string | undefined {
+  const g = amountGranularity(currency);
+  const code = currency.toUpperCase();
+  if (amount < minAmount(currency))
+    return `must be at least ${minAmount(currency)} (${formatAmount(minAmount(currency), currency)})`;
+  if (amount % g !== 0)
+    return `${code} amounts must be a multiple of ${g} minor units (e.g. ${Math.floor(amount / g) * g || g})`;
+  if (amount > maxChargeAmount(currency))
+    return `must be at most ${maxChargeAmount(currency)} (${formatAmount(maxChargeAmount(currency), currency)}) for ${code}`;
+  return undefined;
 }
 
 /** `1234, 'usd'` → `12.34 USD`; for people (explanations, reports), never for arithmetic. */

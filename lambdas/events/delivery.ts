@@ -29,8 +29,9 @@ import {
   putAttempt,
   recordAttempt,
   abandonDelivery,
+  endpointSigningSecret,
+  type StoredEndpoint,
   type StoredEvent,
-  type WebhookEndpoint,
 } from '../store/merchant-events.ts';
 import { afterAttempt, DELIVERY_TIMEOUT_MS, eventMatches, queueHop } from './policy.ts';
 import { SIGNATURE_HEADER, signPayload } from './signature.ts';
@@ -169,7 +170,7 @@ export async function attemptFromMessage(
  */
 async function attempt(p: {
   event: StoredEvent;
-  endpoint: WebhookEndpoint | undefined;
+  endpoint: StoredEndpoint | undefined;
   endpointId?: string;
   n: number;
   manual: boolean;
@@ -190,7 +191,8 @@ async function attempt(p: {
     return;
   }
   const at = new Date();
-  const result = await postWebhook(endpoint.url, JSON.stringify(publicEvent(event)), endpoint.secret);
+  const secret = await endpointSigningSecret(endpoint);
+  const result = await postWebhook(endpoint.url, JSON.stringify(publicEvent(event)), secret);
   await putAttempt(
     event.id,
     endpointId,

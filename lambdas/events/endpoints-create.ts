@@ -1,6 +1,7 @@
 /**
  * POST /v1/webhook_endpoints {url, enabled_events, description?} — registers a webhook endpoint.
- * The response carries the signing `secret` (`whsec_…`); it is never shown again.
+ * The response carries the signing `secret` (`whsec_…`); it is never shown again, and is stored
+ * only encrypted (lambdas/store/merchant-events.ts).
  */
 import { ApiError } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
@@ -18,6 +19,6 @@ export const handler = httpHandler(async (req) => {
       'webhook_endpoints_limit',
       `A merchant can have at most ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints; delete one first.`,
     );
-  const endpoint = await createEndpoint(req.merchantId, body);
-  return { status: 201, body: presentEndpoint(endpoint, true) };
+  const { endpoint, secret } = await createEndpoint(req.merchantId, body);
+  return { status: 201, body: presentEndpoint(endpoint, secret) };
 });

@@ -4,11 +4,12 @@
  */
 import { notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { eventDeliveries, getMerchantEvent } from '../store/merchant-events.ts';
 import { presentDelivery, presentEvent } from './present.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'event');
   const event = await getMerchantEvent(req.merchantId, id);
   if (!event) throw notFound('event', id);
   const deliveries = await eventDeliveries(id);

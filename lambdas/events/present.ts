@@ -2,8 +2,8 @@
 import type { Delivery, DeliveryAttempt, StoredEvent, WebhookEndpoint } from '../store/merchant-events.ts';
 import { publicEvent } from '../store/merchant-events.ts';
 
-/** The endpoint; its `secret` only when asked (the create response), never afterwards. */
-export function presentEndpoint(e: WebhookEndpoint, withSecret = false) {
+/** The endpoint; its `secret` only when given (the create response), never afterwards. */
+export function presentEndpoint(e: WebhookEndpoint, secret?: string) {
   return {
     id: e.id,
     object: 'webhook_endpoint',
@@ -12,7 +12,7 @@ export function presentEndpoint(e: WebhookEndpoint, withSecret = false) {
     description: e.description,
     status: e.status,
     created: e.created,
-    ...(withSecret ? { secret: e.secret } : {}),
+    ...(secret !== undefined ? { secret } : {}),
   };
 }
 

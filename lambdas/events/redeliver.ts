@@ -7,6 +7,7 @@
  */
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { parse } from '../payments/validation.ts';
 import {
   ensureDelivery,
@@ -19,7 +20,7 @@ import { eventMatches } from './policy.ts';
 import { RedeliverBody } from './validation.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'event');
   const body = parse(RedeliverBody, req.body);
   const event = await getMerchantEvent(req.merchantId, id);
   if (!event) throw notFound('event', id);

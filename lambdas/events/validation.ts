@@ -1,8 +1,44 @@
 /** Request validation for webhook endpoints and events (zod; errors name the `param`). */
 import { z } from 'zod';
+import { DISPUTE_STATUSES } from '../disputes/model.ts';
+import { PAYMENT_STATUSES } from '../domain/payment.ts';
 import { invalidRequest } from '../shared/errors.ts';
+import { isIdOf } from '../shared/input.ts';
 import { parse } from '../payments/validation.ts';
-import { endpointUrlProblem, isEventPattern } from './policy.ts';
+import type { RefundStatus } from '../store/refunds.ts';
+import { SOURCE_KINDS } from './derive.ts';
+import { endpointUrlProblem } from './policy.ts';
+
+/** Every refund status, checked exhaustive by the compiler. */
+const REFUND_STATUSES = Object.keys({
+  pending: true,
+  succeeded: true,
+  failed: true,
+  canceled: true,
+} satisfies Record<RefundStatus, true>);
+
+const STATUSES: Record<(typeof SOURCE_KINDS)[number], readonly string[]> = {
+  payment: PAYMENT_STATUSES,
+  refund: REFUND_STATUSES,
+  dispute: DISPUTE_STATUSES,
+};
+
+/**
+ * Every event type there is (lambdas/events/derive.ts): `<kind>.created` and `<kind>.<status>`
+ * for each status of payments, refunds and disputes.
+ */
+export const EVENT_TYPES: readonly string[] = SOURCE_KINDS.flatMap((kind) => [
+  `${kind}.created`,
+  ...STATUSES[kind].map((s) => `${kind}.${s}`),
+]).filter((t, i, all) => all.indexOf(t) === i);
+
+const KNOWN_EVENT_TYPES = new Set(EVENT_TYPES);
+
+/** `*`, `<kind>.*` for a kind that has events, or a known event type. */
+export const isKnownEventPattern = (s: string) =>
+  s === '*' ||
+  KNOWN_EVENT_TYPES.has(s) ||
+  (s.endsWith('.*') && (SOURCE_KINDS as readonly string[]).includes(s.slice(0, -2)));
 
 export const CreateEndpointBody = z.strictObject({
   url: z
@@ -15,8 +51,11 @@ export const CreateEndpointBody = z.strictObject({
   enabled_events: z
     .array(
       z
-        .string()
-        .refine(isEventPattern, 'must be "*", "<object>.*" or an event type such as "payment.captured"'),
+        .string('enabled_events must be a list of event types')
+        .refine(
+          isKnownEventPattern,
+          'must be "*", "payment.*", "refund.*", "dispute.*" or a known event type such as "payment.captured" (docs/merchant-events.md)',
+        ),
       'enabled_events must be a list of event types',
     )
     .min(1, 'enabled_events must name at least one event type (or "*")')
@@ -48,7 +87,13 @@ export function parseEventListQuery(q: Record<string, string>) {
       );
     limit = Number(q.limit);
   }
-  if (q.type !== undefined && !/^[a-z][a-z_]{0,39}\.[a-z][a-z_]{0,39}$/.test(q.type))
-    throw invalidRequest('parameter_invalid', `Invalid type: ${q.type}`, 'type');
+  if (q.type !== undefined && !KNOWN_EVENT_TYPES.has(q.type))
+    throw invalidRequest('parameter_invalid', 'Invalid type: not a known event type', 'type');
+  if (q.starting_after !== undefined && !isIdOf('event', q.starting_after))
+    throw invalidRequest(
+      'parameter_invalid',
+      'Invalid starting_after: must be an event id (evt_…)',
+      'starting_after',
+    );
   return { type: q.type, limit, startingAfter: q.starting_after };
 }

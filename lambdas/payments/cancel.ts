@@ -5,6 +5,7 @@
  */
 import { ApiError, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addEvent, getMerchantPayment } from '../store/payments.ts';
 import { presentPayment } from './present.ts';
@@ -20,7 +21,7 @@ const Body = z
   .optional();
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'payment');
   const idemKey = readIdempotencyKey(req.headers, true);
   const { response, replayed } = await idempotent(
     req.merchantId,

@@ -4,6 +4,7 @@
  */
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { formatAmount } from '../domain/money.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addEvent, getMerchantPayment } from '../store/payments.ts';
@@ -13,7 +14,7 @@ import { CaptureBody, parse } from './validation.ts';
 import { waitForPayment } from './wait.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'payment');
   const idemKey = readIdempotencyKey(req.headers, true);
   const { response, replayed } = await idempotent(
     req.merchantId,

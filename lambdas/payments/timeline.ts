@@ -8,6 +8,7 @@ import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { clients } from '../shared/aws.ts';
 import { notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { explain } from '../domain/payment.ts';
 import { getMerchantPayment, timeline } from '../store/payments.ts';
 import { presentPayment } from './present.ts';
@@ -19,7 +20,7 @@ function consoleUrl(arn: string): string | null {
 }
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'payment');
   const p = await getMerchantPayment(req.merchantId, id);
   if (!p) throw notFound('payment', id);
   const [entries, execution] = await Promise.all([

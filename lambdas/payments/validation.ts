@@ -1,16 +1,20 @@
 /**
  * Request validation for the payments API (zod). Every problem is a 400 naming the `param`;
- * messages say what is accepted.
+ * messages say what is accepted. `parse` is shared by every API schema: a missing field is
+ * `parameter_missing`, a present one of the wrong type or value `parameter_invalid`, an extra one
+ * `parameter_unknown`. Bodies reach it already bounded (lambdas/shared/input.ts); it checks the
+ * parsed data again for card numbers, for callers that do not come through the HTTP handler.
  */
 import { z } from 'zod';
 import { invalidRequest } from '../shared/errors.ts';
-import { amountGranularity, isSupportedCurrency, maxAmount } from '../domain/money.ts';
+import { checkBody, isIdOf } from '../shared/input.ts';
+import { amountProblem, isSupportedCurrency, maxAmount } from '../domain/money.ts';
 import { isPaymentStatus } from '../domain/payment.ts';
 
 const shortString = (max: number) =>
   z.string().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 
-const Metadata = z
+export const Metadata = z
   .record(
     z.string().min(1).max(40, 'metadata keys must be at most 40 characters'),
     z.string().max(500, 'metadata values must be at most 500 characters'),
@@ -23,9 +27,12 @@ export const CreatePaymentBody = z.strictObject({
     .int('amount must be an integer number of minor units (e.g. 1000 for 10.00 USD)')
     .positive('amount must be greater than zero'),
   currency: z
-    .string()
+    .string('currency must be a string')
     .regex(/^[a-z]{3}$/, 'currency must be a lowercase three-letter ISO 4217 code')
-    .refine(isSupportedCurrency, 'currency is not supported'),
+    .refine(
+      isSupportedCurrency,
+      'currency is not supported by the processor (see docs/api.md for the accepted codes)',
+    ),
   payment_method: shortString(255),
   capture_method: z.enum(['automatic', 'manual']).default('automatic'),
   order_id: shortString(255).optional(),
@@ -49,23 +56,38 @@ export type CreatePayment = z.infer<typeof CreatePaymentBody>;
 export const CaptureBody = z
   .strictObject({
     amount: z
-      .number()
+      .number('amount must be an integer number of minor units')
       .int('amount must be an integer')
       .positive('amount must be greater than zero')
+      .max(maxAmount('usd'), `amount must be at most ${maxAmount('usd')} minor units`)
       .optional(),
   })
   .optional();
 
+/** Whether `path` names nothing in `body` (a missing field, not one of the wrong type). */
+function absentAt(body: unknown, path: readonly PropertyKey[]): boolean {
+  let v: unknown = body;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return true;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v === undefined;
+}
+
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
-  if (r.success) return r.data;
+  if (r.success) {
+    checkBody(r.data);
+    return r.data;
+  }
   const issue = r.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const param = [...issue.path, issue.keys[0]].join('.');
     throw invalidRequest('parameter_unknown', `Received unknown parameter: ${param}`, param);
   }
   const param = issue.path.join('.') || undefined;
-  const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+  // zod does not report the input by default: whether the field is absent is read from the body.
+  const missing = issue.code === 'invalid_type' && param !== undefined && absentAt(body, issue.path);
   if (missing) throw invalidRequest('parameter_missing', `Missing required param: ${param}.`, param);
   throw invalidRequest(
     'parameter_invalid',
@@ -78,16 +100,11 @@ export function parseCreatePayment(body: unknown): CreatePayment {
   if (body === undefined)
     throw invalidRequest('parameter_missing', 'Missing required param: amount.', 'amount');
   const data = parse(CreatePaymentBody, body);
-  if (data.amount % amountGranularity(data.currency) !== 0)
+  const problem = amountProblem(data.amount, data.currency);
+  if (problem)
     throw invalidRequest(
-      'amount_invalid',
-      `Invalid amount: ${data.currency} amounts must be a multiple of ${amountGranularity(data.currency)} minor units`,
-      'amount',
-    );
-  if (data.amount > maxAmount(data.currency))
-    throw invalidRequest(
-      'amount_too_large',
-      `Invalid amount: must be at most ${maxAmount(data.currency)} for ${data.currency}`,
+      problem.startsWith('must be at most') ? 'amount_too_large' : 'amount_invalid',
+      `Invalid amount: ${problem}`,
       'amount',
     );
   return data;
@@ -109,7 +126,15 @@ export function parseListQuery(q: Record<string, string>) {
     return Number(v);
   };
   if (q.status !== undefined && !isPaymentStatus(q.status))
-    throw invalidRequest('parameter_invalid', `Invalid status: ${q.status}`, 'status');
+    throw invalidRequest('parameter_invalid', 'Invalid status: not a payment status', 'status');
+  if (q.order_id !== undefined && (q.order_id.length === 0 || q.order_id.length > 255))
+    throw invalidRequest('parameter_invalid', 'Invalid order_id: must be 1 to 255 characters', 'order_id');
+  if (q.starting_after !== undefined && !isIdOf('payment', q.starting_after))
+    throw invalidRequest(
+      'parameter_invalid',
+      'Invalid starting_after: must be a payment id (pay_…)',
+      'starting_after',
+    );
   return {
     status: q.status as never,
     orderId: q.order_id,

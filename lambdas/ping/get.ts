@@ -4,9 +4,10 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'ping');
   const out = await clients
     .ddb()
     .send(new GetCommand({ TableName: config.tableName('main'), Key: { pk: `PING#${id}`, sk: 'PING' } }));

@@ -8,13 +8,14 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 import { addEvent, getPayment } from '../store/payments.ts';
 import { presentPayment } from '../payments/present.ts';
 import { resumeWorkflow } from '../payments/resume.ts';
 import { waitForPayment } from '../payments/wait.ts';
 
 export const handler = httpHandler(async (req) => {
-  const id = req.pathParams.id ?? '';
+  const id = pathId(req, 'review');
   const decision = req.path.endsWith('/approve') ? 'approve' : 'reject';
   const out = await clients.ddb().send(
     new GetCommand({

@@ -1,5 +1,5 @@
 /**
- * The API's errors (DESIGN.md §3): `{"error": {"type", "code", "message", "param"?}}`.
+ * The API's errors (docs/api.md, "Errors"): `{"error": {"type", "code", "message", "param"?}}`.
  * Domain code throws these; one middleware (lambdas/shared/http.ts) turns them into responses.
  * Anything else becomes a 500 with a generic message: never a stack trace.
  */

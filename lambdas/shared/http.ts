@@ -1,13 +1,25 @@
 /**
- * Thin HTTP handlers (DESIGN.md §5): `httpHandler(fn)` parses the API Gateway proxy event into an
- * `ApiRequest` (merchant from the authorizer, JSON body, path and query parameters), calls `fn`,
- * and shapes the response. One error middleware maps ApiError to the API's error JSON and
+ * Thin HTTP handlers (docs/architecture.md): `httpHandler(fn)` parses the API Gateway proxy event
+ * into an `ApiRequest` (merchant from the authorizer, JSON body, path and query parameters), calls
+ * `fn`, and shapes the response. One error middleware maps ApiError to the API's error JSON and
  * anything unexpected to a generic 500 (logged with its stack, never returned).
+ *
+ * Every request is bounded before `fn` sees it (lambdas/shared/input.ts, docs/api.md "Limits"):
+ * body size, UTF-8 JSON only, nesting depth, forbidden keys, card numbers anywhere in the body or
+ * the query string, and path parameters shaped like ids. So nothing a handler hashes, validates
+ * or stores is unbounded.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { ApiError, invalidRequest } from './errors.ts';
+import { ApiError } from './errors.ts';
+import {
+  checkJsonContentType,
+  checkQuery,
+  isPlausiblePathParam,
+  MAX_BODY_BYTES,
+  parseJsonBody,
+} from './input.ts';
 import { logger } from './logger.ts';
 
 export interface ApiRequest {
@@ -27,33 +39,53 @@ export interface ApiResult {
   headers?: Record<string, string>;
 }
 
-const MAX_BODY_BYTES = 1 << 20;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function parseRequest(event: APIGatewayProxyEvent): ApiRequest {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  // Object.fromEntries defines own properties: a `__proto__` header or query name is kept as data,
+  // never assigned to the prototype.
+  const headers: Record<string, string> = Object.fromEntries(
+    Object.entries(event.headers ?? {})
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .map(([k, v]) => [k.toLowerCase(), v]),
+  );
   let body: unknown = undefined;
   if (event.body !== null && event.body !== undefined && event.body !== '') {
-    const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-    if (Buffer.byteLength(raw) > MAX_BODY_BYTES)
-      throw invalidRequest('body_too_large', 'Request body exceeds 1 MB.');
-    const type = (headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json')
-      throw invalidRequest(
-        'unsupported_content_type',
-        'Send request bodies as JSON with Content-Type: application/json.',
-      );
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      throw invalidRequest('invalid_json', 'Request body is not valid JSON.');
-    }
+    let raw: string;
+    if (event.isBase64Encoded) {
+      const bytes = Buffer.from(event.body, 'base64');
+      if (bytes.length > MAX_BODY_BYTES) throw bodyTooLarge();
+      try {
+        raw = utf8.decode(bytes);
+      } catch {
+        throw new ApiError(400, 'invalid_request_error', 'invalid_json', 'Request body is not valid UTF-8.');
+      }
+    } else raw = event.body;
+    if (Buffer.byteLength(raw) > MAX_BODY_BYTES) throw bodyTooLarge();
+    checkJsonContentType(headers['content-type'] ?? '');
+    body = parseJsonBody(raw);
   }
   const merchantId = (event.requestContext?.authorizer as { merchantId?: string } | null)?.merchantId ?? '';
-  const query: Record<string, string> = {};
-  for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (v !== undefined) query[k] = v;
-  const pathParams: Record<string, string> = {};
-  for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParams[k] = v;
+  const query: Record<string, string> = Object.fromEntries(
+    Object.entries(event.queryStringParameters ?? {}).filter(
+      (e): e is [string, string] => e[1] !== undefined,
+    ),
+  );
+  checkQuery(query);
+  const pathParams: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(event.pathParameters ?? {})) {
+    if (v === undefined) continue;
+    // Whatever the route, a path parameter that cannot be an id never reaches a handler or a store.
+    if (!isPlausiblePathParam(v))
+      throw new ApiError(
+        404,
+        'not_found',
+        'resource_missing',
+        'No such object: the id in the path is malformed.',
+        k,
+      );
+    pathParams[k] = v;
+  }
   return {
     merchantId,
     method: event.httpMethod,
@@ -65,6 +97,14 @@ export function parseRequest(event: APIGatewayProxyEvent): ApiRequest {
     requestId: event.requestContext?.requestId ?? '',
   };
 }
+
+const bodyTooLarge = () =>
+  new ApiError(
+    413,
+    'invalid_request_error',
+    'body_too_large',
+    `Request body exceeds ${MAX_BODY_BYTES >> 20} MB.`,
+  );
 
 export function json(
   status: number,

@@ -36,15 +36,41 @@ export function requestHash(method: string, path: string, body: unknown): string
     .digest('hex');
 }
 
-/** JSON with sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v ?? null);
+/**
+ * JSON with sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. Iterative
+ * (an explicit stack, no recursion), so no nesting can overflow the call stack; the output is the
+ * same as the recursive definition's, so stored request hashes stay valid.
+ */
+function canonical(root: unknown): string {
+  const out: string[] = [];
+  // A string is emitted as is; `{ v }` is a value still to serialize.
+  const stack: (string | { v: unknown })[] = [{ v: root }];
+  while (stack.length) {
+    const item = stack.pop()!;
+    if (typeof item === 'string') {
+      out.push(item);
+      continue;
+    }
+    const v = item.v;
+    if (Array.isArray(v)) {
+      stack.push(']');
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ v: v[i] as unknown });
+        if (i > 0) stack.push(',');
+      }
+      stack.push('[');
+    } else if (v && typeof v === 'object') {
+      const keys = Object.keys(v).sort();
+      stack.push('}');
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push({ v: (v as Record<string, unknown>)[keys[i]!] });
+        stack.push(`${JSON.stringify(keys[i])}:`);
+        if (i > 0) stack.push(',');
+      }
+      stack.push('{');
+    } else out.push(JSON.stringify(v ?? null));
+  }
+  return out.join('');
 }
 
 export function readIdempotencyKey(headers: Record<string, string>, required: boolean): string | undefined {

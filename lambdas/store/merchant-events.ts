@@ -5,20 +5,26 @@
  *       gsi1pk MERCHANT#<merchant>#EVENTS  gsi1sk <created ms, 13 digits>#<stream order>#<evt>   newest first
  *   pk EVENT#<evt>  sk DELIVERY#<we>                   its delivery to one endpoint { status, attempt_count, … }
  *   pk EVENT#<evt>  sk DELIVERY#<we>#ATTEMPT#<nnnn>    one attempt { at, http_status, latency_ms, error, manual }
- *   pk WEBHOOK_ENDPOINT#<we>  sk WEBHOOK_ENDPOINT      an endpoint { url, enabled_events, secret, status }
+ *   pk WEBHOOK_ENDPOINT#<we>  sk WEBHOOK_ENDPOINT      an endpoint { url, enabled_events, secret_sealed, status }
  *       gsi1pk MERCHANT#<merchant>#WEBHOOK_ENDPOINTS  gsi1sk <created ms>#<we>
  *
  * Events, deliveries and attempts expire after 30 days (TTL `expires_at`). An endpoint's signing
- * secret is stored as it must be used to sign (an HMAC key cannot be hashed); the table is
- * encrypted at rest and the secret is returned only by the create call and never logged.
+ * secret must be usable to sign (an HMAC key cannot be hashed), so it is stored encrypted:
+ * `secret_sealed`, AES-256-GCM under a key from the `webhook-secrets-key` secret (Secrets Manager
+ * in AWS, the data dir's secret store locally; lambdas/shared/secrets.ts), bound to the endpoint
+ * and merchant ids. Only the create call and the delivery consumer open it; it is returned only by
+ * the create call and never logged. Endpoints stored before encryption (a plaintext `secret`
+ * attribute) still work and are sealed the first time a delivery reads them.
  * Writes are single-item and conditional: an event is stored once per id, an attempt number is
  * recorded once per delivery.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { WEBHOOK_SECRETS_KEY } from '../../lib/topology/events.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { newId, randomBase62 } from '../shared/ids.ts';
+import { isSealedValue, openValue, sealValue, type SealedValue } from '../shared/secrets.ts';
 import type { EventDraft, MerchantEvent } from '../events/derive.ts';
 import type { DeliveryStatus } from '../events/policy.ts';
 
@@ -192,28 +198,49 @@ export interface WebhookEndpoint {
   enabled_events: string[];
   description: string | null;
   status: 'enabled' | 'disabled';
-  /** The HMAC key deliveries are signed with (`whsec_…`). Never logged; returned only at creation. */
-  secret: string;
   created: number;
 }
 
-const toEndpoint = (item: Record<string, unknown>): WebhookEndpoint => ({
-  id: item.id as string,
-  object: 'webhook_endpoint',
-  merchant_id: item.merchant_id as string,
-  url: item.url as string,
-  enabled_events: item.enabled_events as string[],
-  description: (item.description as string | null | undefined) ?? null,
-  status: item.status as WebhookEndpoint['status'],
-  secret: item.secret as string,
-  created: item.created as number,
-});
+/** An endpoint as stored: its signing secret sealed, or (stored before encryption) in plaintext. */
+export interface StoredEndpoint extends WebhookEndpoint {
+  /** Opened only by `endpointSigningSecret`. Not enumerable: never serialized or logged by accident. */
+  readonly storedSecret: { sealed: SealedValue } | { plaintext: string } | undefined;
+}
 
+const toEndpoint = (item: Record<string, unknown>): StoredEndpoint => {
+  const endpoint: WebhookEndpoint = {
+    id: item.id as string,
+    object: 'webhook_endpoint',
+    merchant_id: item.merchant_id as string,
+    url: item.url as string,
+    enabled_events: item.enabled_events as string[],
+    description: (item.description as string | null | undefined) ?? null,
+    status: item.status as WebhookEndpoint['status'],
+    created: item.created as number,
+  };
+  const storedSecret = isSealedValue(item.secret_sealed)
+    ? { sealed: item.secret_sealed }
+    : typeof item.secret === 'string'
+      ? { plaintext: item.secret }
+      : undefined;
+  return Object.defineProperty(endpoint, 'storedSecret', {
+    value: storedSecret,
+    enumerable: false,
+  }) as StoredEndpoint;
+};
+
+/** What the sealed secret is bound to: a sealed value copied onto another endpoint does not open. */
+const secretAad = (e: { id: string; merchant_id: string }) => `webhook_endpoint:${e.id}:${e.merchant_id}`;
+
+/**
+ * Registers an endpoint with a new signing secret, stored sealed. Returns the endpoint and the
+ * secret in plaintext, for the create response only.
+ */
 export async function createEndpoint(
   merchantId: string,
   input: { url: string; enabled_events: string[]; description?: string },
   nowMs = Date.now(),
-): Promise<WebhookEndpoint> {
+): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const endpoint: WebhookEndpoint = {
     id: newId('we'),
     object: 'webhook_endpoint',
@@ -222,9 +249,9 @@ export async function createEndpoint(
     enabled_events: input.enabled_events,
     description: input.description ?? null,
     status: 'enabled',
-    secret: `whsec_${randomBase62(32)}`,
     created: Math.floor(nowMs / 1000),
   };
+  const secret = `whsec_${randomBase62(32)}`;
   await clients.ddb().send(
     new PutCommand({
       TableName: table(),
@@ -232,18 +259,46 @@ export async function createEndpoint(
         ...endpointKey(endpoint.id),
         kind: 'webhook_endpoint',
         ...endpoint,
+        secret_sealed: await sealValue(WEBHOOK_SECRETS_KEY, secret, secretAad(endpoint)),
         gsi1pk: `MERCHANT#${merchantId}#WEBHOOK_ENDPOINTS`,
         gsi1sk: `${ms13(nowMs)}#${endpoint.id}`,
       },
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
-  return endpoint;
+  return { endpoint, secret };
+}
+
+/**
+ * The endpoint's signing secret in plaintext, for signing a delivery (never log or store it). A
+ * plaintext secret stored before encryption is sealed now (migrated on read), once.
+ */
+export async function endpointSigningSecret(e: StoredEndpoint): Promise<string> {
+  const stored = e.storedSecret;
+  if (!stored) throw new Error(`webhook endpoint ${e.id} has no signing secret`);
+  if ('sealed' in stored) return openValue(WEBHOOK_SECRETS_KEY, stored.sealed, secretAad(e));
+  const sealed = await sealValue(WEBHOOK_SECRETS_KEY, stored.plaintext, secretAad(e));
+  await clients
+    .ddb()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: endpointKey(e.id),
+        UpdateExpression: 'SET secret_sealed = :sealed REMOVE secret',
+        ConditionExpression: 'secret = :plain',
+        ExpressionAttributeValues: { ':sealed': sealed, ':plain': stored.plaintext },
+      }),
+    )
+    .catch((err: unknown) => {
+      // Sealed meanwhile by another reader, or deleted: the plaintext read is still the secret.
+      if (!isConditionFailure(err)) throw err;
+    });
+  return stored.plaintext;
 }
 
 /** The merchant's endpoints, oldest first. */
-export async function listEndpoints(merchantId: string): Promise<WebhookEndpoint[]> {
-  const out: WebhookEndpoint[] = [];
+export async function listEndpoints(merchantId: string): Promise<StoredEndpoint[]> {
+  const out: StoredEndpoint[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const page = await clients.ddb().send(
@@ -261,7 +316,7 @@ export async function listEndpoints(merchantId: string): Promise<WebhookEndpoint
   return out;
 }
 
-export async function getEndpoint(id: string): Promise<WebhookEndpoint | undefined> {
+export async function getEndpoint(id: string): Promise<StoredEndpoint | undefined> {
   if (!ENDPOINT_ID.test(id)) return undefined;
   const out = await clients
     .ddb()
@@ -272,7 +327,7 @@ export async function getEndpoint(id: string): Promise<WebhookEndpoint | undefin
 export async function getMerchantEndpoint(
   merchantId: string,
   id: string,
-): Promise<WebhookEndpoint | undefined> {
+): Promise<StoredEndpoint | undefined> {
   const e = await getEndpoint(id);
   return e && e.merchant_id === merchantId ? e : undefined;
 }

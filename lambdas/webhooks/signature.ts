@@ -1,8 +1,10 @@
 /**
  * Stripe webhook signatures (docs.stripe.com/webhooks#verify-official-libraries), verified with the
  * `stripe` SDK itself on the exact raw body: `Stripe-Signature: t=<unix>,v1=<hex hmac>[,v1=…]`, the
- * HMAC-SHA256 of `<t>.<raw body>` under the endpoint's signing secret, and `t` no older than the
- * tolerance (300 s, Stripe's default), so a captured request cannot be replayed later.
+ * HMAC-SHA256 of `<t>.<raw body>` under the endpoint's signing secret, and `t` within the tolerance
+ * of now (300 s, Stripe's default) in both directions: no older, so a captured request cannot be
+ * replayed later, and no further in the future (the SDK checks only the age), so a request signed
+ * ahead of time (a leaked secret, a sender's clock far off) does not stay valid for long.
  *
  * Rotation: the secret value may list several secrets, comma-separated (`whsec_new,whsec_old`); a
  * signature valid under any of them is accepted. Put the new secret first, remove the old one
@@ -21,6 +23,16 @@ export function parseSecretList(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** The `t` the SDK verifies the signature with: its parsing (items split on `,`, the last `t=` wins). */
+function signedTimestamp(header: string): number {
+  let t = -1;
+  for (const item of header.split(',')) {
+    const [k, v] = item.split('=');
+    if (k === 't') t = parseInt(v ?? '', 10);
+  }
+  return t;
 }
 
 export interface VerifyOptions {
@@ -48,6 +60,8 @@ export function verifyStripeSignature(
   if (secrets.length === 0)
     return { ok: false, code: 'signature_invalid', message: 'No webhook signing secret is configured.' };
   const tolerance = opts.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS;
+  const nowSeconds = Math.floor((opts.nowMs ?? Date.now()) / 1000);
+  const timestamp = signedTimestamp(header);
   const sig = Stripe.webhooks.signature;
   if (!sig) throw new Error('stripe SDK: webhook signature helper missing');
   let stale = false;
@@ -56,6 +70,10 @@ export function verifyStripeSignature(
     try {
       sig.verifyHeader(raw, header, secret, 0);
     } catch {
+      continue;
+    }
+    if (tolerance > 0 && timestamp - nowSeconds > tolerance) {
+      stale = true;
       continue;
     }
     try {
@@ -69,7 +87,7 @@ export function verifyStripeSignature(
     ? {
         ok: false,
         code: 'timestamp_outside_tolerance',
-        message: `The signature's timestamp is more than ${tolerance} s old; the request is refused as a possible replay.`,
+        message: `The signature's timestamp is more than ${tolerance} s away from now (too old, or in the future); the request is refused as a possible replay.`,
       }
     : {
         ok: false,

@@ -8,12 +8,15 @@ import type { TopologyFragment } from '../topology.ts';
 
 const table = { tables: ['main'] };
 
+/** Key secret that seals endpoint signing secrets at rest (lambdas/store/merchant-events.ts). */
+export const WEBHOOK_SECRETS_KEY = 'webhook-secrets-key';
+
 export const events: TopologyFragment = {
   functions: {
     'webhook-endpoints-create': {
       entry: 'lambdas/events/endpoints-create.ts',
       description: 'POST /v1/webhook_endpoints: registers an endpoint and returns its signing secret once',
-      uses: table,
+      uses: { tables: ['main'], secrets: [WEBHOOK_SECRETS_KEY] },
     },
     'webhook-endpoints-list': {
       entry: 'lambdas/events/endpoints-list.ts',
@@ -50,7 +53,7 @@ export const events: TopologyFragment = {
       description:
         'merchant-events consumer: signs and POSTs events to webhook endpoints, retries with backoff',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], queues: ['merchant-events'] },
+      uses: { tables: ['main'], queues: ['merchant-events'], secrets: [WEBHOOK_SECRETS_KEY] },
     },
   },
   routes: [
@@ -81,6 +84,18 @@ export const events: TopologyFragment = {
       // Six times the consumer's timeout, as AWS suggests for SQS event sources.
       visibilityTimeoutSeconds: 180,
       maxReceiveCount: 5,
+    },
+  },
+  secrets: {
+    [WEBHOOK_SECRETS_KEY]: {
+      description:
+        'Key material that encrypts merchant webhook-endpoint signing secrets at rest (AES-256-GCM, HKDF-derived); ' +
+        'several, comma-separated, while rotating (new first)',
+      source: { generated: { length: 64 } },
+      rotation:
+        'Rotating this key means re-encrypting every stored endpoint secret: put "new,old" into the secret (new ' +
+        'values are sealed with the first, old ones still open), re-seal the endpoints, then drop "old". A planned ' +
+        'operation, not a scheduled Lambda.',
     },
   },
   grants: {

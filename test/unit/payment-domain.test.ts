@@ -54,7 +54,9 @@ describe('money', () => {
     expect(amountGranularity('kwd')).toBe(10);
     expect(amountGranularity('usd')).toBe(1);
     expect(currencyExponent('mga')).toBe(0); // the processor's exponent, not ISO's
-    expect(isSupportedCurrency('isk')).toBe(false); // until the adapter converts its special form
+    // ISK and UGX: two-decimal in the processor's API, whole units only (multiples of 100).
+    expect([currencyExponent('isk'), amountGranularity('isk')]).toEqual([2, 100]);
+    expect(isSupportedCurrency('iqd')).toBe(false); // not accepted by the processor
   });
 });
 

@@ -28,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from './log.ts';
+import { s3Accesses, type LocalPermissions } from './permissions.ts';
 
 export interface LocalBucketsOptions {
   /** Root of the runtime's data; buckets live in `${dataDir}/buckets/<bucket>/`. */
@@ -37,6 +38,8 @@ export interface LocalBucketsOptions {
   logger?: Logger;
   /** Called after an object is written (PutObject succeeded). Must not throw. */
   onObjectCreated?: (bucket: string, key: string, size: number) => void;
+  /** Checks each calling function's grants (lib/local/permissions.ts); none when absent. */
+  permissions?: LocalPermissions;
 }
 
 /** Stored beside each object in `${dataDir}/buckets-meta/<bucket>/<key>.json`. */
@@ -203,6 +206,7 @@ export class LocalBuckets {
   private readonly known = new Set<string>();
   private readonly log: Logger;
   private readonly onObjectCreated?: (bucket: string, key: string, size: number) => void;
+  private readonly permissions?: LocalPermissions;
   private readonly locks = new Map<string, Promise<unknown>>();
   private server: Server | undefined;
   private url: string | undefined;
@@ -218,6 +222,7 @@ export class LocalBuckets {
     }
     this.log = options.logger ?? createLogger('buckets');
     this.onObjectCreated = options.onObjectCreated;
+    this.permissions = options.permissions;
   }
 
   /** Folder holding the objects of a bucket. */
@@ -254,6 +259,7 @@ export class LocalBuckets {
     });
     this.server = server;
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.permissions?.serve(this.url);
     this.log.info({ endpoint: this.url, dataDir: this.dataDir, buckets: [...this.known] }, 'buckets started');
     return this.url;
   }
@@ -296,6 +302,8 @@ export class LocalBuckets {
     res.setHeader('x-amz-request-id', randomBytes(8).toString('hex').toUpperCase());
     res.setHeader('x-amz-id-2', randomBytes(24).toString('base64'));
     this.log.debug({ method, bucket, key }, 's3 request');
+    const denial = this.permissions?.check(req, () => s3Accesses(method, bucket, key, query));
+    if (denial) throw new S3Error(403, 'AccessDenied', denial);
 
     if (!bucket) {
       if (method === 'GET') return this.listBuckets(res);

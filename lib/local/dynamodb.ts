@@ -17,9 +17,21 @@
  *   are exact.
  * - BatchWriteItem touching a stream-enabled table is split into single PutItem/DeleteItem calls
  *   under the same logic, answered with an empty UnprocessedItems.
- * - Crash safety: an intent without an outcome (crash between dynalite's write and the record) is
- *   resolved at the next start by comparing the item with the intent's old image; a change found
- *   becomes a record, so no committed write is missing from the stream.
+ * - Crash safety of the data: an item and its index entries are written in one LevelDB batch
+ *   (lib/local/dynalite.ts; dynalite alone writes them one by one, so a crash could leave a GSI
+ *   listing an item that GetItem does not find). After a stop that was not clean, the indexes are
+ *   checked against the items at start (and repaired from them, for data written before).
+ * - Crash safety of the stream (process crash, e.g. SIGKILL): every write that changed an item and
+ *   is in the store after a crash has exactly one stream record, and no write that is not has one.
+ *   The item is the truth: a crash before dynalite's write leaves the item equal to the intent's old
+ *   image (no record); a crash between the write and the record leaves an intent without outcome,
+ *   resolved at the next start by comparing the item with the intent's old image (a change found
+ *   becomes the record); a record line torn by the crash is dropped and recovered the same way. An
+ *   item has at most one intent in flight (the lock), so its records chain: each record's old image
+ *   is the previous record's new image. Records are delivered at least once: one delivered but not
+ *   yet checkpointed at the crash is delivered again, as the same record (same eventID and
+ *   SequenceNumber). Power loss is another matter: set PAYSTEP_FSYNC=1 for the journal; LevelDB
+ *   itself does not sync.
  *
  * Delivery, like a Lambda event source mapping: records are spread over `shards` by a hash of the
  * partition key (order per item is preserved); per shard a loop calls `deliver(consumer,
@@ -37,27 +49,21 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { crc32 } from 'node:zlib';
 import type { AttributeValue, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
+import { checkIndexes, openDynalite, type DynaliteStore, type IndexCheck } from './dynalite.ts';
 import { readJsonFile, writeFileAtomic } from './files.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => http.Server;
+import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
+const TABLE_ARN_PREFIX = `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/`;
 
 type Image = Record<string, AttributeValue>;
 
@@ -76,6 +82,8 @@ export interface LocalDynamoOptions {
   logger?: Logger;
   /** Shards per stream (parallel delivery lanes; order is kept per item). Default 4. */
   shards?: number;
+  /** Checks each calling function's grants (lib/local/permissions.ts); none when absent. */
+  permissions?: LocalPermissions;
 }
 
 export interface ShardStats {
@@ -149,6 +157,11 @@ interface StreamTable {
   checkpointFile: string;
   shards: Shard[];
   lastSeq: number;
+  /**
+   * Intents whose outcome could not be read (the item could not be read after the write): resolved
+   * by the item's next write (before its own intent) or at the next start.
+   */
+  unresolved: Map<string, { id: string; old: Image | null }>;
   cpTimer?: NodeJS.Timeout;
   stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
 }
@@ -271,6 +284,11 @@ export class LocalDynamo {
   private inFlightRequests = 0;
   private idleWaiters: (() => void)[] = [];
   private stopping = false;
+  /**
+   * The index check of the last start (lib/local/dynalite.ts): null when it was skipped because the
+   * store had been stopped cleanly.
+   */
+  indexCheck: IndexCheck | null = null;
 
   constructor(opts: LocalDynamoOptions) {
     this.opts = opts;
@@ -289,7 +307,12 @@ export class LocalDynamo {
     const dbDir = path.join(this.opts.dataDir, 'dynamodb');
     mkdirSync(dbDir, { recursive: true });
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    const db = dynalite({ path: dbDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const { server: db, store } = openDynalite({
+      path: dbDir,
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+    });
     this.db = db;
     await new Promise<void>((resolve, reject) => {
       db.once('error', reject);
@@ -301,6 +324,7 @@ export class LocalDynamo {
     this.dbPort = (db.address() as AddressInfo).port;
 
     for (const [name, def] of Object.entries(this.opts.tables)) await this.ensureTable(name, def);
+    await this.checkIndexesAfterCrash(store);
     for (const [name, def] of Object.entries(this.opts.tables))
       if (def.stream) await this.openStream(name, def);
 
@@ -316,6 +340,7 @@ export class LocalDynamo {
     });
     for (const t of this.streams.values()) for (const s of t.shards) void this.runShard(t, s);
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    this.opts.permissions?.serve(endpoint);
     this.log.info({ endpoint, streams: [...this.streams.keys()] }, 'local dynamodb listening');
     return endpoint;
   }
@@ -351,6 +376,8 @@ export class LocalDynamo {
     this.agent?.destroy();
     const db = this.db;
     await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+    // Every write is in and LevelDB is closed: the next start need not check the indexes.
+    writeFileAtomic(this.cleanMarker(), `${new Date().toISOString()}\n`);
     this.db = undefined;
     this.proxy = undefined;
     this.streams.clear();
@@ -493,6 +520,37 @@ export class LocalDynamo {
     }
   }
 
+  /** Present only from a clean stop to the next start. */
+  private cleanMarker(): string {
+    return path.join(this.opts.dataDir, 'dynamodb.clean');
+  }
+
+  /**
+   * Unless the last stop was clean, makes the indexes agree with the items before anything reads
+   * them. Item and index writes are atomic (lib/local/dynalite.ts), so this repairs only data
+   * written before they were; it is the check that they were.
+   */
+  private async checkIndexesAfterCrash(store: DynaliteStore): Promise<void> {
+    const marker = this.cleanMarker();
+    this.indexCheck = null;
+    if (existsSync(marker)) {
+      rmSync(marker);
+      return;
+    }
+    const check = await checkIndexes(store);
+    this.indexCheck = check;
+    if (check.repaired > 0)
+      this.log.warn(
+        { repaired: check.repaired, examples: check.examples },
+        'index entries disagreed with their items (a write interrupted before writes were atomic); repaired from the items',
+      );
+    else
+      this.log.info(
+        { tables: check.tables, items: check.items, indexEntries: check.indexEntries },
+        'indexes checked after an unclean stop: consistent',
+      );
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Stream journal and recovery
 
@@ -559,6 +617,7 @@ export class LocalDynamo {
         inFlight: false,
       })),
       lastSeq,
+      unresolved: new Map(),
       stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
     };
     for (const rec of kept) t.shards[rec.shard]?.pending.push({ seq: rec.seq, record: rec.rec });
@@ -573,8 +632,9 @@ export class LocalDynamo {
     for (const intent of intents.values())
       dangling.push({ intent, now: await this.getItem(physical, intent.keys) });
 
-    // Compact: only undelivered records survive; then record what the dangling intents changed.
-    journal.rewrite(kept);
+    // Compact: undelivered records and dangling intents survive (so that a crash right after the
+    // rewrite still finds the intents); then record what the dangling intents changed.
+    journal.rewrite([...kept, ...dangling.map((d) => d.intent)]);
     let recovered = 0;
     for (const { intent, now } of dangling)
       if (this.capture(t, intent.lock, intent.keys, intent.old, now)) recovered++;
@@ -675,16 +735,31 @@ export class LocalDynamo {
         if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
-      let reply: Reply | undefined;
-      if (req.method === 'POST' && CAPTURED_OPS.has(op) && this.streams.size > 0) {
-        let input: unknown;
-        try {
-          input = JSON.parse(body.toString('utf8'));
-        } catch {
-          input = undefined; // dynalite answers the SerializationException
+      let parsed: Record<string, unknown> | null | undefined;
+      const input = () => {
+        if (parsed === undefined) {
+          try {
+            const value: unknown = JSON.parse(body.toString('utf8'));
+            parsed = value && typeof value === 'object' ? (value as Record<string, unknown>) : null;
+          } catch {
+            parsed = null; // dynalite answers the SerializationException
+          }
         }
-        if (input && typeof input === 'object')
-          reply = await this.captured(op, input as Record<string, unknown>, headers, body);
+        return parsed;
+      };
+      let reply: Reply | undefined;
+      // The caller's grants (lib/local/permissions.ts), checked as IAM does, before anything runs.
+      const denial = this.opts.permissions?.check(req, () =>
+        dynamodbAccesses(op, input() ?? {}, (table) => `${TABLE_ARN_PREFIX}${table}`),
+      );
+      if (denial) {
+        reply = jsonReply(400, {
+          __type: 'com.amazon.coral.service#AccessDeniedException',
+          Message: denial,
+        });
+      } else if (req.method === 'POST' && CAPTURED_OPS.has(op) && this.streams.size > 0) {
+        const captured = input();
+        if (captured) reply = await this.captured(op, captured, headers, body);
       }
       reply ??= await this.request(req.method ?? 'POST', req.url ?? '/', headers, body);
       res.writeHead(reply.status, reply.headers);
@@ -768,25 +843,41 @@ export class LocalDynamo {
           this.log.warn({ table: t.physical }, 'write succeeded without a stream record');
         return reply;
       }
+      // An earlier write of this item whose outcome could not be read: its change, if it happened,
+      // is the difference between its old image and the item now (before this write's intent).
+      const earlier = t.unresolved.get(lock);
+      if (earlier) {
+        t.unresolved.delete(lock);
+        this.capture(t, lock, keys, earlier.old, old, earlier.id);
+      }
       const id = randomUUID();
       t.journal.append({ t: 'intent', id, lock, keys, old });
+      const resolve = async () => {
+        let now: Image | null;
+        try {
+          now = await this.getItem(t.physical, keys);
+        } catch (err) {
+          t.unresolved.set(lock, { id, old });
+          this.log.error(
+            { table: t.physical, err: errorMessage(err) },
+            'cannot read an item after its write; its stream record waits for its next write or the next start',
+          );
+          return;
+        }
+        this.capture(t, lock, keys, old, now, id);
+      };
       let reply: Reply;
       try {
         reply = await forward();
       } catch (err) {
-        // Outcome unknown: look. If the item cannot be read, the intent is resolved at next start.
-        try {
-          this.capture(t, lock, keys, old, await this.getItem(t.physical, keys), id);
-        } catch {
-          // left to recovery
-        }
+        await resolve(); // outcome unknown: look
         throw err;
       }
       if (reply.status !== 200) {
         t.journal.append({ t: 'done', id });
         return reply;
       }
-      this.capture(t, lock, keys, old, await this.getItem(t.physical, keys), id);
+      await resolve();
       return reply;
     });
   }

@@ -3,7 +3,9 @@
  * context. Errors thrown by a handler propagate to the caller unchanged (the caller decides what
  * a failed invocation means: a 502 at the gateway, a failed task in a workflow, a retried batch).
  * The configured timeout is enforced: a handler still running past it fails with
- * `Sandbox.Timedout`, as Lambda reports it.
+ * `Sandbox.Timedout`, as Lambda reports it. With `permissions`, each invocation runs as its function
+ * (lib/local/permissions.ts): the local services check its calls against its `uses`, and its
+ * environment lacks the resource variables it would not have in AWS.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -11,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import type { FunctionDef } from '../topology.ts';
 import type { Logger } from './log.ts';
+import { runAsFunction, type LocalPermissions } from './permissions.ts';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -25,17 +28,21 @@ export class LocalLambdas {
   private readonly loaded = new Map<string, Promise<Handler>>();
   private readonly log: Logger;
   private readonly invocations = new Map<string, number>();
+  private readonly permissions?: LocalPermissions;
 
   constructor(opts: {
     root: string;
     functions: Record<string, FunctionDef>;
     physicalName: (n: string) => string;
     logger: Logger;
+    /** Enforce each function's `uses` (the runtime always does; unit tests may not). */
+    permissions?: LocalPermissions;
   }) {
     this.root = opts.root;
     this.functions = opts.functions;
     this.physicalName = opts.physicalName;
     this.log = opts.logger;
+    this.permissions = opts.permissions;
   }
 
   /** Topology name from a name, physical name or Lambda ARN. */
@@ -102,10 +109,11 @@ export class LocalLambdas {
     this.invocations.set(name, (this.invocations.get(name) ?? 0) + 1);
     let timer: NodeJS.Timeout | undefined;
     const started = Date.now();
+    // A structured clone: the handler gets its own copy of the event, as over the wire.
+    const run = () => handler(structuredClone(event), context);
     try {
       return await Promise.race([
-        // A structured clone: the handler gets its own copy of the event, as over the wire.
-        handler(structuredClone(event), context),
+        this.permissions ? runAsFunction(name, this.permissions, run) : run(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new LambdaTimeoutError(`Task timed out after ${timeoutMs / 1000} seconds`)),

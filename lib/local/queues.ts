@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createLogger, type Logger } from './log.ts';
+import { sqsAccesses, type LocalPermissions } from './permissions.ts';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'local';
@@ -48,6 +49,8 @@ export interface LocalQueuesOptions {
   pollIntervalMs?: number;
   /** Consumer batches in flight at once per queue (default 2). */
   consumerConcurrency?: number;
+  /** Checks each calling function's grants (lib/local/permissions.ts); none when absent. */
+  permissions?: LocalPermissions;
 }
 
 export interface MessageAttributeValue {
@@ -205,6 +208,7 @@ export class LocalQueues {
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
   private readonly concurrency: number;
+  private readonly permissions?: LocalPermissions;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly changeListeners = new Set<() => void>();
   private server: Server | undefined;
@@ -222,6 +226,7 @@ export class LocalQueues {
     this.log = options.logger ?? createLogger('queues');
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.concurrency = Math.max(1, options.consumerConcurrency ?? 2);
+    this.permissions = options.permissions;
     for (const def of options.queues) {
       if (!/^[A-Za-z0-9_-]{1,80}$/.test(def.name)) throw new Error(`Invalid queue name "${def.name}"`);
       if (this.queues.has(def.name)) throw new Error(`Queue "${def.name}" declared twice`);
@@ -278,6 +283,7 @@ export class LocalQueues {
     });
     this.server = server;
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.permissions?.serve(this.url);
     this.started = true;
     this.stopping = false;
     this.ticker = setInterval(() => {
@@ -791,6 +797,10 @@ export class LocalQueues {
     }
     const op = target.slice('AmazonSQS.'.length);
     this.log.debug({ op }, 'sqs request');
+    const denial = this.permissions?.check(req, () =>
+      sqsAccesses(op, input, (name) => `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${name}`),
+    );
+    if (denial) throw new SqsError('AccessDeniedException', denial, 'AccessDenied', 403);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     const output = await this.dispatch(op, input, ac.signal);

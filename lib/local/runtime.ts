@@ -30,6 +30,7 @@ import { LocalDynamo } from './dynamodb.ts';
 import { LocalGateway } from './gateway.ts';
 import { LocalLambdas } from './lambda.ts';
 import { createLogger, type Logger } from './log.ts';
+import { LocalPermissions } from './permissions.ts';
 import { LocalQueues } from './queues.ts';
 import { LocalScheduler } from './scheduler.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
@@ -199,11 +200,15 @@ export class Runtime {
       log.warn('STRIPE_SECRET_KEY is set: payments go to Stripe itself, not the simulator');
     }
 
+    // Each function may use only what its `uses` grants, as in AWS (lib/local/permissions.ts).
+    const permissions = new LocalPermissions(t, physicalName);
+    this.started.push(async () => permissions.close());
     this.lambdas = new LocalLambdas({
       root: PROJECT_ROOT,
       functions: t.functions,
       physicalName,
       logger: log.child({ svc: 'lambda' }),
+      permissions,
     });
     await this.lambdas.loadAll();
     const invoke = (fn: string, event: unknown) => this.lambdas.invoke(fn, event);
@@ -230,6 +235,7 @@ export class Runtime {
         }
       },
       logger: log.child({ svc: 's3' }),
+      permissions,
     });
     await this.buckets.start(s3Port);
     this.started.push(() => this.buckets.stop());
@@ -255,6 +261,7 @@ export class Runtime {
       invoke,
       timeScale,
       logger: log.child({ svc: 'sqs' }),
+      permissions,
     });
 
     this.dynamo = new LocalDynamo({
@@ -267,6 +274,7 @@ export class Runtime {
       },
       timeScale,
       logger: log.child({ svc: 'dynamodb' }),
+      permissions,
     });
 
     const machines = Object.entries(t.stateMachines).map(([name, sm]) => {
@@ -297,6 +305,7 @@ export class Runtime {
       },
       timeScale,
       logger: log.child({ svc: 'stepfunctions' }),
+      permissions,
     });
 
     await this.dynamo.start(dynamoPort);

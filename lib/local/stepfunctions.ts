@@ -20,6 +20,7 @@ import { compileDefinition, TASK_TOKEN_PLACEHOLDER, WAIT_RESOURCE } from './asl.
 import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
+import { sfnAccesses, type Access, type LocalPermissions } from './permissions.ts';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -45,6 +46,11 @@ export interface StepFunctionsOptions {
   /** Wait states, retry intervals, task timeouts and heartbeats run this many times faster. */
   timeScale?: number;
   logger?: Logger;
+  /**
+   * Checks API callers' grants and each task against its state machine's role
+   * (lib/local/permissions.ts); none when absent.
+   */
+  permissions?: LocalPermissions;
 }
 
 export interface HistoryEvent {
@@ -185,6 +191,7 @@ export class LocalStepFunctions {
       server.listen(port, '127.0.0.1', () => resolve());
     });
     const addr = server.address() as { port: number };
+    this.opts.permissions?.serve(`http://127.0.0.1:${addr.port}`);
     return `http://127.0.0.1:${addr.port}`;
   }
 
@@ -669,7 +676,7 @@ export class LocalStepFunctions {
   ): Promise<Memo> {
     let timer: NodeJS.Timeout | undefined;
     const work = (async (): Promise<unknown> => {
-      if (!isCallback) return this.dispatch(spec.resource, input);
+      if (!isCallback) return this.dispatch(e.machine, spec.resource, input);
       const token = Buffer.from(JSON.stringify({ a: e.arn, k: key })).toString('base64url');
       const resumed = new Promise<unknown>((resolve, reject) => {
         const p: PendingToken = { arn: e.arn, key, resolve, reject };
@@ -683,7 +690,7 @@ export class LocalStepFunctions {
         });
       });
       if (!e.dispatched.has(key)) {
-        await this.dispatch(spec.resource, replaceToken(input, token));
+        await this.dispatch(e.machine, spec.resource, replaceToken(input, token));
         e.dispatched.add(key);
         this.journal.append({ t: 'disp', arn: e.arn, key });
       }
@@ -770,17 +777,40 @@ export class LocalStepFunctions {
     return params.input;
   }
 
-  private async dispatch(resource: string, input: unknown): Promise<unknown> {
+  /** The state machine's role must allow what a task calls, as in AWS (lib/stack.ts grants it). */
+  private authorizeTask(machine: string, access: Access, error: string): void {
+    const denial = this.opts.permissions?.denied({ stateMachine: machine }, [access]);
+    if (denial) throw new TaskError(error, denial);
+  }
+
+  private async dispatch(machine: string, resource: string, input: unknown): Promise<unknown> {
     const r = resource.replace(/\.waitForTaskToken$/, '').replace(/\.sync(:2)?$/, '');
+    const functionArn = (name: string) =>
+      name.startsWith('arn:') ? name : `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`;
     if (r === 'arn:aws:states:::lambda:invoke') {
       const p = input as { FunctionName: string; Payload?: unknown };
+      const access = { action: 'lambda:InvokeFunction', resource: functionArn(String(p.FunctionName)) };
+      this.authorizeTask(machine, access, 'Lambda.AWSLambdaException');
       const payload = await this.opts.invokeFunction(p.FunctionName, p.Payload ?? {});
       return { ExecutedVersion: '$LATEST', Payload: payload ?? null, StatusCode: 200 };
     }
-    if (/^arn:aws:lambda:[^:]+:[^:]+:function:/.test(r)) return this.opts.invokeFunction(r, input);
+    if (/^arn:aws:lambda:[^:]+:[^:]+:function:/.test(r)) {
+      this.authorizeTask(
+        machine,
+        { action: 'lambda:InvokeFunction', resource: r },
+        'Lambda.AWSLambdaException',
+      );
+      return this.opts.invokeFunction(r, input);
+    }
     if (r === 'arn:aws:states:::sqs:sendMessage') {
       if (!this.opts.sendMessage) throw new TaskError('States.Runtime', 'no queue service');
       const p = input as { QueueUrl: string; MessageBody: unknown };
+      const queue = String(p.QueueUrl).split('/').pop() ?? '';
+      const access = {
+        action: 'sqs:SendMessage',
+        resource: `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${queue}`,
+      };
+      this.authorizeTask(machine, access, 'SQS.AmazonSQSException');
       const body = typeof p.MessageBody === 'string' ? p.MessageBody : JSON.stringify(p.MessageBody);
       return this.opts.sendMessage(p.QueueUrl, body);
     }
@@ -918,6 +948,15 @@ export class LocalStepFunctions {
         SendTaskHeartbeat: (b) => this.sendTaskHeartbeat(b),
       };
       const fn = ops[op];
+      const denial = this.opts.permissions?.check(req, () =>
+        sfnAccesses(
+          op,
+          (body && typeof body === 'object' ? body : {}) as Record<string, unknown>,
+          (token) => decodeToken(token)?.a,
+        ),
+      );
+      if (denial)
+        return send(400, { __type: 'AccessDeniedException', message: denial }, 'AccessDeniedException');
       if (!fn)
         return send(
           400,

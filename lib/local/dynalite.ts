@@ -1,0 +1,298 @@
+/**
+ * dynalite with crash-atomic item writes, and a check of its indexes against its items.
+ *
+ * dynalite (4.x) keeps a table's items and its secondary index entries as separate LevelDB keys
+ * (`item-<table>~<key>`, `index-global~<table>~<index>~<key>`, …) in one LevelDB. Its PutItem,
+ * UpdateItem and DeleteItem (actions/putItem.js, updateItem.js, deleteItem.js) first write the
+ * index entries (`db.updateIndexes`: the deletes, then the puts, each its own LevelDB write) and
+ * only then the item (`itemDb.put` / `itemDb.del`, another LevelDB write). A process killed between
+ * those writes leaves an index that disagrees with the item: an index entry for an item that was
+ * never stored (a GSI query lists it, GetItem answers nothing), an entry with attributes of a write
+ * the item does not have, or an item missing from an index whose old entry was already deleted.
+ *
+ * Two measures, both needed only because of that:
+ *
+ * - Atomic writes. `updateIndexes` no longer writes: it leaves its operations with the store, and the
+ *   item's own put or delete that follows (same key, under dynalite's per-item lock) writes them
+ *   together with the item in one LevelDB batch. LevelDB writes a batch as one log record, applied
+ *   whole or not at all after a crash, so an item and its index entries change together.
+ * - A check at start, after any stop that was not clean (and for data written before this module
+ *   existed): every index entry is compared with what the item it points to would put there, and
+ *   the index is made to agree with the items (missing entries put, stale ones replaced, orphans
+ *   deleted) in one batch. The item is the truth, as it is for the stream capture
+ *   (lib/local/dynamodb.ts), which compares items, never indexes. With the atomic writes this finds
+ *   nothing after a crash; it repairs data dirs written before them.
+ *
+ * The patch depends on dynalite's internals, so it refuses any dynalite but 4.x: an upgrade must be
+ * re-checked (test/unit/dynamodb-crash.test.ts kills writers at random points and checks indexes).
+ */
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+type Json = Record<string, unknown>;
+
+interface LevelOp {
+  type: 'put' | 'del';
+  key: string;
+  value?: unknown;
+}
+
+/** The LevelDB of a dynalite store (abstract-level, with dynalite's callback wrappers). */
+interface DynaliteLevel {
+  close(): Promise<void>;
+  batch(ops: LevelOp[], cb?: (err?: Error | null) => void): Promise<void> | void;
+  get(key: string): Promise<unknown>;
+  iterator(options: { gte: string; lt: string }): AsyncIterable<[string, unknown]>;
+}
+
+interface SubDb {
+  put(key: string, value: unknown, cb: (err?: Error | null) => void): void;
+  del(key: string, cb: (err?: Error | null) => void): void;
+}
+
+interface IndexDef {
+  IndexName: string;
+}
+
+interface TableDescription {
+  TableName: string;
+  KeySchema: { AttributeName: string }[];
+  LocalSecondaryIndexes?: IndexDef[];
+  GlobalSecondaryIndexes?: IndexDef[];
+}
+
+export interface DynaliteStore {
+  db: DynaliteLevel;
+  getItemDb(name: string): SubDb;
+}
+
+interface DynaliteDbModule {
+  create(options: Json): DynaliteStore;
+  updateIndexes(
+    store: DynaliteStore,
+    table: TableDescription,
+    existingItem: Json | null | undefined,
+    item: Json | null | undefined,
+    cb: (err?: Error | null) => void,
+  ): void;
+  getIndexActions(
+    indexes: IndexDef[],
+    existingItem: Json | null | undefined,
+    item: Json | null | undefined,
+    table: TableDescription,
+  ): { puts: { index: string; key: string; item: Json }[]; deletes: { index: string; key: string }[] };
+  createKey(item: Json, table: TableDescription): string;
+}
+
+const dynaliteServer = require('dynalite') as (options: Json) => http.Server;
+const dynaliteDb = require('dynalite/db') as DynaliteDbModule;
+const DYNALITE_VERSION = (require('dynalite/package.json') as { version: string }).version;
+
+/** Option naming the callback that receives the store (dynalite passes its options to db.create). */
+const STORE_SINK = Symbol('paystep.dynalite.store');
+/** A store's index operations waiting for their item's write, by `<table>\0<item key>`. */
+const PENDING = Symbol('paystep.dynalite.pending');
+const WRAPPED = Symbol('paystep.dynalite.wrapped');
+const INDEX_TYPES = ['Local', 'Global'] as const;
+
+type AtomicStore = DynaliteStore & { [PENDING]?: Map<string, LevelOp[]> };
+
+const itemKey = (table: string, key: string) => `item-${table}~${key}`;
+const indexKey = (type: string, table: string, index: string, key: string) =>
+  `index-${type.toLowerCase()}~${table}~${index}~${key}`;
+const indexesOf = (table: TableDescription, type: (typeof INDEX_TYPES)[number]) =>
+  (type === 'Local' ? table.LocalSecondaryIndexes : table.GlobalSecondaryIndexes) ?? [];
+
+/** The index writes of one item change, in dynalite's order (deletes, then puts). */
+function indexOps(table: TableDescription, existing: Json | null | undefined, item: Json | null | undefined) {
+  const dels: LevelOp[] = [];
+  const puts: LevelOp[] = [];
+  for (const type of INDEX_TYPES) {
+    const indexes = indexesOf(table, type);
+    if (indexes.length === 0) continue;
+    const actions = dynaliteDb.getIndexActions(indexes, existing, item, table);
+    for (const a of actions.deletes)
+      dels.push({ type: 'del', key: indexKey(type, table.TableName, a.index, a.key) });
+    for (const a of actions.puts)
+      puts.push({ type: 'put', key: indexKey(type, table.TableName, a.index, a.key), value: a.item });
+  }
+  return [...dels, ...puts];
+}
+
+let installed = false;
+
+function install(): void {
+  if (installed) return;
+  if (!/^4\./.test(DYNALITE_VERSION))
+    throw new Error(
+      `dynalite ${DYNALITE_VERSION}: lib/local/dynalite.ts makes item and index writes atomic by patching ` +
+        'dynalite 4.x internals; check them against this version (see test/unit/dynamodb-crash.test.ts)',
+    );
+  for (const fn of ['create', 'updateIndexes', 'getIndexActions', 'createKey'] as const)
+    if (typeof dynaliteDb[fn] !== 'function')
+      throw new Error(`dynalite ${DYNALITE_VERSION} has no db.${fn}: lib/local/dynalite.ts needs it`);
+  installed = true;
+
+  const create = dynaliteDb.create;
+  dynaliteDb.create = function (options: Json) {
+    const store = create.call(this, options) as AtomicStore;
+    const sink = (options as { [STORE_SINK]?: (s: DynaliteStore) => void })[STORE_SINK];
+    if (sink) {
+      makeAtomic(store);
+      sink(store);
+    }
+    return store;
+  };
+
+  const updateIndexes = dynaliteDb.updateIndexes;
+  dynaliteDb.updateIndexes = function (store, table, existingItem, item, cb) {
+    const pending = (store as AtomicStore)[PENDING];
+    // Stores not opened through openDynalite keep dynalite's own behaviour.
+    if (!pending) return updateIndexes.call(this, store, table, existingItem, item, cb);
+    const subject = item ?? existingItem;
+    if (subject) {
+      const ops = indexOps(table, existingItem, item);
+      // Called under dynalite's lock of this item; the item's put or del comes next.
+      if (ops.length) pending.set(`${table.TableName}\u0000${dynaliteDb.createKey(subject, table)}`, ops);
+    }
+    cb();
+  };
+}
+
+/** The item's put or delete writes the index operations left by `updateIndexes` in the same batch. */
+function makeAtomic(store: AtomicStore): void {
+  const pending = new Map<string, LevelOp[]>();
+  store[PENDING] = pending;
+  const getItemDb = store.getItemDb.bind(store);
+  store.getItemDb = (name: string) => {
+    const sub = getItemDb(name) as SubDb & { [WRAPPED]?: true };
+    if (sub[WRAPPED]) return sub;
+    const put = sub.put.bind(sub);
+    const del = sub.del.bind(sub);
+    const take = (key: string) => {
+      const id = `${name}\u0000${key}`;
+      const ops = pending.get(id);
+      if (ops) pending.delete(id);
+      return ops;
+    };
+    sub.put = (key, value, cb) => {
+      const ops = take(key);
+      if (!ops) return put(key, value, cb);
+      void store.db.batch([...ops, { type: 'put', key: itemKey(name, key), value }], cb);
+    };
+    sub.del = (key, cb) => {
+      const ops = take(key);
+      if (!ops) return del(key, cb);
+      void store.db.batch([...ops, { type: 'del', key: itemKey(name, key) }], cb);
+    };
+    sub[WRAPPED] = true;
+    return sub;
+  };
+}
+
+/** Starts dynalite on `path` with atomic item writes; the store is for `checkIndexes`. */
+export function openDynalite(options: {
+  path: string;
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}): { server: http.Server; store: DynaliteStore } {
+  install();
+  let store: DynaliteStore | undefined;
+  const server = dynaliteServer({ ...options, [STORE_SINK]: (s: DynaliteStore) => (store = s) });
+  if (!store) throw new Error('dynalite did not create its store through db.create');
+  return { server, store };
+}
+
+export interface IndexCheck {
+  tables: number;
+  items: number;
+  indexEntries: number;
+  /** Entries put (missing or stale) and deleted (orphans) to make the indexes agree with the items. */
+  repaired: number;
+  /** Up to 20 of the repairs, e.g. `paystep-main gsi1: orphan entry of item {"pk":…}`. */
+  examples: string[];
+}
+
+const digest = (value: unknown) =>
+  createHash('sha1')
+    .update(JSON.stringify(canonicalJson(value)))
+    .digest('hex');
+
+function canonicalJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalJson);
+  if (value && typeof value === 'object') {
+    const out: Json = {};
+    for (const k of Object.keys(value).sort()) out[k] = canonicalJson((value as Json)[k]);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * Makes every secondary index agree with the items (the item is the truth), in one batch. Run
+ * before the store serves requests: it reads the whole store (memory: one hash per index entry).
+ */
+export async function checkIndexes(store: DynaliteStore): Promise<IndexCheck> {
+  const db = store.db;
+  const range = (prefix: string) => db.iterator({ gte: prefix, lt: `${prefix}\xff` });
+  const result: IndexCheck = { tables: 0, items: 0, indexEntries: 0, repaired: 0, examples: [] };
+  const ops: LevelOp[] = [];
+  const note = (text: string) => {
+    result.repaired++;
+    if (result.examples.length < 20) result.examples.push(text);
+  };
+  const keyText = (item: unknown, table: TableDescription) =>
+    JSON.stringify(
+      Object.fromEntries(
+        table.KeySchema.map(({ AttributeName: a }) => {
+          const v = (item as Record<string, Json | undefined>)[a];
+          return [a, v ? Object.values(v)[0] : null];
+        }),
+      ),
+    );
+
+  const tables: TableDescription[] = [];
+  for await (const [, t] of range('table~')) tables.push(t as TableDescription);
+  for (const table of tables) {
+    result.tables++;
+    if (INDEX_TYPES.every((type) => indexesOf(table, type).length === 0)) continue;
+    // Expected entries, from the items: index key → hash of the entry and the item's key.
+    const expected = new Map<string, { hash: string; item: string }>();
+    for await (const [key, item] of range(itemKey(table.TableName, ''))) {
+      result.items++;
+      for (const op of indexOps(table, null, item as Json))
+        expected.set(op.key, { hash: digest(op.value), item: key });
+    }
+    const stale = new Map<string, string>();
+    for (const type of INDEX_TYPES) {
+      for (const index of indexesOf(table, type)) {
+        for await (const [key, entry] of range(indexKey(type, table.TableName, index.IndexName, ''))) {
+          result.indexEntries++;
+          const want = expected.get(key);
+          if (!want) {
+            ops.push({ type: 'del', key });
+            note(`${table.TableName} ${index.IndexName}: orphan entry of item ${keyText(entry, table)}`);
+            continue;
+          }
+          expected.delete(key);
+          if (want.hash !== digest(entry)) stale.set(key, want.item);
+        }
+      }
+    }
+    const missing = [...expected].map(([key, want]) => [key, want.item] as const);
+    for (const [key, itemAt] of [...stale, ...missing]) {
+      const item = (await db.get(itemAt)) as Json | undefined;
+      const op = item ? indexOps(table, null, item).find((o) => o.key === key) : undefined;
+      if (!op) continue;
+      ops.push(op);
+      const what = stale.has(key) ? 'stale entry' : 'missing entry';
+      note(`${table.TableName} ${key.split('~')[2]}: ${what} of item ${keyText(item, table)}`);
+    }
+  }
+  if (ops.length) await db.batch(ops);
+  return result;
+}

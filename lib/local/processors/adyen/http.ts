@@ -1,0 +1,186 @@
+/**
+ * A small HTTP server for processor simulators: listens on 127.0.0.1, reads each request body
+ * (bounded), hands `{method, path, headers, body}` to one async handler and writes its reply.
+ * Nothing here knows a processor: the simulator decides auth, faults, routing and bodies.
+ *
+ * Besides ordinary replies, a handler may return `{ hang: true }` (the request is never answered:
+ * the client times out; the connection is dropped at `stop()`) or `{ destroy: true }` (the
+ * connection is reset without an answer, as an unreachable or crashing server looks to a client).
+ */
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../log.ts';
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The raw body (UTF-8). */
+  body: string;
+}
+
+export type HttpReply =
+  | {
+      status: number;
+      /** Serialized as JSON (content type application/json). */
+      json?: unknown;
+      /** Sent as is (content type from `contentType`, default text/plain). */
+      text?: string;
+      contentType?: string;
+      headers?: Record<string, string>;
+    }
+  | { hang: true }
+  | { destroy: true };
+
+/** A reply that answers (not `hang` or `destroy`). */
+export type HttpAnswer = Extract<HttpReply, { status: number }>;
+
+export interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: (req: HttpRequest, params: string[]) => HttpReply | Promise<HttpReply>;
+}
+
+export type RouteMatch<R> =
+  { kind: 'found'; route: R; params: string[] } | { kind: 'method-not-allowed' } | { kind: 'not-found' };
+
+/** Finds the route for `method path`; captured groups are URI-decoded. */
+export function matchRoute<R extends { method: string; pattern: RegExp }>(
+  routes: readonly R[],
+  method: string,
+  path: string,
+): RouteMatch<R> {
+  let pathMatched = false;
+  for (const route of routes) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    pathMatched = true;
+    if (route.method !== method) continue;
+    const params = m.slice(1).map((p) => {
+      try {
+        return decodeURIComponent(p ?? '');
+      } catch {
+        return p ?? '';
+      }
+    });
+    return { kind: 'found', route, params };
+  }
+  return pathMatched ? { kind: 'method-not-allowed' } : { kind: 'not-found' };
+}
+
+export interface SimHttpServerOptions {
+  /** For log lines. */
+  name: string;
+  logger: Logger;
+  handle: (req: HttpRequest) => Promise<HttpReply>;
+  /** Requests with a larger body are answered 413 without reaching `handle` (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Reply when `handle` throws (default: a plain 500). */
+  onError?: (err: unknown) => HttpReply;
+}
+
+export class SimHttpServer {
+  private server?: Server;
+  private base = '';
+  private readonly opts: SimHttpServerOptions;
+
+  constructor(opts: SimHttpServerOptions) {
+    this.opts = opts;
+  }
+
+  get url(): string {
+    return this.base;
+  }
+
+  get listening(): boolean {
+    return this.server !== undefined;
+  }
+
+  async start(port = 0): Promise<string> {
+    if (this.server) return this.base;
+    const server = createServer((req, res) => {
+      const max = this.opts.maxBodyBytes ?? 1 << 20;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let tooLarge = false;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > max) tooLarge = true;
+        else chunks.push(c);
+      });
+      req.on('error', () => res.destroy());
+      req.on('end', () => {
+        if (tooLarge) {
+          this.write(res, { status: 413, text: 'Request body too large' });
+          return;
+        }
+        const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+        const request: HttpRequest = {
+          method: req.method ?? 'GET',
+          url,
+          path: url.pathname,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
+        this.opts
+          .handle(request)
+          .catch((err: unknown) => {
+            this.opts.logger.error({ err }, `${this.opts.name}: unhandled error`);
+            return this.opts.onError?.(err) ?? { status: 500, text: 'Internal error' };
+          })
+          .then((reply) => this.write(res, reply));
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return this.base;
+  }
+
+  /** Stops listening and drops every open connection, hung requests included. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
+
+  private write(res: ServerResponse, reply: HttpReply): void {
+    if (res.writableEnded || res.destroyed) return;
+    if ('hang' in reply) return;
+    if ('destroy' in reply) {
+      res.socket?.destroy();
+      return;
+    }
+    let body = '';
+    let type = reply.contentType;
+    if (reply.json !== undefined) {
+      body = JSON.stringify(reply.json);
+      type ??= 'application/json;charset=UTF-8';
+    } else if (reply.text !== undefined) {
+      body = reply.text;
+      type ??= 'text/plain;charset=UTF-8';
+    }
+    const headers: Record<string, string | number> = { ...(reply.headers ?? {}) };
+    if (type) headers['Content-Type'] = type;
+    headers['Content-Length'] = Buffer.byteLength(body);
+    res.writeHead(reply.status, headers);
+    res.end(body);
+  }
+}
+
+/** Reads a header as a single string (first value of a repeated header). */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}

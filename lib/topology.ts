@@ -364,6 +364,8 @@ const base: Topology = {
       sortKey: { name: 'sk', type: 'S' },
       globalIndexes: [
         { name: 'gsi1', partitionKey: { name: 'gsi1pk', type: 'S' }, sortKey: { name: 'gsi1sk', type: 'S' } },
+        // Open payments and refunds, for the sweeper (sparse; lambdas/store/open-items.ts).
+        { name: 'gsi2', partitionKey: { name: 'gsi2pk', type: 'S' }, sortKey: { name: 'gsi2sk', type: 'S' } },
       ],
       ttlAttribute: 'expires_at',
       stream: { consumer: 'stream-router', batchSize: 25, maxRetries: 5, failureQueue: 'stream-failures' },

@@ -10,6 +10,7 @@
  * same idempotency key) or ProcessorRequestError (refused: do not retry).
  */
 import Stripe from 'stripe';
+import { config as paystepConfig } from '../shared/config.ts';
 import { getSecret } from '../shared/secrets.ts';
 import { ProcessorRequestError, ProcessorUnavailableError } from '../processors/types.ts';
 
@@ -173,7 +174,7 @@ let instanceBase: string | undefined;
 
 /** The configured client (one per container; rebuilt when STRIPE_API_BASE changes, as in local restarts). */
 export function stripeDisputes(): Promise<StripeDisputes> {
-  const base = process.env.STRIPE_API_BASE || undefined;
+  const base = paystepConfig.stripeApiBase();
   if (!instance || instanceBase !== base) {
     instanceBase = base;
     const p = getSecret('stripe-secret-key').then(
@@ -181,8 +182,8 @@ export function stripeDisputes(): Promise<StripeDisputes> {
         new StripeDisputes({
           secretKey,
           apiBase: base,
-          timeoutMs: Number(process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS || 10_000),
-          maxNetworkRetries: Number(process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES ?? 1),
+          timeoutMs: paystepConfig.processorTimeoutMs(),
+          maxNetworkRetries: paystepConfig.processorNetworkRetries(),
         }),
     );
     p.catch(() => {

@@ -2,7 +2,8 @@
  * The risk screen: simple, explainable rules. Any hit holds the payment for manual review
  * (`pending_review`); the rules never decline on their own. Pure: the velocity count is passed in.
  *
- * Rules and their configuration (environment, read per call so tests and ops can change them):
+ * Rules and their configuration (environment, read per call so tests and ops can change them;
+ * a malformed value is a ConfigError):
  * - amount limit per currency: PAYSTEP_RISK_AMOUNT_LIMITS, e.g. `usd:500000,eur:500000`
  *   (minor units; default 1,000,000 minor units for every currency without a limit);
  * - velocity: more than PAYSTEP_RISK_VELOCITY_LIMIT payments (default 10) by one customer id within
@@ -10,6 +11,8 @@
  * - blocked countries: PAYSTEP_RISK_BLOCKED_COUNTRIES (ISO alpha-2, comma separated; default
  *   `KP,IR,SY,CU`) on the customer's country or the card's issuing country.
  */
+import { config } from '../shared/config.ts';
+
 export interface RiskInput {
   amount: number;
   currency: string;
@@ -31,21 +34,9 @@ export interface RiskConfig {
   blockedCountries: string[];
 }
 
-export function riskConfigFromEnv(env: NodeJS.ProcessEnv = process.env): RiskConfig {
-  const amountLimits: Record<string, number> = {};
-  for (const part of (env.PAYSTEP_RISK_AMOUNT_LIMITS ?? '').split(',').filter(Boolean)) {
-    const [cur, lim] = part.split(':');
-    if (cur && lim && /^\d+$/.test(lim)) amountLimits[cur.trim().toLowerCase()] = Number(lim);
-  }
-  return {
-    amountLimits,
-    defaultAmountLimit: Number(env.PAYSTEP_RISK_DEFAULT_AMOUNT_LIMIT ?? 1_000_000),
-    velocityLimit: Number(env.PAYSTEP_RISK_VELOCITY_LIMIT ?? 10),
-    blockedCountries: (env.PAYSTEP_RISK_BLOCKED_COUNTRIES ?? 'KP,IR,SY,CU')
-      .split(',')
-      .map((c) => c.trim().toUpperCase())
-      .filter(Boolean),
-  };
+/** The rules' settings from the environment (read and validated in lambdas/shared/config.ts). */
+export function riskConfigFromEnv(env?: NodeJS.ProcessEnv): RiskConfig {
+  return config.risk(env);
 }
 
 export function screen(input: RiskInput, config: RiskConfig): RiskDecision {

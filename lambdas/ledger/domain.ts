@@ -18,6 +18,7 @@
  * worth 400. Replayed records produce the same ids; reordered records produce the same set of
  * entries (the deltas of one cumulative amount telescope to its final value whatever the order).
  */
+import { PaystepError } from '../shared/errors.ts';
 
 export type AccountKind =
   'processor_receivable' | 'sales' | 'refunds' | 'disputes' | 'processor_fees' | 'bank';
@@ -239,7 +240,7 @@ export function entriesFromChange(change: ItemChange, ctx: DisputeContext = {}):
   return out;
 }
 
-export class LedgerInputError extends Error {
+export class LedgerInputError extends PaystepError {
   override name = 'LedgerInputError';
 }
 

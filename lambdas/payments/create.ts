@@ -9,7 +9,6 @@
  * exists and StartExecution with the same name is a no-op. It never creates a second payment.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { httpHandler } from '../shared/http.ts';
@@ -63,13 +62,7 @@ export const handler = httpHandler(async (req) => {
         updated: now,
         version: 1,
       };
-      const created = await createPayment(payment, nowMs).then(
-        () => true,
-        (err: Error) => {
-          if (err instanceof ConditionalCheckFailedException) return false; // resumed
-          throw err;
-        },
-      );
+      const created = await createPayment(payment, nowMs); // false: resumed
       if (created)
         await addEvent(id, {
           type: 'created',

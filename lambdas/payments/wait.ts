@@ -1,12 +1,14 @@
 /**
  * Short synchronous waits in API handlers: the workflow runs asynchronously, but most outcomes
- * are known within a second, so the API answers with them when it can (DESIGN.md §3).
- * PAYSTEP_SYNC_WAIT_MS bounds the wait (default 8000, well inside API Gateway's 29 s).
+ * are known within a second, so the API answers with them when it can (docs/api.md).
+ * PAYSTEP_SYNC_WAIT_MS bounds the wait (default 8000, well inside API Gateway's 29 s;
+ * lambdas/shared/config.ts).
  */
 import type { Payment } from '../domain/payment.ts';
+import { config } from '../shared/config.ts';
 import { getPayment } from '../store/payments.ts';
 
-export const syncWaitMs = () => Number(process.env.PAYSTEP_SYNC_WAIT_MS ?? 8000);
+export const syncWaitMs = () => config.syncWaitMs();
 
 export async function waitForPayment(
   id: string,

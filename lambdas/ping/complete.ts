@@ -2,10 +2,7 @@
  * Ping workflow, "Mark the ping complete": recorded|reported → complete, with the report's key.
  * The condition keeps the move forward-only: a replayed call on a complete ping changes nothing.
  */
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { clients } from '../shared/aws.ts';
-import { config } from '../shared/config.ts';
+import { movePing } from '../store/pings.ts';
 import { prefixedId, taskHandler } from '../shared/task-input.ts';
 import { z } from 'zod';
 
@@ -16,25 +13,8 @@ const Input = z.object({
 });
 
 export const handler = taskHandler('ping-complete', Input, async (input) => {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: config.tableName('main'),
-        Key: { pk: `PING#${input.ping_id}`, sk: 'PING' },
-        UpdateExpression: 'SET #s = :complete, report_key = :key, updated = :now REMOVE task_token',
-        ConditionExpression: 'attribute_exists(pk) AND #s IN (:recorded, :reported)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':complete': 'complete',
-          ':recorded': 'recorded',
-          ':reported': 'reported',
-          ':key': input.report.report_key,
-          ':now': Math.floor(Date.now() / 1000),
-        },
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+  await movePing(input.ping_id, 'complete', ['recorded', 'reported'], input.report.report_key, [
+    'task_token',
+  ]);
   return { ping_id: input.ping_id, status: 'complete', report_key: input.report.report_key };
 });

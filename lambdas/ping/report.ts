@@ -6,11 +6,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendTaskSuccessCommand, TaskTimedOut } from '@aws-sdk/client-sfn';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord, Context, SQSBatchResponse } from 'aws-lambda';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { getPingItem, movePing } from '../store/pings.ts';
 
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -20,10 +20,7 @@ async function processRecord(record: SQSRecord): Promise<void> {
     logger.warn('ignoring unknown message type', { type: msg.type });
     return;
   }
-  const table = config.tableName('main');
-  const { Item: ping } = await clients
-    .ddb()
-    .send(new GetCommand({ TableName: table, Key: { pk: `PING#${msg.ping_id}`, sk: 'PING' } }));
+  const ping = await getPingItem(msg.ping_id);
   if (!ping) throw new Error(`ping ${msg.ping_id} not found`);
   if (ping.status === 'complete') return; // already done: a redelivered message
   const day = new Date(ping.created * 1000).toISOString().slice(0, 10);
@@ -44,26 +41,7 @@ async function processRecord(record: SQSRecord): Promise<void> {
       ContentType: 'application/json',
     }),
   );
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table,
-        Key: { pk: `PING#${ping.id}`, sk: 'PING' },
-        UpdateExpression: 'SET #s = :reported, report_key = :key, updated = :now',
-        ConditionExpression: '#s = :recorded',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':reported': 'reported',
-          ':recorded': 'recorded',
-          ':key': key,
-          ':now': Math.floor(Date.now() / 1000),
-        },
-      }),
-    )
-    .catch((err: Error) => {
-      if (err.name !== 'ConditionalCheckFailedException') throw err;
-    });
+  await movePing(ping.id, 'reported', ['recorded'], key);
   try {
     await clients.sfn().send(
       new SendTaskSuccessCommand({

@@ -3,6 +3,7 @@
  * (Secrets Manager in AWS; locally the runtime passes STRIPE_SECRET_KEY or the simulator's key);
  * STRIPE_API_BASE points the SDK at the local simulator and is unset in AWS.
  */
+import { config } from '../shared/config.ts';
 import { getSecret } from '../shared/secrets.ts';
 import { StripeAdapter } from './stripe.ts';
 import type { ProcessorAdapter } from './types.ts';
@@ -23,10 +24,10 @@ export async function processor(name: string): Promise<ProcessorAdapter> {
   if (cached && cached.secret === secretKey) return cached.adapter;
   const adapter = new StripeAdapter({
     secretKey,
-    apiBase: process.env.STRIPE_API_BASE || undefined,
-    timeoutMs: Number(process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS || 10_000),
+    apiBase: config.stripeApiBase(),
+    timeoutMs: config.processorTimeoutMs(),
     // The workflow retries technical failures with backoff; the SDK adds quick retries of its own.
-    maxNetworkRetries: Number(process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES ?? 1),
+    maxNetworkRetries: config.processorNetworkRetries(),
   });
   adapters.set(name, { secret: secretKey, adapter });
   return adapter;

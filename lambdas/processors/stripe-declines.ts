@@ -1,5 +1,5 @@
 /**
- * Stripe's decline codes in paystep's failure taxonomy (DESIGN.md §2, types.ts `Failure`).
+ * Stripe's decline codes in paystep's failure taxonomy (docs/api.md, the payment's `failure`; types.ts `Failure`).
  *
  * A Stripe card error carries a `code` (`card_declined`, `expired_card`, `incorrect_cvc`,
  * `processing_error`, `authentication_required`, …) and, for issuer declines, a `decline_code`

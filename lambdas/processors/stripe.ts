@@ -19,6 +19,7 @@
  */
 import Stripe from 'stripe';
 import { mapStripeDecline } from './stripe-declines.ts';
+import { config as paystepConfig } from '../shared/config.ts';
 import {
   ProcessorRequestError,
   ProcessorUnavailableError,
@@ -375,23 +376,8 @@ function retrieveStatus(s: Stripe.PaymentIntent.Status): RetrieveResult['status'
 /**
  * The adapter from the environment: STRIPE_SECRET_KEY (required), STRIPE_API_BASE (the simulator's
  * URL; unset for api.stripe.com), optional STRIPE_TIMEOUT_MS, STRIPE_MAX_NETWORK_RETRIES and
- * STRIPE_RETURN_URL.
+ * STRIPE_RETURN_URL (read and validated in lambdas/shared/config.ts).
  */
-export function stripeAdapterFromEnv(env: NodeJS.ProcessEnv = process.env): StripeAdapter {
-  const secretKey = env.STRIPE_SECRET_KEY;
-  if (!secretKey) throw new Error('STRIPE_SECRET_KEY is not set');
-  const num = (name: string): number | undefined => {
-    const v = env[name];
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
-    return n;
-  };
-  return new StripeAdapter({
-    secretKey,
-    apiBase: env.STRIPE_API_BASE || undefined,
-    timeoutMs: num('STRIPE_TIMEOUT_MS'),
-    maxNetworkRetries: num('STRIPE_MAX_NETWORK_RETRIES'),
-    returnUrl: env.STRIPE_RETURN_URL || undefined,
-  });
+export function stripeAdapterFromEnv(env?: NodeJS.ProcessEnv): StripeAdapter {
+  return new StripeAdapter(paystepConfig.stripe(env));
 }

@@ -10,11 +10,12 @@
  * - ProcessorRequestError: the processor rejected the request itself (4xx other than a decline,
  *   e.g. invalid parameters, object not found, wrong state). Not retryable.
  */
+import { PaystepError } from '../shared/errors.ts';
 
 export type FailureCategory =
   'soft_decline' | 'hard_decline' | 'fraud' | 'authentication' | 'technical' | 'invalid_request';
 
-/** Why an attempt failed, in words support can read to a customer (DESIGN.md §2). */
+/** Why an attempt failed, in words support can read to a customer (docs/api.md, the payment's `failure`). */
 export interface Failure {
   category: FailureCategory;
   /** paystep's normalized code, e.g. `insufficient_funds`, `expired_card`, `processing_error`. */
@@ -126,7 +127,7 @@ export interface ProcessorAdapter {
   mapDecline(code: string | undefined, declineCode?: string, message?: string): Failure;
 }
 
-export class ProcessorError extends Error {
+export class ProcessorError extends PaystepError {
   override name = 'ProcessorError';
   readonly processor: string;
   constructor(processor: string, message: string, options?: ErrorOptions) {
@@ -143,7 +144,7 @@ export class ProcessorUnavailableError extends ProcessorError {
 /** The processor refused the request (not a decline): do not retry. */
 export class ProcessorRequestError extends ProcessorError {
   override name = 'ProcessorRequestError';
-  readonly code?: string;
+  override readonly code?: string;
   constructor(processor: string, message: string, code?: string, options?: ErrorOptions) {
     super(processor, message, options);
     this.code = code;

@@ -15,6 +15,7 @@ import { taskHandler } from '../shared/task-input.ts';
 import { getStream, putFile, TempFile } from '../reports/storage.ts';
 import { sourcesOf } from './sources/index.ts';
 import type { PayoutHeader, SettlementItem } from './types.ts';
+import { PaystepError } from '../shared/errors.ts';
 
 export type ReconciliationSource =
   { kind: 'file'; key: string; format?: string } | { kind: 'api'; payout_id: string };
@@ -80,7 +81,7 @@ export interface IndexedItem extends SettlementItem {
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
-export class ReconciliationInputError extends Error {
+export class ReconciliationInputError extends PaystepError {
   override name = 'ReconciliationInputError';
 }
 

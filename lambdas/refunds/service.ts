@@ -131,10 +131,7 @@ export async function createRefund(input: CreateRefundInput): Promise<Refund> {
   return waitForRefund(id);
 }
 
-export async function waitForRefund(
-  id: string,
-  ms = Number(process.env.PAYSTEP_SYNC_WAIT_MS ?? 8000),
-): Promise<Refund> {
+export async function waitForRefund(id: string, ms = config.syncWaitMs()): Promise<Refund> {
   const deadline = Date.now() + ms;
   let delay = 5;
   for (;;) {

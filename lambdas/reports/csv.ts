@@ -4,6 +4,7 @@
  * LF or CRLF, quoted fields across lines, and a UTF-8 byte order mark.
  */
 import type { Readable } from 'node:stream';
+import { PaystepError } from '../shared/errors.ts';
 
 const NEEDS_QUOTES = /[",\r\n]/;
 
@@ -54,7 +55,7 @@ function parseQuoted(s: string): string[] {
   }
 }
 
-export class CsvError extends Error {
+export class CsvError extends PaystepError {
   override name = 'CsvError';
 }
 

@@ -24,6 +24,7 @@ import {
   transactionRow,
   type ReportName,
 } from './finance.ts';
+import { PaystepError } from '../shared/errors.ts';
 
 export interface Progress {
   report: ReportName;
@@ -48,7 +49,7 @@ export interface ReportFiles {
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
-export class ReportInputError extends Error {
+export class ReportInputError extends PaystepError {
   override name = 'ReportInputError';
 }
 

@@ -1,8 +1,29 @@
 /**
+ * paystep's errors. Every error paystep defines extends `PaystepError`: a `name` of its own (what
+ * logs, the workflows' Retry and Catch, and tests match on), an optional machine-readable `code`,
+ * and the error that led to it as the standard `cause` (ErrorOptions), so a wrapped SDK or
+ * processor error is kept, never flattened into a message.
+ *
  * The API's errors (docs/api.md, "Errors"): `{"error": {"type", "code", "message", "param"?}}`.
  * Domain code throws these; one middleware (lambdas/shared/http.ts) turns them into responses.
  * Anything else becomes a 500 with a generic message: never a stack trace.
  */
+export interface PaystepErrorOptions extends ErrorOptions {
+  /** Machine-readable, stable (snake_case): what callers branch on rather than the message. */
+  code?: string;
+}
+
+export class PaystepError extends Error {
+  override name = 'PaystepError';
+  readonly code?: string;
+
+  constructor(message: string, options: PaystepErrorOptions = {}) {
+    const { code, ...errorOptions } = options;
+    super(message, 'cause' in errorOptions ? errorOptions : undefined);
+    this.code = code;
+  }
+}
+
 export type ErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
@@ -12,11 +33,11 @@ export type ErrorType =
   | 'card_error'
   | 'api_error';
 
-export class ApiError extends Error {
+export class ApiError extends PaystepError {
   override name = 'ApiError';
   readonly status: number;
   readonly type: ErrorType;
-  readonly code: string;
+  override readonly code: string;
   readonly param?: string;
 
   constructor(
@@ -27,7 +48,7 @@ export class ApiError extends Error {
     param?: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(message, { ...options, code });
     this.status = status;
     this.type = type;
     this.code = code;

@@ -1,4 +1,4 @@
-/** Prefixed, unguessable ids (DESIGN.md §2): 128 bits of randomness in base62. */
+/** Prefixed, unguessable ids (docs/api.md, "Conventions"): 128 bits of randomness in base62. */
 import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

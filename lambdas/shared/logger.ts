@@ -1,4 +1,5 @@
 /** Powertools Logger shared by handlers: JSON, correlation ids added per invocation, no card data. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { config } from './config.ts';
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'paystep' });
+export const logger = new Logger({ serviceName: config.serviceName() });

@@ -10,17 +10,17 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } f
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { envVarFor } from '../../lib/topology.ts';
 import { clients } from './aws.ts';
-import { ConfigError } from './config.ts';
+import { config, ConfigError } from './config.ts';
 
 const cache = new Map<string, { value: string; until: number }>();
 const TTL_MS = 5 * 60_000;
 
 export async function getSecret(name: string): Promise<string> {
-  const direct = process.env[envVarFor.secretValue(name)];
+  const direct = config.secretValue(name);
   if (direct) return direct;
   const hit = cache.get(name);
   if (hit && hit.until > Date.now()) return hit.value;
-  const arn = process.env[envVarFor.secret(name)];
+  const arn = config.secretArn(name);
   if (!arn)
     throw new ConfigError(
       `secret ${name}: neither ${envVarFor.secretValue(name)} nor ${envVarFor.secret(name)} is set`,

@@ -10,6 +10,7 @@
  * input carries task tokens).
  */
 import { z } from 'zod';
+import { PaystepError } from './errors.ts';
 
 export interface TaskInputIssue {
   /** Dotted path of the offending field (`(input)` for the event itself). */
@@ -17,7 +18,7 @@ export interface TaskInputIssue {
   message: string;
 }
 
-export class InvalidTaskInput extends Error {
+export class InvalidTaskInput extends PaystepError {
   override name = 'InvalidTaskInput';
   readonly task: string;
   readonly issues: TaskInputIssue[];

@@ -13,11 +13,13 @@
  * tokens, reminders and escalations are separate single-attribute updates that do not touch the
  * fields a processor change writes.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
-import { updateExpression } from './expressions.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
+import { updateExpression, type Condition } from './expressions.ts';
+import { cursorPage, queryAll } from './pages.ts';
 import { config } from '../shared/config.ts';
+import { PaystepError } from '../shared/errors.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
 import type { BalanceEffect, DisputeStatus } from '../disputes/model.ts';
 import { addEvent, type TimelineEntry } from './payments.ts';
@@ -83,7 +85,7 @@ export interface DisputeRecord {
   version: number;
 }
 
-export class DisputeConflict extends Error {
+export class DisputeConflict extends PaystepError {
   override name = 'DisputeConflict';
 }
 
@@ -92,8 +94,6 @@ export function toDispute(item: Record<string, unknown>): DisputeRecord {
   for (const k of INTERNAL) delete out[k];
   return out as unknown as DisputeRecord;
 }
-
-const isConflict = (err: unknown) => err instanceof ConditionalCheckFailedException;
 
 export async function getDispute(id: string, consistent = true): Promise<DisputeRecord | undefined> {
   const out = await clients
@@ -127,46 +127,30 @@ export async function getRef(processor: string, reference: string): Promise<Disp
  * other (concurrent or later) caller gets the same binding back.
  */
 export async function claimRef(processor: string, reference: string, ref: DisputeRef): Promise<DisputeRef> {
-  try {
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: { ...refKey(processor, reference), kind: 'dispute_ref', ...ref },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return ref;
-  } catch (err) {
-    if (!isConflict(err)) throw err;
-    const existing = await getRef(processor, reference);
-    if (!existing) throw new Error(`dispute reference ${processor}/${reference} vanished`);
-    return existing;
-  }
+  const claimed = await putIfAbsent(table(), {
+    ...refKey(processor, reference),
+    kind: 'dispute_ref',
+    ...ref,
+  });
+  if (claimed) return ref;
+  const existing = await getRef(processor, reference);
+  if (!existing) throw new Error(`dispute reference ${processor}/${reference} vanished`);
+  return existing;
 }
 
 /** Creates the dispute (and its payment link); false if it exists already. */
 export async function createDispute(d: DisputeRecord): Promise<boolean> {
   const createdMs = d.created * 1000;
-  try {
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          ...key(d.id),
-          kind: 'dispute',
-          ...d,
-          applied_events: d.applied_events.slice(-APPLIED_EVENTS_KEPT),
-          created_ms: createdMs,
-          gsi1pk: `MERCHANT#${d.merchant_id}#DISPUTES`,
-          gsi1sk: `${String(createdMs).padStart(13, '0')}#${d.id}`,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  } catch (err) {
-    if (!isConflict(err)) throw err;
-    return false;
-  }
+  const created = await putIfAbsent(table(), {
+    ...key(d.id),
+    kind: 'dispute',
+    ...d,
+    applied_events: d.applied_events.slice(-APPLIED_EVENTS_KEPT),
+    created_ms: createdMs,
+    gsi1pk: `MERCHANT#${d.merchant_id}#DISPUTES`,
+    gsi1sk: `${String(createdMs).padStart(13, '0')}#${d.id}`,
+  });
+  if (!created) return false;
   await putLink(d.payment_id, d.id);
   return true;
 }
@@ -186,21 +170,6 @@ export async function putLink(paymentId: string, disputeId: string): Promise<voi
   );
 }
 
-function updateParts(set: Record<string, unknown>) {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const sets: string[] = [];
-  let i = 0;
-  for (const [k, v] of Object.entries(set)) {
-    if (v === undefined) continue;
-    names[`#a${i}`] = k;
-    values[`:a${i}`] = v;
-    sets.push(`#a${i} = :a${i}`);
-    i++;
-  }
-  return { names, values, sets };
-}
-
 /**
  * Writes processor-derived fields if nobody else did since `expectedVersion` was read (else
  * DisputeConflict: read again and decide again). Returns the dispute as written.
@@ -210,30 +179,23 @@ export async function updateDispute(
   expectedVersion: number,
   set: Partial<DisputeRecord>,
 ): Promise<DisputeRecord> {
-  const { names, values, sets } = updateParts({
-    ...set,
-    applied_events: set.applied_events?.slice(-APPLIED_EVENTS_KEPT),
-  });
-  names['#version'] = 'version';
-  values[':v'] = expectedVersion;
-  values[':one'] = 1;
-  try {
-    const out = await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-        ConditionExpression: 'attribute_exists(pk) AND #version = :v',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return toDispute(out.Attributes!);
-  } catch (err) {
-    if (isConflict(err)) throw new DisputeConflict(`dispute ${id} changed concurrently`);
-    throw err;
-  }
+  const update = updateExpression(
+    { ...set, applied_events: set.applied_events?.slice(-APPLIED_EVENTS_KEPT) },
+    [],
+    {
+      add: { version: 1 },
+      condition: {
+        expression: 'attribute_exists(pk) AND #version = :v',
+        names: { '#version': 'version' },
+        values: { ':v': expectedVersion },
+      },
+    },
+  )!;
+  const written = await conditionalUpdate(
+    new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
+  );
+  if (!written) throw new DisputeConflict(`dispute ${id} changed concurrently`);
+  return toDispute(written);
 }
 
 /** Sets attributes that no processor change writes (flags, the payment's money status). */
@@ -241,30 +203,21 @@ export async function annotateDispute(
   id: string,
   set: Record<string, unknown>,
   remove: string[] = [],
-  condition?: { expression: string; names?: Record<string, string>; values?: Record<string, unknown> },
+  condition?: Condition,
 ): Promise<boolean> {
-  const update = updateExpression(set, remove);
+  const update = updateExpression(set, remove, {
+    condition: {
+      ...condition,
+      expression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
+    },
+  });
   if (!update) return true;
-  const names = update.ExpressionAttributeNames;
-  const values = update.ExpressionAttributeValues ?? {};
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression: update.UpdateExpression,
-        ConditionExpression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
-        ExpressionAttributeNames: { ...names, ...condition?.names },
-        ExpressionAttributeValues: Object.keys({ ...values, ...condition?.values }).length
-          ? { ...values, ...condition?.values }
-          : undefined,
-      }),
-    );
+  const cmd = new UpdateCommand({ TableName: table(), Key: key(id), ...update });
+  if (!condition) {
+    await clients.ddb().send(cmd); // a missing dispute is an error
     return true;
-  } catch (err) {
-    if (condition && isConflict(err)) return false;
-    throw err;
   }
+  return conditionalWrite(cmd);
 }
 
 /**
@@ -315,70 +268,56 @@ export async function recordReminder(
   kind: 'inquiry' | 'chargeback',
   at: number,
 ): Promise<boolean> {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression:
-          'SET reminded_at = :at, reminders = list_append(if_not_exists(reminders, :empty), :e), reminder_kinds = list_append(if_not_exists(reminder_kinds, :empty), :k)',
-        ConditionExpression:
-          'attribute_exists(pk) AND NOT contains(reminder_kinds, :kind) AND #st IN (:s1, :s2)',
-        ExpressionAttributeNames: { '#st': 'status' },
-        ExpressionAttributeValues: {
-          ':at': at,
-          ':empty': [],
-          ':e': [{ at, kind }],
-          ':k': [kind],
-          ':kind': kind,
-          ':s1': 'needs_response',
-          ':s2': 'warning_needs_response',
-        },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConflict(err)) return false;
-    throw err;
-  }
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression:
+        'SET reminded_at = :at, reminders = list_append(if_not_exists(reminders, :empty), :e), reminder_kinds = list_append(if_not_exists(reminder_kinds, :empty), :k)',
+      ConditionExpression:
+        'attribute_exists(pk) AND NOT contains(reminder_kinds, :kind) AND #st IN (:s1, :s2)',
+      ExpressionAttributeNames: { '#st': 'status' },
+      ExpressionAttributeValues: {
+        ':at': at,
+        ':empty': [],
+        ':e': [{ at, kind }],
+        ':k': [kind],
+        ':kind': kind,
+        ':s1': 'needs_response',
+        ':s2': 'warning_needs_response',
+      },
+    }),
+  );
 }
 
 /** Records an escalation once per reason. */
 export async function recordEscalation(id: string, reason: string, at: number): Promise<boolean> {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression:
-          'SET escalations = list_append(if_not_exists(escalations, :empty), :e), escalation_reasons = list_append(if_not_exists(escalation_reasons, :empty), :r)',
-        ConditionExpression: 'attribute_exists(pk) AND NOT contains(escalation_reasons, :reason)',
-        ExpressionAttributeValues: {
-          ':empty': [],
-          ':e': [{ at, reason }],
-          ':r': [reason],
-          ':reason': reason,
-        },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConflict(err)) return false;
-    throw err;
-  }
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression:
+        'SET escalations = list_append(if_not_exists(escalations, :empty), :e), escalation_reasons = list_append(if_not_exists(escalation_reasons, :empty), :r)',
+      ConditionExpression: 'attribute_exists(pk) AND NOT contains(escalation_reasons, :reason)',
+      ExpressionAttributeValues: {
+        ':empty': [],
+        ':e': [{ at, reason }],
+        ':r': [reason],
+        ':reason': reason,
+      },
+    }),
+  );
 }
 
 /** The disputes of a payment (oldest first). */
 export async function listPaymentDisputes(paymentId: string): Promise<DisputeRecord[]> {
-  const out = await clients.ddb().send(
-    new QueryCommand({
-      TableName: table(),
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
-      ExpressionAttributeValues: { ':pk': `PAYMENT#${paymentId}`, ':d': 'DISPUTE#' },
-      ConsistentRead: true,
-    }),
-  );
-  const ds = await Promise.all((out.Items ?? []).map((it) => getDispute(it.dispute_id as string)));
+  const links = await queryAll({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+    ExpressionAttributeValues: { ':pk': `PAYMENT#${paymentId}`, ':d': 'DISPUTE#' },
+    ConsistentRead: true,
+  });
+  const ds = await Promise.all(links.map((it) => getDispute(it.dispute_id as string)));
   return ds.filter((d): d is DisputeRecord => d !== undefined).sort((a, b) => a.created - b.created);
 }
 
@@ -387,29 +326,25 @@ export async function listMerchantDisputes(
   merchantId: string,
   f: { limit: number; startingAfter?: string },
 ): Promise<{ data: DisputeRecord[]; hasMore: boolean }> {
-  let start: Record<string, unknown> | undefined;
+  let after: Record<string, unknown> | undefined;
   if (f.startingAfter) {
-    const after = await getMerchantDispute(merchantId, f.startingAfter);
-    if (!after) return { data: [], hasMore: false };
-    start = {
-      ...key(after.id),
+    const previous = await getMerchantDispute(merchantId, f.startingAfter);
+    if (!previous) return { data: [], hasMore: false };
+    after = {
+      ...key(previous.id),
       gsi1pk: `MERCHANT#${merchantId}#DISPUTES`,
-      gsi1sk: `${String(after.created * 1000).padStart(13, '0')}#${after.id}`,
+      gsi1sk: `${String(previous.created * 1000).padStart(13, '0')}#${previous.id}`,
     };
   }
-  const out = await clients.ddb().send(
-    new QueryCommand({
+  return cursorPage(
+    {
       TableName: table(),
       IndexName: 'gsi1',
       KeyConditionExpression: 'gsi1pk = :pk',
       ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}#DISPUTES` },
-      ScanIndexForward: false,
-      ExclusiveStartKey: start,
-      Limit: f.limit + 1,
-    }),
+    },
+    { limit: f.limit, after, map: toDispute },
   );
-  const data = (out.Items ?? []).map(toDispute);
-  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
 }
 
 /** A dispute entry on the payment's timeline (GET /v1/payments/{id}/timeline). */

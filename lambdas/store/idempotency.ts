@@ -1,5 +1,5 @@
 /**
- * Idempotent requests with Stripe's semantics (DESIGN.md §3), scoped per merchant:
+ * Idempotent requests with Stripe's semantics (docs/api.md, "Idempotency"), scoped per merchant:
  * - first request with a key: runs, and its response is stored for 24 h;
  * - same key, same request: the stored response is replayed (`Idempotent-Replayed: true`);
  * - same key, different request (method, path or body): 422 `idempotency_error`;
@@ -12,11 +12,11 @@
  *   pk IDEMPOTENCY#<merchant>#<key>  sk IDEMPOTENCY  { status, request_hash, response?, locked_until, expires_at }
  */
 import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest } from '../shared/errors.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
 
 const RETENTION_SECONDS = 24 * 3600;
 const table = () => config.tableName('main');
@@ -113,48 +113,34 @@ export async function claim(
 ): Promise<Claim> {
   const now = Math.floor(Date.now() / 1000);
   const ddb = clients.ddb();
-  try {
-    await ddb.send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          ...key(merchantId, idemKey),
-          kind: 'idempotency',
-          status: 'in_progress',
-          request_hash: hash,
-          resource_id: resourceId,
-          locked_until: now + lockSeconds,
-          expires_at: now + RETENTION_SECONDS,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return { kind: 'new', resourceId };
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
-  try {
-    // Take over an abandoned claim of the same request: its holder died or gave up.
-    const out = await ddb.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(merchantId, idemKey),
-        UpdateExpression: 'SET locked_until = :until',
-        ConditionExpression: '#s = :inp AND locked_until < :now AND request_hash = :h',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':inp': 'in_progress',
-          ':now': now,
-          ':h': hash,
-          ':until': now + lockSeconds,
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return { kind: 'new', resourceId: (out.Attributes?.resource_id as string | undefined) ?? resourceId };
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+  const claimed = await putIfAbsent(table(), {
+    ...key(merchantId, idemKey),
+    kind: 'idempotency',
+    status: 'in_progress',
+    request_hash: hash,
+    resource_id: resourceId,
+    locked_until: now + lockSeconds,
+    expires_at: now + RETENTION_SECONDS,
+  });
+  if (claimed) return { kind: 'new', resourceId };
+  // Take over an abandoned claim of the same request: its holder died or gave up.
+  const taken = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(merchantId, idemKey),
+      UpdateExpression: 'SET locked_until = :until',
+      ConditionExpression: '#s = :inp AND locked_until < :now AND request_hash = :h',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: {
+        ':inp': 'in_progress',
+        ':now': now,
+        ':h': hash,
+        ':until': now + lockSeconds,
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  if (taken) return { kind: 'new', resourceId: (taken.resource_id as string | undefined) ?? resourceId };
   const out = await ddb.send(
     new GetCommand({ TableName: table(), Key: key(merchantId, idemKey), ConsistentRead: true }),
   );
@@ -193,21 +179,16 @@ export async function complete(merchantId: string, idemKey: string, response: St
  * the same key takes it over at once and resumes the same object (never creates a second one).
  */
 export async function unlock(merchantId: string, idemKey: string): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(merchantId, idemKey),
-        UpdateExpression: 'SET locked_until = :zero',
-        ConditionExpression: '#s = :inp',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0 },
-      }),
-    )
-    .catch((err: Error) => {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    });
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(merchantId, idemKey),
+      UpdateExpression: 'SET locked_until = :zero',
+      ConditionExpression: '#s = :inp',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0 },
+    }),
+  );
 }
 
 /**

@@ -7,15 +7,17 @@
  *
  * Balances are not stored: they are a projection of the entries (lambdas/ledger/domain.ts).
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { PaystepError } from '../shared/errors.ts';
+import { putIfAbsent } from './conditional.ts';
+import { indexQuery, queryPages, scanPages } from './pages.ts';
 import { entryProblems, type LedgerEntry } from '../ledger/domain.ts';
 
 const table = () => config.tableName('main');
 
-export class UnbalancedEntryError extends Error {
+export class UnbalancedEntryError extends PaystepError {
   override name = 'UnbalancedEntryError';
 }
 
@@ -47,25 +49,15 @@ export async function recordEntry(e: LedgerEntry): Promise<boolean> {
   const problems = entryProblems(e);
   if (problems.length) throw new UnbalancedEntryError(`ledger entry ${e.id}: ${problems.join('; ')}`);
   const day = e.occurred_at.slice(0, 10);
-  try {
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          pk: `LEDGER#${e.id}`,
-          sk: 'ENTRY',
-          kind: 'ledger_entry',
-          ...e,
-          gsi1pk: `LEDGER#${e.merchant_id}#${day}`,
-          gsi1sk: `${e.occurred_at}#${e.id}`,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
+  const recorded = await putIfAbsent(table(), {
+    pk: `LEDGER#${e.id}`,
+    sk: 'ENTRY',
+    kind: 'ledger_entry',
+    ...e,
+    gsi1pk: `LEDGER#${e.merchant_id}#${day}`,
+    gsi1sk: `${e.occurred_at}#${e.id}`,
+  });
+  if (!recorded) return false;
   await markActivity(day, e.merchant_id);
   return true;
 }
@@ -88,58 +80,30 @@ export async function markActivity(day: string, merchantId: string): Promise<voi
 /** Merchants with activity on a day, sorted. */
 export async function activeMerchants(day: string): Promise<string[]> {
   const out: string[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `FINDAY#${day}` },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) out.push(String(it.merchant_id));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  for await (const it of queryPages({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': `FINDAY#${day}` },
+  }))
+    out.push(String(it.merchant_id));
   return out.sort();
 }
 
 /** A merchant's entries of one day (UTC), in time order (then id). Streams pages. */
 export async function* entriesOfDay(merchantId: string, day: string): AsyncGenerator<LedgerEntry> {
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `LEDGER#${merchantId}#${day}` },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) yield toEntry(it);
-    start = page.LastEvaluatedKey;
-  } while (start);
+  for await (const it of queryPages(indexQuery(table(), `LEDGER#${merchantId}#${day}`))) yield toEntry(it);
 }
 
 /**
  * Every ledger entry, payment and dispute (what the invariant check reads), by a paginated Scan.
  * Items come in table order.
  */
-export async function* scanFinanceItems(): AsyncGenerator<Record<string, unknown>> {
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new ScanCommand({
-        TableName: table(),
-        FilterExpression: 'kind IN (:e, :p, :d)',
-        ExpressionAttributeValues: { ':e': 'ledger_entry', ':p': 'payment', ':d': 'dispute' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) yield it;
-    start = page.LastEvaluatedKey;
-  } while (start);
+export function scanFinanceItems(): AsyncGenerator<Record<string, unknown>> {
+  return scanPages({
+    TableName: table(),
+    FilterExpression: 'kind IN (:e, :p, :d)',
+    ExpressionAttributeValues: { ':e': 'ledger_entry', ':p': 'payment', ':d': 'dispute' },
+  });
 }
 
 /** Every ledger entry (Scan), e.g. for `paystep ledger balances`. */

@@ -18,8 +18,7 @@
  * Writes are single-item and conditional: an event is stored once per id, an attempt number is
  * recorded once per delivery.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { WEBHOOK_SECRETS_KEY } from '../../lib/topology/events.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
@@ -27,13 +26,13 @@ import { newId, randomBase62 } from '../shared/ids.ts';
 import { isSealedValue, openValue, sealValue, type SealedValue } from '../shared/secrets.ts';
 import type { EventDraft, MerchantEvent } from '../events/derive.ts';
 import type { DeliveryStatus } from '../events/policy.ts';
+import { conditionalWrite, putIfAbsent } from './conditional.ts';
+import { updateExpression } from './expressions.ts';
+import { cursorPage, indexQuery, queryAll, queryPages, startKeyOf } from './pages.ts';
 
 const table = () => config.tableName('main');
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const ms13 = (ms: number) => String(ms).padStart(13, '0');
-const isConditionFailure = (err: unknown) =>
-  err instanceof ConditionalCheckFailedException ||
-  (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 
 const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
 const deliveryKey = (eventId: string, endpointId: string) => ({
@@ -99,16 +98,7 @@ export async function putEvent(
     gsi1sk: `${ms13(nowMs)}#${draft.order}#${draft.event.id}`,
     expires_at: draft.event.created + RETENTION_SECONDS,
   };
-  try {
-    await clients
-      .ddb()
-      .send(
-        new PutCommand({ TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
-    return { created: true, event: toEvent(item) };
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-  }
+  if (await putIfAbsent(table(), item)) return { created: true, event: toEvent(item) };
   const existing = await getEvent(draft.event.id);
   if (!existing) throw new Error(`event ${draft.event.id} exists and cannot be read`);
   return { created: false, event: existing };
@@ -151,41 +141,25 @@ export async function listEvents(
   merchantId: string,
   f: EventListFilters,
 ): Promise<{ data: StoredEvent[]; hasMore: boolean }> {
-  let start: Record<string, unknown> | undefined;
+  let after: Record<string, unknown> | undefined;
   if (f.startingAfter) {
     if (!(await getMerchantEvent(merchantId, f.startingAfter))) return { data: [], hasMore: false };
-    const keys = await clients.ddb().send(
-      new GetCommand({
-        TableName: table(),
-        Key: eventKey(f.startingAfter),
-        ProjectionExpression: 'pk, sk, gsi1pk, gsi1sk',
-      }),
-    );
-    start = keys.Item;
+    after = await startKeyOf(table(), eventKey(f.startingAfter));
   }
-  const data: StoredEvent[] = [];
-  for (;;) {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        FilterExpression: f.type ? '#type = :type' : undefined,
-        ExpressionAttributeNames: f.type ? { '#type': 'type' } : undefined,
-        ExpressionAttributeValues: {
-          ':pk': `MERCHANT#${merchantId}#EVENTS`,
-          ...(f.type ? { ':type': f.type } : {}),
-        },
-        ScanIndexForward: false,
-        ExclusiveStartKey: start,
-        Limit: Math.max(f.limit + 1, 25),
-      }),
-    );
-    for (const it of page.Items ?? []) data.push(toEvent(it));
-    start = page.LastEvaluatedKey;
-    if (data.length > f.limit || !start) break;
-  }
-  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
+  return cursorPage(
+    {
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      FilterExpression: f.type ? '#type = :type' : undefined,
+      ExpressionAttributeNames: f.type ? { '#type': 'type' } : undefined,
+      ExpressionAttributeValues: {
+        ':pk': `MERCHANT#${merchantId}#EVENTS`,
+        ...(f.type ? { ':type': f.type } : {}),
+      },
+    },
+    { limit: f.limit, after, map: toEvent },
+  );
 }
 
 // ---------------------------------------------------------------- endpoints
@@ -278,42 +252,23 @@ export async function endpointSigningSecret(e: StoredEndpoint): Promise<string> 
   if (!stored) throw new Error(`webhook endpoint ${e.id} has no signing secret`);
   if ('sealed' in stored) return openValue(WEBHOOK_SECRETS_KEY, stored.sealed, secretAad(e));
   const sealed = await sealValue(WEBHOOK_SECRETS_KEY, stored.plaintext, secretAad(e));
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: endpointKey(e.id),
-        UpdateExpression: 'SET secret_sealed = :sealed REMOVE secret',
-        ConditionExpression: 'secret = :plain',
-        ExpressionAttributeValues: { ':sealed': sealed, ':plain': stored.plaintext },
-      }),
-    )
-    .catch((err: unknown) => {
-      // Sealed meanwhile by another reader, or deleted: the plaintext read is still the secret.
-      if (!isConditionFailure(err)) throw err;
-    });
+  // Not written if sealed meanwhile by another reader, or deleted: the plaintext read is still the secret.
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: endpointKey(e.id),
+      UpdateExpression: 'SET secret_sealed = :sealed REMOVE secret',
+      ConditionExpression: 'secret = :plain',
+      ExpressionAttributeValues: { ':sealed': sealed, ':plain': stored.plaintext },
+    }),
+  );
   return stored.plaintext;
 }
 
 /** The merchant's endpoints, oldest first. */
 export async function listEndpoints(merchantId: string): Promise<StoredEndpoint[]> {
-  const out: StoredEndpoint[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}#WEBHOOK_ENDPOINTS` },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) out.push(toEndpoint(it));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const items = await queryAll(indexQuery(table(), `MERCHANT#${merchantId}#WEBHOOK_ENDPOINTS`));
+  return items.map(toEndpoint);
 }
 
 export async function getEndpoint(id: string): Promise<StoredEndpoint | undefined> {
@@ -335,20 +290,14 @@ export async function getMerchantEndpoint(
 /** Deletes the merchant's endpoint; false if there is no such endpoint for this merchant. */
 export async function deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
   if (!ENDPOINT_ID.test(id)) return false;
-  try {
-    await clients.ddb().send(
-      new DeleteCommand({
-        TableName: table(),
-        Key: endpointKey(id),
-        ConditionExpression: 'merchant_id = :m',
-        ExpressionAttributeValues: { ':m': merchantId },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return conditionalWrite(
+    new DeleteCommand({
+      TableName: table(),
+      Key: endpointKey(id),
+      ConditionExpression: 'merchant_id = :m',
+      ExpressionAttributeValues: { ':m': merchantId },
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- deliveries
@@ -403,31 +352,19 @@ export async function ensureDelivery(
   endpoint: { id: string; url: string },
 ): Promise<boolean> {
   const now = Math.floor(Date.now() / 1000);
-  try {
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          ...deliveryKey(event.id, endpoint.id),
-          kind: 'webhook_delivery',
-          event_id: event.id,
-          endpoint_id: endpoint.id,
-          url: endpoint.url,
-          status: 'pending',
-          attempt_count: 0,
-          retry_scheduled: 0,
-          created: now,
-          updated: now,
-          expires_at: event.created + RETENTION_SECONDS,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return putIfAbsent(table(), {
+    ...deliveryKey(event.id, endpoint.id),
+    kind: 'webhook_delivery',
+    event_id: event.id,
+    endpoint_id: endpoint.id,
+    url: endpoint.url,
+    status: 'pending',
+    attempt_count: 0,
+    retry_scheduled: 0,
+    created: now,
+    updated: now,
+    expires_at: event.created + RETENTION_SECONDS,
+  });
 }
 
 export async function getDelivery(eventId: string, endpointId: string): Promise<Delivery | undefined> {
@@ -477,86 +414,59 @@ export async function recordAttempt(
   },
 ): Promise<boolean> {
   const now = Math.floor(Date.now() / 1000);
-  const sets = [
-    '#status = :status',
-    'attempt_count = :n',
-    'updated = :now',
-    'last_http_status = :code',
-    'last_error = :error',
-    'next_attempt_at = :next',
-    'retry_delay_seconds = :delay',
-  ];
-  const values: Record<string, unknown> = {
-    ':status': outcome.status,
-    ':n': n,
-    ':prev': n - 1,
-    ':now': now,
-    ':code': outcome.httpStatus,
-    ':error': outcome.error,
-    ':next': outcome.retryInSeconds !== undefined ? now + outcome.retryInSeconds : null,
-    ':delay': outcome.retryInSeconds ?? null,
-  };
-  if (outcome.delivered) sets.push('delivered_at = if_not_exists(delivered_at, :now)');
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: deliveryKey(eventId, endpointId),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: 'attempt_count = :prev',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  const update = updateExpression(
+    {
+      status: outcome.status,
+      attempt_count: n,
+      updated: now,
+      last_http_status: outcome.httpStatus,
+      last_error: outcome.error,
+      next_attempt_at: outcome.retryInSeconds !== undefined ? now + outcome.retryInSeconds : null,
+      retry_delay_seconds: outcome.retryInSeconds ?? null,
+    },
+    [],
+    {
+      setIfAbsent: { delivered_at: outcome.delivered ? now : undefined },
+      condition: { expression: 'attempt_count = :prev', values: { ':prev': n - 1 } },
+    },
+  )!;
+  return conditionalWrite(
+    new UpdateCommand({ TableName: table(), Key: deliveryKey(eventId, endpointId), ...update }),
+  );
 }
 
 /** Notes that the message of automatic attempt `n` was sent (so a repeated run does not resend it). */
 export async function markRetryScheduled(eventId: string, endpointId: string, n: number): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: deliveryKey(eventId, endpointId),
-        UpdateExpression: 'SET retry_scheduled = :n',
-        ConditionExpression: 'attribute_exists(pk) AND retry_scheduled < :n',
-        ExpressionAttributeValues: { ':n': n },
-      }),
-    )
-    .catch((err: unknown) => {
-      if (!isConditionFailure(err)) throw err;
-    });
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: deliveryKey(eventId, endpointId),
+      UpdateExpression: 'SET retry_scheduled = :n',
+      ConditionExpression: 'attribute_exists(pk) AND retry_scheduled < :n',
+      ExpressionAttributeValues: { ':n': n },
+    }),
+  );
 }
 
 /** Marks a delivery failed without an attempt (its endpoint was deleted). */
 export async function abandonDelivery(eventId: string, endpointId: string, reason: string): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: deliveryKey(eventId, endpointId),
-        UpdateExpression:
-          'SET #status = :failed, last_error = :reason, updated = :now, next_attempt_at = :null',
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':failed': 'failed',
-          ':pending': 'pending',
-          ':reason': reason,
-          ':now': Math.floor(Date.now() / 1000),
-          ':null': null,
-        },
-      }),
-    )
-    .catch((err: unknown) => {
-      if (!isConditionFailure(err)) throw err;
-    });
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: deliveryKey(eventId, endpointId),
+      UpdateExpression:
+        'SET #status = :failed, last_error = :reason, updated = :now, next_attempt_at = :null',
+      ConditionExpression: '#status = :pending',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':failed': 'failed',
+        ':pending': 'pending',
+        ':reason': reason,
+        ':now': Math.floor(Date.now() / 1000),
+        ':null': null,
+      },
+    }),
+  );
 }
 
 /** Every delivery of an event with its attempts, in endpoint then attempt order. */
@@ -565,35 +475,27 @@ export async function eventDeliveries(
 ): Promise<(Delivery & { attempts: DeliveryAttempt[] })[]> {
   const deliveries = new Map<string, Delivery & { attempts: DeliveryAttempt[] }>();
   const attempts: { endpointId: string; a: DeliveryAttempt }[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
-        ExpressionAttributeValues: { ':pk': `EVENT#${eventId}`, ':d': 'DELIVERY#' },
-        ExclusiveStartKey: start,
-        ConsistentRead: true,
-      }),
-    );
-    for (const it of page.Items ?? []) {
-      if (it.kind === 'webhook_delivery')
-        deliveries.set(it.endpoint_id as string, { ...toDelivery(it), attempts: [] });
-      else if (it.kind === 'webhook_delivery_attempt')
-        attempts.push({
-          endpointId: it.endpoint_id as string,
-          a: {
-            attempt: it.attempt as number,
-            at: it.at as string,
-            http_status: (it.http_status as number | null | undefined) ?? null,
-            latency_ms: it.latency_ms as number,
-            error: (it.error as string | null | undefined) ?? null,
-            manual: it.manual === true,
-          },
-        });
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
+  for await (const it of queryPages({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+    ExpressionAttributeValues: { ':pk': `EVENT#${eventId}`, ':d': 'DELIVERY#' },
+    ConsistentRead: true,
+  })) {
+    if (it.kind === 'webhook_delivery')
+      deliveries.set(it.endpoint_id as string, { ...toDelivery(it), attempts: [] });
+    else if (it.kind === 'webhook_delivery_attempt')
+      attempts.push({
+        endpointId: it.endpoint_id as string,
+        a: {
+          attempt: it.attempt as number,
+          at: it.at as string,
+          http_status: (it.http_status as number | null | undefined) ?? null,
+          latency_ms: it.latency_ms as number,
+          error: (it.error as string | null | undefined) ?? null,
+          manual: it.manual === true,
+        },
+      });
+  }
   for (const { endpointId, a } of attempts) deliveries.get(endpointId)?.attempts.push(a);
   return [...deliveries.values()];
 }

@@ -44,7 +44,7 @@ export async function createMerchant(name: string): Promise<{ merchant: Merchant
     status: 'active',
     created: Math.floor(Date.now() / 1000),
   };
-  const apiKey = `sk_${process.env.PAYSTEP_KEY_MODE === 'live' ? 'live' : 'test'}_${randomBase62(32)}`;
+  const apiKey = `sk_${config.apiKeyMode()}_${randomBase62(32)}`;
   const hash = await hashApiKey(apiKey);
   const ddb = clients.ddb();
   await ddb.send(

@@ -4,6 +4,8 @@
  *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys)
  *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>        timeline entries (status changes, attempts, workflow)
  *   gsi1pk MERCHANT#<merchant>#PAYMENTS  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
+ *   gsi2pk OPEN#payment#<shard>  gsi2sk <status change ms>#<id>   while processing, requires_action
+ *                                                            or authorized (lambdas/store/open-items.ts)
  *   pk VELOCITY#<merchant>#<customer>#<hour>    per-customer counter for the risk screen (TTL 2 h)
  *
  * Every status change goes through `transition`, a conditional update that succeeds only from an
@@ -11,21 +13,20 @@
  * condition and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
+import { conditionalUpdate, putIfAbsent } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
+import { withoutInternal } from './items.ts';
+import { openIndex } from './open-items.ts';
+import { cursorPage, queryAll, startKeyOf } from './pages.ts';
 import { config } from '../shared/config.ts';
+import { PaystepError } from '../shared/errors.ts';
 import { allowedSources, type Payment, type PaymentStatus } from '../domain/payment.ts';
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
 const INTERNAL = [
-  'pk',
-  'sk',
-  'gsi1pk',
-  'gsi1sk',
-  'kind',
   'task_token',
   'task_token_kind',
   'created_ms',
@@ -35,35 +36,31 @@ const INTERNAL = [
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of INTERNAL) delete out[k];
-  return out as unknown as Payment;
+  return withoutInternal(item, INTERNAL) as unknown as Payment;
 }
 
-export class TransitionRejected extends Error {
+export class TransitionRejected extends PaystepError {
   override name = 'TransitionRejected';
   readonly current?: PaymentStatus;
   constructor(id: string, to: PaymentStatus, current?: PaymentStatus) {
-    super(`payment ${id} cannot move to ${to}${current ? ` from ${current}` : ''}`);
+    super(`payment ${id} cannot move to ${to}${current ? ` from ${current}` : ''}`, {
+      code: 'transition_rejected',
+    });
     this.current = current;
   }
 }
 
-export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<void> {
-  await clients.ddb().send(
-    new PutCommand({
-      TableName: table(),
-      Item: {
-        ...key(p.id),
-        kind: 'payment',
-        ...p,
-        created_ms: createdMs,
-        gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
-        gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }),
-  );
+/** Stores a new payment; false if a payment with its id exists (a resumed request wrote it). */
+export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<boolean> {
+  return putIfAbsent(table(), {
+    ...key(p.id),
+    kind: 'payment',
+    ...p,
+    created_ms: createdMs,
+    gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
+    gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
+    ...openIndex('payment', p.id, p.status, createdMs).set,
+  });
 }
 
 export async function getPayment(id: string, consistent = true): Promise<Payment | undefined> {
@@ -109,7 +106,8 @@ export interface TransitionOptions {
 
 /**
  * Moves the payment to `to` if its current status allows it. Idempotent: already being in `to`
- * with the same attributes is reported as `{ changed: false }` rather than an error.
+ * with the same attributes is reported as `{ changed: false }` rather than an error. The same
+ * write lists the payment on the open-items index, or takes it off (lambdas/store/open-items.ts).
  */
 export async function transition(
   id: string,
@@ -117,45 +115,31 @@ export async function transition(
   opts: TransitionOptions = {},
 ): Promise<{ changed: boolean; payment: Payment }> {
   const from = opts.from ?? allowedSources(to);
-  const now = Math.floor(Date.now() / 1000);
-  const names: Record<string, string> = { '#status': 'status', '#updated': 'updated', '#version': 'version' };
-  const values: Record<string, unknown> = { ':to': to, ':now': now, ':one': 1 };
-  const sets = ['#status = :to', '#updated = :now'];
-  let i = 0;
-  for (const [k, v] of Object.entries(opts.set ?? {})) {
-    if (v === undefined) continue;
-    names[`#a${i}`] = k;
-    values[`:a${i}`] = v;
-    sets.push(`#a${i} = :a${i}`);
-    i++;
-  }
-  const removes = (opts.remove ?? []).map((k, j) => {
-    names[`#r${j}`] = k;
-    return `#r${j}`;
-  });
-  from.forEach((s, j) => (values[`:f${j}`] = s));
-  const condition = `attribute_exists(pk) AND #status IN (${from.map((_, j) => `:f${j}`).join(', ')})`;
-  try {
-    const out = await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    const payment = toPayment(out.Attributes!);
+  const nowMs = Date.now();
+  const index = openIndex('payment', id, to, nowMs);
+  const fromValues = Object.fromEntries(from.map((s, j) => [`:f${j}`, s]));
+  const update = updateExpression(
+    { status: to, updated: Math.floor(nowMs / 1000), ...opts.set, ...index.set },
+    [...(opts.remove ?? []), ...index.remove],
+    {
+      add: { version: 1 },
+      condition: {
+        expression: `attribute_exists(pk) AND #status IN (${Object.keys(fromValues).join(', ')})`,
+        names: { '#status': 'status' },
+        values: fromValues,
+      },
+    },
+  )!;
+  const written = await conditionalUpdate(
+    new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
+  );
+  if (written) {
     await addEvent(id, { type: 'status_changed', status: to, note: opts.note });
-    return { changed: true, payment };
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    const current = await getPayment(id);
-    if (current && current.status === to) return { changed: false, payment: current };
-    throw new TransitionRejected(id, to, current?.status);
+    return { changed: true, payment: toPayment(written) };
   }
+  const current = await getPayment(id);
+  if (current && current.status === to) return { changed: false, payment: current };
+  throw new TransitionRejected(id, to, current?.status);
 }
 
 /** Sets attributes without a status change (e.g. a task token, the execution ARN). */
@@ -198,25 +182,13 @@ export async function addEvent(id: string, entry: TimelineEntry): Promise<void> 
 }
 
 export async function timeline(id: string): Promise<TimelineEntry[]> {
-  const out: TimelineEntry[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-        ExpressionAttributeValues: { ':pk': `PAYMENT#${id}`, ':e': 'EVENT#' },
-        ExclusiveStartKey: start,
-        ConsistentRead: true,
-      }),
-    );
-    for (const it of page.Items ?? []) {
-      const { pk: _pk, sk: _sk, kind: _kind, ...rest } = it;
-      out.push(rest as TimelineEntry);
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const items = await queryAll({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+    ExpressionAttributeValues: { ':pk': `PAYMENT#${id}`, ':e': 'EVENT#' },
+    ConsistentRead: true,
+  });
+  return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...rest }) => rest as TimelineEntry);
 }
 
 export interface ListFilters {
@@ -238,18 +210,11 @@ export async function listPayments(
   let keyCond = 'gsi1pk = :pk';
   const lo = f.createdGte !== undefined ? String(f.createdGte * 1000).padStart(13, '0') : undefined;
   const hi = f.createdLt !== undefined ? String(f.createdLt * 1000).padStart(13, '0') : undefined;
-  let exclusiveStart: Record<string, unknown> | undefined;
+  let after: Record<string, unknown> | undefined;
   if (f.startingAfter) {
-    const after = await getMerchantPayment(merchantId, f.startingAfter);
-    if (!after) return { data: [], hasMore: false };
-    const item = await clients.ddb().send(
-      new GetCommand({
-        TableName: table(),
-        Key: key(after.id),
-        ProjectionExpression: 'gsi1pk, gsi1sk, pk, sk',
-      }),
-    );
-    exclusiveStart = item.Item;
+    const previous = await getMerchantPayment(merchantId, f.startingAfter);
+    if (!previous) return { data: [], hasMore: false };
+    after = await startKeyOf(table(), key(previous.id));
   }
   if (lo && hi) {
     keyCond += ' AND gsi1sk BETWEEN :lo AND :hi';
@@ -272,40 +237,26 @@ export async function listPayments(
     values[':order'] = f.orderId;
     filters.push('order_id = :order');
   }
-  const data: Payment[] = [];
-  let start = exclusiveStart;
-  // Read pages until the page is full (filters may drop items) and one more item is known — but at
-  // most MAX_PAGES per request, so a filter matching little in a large history cannot make one
-  // request scan it all; the caller then gets `nextStartingAfter` to continue from.
-  const MAX_PAGES = 10;
-  let pages = 0;
-  for (;;) {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: keyCond,
-        FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-        ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        ExclusiveStartKey: start,
-        Limit: Math.max(f.limit + 1, 25),
-      }),
-    );
-    for (const it of page.Items ?? []) {
-      if (hi && String(it.gsi1sk) >= hi) continue; // BETWEEN is inclusive at the top
-      data.push(toPayment(it));
-    }
-    start = page.LastEvaluatedKey;
-    pages++;
-    if (data.length > f.limit || !start) break;
-    if (pages >= MAX_PAGES) {
-      const lastExamined = String(start.pk).replace(/^PAYMENT#/, '');
-      return { data, hasMore: true, nextStartingAfter: lastExamined };
-    }
-  }
-  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit };
+  // Filters may drop items: at most 10 Query pages per request, then `nextStartingAfter` (the last
+  // payment examined) to continue from.
+  return cursorPage(
+    {
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: keyCond,
+      FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+      ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+      ExpressionAttributeValues: values,
+    },
+    {
+      limit: f.limit,
+      after,
+      map: toPayment,
+      keep: (it) => !hi || String(it.gsi1sk) < hi, // BETWEEN is inclusive at the top
+      maxPages: 10,
+      resumeAfter: (last) => String(last.pk).replace(/^PAYMENT#/, ''),
+    },
+  );
 }
 
 /** Counts this customer's payment in the current hour and returns the count (risk velocity). */

@@ -13,10 +13,12 @@
  * The reference index is kept by the ledger's stream consumer (lambdas/ledger/stream.ts) from the
  * payments' stream: no payment code knows about it. Every write here is idempotent.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { conditionalWrite } from './conditional.ts';
+import { updateExpression } from './expressions.ts';
+import { indexQuery, queryAll } from './pages.ts';
 import type { PriorSettlement, ReconException, SettlementType } from '../reconciliation/types.ts';
 
 const table = () => config.tableName('main');
@@ -42,8 +44,7 @@ export async function linkReference(x: {
   currency: string;
   captured_on?: string;
 }): Promise<void> {
-  const ddb = clients.ddb();
-  const fields: Record<string, unknown> = {
+  const fields = {
     kind: 'processor_reference',
     processor: x.processor,
     reference: x.reference,
@@ -51,49 +52,30 @@ export async function linkReference(x: {
     merchant_id: x.merchant_id,
     currency: x.currency,
   };
-  const names: Record<string, string> = { '#settled': 'settled', '#cap': 'captured_on' };
-  const values: Record<string, unknown> = { ':empty': {} };
-  const sets = ['#settled = if_not_exists(#settled, :empty)'];
-  Object.entries(fields).forEach(([k, v], i) => {
-    names[`#f${i}`] = k;
-    values[`:f${i}`] = v;
-    sets.push(`#f${i} = :f${i}`);
-  });
-  if (x.captured_on) {
-    values[':d'] = x.captured_on;
-    sets.push('#cap = if_not_exists(#cap, :d)');
-  } else delete names['#cap'];
-  const out = await ddb.send(
+  const out = await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: refKey(x.processor, x.reference),
-      UpdateExpression: `SET ${sets.join(', ')}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      ...updateExpression(fields, [], {
+        setIfAbsent: { settled: {}, captured_on: x.captured_on || undefined },
+      })!,
       ReturnValues: 'ALL_NEW',
     }),
   );
   const capturedOn = out.Attributes?.captured_on as string | undefined;
   if (!capturedOn || out.Attributes?.settled_payout || out.Attributes?.gsi1pk) return;
-  try {
-    await ddb.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: refKey(x.processor, x.reference),
-        UpdateExpression: 'SET #g = :g, #gs = :r',
-        ConditionExpression: 'attribute_not_exists(#sp) AND attribute_not_exists(#seen)',
-        ExpressionAttributeNames: {
-          '#g': 'gsi1pk',
-          '#gs': 'gsi1sk',
-          '#sp': 'settled_payout',
-          '#seen': 'seen_payout',
+  // Due for settlement, unless a payout line was seen meanwhile.
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: refKey(x.processor, x.reference),
+      ...updateExpression({ gsi1pk: `SETTLEDUE#${x.processor}#${capturedOn}`, gsi1sk: x.reference }, [], {
+        condition: {
+          expression: 'attribute_not_exists(settled_payout) AND attribute_not_exists(seen_payout)',
         },
-        ExpressionAttributeValues: { ':g': `SETTLEDUE#${x.processor}#${capturedOn}`, ':r': x.reference },
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+      })!,
+    }),
+  );
 }
 
 function parsePrior(settled: unknown): PriorSettlement[] {
@@ -154,61 +136,30 @@ export async function recordSettlementLine(
   line: PriorSettlement,
   opts: { seen?: boolean; settled?: boolean },
 ): Promise<void> {
-  const names: Record<string, string> = { '#settled': 'settled', '#i': line.item_id };
-  const values: Record<string, unknown> = {
-    ':v': `${line.payout_id}|${line.payout_date}|${line.type}|${line.gross}`,
-  };
-  let expr = 'SET #settled.#i = :v';
-  if (opts.seen || opts.settled) {
-    expr += ', #seen = if_not_exists(#seen, :p)';
-    names['#seen'] = 'seen_payout';
-    values[':p'] = line.payout_id;
-  }
-  if (opts.settled) {
-    expr += ', #sp = if_not_exists(#sp, :p), #son = if_not_exists(#son, :d)';
-    names['#sp'] = 'settled_payout';
-    names['#son'] = 'settled_on';
-    values[':d'] = line.payout_date;
-  }
-  if (opts.seen || opts.settled) {
-    expr += ' REMOVE #g, #gs';
-    names['#g'] = 'gsi1pk';
-    names['#gs'] = 'gsi1sk';
-  }
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: refKey(processor, reference),
-        UpdateExpression: expr,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+  const noLongerDue = Boolean(opts.seen || opts.settled);
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: refKey(processor, reference),
+      ...updateExpression({}, noLongerDue ? ['gsi1pk', 'gsi1sk'] : [], {
+        setEntries: {
+          settled: { [line.item_id]: `${line.payout_id}|${line.payout_date}|${line.type}|${line.gross}` },
+        },
+        setIfAbsent: {
+          seen_payout: noLongerDue ? line.payout_id : undefined,
+          settled_payout: opts.settled ? line.payout_id : undefined,
+          settled_on: opts.settled ? line.payout_date : undefined,
+        },
+        condition: { expression: 'attribute_exists(pk)' },
+      })!,
+    }),
+  );
 }
 
 /** References captured on `day` that no payout has paid yet. */
 export async function dueReferences(processor: string, day: string): Promise<string[]> {
-  const out: string[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `SETTLEDUE#${processor}#${day}` },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) out.push(String(it.gsi1sk));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out.sort();
+  const items = await queryAll(indexQuery(table(), `SETTLEDUE#${processor}#${day}`));
+  return items.map((it) => String(it.gsi1sk)).sort();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,22 +183,19 @@ const excOwner = (e: { merchant_id: string | null }) => e.merchant_id ?? PLATFOR
  */
 export async function openException(e: ReconException, day: string): Promise<void> {
   const owner = excOwner(e);
-  const fields: Record<string, unknown> = { ...e, kind: 'reconciliation_exception', status: 'open' };
-  const names: Record<string, string> = { '#fs': 'first_seen', '#ls': 'last_seen' };
-  const values: Record<string, unknown> = { ':d': day, ':g': 'RECONEXC#OPEN', ':gs': `${owner}#${e.id}` };
-  const sets = ['#fs = if_not_exists(#fs, :d)', '#ls = :d', 'gsi1pk = :g', 'gsi1sk = :gs'];
-  Object.entries(fields).forEach(([k, v], i) => {
-    names[`#f${i}`] = k;
-    values[`:f${i}`] = v;
-    sets.push(`#f${i} = :f${i}`);
-  });
+  const fields = {
+    last_seen: day,
+    gsi1pk: 'RECONEXC#OPEN',
+    gsi1sk: `${owner}#${e.id}`,
+    ...e,
+    kind: 'reconciliation_exception',
+    status: 'open',
+  };
   await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `RECONEXC#${owner}`, sk: e.id },
-      UpdateExpression: `SET ${sets.join(', ')} REMOVE resolved_on, resolution`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      ...updateExpression(fields, ['resolved_on', 'resolution'], { setIfAbsent: { first_seen: day } })!,
     }),
   );
 }
@@ -259,22 +207,16 @@ export async function resolveException(
   day: string,
   resolution: string,
 ): Promise<boolean> {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { pk: `RECONEXC#${owner}`, sk: id },
-        UpdateExpression: 'SET #s = :r, resolved_on = :d, resolution = :why REMOVE gsi1pk, gsi1sk',
-        ConditionExpression: '#s = :o',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':r': 'resolved', ':o': 'open', ':d': day, ':why': resolution },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `RECONEXC#${owner}`, sk: id },
+      UpdateExpression: 'SET #s = :r, resolved_on = :d, resolution = :why REMOVE gsi1pk, gsi1sk',
+      ConditionExpression: '#s = :o',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':r': 'resolved', ':o': 'open', ':d': day, ':why': resolution },
+    }),
+  );
 }
 
 const toStored = (it: Record<string, unknown>): StoredException => {
@@ -284,42 +226,24 @@ const toStored = (it: Record<string, unknown>): StoredException => {
 
 /** Open exceptions, of one owner (merchant id or 'platform') or of all; sorted by owner then id. */
 export async function openExceptions(owner?: string): Promise<StoredException[]> {
-  const out: StoredException[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) out.push(toStored(it));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const items = await queryAll({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+  });
+  return items.map(toStored);
 }
 
 /** Every exception (open and resolved) of an owner. */
 export async function exceptionsOf(owner: string): Promise<StoredException[]> {
-  const out: StoredException[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `RECONEXC#${owner}` },
-        ExclusiveStartKey: start,
-        ConsistentRead: true,
-      }),
-    );
-    for (const it of page.Items ?? []) out.push(toStored(it));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const items = await queryAll({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': `RECONEXC#${owner}` },
+    ConsistentRead: true,
+  });
+  return items.map(toStored);
 }
 
 // ---------------------------------------------------------------------------------------------

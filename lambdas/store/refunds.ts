@@ -3,6 +3,7 @@
  *
  *   pk REFUND#<re_id>  sk REFUND                    the refund (kind 'refund')
  *   gsi1pk PAYMENT#<pay_id>#REFUNDS  gsi1sk <created ms>#<re_id>   refunds of a payment
+ *   gsi2pk OPEN#refund#<shard>  gsi2sk <ms>#<re_id>   while pending (lambdas/store/open-items.ts)
  *   pk REFUNDREF#<processor>#<processor refund id>  sk REFUNDREF   → refund id (webhooks)
  *
  * The refundable amount lives on the payment item as `refundable_remaining` (= captured − refunded
@@ -13,11 +14,15 @@
  * idempotent: the refund id is added to a set on the payment in the same update, under the
  * condition that it is not there yet.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { indexQuery, queryAll } from './pages.ts';
 import { clients } from '../shared/aws.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
+import { withoutInternal } from './items.ts';
+import { openIndex } from './open-items.ts';
 import { config } from '../shared/config.ts';
+import { PaystepError } from '../shared/errors.ts';
 import { getPayment, transition } from './payments.ts';
 
 export type RefundStatus = 'pending' | 'succeeded' | 'failed' | 'canceled';
@@ -44,19 +49,17 @@ export interface Refund {
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
-const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'processor_status'];
+const INTERNAL = ['task_token', 'processor_status'];
 
 export function toRefund(item: Record<string, unknown>): Refund {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of INTERNAL) delete out[k];
-  return out as unknown as Refund;
+  return withoutInternal(item, INTERNAL) as unknown as Refund;
 }
 
-export class RefundRejected extends Error {
+export class RefundRejected extends PaystepError {
   override name = 'RefundRejected';
-  readonly code: 'amount_too_large' | 'payment_unexpected_state';
+  override readonly code: 'amount_too_large' | 'payment_unexpected_state';
   constructor(code: RefundRejected['code'], message: string) {
-    super(message);
+    super(message, { code });
     this.code = code;
   }
 }
@@ -72,7 +75,7 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
   const ddb = clients.ddb();
   const paymentKey = { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' };
   const attempt = () =>
-    ddb.send(
+    conditionalWrite(
       new UpdateCommand({
         TableName: table(),
         Key: paymentKey,
@@ -87,12 +90,7 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
         },
       }),
     );
-  try {
-    await attempt();
-    return;
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+  if (await attempt()) return;
   const p = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
   const item = p.Item;
   if (!item || !REFUNDABLE.includes(item.status as string))
@@ -101,24 +99,15 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
       `This payment is ${item?.status ?? 'missing'}; only captured payments can be refunded.`,
     );
   if (item.refundable_remaining === undefined) {
-    await ddb
-      .send(
-        new UpdateCommand({
-          TableName: table(),
-          Key: paymentKey,
-          UpdateExpression: 'SET refundable_remaining = amount_captured - amount_refunded',
-          ConditionExpression: 'attribute_not_exists(refundable_remaining)',
-        }),
-      )
-      .catch((e: Error) => {
-        if (!(e instanceof ConditionalCheckFailedException)) throw e;
-      });
-    try {
-      await attempt();
-      return;
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+    await conditionalWrite(
+      new UpdateCommand({
+        TableName: table(),
+        Key: paymentKey,
+        UpdateExpression: 'SET refundable_remaining = amount_captured - amount_refunded',
+        ConditionExpression: 'attribute_not_exists(refundable_remaining)',
+      }),
+    );
+    if (await attempt()) return;
   }
   const fresh = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
   throw new RefundRejected(
@@ -129,20 +118,15 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
 
 /** Gives a failed or canceled refund's reservation back to the payment (once). */
 export async function release(paymentId: string, refundId: string, amount: number): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
-        UpdateExpression: 'SET refundable_remaining = refundable_remaining + :a ADD refunds_released :r',
-        ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_released, :rid)',
-        ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
-      }),
-    )
-    .catch((e: Error) => {
-      if (!(e instanceof ConditionalCheckFailedException)) throw e;
-    });
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+      UpdateExpression: 'SET refundable_remaining = refundable_remaining + :a ADD refunds_released :r',
+      ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_released, :rid)',
+      ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
+    }),
+  );
 }
 
 /**
@@ -150,23 +134,19 @@ export async function release(paymentId: string, refundId: string, amount: numbe
  * refunded. Returns the payment's refunded total.
  */
 export async function settle(paymentId: string, refundId: string, amount: number): Promise<number> {
-  let refunded: number;
-  try {
-    const out = await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
-        UpdateExpression: 'SET amount_refunded = amount_refunded + :a ADD refunds_applied :r',
-        ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_applied, :rid)',
-        ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    refunded = out.Attributes!.amount_refunded as number;
-  } catch (e) {
-    if (!(e instanceof ConditionalCheckFailedException)) throw e;
-    refunded = (await getPayment(paymentId))!.amount_refunded;
-  }
+  const booked = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+      UpdateExpression: 'SET amount_refunded = amount_refunded + :a ADD refunds_applied :r',
+      ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_applied, :rid)',
+      ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  const refunded = booked
+    ? (booked.amount_refunded as number)
+    : (await getPayment(paymentId))!.amount_refunded; // booked before
   const p = (await getPayment(paymentId))!;
   const target = refunded >= p.amount_captured ? 'refunded' : 'partially_refunded';
   if (
@@ -185,20 +165,16 @@ export async function settle(paymentId: string, refundId: string, amount: number
   return refunded;
 }
 
-export async function createRefundItem(r: Refund, createdMs: number): Promise<void> {
-  await clients.ddb().send(
-    new PutCommand({
-      TableName: table(),
-      Item: {
-        ...key(r.id),
-        kind: 'refund',
-        ...r,
-        gsi1pk: `PAYMENT#${r.payment_id}#REFUNDS`,
-        gsi1sk: `${String(createdMs).padStart(13, '0')}#${r.id}`,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }),
-  );
+/** Stores a new refund; false if a refund with its id exists (a resumed request wrote it). */
+export async function createRefundItem(r: Refund, createdMs: number): Promise<boolean> {
+  return putIfAbsent(table(), {
+    ...key(r.id),
+    kind: 'refund',
+    ...r,
+    gsi1pk: `PAYMENT#${r.payment_id}#REFUNDS`,
+    gsi1sk: `${String(createdMs).padStart(13, '0')}#${r.id}`,
+    ...openIndex('refund', r.id, r.status, createdMs).set,
+  });
 }
 
 export async function getRefund(id: string): Promise<Refund | undefined> {
@@ -222,15 +198,8 @@ export async function getMerchantRefund(merchantId: string, id: string): Promise
 }
 
 export async function refundsOfPayment(paymentId: string): Promise<Refund[]> {
-  const out = await clients.ddb().send(
-    new QueryCommand({
-      TableName: table(),
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :p',
-      ExpressionAttributeValues: { ':p': `PAYMENT#${paymentId}#REFUNDS` },
-    }),
-  );
-  return (out.Items ?? []).map(toRefund);
+  const items = await queryAll(indexQuery(table(), `PAYMENT#${paymentId}#REFUNDS`));
+  return items.map(toRefund);
 }
 
 /** Records the processor's refund id (and the lookup item webhooks use). */
@@ -274,33 +243,34 @@ export async function refundIdForReference(
   return out.Item?.refund_id as string | undefined;
 }
 
-/** pending → final status, once. Returns false when the refund was already final. */
+/**
+ * pending → final status, once (the same write takes the refund off the open-items index).
+ * Returns false when the refund was already final.
+ */
 export async function finishRefund(
   id: string,
   status: Exclude<RefundStatus, 'pending'>,
   failureReason?: string,
 ): Promise<boolean> {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(id),
-        UpdateExpression: 'SET #s = :s, failure_reason = :f, updated = :now REMOVE task_token',
-        ConditionExpression: '#s = :pending',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':s': status,
-          ':f': failureReason ?? null,
-          ':pending': 'pending',
-          ':now': Math.floor(Date.now() / 1000),
+  const nowMs = Date.now();
+  const index = openIndex('refund', id, status, nowMs);
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression(
+        { status, failure_reason: failureReason ?? null, updated: Math.floor(nowMs / 1000), ...index.set },
+        ['task_token', ...index.remove],
+        {
+          condition: {
+            expression: '#s = :pending',
+            names: { '#s': 'status' },
+            values: { ':pending': 'pending' },
+          },
         },
-      }),
-    );
-    return true;
-  } catch (e) {
-    if (e instanceof ConditionalCheckFailedException) return false;
-    throw e;
-  }
+      )!,
+    }),
+  );
 }
 
 export async function setRefundAttributes(id: string, set: Record<string, unknown>): Promise<void> {

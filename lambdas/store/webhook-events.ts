@@ -14,10 +14,12 @@
  * duplicate webhook, an SQS redelivery) never run its actions at the same time, and a processed
  * event is never processed again.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
+import { updateExpression } from './expressions.ts';
+import { queryPages } from './pages.ts';
 
 export type WebhookEventStatus = 'received' | 'processed' | 'parked' | 'failed';
 
@@ -93,21 +95,16 @@ export async function recordWebhookEvent(
     expires_at: now + ttlDays * 86400,
   };
   const listed = tooLarge ? { gsi1pk: listKey(e.processor, 'failed'), gsi1sk: sortKey(e.created, e.id) } : {};
-  try {
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: { ...key(e.processor, e.id), kind: 'webhook_event', ...record, ...listed },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return { created: true, record };
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    const existing = await getWebhookEvent(e.processor, e.id);
-    if (!existing) throw err;
-    return { created: false, record: existing };
-  }
+  const created = await putIfAbsent(table(), {
+    ...key(e.processor, e.id),
+    kind: 'webhook_event',
+    ...record,
+    ...listed,
+  });
+  if (created) return { created: true, record };
+  const existing = await getWebhookEvent(e.processor, e.id);
+  if (!existing) throw new Error(`webhook event ${e.processor}/${e.id} exists and cannot be read`);
+  return { created: false, record: existing };
 }
 
 export async function getWebhookEvent(
@@ -150,22 +147,18 @@ export async function claimWebhookEvent(
     condition += ' AND (attribute_not_exists(lease_until) OR lease_until < :now)';
     values[':now'] = now;
   }
-  try {
-    const out = await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(processor, id),
-        UpdateExpression: 'SET lease_until = :until, lease_holder = :holder ADD attempts :one',
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return { state: 'claimed', record: toRecord(out.Attributes!) };
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
+  const claimed = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(processor, id),
+      UpdateExpression: 'SET lease_until = :until, lease_holder = :holder ADD attempts :one',
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  if (claimed) return { state: 'claimed', record: toRecord(claimed) };
   const record = await getWebhookEvent(processor, id);
   if (!record) return { state: 'missing' };
   if (record.status === 'processed') return { state: 'processed', record };
@@ -200,35 +193,26 @@ export async function releaseWebhookEvent(
 ): Promise<void> {
   const rec = await getWebhookEvent(processor, id);
   if (!rec) return;
+  // Parked and failed events are listed for ops (sparse gsi1); the lease is released either way.
   const listed = status === 'parked' || status === 'failed';
-  const values: Record<string, unknown> = {
-    ':s': status,
-    ':err': error.slice(0, 1000),
-    ':processed': 'processed',
-  };
-  let update = 'SET #s = :s, last_error = :err';
-  if (listed) {
-    update += ', gsi1pk = :g1, gsi1sk = :g2 REMOVE lease_until, lease_holder';
-    values[':g1'] = listKey(processor, status);
-    values[':g2'] = sortKey(rec.created, id);
-  } else {
-    update += ' REMOVE lease_until, lease_holder, gsi1pk, gsi1sk';
-  }
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(processor, id),
-        UpdateExpression: update,
-        ConditionExpression: 'attribute_exists(pk) AND #s <> :processed',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: values,
-      }),
-    )
-    .catch((err: Error) => {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    });
+  const listing = listed ? { gsi1pk: listKey(processor, status), gsi1sk: sortKey(rec.created, id) } : {};
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(processor, id),
+      ...updateExpression(
+        { status, last_error: error.slice(0, 1000), ...listing },
+        ['lease_until', 'lease_holder', ...(listed ? [] : ['gsi1pk', 'gsi1sk'])],
+        {
+          condition: {
+            expression: 'attribute_exists(pk) AND #s <> :processed',
+            names: { '#s': 'status' },
+            values: { ':processed': 'processed' },
+          },
+        },
+      )!,
+    }),
+  );
 }
 
 /**
@@ -240,25 +224,21 @@ export async function resetWebhookEvent(
   id: string,
   force = false,
 ): Promise<'reset' | 'missing' | 'processed'> {
-  try {
-    await clients.ddb().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(processor, id),
-        UpdateExpression:
-          'SET #s = :received REMOVE lease_until, lease_holder, gsi1pk, gsi1sk, outcome, processed_at',
-        ConditionExpression: force ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND #s <> :processed',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: force
-          ? { ':received': 'received' }
-          : { ':received': 'received', ':processed': 'processed' },
-      }),
-    );
-    return 'reset';
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    return (await getWebhookEvent(processor, id)) ? 'processed' : 'missing';
-  }
+  const reset = await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(processor, id),
+      UpdateExpression:
+        'SET #s = :received REMOVE lease_until, lease_holder, gsi1pk, gsi1sk, outcome, processed_at',
+      ConditionExpression: force ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND #s <> :processed',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: force
+        ? { ':received': 'received' }
+        : { ':received': 'received', ':processed': 'processed' },
+    }),
+  );
+  if (reset) return 'reset';
+  return (await getWebhookEvent(processor, id)) ? 'processed' : 'missing';
 }
 
 /** Parked or failed events, oldest first. */
@@ -268,20 +248,16 @@ export async function listWebhookEvents(
   limit = 100,
 ): Promise<WebhookEventRecord[]> {
   const out: WebhookEventRecord[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': listKey(processor, status) },
-        ExclusiveStartKey: start,
-        Limit: limit,
-      }),
-    );
-    for (const it of page.Items ?? []) if (out.length < limit) out.push(toRecord(it));
-    start = page.LastEvaluatedKey;
-  } while (start && out.length < limit);
+  if (limit <= 0) return out;
+  for await (const it of queryPages({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: 'gsi1pk = :p',
+    ExpressionAttributeValues: { ':p': listKey(processor, status) },
+    Limit: limit,
+  })) {
+    out.push(toRecord(it));
+    if (out.length >= limit) break;
+  }
   return out;
 }

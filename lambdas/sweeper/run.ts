@@ -1,6 +1,7 @@
 /**
  * The sweeper (scheduled): no payment or refund stays stuck because a webhook was lost or a
- * workflow died. It looks at every non-terminal payment and refund that has not moved for a while,
+ * workflow died. It looks at every non-terminal payment and refund that has not moved for a while
+ * (listed on the open-items index, lambdas/store/open-items.ts: no table scan),
  * asks the processor for the truth, and applies it through the same guarded transitions and
  * workflow resumptions as the normal path — so running it twice, or alongside a late webhook,
  * changes nothing more. What it cannot resolve it escalates (flag `needs_attention`, an error log
@@ -20,7 +21,9 @@
  * - a payment whose workflow has ended while it is authorized or waiting for the customer → a new
  *   execution (`<payment>-r<n>`) takes over (re-drive), idempotently;
  * - anything else it cannot resolve → escalated.
- * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket.
+ * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket. Quiet periods
+ * are read on every run (lambdas/shared/config.ts). The first run after the index was added lists
+ * the open items written before it (backfillOpenIndex, once).
  */
 import {
   DescribeExecutionCommand,
@@ -30,7 +33,6 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
@@ -41,6 +43,7 @@ import { finishRefund, getRefundItem, release, settle } from '../store/refunds.t
 import { applyRefundUpdate, normalizeRefundStatus } from '../refunds/updates.ts';
 import { handler as reconcile } from '../payments/steps/reconcile.ts';
 import { disputesToSweep, refreshDispute } from '../disputes/sweep.ts';
+import { backfillOpenIndex, openItems } from '../store/open-items.ts';
 
 export interface SweepResult {
   examined: number;
@@ -48,8 +51,6 @@ export interface SweepResult {
   escalated: { id: string; reason: string }[];
   untouched: number;
 }
-
-const quiet = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
 async function executionStatus(arn: string | null | undefined): Promise<string> {
   if (!arn) return 'NONE';
@@ -63,29 +64,10 @@ async function executionStatus(arn: string | null | undefined): Promise<string> 
   }
 }
 
-async function* openItems(): AsyncGenerator<Record<string, unknown>> {
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.ddb().send(
-      new ScanCommand({
-        TableName: config.tableName('main'),
-        FilterExpression:
-          '(kind = :p AND #s IN (:processing, :action, :authorized)) OR (kind = :r AND #s = :pending)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':p': 'payment',
-          ':r': 'refund',
-          ':processing': 'processing',
-          ':action': 'requires_action',
-          ':authorized': 'authorized',
-          ':pending': 'pending',
-        },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) yield it;
-    start = page.LastEvaluatedKey;
-  } while (start);
+/** Payments in processing, requires_action or authorized, then refunds pending. */
+async function* openPaymentsAndRefunds(): AsyncGenerator<Record<string, unknown>> {
+  yield* openItems('payment');
+  yield* openItems('refund');
 }
 
 async function escalate(result: SweepResult, id: string, reason: string, isPayment: boolean): Promise<void> {
@@ -146,8 +128,7 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
     return;
   }
   if (p.status === 'requires_action') {
-    if (age < quiet('PAYSTEP_SWEEP_AUTH_AFTER_SECONDS', 900) || !p.processor_reference)
-      return void result.untouched++;
+    if (age < config.sweepAuthAfterSeconds() || !p.processor_reference) return void result.untouched++;
     const adapter = await processor(p.processor ?? 'stripe');
     const truth = await adapter.retrieve(p.processor_reference);
     if (truth.status === 'requires_action' || truth.status === 'processing') return void result.untouched++;
@@ -175,7 +156,7 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
     return;
   }
   // processing
-  if (!flagged && age < quiet('PAYSTEP_SWEEP_AFTER_SECONDS', 900)) return void result.untouched++;
+  if (!flagged && age < config.sweepAfterSeconds()) return void result.untouched++;
   const exec = await executionStatus(p.execution_arn);
   if (exec === 'RUNNING' && !flagged) return void result.untouched++; // e.g. waiting for a review decision
   try {
@@ -193,7 +174,7 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
 
 async function sweepRefund(item: Record<string, unknown>, now: number, result: SweepResult): Promise<void> {
   const age = now - (item.updated as number);
-  if (age < quiet('PAYSTEP_SWEEP_AFTER_SECONDS', 900)) return void result.untouched++;
+  if (age < config.sweepAfterSeconds()) return void result.untouched++;
   const id = item.id as string;
   const reference = item.processor_reference as string | null;
   const exec = await executionStatus(item.execution_arn as string);
@@ -242,7 +223,12 @@ export async function sweep(): Promise<SweepResult> {
       logger.error('sweeper dispute failed', { id: disputeId, error: err as Error });
     }
   }
-  for await (const item of openItems()) {
+  // Once: items from before the open-items index. A failure must not stop this run's sweep.
+  await backfillOpenIndex().then(
+    (listed) => listed !== undefined && logger.info('open-items index backfilled', { listed }),
+    (err: Error) => logger.error('open-items index backfill failed (retried next run)', { error: err }),
+  );
+  for await (const item of openPaymentsAndRefunds()) {
     result.examined++;
     try {
       if (item.kind === 'payment') await sweepPayment(item, now, result);

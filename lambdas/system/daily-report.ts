@@ -4,35 +4,27 @@
  * paginated Scan (memory stays flat); re-running a day overwrites that day's report.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
+import { scanPages } from '../store/pages.ts';
 
 export async function handler(event: { date?: string } = {}) {
   const date = /^\d{4}-\d{2}-\d{2}$/.test(event.date ?? '')
     ? event.date!
     : new Date().toISOString().slice(0, 10);
   const counts: Record<string, Record<string, number>> = {};
-  let start: Record<string, unknown> | undefined;
   let scanned = 0;
-  do {
-    const page = await clients.ddb().send(
-      new ScanCommand({
-        TableName: config.tableName('main'),
-        ProjectionExpression: 'kind, #s',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) {
-      const kind = String(it.kind ?? 'unknown');
-      const status = String(it.status ?? 'none');
-      counts[kind] ??= {};
-      counts[kind][status] = (counts[kind][status] ?? 0) + 1;
-      scanned++;
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
+  for await (const it of scanPages({
+    TableName: config.tableName('main'),
+    ProjectionExpression: 'kind, #s',
+    ExpressionAttributeNames: { '#s': 'status' },
+  })) {
+    const kind = String(it.kind ?? 'unknown');
+    const status = String(it.status ?? 'none');
+    counts[kind] ??= {};
+    counts[kind][status] = (counts[kind][status] ?? 0) + 1;
+    scanned++;
+  }
   const key = `system/daily/${date}/summary.json`;
   const body = {
     object: 'system_report',

@@ -15,7 +15,6 @@
  *   sweeper and for support.
  */
 import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
 import { processor } from '../processors/registry.ts';
@@ -23,10 +22,12 @@ import type { RetrieveResult } from '../processors/types.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { conditionalWrite } from '../store/conditional.ts';
 import { addEvent, getPayment, getTaskToken, transition, TransitionRejected } from '../store/payments.ts';
+import { PaystepError } from '../shared/errors.ts';
 
 /** Thrown when the payment is about to wait but has not stored its task token yet: retry soon. */
-export class PaymentNotReady extends Error {
+export class PaymentNotReady extends PaystepError {
   override name = 'PaymentNotReady';
 }
 
@@ -152,20 +153,15 @@ async function resume(token: string, outcome: AuthOutcome): Promise<boolean> {
 
 /** Removes the authentication token once used, unless the workflow already stored a newer one. */
 async function clearTaskToken(paymentId: string, token: string): Promise<void> {
-  await clients
-    .ddb()
-    .send(
-      new UpdateCommand({
-        TableName: config.tableName('main'),
-        Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
-        UpdateExpression: 'REMOVE task_token, task_token_kind',
-        ConditionExpression: 'task_token = :t',
-        ExpressionAttributeValues: { ':t': token },
-      }),
-    )
-    .catch((err: Error) => {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    });
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: config.tableName('main'),
+      Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+      UpdateExpression: 'REMOVE task_token, task_token_kind',
+      ConditionExpression: 'task_token = :t',
+      ExpressionAttributeValues: { ':t': token },
+    }),
+  );
 }
 
 async function moveTo(

@@ -23,9 +23,10 @@ import { PaymentNotReady } from './payments.ts';
 import { LEASE_SECONDS, MAX_RECEIVES, retryDelaySeconds } from './policy.ts';
 import { handleStripeEvent, type EventOutcome, type StripeEventLike } from './stripe-events.ts';
 import type { WebhookMessage } from './stripe.ts';
+import { PaystepError } from '../shared/errors.ts';
 
 /** The event's message failed on purpose: it is retried later (parked, busy or not ready). */
-export class EventDeferred extends Error {
+export class EventDeferred extends PaystepError {
   override name = 'EventDeferred';
 }
 

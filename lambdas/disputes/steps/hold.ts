@@ -9,8 +9,9 @@
 import { clearTaskToken, setTaskToken } from '../../store/disputes.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler, taskToken } from '../../shared/task-input.ts';
+import { PaystepError } from '../../shared/errors.ts';
 
-export class DisputeChanged extends Error {
+export class DisputeChanged extends PaystepError {
   override name = 'DisputeChanged';
 }
 

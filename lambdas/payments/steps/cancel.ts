@@ -6,12 +6,10 @@
  * canceled (it lapsed there first) that is the same result; if it was captured meanwhile, the
  * payment is recorded as captured instead.
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { clients } from '../../shared/aws.ts';
-import { config } from '../../shared/config.ts';
 import { processor } from '../../processors/registry.ts';
 import { ProcessorRequestError } from '../../processors/types.ts';
 import { addEvent, getPayment, transition } from '../../store/payments.ts';
+import { putReview } from '../../store/reviews.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
@@ -72,22 +70,14 @@ export const handler = taskHandler('payment-cancel', Input, async (input) => {
   let review = p.review;
   if (review && review.status === 'open') {
     review = { ...review, status: input.reason === 'review_expired' ? 'expired' : 'rejected' };
-    await clients.ddb().send(
-      new PutCommand({
-        TableName: config.tableName('main'),
-        Item: {
-          pk: `REVIEW#${review.id}`,
-          sk: 'REVIEW',
-          kind: 'review',
-          id: review.id,
-          payment_id: p.id,
-          merchant_id: p.merchant_id,
-          reasons: review.reasons,
-          status: review.status,
-          decided: Math.floor(Date.now() / 1000),
-        },
-      }),
-    );
+    await putReview({
+      id: review.id,
+      payment_id: p.id,
+      merchant_id: p.merchant_id,
+      reasons: review.reasons,
+      status: review.status,
+      decided: Math.floor(Date.now() / 1000),
+    });
   }
   await transition(p.id, 'canceled', {
     from: ['authorized', 'pending_review', 'requires_action', 'processing'],

@@ -2,11 +2,9 @@
  * Payment workflow, "Screen for risk": runs the rules of lambdas/domain/risk.ts. A hit moves the
  * payment to `pending_review` with a Review (`rv_…`) that ops decide through /v1/reviews.
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { clients } from '../../shared/aws.ts';
-import { config } from '../../shared/config.ts';
 import { riskConfigFromEnv, screen } from '../../domain/risk.ts';
 import { addEvent, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
+import { putReview, reviewIdFor } from '../../store/reviews.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
@@ -33,23 +31,15 @@ export const handler = taskHandler('payment-screen', Input, async (input) => {
   await addEvent(p.id, { type: 'risk', decision: result.decision, reasons: result.reasons });
   if (result.decision === 'allow') return { decision: 'allow', reasons: [] };
   // Derived from the payment id: a retried step writes the same review, never a second, orphaned one.
-  const reviewId = `rv_${p.id.slice('pay_'.length)}`;
-  await clients.ddb().send(
-    new PutCommand({
-      TableName: config.tableName('main'),
-      Item: {
-        pk: `REVIEW#${reviewId}`,
-        sk: 'REVIEW',
-        kind: 'review',
-        id: reviewId,
-        payment_id: p.id,
-        merchant_id: p.merchant_id,
-        reasons: result.reasons,
-        status: 'open',
-        created: Math.floor(Date.now() / 1000),
-      },
-    }),
-  );
+  const reviewId = reviewIdFor(p.id);
+  await putReview({
+    id: reviewId,
+    payment_id: p.id,
+    merchant_id: p.merchant_id,
+    reasons: result.reasons,
+    status: 'open',
+    created: Math.floor(Date.now() / 1000),
+  });
   await transition(p.id, 'pending_review', {
     from: ['processing'],
     set: { review: { id: reviewId, reasons: result.reasons, status: 'open' } },

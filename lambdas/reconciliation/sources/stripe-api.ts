@@ -5,6 +5,7 @@
  * The same code talks to Stripe itself or to the local simulator (STRIPE_API_BASE).
  */
 import Stripe from 'stripe';
+import { config as paystepConfig } from '../../shared/config.ts';
 import { getSecret } from '../../shared/secrets.ts';
 import type { PayoutHeader, SettlementItem } from '../types.ts';
 import { stripeCategory } from './stripe-csv.ts';
@@ -20,7 +21,7 @@ function stripe(): Promise<Stripe> {
       telemetry: false,
       appInfo: { name: 'paystep' },
     };
-    const base = process.env.STRIPE_API_BASE;
+    const base = paystepConfig.stripeApiBase();
     if (base) {
       const u = new URL(base);
       config.host = u.hostname;

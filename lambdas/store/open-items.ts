@@ -1,0 +1,149 @@
+/**
+ * The open-items index: payments and refunds that have not reached a final status, listed on
+ * `gsi2` (sparse) so the sweeper reads them instead of scanning the whole table.
+ *
+ *   gsi2pk OPEN#<kind>#<shard 0..7>  gsi2sk <ms of the status change, 13 digits>#<id>
+ *
+ * An item carries the two keys exactly while its status is open (payment `processing`,
+ * `requires_action`, `authorized`; refund `pending`): the same conditional write that sets the
+ * status sets or removes them (`openIndex`, used by lambdas/store/payments.ts and refunds.ts), so
+ * the index never lists an item in a status it does not have. `pending_review` is not listed: the
+ * review window is the payment workflow's own wait, not the sweeper's. The partition is one of 8
+ * shards by a hash of the id, so no partition is hot.
+ *
+ * Items written before the index existed have no keys: `backfillOpenIndex` adds them once (the
+ * sweeper runs it until the marker item `pk MIGRATION sk open-items-index` exists; delete the
+ * marker to run it again). An item written without keys by code older than the index after that
+ * gets them at its next status change.
+ */
+import { createHash } from 'node:crypto';
+import { GetCommand, PutCommand, UpdateCommand, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { conditionalWrite } from './conditional.ts';
+import { updateExpression } from './expressions.ts';
+import { indexQuery, queryPages, scanPages } from './pages.ts';
+
+export type OpenKind = 'payment' | 'refund';
+
+/** The statuses in which an item is listed. */
+export const OPEN_STATUSES: Readonly<Record<OpenKind, readonly string[]>> = {
+  payment: ['processing', 'requires_action', 'authorized'],
+  refund: ['pending'],
+};
+
+export const OPEN_INDEX = 'gsi2';
+const OPEN_SHARDS = 8;
+const KEY_ATTRIBUTES = ['gsi2pk', 'gsi2sk'];
+const table = () => config.tableName('main');
+const MARKER = { pk: 'MIGRATION', sk: 'open-items-index' };
+
+const shardOf = (id: string) => createHash('sha256').update(id).digest()[0]! % OPEN_SHARDS;
+const partition = (kind: OpenKind, shard: number) => `OPEN#${kind}#${shard}`;
+
+/** The index keys of an open item. */
+export const openIndexKeys = (kind: OpenKind, id: string, atMs: number) => ({
+  gsi2pk: partition(kind, shardOf(id)),
+  gsi2sk: `${String(atMs).padStart(13, '0')}#${id}`,
+});
+
+/**
+ * What a write that puts the item in `status` does to the index: the keys to set (an open
+ * status) or the attributes to remove (any other).
+ */
+export function openIndex(
+  kind: OpenKind,
+  id: string,
+  status: string,
+  atMs: number,
+): { set: Record<string, string>; remove: string[] } {
+  return OPEN_STATUSES[kind].includes(status)
+    ? { set: openIndexKeys(kind, id, atMs), remove: [] }
+    : { set: {}, remove: KEY_ATTRIBUTES };
+}
+
+/** A Scan for the open items of `kinds`; `unlistedOnly`: those without index keys. */
+function openScan(kinds: readonly OpenKind[], unlistedOnly: boolean): ScanCommandInput {
+  const values: Record<string, unknown> = {};
+  const terms = kinds.map((kind, k) => {
+    values[`:k${k}`] = kind;
+    const statuses = OPEN_STATUSES[kind].map((s, i) => {
+      values[`:k${k}s${i}`] = s;
+      return `:k${k}s${i}`;
+    });
+    return `kind = :k${k} AND #s IN (${statuses.join(', ')})`;
+  });
+  // DynamoDB refuses redundant parentheses: only an OR of several kinds needs them.
+  const open = terms.length === 1 ? terms[0]! : terms.map((t) => `(${t})`).join(' OR ');
+  return {
+    TableName: table(),
+    FilterExpression: unlistedOnly
+      ? `${terms.length === 1 ? open : `(${open})`} AND attribute_not_exists(gsi2pk)`
+      : open,
+    ExpressionAttributeNames: { '#s': 'status' },
+    ExpressionAttributeValues: values,
+  };
+}
+
+const isMissingIndex = (err: unknown) =>
+  (err as { name?: string } | null)?.name === 'ValidationException' &&
+  /specified index/.test((err as Error).message);
+
+/**
+ * Every open item of a kind (whole items: the index projects all attributes), shard by shard. A
+ * table created before the index (a local data dir from an older version: the local runtime
+ * cannot add an index to an existing table) is scanned instead, with a warning.
+ */
+export async function* openItems(kind: OpenKind): AsyncGenerator<Record<string, unknown>> {
+  for (let shard = 0; shard < OPEN_SHARDS; shard++) {
+    try {
+      yield* queryPages(indexQuery(table(), partition(kind, shard), OPEN_INDEX));
+    } catch (err) {
+      if (shard > 0 || !isMissingIndex(err)) throw err;
+      logger.warn('the main table has no open-items index (gsi2): scanning it instead', { table: table() });
+      yield* scanPages(openScan([kind], false));
+      return;
+    }
+  }
+}
+
+/**
+ * Lists the open payments and refunds written before the index existed, once: returns how many it
+ * listed, or undefined when the marker says it has run. Each item is listed only if it is still in
+ * the status it was read in (a conditional write), so a concurrent status change always wins.
+ */
+export async function backfillOpenIndex(): Promise<number | undefined> {
+  const marker = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: MARKER, ConsistentRead: true }));
+  if (marker.Item) return undefined;
+  let listed = 0;
+  for await (const it of scanPages({
+    ...openScan(['payment', 'refund'], true),
+    ProjectionExpression: 'pk, sk, kind, id, #s, updated',
+  })) {
+    const keys = openIndexKeys(it.kind as OpenKind, String(it.id), Number(it.updated ?? 0) * 1000);
+    const listedNow = await conditionalWrite(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: it.pk, sk: it.sk },
+        ...updateExpression(keys, [], {
+          condition: {
+            expression: '#s = :was AND attribute_not_exists(gsi2pk)',
+            names: { '#s': 'status' },
+            values: { ':was': it.status },
+          },
+        })!,
+      }),
+    );
+    if (listedNow) listed++;
+  }
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { ...MARKER, kind: 'migration', done_at: new Date().toISOString(), listed },
+    }),
+  );
+  return listed;
+}

@@ -28,7 +28,7 @@
  */
 import { hmacValidator } from '@adyen/api-library';
 import type { Types } from '@adyen/api-library';
-import { PaystepError } from '../../shared/errors.ts';
+import { ProcessorRequestError } from '../../processors/types.ts';
 import type {
   ConnectorFact,
   DisputeEvent,
@@ -46,8 +46,12 @@ type NotificationRequestItem = Types.notification.NotificationRequestItem;
 const NAME = 'adyen';
 export const ACCEPTED = '[accepted]';
 
-export class AdyenNotificationError extends PaystepError {
+/** The body is not a notification batch (answer 400): a request paystep refuses, code `malformed`. */
+export class AdyenNotificationError extends ProcessorRequestError {
   override name = 'AdyenNotificationError';
+  constructor(message: string) {
+    super(NAME, message, 'malformed');
+  }
 }
 
 export interface AdyenNotificationOptions {
@@ -129,7 +133,7 @@ export function parseAdyenNotification(
   try {
     body = JSON.parse(rawBody) as typeof body;
   } catch {
-    throw new AdyenNotificationError('Adyen notification: the body is not JSON', { code: 'malformed' });
+    throw new AdyenNotificationError('Adyen notification: the body is not JSON');
   }
   if (
     !body ||
@@ -137,7 +141,7 @@ export function parseAdyenNotification(
     !Array.isArray(body.notificationItems) ||
     !body.notificationItems.length
   )
-    throw new AdyenNotificationError('Adyen notification: no notificationItems', { code: 'malformed' });
+    throw new AdyenNotificationError('Adyen notification: no notificationItems');
   const live = body.live === 'true' || body.live === true;
   const keys = options.hmacKeys;
   const accounts = options.merchantAccounts?.length ? new Set(options.merchantAccounts) : undefined;

@@ -350,7 +350,7 @@ describe('authorize', () => {
     expect(adyenIdempotencyKey('short')).toBe('short');
   });
 
-  test('no answer, 5xx, 429, 409, a reset connection: the outcome is unknown (retry with the same key)', async () => {
+  test('no answer, 5xx, 429, 409, key in use (704), a reset connection: the outcome is unknown (retry with the same key)', async () => {
     for (const a of [
       {
         status: 500,
@@ -364,6 +364,15 @@ describe('authorize', () => {
       { status: 503, body: 'Service Unavailable' },
       { status: 429, body: { status: 429, message: 'Too many requests' } },
       { status: 409, body: { status: 409, message: 'Request in progress' } },
+      {
+        status: 422,
+        body: {
+          status: 422,
+          errorCode: '704',
+          message: 'request already processed or in progress',
+          errorType: 'validation',
+        },
+      },
       'reset' as const,
     ]) {
       answer = () => a;

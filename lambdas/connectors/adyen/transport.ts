@@ -9,9 +9,9 @@
  * AWS) the library's own client is used and `adyenError` translates its exceptions the same way.
  *
  * What a failure means (lambdas/processors/types.ts):
- * - no answer (connection refused or reset, DNS, timeout), 5xx, 429, 409 (the same idempotency key
- *   is still being processed): `ProcessorUnavailableError` — the outcome is unknown, retry with the
- *   same idempotency key;
+ * - no answer (connection refused or reset, DNS, timeout), 5xx, 429, 409, and Adyen's 422 `704`
+ *   (the same idempotency key is still being processed): `ProcessorUnavailableError` — the outcome
+ *   is unknown, retry with the same idempotency key;
  * - any other 4xx: `AdyenApiError` (a `ProcessorRequestError`) with Adyen's `errorCode`,
  *   `errorType` and the HTTP status — the request itself was refused, do not retry unchanged. A
  *   refusal of a payment is not an error: Adyen answers it with 200 and `resultCode: Refused`,
@@ -86,7 +86,11 @@ function parseErrorBody(text: string | undefined): AdyenErrorBody {
 export function errorForStatus(status: number, bodyText: string | undefined, operation: string): Error {
   const b = parseErrorBody(bodyText);
   const what = `Adyen ${operation} ${status}${b.errorCode ? ` (${b.errorCode})` : ''}${b.message ? `: ${b.message}` : ''}`;
-  if (status >= 500 || status === 429 || status === 409) return new AdyenUnavailableError(what, status);
+  // 704: "request already processed or in progress" — the same Idempotency-Key while the first
+  // request still runs (paystep's keys and bodies are deterministic per attempt, so this is the
+  // case that happens): the outcome is unknown; a retry with the key gets the stored answer.
+  if (status >= 500 || status === 429 || status === 409 || String(b.errorCode) === '704')
+    return new AdyenUnavailableError(what, status);
   return new AdyenApiError(what, {
     status,
     ...(b.errorCode ? { errorCode: String(b.errorCode) } : {}),

@@ -22,6 +22,9 @@ import path from 'node:path';
 import { createLogger, type Logger } from './log.ts';
 import { sqsAccesses, type LocalPermissions } from './permissions.ts';
 
+/** Visibility of a batch handed to an event-source consumer until its invocation ends. */
+const IN_FLIGHT_MS = 365 * 24 * 3600 * 1000;
+
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'local';
 
@@ -562,7 +565,7 @@ export class LocalQueues {
       this.append(q, { op: 'recv', id: m.id, n: m.receiveCount, f: m.firstReceiveAt });
       out.push(m);
     }
-    if (out.length > 0) this.armAt(q, now + visibilityMs);
+    if (out.length > 0 && visibilityMs < IN_FLIGHT_MS) this.armAt(q, now + visibilityMs);
     return out;
   }
 
@@ -693,7 +696,11 @@ export class LocalQueues {
     const consumer = q.def.consumer;
     if (!consumer || this.stopping || !this.started) return;
     while (q.batchesInFlight < this.concurrency) {
-      const batch = this.receive(q, q.batchSize, this.ms(q.def.visibilityTimeoutSeconds));
+      // Invisible while its invocation runs: in AWS the visibility timeout is set well above the
+      // consumer's timeout, so a running invocation never sees its messages delivered again. Time
+      // scaling shrinks the timeout but not the handler's real run time, so locally the timeout
+      // starts when the invocation ends (runBatch), not when the batch is received.
+      const batch = this.receive(q, q.batchSize, IN_FLIGHT_MS);
       if (batch.length === 0) break;
       q.batchesInFlight++;
       const run: Promise<void> = this.runBatch(q, consumer, batch).finally(() => {
@@ -707,6 +714,24 @@ export class LocalQueues {
   }
 
   private async runBatch(q: Queue, consumer: string, batch: Message[]): Promise<void> {
+    const receipts = batch.map((m) => m.receipt!);
+    try {
+      await this.invokeBatch(q, consumer, batch);
+    } finally {
+      // What was not deleted (failed) becomes visible again after the visibility timeout.
+      const at = Date.now() + this.ms(q.def.visibilityTimeoutSeconds);
+      let armed = false;
+      batch.forEach((m, i) => {
+        if (q.messages.get(m.id) === m && m.receipt === receipts[i] && m.visibleAt > at) {
+          m.visibleAt = at;
+          armed = true;
+        }
+      });
+      if (armed) this.armAt(q, at);
+    }
+  }
+
+  private async invokeBatch(q: Queue, consumer: string, batch: Message[]): Promise<void> {
     const records = batch.map((m) => ({ m, receipt: m.receipt!, record: this.toRecord(q, m) }));
     const event = { Records: records.map((r) => r.record) };
     let result: unknown;

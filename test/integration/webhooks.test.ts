@@ -189,15 +189,15 @@ describe('Stripe webhooks on the local runtime', () => {
   });
 
   test('3-D Secure completed at the processor: its webhook resumes the workflow and the payment is captured', async () => {
-    const p = await pay('pm_card_authenticationRequired');
-    expect(p.status).toBe('requires_action');
+    // The create call may answer `processing` on a loaded machine: wait for the status itself.
+    const p = await paymentStatus((await pay('pm_card_authenticationRequired')).id, 'requires_action');
     await waitFor('waiting', async () => (await getTaskToken(p.id)).kind === 'authentication');
-    rt.stripe!.authenticate(p.processor_reference, 'succeed');
+    rt.stripe!.authenticate(p.processor_reference!, 'succeed');
     const after = await paymentStatus(p.id, 'captured');
     expect(after.amount_captured).toBe(1050);
     const exec = await rt.stepFunctions.waitForExecution(after.execution_arn!);
     expect(exec.status).toBe('SUCCEEDED');
-    await processedAll(p.processor_reference);
+    await processedAll(p.processor_reference!);
     const t = await timeline(p.id);
     expect(t.filter((e) => e.type === 'status_changed').map((e) => e.status)).toEqual([
       'requires_action',
@@ -208,16 +208,19 @@ describe('Stripe webhooks on the local runtime', () => {
   });
 
   test('3-D Secure failed: the payment fails with the authentication failure; manual capture after 3DS still captures', async () => {
-    const failed = await pay('pm_card_authenticationRequired');
+    const failed = await paymentStatus((await pay('pm_card_authenticationRequired')).id, 'requires_action');
     await waitFor('waiting', async () => (await getTaskToken(failed.id)).kind === 'authentication');
-    rt.stripe!.authenticate(failed.processor_reference, 'fail');
+    rt.stripe!.authenticate(failed.processor_reference!, 'fail');
     const f = await paymentStatus(failed.id, 'failed');
     expect(f.failure).toMatchObject({ category: 'authentication', code: 'authentication_failed' });
     expect((await rt.stepFunctions.waitForExecution(f.execution_arn!)).status).toBe('FAILED');
 
-    const manual = await pay('pm_card_authenticationRequired', { capture_method: 'manual' });
+    const manual = await paymentStatus(
+      (await pay('pm_card_authenticationRequired', { capture_method: 'manual' })).id,
+      'requires_action',
+    );
     await waitFor('waiting', async () => (await getTaskToken(manual.id)).kind === 'authentication');
-    rt.stripe!.authenticate(manual.processor_reference, 'succeed');
+    rt.stripe!.authenticate(manual.processor_reference!, 'succeed');
     await paymentStatus(manual.id, 'authorized');
     // The workflow now waits for capture (a new token the webhook processing must not remove).
     await waitFor('capture wait', async () => (await getTaskToken(manual.id)).kind === 'capture');
@@ -226,8 +229,7 @@ describe('Stripe webhooks on the local runtime', () => {
   });
 
   test('a pending refund is finished by its refund.updated webhook', async () => {
-    const p = await pay('pm_card_pendingRefund');
-    expect(p.status).toBe('captured');
+    const p = await paymentStatus((await pay('pm_card_pendingRefund')).id, 'captured');
     const r = await call('POST', '/v1/refunds', { payment: p.id, amount: 400 });
     expect(r.body.status).toBe('pending');
     rt.stripe!.settleAsyncRefunds();
@@ -309,17 +311,17 @@ describe('Stripe webhooks on the local runtime', () => {
 
   test('duplicated, reordered and delayed delivery by the simulator ends in the same states', async () => {
     rt.stripeWebhooks!.configure({ duplicate: 1, reorderWindow: 4, reorderHoldMs: 20, delayMs: 2 });
-    const a = await pay('pm_card_authenticationRequired');
-    const b = await pay('pm_card_pendingRefund');
+    const a = await paymentStatus((await pay('pm_card_authenticationRequired')).id, 'requires_action');
+    const b = await paymentStatus((await pay('pm_card_pendingRefund')).id, 'captured');
     await waitFor('waiting', async () => (await getTaskToken(a.id)).kind === 'authentication');
-    rt.stripe!.authenticate(a.processor_reference, 'succeed');
+    rt.stripe!.authenticate(a.processor_reference!, 'succeed');
     const r = await call('POST', '/v1/refunds', { payment: b.id });
     rt.stripe!.settleAsyncRefunds();
     expect((await paymentStatus(a.id, 'captured')).amount_captured).toBe(1050);
     expect((await paymentStatus(b.id, 'refunded')).amount_refunded).toBe(1050);
     await waitFor('refund succeeded', async () => (await getRefundItem(r.body.id))?.status === 'succeeded');
     await rt.stripeWebhooks!.idle();
-    await processedAll(a.processor_reference, b.processor_reference);
+    await processedAll(a.processor_reference!, b.processor_reference!);
     const stats = rt.stripeWebhooks!.stats();
     expect(stats.duplicated).toBeGreaterThan(0);
     const ta = await timeline(a.id);

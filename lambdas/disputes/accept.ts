@@ -8,7 +8,7 @@ import { pathId } from '../shared/input.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
-import { answerableDispute, applyProcessorResponse, atProcessor } from './respond.ts';
+import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
 import { stripeDisputes } from './stripe-disputes.ts';
 
 export const handler = httpHandler(async (req) => {
@@ -18,12 +18,18 @@ export const handler = httpHandler(async (req) => {
     req.merchantId,
     idemKey,
     requestHash('POST', `/v1/disputes/${id}/accept`, req.body ?? null),
-    async () => {
-      const d = await answerableDispute(req.merchantId, id, 'accepted');
+    async (_id, progress) => {
+      // Resumed after a crash once the close was sent: not checked again (the dispute may be
+      // `lost`/`accepted` because of it); the processor replays its answer for the same key.
+      const d =
+        progress.recoveryPoint === 'at_processor'
+          ? await merchantDispute(req.merchantId, id)
+          : await answerableDispute(req.merchantId, id, 'accepted');
       const stripe = await stripeDisputes();
       // Marked first, so that the processor's `lost` reads as `accepted` whichever arrives first:
       // this call's answer or the charge.dispute.closed webhook.
       await annotateDispute(d.id, { accepted_by_merchant: true });
+      if (progress.recoveryPoint !== 'at_processor') await progress.checkpoint('at_processor');
       const obj = await atProcessor(() => stripe.close(d.processor_reference, `${d.id}:accept`)).catch(
         async (err: unknown) => {
           // Not accepted (or not known to be): a later `lost` reads as lost. A retry marks it again, and
@@ -36,6 +42,7 @@ export const handler = httpHandler(async (req) => {
       const after = await applyProcessorResponse(d, obj, 'api.accept');
       return { status: 200, body: presentDispute(after) };
     },
+    { operation: 'dispute.accept' },
   );
   return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
 });

@@ -22,7 +22,8 @@ import {
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { getPayment, transition, TransitionRejected } from '../store/payments.ts';
+import { annotate, getPayment, transition, TransitionRejected } from '../store/payments.ts';
+import type { PaymentDispute } from '../domain/payment.ts';
 import {
   addDisputeTimelineEntry,
   annotateDispute,
@@ -209,6 +210,18 @@ function changes(stored: DisputeRecord, set: Partial<DisputeRecord>): boolean {
   return SUBSTANTIVE.some((k) => k in set && stableJson(set[k] ?? null) !== stableJson(stored[k] ?? null));
 }
 
+/** What the payment shows of its dispute. */
+export function disputeSummary(d: DisputeRecord): PaymentDispute {
+  return {
+    id: d.id,
+    status: d.status,
+    reason: d.reason,
+    amount: d.amount,
+    currency: d.currency,
+    evidence_due_by: d.evidence_due_by ?? null,
+  };
+}
+
 /**
  * Step 2: moves the payment until it agrees with the dispute (each move a guarded transition).
  * Re-reads both after every write, so concurrent callers converge on the dispute's latest status.
@@ -219,7 +232,10 @@ export async function syncPayment(disputeId: string): Promise<void> {
     if (!d) return;
     const p = await getPayment(d.payment_id);
     if (!p) return;
-    const step = paymentStep(d, p.status);
+    // The payment shows its dispute (docs/states.md): kept in line on every change.
+    const summary = disputeSummary(d);
+    if (stableJson(p.dispute ?? null) !== stableJson(summary)) await annotate(p.id, { dispute: summary });
+    const step = paymentStep(d, p.status, p);
     if (!step) return;
     // Remembered before the move, so that a win can always restore it.
     if (step.remember) await annotateDispute(d.id, { payment_status_before: step.remember });

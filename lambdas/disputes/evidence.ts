@@ -10,7 +10,7 @@ import { pathId } from '../shared/input.ts';
 import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../store/idempotency.ts';
 import { addDisputeTimelineEntry } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
-import { answerableDispute, applyProcessorResponse, atProcessor } from './respond.ts';
+import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
 import { stripeDisputes } from './stripe-disputes.ts';
 import { parseEvidence } from './validation.ts';
 
@@ -18,23 +18,35 @@ export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'dispute');
   const idemKey = readIdempotencyKey(req.headers, false);
   const hash = requestHash('POST', `/v1/disputes/${id}/evidence`, req.body);
-  const { response, replayed } = await idempotent(req.merchantId, idemKey, hash, async () => {
-    const body = parseEvidence(req.body);
-    const d = await answerableDispute(req.merchantId, id, 'answered with evidence');
-    const stripe = await stripeDisputes();
-    // The same evidence for the same dispute is one submission at the processor, whatever the retries.
-    const key = `${d.id}:evidence:${createHash('sha256').update(hash).digest('hex').slice(0, 32)}`;
-    const evidence = Object.fromEntries(Object.entries(body.evidence).filter(([, v]) => v !== undefined));
-    const obj = await atProcessor(() =>
-      stripe.submitEvidence(d.processor_reference, evidence, body.submit, key),
-    );
-    await addDisputeTimelineEntry(d.payment_id, {
-      event: body.submit ? 'evidence_submitted' : 'evidence_staged',
-      dispute: d.id,
-      fields: Object.keys(evidence).sort(),
-    });
-    const after = await applyProcessorResponse(d, obj, 'api.evidence');
-    return { status: 200, body: presentDispute(after) };
-  });
+  const { response, replayed } = await idempotent(
+    req.merchantId,
+    idemKey,
+    hash,
+    async (_id, progress) => {
+      const body = parseEvidence(req.body);
+      // Resumed after a crash once the evidence was sent: the dispute may have moved on because of
+      // it, so it is not checked again; the processor replays its answer for the same key.
+      const d =
+        progress.recoveryPoint === 'at_processor'
+          ? await merchantDispute(req.merchantId, id)
+          : await answerableDispute(req.merchantId, id, 'answered with evidence');
+      const stripe = await stripeDisputes();
+      // The same evidence for the same dispute is one submission at the processor, whatever the retries.
+      const key = `${d.id}:evidence:${createHash('sha256').update(hash).digest('hex').slice(0, 32)}`;
+      const evidence = Object.fromEntries(Object.entries(body.evidence).filter(([, v]) => v !== undefined));
+      if (progress.recoveryPoint !== 'at_processor') await progress.checkpoint('at_processor');
+      const obj = await atProcessor(() =>
+        stripe.submitEvidence(d.processor_reference, evidence, body.submit, key),
+      );
+      await addDisputeTimelineEntry(d.payment_id, {
+        event: body.submit ? 'evidence_submitted' : 'evidence_staged',
+        dispute: d.id,
+        fields: Object.keys(evidence).sort(),
+      });
+      const after = await applyProcessorResponse(d, obj, 'api.evidence');
+      return { status: 200, body: presentDispute(after) };
+    },
+    { operation: 'dispute.evidence' },
+  );
   return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
 });

@@ -4,7 +4,7 @@
  * dispute implies for its payment's status. Pure: no I/O, tested without mocks.
  */
 import { createHash } from 'node:crypto';
-import type { PaymentStatus } from '../domain/payment.ts';
+import { moneyStatus, type MoneyFacts, type PaymentStatus } from '../domain/payment.ts';
 
 export const DISPUTE_STATUSES = [
   'warning_needs_response',
@@ -269,13 +269,15 @@ export interface PaymentStep {
  * The next status write that brings the payment in line with its dispute, or undefined when it
  * already is (or cannot be: a refunded or failed payment is left as it is).
  * - open chargeback → `disputed` (from a money status, remembered);
- * - won → back to the remembered money status;
+ * - won → back to the status the payment's money facts give (docs/states.md, precedence: a refund
+ *   or payout recorded while the dispute was open counts); without the facts, the remembered one;
  * - lost / accepted → `charged_back` (through `disputed` if the payment never got there);
  * - inquiries move no money: the payment keeps its status.
  */
 export function paymentStep(
   dispute: { status: DisputeStatus; payment_status_before?: PaymentStatus | null },
   paymentStatus: PaymentStatus,
+  facts?: MoneyFacts,
 ): PaymentStep | undefined {
   const s = dispute.status;
   const inMoney = MONEY_STATUSES.includes(paymentStatus);
@@ -286,6 +288,7 @@ export function paymentStep(
     return undefined;
   }
   if (s === 'won' && paymentStatus === 'disputed') {
+    if (facts) return { to: moneyStatus(facts), from: 'disputed' };
     const back = dispute.payment_status_before;
     return { to: back && MONEY_STATUSES.includes(back) ? back : 'captured', from: 'disputed' };
   }

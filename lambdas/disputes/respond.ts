@@ -10,13 +10,19 @@ import { getDispute, getMerchantDispute, type DisputeRecord } from '../store/dis
 import { applyAndFollow } from './apply.ts';
 import { ANSWERABLE, eventFingerprint, factsFromStripe } from './model.ts';
 
+/** The merchant's dispute, or a 404. */
+export async function merchantDispute(merchantId: string, id: string): Promise<DisputeRecord> {
+  const d = await getMerchantDispute(merchantId, id);
+  if (!d) throw notFound('dispute', id);
+  return d;
+}
+
 export async function answerableDispute(
   merchantId: string,
   id: string,
   action: string,
 ): Promise<DisputeRecord> {
-  const d = await getMerchantDispute(merchantId, id);
-  if (!d) throw notFound('dispute', id);
+  const d = await merchantDispute(merchantId, id);
   if (!ANSWERABLE.includes(d.status))
     throw new ApiError(
       400,

@@ -29,8 +29,11 @@ export const TRANSITIONS: Record<PaymentStatus, readonly PaymentStatus[]> = {
   authorized: ['captured', 'canceled'],
   captured: ['settled', 'partially_refunded', 'refunded', 'disputed'],
   settled: ['partially_refunded', 'refunded', 'disputed'],
-  partially_refunded: ['partially_refunded', 'refunded', 'disputed', 'settled'],
-  disputed: ['captured', 'settled', 'partially_refunded', 'charged_back'],
+  // Never back to `settled`: a payout that arrives (or is re-imported) after a refund is recorded as
+  // `settlement` beside the status, not as a status that would hide the refund.
+  partially_refunded: ['partially_refunded', 'refunded', 'disputed'],
+  // A won dispute returns to what the money facts say (moneyStatus); a lost one is final.
+  disputed: ['captured', 'settled', 'partially_refunded', 'refunded', 'charged_back'],
   refunded: [],
   charged_back: [],
   failed: [],
@@ -45,6 +48,29 @@ export const canTransition = (from: PaymentStatus, to: PaymentStatus) => TRANSIT
 export const allowedSources = (to: PaymentStatus): PaymentStatus[] =>
   PAYMENT_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
 
+/** Statuses from which a payment can be refunded (money captured, not disputed, not all refunded). */
+export const REFUNDABLE_STATUSES: readonly PaymentStatus[] = ['captured', 'settled', 'partially_refunded'];
+export const isRefundable = (s: PaymentStatus) => REFUNDABLE_STATUSES.includes(s);
+
+/** Where a captured payment's money is, when no dispute holds it. */
+export interface MoneyFacts {
+  amount_captured: number;
+  amount_refunded: number;
+  settlement?: Settlement | null;
+}
+
+/**
+ * The status the money facts give, by precedence: refunded (all) > partially_refunded > settled >
+ * captured. Dispute statuses (`disputed`, `charged_back`) rank above all of these and come from the
+ * dispute; everything below is kept as facts (`amount_refunded`, `settlement`) whatever the status.
+ */
+export function moneyStatus(f: MoneyFacts): 'captured' | 'settled' | 'partially_refunded' | 'refunded' {
+  if (f.amount_captured > 0 && f.amount_refunded >= f.amount_captured) return 'refunded';
+  if (f.amount_refunded > 0) return 'partially_refunded';
+  if (f.settlement) return 'settled';
+  return 'captured';
+}
+
 export const isPaymentStatus = (s: unknown): s is PaymentStatus =>
   typeof s === 'string' && (PAYMENT_STATUSES as readonly string[]).includes(s);
 
@@ -52,6 +78,25 @@ export interface Customer {
   id?: string;
   email?: string;
   country?: string;
+}
+
+/** The processor payout that paid this payment out to the merchant (first payout wins). */
+export interface Settlement {
+  processor: string;
+  payout_id: string;
+  /** Payout date, YYYY-MM-DD. */
+  date: string;
+}
+
+/** The payment's dispute, as the payment shows it (the dispute object has everything else). */
+export interface PaymentDispute {
+  id: string;
+  status: string;
+  reason: string;
+  amount: number;
+  currency: string;
+  /** Epoch seconds, or null when the processor gives none (e.g. closed). */
+  evidence_due_by: number | null;
 }
 
 export interface Payment {
@@ -78,6 +123,8 @@ export interface Payment {
   cancellation_reason: string | null;
   review: { id: string; reasons: string[]; status: 'open' | 'approved' | 'rejected' | 'expired' } | null;
   execution_arn: string | null;
+  settlement?: Settlement | null;
+  dispute?: PaymentDispute | null;
   created: number;
   updated: number;
   version: number;
@@ -85,6 +132,42 @@ export interface Payment {
 
 /** Where the payment is and what to do about it, in words support can read to a customer. */
 export function explain(p: Payment): string {
+  return [statusSentence(p), ...factSentences(p)].join(' ');
+}
+
+/** The facts the status alone does not tell: refunds, the payout, the dispute. */
+function factSentences(p: Payment): string[] {
+  const out: string[] = [];
+  const money = ['captured', 'settled', 'partially_refunded', 'refunded', 'disputed', 'charged_back'];
+  if (!money.includes(p.status)) return out;
+  if (p.amount_refunded > 0 && p.status !== 'partially_refunded' && p.status !== 'refunded')
+    out.push(`${formatAmount(p.amount_refunded, p.currency)} of it was refunded.`);
+  if (p.settlement && p.status !== 'settled')
+    out.push(
+      `It was paid out in ${p.settlement.processor} payout ${p.settlement.payout_id} on ${p.settlement.date}.`,
+    );
+  const d = p.dispute;
+  if (d && p.status !== 'disputed' && p.status !== 'charged_back') {
+    const amount = formatAmount(d.amount, d.currency);
+    if (d.status.startsWith('warning_'))
+      out.push(
+        `The customer's bank opened an inquiry (${d.reason.replace(/_/g, ' ')}, dispute ${d.id}, ${d.status.replace(/_/g, ' ')}); no money has been withdrawn.`,
+      );
+    else if (d.status === 'won')
+      out.push(`A dispute over ${amount} (${d.id}) was won; the funds were reinstated.`);
+    else out.push(`Dispute ${d.id} over ${amount} is ${d.status.replace(/_/g, ' ')}.`);
+  }
+  if (d && (p.status === 'disputed' || p.status === 'charged_back')) {
+    const due =
+      d.evidence_due_by && p.status === 'disputed'
+        ? ` Evidence is due by ${new Date(d.evidence_due_by * 1000).toISOString()}.`
+        : '';
+    out.push(`Dispute ${d.id}: ${d.reason.replace(/_/g, ' ')}, ${d.status.replace(/_/g, ' ')}.${due}`);
+  }
+  return out;
+}
+
+function statusSentence(p: Payment): string {
   const amount = formatAmount(p.amount, p.currency);
   const captured = formatAmount(p.amount_captured, p.currency);
   switch (p.status) {
@@ -101,7 +184,9 @@ export function explain(p: Payment): string {
         ? `Payment captured for ${captured} of ${amount}; the rest of the hold was released. Funds will be paid out by the processor.`
         : `Payment of ${amount} is captured. Funds will be paid out by the processor.`;
     case 'settled':
-      return `Payment of ${captured} is settled: it was included in a processor payout.`;
+      return p.settlement
+        ? `Payment of ${captured} is settled: it was paid out in ${p.settlement.processor} payout ${p.settlement.payout_id} on ${p.settlement.date}.`
+        : `Payment of ${captured} is settled: it was included in a processor payout.`;
     case 'partially_refunded':
       return `Payment of ${captured} was partially refunded (${formatAmount(p.amount_refunded, p.currency)}).`;
     case 'refunded':

@@ -1,6 +1,7 @@
 /**
  * POST /v1/payments/{id}/capture {amount?} — captures an authorized payment, fully or partially
- * (the rest of the hold is released). Requires Idempotency-Key.
+ * (the rest of the hold is released). Requires Idempotency-Key; a retry after a crash resumes the
+ * same capture (recovery point `resuming_workflow`), it never asks the processor twice.
  */
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
@@ -20,10 +21,17 @@ export const handler = httpHandler(async (req) => {
     req.merchantId,
     idemKey,
     requestHash('POST', `/v1/payments/${id}/capture`, req.body),
-    async () => {
+    async (_id, progress) => {
       const body = parse(CaptureBody, req.body);
       const p = await getMerchantPayment(req.merchantId, id);
       if (!p) throw notFound('payment', id);
+      // Resumed after a crash once the capture was handed to the workflow: the same request
+      // continues (the processor's idempotency key is the payment's, so it captures once).
+      const handedOver = progress.recoveryPoint === 'resuming_workflow';
+      if (handedOver && p.status !== 'authorized') {
+        const after = await waitForPayment(id, (x) => x.status !== 'processing');
+        return { status: 200, body: presentPayment(after) };
+      }
       if (p.status !== 'authorized')
         throw new ApiError(
           400,
@@ -38,9 +46,12 @@ export const handler = httpHandler(async (req) => {
           `Invalid amount: at most ${formatAmount(p.amount, p.currency)} (${p.amount}) can be captured.`,
           'amount',
         );
-      await addEvent(id, { type: 'capture_requested', amount });
-      await resumeWorkflow(id, 'capture', { action: 'capture', amount });
+      if (!handedOver) {
+        await addEvent(id, { type: 'capture_requested', amount });
+        await progress.checkpoint('resuming_workflow', { amount });
+      }
       const requested = Date.now();
+      await resumeWorkflow(id, 'capture', { action: 'capture', amount });
       const after = await waitForPayment(
         id,
         (x) =>
@@ -58,6 +69,7 @@ export const handler = httpHandler(async (req) => {
         );
       return { status: 200, body: presentPayment(after) };
     },
+    { operation: 'payment.capture' },
   );
   return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
 });

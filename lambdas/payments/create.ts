@@ -93,7 +93,7 @@ export const handler = httpHandler(async (req) => {
       const settled = await waitForPayment(id, (p) => p.status !== 'processing');
       return { status: 201, body: presentPayment(settled) };
     },
-    () => newId('pay'),
+    { operation: 'payment.create', newResourceId: () => newId('pay') },
   );
   return { status: response.status, body: response.body, headers: replayHeaders(replayed) };
 });

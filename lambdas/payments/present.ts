@@ -1,5 +1,5 @@
 /** The public shape of a payment (docs/api.md). Internal attributes never leave the API. */
-import type { Payment } from '../domain/payment.ts';
+import { explain, type Payment } from '../domain/payment.ts';
 
 export function presentPayment(p: Payment) {
   return {
@@ -19,6 +19,9 @@ export function presentPayment(p: Payment) {
     capture_before: p.capture_before,
     cancellation_reason: p.cancellation_reason,
     review: p.review ? { id: p.review.id, status: p.review.status, reasons: p.review.reasons } : null,
+    settlement: p.settlement ?? null,
+    dispute: p.dispute ?? null,
+    explanation: explain(p),
     order_id: p.order_id,
     customer: p.customer,
     channel: p.channel,

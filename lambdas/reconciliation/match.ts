@@ -11,7 +11,7 @@
  */
 import { feeEntry } from '../ledger/domain.ts';
 import { recordEntry } from '../store/ledger.ts';
-import { TransitionRejected, transition } from '../store/payments.ts';
+import { recordSettlement } from '../store/payments.ts';
 import {
   getPaymentAmounts,
   getReferences,
@@ -162,16 +162,9 @@ export async function match(input: MatchInput): Promise<MatchOutput> {
       });
       if (fee) await recordEntry(fee);
     }
+    if (r.settle && rec)
+      await recordSettlement(rec.payment_id, input.processor, it.payout_id, it.payout_date);
     if (r.settle && rec) {
-      try {
-        await transition(rec.payment_id, 'settled', {
-          set: { settlement: { processor: input.processor, payout_id: it.payout_id, date: it.payout_date } },
-          note: `settled in ${input.processor} payout ${it.payout_id} on ${it.payout_date}`,
-        });
-      } catch (err) {
-        // Refunded or charged back before the payout: the money state stays what it is.
-        if (!(err instanceof TransitionRejected)) throw err;
-      }
       await resolveException(
         rec.merchant_id,
         `missing_at_processor:${input.processor}:${rec.reference}`,

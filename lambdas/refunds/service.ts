@@ -3,14 +3,17 @@
  * amount on the payment atomically, records the refund (`pending`), and starts its workflow
  * (statemachines/refund.asl.json, execution name = refund id), then waits briefly for the outcome.
  */
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { logger } from '../shared/logger.ts';
+import { isRefundable } from '../domain/payment.ts';
+import { idempotent, requestHash, type RequestProgress, type StoredResponse } from '../store/idempotency.ts';
 import { getMerchantPayment, addEvent } from '../store/payments.ts';
+import { parseRefundBody } from './validation.ts';
 import {
   createRefundItem,
   finishRefund,
@@ -31,47 +34,60 @@ export interface CreateRefundInput {
   channel: Refund['channel'];
 }
 
-export async function createRefund(input: CreateRefundInput): Promise<Refund> {
-  const p = await getMerchantPayment(input.merchantId, input.paymentId);
-  if (!p)
-    throw new ApiError(
-      404,
-      'not_found',
-      'resource_missing',
-      `No such payment: '${input.paymentId}'`,
-      'payment',
-    );
-  if (p.status === 'disputed' || p.status === 'charged_back')
-    throw new ApiError(
-      400,
-      'invalid_request_error',
-      'charge_disputed',
-      'This payment is disputed; refunding it now would pay the customer twice. Resolve the dispute instead.',
-      'payment',
-    );
-  if (!['captured', 'settled', 'partially_refunded'].includes(p.status))
-    throw new ApiError(
-      400,
-      'invalid_request_error',
-      'payment_unexpected_state',
-      `This payment is ${p.status}; only captured payments can be refunded.`,
-      'payment',
-    );
-  let amount = input.amount;
-  if (amount === undefined) {
-    const raw = await clients.ddb().send(
-      new GetCommand({
-        TableName: config.tableName('main'),
-        Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
-        ConsistentRead: true,
-      }),
-    );
-    amount = (raw.Item?.refundable_remaining as number | undefined) ?? p.amount_captured - p.amount_refunded;
-    if (amount <= 0)
-      throw invalidRequest('amount_too_large', 'Nothing remains to be refunded on this payment.', 'amount');
+/** A fresh request's progress (no Idempotency-Key: nothing to resume). */
+const freshProgress = (): RequestProgress => {
+  const progress: RequestProgress = {
+    resourceId: newId('re'),
+    resumed: false,
+    recoveryData: {},
+    checkpoint: async (point, data = {}) => {
+      progress.recoveryPoint = point;
+      progress.recoveryData = data;
+    },
+  };
+  return progress;
+};
+
+/**
+ * Creates a refund, exactly once per request. The refund id comes from the request's idempotency
+ * claim (`progress.resourceId`), and the request records recovery points on the claim:
+ *
+ *   reserving {payment, amount}  → reserve (keyed by refund id) → refund item → workflow started
+ *
+ * A request resumed after a crash continues from its last point: the amount it reserved is
+ * reserved once (the reservation is keyed by the refund id), the refund item is written once
+ * (conditional put), and the workflow is started once (execution name = refund id), so the
+ * processor is asked to refund once (its idempotency key is `<refund>:refund` as well).
+ */
+export async function createRefund(
+  input: CreateRefundInput,
+  progress: RequestProgress = freshProgress(),
+): Promise<Refund> {
+  const id = progress.resourceId || newId('re');
+  const existing = await getRefund(id);
+  if (existing) {
+    if (existing.merchant_id !== input.merchantId) throw notFound('refund', id);
+    if (existing.status === 'pending') await startRefundWorkflow(existing);
+    return waitForRefund(id);
   }
+  let paymentId: string;
+  let amount: number;
+  const resumedReservation =
+    progress.recoveryPoint === 'reserving' &&
+    typeof progress.recoveryData.payment === 'string' &&
+    typeof progress.recoveryData.amount === 'number';
+  if (resumedReservation) {
+    // The first attempt chose the amount (maybe "everything refundable") and may have reserved it.
+    paymentId = progress.recoveryData.payment as string;
+    amount = progress.recoveryData.amount as number;
+  } else {
+    ({ paymentId, amount } = await refundablePayment(input));
+    await progress.checkpoint('reserving', { payment: paymentId, amount });
+  }
+  const p = await getMerchantPayment(input.merchantId, paymentId);
+  if (!p) throw notFound('payment', paymentId);
   try {
-    await reserve(p.id, amount);
+    await reserve(p.id, id, amount);
   } catch (err) {
     if (err instanceof RefundRejected)
       throw err.code === 'amount_too_large'
@@ -81,7 +97,6 @@ export async function createRefund(input: CreateRefundInput): Promise<Refund> {
   }
   const nowMs = Date.now();
   const now = Math.floor(nowMs / 1000);
-  const id = newId('re');
   const smArn = config.stateMachineArn('refund');
   const refund: Refund = {
     id,
@@ -101,34 +116,116 @@ export async function createRefund(input: CreateRefundInput): Promise<Refund> {
     created: now,
     updated: now,
   };
-  try {
-    await createRefundItem(refund, nowMs);
-  } catch (err) {
-    await release(p.id, id, amount);
-    throw err;
-  }
-  await addEvent(p.id, {
-    type: 'refund',
-    refund_id: id,
-    amount,
-    reason: refund.reason ?? undefined,
-    channel: input.channel,
-    event: 'requested',
-  });
+  const created = await createRefundItem(refund, nowMs); // false: a concurrent resume wrote it
+  if (created)
+    await addEvent(p.id, {
+      type: 'refund',
+      refund_id: id,
+      amount,
+      reason: refund.reason ?? undefined,
+      channel: input.channel,
+      event: 'requested',
+    });
+  await progress.checkpoint('recorded', { payment: p.id, amount });
+  await startRefundWorkflow(refund);
+  return waitForRefund(id);
+}
+
+/** The payment to refund and the amount, checked against its state (nothing reserved yet). */
+async function refundablePayment(input: CreateRefundInput): Promise<{ paymentId: string; amount: number }> {
+  const p = await getMerchantPayment(input.merchantId, input.paymentId);
+  if (!p)
+    throw new ApiError(
+      404,
+      'not_found',
+      'resource_missing',
+      `No such payment: '${input.paymentId}'`,
+      'payment',
+    );
+  if (p.status === 'disputed' || p.status === 'charged_back')
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'charge_disputed',
+      'This payment is disputed; refunding it now would pay the customer twice. Resolve the dispute instead.',
+      'payment',
+    );
+  if (!isRefundable(p.status))
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'payment_unexpected_state',
+      `This payment is ${p.status}; only captured payments can be refunded.`,
+      'payment',
+    );
+  if (input.amount !== undefined) return { paymentId: p.id, amount: input.amount };
+  const raw = await clients.ddb().send(
+    new GetCommand({
+      TableName: config.tableName('main'),
+      Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
+      ConsistentRead: true,
+    }),
+  );
+  const amount =
+    (raw.Item?.refundable_remaining as number | undefined) ?? p.amount_captured - p.amount_refunded;
+  if (amount <= 0)
+    throw invalidRequest('amount_too_large', 'Nothing remains to be refunded on this payment.', 'amount');
+  return { paymentId: p.id, amount };
+}
+
+/**
+ * Starts the refund's workflow (execution name = refund id, so starting it again is a no-op).
+ * If it cannot be started, the refund fails and its reservation is released.
+ */
+async function startRefundWorkflow(refund: Refund): Promise<void> {
   try {
     await clients.sfn().send(
       new StartExecutionCommand({
-        stateMachineArn: smArn,
-        name: id,
-        input: JSON.stringify({ refund_id: id }),
+        stateMachineArn: config.stateMachineArn('refund'),
+        name: refund.id,
+        input: JSON.stringify({ refund_id: refund.id }),
       }),
     );
   } catch (err) {
-    logger.error('could not start the refund workflow', { refundId: id, error: err as Error });
-    if (await finishRefund(id, 'failed', 'workflow_unavailable')) await release(p.id, id, amount);
+    if (err instanceof ExecutionAlreadyExists) return;
+    logger.error('could not start the refund workflow', { refundId: refund.id, error: err as Error });
+    if (await finishRefund(refund.id, 'failed', 'workflow_unavailable'))
+      await release(refund.payment_id, refund.id, refund.amount);
     throw err;
   }
-  return waitForRefund(id);
+}
+
+/**
+ * The one refund request, for every channel (API, CLI, console): idempotent per merchant and key,
+ * so a retry after a crash resumes the same refund and never pays twice.
+ */
+export async function requestRefund(req: {
+  merchantId: string;
+  idempotencyKey: string | undefined;
+  body: unknown;
+  channel: Refund['channel'];
+}): Promise<{ response: StoredResponse; replayed: boolean }> {
+  return idempotent(
+    req.merchantId,
+    req.idempotencyKey,
+    requestHash('POST', '/v1/refunds', req.body),
+    async (_id, progress) => {
+      const body = parseRefundBody(req.body);
+      const refund = await createRefund(
+        {
+          merchantId: req.merchantId,
+          paymentId: body.payment,
+          amount: body.amount,
+          reason: body.reason,
+          metadata: body.metadata,
+          channel: req.channel,
+        },
+        progress,
+      );
+      return { status: 201, body: presentRefund(refund) };
+    },
+    { operation: 'refund.create', newResourceId: () => newId('re') },
+  );
 }
 
 export async function waitForRefund(id: string, ms = config.syncWaitMs()): Promise<Refund> {

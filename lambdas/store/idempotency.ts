@@ -12,13 +12,16 @@
  *   pk IDEMPOTENCY#<merchant>#<key>  sk IDEMPOTENCY  { status, request_hash, response?, locked_until, expires_at }
  */
 import { createHash } from 'node:crypto';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest } from '../shared/errors.ts';
 import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
+import { queryPages } from './pages.ts';
 
 const RETENTION_SECONDS = 24 * 3600;
+/** Longer than any API function may run (their timeouts are at most 30 s), so a live holder keeps it. */
+const LOCK_SECONDS = 60;
 const table = () => config.tableName('main');
 const key = (merchantId: string, idemKey: string) => ({
   pk: `IDEMPOTENCY#${merchantId}#${idemKey}`,
@@ -97,55 +100,87 @@ export function readIdempotencyKey(headers: Record<string, string>, required: bo
 export const replayHeaders = (replayed: boolean): Record<string, string> =>
   replayed ? { 'Idempotent-Replayed': 'true' } : {};
 
-export type Claim = { kind: 'new'; resourceId: string } | { kind: 'replay'; response: StoredResponse };
+export type Claim =
+  | {
+      kind: 'new';
+      resourceId: string;
+      resumed: boolean;
+      recoveryPoint?: string;
+      recoveryData?: Record<string, unknown>;
+    }
+  | { kind: 'replay'; response: StoredResponse };
+
+/** Open claims are listed on gsi1 in this many partitions, so the index has no hot key. */
+const OPEN_SHARDS = 8;
+const openShard = (merchantId: string, idemKey: string) =>
+  `IDEMPOTENCY#OPEN#${createHash('sha256').update(`${merchantId}\n${idemKey}`).digest()[0]! % OPEN_SHARDS}`;
 
 /**
  * Claims the key for this request. `resourceId` is the id of whatever the request creates; it is
  * stored with the claim so that a request taking over an abandoned claim (crash, timeout, error
- * after a side effect) resumes the same object instead of creating a second one.
+ * after a side effect) resumes the same object, from its last recovery point, instead of creating
+ * a second one. `operation` names the route (`refund.create`, …) for the sweeper.
  */
 export async function claim(
   merchantId: string,
   idemKey: string,
   hash: string,
   resourceId: string,
-  lockSeconds = 60,
+  operation = 'request',
+  lockSeconds = LOCK_SECONDS,
 ): Promise<Claim> {
-  const now = Math.floor(Date.now() / 1000);
+  const nowMs = Date.now();
+  const now = Math.floor(nowMs / 1000);
   const ddb = clients.ddb();
   const claimed = await putIfAbsent(table(), {
     ...key(merchantId, idemKey),
     kind: 'idempotency',
     status: 'in_progress',
+    merchant_id: merchantId,
+    idempotency_key: idemKey,
+    operation,
     request_hash: hash,
     resource_id: resourceId,
+    claimed_at: nowMs,
     locked_until: now + lockSeconds,
     expires_at: now + RETENTION_SECONDS,
+    // Listed while open (sparse index): the sweeper and the local runtime's start find them.
+    gsi1pk: openShard(merchantId, idemKey),
+    gsi1sk: `${String(nowMs).padStart(13, '0')}#${merchantId}#${idemKey}`,
   });
-  if (claimed) return { kind: 'new', resourceId };
+  if (claimed) return { kind: 'new', resourceId, resumed: false };
   // Take over an abandoned claim of the same request: its holder died or gave up.
   const taken = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(merchantId, idemKey),
-      UpdateExpression: 'SET locked_until = :until',
+      UpdateExpression: 'SET locked_until = :until, claimed_at = :nowMs ADD attempts :one',
       ConditionExpression: '#s = :inp AND locked_until < :now AND request_hash = :h',
       ExpressionAttributeNames: { '#s': 'status' },
       ExpressionAttributeValues: {
         ':inp': 'in_progress',
         ':now': now,
+        ':nowMs': nowMs,
         ':h': hash,
         ':until': now + lockSeconds,
+        ':one': 1,
       },
       ReturnValues: 'ALL_NEW',
     }),
   );
-  if (taken) return { kind: 'new', resourceId: (taken.resource_id as string | undefined) ?? resourceId };
+  if (taken)
+    return {
+      kind: 'new',
+      resourceId: (taken.resource_id as string | undefined) ?? resourceId,
+      resumed: true,
+      recoveryPoint: taken.recovery_point as string | undefined,
+      recoveryData: taken.recovery_data as Record<string, unknown> | undefined,
+    };
   const out = await ddb.send(
     new GetCommand({ TableName: table(), Key: key(merchantId, idemKey), ConsistentRead: true }),
   );
   const item = out.Item;
-  if (!item) return claim(merchantId, idemKey, hash, resourceId, lockSeconds);
+  if (!item) return claim(merchantId, idemKey, hash, resourceId, operation, lockSeconds);
   if (item.request_hash !== hash)
     throw new ApiError(
       422,
@@ -162,12 +197,34 @@ export async function claim(
   );
 }
 
+/**
+ * Records how far the request got (a recovery point, e.g. `refund_recorded`), so that a request
+ * that takes over after a crash continues from there instead of repeating what was done.
+ */
+export async function checkpoint(
+  merchantId: string,
+  idemKey: string,
+  point: string,
+  data: Record<string, unknown> = {},
+): Promise<void> {
+  await clients.ddb().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(merchantId, idemKey),
+      UpdateExpression: 'SET recovery_point = :p, recovery_data = :d',
+      ConditionExpression: '#s = :inp',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':p': point, ':d': data, ':inp': 'in_progress' },
+    }),
+  );
+}
+
 export async function complete(merchantId: string, idemKey: string, response: StoredResponse): Promise<void> {
   await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: key(merchantId, idemKey),
-      UpdateExpression: 'SET #s = :c, #r = :r REMOVE locked_until',
+      UpdateExpression: 'SET #s = :c, #r = :r REMOVE locked_until, gsi1pk, gsi1sk',
       ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
       ExpressionAttributeValues: { ':c': 'completed', ':r': response },
     }),
@@ -175,8 +232,9 @@ export async function complete(merchantId: string, idemKey: string, response: St
 }
 
 /**
- * Gives up a claim after an unexpected error, keeping its resource id: the client's retry with
- * the same key takes it over at once and resumes the same object (never creates a second one).
+ * Gives up a claim after an unexpected error, keeping its resource id and recovery point: the
+ * client's retry with the same key takes it over at once and resumes the same object (never
+ * creates a second one).
  */
 export async function unlock(merchantId: string, idemKey: string): Promise<void> {
   await conditionalWrite(
@@ -191,25 +249,155 @@ export async function unlock(merchantId: string, idemKey: string): Promise<void>
   );
 }
 
+export interface OpenClaim {
+  merchantId: string;
+  idemKey: string;
+  operation: string;
+  resourceId: string;
+  recoveryPoint?: string;
+  recoveryData: Record<string, unknown>;
+  claimedAt: number;
+  lockedUntil: number;
+}
+
+/** Claims still in progress, claimed before `beforeMs`, oldest first within each shard. */
+export async function* openClaims(beforeMs = Date.now()): AsyncGenerator<OpenClaim> {
+  for (let shard = 0; shard < OPEN_SHARDS; shard++) {
+    for await (const it of queryPages({
+      TableName: table(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p AND gsi1sk < :before',
+      ExpressionAttributeValues: {
+        ':p': `IDEMPOTENCY#OPEN#${shard}`,
+        ':before': String(beforeMs).padStart(13, '0'),
+      },
+    })) {
+      if (it.kind !== 'idempotency' || it.status !== 'in_progress') continue;
+      yield {
+        merchantId: it.merchant_id as string,
+        idemKey: it.idempotency_key as string,
+        operation: (it.operation as string | undefined) ?? 'request',
+        resourceId: it.resource_id as string,
+        recoveryPoint: it.recovery_point as string | undefined,
+        recoveryData: (it.recovery_data as Record<string, unknown> | undefined) ?? {},
+        claimedAt: it.claimed_at as number,
+        lockedUntil: it.locked_until as number,
+      };
+    }
+  }
+}
+
+/**
+ * Frees every claim taken before `beforeMs` whose lock has not run out: called by a host that
+ * knows no request of its own is running (the local runtime at start, after a crash), so that a
+ * retry does not wait out a lock held by a process that is gone. Returns how many were freed.
+ */
+export async function releaseClaimsBefore(beforeMs: number): Promise<number> {
+  const now = Math.floor(Date.now() / 1000);
+  let n = 0;
+  for await (const c of openClaims(beforeMs)) {
+    if (c.lockedUntil < now) continue;
+    const freed = await conditionalWrite(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key(c.merchantId, c.idemKey),
+        UpdateExpression: 'SET locked_until = :zero',
+        ConditionExpression: '#s = :inp AND claimed_at = :at',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0, ':at': c.claimedAt },
+      }),
+    );
+    if (freed) n++;
+  }
+  return n;
+}
+
+/**
+ * Forgets an abandoned claim that never produced its object (the sweeper, once nothing was moved
+ * for it): a retry with the same key then runs as a new request. Only while it is still open,
+ * unlocked and at the same claim time, so a retry that took it over in between keeps it.
+ */
+export async function dropAbandonedClaim(c: OpenClaim): Promise<boolean> {
+  return conditionalWrite(
+    new DeleteCommand({
+      TableName: table(),
+      Key: key(c.merchantId, c.idemKey),
+      ConditionExpression: '#s = :inp AND claimed_at = :at AND locked_until < :now',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: {
+        ':inp': 'in_progress',
+        ':at': c.claimedAt,
+        ':now': Math.floor(Date.now() / 1000),
+      },
+    }),
+  );
+}
+
+/** What a request's work receives: the id to use and how far an earlier attempt got. */
+export interface RequestProgress {
+  /** Id of the object the request creates (the same on every retry of the request). */
+  resourceId: string;
+  /** This attempt takes over an earlier one that crashed, timed out or failed unexpectedly. */
+  resumed: boolean;
+  /** The last recovery point the earlier attempts reached, and what was recorded with it. */
+  recoveryPoint?: string;
+  recoveryData: Record<string, unknown>;
+  /** Records a recovery point (kept in memory only without an Idempotency-Key). */
+  checkpoint(point: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+export interface IdempotentOptions {
+  /** The route, e.g. `refund.create` (kept on the claim for the sweeper). */
+  operation?: string;
+  /** A fresh id for what the request creates. */
+  newResourceId?: () => string;
+}
+
 /**
  * Runs `fn` once per (merchant, key, request). `fn` receives the resource id to use for what it
- * creates (stable across retries of the same request) and returns the response to store and
- * return; an ApiError with status < 500 (a validation error) is stored too, as Stripe does; any
- * other error unlocks the claim so a retry resumes.
+ * creates (stable across retries of the same request) and the recovery point an interrupted
+ * attempt reached, and returns the response to store and return; an ApiError with status < 500
+ * (a validation error) is stored too, as Stripe does; any other error unlocks the claim so a
+ * retry resumes.
  */
 export async function idempotent(
   merchantId: string,
   idemKey: string | undefined,
   hash: string,
-  fn: (resourceId: string) => Promise<StoredResponse>,
-  newResourceId: () => string = () => '',
+  fn: (resourceId: string, progress: RequestProgress) => Promise<StoredResponse>,
+  options: IdempotentOptions | (() => string) = {},
 ): Promise<{ response: StoredResponse; replayed: boolean }> {
-  if (!idemKey) return { response: await fn(newResourceId()), replayed: false };
-  const c = await claim(merchantId, idemKey, hash, newResourceId());
+  const opts = typeof options === 'function' ? { newResourceId: options } : options;
+  const newResourceId = opts.newResourceId ?? (() => '');
+  if (!idemKey) {
+    const resourceId = newResourceId();
+    const progress: RequestProgress = {
+      resourceId,
+      resumed: false,
+      recoveryData: {},
+      checkpoint: async (point, data = {}) => {
+        progress.recoveryPoint = point;
+        progress.recoveryData = data;
+      },
+    };
+    return { response: await fn(resourceId, progress), replayed: false };
+  }
+  const c = await claim(merchantId, idemKey, hash, newResourceId(), opts.operation);
   if (c.kind === 'replay') return { response: c.response, replayed: true };
+  const progress: RequestProgress = {
+    resourceId: c.resourceId,
+    resumed: c.resumed,
+    recoveryPoint: c.recoveryPoint,
+    recoveryData: c.recoveryData ?? {},
+    checkpoint: async (point, data = {}) => {
+      await checkpoint(merchantId, idemKey, point, data);
+      progress.recoveryPoint = point;
+      progress.recoveryData = data;
+    },
+  };
   let response: StoredResponse;
   try {
-    response = await fn(c.resourceId);
+    response = await fn(c.resourceId, progress);
   } catch (err) {
     if (err instanceof ApiError && err.status < 500 && err.status !== 409) {
       response = { status: err.status, body: err.toJSON() };

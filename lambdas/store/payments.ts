@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
-import { conditionalUpdate, putIfAbsent } from './conditional.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
@@ -33,6 +33,7 @@ const INTERNAL = [
   'refundable_remaining',
   'refunds_applied',
   'refunds_released',
+  'refunds_reserved',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -140,6 +141,44 @@ export async function transition(
   const current = await getPayment(id);
   if (current && current.status === to) return { changed: false, payment: current };
   throw new TransitionRejected(id, to, current?.status);
+}
+
+/**
+ * Records that a processor payout paid the payment out (docs/states.md, "Facts beside the
+ * status"). The first payout wins: a re-import of the same payout, or another file naming the
+ * payment again, changes nothing. The status moves to `settled` only from `captured`: a payment
+ * already refunded or disputed keeps that status (higher precedence), and the settlement is
+ * still there to read. Returns whether the settlement was recorded now.
+ */
+export async function recordSettlement(
+  id: string,
+  processor: string,
+  payoutId: string,
+  date: string,
+): Promise<boolean> {
+  const settlement = { processor, payout_id: payoutId, date };
+  const recorded = await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression({ settlement, updated: Math.floor(Date.now() / 1000) }, [], {
+        condition: {
+          expression: 'attribute_exists(pk) AND (attribute_not_exists(settlement) OR settlement = :null)',
+          values: { ':null': null },
+        },
+      })!,
+    }),
+  );
+  if (!recorded) return false;
+  await addEvent(id, { type: 'settlement', processor, payout_id: payoutId, date });
+  await transition(id, 'settled', {
+    from: ['captured'],
+    note: `settled in ${processor} payout ${payoutId} on ${date}`,
+  }).catch((err: Error) => {
+    // Refunded or disputed before the payout: that status stays; the settlement is recorded beside it.
+    if (!(err instanceof TransitionRejected)) throw err;
+  });
+  return true;
 }
 
 /** Sets attributes without a status change (e.g. a task token, the execution ARN). */

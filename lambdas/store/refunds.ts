@@ -67,11 +67,13 @@ export class RefundRejected extends PaystepError {
 const REFUNDABLE = ['captured', 'settled', 'partially_refunded'];
 
 /**
- * Takes `amount` out of the payment's refundable amount, or throws RefundRejected. A payment
- * captured before refundable amounts were tracked is initialised from its captured and refunded
- * amounts first.
+ * Takes `amount` out of the payment's refundable amount for refund `refundId`, once: the refund
+ * id joins the payment's `refunds_reserved` set in the same conditional update, so a request
+ * resumed after a crash that reserves again for the same refund changes nothing. Throws
+ * RefundRejected when the payment cannot give that much. A payment captured before refundable
+ * amounts were tracked is initialised from its captured and refunded amounts first.
  */
-export async function reserve(paymentId: string, amount: number): Promise<void> {
+export async function reserve(paymentId: string, refundId: string, amount: number): Promise<void> {
   const ddb = clients.ddb();
   const paymentKey = { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' };
   const attempt = () =>
@@ -79,26 +81,35 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
       new UpdateCommand({
         TableName: table(),
         Key: paymentKey,
-        UpdateExpression: 'SET refundable_remaining = refundable_remaining - :a',
-        ConditionExpression: '#s IN (:c, :st, :pr) AND refundable_remaining >= :a',
+        UpdateExpression: 'SET refundable_remaining = refundable_remaining - :a ADD refunds_reserved :r',
+        ConditionExpression:
+          '#s IN (:c, :st, :pr) AND refundable_remaining >= :a AND NOT contains(refunds_reserved, :rid)',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: {
           ':a': amount,
+          ':r': new Set([refundId]),
+          ':rid': refundId,
           ':c': 'captured',
           ':st': 'settled',
           ':pr': 'partially_refunded',
         },
       }),
     );
-  if (await attempt()) return;
-  const p = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
-  const item = p.Item;
-  if (!item || !REFUNDABLE.includes(item.status as string))
-    throw new RefundRejected(
-      'payment_unexpected_state',
-      `This payment is ${item?.status ?? 'missing'}; only captured payments can be refunded.`,
-    );
-  if (item.refundable_remaining === undefined) {
+  for (let round = 0; round < 2; round++) {
+    if (await attempt()) return;
+    const p = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
+    const item = p.Item;
+    if ((item?.refunds_reserved as Set<string> | undefined)?.has(refundId)) return; // reserved before
+    if (!item || !REFUNDABLE.includes(item.status as string))
+      throw new RefundRejected(
+        'payment_unexpected_state',
+        `This payment is ${item?.status ?? 'missing'}; only captured payments can be refunded.`,
+      );
+    if (item.refundable_remaining !== undefined || round > 0)
+      throw new RefundRejected(
+        'amount_too_large',
+        `Refund amount ${amount} is greater than what remains refundable on this payment (${item.refundable_remaining ?? 0}).`,
+      );
     await conditionalWrite(
       new UpdateCommand({
         TableName: table(),
@@ -107,23 +118,36 @@ export async function reserve(paymentId: string, amount: number): Promise<void> 
         ConditionExpression: 'attribute_not_exists(refundable_remaining)',
       }),
     );
-    if (await attempt()) return;
   }
-  const fresh = await ddb.send(new GetCommand({ TableName: table(), Key: paymentKey, ConsistentRead: true }));
-  throw new RefundRejected(
-    'amount_too_large',
-    `Refund amount ${amount} is greater than what remains refundable on this payment (${fresh.Item?.refundable_remaining ?? 0}).`,
-  );
 }
 
-/** Gives a failed or canceled refund's reservation back to the payment (once). */
+/** Whether refund `refundId` holds a reservation on the payment (reserved and not released). */
+export async function hasReservation(paymentId: string, refundId: string): Promise<boolean> {
+  const p = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
+      ProjectionExpression: 'refunds_reserved, refunds_released',
+      ConsistentRead: true,
+    }),
+  );
+  const reserved = p.Item?.refunds_reserved as Set<string> | undefined;
+  const released = p.Item?.refunds_released as Set<string> | undefined;
+  return Boolean(reserved?.has(refundId) && !released?.has(refundId));
+}
+
+/**
+ * Gives a failed or canceled refund's reservation back to the payment, once, and only if that
+ * refund reserved it (payments from before reservations were recorded per refund have no set).
+ */
 export async function release(paymentId: string, refundId: string, amount: number): Promise<void> {
   await conditionalWrite(
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
       UpdateExpression: 'SET refundable_remaining = refundable_remaining + :a ADD refunds_released :r',
-      ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_released, :rid)',
+      ConditionExpression:
+        'attribute_exists(pk) AND NOT contains(refunds_released, :rid) AND (contains(refunds_reserved, :rid) OR attribute_not_exists(refunds_reserved))',
       ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
     }),
   );

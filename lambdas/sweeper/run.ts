@@ -20,6 +20,8 @@
  *   processor (lambdas/disputes/sweep.ts);
  * - a payment whose workflow has ended while it is authorized or waiting for the customer → a new
  *   execution (`<payment>-r<n>`) takes over (re-drive), idempotently;
+ * - an idempotency claim whose request died before creating its refund or payment → its
+ *   reservation released and the claim dropped (sweepAbandonedClaims);
  * - anything else it cannot resolve → escalated.
  * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket. Quiet periods
  * are read on every run (lambdas/shared/config.ts). The first run after the index was added lists
@@ -43,6 +45,7 @@ import { finishRefund, getRefundItem, release, settle } from '../store/refunds.t
 import { applyRefundUpdate, normalizeRefundStatus } from '../refunds/updates.ts';
 import { handler as reconcile } from '../payments/steps/reconcile.ts';
 import { disputesToSweep, refreshDispute } from '../disputes/sweep.ts';
+import { dropAbandonedClaim, openClaims, type OpenClaim } from '../store/idempotency.ts';
 import { backfillOpenIndex, openItems } from '../store/open-items.ts';
 
 export interface SweepResult {
@@ -207,6 +210,47 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
   result.resolved.push({ id, action: `finished without workflow: ${status}` });
 }
 
+/**
+ * Idempotency claims whose request died before it produced its object (docs/states.md,
+ * "Idempotent requests and crashes"): a refund request that reserved its amount but never wrote
+ * the refund gives the amount back; a payment request that never wrote its payment is forgotten.
+ * Either way nothing reached the processor (the workflow that calls it starts after the object
+ * exists), and the claim is dropped so a retry with the same key runs as a new request. A claim
+ * whose object exists is left alone: the object's own sweep takes care of it.
+ */
+async function sweepAbandonedClaims(nowMs: number, result: SweepResult): Promise<void> {
+  const before = nowMs - config.sweepAfterSeconds() * 1000;
+  for await (const c of openClaims(before)) {
+    if (c.lockedUntil >= Math.floor(nowMs / 1000)) continue; // its request may still be running
+    result.examined++;
+    try {
+      const action = await sweepClaim(c);
+      if (action) result.resolved.push({ id: c.resourceId, action });
+      else result.untouched++;
+    } catch (err) {
+      result.escalated.push({ id: c.resourceId, reason: (err as Error).message });
+      logger.error('sweeper claim failed', { id: c.resourceId, operation: c.operation, error: err as Error });
+    }
+  }
+}
+
+/** What was done with one abandoned claim, or undefined when it is left as it is. */
+async function sweepClaim(c: OpenClaim): Promise<string | undefined> {
+  if (c.operation === 'refund.create') {
+    if (await getRefundItem(c.resourceId)) return undefined;
+    if (!(await dropAbandonedClaim(c))) return undefined; // a retry took it over meanwhile
+    const { payment, amount } = c.recoveryData as { payment?: string; amount?: number };
+    if (typeof payment === 'string' && typeof amount === 'number')
+      await release(payment, c.resourceId, amount);
+    return 'abandoned refund request: reservation released, claim dropped';
+  }
+  if (c.operation === 'payment.create') {
+    if (await getPayment(c.resourceId)) return undefined;
+    return (await dropAbandonedClaim(c)) ? 'abandoned payment request: claim dropped' : undefined;
+  }
+  return undefined; // the other requests create nothing: the claim expires with its retention
+}
+
 export async function sweep(): Promise<SweepResult> {
   const now = Math.floor(Date.now() / 1000);
   const result: SweepResult = { examined: 0, resolved: [], escalated: [], untouched: 0 };
@@ -223,6 +267,7 @@ export async function sweep(): Promise<SweepResult> {
       logger.error('sweeper dispute failed', { id: disputeId, error: err as Error });
     }
   }
+  await sweepAbandonedClaims(Date.now(), result);
   // Once: items from before the open-items index. A failure must not stop this run's sweep.
   await backfillOpenIndex().then(
     (listed) => listed !== undefined && logger.info('open-items index backfilled', { listed }),

@@ -8,7 +8,8 @@
  *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
  *   paystep report list [--merchant M] [--report NAME] [--date D]
  *   paystep report show NAME --date D [--merchant M] [--format csv|json] [--file F]   its content
- *   paystep ledger check                                       the ledger's invariants (exit 1 if broken)
+ *   paystep ledger check [--processor]                         the ledger's invariants (exit 1 if broken);
+ *                                                              --processor: refunds against the processor
  *   paystep ledger balances [--merchant M]                     balances per merchant/processor/currency
  */
 import { createHash } from 'node:crypto';
@@ -19,6 +20,7 @@ import { resolveDataDir, withRuntime } from './context.ts';
 import { CommandFailed, day, integer, oneOf, processorName, UsageError } from './args.ts';
 import { executionProgress } from './executions.ts';
 import { ledgerCheck } from '../../lambdas/ledger/check.ts';
+import { processorCheck } from '../../lambdas/ledger/processor-check.ts';
 import { project } from '../../lambdas/ledger/domain.ts';
 import { scanEntries } from '../../lambdas/store/ledger.ts';
 import { listRuns, openExceptions } from '../../lambdas/store/reconciliation.ts';
@@ -267,11 +269,43 @@ export function registerFinanceCommands(program: Command, out: Out): void {
     .description(
       'check the invariants: entries balance; receivable = captured − refunded − disputed − fees − paid out',
     )
-    .action(async () => {
-      const report = await withRuntime(dataDir(), () => ledgerCheck());
+    .option(
+      '--processor',
+      "also ask the processor about every captured payment's refunds: a refund it paid that paystep did not record, or one recorded twice (one processor call per payment)",
+    )
+    .option(
+      '--since <date>',
+      'with --processor: only payments created on or after this day (yyyy-mm-dd)',
+      day('--since'),
+    )
+    .option('--merchant <id>', 'with --processor: one merchant')
+    .action(async (opts: { processor?: boolean; since?: string; merchant?: string }) => {
+      const report = await withRuntime(dataDir(), async () => {
+        const ledgerReport = await ledgerCheck();
+        if (!opts.processor) return { ...ledgerReport, processor: undefined };
+        let shown = 0;
+        const processorReport = await processorCheck({
+          since: opts.since ? Date.parse(`${opts.since}T00:00:00Z`) / 1000 : undefined,
+          merchantId: opts.merchant,
+          onProgress: (n) => {
+            if (n - shown >= 100 || n === 1) {
+              process.stderr.write(`paystep: ${n} payments checked with the processor\n`);
+              shown = n;
+            }
+          },
+        });
+        return { ...ledgerReport, processor: processorReport };
+      });
       const { balances: _b, ...rest } = report;
       out(json(rest));
       if (!report.ok) throw new CommandFailed('the ledger invariants do not hold (see above)');
+      if (report.processor && !report.processor.ok)
+        throw new CommandFailed(
+          `paystep and the processor disagree on ${report.processor.discrepancies.length} payment(s)` +
+            (report.processor.unreachable.length
+              ? `; ${report.processor.unreachable.length} not checked`
+              : ''),
+        );
     });
   ledger
     .command('balances')

@@ -10,13 +10,14 @@
  * (unknown command or option, missing required option, a value that is not allowed). Errors are
  * one line, `paystep: …`, without a stack trace (PAYSTEP_LOG_LEVEL=debug adds it).
  */
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { readRuntimeInfo, resolveDataDir, withRuntime } from './context.ts';
 import { CommandFailed, integer, oneOf, UsageError } from './args.ts';
 import { createMerchant, validMerchantName } from '../../lambdas/store/merchants.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
-import { createRefund, presentRefund } from '../../lambdas/refunds/service.ts';
+import { requestRefund } from '../../lambdas/refunds/service.ts';
 import type { RefundReason } from '../../lambdas/store/refunds.ts';
 import { ApiError } from '../../lambdas/shared/errors.ts';
 import { sweep } from '../../lambdas/sweeper/run.ts';
@@ -72,21 +73,40 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       integer('--amount', 1, 999_999_999_999),
     )
     .option('--reason <reason>', REFUND_REASONS.join(' | '), oneOf('refund reason', REFUND_REASONS))
-    .action(async (opts: { payment: string; amount?: number; reason?: RefundReason }) => {
-      const dataDir = resolveDataDir(program.opts().dataDir);
-      const result = await withRuntime(dataDir, async () => {
-        const payment = await getPayment(opts.payment);
-        if (!payment) throw new UsageError(`no payment ${opts.payment}`);
-        return createRefund({
-          merchantId: payment.merchant_id,
-          paymentId: payment.id,
-          amount: opts.amount,
-          reason: opts.reason,
-          channel: 'cli',
+    .option(
+      '--idempotency-key <key>',
+      'makes the refund safe to retry: the same key and options resume the same refund, never a second (default: a new key, printed on stderr)',
+    )
+    .action(
+      async (opts: { payment: string; amount?: number; reason?: RefundReason; idempotencyKey?: string }) => {
+        const dataDir = resolveDataDir(program.opts().dataDir);
+        const key = opts.idempotencyKey ?? `cli-${randomUUID()}`;
+        if (!opts.idempotencyKey)
+          process.stderr.write(`paystep: idempotency key ${key} (retry with --idempotency-key ${key})\n`);
+        const result = await withRuntime(dataDir, async () => {
+          const payment = await getPayment(opts.payment);
+          if (!payment) throw new UsageError(`no payment ${opts.payment}`);
+          const body: Record<string, unknown> = { payment: payment.id };
+          if (opts.amount !== undefined) body.amount = opts.amount;
+          if (opts.reason !== undefined) body.reason = opts.reason;
+          // The same idempotent request as POST /v1/refunds: a retry after a crash resumes it.
+          return requestRefund({
+            merchantId: payment.merchant_id,
+            idempotencyKey: key,
+            body,
+            channel: 'cli',
+          });
         });
-      });
-      out(JSON.stringify(presentRefund(result)) + '\n');
-    });
+        const { status, body } = result.response;
+        if (status >= 400) {
+          const err = (body as { error?: { code?: string; message?: string } }).error;
+          throw new CommandFailed(
+            `${err?.code ?? 'refund_failed'}: ${err?.message ?? 'the refund was refused'}`,
+          );
+        }
+        out(JSON.stringify(body) + '\n');
+      },
+    );
 
   program
     .command('sweep')

@@ -268,7 +268,17 @@ function jsonReply(status: number, data: unknown, contentType = 'application/x-a
   };
 }
 
+/** Requests that change data (what a crash test counts as kill points). */
+const WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
 export class LocalDynamo {
+  /**
+   * Called for every write request: `before` it is applied, and once it is `applied` (stream
+   * record captured) but before the caller hears of it. The crash tests kill the process from here
+   * to stop it at an exact point of a request (test/integration/crash.test.ts).
+   */
+  writeObserver?: (phase: 'before' | 'applied', op: string) => void;
+
   private readonly opts: LocalDynamoOptions;
   private readonly log: Logger;
   private readonly timeScale: number;
@@ -735,6 +745,8 @@ export class LocalDynamo {
         if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
+      const write = WRITE_OPS.has(op);
+      if (write) this.writeObserver?.('before', op);
       let parsed: Record<string, unknown> | null | undefined;
       const input = () => {
         if (parsed === undefined) {
@@ -762,6 +774,7 @@ export class LocalDynamo {
         if (captured) reply = await this.captured(op, captured, headers, body);
       }
       reply ??= await this.request(req.method ?? 'POST', req.url ?? '/', headers, body);
+      if (write && reply.status === 200) this.writeObserver?.('applied', op);
       res.writeHead(reply.status, reply.headers);
       res.end(reply.body);
     } catch (err) {

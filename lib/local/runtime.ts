@@ -326,6 +326,11 @@ export class Runtime {
       this.scheduler.start();
       this.started.push(() => this.scheduler!.stop());
     }
+    // No request of this process runs yet, so every open idempotency claim was held by a process
+    // that is gone (a crash): free them, so retries resume at once instead of waiting out the lock.
+    const { releaseClaimsBefore } = await import('../../lambdas/store/idempotency.ts');
+    const freed = await releaseClaimsBefore(Date.now());
+    if (freed) log.info({ freed }, 'freed idempotency claims left by the previous run');
     if (this.options.gateway) {
       this.gateway = new LocalGateway({ topology: t, invoke, logger: log.child({ svc: 'gateway' }) });
       this.url = await this.gateway.start(this.options.port, this.options.host).catch((err: Error) => {

@@ -16,7 +16,10 @@ import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { buildProgram } from '../../lib/cli/main.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
+import { explain } from '../../lambdas/domain/payment.ts';
+import { getDispute } from '../../lambdas/store/disputes.ts';
 import { ledgerCheck } from '../../lambdas/ledger/check.ts';
+import { processorCheck } from '../../lambdas/ledger/processor-check.ts';
 import { startReconciliation, waitForExecution } from '../../lambdas/reconciliation/start.ts';
 import { runReport } from '../../lambdas/reports/daily.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
@@ -187,8 +190,12 @@ describe('finance on the local runtime', () => {
         date: today,
       });
     }
-    // Refunded in part: it is settled too (partially_refunded → settled is allowed).
-    expect((await getPayment(pays.a2.id))?.status).toBe('settled');
+    // Refunded in part: the refund keeps its status (it ranks above settled); the payout is
+    // recorded beside it, and the explanation tells both.
+    const a2 = await getPayment(pays.a2.id);
+    expect(a2?.status).toBe('partially_refunded');
+    expect(a2?.settlement).toEqual({ processor: 'stripe', payout_id: payoutId, date: today });
+    expect(explain(a2!)).toContain(`paid out in stripe payout ${payoutId}`);
 
     const check = await ledgerCheck();
     expect(check.ok).toBe(true);
@@ -420,5 +427,100 @@ describe('finance on the local runtime', () => {
     );
     const check = JSON.parse(await cli('ledger', 'check')) as Json;
     expect(check.ok).toBe(true);
+  });
+  test('settled, then partially refunded, then disputed, then re-imported, then won: no fact is lost at any step', async () => {
+    rt.stripe!.configureDisputes({ createDelayMs: 3_600_000 }); // created below, when the test says
+    const p = await pay(keyA, 5000, 'pm_card_createDispute');
+    const read = async () => (await getPayment(p.id))!;
+
+    // 1. Settled by a payout.
+    const [payout] = rt.stripe!.createPayout({ includePending: true });
+    const run = await startReconciliation(
+      { processor: 'stripe', source: { kind: 'api', payout_id: payout!.id } },
+      `stripe-${payout!.id}`,
+    );
+    expect((await waitForExecution(run.executionArn, 20_000)).status).toBe('SUCCEEDED');
+    const settlement = { processor: 'stripe', payout_id: payout!.id, date: today };
+    let now = await read();
+    expect(now).toMatchObject({ status: 'settled', settlement, amount_refunded: 0 });
+    expect(explain(now)).toContain(`paid out in stripe payout ${payout!.id}`);
+
+    // 2. Partially refunded: the refund ranks above settled; the settlement stays.
+    const refund = await call(keyA, 'POST', '/v1/refunds', { payment: p.id, amount: 1200 });
+    expect(refund.body.status).toBe('succeeded');
+    now = await read();
+    expect(now).toMatchObject({ status: 'partially_refunded', settlement, amount_refunded: 1200 });
+    expect(explain(now)).toMatch(/partially refunded.*paid out in stripe payout/);
+
+    // 3. Disputed: the payment links its dispute; refund and settlement stay.
+    const chargeId = rt.stripe!.paymentIntent(p.processor_reference)!.latest_charge as string;
+    rt.stripe!.createDisputeNow(chargeId);
+    now = await until('the dispute on the payment', async () => {
+      const x = await read();
+      return x.status === 'disputed' && x.dispute ? x : undefined;
+    });
+    expect(now).toMatchObject({ settlement, amount_refunded: 1200 });
+    expect(now.dispute).toMatchObject({ status: 'needs_response', amount: 5000, currency: 'usd' });
+    expect(now.dispute!.id).toMatch(/^dp_|^dsp_|^dis_/);
+    expect(typeof now.dispute!.evidence_due_by).toBe('number');
+    const api = await call(keyA, 'GET', `/v1/payments/${p.id}`);
+    expect(api.body).toMatchObject({ status: 'disputed', settlement, dispute: { id: now.dispute!.id } });
+    expect(api.body.explanation).toMatch(/disputed.*Dispute .*Evidence is due by/s);
+
+    // 4. The same payout re-imported: nothing moves backwards.
+    const again = await startReconciliation(
+      { processor: 'stripe', source: { kind: 'api', payout_id: payout!.id } },
+      `stripe-${payout!.id}-reimport`,
+    );
+    expect((await waitForExecution(again.executionArn, 20_000)).status).toBe('SUCCEEDED');
+    await rt.dynamo.drain();
+    now = await read();
+    expect(now).toMatchObject({ status: 'disputed', settlement, amount_refunded: 1200 });
+
+    // 5. Won: back to what the money facts say (partially refunded), not to "settled".
+    const stored = await getDispute(now.dispute!.id);
+    const res = await fetch(`${rt.stripe!.url}/_sim/disputes/${stored!.processor_reference}/close`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ outcome: 'won' }),
+    });
+    expect(res.status).toBe(200);
+    now = await until('the won dispute', async () => {
+      const x = await read();
+      return x.status !== 'disputed' ? x : undefined;
+    });
+    expect(now).toMatchObject({ status: 'partially_refunded', settlement, amount_refunded: 1200 });
+    expect(now.dispute).toMatchObject({ status: 'won' });
+    expect(explain(now)).toMatch(/was won/);
+    await rt.dynamo.drain();
+    expect((await ledgerCheck()).ok).toBe(true);
+  });
+  test('the processor check finds a refund the processor paid that paystep never recorded', async () => {
+    const p = await pay(keyB, 2600);
+    const refund = await call(keyB, 'POST', '/v1/refunds', { payment: p.id, amount: 600 });
+    expect(refund.body.status).toBe('succeeded');
+    expect((await processorCheck({ merchantId: merchantB })).discrepancies).toEqual([]);
+
+    // A refund made at the processor behind paystep's back (a dashboard, a script, a double send).
+    const res = await fetch(`${rt.stripe!.url}/v1/refunds`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer sk_test_behind_paysteps_back',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ payment_intent: p.processor_reference, amount: '600' }).toString(),
+    });
+    expect(res.status).toBe(200);
+    const report = await processorCheck({ merchantId: merchantB });
+    expect(report.ok).toBe(false);
+    expect(report.discrepancies).toEqual([
+      expect.objectContaining({
+        kind: 'refund_not_recorded',
+        payment_id: p.id,
+        processor_refunded: 1200,
+        recorded_refunded: 600,
+        recorded_pending: 0,
+      }),
+    ]);
   });
 });

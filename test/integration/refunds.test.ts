@@ -11,6 +11,7 @@ import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createRefund, waitForRefund } from '../../lambdas/refunds/service.ts';
 import { applyRefundUpdate } from '../../lambdas/refunds/updates.ts';
+import { buildProgram } from '../../lib/cli/main.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -182,6 +183,33 @@ describe('refunds on the local runtime', () => {
     await expect(
       createRefund({ merchantId, paymentId: p.id, amount: 251, channel: 'cli' }),
     ).rejects.toMatchObject({ status: 400 });
+  });
+
+  test('paystep refund create with an idempotency key: run twice, one refund; a refusal exits non-zero', async () => {
+    const p = await captured(900);
+    const cli = async (...args: string[]) => {
+      let text = '';
+      await buildProgram((t) => (text += t)).parseAsync(['--data-dir', dir, ...args], { from: 'user' });
+      return JSON.parse(text) as Json;
+    };
+    const args = [
+      'refund',
+      'create',
+      '--payment',
+      p.id,
+      '--amount',
+      '300',
+      '--idempotency-key',
+      'ops-ticket-42',
+    ];
+    const first = await cli(...args);
+    const second = await cli(...args);
+    expect(first).toMatchObject({ object: 'refund', amount: 300, channel: 'cli', status: 'succeeded' });
+    expect(second.id).toBe(first.id);
+    expect(rt.stripe!.objectsWhere('refund', 'payment_intent', p.processor_reference)).toHaveLength(1);
+    await expect(
+      cli('refund', 'create', '--payment', p.id, '--amount', '601', '--idempotency-key', 'ops-ticket-43'),
+    ).rejects.toMatchObject({ name: 'CommandFailed', message: expect.stringContaining('amount_too_large') });
   });
 });
 

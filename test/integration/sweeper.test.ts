@@ -10,6 +10,11 @@ import { randomUUID } from 'node:crypto';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { sweep } from '../../lambdas/sweeper/run.ts';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { clients } from '../../lambdas/shared/aws.ts';
+import { checkpoint, claim, requestHash } from '../../lambdas/store/idempotency.ts';
+import { getPayment } from '../../lambdas/store/payments.ts';
+import { reserve } from '../../lambdas/store/refunds.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -57,6 +62,54 @@ describe('sweeper', () => {
     delete process.env.PAYSTEP_SWEEP_AUTH_AFTER_SECONDS;
     await rt?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a refund request that died after reserving, before writing its refund: the sweeper gives the amount back; the same key then refunds once', async () => {
+    const p = await post('/v1/payments', { amount: 4000, currency: 'usd', payment_method: 'pm_card_visa' });
+    expect(p.status).toBe('captured');
+    const merchantId = (await getPayment(p.id))!.merchant_id;
+    const body = { payment: p.id, amount: 1500 };
+    const idem = randomUUID();
+    // What the request had done when its process died: claimed, checkpointed, reserved.
+    const c = await claim(
+      merchantId,
+      idem,
+      requestHash('POST', '/v1/refunds', body),
+      're_abandoned00000001',
+      'refund.create',
+      -1, // as if its lock had run out already
+    );
+    expect(c.kind).toBe('new');
+    await checkpoint(merchantId, idem, 'reserving', { payment: p.id, amount: 1500 });
+    await reserve(p.id, 're_abandoned00000001', 1500);
+    const remaining = async () =>
+      (
+        await clients
+          .ddb()
+          .send(new GetCommand({ TableName: 'paystep-main', Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' } }))
+      ).Item!.refundable_remaining as number;
+    expect(await remaining()).toBe(2500);
+
+    const swept = await sweep();
+    expect(swept.resolved).toContainEqual({
+      id: 're_abandoned00000001',
+      action: 'abandoned refund request: reservation released, claim dropped',
+    });
+    expect(await remaining()).toBe(4000);
+    expect((await sweep()).resolved.map((r) => r.id)).not.toContain('re_abandoned00000001');
+
+    const res = await fetch(`${rt.url}/v1/refunds`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        'idempotency-key': idem,
+      },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(201);
+    await until(async () => (await get(`/v1/payments/${p.id}`)).amount_refunded === 1500);
+    expect(rt.stripe!.objectsWhere('refund', 'payment_intent', p.processor_reference)).toHaveLength(1);
   });
 
   test('lost webhooks: authenticated payments and finished refunds reach their true state; a second sweep changes nothing', async () => {

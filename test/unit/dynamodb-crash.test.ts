@@ -40,7 +40,7 @@ import {
 } from '../fixtures/dynamodb-crash-writer.ts';
 
 const SEED = Number(process.env.PAYSTEP_CRASH_SEED ?? 20261129);
-const ROUNDS = Number(process.env.PAYSTEP_CRASH_ROUNDS ?? 10);
+const ROUNDS = Number(process.env.PAYSTEP_CRASH_ROUNDS ?? 5);
 const WRITER = path.join(PROJECT_ROOT, 'test/fixtures/dynamodb-crash-writer.ts');
 
 const dirs: string[] = [];

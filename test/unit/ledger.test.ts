@@ -3,6 +3,7 @@
  * deterministic ids (replays and reordering change nothing), the balance projection and the
  * invariant check.
  */
+import { compareRefunds } from '../../lambdas/ledger/processor-check.ts';
 import {
   checkInvariants,
   entriesFromChange,
@@ -318,5 +319,45 @@ describe('balances and invariants', () => {
     );
     expect(report.ok).toBe(true);
     expect(project(entries)[0]!.accounts.processor_receivable).toBe(0);
+  });
+});
+
+describe('refunds against the processor (compareRefunds)', () => {
+  const p = {
+    id: 'pay_1',
+    merchant_id: 'mch_1',
+    processor: 'stripe',
+    processor_reference: 'pi_1',
+    currency: 'usd',
+  };
+  const r = (status: string, amount: number, ref: string | null) => ({
+    status,
+    amount,
+    processor_reference: ref,
+  });
+
+  test('agreeing totals, and refunds still in flight, are not discrepancies', () => {
+    expect(compareRefunds(p, 500, [r('succeeded', 500, 're_1')])).toEqual([]);
+    expect(compareRefunds(p, 800, [r('succeeded', 500, 're_1'), r('pending', 300, null)])).toEqual([]);
+    expect(compareRefunds(p, 500, [r('succeeded', 500, 're_1'), r('pending', 300, null)])).toEqual([]);
+  });
+
+  test('a refund the processor paid that paystep did not record', () => {
+    expect(compareRefunds(p, 1000, [r('succeeded', 500, 're_1')])).toEqual([
+      expect.objectContaining({
+        kind: 'refund_not_recorded',
+        processor_refunded: 1000,
+        recorded_refunded: 500,
+      }),
+    ]);
+  });
+
+  test('a refund recorded twice: by amount, or two refunds naming one processor refund', () => {
+    expect(compareRefunds(p, 500, [r('succeeded', 500, 're_1'), r('succeeded', 500, 're_2')])).toEqual([
+      expect.objectContaining({ kind: 'refund_recorded_twice', recorded_refunded: 1000 }),
+    ]);
+    expect(
+      compareRefunds(p, 1000, [r('succeeded', 500, 're_1'), r('succeeded', 500, 're_1')])[0]?.explanation,
+    ).toContain('re_1 more than once');
   });
 });

@@ -1021,6 +1021,18 @@ export class StripeSimulator {
     return this.get('refund', id);
   }
 
+  /** Every object of a kind (payment_intent, refund, …) whose `field` (a dotted path) is `value`. */
+  objectsWhere(object: string, field: string, value: unknown): StripeObject[] {
+    const at = (o: unknown, path: string[]): unknown =>
+      path.reduce<unknown>(
+        (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+        o,
+      );
+    return [...this.objects.values()]
+      .filter((o) => o.object === object && at(o, field.split('.')) === value)
+      .map((o) => clone(o));
+  }
+
   /** Every event so far, oldest first. */
   events(): StripeEvent[] {
     return clone(this.eventLog);

@@ -20,6 +20,7 @@ import type net from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { RouteDef, Topology } from '../topology.ts';
 import type { Logger } from './log.ts';
+import { contentTypeCharset } from '../../lambdas/shared/input.ts';
 
 const MAX_PAYLOAD = 10 * 1024 * 1024;
 /** Request line and headers together (Node's default, set explicitly: NODE_OPTIONS can change it). */
@@ -68,19 +69,8 @@ function clientErrorResponse(code: string | undefined): { status: number; code: 
 const UTF8 = new Set(['utf-8', 'utf8']);
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The charset parameter of a Content-Type, lowercased and unquoted; undefined if absent. */
-function charsetOf(contentType: string | undefined): string | undefined {
-  for (const part of (contentType ?? '').split(';').slice(1)) {
-    const i = part.indexOf('=');
-    if (i < 0 || part.slice(0, i).trim().toLowerCase() !== 'charset') continue;
-    return part
-      .slice(i + 1)
-      .trim()
-      .replace(/^"(.*)"$/, '$1')
-      .toLowerCase();
-  }
-  return undefined;
-}
+/** The charset parameter of a Content-Type (the API's own parser: lambdas/shared/input.ts). */
+const charsetOf = (contentType: string | undefined) => contentTypeCharset(contentType ?? '');
 
 /**
  * Ends a connection without losing the response written to it: FIN after the response, then what

@@ -21,6 +21,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyR
 import type { RouteDef, Topology } from '../topology.ts';
 import type { Logger } from './log.ts';
 import { contentTypeCharset } from '../../lambdas/shared/input.ts';
+import { containsCardNumber } from '../../lambdas/domain/pan.ts';
 
 const MAX_PAYLOAD = 10 * 1024 * 1024;
 /** Request line and headers together (Node's default, set explicitly: NODE_OPTIONS can change it). */
@@ -68,6 +69,21 @@ function clientErrorResponse(code: string | undefined): { status: number; code: 
 /** Charsets a body may declare; a body is always read as UTF-8. */
 const UTF8 = new Set(['utf-8', 'utf8']);
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A request path as responses and logs show it: a path that holds what looks like a card number
+ * is never echoed (paystep never writes a PAN anywhere, docs/api.md).
+ */
+const shownPath = (path: string) =>
+  containsCardNumber(decodeURIComponentSafe(path)) ? '[path withheld: it contains a card number]' : path;
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
 
 /** The charset parameter of a Content-Type (the API's own parser: lambdas/shared/input.ts). */
 const charsetOf = (contentType: string | undefined) => contentTypeCharset(contentType ?? '');
@@ -333,13 +349,17 @@ export class LocalGateway {
             errorBody(
               'invalid_request_error',
               'method_not_allowed',
-              `${method} is not allowed on ${url.pathname}.`,
+              `${method} is not allowed on ${shownPath(url.pathname)}.`,
             ),
           );
         else
           reply(
             404,
-            errorBody('invalid_request_error', 'route_not_found', `No route for ${method} ${url.pathname}.`),
+            errorBody(
+              'invalid_request_error',
+              'route_not_found',
+              `No route for ${method} ${shownPath(url.pathname)}.`,
+            ),
           );
         return;
       }
@@ -456,8 +476,15 @@ export class LocalGateway {
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.opts.logger.info(
-        { method, path: url.pathname, status, ms: Math.round(ms * 10) / 10, merchant: merchantId, requestId },
-        `${method} ${url.pathname} ${status}`,
+        {
+          method,
+          path: shownPath(url.pathname),
+          status,
+          ms: Math.round(ms * 10) / 10,
+          merchant: merchantId,
+          requestId,
+        },
+        `${method} ${shownPath(url.pathname)} ${status}`,
       );
     }
   }

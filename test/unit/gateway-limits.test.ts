@@ -230,6 +230,20 @@ describe('gateway limits', () => {
     expectApiError({ body: await res.text() }, 'invalid_json');
   });
 
+  test('an unknown route whose path holds a card number: 404 without echoing it', async () => {
+    for (const path of ['/v1/cards/4242424242424242', '/v1/cards/4242%204242%204242%204242']) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      const text = await res.text();
+      expect(res.status).toBe(404);
+      expect(text).not.toMatch(/4242/);
+      expect(JSON.parse(text)).toMatchObject({ error: { code: 'route_not_found' } });
+    }
+    const res = await fetch(`http://127.0.0.1:${port}/v1/nothing/here`);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      '/v1/nothing/here',
+    );
+  });
+
   test('a normal request keeps the connection alive', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const get = () =>

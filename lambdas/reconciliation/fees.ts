@@ -29,7 +29,21 @@ export const stripeTerms: ProcessorTerms = {
   settlementDelayDays: 7,
 };
 
-const TERMS: Record<string, ProcessorTerms> = { stripe: stripeTerms };
+/**
+ * Adyen (Interchange++): a line's fee is Adyen's Commission + Markup + Scheme Fees + Interchange
+ * (the Settlement details report's columns, summed by the importer and booked as the line's fee).
+ * Interchange and scheme fees are passed through and differ per card (region, type, issuer), so
+ * no fixed schedule predicts the total: fees are booked as Adyen states them, never flagged. A
+ * batch closes daily and is paid after the contract's settlement delay (typically 2–3 business
+ * days): 7 days leaves room for weekends and bank holidays.
+ */
+export const adyenTerms: ProcessorTerms = {
+  expectedFee: () => null,
+  feeTolerance: 0,
+  settlementDelayDays: 7,
+};
+
+const TERMS: Record<string, ProcessorTerms> = { stripe: stripeTerms, adyen: adyenTerms };
 
 export function processorTerms(processor: string): ProcessorTerms {
   const t = TERMS[processor];

@@ -3,7 +3,8 @@
  * settlements bucket, or a payout from the processor's API), normalizes it into SettlementItems,
  * and writes them as chunks to `s3://<settlements>/work/<run>/chunk-NNNN.jsonl`, every line of one
  * payment reference in the same chunk (so duplicates and refund totals are decided within a chunk).
- * The run id is derived from the content: the same data is the same run.
+ * The run id is derived from the content: the same data is the same run. Payout headers come from
+ * the API, or from the file itself when it states them (Adyen's Settlement details report).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -92,7 +93,11 @@ async function* itemsOf(input: ReconciliationInput, headers: Map<string, PayoutH
     const format = sources.files[src.format ?? sources.defaultFormat];
     if (!format)
       throw new ReconciliationInputError(`unknown file format ${src.format} for ${input.processor}`);
-    yield* format.read(await getStream('settlements', src.key));
+    // A file that states its payouts (Adyen's MerchantPayout lines) gives its headers here.
+    yield* format.read(await getStream('settlements', src.key), {
+      name: src.key,
+      payout: (h) => headers.set(h.payout_id, h),
+    });
     return;
   }
   if (!sources.api) throw new ReconciliationInputError(`${input.processor} has no payout API`);
@@ -123,7 +128,8 @@ export async function prepare(input: ReconciliationInput): Promise<Prepared> {
     }
     await all.close();
 
-    // Payout amounts: from the API when the source is a file (unknown → total not checked).
+    // Payout amounts: from the file when it states them (Adyen), else from the API when the
+    // source is a file (unknown → total not checked).
     const api = sourcesOf(input.processor).api;
     for (const [id, s] of [...seen].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (headers.has(id)) continue;

@@ -1,6 +1,6 @@
 /**
  * Reconciliation's own vocabulary. Every processor's settlement data (Stripe's payouts and
- * balance transactions, Stripe's itemized payout reconciliation CSV, and next Adyen's settlement
+ * balance transactions, Stripe's itemized payout reconciliation CSV, and Adyen's Settlement
  * details report) is normalized into `SettlementItem`s by a source (lambdas/reconciliation/sources/);
  * the matcher (engine.ts) only ever sees these, so a new format never changes the matcher.
  * Amounts are integer minor units, signed as the processor's balance sees them (a refund's gross is

@@ -5,6 +5,7 @@
  * bad value is refused before a command starts the runtime.
  */
 import { availableProcessors } from '../../lambdas/processors/registry.ts';
+import { apiProcessors, fileProcessors, SOURCES } from '../../lambdas/reconciliation/sources/index.ts';
 
 /** A mistake in the command line: printed as `paystep: <message>`, exit code 2. */
 export class UsageError extends Error {
@@ -26,6 +27,23 @@ export function oneOf<T extends string>(what: string, allowed: readonly T[]): (v
 }
 
 export const processorName = (value: string): string => oneOf('processor', availableProcessors())(value);
+
+/** A processor whose settlement files paystep reads (`reconcile import`, `reconcile list`). */
+export const settlementProcessorName = (value: string): string => oneOf('processor', fileProcessors())(value);
+
+/** A processor whose payouts paystep lists from its API (`reconcile sync`); Adyen has none. */
+export const payoutApiProcessorName = (value: string): string => {
+  const files = SOURCES[value]?.files;
+  if (files && !apiProcessors().includes(value)) {
+    const format = Object.values(files)[0]?.description ?? 'settlement file';
+    throw new UsageError(
+      `${value} has no payouts API in paystep: reconcile its ${format} with ` +
+        `'paystep reconcile import --processor ${value} FILE', or drop the file under incoming/${value}/ ` +
+        'in the settlements bucket',
+    );
+  }
+  return oneOf('processor', apiProcessors())(value);
+};
 
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 

@@ -1,9 +1,10 @@
 /**
  * Finance commands (docs/finance.md):
  *
- *   paystep reconcile import --processor stripe FILE [--as-of D] [--delay-days N] [--no-wait]
+ *   paystep reconcile import --processor stripe|adyen FILE [--as-of D] [--delay-days N] [--no-wait]
  *   paystep reconcile sync --processor stripe [--payout-now]   reconcile new payouts from the API
- *   paystep reconcile list --processor stripe                  reconciled payouts
+ *                                                              (Adyen has no payouts API: import)
+ *   paystep reconcile list --processor stripe|adyen            reconciled payouts
  *   paystep reconcile exceptions [--merchant M]                open exceptions, with their age
  *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
  *   paystep report list [--merchant M] [--report NAME] [--date D]
@@ -17,7 +18,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveDataDir, withRuntime } from './context.ts';
-import { CommandFailed, day, integer, oneOf, processorName, UsageError } from './args.ts';
+import {
+  CommandFailed,
+  day,
+  integer,
+  oneOf,
+  payoutApiProcessorName,
+  settlementProcessorName,
+  UsageError,
+} from './args.ts';
 import { executionProgress } from './executions.ts';
 import { ledgerCheck } from '../../lambdas/ledger/check.ts';
 import { processorCheck } from '../../lambdas/ledger/processor-check.ts';
@@ -89,9 +98,16 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   const reconcile = program.command('reconcile').description('reconcile processor payouts with payments');
   reconcile
     .command('import')
-    .description('reconcile a settlement file (Stripe: the itemized payout reconciliation report CSV)')
+    .description(
+      'reconcile a settlement file (Stripe: the itemized payout reconciliation report CSV; ' +
+        'Adyen: the Settlement details report CSV)',
+    )
     .argument('<file>', 'the file')
-    .requiredOption('--processor <name>', 'processor whose file it is (stripe)', processorName)
+    .requiredOption(
+      '--processor <name>',
+      'processor whose file it is (stripe, adyen)',
+      settlementProcessorName,
+    )
     .option('--format <format>', 'file format (default: the processor’s payout reconciliation report)')
     .option(
       '--as-of <date>',
@@ -114,7 +130,12 @@ export function registerFinanceCommands(program: Command, out: Out): void {
         const delay = opts.delayDays;
         if (!fs.existsSync(file)) throw new UsageError(`no such file: ${file}`);
         const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-        const key = `imports/${opts.processor}/${sha.slice(0, 32)}${path.extname(file) || '.csv'}`;
+        // The file's own name is kept after the hash: a reader may need it (Adyen's batch number).
+        const base = path
+          .basename(file)
+          .replace(/[^A-Za-z0-9._-]/g, '_')
+          .slice(-100);
+        const key = `imports/${opts.processor}/${sha.slice(0, 32)}-${path.extname(base) ? base : `${base}.csv`}`;
         const result = await withRuntime(dataDir(), async () => {
           await putFile('settlements', key, file, 'text/csv');
           const started = await startReconciliation(
@@ -140,7 +161,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   reconcile
     .command('sync')
     .description('reconcile the processor’s paid payouts that are not reconciled yet (from its API)')
-    .requiredOption('--processor <name>', 'processor (stripe)', processorName)
+    .requiredOption('--processor <name>', 'processor with a payouts API (stripe)', payoutApiProcessorName)
     .option('--payout-now', 'local simulator only: pay out the whole balance first')
     .option(
       '--lookback-days <n>',
@@ -174,7 +195,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
   reconcile
     .command('list')
     .description('reconciled payouts, newest first')
-    .requiredOption('--processor <name>', 'processor (stripe)', processorName)
+    .requiredOption('--processor <name>', 'processor (stripe, adyen)', settlementProcessorName)
     .action(async (opts: { processor: string }) => {
       const runs = await withRuntime(dataDir(), () => listRuns(opts.processor));
       out(json({ object: 'list', data: runs }));

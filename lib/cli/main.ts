@@ -24,6 +24,7 @@ import { sweep } from '../../lambdas/sweeper/run.ts';
 import { registerWebhookCommands } from './webhooks.ts';
 import { registerFinanceCommands } from './finance.ts';
 import { registerExecutionCommands } from './executions.ts';
+import { registerSimulatorCommands } from './simulator.ts';
 
 export { UsageError };
 
@@ -143,6 +144,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerWebhookCommands(program, out);
   registerFinanceCommands(program, out);
   registerExecutionCommands(program, out);
+  registerSimulatorCommands(program, out);
 
   return program;
 }

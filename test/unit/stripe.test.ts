@@ -611,6 +611,31 @@ describe('faults', () => {
     await expectRejects(adapter().retrieve('pi_whatever'), ProcessorUnavailableError);
   });
 
+  test('downRate: the connection is dropped before executing → ProcessorUnavailableError, nothing happened', async () => {
+    const before = sim.stats();
+    sim.faults.set({ downRate: 1 });
+    const req = authorizeRequest();
+    await expectRejects(adapter({ maxNetworkRetries: 0 }).authorize(req), ProcessorUnavailableError);
+    expect(sim.stats().paymentIntentsCreated).toBe(before.paymentIntentsCreated);
+    sim.faults.reset();
+    expect(authorized(await adapter().authorize(req)).outcome).toBe('captured');
+    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
+  });
+
+  test('timeoutRate: every request executes but is not answered, replays included; cleared, the retry gets it', async () => {
+    const before = sim.stats();
+    sim.faults.set({ timeoutRate: 1 });
+    const req = authorizeRequest();
+    await expectRejects(adapter({ timeoutMs: 300 }).authorize(req), ProcessorUnavailableError);
+    await expectRejects(adapter({ timeoutMs: 300 }).authorize(req), ProcessorUnavailableError);
+    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
+    expect(sim.faults.get()).toEqual({ timeoutRate: 1 });
+    sim.faults.reset();
+    expect(authorized(await adapter().authorize(req)).outcome).toBe('captured');
+    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
+    expect(() => sim.faults.set({ downRate: 2 })).toThrow(/downRate must be a number in 0..1/);
+  });
+
   test('faults are driven over HTTP too, and `match` limits them to some requests', async () => {
     const set = await fetch(`${url}/_sim/faults`, {
       method: 'POST',

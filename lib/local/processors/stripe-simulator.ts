@@ -17,8 +17,8 @@
  *   `Idempotent-Replayed: true`; other parameters or another endpoint → 400 `idempotency_error`; the same
  *   key while the first request is still executing → 409 `idempotency_error`. Keys are scoped per API key
  *   and kept 24 hours. Requests that fail parameter validation store nothing (as Stripe).
- * - Faults for failover and retry tests (`faults`, or `POST /_sim/faults`): latency, 5xx, 429 and
- *   timeouts. A 5xx or 429 fault is answered before the endpoint runs: nothing happens and nothing is
+ * - Faults for failover and retry tests (`faults`, or `POST /_sim/faults`): latency, 5xx, 429,
+ *   dropped connections (`downRate`) and timeouts. A 5xx or 429 fault is answered before the endpoint runs: nothing happens and nothing is
  *   stored, so a retry with the same key executes normally (Stripe's "request never reached the API").
  *   A timeout fault runs the request, stores its idempotent result, then never answers: the caller
  *   cannot know the outcome, and its retry with the same key gets the stored result, not a second charge.
@@ -141,6 +141,13 @@ export interface StripeFaults {
   timeoutNext?: number;
   /** The next N matching requests are refused with 429 `rate_limit` before executing. */
   rateLimitNext?: number;
+  /**
+   * Probability (0..1) that a matching request's connection is dropped without an answer before
+   * executing (Stripe unreachable: the SDK sees a connection error; nothing happened).
+   */
+  downRate?: number;
+  /** Probability (0..1) that a matching request executes (idempotent result stored) but is never answered. */
+  timeoutRate?: number;
   /** Only requests whose `METHOD /path` matches this regular expression are affected (default: all). */
   match?: string;
 }
@@ -669,11 +676,11 @@ export class StripeFaultController {
         throw new TypeError(`${k} must be a number ≥ 0`);
       next[k] = k === 'latencyMs' ? v : Math.floor(v);
     }
-    if (faults.failRate !== undefined) {
-      const r = faults.failRate;
-      if (typeof r !== 'number' || !(r >= 0 && r <= 1))
-        throw new TypeError('failRate must be a number in 0..1');
-      next.failRate = r;
+    for (const k of ['failRate', 'downRate', 'timeoutRate'] as const) {
+      const r = faults[k];
+      if (r === undefined) continue;
+      if (typeof r !== 'number' || !(r >= 0 && r <= 1)) throw new TypeError(`${k} must be a number in 0..1`);
+      next[k] = r;
     }
     if (faults.match !== undefined) {
       if (typeof faults.match !== 'string') throw new TypeError('match must be a regular expression string');
@@ -681,7 +688,18 @@ export class StripeFaultController {
       next.match = faults.match || undefined;
     }
     for (const k of Object.keys(faults)) {
-      if (!['latencyMs', 'failRate', 'failNext', 'timeoutNext', 'rateLimitNext', 'match'].includes(k)) {
+      if (
+        ![
+          'latencyMs',
+          'failRate',
+          'failNext',
+          'timeoutNext',
+          'rateLimitNext',
+          'downRate',
+          'timeoutRate',
+          'match',
+        ].includes(k)
+      ) {
         throw new TypeError(`unknown fault: ${k}`);
       }
     }
@@ -699,7 +717,7 @@ export class StripeFaultController {
   }
 
   /** @internal Decides the fault for one request and consumes a count. */
-  take(request: string): { latencyMs: number; fault?: 'rate_limit' | 'fail' | 'timeout' } {
+  take(request: string): { latencyMs: number; fault?: 'rate_limit' | 'fail' | 'timeout' | 'down' } {
     if (this.matcher && !this.matcher.test(request)) return { latencyMs: 0 };
     const s = this.state;
     const latencyMs = s.latencyMs ?? 0;
@@ -713,7 +731,9 @@ export class StripeFaultController {
     if (consume('rateLimitNext')) return { latencyMs, fault: 'rate_limit' };
     if (consume('failNext')) return { latencyMs, fault: 'fail' };
     if (consume('timeoutNext')) return { latencyMs, fault: 'timeout' };
+    if (s.downRate && Math.random() < s.downRate) return { latencyMs, fault: 'down' };
     if (s.failRate && Math.random() < s.failRate) return { latencyMs, fault: 'fail' };
+    if (s.timeoutRate && Math.random() < s.timeoutRate) return { latencyMs, fault: 'timeout' };
     return { latencyMs };
   }
 }
@@ -1364,6 +1384,13 @@ export class StripeSimulator {
 
     // Faults answered before the API runs: nothing happens, nothing is stored.
     const { latencyMs, fault } = this.faults.take(`${method} ${url.pathname}`);
+    if (fault === 'down') {
+      // Unreachable: the connection ends without an answer (the SDK sees a connection error).
+      if (latencyMs) await sleep(latencyMs);
+      this.log.debug({ method, path: url.pathname }, 'stripe simulator: down fault, dropping the connection');
+      req.socket.destroy();
+      return;
+    }
     if (fault === 'rate_limit' || fault === 'fail') {
       if (latencyMs) await sleep(latencyMs);
       if (fault === 'rate_limit') {
@@ -1427,6 +1454,8 @@ export class StripeSimulator {
             }),
           );
         }
+        // A timeout fault leaves a replay unanswered too: the caller still cannot learn the outcome.
+        if (fault === 'timeout') return;
         this.send(res, stored.status, stored.body, {
           ...headers,
           'Idempotent-Replayed': 'true',

@@ -65,8 +65,13 @@ describe('sweeper', () => {
   });
 
   test('a refund request that died after reserving, before writing its refund: the sweeper gives the amount back; the same key then refunds once', async () => {
-    const p = await post('/v1/payments', { amount: 4000, currency: 'usd', payment_method: 'pm_card_visa' });
-    expect(p.status).toBe('captured');
+    const created = await post('/v1/payments', {
+      amount: 4000,
+      currency: 'usd',
+      payment_method: 'pm_card_visa',
+    });
+    await until(async () => (await get(`/v1/payments/${created.id}`)).status === 'captured');
+    const p = await get(`/v1/payments/${created.id}`);
     const merchantId = (await getPayment(p.id))!.merchant_id;
     const body = { payment: p.id, amount: 1500 };
     const idem = randomUUID();

@@ -128,7 +128,7 @@ describe('paystep (the CLI as a process)', () => {
       expect(r.stderr).not.toMatch(NO_STACK);
     });
     expect(fs.readdirSync(emptyDir)).toEqual([]);
-  });
+  }, 90_000); // thirteen CLI processes, two at a time: slow on a loaded 2-core machine
 
   test('status: JSON and exit 0 with a runtime; JSON, a message and exit 1 without', async () => {
     const [up, down] = await Promise.all([paystep(['status']), paystep(['status'], { dataDir: emptyDir })]);

@@ -16,6 +16,7 @@
  */
 
 import { fragments } from './topology/index.ts';
+import { ADYEN_LOCAL_API_KEY } from './topology/processors.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -282,7 +283,7 @@ const base: Topology = {
       entry: 'lambdas/payments/steps/authorize.ts',
       description: 'Payment workflow: authorize with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
+      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-hold': {
       entry: 'lambdas/payments/steps/hold.ts',
@@ -293,19 +294,19 @@ const base: Topology = {
       entry: 'lambdas/payments/steps/capture.ts',
       description: 'Payment workflow: capture with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
+      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-cancel': {
       entry: 'lambdas/payments/steps/cancel.ts',
       description: 'Payment workflow: cancel (releases the authorization at the processor)',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
+      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-reconcile': {
       entry: 'lambdas/payments/steps/reconcile.ts',
       description: 'Payment workflow: checks an unknown or lapsed outcome with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key'] },
+      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-flag': {
       entry: 'lambdas/payments/steps/flag.ts',
@@ -409,6 +410,13 @@ const base: Topology = {
       rotation:
         'Stripe API keys are rolled in the Stripe dashboard, which Secrets Manager cannot drive; roll the key there, ' +
         'then put the new value into this secret.',
+    },
+    'adyen-api-key': {
+      description: 'Adyen API credential key (X-API-Key of the Checkout API web service user)',
+      source: { provided: { localEnv: 'ADYEN_API_KEY', localDefault: ADYEN_LOCAL_API_KEY } },
+      rotation:
+        'Adyen API keys are generated in the Customer Area (Developers → API credentials), which Secrets Manager ' +
+        'cannot drive; generate a new key there, put it into this secret, then revoke the old one.',
     },
   },
   api: { throttle: { rateLimit: 500, burstLimit: 1000 } },

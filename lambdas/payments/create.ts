@@ -45,7 +45,8 @@ export const handler = httpHandler(async (req) => {
         amount_refunded: 0,
         capture_method: body.capture_method,
         payment_method: body.payment_method,
-        processor: null,
+        // Named by the request: the workflow sends it there (straight-through); null: routing decides.
+        processor: body.processor ?? null,
         processor_reference: null,
         failure: null,
         order_id: body.order_id ?? null,

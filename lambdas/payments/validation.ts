@@ -6,6 +6,7 @@
  * parsed data again for card numbers, for callers that do not come through the HTTP handler.
  */
 import { z } from 'zod';
+import { config } from '../shared/config.ts';
 import { invalidRequest } from '../shared/errors.ts';
 import { checkBody, isIdOf } from '../shared/input.ts';
 import { amountProblem, isSupportedCurrency, maxAmount } from '../domain/money.ts';
@@ -49,6 +50,8 @@ export const CreatePaymentBody = z.strictObject({
   channel: z.enum(['web', 'mobile', 'pos', 'moto', 'api', 'recurring']).optional(),
   description: z.string().max(1000, 'description must be at most 1000 characters').optional(),
   metadata: Metadata.optional(),
+  /** Straight-through: the processor to send the payment to (one of the enabled ones). */
+  processor: z.string('processor must be a string').max(40).optional(),
 });
 
 export type CreatePayment = z.infer<typeof CreatePaymentBody>;
@@ -107,6 +110,15 @@ export function parseCreatePayment(body: unknown): CreatePayment {
       `Invalid amount: ${problem}`,
       'amount',
     );
+  if (data.processor !== undefined) {
+    const enabled = config.processors();
+    if (!(enabled as string[]).includes(data.processor))
+      throw invalidRequest(
+        'parameter_invalid',
+        `Invalid processor: must be one of the enabled processors (${enabled.join(', ')})`,
+        'processor',
+      );
+  }
   return data;
 }
 

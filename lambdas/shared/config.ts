@@ -125,6 +125,42 @@ function stripe(env: Env = process.env) {
   };
 }
 
+/** The processors paystep can send a payment to; the first is the default route. */
+export const PROCESSOR_NAMES = ['stripe', 'adyen'] as const;
+export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+
+/**
+ * The enabled processors, in order (PAYSTEP_PROCESSORS, comma-separated; default `stripe`; the
+ * local runtime enables `stripe,adyen`). New payments go to the first unless they name another
+ * enabled one; payments already made keep their processor whatever this says.
+ */
+function processors(env: Env = process.env): ProcessorName[] {
+  const names = list('PAYSTEP_PROCESSORS', 'stripe', env);
+  const bad = names.find((n) => !(PROCESSOR_NAMES as readonly string[]).includes(n));
+  if (bad)
+    throw new ConfigError(
+      `environment variable PAYSTEP_PROCESSORS must list processors among ${PROCESSOR_NAMES.join(', ')}, got "${bad}"`,
+    );
+  if (!names.length) throw new ConfigError('environment variable PAYSTEP_PROCESSORS must name a processor');
+  return [...new Set(names)] as ProcessorName[];
+}
+
+/**
+ * The Adyen connector's settings besides its secrets (`adyen-api-key`, `adyen-hmac-key`):
+ * ADYEN_MERCHANT_ACCOUNT (required to use Adyen), ADYEN_ENVIRONMENT (`test` | `live`),
+ * ADYEN_LIVE_URL_PREFIX (live only), ADYEN_API_BASE (the local simulator; unset in AWS),
+ * ADYEN_RETURN_URL (where the shopper comes back after 3-D Secure).
+ */
+function adyen(env: Env = process.env) {
+  return {
+    merchantAccount: required('ADYEN_MERCHANT_ACCOUNT', env),
+    environment: oneOf('ADYEN_ENVIRONMENT', ['test', 'live'] as const, 'test', env),
+    liveEndpointUrlPrefix: value('ADYEN_LIVE_URL_PREFIX', env),
+    apiBase: url('ADYEN_API_BASE', env),
+    returnUrl: value('ADYEN_RETURN_URL', env),
+  };
+}
+
 export const config = {
   // Resources (names from lib/topology.ts `envVarFor`; set for what the function `uses`).
   tableName: (table: string) => required(envVarFor.table(table)),
@@ -152,6 +188,8 @@ export const config = {
   apiKeyMode: () => oneOf('PAYSTEP_KEY_MODE', ['test', 'live'] as const, 'test'),
   /** The service name on handler log lines. */
   serviceName: () => value('POWERTOOLS_SERVICE_NAME') ?? 'paystep',
+  processors,
+  adyen,
   risk,
   stripe,
 };

@@ -1,10 +1,10 @@
 /**
- * `webhooks` queue consumer: processes stored processor events (lambdas/webhooks/stripe.ts queues
- * a pointer `{processor, event_id}`), with partial batch responses.
+ * `webhooks` queue consumer: processes stored processor events (lambdas/webhooks/stripe.ts and
+ * adyen.ts queue a pointer `{processor, event_id}`), with partial batch responses.
  *
  * For each message: claim the stored event (a processed event is skipped: duplicates have no
  * second effect; one held by another delivery is retried a little later), run its domain action
- * (lambdas/webhooks/stripe-events.ts), mark it processed.
+ * (lambdas/webhooks/stripe-events.ts, adyen-facts.ts), mark it processed.
  *
  * Never dropped: an event about an object paystep does not know yet is *parked* (status `parked`)
  * and fails its message, whose next receive is pushed back with a growing delay
@@ -21,6 +21,8 @@ import { logger } from '../shared/logger.ts';
 import { claimWebhookEvent, completeWebhookEvent, releaseWebhookEvent } from '../store/webhook-events.ts';
 import { PaymentNotReady } from './payments.ts';
 import { LEASE_SECONDS, MAX_RECEIVES, retryDelaySeconds } from './policy.ts';
+import type { ConnectorFact } from '../connectors/facts.ts';
+import { handleAdyenFact } from './adyen-facts.ts';
 import { handleStripeEvent, type EventOutcome, type StripeEventLike } from './stripe-events.ts';
 import type { WebhookMessage } from './stripe.ts';
 import { PaystepError } from '../shared/errors.ts';
@@ -30,8 +32,10 @@ export class EventDeferred extends PaystepError {
   override name = 'EventDeferred';
 }
 
-const handlers: Record<string, (event: StripeEventLike) => Promise<EventOutcome>> = {
-  stripe: handleStripeEvent,
+/** Each processor's action on its stored event (Stripe: the raw event; Adyen: the verified fact). */
+const handlers: Record<string, (stored: unknown) => Promise<EventOutcome>> = {
+  stripe: (e) => handleStripeEvent(e as StripeEventLike),
+  adyen: (f) => handleAdyenFact(f as ConnectorFact),
 };
 
 async function deferMessage(record: SQSRecord, seconds: number): Promise<void> {
@@ -81,7 +85,7 @@ export async function processWebhookEvent(
   const attempt = claim.record.attempts;
   let outcome: EventOutcome;
   try {
-    outcome = await handle(JSON.parse(claim.record.raw) as StripeEventLike);
+    outcome = await handle(JSON.parse(claim.record.raw));
   } catch (err) {
     const e = err as Error;
     const status = last ? 'failed' : claim.record.status === 'parked' ? 'parked' : 'received';

@@ -41,6 +41,12 @@ import { resetClients } from '../../lambdas/shared/aws.ts';
 import { resetProcessors } from '../../lambdas/processors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
 import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
+import { AdyenSimulator } from './processors/adyen/simulator.ts';
+import {
+  ADYEN_LOCAL_API_KEY,
+  ADYEN_LOCAL_HMAC_KEY,
+  ADYEN_LOCAL_MERCHANT_ACCOUNT,
+} from '../topology/processors.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -75,7 +81,14 @@ export interface RuntimeInfo {
   url: string | null;
   dataDir: string;
   startedAt: string;
-  endpoints: { dynamodb: string; stepfunctions: string; sqs: string; s3: string; stripe?: string };
+  endpoints: {
+    dynamodb: string;
+    stepfunctions: string;
+    sqs: string;
+    s3: string;
+    stripe?: string;
+    adyen?: string;
+  };
 }
 
 export class RuntimeStartError extends Error {
@@ -101,6 +114,8 @@ export class Runtime {
   stripe?: StripeSimulator;
   /** Delivers the simulator's events as signed webhooks to POST /webhooks/stripe (test controls). */
   stripeWebhooks?: StripeWebhookSender;
+  /** The Adyen simulator (notifications to POST /webhooks/adyen), unless ADYEN_API_KEY points at Adyen. */
+  adyen?: AdyenSimulator;
   private readonly started: (() => Promise<void>)[] = [];
   private lockFile: string;
 
@@ -160,7 +175,8 @@ export class Runtime {
 
     // Endpoints are fixed before anything starts, so that every handler, whichever service
     // calls it first, finds every other service.
-    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort] = await Promise.all([
+    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort] = await Promise.all([
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -175,6 +191,8 @@ export class Runtime {
     };
     const realStripe = Boolean(process.env.STRIPE_SECRET_KEY);
     if (!realStripe) this.endpoints.stripe = `http://127.0.0.1:${stripePort}`;
+    const realAdyen = Boolean(process.env.ADYEN_API_KEY);
+    if (!realAdyen) this.endpoints.adyen = `http://127.0.0.1:${adyenPort}`;
     this.setEnvironment();
     resetClients();
     resetProcessors();
@@ -198,6 +216,29 @@ export class Runtime {
       this.started.push(() => this.stripe!.stop());
     } else {
       log.warn('STRIPE_SECRET_KEY is set: payments go to Stripe itself, not the simulator');
+    }
+
+    if (!realAdyen) {
+      this.adyen = new AdyenSimulator({
+        dataDir,
+        timeScale,
+        // The simulator signs with the first of the webhook's keys and accepts paystep's API key.
+        // (A topology without the Adyen secrets, e.g. a test's, gets the local test values.)
+        hmacKeyHex: (process.env[envVarFor.secretValue('adyen-hmac-key')] || ADYEN_LOCAL_HMAC_KEY)
+          .split(',')[0]!
+          .trim(),
+        merchantAccount: process.env.ADYEN_MERCHANT_ACCOUNT || ADYEN_LOCAL_MERCHANT_ACCOUNT,
+        apiKey: process.env[envVarFor.secretValue('adyen-api-key')] || ADYEN_LOCAL_API_KEY,
+        notify: () => (this.url ? `${this.url}/webhooks/adyen` : null),
+        notificationControls: webhookControlsFromEnv(process.env),
+        logger: log.child({ svc: 'adyen-simulator' }),
+      });
+      await this.adyen.start(adyenPort);
+      this.started.push(() => this.adyen!.stop());
+    } else {
+      log.warn(
+        'ADYEN_API_KEY is set: Adyen payments go to Adyen itself (its test or live environment), not the simulator',
+      );
     }
 
     // Each function may use only what its `uses` grants, as in AWS (lib/local/permissions.ts).
@@ -437,6 +478,10 @@ export function runtimeEnvironment(
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     // The Stripe SDK talks to the local simulator unless the operator configured real Stripe.
     STRIPE_API_BASE: endpoints.stripe ?? '',
+    // Likewise Adyen; both processors are enabled locally (stripe the default) unless configured.
+    ADYEN_API_BASE: endpoints.adyen ?? '',
+    ADYEN_MERCHANT_ACCOUNT: process.env.ADYEN_MERCHANT_ACCOUNT || ADYEN_LOCAL_MERCHANT_ACCOUNT,
+    PAYSTEP_PROCESSORS: process.env.PAYSTEP_PROCESSORS || 'stripe,adyen',
     POWERTOOLS_SERVICE_NAME: 'paystep',
     POWERTOOLS_LOG_LEVEL: powertoolsLevel(
       process.env.PAYSTEP_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'warn'),

@@ -1,7 +1,8 @@
 /** Refunds: API, ops CLI path (same service), and the refund workflow. */
 import type { TopologyFragment } from '../topology.ts';
 
-const stripe = { secrets: ['stripe-secret-key'] };
+/** The processors' API keys (the registry builds the payment's processor's adapter). */
+const processors = { secrets: ['stripe-secret-key', 'adyen-api-key'] };
 
 export const refunds: TopologyFragment = {
   functions: {
@@ -20,7 +21,7 @@ export const refunds: TopologyFragment = {
       entry: 'lambdas/refunds/steps/submit.ts',
       description: 'Refund workflow: refund with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], ...stripe },
+      uses: { tables: ['main'], ...processors },
     },
     'refund-hold': {
       entry: 'lambdas/refunds/steps/hold.ts',
@@ -31,7 +32,7 @@ export const refunds: TopologyFragment = {
       entry: 'lambdas/refunds/steps/poll.ts',
       description: 'Refund workflow: asks the processor when no webhook came in time',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], ...stripe },
+      uses: { tables: ['main'], ...processors },
     },
     'refund-finish': {
       entry: 'lambdas/refunds/steps/finish.ts',

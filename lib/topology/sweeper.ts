@@ -11,7 +11,7 @@ export const sweeper: TopologyFragment = {
         tables: ['main'],
         buckets: ['reports'],
         stateMachines: ['payment', 'refund', 'dispute'],
-        secrets: ['stripe-secret-key'],
+        secrets: ['stripe-secret-key', 'adyen-api-key'],
       },
     },
   },

@@ -1,11 +1,12 @@
 /**
- * Webhooks: processor events in (POST /webhooks/stripe, signature-verified, stored once, queued),
- * processed from the `webhooks` queue (partial batch failures, parked events retried with growing
- * delays, then the dead-letter queue). See docs/webhooks.md.
+ * Webhooks: processor events in (POST /webhooks/stripe and /webhooks/adyen, signature-verified,
+ * stored once, queued), processed from the `webhooks` queue (partial batch failures, parked events
+ * retried with growing delays, then the dead-letter queue). See docs/webhooks.md.
  */
 import type { TopologyFragment } from '../topology.ts';
 import { MAX_RECEIVES } from '../../lambdas/webhooks/policy.ts';
 import { disputeEventUses } from './disputes.ts';
+import { ADYEN_LOCAL_HMAC_KEY } from './processors.ts';
 
 export const webhooks: TopologyFragment = {
   functions: {
@@ -16,6 +17,14 @@ export const webhooks: TopologyFragment = {
       timeoutSeconds: 10,
       uses: { tables: ['main'], queues: ['webhooks'], secrets: ['stripe-webhook-secret'] },
     },
+    'webhooks-adyen': {
+      entry: 'lambdas/webhooks/adyen.ts',
+      description:
+        'POST /webhooks/adyen: verifies each notification item (HMAC), stores each fact once, queues it, answers [accepted]',
+      memoryMb: 256,
+      timeoutSeconds: 10,
+      uses: { tables: ['main'], queues: ['webhooks'], secrets: ['adyen-hmac-key'] },
+    },
     'webhooks-process': {
       entry: 'lambdas/webhooks/process.ts',
       description: 'webhooks queue consumer: applies processor events (payments, refunds, disputes)',
@@ -25,13 +34,16 @@ export const webhooks: TopologyFragment = {
         // ChangeMessageVisibility (backoff of parked events) on its own queue.
         queues: ['webhooks'],
         stateMachines: ['payment', 'refund'],
-        secrets: ['stripe-secret-key'],
+        secrets: ['stripe-secret-key', 'adyen-api-key'],
       },
     },
   },
   // Processing calls handleDisputeEvent (lambdas/disputes/events.ts) for charge.dispute.* events.
   grants: { 'webhooks-process': disputeEventUses },
-  routes: [{ method: 'POST', path: '/webhooks/stripe', function: 'webhooks-stripe', auth: 'none' }],
+  routes: [
+    { method: 'POST', path: '/webhooks/stripe', function: 'webhooks-stripe', auth: 'none' },
+    { method: 'POST', path: '/webhooks/adyen', function: 'webhooks-adyen', auth: 'none' },
+  ],
   queues: {
     webhooks: {
       description: 'Processor events to apply (pointers to stored raw events)',
@@ -49,6 +61,14 @@ export const webhooks: TopologyFragment = {
       rotation:
         'Stripe rolls webhook signing secrets in its dashboard (with an overlap during which it signs with both); ' +
         'Secrets Manager cannot drive that. Roll it there, put "new,old" into this secret, drop "old" after the overlap.',
+    },
+    'adyen-hmac-key': {
+      description:
+        'HMAC key(s) of the Adyen webhook (hex, as the Customer Area shows it); two, comma-separated, while rotating (new first)',
+      source: { provided: { localEnv: 'ADYEN_HMAC_KEY', localDefault: ADYEN_LOCAL_HMAC_KEY } },
+      rotation:
+        'Adyen generates HMAC keys in the Customer Area (Developers → Webhooks), which Secrets Manager cannot drive; ' +
+        'generate the new key there, put "new,old" into this secret, save the webhook, drop "old" once it signs with the new one.',
     },
   },
 };

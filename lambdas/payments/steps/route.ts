@@ -1,6 +1,8 @@
 /**
- * Payment workflow, "Choose a processor": the routing rules (lambdas/domain/routing.ts) pick the
- * processors to try, primary first. A payment approved in review is moved back to `processing`.
+ * Payment workflow, "Choose a processor": a payment that names its processor (`processor` on
+ * POST /v1/payments, straight-through) goes there; otherwise the routing rules
+ * (lambdas/domain/routing.ts) pick the processors to try, primary first, among the enabled ones.
+ * A payment approved in review is moved back to `processing`.
  */
 import { availableProcessors } from '../../processors/registry.ts';
 import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
@@ -21,16 +23,19 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       note: 'approved in review',
     });
   }
-  const route = choose(
-    {
-      merchantId: p.merchant_id,
-      amount: p.amount,
-      currency: p.currency,
-      customerCountry: p.customer?.country,
-    },
-    DEFAULT_RULES,
-    availableProcessors(),
-  );
+  // `processor` is set before routing only by the request (validated against the enabled ones).
+  const route = p.processor
+    ? { processors: [p.processor], rule: 'requested' }
+    : choose(
+        {
+          merchantId: p.merchant_id,
+          amount: p.amount,
+          currency: p.currency,
+          customerCountry: p.customer?.country,
+        },
+        DEFAULT_RULES,
+        availableProcessors(),
+      );
   await annotate(p.id, { processor: route.processors[0]! });
   await addEvent(p.id, { type: 'workflow', event: 'routed', processors: route.processors, rule: route.rule });
   return { processors: route.processors, processor: route.processors[0], rule: route.rule };

@@ -23,7 +23,7 @@ import { createLogger, type Logger } from './log.ts';
 import { sqsAccesses, type LocalPermissions } from './permissions.ts';
 
 /** Visibility of a batch handed to an event-source consumer until its invocation ends. */
-const IN_FLIGHT_MS = 365 * 24 * 3600 * 1000;
+const IN_FLIGHT_MS = 12 * 3600 * 1000; // SQS's longest visibility timeout; under setTimeout's limit
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'local';

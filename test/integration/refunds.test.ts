@@ -90,10 +90,13 @@ describe('refunds on the local runtime', () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, () => call('POST', '/v1/refunds', { payment: p.id, amount: 200 })),
     );
-    const ok = results.filter((r) => r.status === 201 && r.body.status === 'succeeded');
+    // Accepted ones may still be pending when the 8 s sync wait ends on a loaded machine.
+    const ok = results.filter((r) => r.status === 201);
     const refused = results.filter((r) => r.status === 400);
     expect(ok.length + refused.length).toBe(50);
     expect(ok.length).toBe(25);
+    for (const r of ok) if (r.body.status !== 'succeeded') await waitForRefund(r.body.id as string, 30_000);
+    for (const r of ok) expect((await call('GET', `/v1/refunds/${r.body.id}`)).body.status).toBe('succeeded');
     expect(
       refused.every(
         (r) => r.body.error.code === 'amount_too_large' || r.body.error.code === 'payment_unexpected_state',
@@ -104,7 +107,7 @@ describe('refunds on the local runtime', () => {
     expect(after).toMatchObject({ status: 'refunded', amount_refunded: 5000 });
     const stripeRefunded = rt.stripe!.paymentIntent(p.processor_reference)!;
     expect(stripeRefunded.amount_received).toBe(5000);
-  });
+  }, 60_000);
 
   test('an amount above what was captured is refused; a refused refund does not consume the refundable amount', async () => {
     const p = await captured(1000);

@@ -21,7 +21,7 @@ function start(env: Record<string, string>) {
   return { child, output: () => out, exited };
 }
 
-async function until(cond: () => boolean, ms = 15000) {
+async function until(cond: () => boolean, ms = 30_000) {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out');
@@ -45,7 +45,7 @@ describe('npm start (lib/local/main.ts)', () => {
     expect(await p.exited).toBe(0);
     expect(p.output()).toMatch(/"msg":"stopped"/);
     expect(fs.existsSync(path.join(dir, 'runtime.json'))).toBe(false);
-  });
+  }, 60_000);
 
   test('a taken port is a one-line error and exit code 1', async () => {
     const blocker = net.createServer().listen(0, '127.0.0.1');

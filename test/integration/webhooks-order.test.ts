@@ -358,5 +358,6 @@ describe('webhook processing is order-independent (property over random deliveri
       // through HTTP, the queue and the workflows): ~0.5 s. PAYSTEP_PROPERTY_RUNS=200 for a long soak.
       { numRuns: Number(process.env.PAYSTEP_PROPERTY_RUNS || 20), endOnFailure: true },
     );
-  });
+    // ~25 s alone on a 2-core machine: 30 s was not enough while other suites ran.
+  }, 90_000);
 });

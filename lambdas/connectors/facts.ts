@@ -21,7 +21,7 @@
  * docs/connectors.md describes these types for connector authors. The Stripe connector is to be
  * moved onto them; today only the Adyen connector (lambdas/connectors/adyen/) produces them.
  */
-import type { CardDetails, Failure, RetrieveResult } from '../processors/types.ts';
+import type { CardDetails, Failure, RetrieveResult } from '../connectors/types.ts';
 
 export interface FactAmount {
   /** paystep minor units. */

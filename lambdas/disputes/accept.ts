@@ -9,7 +9,7 @@ import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../s
 import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
 import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
-import { stripeDisputes } from './stripe-disputes.ts';
+import { stripeDisputes } from '../connectors/stripe/disputes.ts';
 
 export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'dispute');

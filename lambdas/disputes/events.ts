@@ -11,7 +11,7 @@ import { getPayment } from '../store/payments.ts';
 import { claimRef, getRef } from '../store/disputes.ts';
 import { applyAndFollow, type DisputeBinding } from './apply.ts';
 import { eventFingerprint, factsFromStripe, type DisputeFacts } from './model.ts';
-import { stripeDisputes } from './stripe-disputes.ts';
+import { stripeDisputes } from '../connectors/stripe/disputes.ts';
 
 export const DISPUTE_EVENT_TYPES = [
   'charge.dispute.created',

@@ -11,7 +11,7 @@ import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../s
 import { addDisputeTimelineEntry } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
 import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
-import { stripeDisputes } from './stripe-disputes.ts';
+import { stripeDisputes } from '../connectors/stripe/disputes.ts';
 import { parseEvidence } from './validation.ts';
 
 export const handler = httpHandler(async (req) => {

@@ -5,7 +5,7 @@
  * does not matter).
  */
 import { ApiError, notFound } from '../shared/errors.ts';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../processors/types.ts';
+import { ProcessorRequestError, ProcessorUnavailableError } from '../connectors/types.ts';
 import { getDispute, getMerchantDispute, type DisputeRecord } from '../store/disputes.ts';
 import { applyAndFollow } from './apply.ts';
 import { ANSWERABLE, eventFingerprint, factsFromStripe } from './model.ts';

@@ -8,7 +8,7 @@
 import { getDispute, unmarkForSweep } from '../store/disputes.ts';
 import { handleDisputeEvent } from './events.ts';
 import { isClosed } from './model.ts';
-import { stripeDisputes } from './stripe-disputes.ts';
+import { stripeDisputes } from '../connectors/stripe/disputes.ts';
 
 export { disputesToSweep } from '../store/disputes.ts';
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { invalidRequest } from '../shared/errors.ts';
 import { parse } from '../payments/validation.ts';
 import { isIdOf } from '../shared/input.ts';
-import { STRIPE_EVIDENCE_FIELDS } from './stripe-disputes.ts';
+import { STRIPE_EVIDENCE_FIELDS } from '../connectors/stripe/disputes.ts';
 
 /** Stripe's limits: 20,000 characters a field, 150,000 in all. */
 const FIELD_MAX = 20_000;

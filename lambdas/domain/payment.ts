@@ -2,7 +2,7 @@
  * The payment state machine (docs/states.md): statuses, the allowed transitions, and the
  * plain-language explanation of where a payment is. Pure: no I/O.
  */
-import type { Failure } from '../processors/types.ts';
+import type { Failure } from '../connectors/types.ts';
 import { formatAmount } from './money.ts';
 
 export const PAYMENT_STATUSES = [

@@ -14,7 +14,7 @@
  * Pending refunds are in flight: a processor total between paystep's succeeded total and
  * succeeded + pending is not a discrepancy.
  */
-import { processor } from '../processors/registry.ts';
+import { processor } from '../connectors/registry.ts';
 import type { Payment } from '../domain/payment.ts';
 import { scanPages } from '../store/pages.ts';
 import { toPayment } from '../store/payments.ts';

@@ -38,7 +38,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { processor } from '../processors/registry.ts';
+import { processor } from '../connectors/registry.ts';
 import type { Payment } from '../domain/payment.ts';
 import { addEvent, annotate, getPayment, getTaskToken, toPayment } from '../store/payments.ts';
 import { finishRefund, getRefundItem, release, settle } from '../store/refunds.ts';

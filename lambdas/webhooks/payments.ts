@@ -17,8 +17,8 @@
 import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
-import { processor } from '../processors/registry.ts';
-import type { RetrieveResult } from '../processors/types.ts';
+import { processor } from '../connectors/registry.ts';
+import type { RetrieveResult } from '../connectors/types.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';

@@ -22,7 +22,7 @@ import { logger } from '../shared/logger.ts';
 import { getSecret } from '../shared/secrets.ts';
 import { recordWebhookEvent, type WebhookEventRecord } from '../store/webhook-events.ts';
 import { EVENT_TTL_DAYS } from './policy.ts';
-import { parseSecretList, verifyStripeSignature } from './signature.ts';
+import { parseSecretList, verifyStripeSignature } from '../connectors/stripe/signature.ts';
 
 const MAX_BODY_BYTES = 1 << 20;
 

@@ -4,7 +4,7 @@
  * `paystep: …` and exits with 2, without a stack trace. They are commander `argParser`s, so a
  * bad value is refused before a command starts the runtime.
  */
-import { availableProcessors } from '../../lambdas/processors/registry.ts';
+import { availableProcessors } from '../../lambdas/connectors/registry.ts';
 import { apiProcessors, fileProcessors, SOURCES } from '../../lambdas/reconciliation/sources/index.ts';
 
 /** A mistake in the command line: printed as `paystep: <message>`, exit code 2. */

@@ -38,7 +38,7 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
-import { resetProcessors } from '../../lambdas/processors/registry.ts';
+import { resetProcessors } from '../../lambdas/connectors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
 import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
 import { AdyenSimulator } from './processors/adyen/simulator.ts';

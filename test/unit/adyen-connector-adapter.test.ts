@@ -21,7 +21,7 @@ import {
   ProcessorRequestError,
   ProcessorUnavailableError,
   type AuthorizeRequest,
-} from '../../lambdas/processors/types.ts';
+} from '../../lambdas/connectors/types.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;

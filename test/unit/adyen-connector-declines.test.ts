@@ -11,7 +11,7 @@ import {
   mapAdyenDecline,
   mapAdyenRefusal,
 } from '../../lambdas/connectors/adyen/declines.ts';
-import { STRIPE_DECLINES } from '../../lambdas/processors/stripe-declines.ts';
+import { STRIPE_DECLINES } from '../../lambdas/connectors/stripe/declines.ts';
 
 const refusal = (refusalReasonCode: string, additionalData?: Record<string, string>) =>
   mapAdyenRefusal({

@@ -9,7 +9,7 @@ import { AdyenAdapter, type AdyenStateSource } from '../../lambdas/connectors/ad
 import { parseAdyenNotification } from '../../lambdas/connectors/adyen/notifications.ts';
 import { AdyenSettlementReader } from '../../lambdas/connectors/adyen/settlement.ts';
 import type { ConnectorFact, DisputeFact } from '../../lambdas/connectors/facts.ts';
-import { ProcessorUnavailableError, type AuthorizeRequest } from '../../lambdas/processors/types.ts';
+import { ProcessorUnavailableError, type AuthorizeRequest } from '../../lambdas/connectors/types.ts';
 import type { SettlementItem } from '../../lambdas/reconciliation/types.ts';
 import { AdyenSimulator } from '../../lib/local/processors/adyen/simulator.ts';
 

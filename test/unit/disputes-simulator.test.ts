@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StripeDisputes } from '../../lambdas/disputes/stripe-disputes.ts';
-import { StripeAdapter } from '../../lambdas/processors/stripe.ts';
-import { ProcessorRequestError } from '../../lambdas/processors/types.ts';
+import { StripeDisputes } from '../../lambdas/connectors/stripe/disputes.ts';
+import { StripeAdapter } from '../../lambdas/connectors/stripe/adapter.ts';
+import { ProcessorRequestError } from '../../lambdas/connectors/types.ts';
 import { StripeSimulator, type StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
 
 const KEY = 'sk_test_paystep_disputes';

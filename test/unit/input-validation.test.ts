@@ -23,7 +23,7 @@ import {
   SUPPORTED_CURRENCIES,
 } from '../../lambdas/domain/money.ts';
 import { requestHash } from '../../lambdas/store/idempotency.ts';
-import { verifyStripeSignature } from '../../lambdas/webhooks/signature.ts';
+import { verifyStripeSignature } from '../../lambdas/connectors/stripe/signature.ts';
 import { envVarFor, topology } from '../../lib/topology.ts';
 
 const PAN = '4242424242424242';

@@ -5,7 +5,7 @@
 import { ApiError, PaystepError } from '../../lambdas/shared/errors.ts';
 import { ConfigError } from '../../lambdas/shared/config.ts';
 import { InvalidTaskInput } from '../../lambdas/shared/task-input.ts';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../../lambdas/processors/types.ts';
+import { ProcessorRequestError, ProcessorUnavailableError } from '../../lambdas/connectors/types.ts';
 import { TransitionRejected } from '../../lambdas/store/payments.ts';
 import { RefundRejected } from '../../lambdas/store/refunds.ts';
 import { DisputeConflict } from '../../lambdas/store/disputes.ts';

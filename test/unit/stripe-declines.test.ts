@@ -3,7 +3,7 @@ import {
   mapStripeDecline,
   STRIPE_DECLINES,
   stripeProcessorCode,
-} from '../../lambdas/processors/stripe-declines.ts';
+} from '../../lambdas/connectors/stripe/declines.ts';
 
 const REQUIRED = [
   'generic_decline',

@@ -9,13 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Stripe from 'stripe';
-import { StripeAdapter, stripeAdapterFromEnv } from '../../lambdas/processors/stripe.ts';
+import { StripeAdapter, stripeAdapterFromEnv } from '../../lambdas/connectors/stripe/adapter.ts';
 import {
   ProcessorRequestError,
   ProcessorUnavailableError,
   type AuthorizeRequest,
   type AuthorizeResult,
-} from '../../lambdas/processors/types.ts';
+} from '../../lambdas/connectors/types.ts';
 import { StripeSimulator, type StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
 
 const KEY = 'sk_test_paystep_unit';

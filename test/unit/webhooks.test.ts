@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import { parseSecretList, verifyStripeSignature } from '../../lambdas/webhooks/signature.ts';
+import { parseSecretList, verifyStripeSignature } from '../../lambdas/connectors/stripe/signature.ts';
 import { MAX_RECEIVES, RETRY_MAX_SECONDS, retryDelaySeconds } from '../../lambdas/webhooks/policy.ts';
 import { compareStates, stageOfPaymentIntent } from '../../lambdas/webhooks/payments.ts';
 import {

@@ -1,5 +1,5 @@
 /**
- * The Adyen adapter: paystep's `ProcessorAdapter` (lambdas/processors/types.ts, unchanged) on
+ * The Adyen adapter: paystep's `ProcessorAdapter` (lambdas/connectors/types.ts, unchanged) on
  * `@adyen/api-library`'s `Client` and Checkout API (`PaymentsApi`, `ModificationsApi`, v72).
  * docs/connectors.md describes the decisions below for operators and connector authors.
  *
@@ -55,7 +55,7 @@ import {
   type ProcessorAdapter,
   type RefundResult,
   type RetrieveResult,
-} from '../../processors/types.ts';
+} from '../../connectors/types.ts';
 import { paymentState, refundState, type ConnectorFact } from '../facts.ts';
 import { fromAdyenAmount, toAdyenAmount } from './amounts.ts';
 import {

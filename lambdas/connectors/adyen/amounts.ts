@@ -13,7 +13,7 @@
  * Adyen's table here: they are refused (`currency_not_supported`) rather than guessed.
  */
 import { currencyExponent, isSupportedCurrency } from '../../domain/money.ts';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 
 const ADYEN_EXPONENT: Readonly<Record<string, number>> = { clp: 2, cve: 0, idr: 0, ugx: 0 };
 const UNCONFIRMED = new Set(['bif', 'mga']);

@@ -1,6 +1,6 @@
 /**
  * Adyen's refusals in paystep's failure taxonomy (docs/api.md, the payment's `failure`;
- * lambdas/processors/types.ts `Failure`).
+ * lambdas/connectors/types.ts `Failure`).
  *
  * An Adyen `/payments` answer that is not a success carries a `resultCode` (Refused, Error,
  * Cancelled), a `refusalReasonCode` (a number as a string) and its `refusalReason` text; with raw
@@ -9,7 +9,7 @@
  * docs.adyen.com/development-resources/refusal-reasons. Webhooks only carry the reason text, so the
  * table is also looked up by text.
  *
- * Normalized codes are the Stripe table's (lambdas/processors/stripe-declines.ts) wherever the
+ * Normalized codes are the Stripe table's (lambdas/connectors/stripe/declines.ts) wherever the
  * meaning is the same, with the same category and `retryable` (test/unit/adyen-connector-declines
  * checks it), so a merchant, a report or a retry rule sees one vocabulary whichever processor
  * declined. Codes only Adyen has: `blocked_card`, `canceled`, `customer_canceled`,
@@ -24,7 +24,7 @@
  * stolen; `explanation` and `recommended_action` can be read out by support; fraud rows never
  * suggest retrying. The texts are paystep's own.
  */
-import type { CardDetails, Failure, FailureCategory } from '../../processors/types.ts';
+import type { CardDetails, Failure, FailureCategory } from '../../connectors/types.ts';
 
 /** paystep's `Failure` plus what Adyen adds (kept on the payment's `failure`; docs/connectors.md). */
 export interface AdyenFailure extends Failure {

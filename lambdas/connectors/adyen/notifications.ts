@@ -28,7 +28,7 @@
  */
 import { hmacValidator } from '@adyen/api-library';
 import type { Types } from '@adyen/api-library';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 import type {
   ConnectorFact,
   DisputeEvent,

@@ -8,7 +8,7 @@
  * `http://127.0.0.1:12112`; the path is kept, so the simulator serves `/v72/payments`). Unset (in
  * AWS) the library's own client is used and `adyenError` translates its exceptions the same way.
  *
- * What a failure means (lambdas/processors/types.ts):
+ * What a failure means (lambdas/connectors/types.ts):
  * - no answer (connection refused or reset, DNS, timeout), 5xx, 429, 409, and Adyen's 422 `704`
  *   (the same idempotency key is still being processed): `ProcessorUnavailableError` — the outcome
  *   is unknown, retry with the same idempotency key;
@@ -19,7 +19,7 @@
  * Nothing here logs a request or response body (they carry card data in test mode).
  */
 import type { Client } from '@adyen/api-library';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../../processors/types.ts';
+import { ProcessorRequestError, ProcessorUnavailableError } from '../../connectors/types.ts';
 
 const NAME = 'adyen';
 

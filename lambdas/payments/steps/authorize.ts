@@ -8,8 +8,8 @@
  * the workflow, never retried). Anything else is thrown: the workflow retries it, and when the
  * retries are spent it does not guess — "Check the outcome with the processor" finds out.
  */
-import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { processor } from '../../connectors/registry.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 import { getPayment, transition } from '../../store/payments.ts';
 import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 import { z } from 'zod';

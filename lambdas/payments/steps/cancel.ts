@@ -6,8 +6,8 @@
  * canceled (it lapsed there first) that is the same result; if it was captured meanwhile, the
  * payment is recorded as captured instead.
  */
-import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { processor } from '../../connectors/registry.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 import { addEvent, getPayment, transition } from '../../store/payments.ts';
 import { putReview } from '../../store/reviews.ts';
 import { z } from 'zod';

@@ -4,8 +4,8 @@
  * already canceled (the authorization lapsed) → canceled. Any failure is recorded on the payment
  * (`last_capture_error`) so the API can tell the merchant instead of answering "authorized".
  */
-import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { processor } from '../../connectors/registry.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';

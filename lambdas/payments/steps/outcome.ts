@@ -4,7 +4,7 @@
  * statuses that can precede it, so recording the same answer twice changes nothing.
  */
 import type { Payment } from '../../domain/payment.ts';
-import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../processors/types.ts';
+import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
 import { addEvent, transition } from '../../store/payments.ts';
 
 export class PaymentDeclined extends Error {

@@ -13,8 +13,8 @@
  * A processor still unreachable is thrown (`ProcessorUnavailable`) for the workflow's long Retry;
  * after that the payment is flagged for attention, not failed.
  */
-import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../processors/types.ts';
+import { processor } from '../../connectors/registry.ts';
+import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../connectors/types.ts';
 import { getPayment } from '../../store/payments.ts';
 import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
 import { z } from 'zod';

@@ -4,7 +4,7 @@
  * (lambdas/domain/routing.ts) pick the processors to try, primary first, among the enabled ones.
  * A payment approved in review is moved back to `processing`.
  */
-import { availableProcessors } from '../../processors/registry.ts';
+import { availableProcessors } from '../../connectors/registry.ts';
 import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
 import { z } from 'zod';

@@ -13,7 +13,7 @@
  * fees.ts.
  */
 import type { PayoutHeader, SettlementItem } from '../types.ts';
-import { stripePayout, stripePayoutItems, stripePayouts } from './stripe-api.ts';
+import { stripePayout, stripePayoutItems, stripePayouts } from '../../connectors/stripe/payouts.ts';
 import { readStripeItemizedCsv } from './stripe-csv.ts';
 import { ADYEN_SETTLEMENT_DETAILS } from './adyen-settlement-details.ts';
 

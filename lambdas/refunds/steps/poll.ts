@@ -1,5 +1,5 @@
 /** Refund workflow, "Ask the processor": the poll fallback when no webhook came in time. */
-import { processor } from '../../processors/registry.ts';
+import { processor } from '../../connectors/registry.ts';
 import { getRefundItem } from '../../store/refunds.ts';
 import { normalizeRefundStatus } from '../updates.ts';
 import { z } from 'zod';

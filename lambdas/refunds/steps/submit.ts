@@ -3,8 +3,8 @@
  * `<refund>:refund` (a retried call never refunds twice). A refusal by the processor is an outcome
  * (`failed`, the reservation is released); a technical error is thrown for the workflow's Retry.
  */
-import { processor } from '../../processors/registry.ts';
-import { ProcessorRequestError } from '../../processors/types.ts';
+import { processor } from '../../connectors/registry.ts';
+import { ProcessorRequestError } from '../../connectors/types.ts';
 import { addEvent, getPayment } from '../../store/payments.ts';
 import { getRefundItem, recordProcessorReference } from '../../store/refunds.ts';
 import { z } from 'zod';

@@ -19,7 +19,7 @@
  * Sources: Stripe's decline code reference (docs.stripe.com/declines/codes) and its card error codes
  * (docs.stripe.com/error-codes). Written for paystep; the texts are ours.
  */
-import type { Failure, FailureCategory } from './types.ts';
+import type { Failure, FailureCategory } from '../types.ts';
 
 export interface DeclineRow {
   category: FailureCategory;

@@ -1,6 +1,6 @@
 /**
  * The processor adapter interface: everything paystep asks of a payment processor, in paystep's
- * own terms. Stripe is the first implementation (stripe.ts); Adyen and others implement the same
+ * own terms. Stripe is the first implementation (stripe/adapter.ts); Adyen and others implement the same
  * interface, so routing, workflows and reconciliation never see a processor's wire format.
  *
  * Errors: a *decline* is an answer (AuthorizeResult with outcome 'declined'), not an exception.

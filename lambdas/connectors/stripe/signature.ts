@@ -11,7 +11,7 @@
  * when Stripe stops signing with it.
  */
 import Stripe from 'stripe';
-import { SIGNATURE_TOLERANCE_SECONDS } from './policy.ts';
+import { SIGNATURE_TOLERANCE_SECONDS } from '../../webhooks/policy.ts';
 
 export type SignatureFailure = 'signature_missing' | 'signature_invalid' | 'timestamp_outside_tolerance';
 

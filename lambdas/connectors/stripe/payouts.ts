@@ -3,33 +3,25 @@
  * (`GET /v1/payouts/:id`) and its balance transactions (`GET /v1/balance_transactions?payout=…`,
  * with `expand[]=data.source` to reach the PaymentIntent), normalized into SettlementItems.
  * The same code talks to Stripe itself or to the local simulator (STRIPE_API_BASE).
+ * lambdas/reconciliation/sources/index.ts reads Stripe's payouts through it.
  */
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { stripeCategory } from '../../reconciliation/sources/stripe-csv.ts';
+import type { PayoutHeader, SettlementItem } from '../../reconciliation/types.ts';
 import { config as paystepConfig } from '../../shared/config.ts';
 import { getSecret } from '../../shared/secrets.ts';
-import type { PayoutHeader, SettlementItem } from '../types.ts';
-import { stripeCategory } from './stripe-csv.ts';
+import { createStripeClient } from './client.ts';
 
 let client: Promise<Stripe> | undefined;
 
+/** Its own client (client.ts): longer timeout and SDK retries than payments, for long listings. */
 function stripe(): Promise<Stripe> {
-  client ??= getSecret('stripe-secret-key').then((key) => {
-    const config: Stripe.StripeConfig = {
-      apiVersion: Stripe.API_VERSION,
-      maxNetworkRetries: 2,
-      timeout: 30_000,
-      telemetry: false,
-      appInfo: { name: 'paystep' },
-    };
-    const base = paystepConfig.stripeApiBase();
-    if (base) {
-      const u = new URL(base);
-      config.host = u.hostname;
-      config.protocol = u.protocol === 'http:' ? 'http' : 'https';
-      config.port = u.port || (u.protocol === 'http:' ? 80 : 443);
-    }
-    return new Stripe(key, config);
-  });
+  client ??= getSecret('stripe-secret-key').then((secretKey) =>
+    createStripeClient(
+      { secretKey, apiBase: paystepConfig.stripeApiBase(), timeoutMs: 30_000, maxNetworkRetries: 2 },
+      'Stripe payouts',
+    ),
+  );
   client.catch(() => (client = undefined));
   return client;
 }

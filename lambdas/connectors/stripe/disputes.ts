@@ -1,7 +1,8 @@
 /**
- * Disputes at Stripe, on the official `stripe` SDK, configured the way the payment adapter is
- * (lambdas/processors/registry.ts + stripe.ts): the secret `stripe-secret-key`, STRIPE_API_BASE for
- * the local simulator (unset in AWS), PAYSTEP_PROCESSOR_TIMEOUT_MS, the SDK's pinned API version.
+ * Disputes at Stripe, on the Stripe payments adapter's own SDK client (client.ts builds it; the
+ * registry configures it: the secret `stripe-secret-key`, STRIPE_API_BASE for the local simulator
+ * (unset in AWS), PAYSTEP_PROCESSOR_TIMEOUT_MS, the SDK's pinned API version), so there is one
+ * client per container and a rotated key reaches disputes as it reaches payments.
  *
  * - submitEvidence = disputes.update({evidence, submit}); close = disputes.close (accept the loss).
  * - paystepPaymentId: the PaymentIntent's `metadata.paystep_payment_id` (set by the adapter when it
@@ -10,9 +11,10 @@
  * same idempotency key) or ProcessorRequestError (refused: do not retry).
  */
 import Stripe from 'stripe';
-import { config as paystepConfig } from '../shared/config.ts';
-import { getSecret } from '../shared/secrets.ts';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../processors/types.ts';
+import { processor } from '../registry.ts';
+import { ProcessorRequestError, ProcessorUnavailableError } from '../types.ts';
+import { StripeAdapter } from './adapter.ts';
+import { type StripeClientOptions, createStripeClient } from './client.ts';
 
 const NAME = 'stripe';
 
@@ -49,34 +51,18 @@ export const STRIPE_EVIDENCE_FIELDS = [
 
 export type StripeEvidenceField = (typeof STRIPE_EVIDENCE_FIELDS)[number];
 
-export interface StripeDisputesOptions {
-  secretKey: string;
-  apiBase?: string;
-  timeoutMs?: number;
-  maxNetworkRetries?: number;
-}
+/** The client's options, for a disputes client of its own (tests); `maxNetworkRetries` defaults to 1. */
+export type StripeDisputesOptions = StripeClientOptions;
 
 export class StripeDisputes {
   private readonly stripe: Stripe;
 
-  constructor(options: StripeDisputesOptions) {
-    if (!options.secretKey) throw new Error('StripeDisputes: secretKey is required');
-    const config: Stripe.StripeConfig = {
-      apiVersion: Stripe.API_VERSION,
-      maxNetworkRetries: options.maxNetworkRetries ?? 1,
-      timeout: options.timeoutMs ?? 10_000,
-      telemetry: false,
-      appInfo: { name: 'paystep' },
-    };
-    if (options.apiBase) {
-      const u = new URL(options.apiBase);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:')
-        throw new Error(`StripeDisputes: apiBase must be an http(s) URL, got ${options.apiBase}`);
-      config.host = u.hostname;
-      config.protocol = u.protocol === 'http:' ? 'http' : 'https';
-      config.port = u.port || (u.protocol === 'http:' ? 80 : 443);
-    }
-    this.stripe = new Stripe(options.secretKey, config);
+  /** On an existing SDK client (the adapter's), or on one built from options. */
+  constructor(client: Stripe | StripeDisputesOptions) {
+    this.stripe =
+      'secretKey' in client
+        ? createStripeClient({ maxNetworkRetries: 1, ...client }, 'StripeDisputes')
+        : client;
   }
 
   /** Sends evidence; `submit: true` hands it to the issuer (status → under_review). */
@@ -138,7 +124,7 @@ export class StripeDisputes {
   }
 }
 
-/** SDK error → retryable (outcome unknown) or refused, as lambdas/processors/stripe.ts decides. */
+/** SDK error → retryable (outcome unknown) or refused, as adapter.ts decides. */
 function translate(err: unknown, operation: string): Error {
   const E = Stripe.errors;
   if (err instanceof E.StripeError) {
@@ -169,27 +155,19 @@ function translate(err: unknown, operation: string): Error {
   );
 }
 
-let instance: Promise<StripeDisputes> | undefined;
-let instanceBase: string | undefined;
+const clients = new WeakMap<Stripe, StripeDisputes>();
 
-/** The configured client (one per container; rebuilt when STRIPE_API_BASE changes, as in local restarts). */
-export function stripeDisputes(): Promise<StripeDisputes> {
-  const base = paystepConfig.stripeApiBase();
-  if (!instance || instanceBase !== base) {
-    instanceBase = base;
-    const p = getSecret('stripe-secret-key').then(
-      (secretKey) =>
-        new StripeDisputes({
-          secretKey,
-          apiBase: base,
-          timeoutMs: paystepConfig.processorTimeoutMs(),
-          maxNetworkRetries: paystepConfig.processorNetworkRetries(),
-        }),
-    );
-    p.catch(() => {
-      if (instance === p) instance = undefined;
-    });
-    instance = p;
+/**
+ * The configured client: on the Stripe adapter's SDK client (the registry rebuilds the adapter when
+ * the key changes, and the local runtime resets it when the simulator moves).
+ */
+export async function stripeDisputes(): Promise<StripeDisputes> {
+  const adapter = await processor('stripe');
+  if (!(adapter instanceof StripeAdapter)) throw new Error('processor stripe is not the Stripe adapter');
+  let disputes = clients.get(adapter.client);
+  if (!disputes) {
+    disputes = new StripeDisputes(adapter.client);
+    clients.set(adapter.client, disputes);
   }
-  return instance;
+  return disputes;
 }

@@ -8,18 +8,19 @@
  *   details and the authorization deadline.
  * - Every mutating call carries the caller's idempotency key: a retry of the same attempt (by the SDK
  *   or by the workflow) can never charge twice.
- * - Outcomes: a card error is an answer (`declined`, mapped by stripe-declines.ts); connection errors,
+ * - Outcomes: a card error is an answer (`declined`, mapped by declines.ts); connection errors,
  *   timeouts, 5xx, 409 (same key still executing) and 429 throw ProcessorUnavailableError (retry with
  *   the same key); any other refusal throws ProcessorRequestError (do not retry).
- * - The API version is pinned to the SDK's own (`Stripe.API_VERSION`), so responses have the shapes
- *   the SDK's types describe.
+ * - The SDK client is built by client.ts (API version pinned to the SDK's own `Stripe.API_VERSION`,
+ *   so responses have the shapes the SDK's types describe); `client` shares it with disputes.ts.
  *
  * Point it at the local simulator with `apiBase: 'http://127.0.0.1:PORT'` (lib/local/processors/
  * stripe-simulator.ts); leave it unset for api.stripe.com.
  */
 import Stripe from 'stripe';
-import { mapStripeDecline } from './stripe-declines.ts';
-import { config as paystepConfig } from '../shared/config.ts';
+import { config as paystepConfig } from '../../shared/config.ts';
+import { type StripeClientOptions, createStripeClient } from './client.ts';
+import { mapStripeDecline } from './declines.ts';
 import {
   ProcessorRequestError,
   ProcessorUnavailableError,
@@ -32,17 +33,10 @@ import {
   type ProcessorAdapter,
   type RefundResult,
   type RetrieveResult,
-} from './types.ts';
+} from '../types.ts';
 
-export interface StripeAdapterOptions {
-  /** `sk_test_…` / `sk_live_…` (or a restricted key with PaymentIntents and Refunds write access). */
-  secretKey: string;
-  /** Another API origin, e.g. the simulator's `http://127.0.0.1:12111`. Default: api.stripe.com. */
-  apiBase?: string;
-  /** Per-request timeout in ms (default 10 000). */
-  timeoutMs?: number;
-  /** Retries the SDK makes itself on network errors, 409 and 5xx, with the same idempotency key (default 2). */
-  maxNetworkRetries?: number;
+/** The client's options (client.ts; the key needs PaymentIntents and Refunds write access), and: */
+export interface StripeAdapterOptions extends StripeClientOptions {
   /**
    * Where a customer returns after 3-D Secure. When set, a PaymentIntent that needs authentication has a
    * `redirect_to_url` next action and authorize() returns its URL as `nextActionUrl`.
@@ -61,25 +55,13 @@ export class StripeAdapter implements ProcessorAdapter {
   private readonly returnUrl?: string;
 
   constructor(options: StripeAdapterOptions) {
-    if (!options.secretKey) throw new Error('StripeAdapter: secretKey is required');
-    const config: Stripe.StripeConfig = {
-      apiVersion: Stripe.API_VERSION,
-      maxNetworkRetries: options.maxNetworkRetries ?? 2,
-      timeout: options.timeoutMs ?? 10_000,
-      telemetry: false,
-      appInfo: { name: 'paystep' },
-    };
-    if (options.apiBase) {
-      const u = new URL(options.apiBase);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new Error(`StripeAdapter: apiBase must be an http(s) URL, got ${options.apiBase}`);
-      }
-      config.host = u.hostname;
-      config.protocol = u.protocol === 'http:' ? 'http' : 'https';
-      config.port = u.port || (u.protocol === 'http:' ? 80 : 443);
-    }
-    this.stripe = new Stripe(options.secretKey, config);
+    this.stripe = createStripeClient(options, 'StripeAdapter');
     this.returnUrl = options.returnUrl;
+  }
+
+  /** The SDK client (for the connector's other parts, e.g. disputes: one client per adapter). */
+  get client(): Stripe {
+    return this.stripe;
   }
 
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {

@@ -1,7 +1,7 @@
 /**
  * The configured processors, by name, and which of them new payments may use.
  *
- * - Stripe: its key comes from the `stripe-secret-key` secret (Secrets Manager in AWS; locally the
+ * - Stripe (lambdas/connectors/stripe/): its key comes from the `stripe-secret-key` secret (Secrets Manager in AWS; locally the
  *   runtime passes STRIPE_SECRET_KEY or the simulator's key); STRIPE_API_BASE points the SDK at the
  *   local simulator and is unset in AWS.
  * - Adyen (lambdas/connectors/adyen/): its key from the `adyen-api-key` secret, the rest from
@@ -14,12 +14,12 @@
  * first, or to the one they name. `processor(name)` serves any known processor, enabled or not, so
  * payments made before a processor was disabled can still be captured, refunded and checked.
  */
-import type { AdyenAdapterOptions, AdyenStateSource } from '../connectors/adyen/adapter.ts';
+import type { AdyenAdapterOptions, AdyenStateSource } from './adyen/adapter.ts';
 import { config } from '../shared/config.ts';
 import { getSecret } from '../shared/secrets.ts';
 import { getPayment } from '../store/payments.ts';
 import { listFacts, paymentIdForReference, rememberReference } from '../store/processor-facts.ts';
-import { StripeAdapter } from './stripe.ts';
+import { StripeAdapter } from './stripe/adapter.ts';
 import type { AuthorizeRequest, AuthorizeResult, ProcessorAdapter } from './types.ts';
 
 const adapters = new Map<string, { secret: string; adapter: ProcessorAdapter }>();
@@ -44,7 +44,7 @@ const adyenState: AdyenStateSource = {
  * handlers and CLI commands that never call Adyen do not pay for it.
  */
 async function adyenAdapter(options: AdyenAdapterOptions): Promise<ProcessorAdapter> {
-  const { AdyenAdapter } = await import('../connectors/adyen/adapter.ts');
+  const { AdyenAdapter } = await import('./adyen/adapter.ts');
   const adapter = new AdyenAdapter({ ...options, state: adyenState });
   const authorize = adapter.authorize.bind(adapter);
   adapter.authorize = async (req: AuthorizeRequest): Promise<AuthorizeResult> => {

@@ -46,6 +46,7 @@ import { deployedAslText } from './asl-definition.ts';
 import { PaystepFunction } from './function.ts';
 import { dlqName, topology as defaultTopology, validateTopology } from './topology.ts';
 import type { KeyDef, Topology } from './topology.ts';
+import { config as handlerConfig } from '../lambdas/shared/config.ts';
 
 export { cdkInventory } from './inventory.ts';
 export type { CdkInventory } from './inventory.ts';
@@ -314,13 +315,42 @@ export class PaystepStack extends Stack {
     }
   }
 
+  /**
+   * The topology's deployment settings (`config`) from the CDK context (`-c processors=stripe,adyen
+   * -c adyenMerchantAccount=…`), else their AWS defaults; checked here so that a wrong value fails
+   * the synth rather than the first payment.
+   */
+  private deploymentSettings(t: Topology): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const def of Object.values(t.config ?? {})) {
+      const given: unknown = this.node.tryGetContext(def.context);
+      const value = given === undefined ? def.awsDefault : String(given).trim();
+      if (value !== '') env[def.env] = value;
+    }
+    if (env.PAYSTEP_PROCESSORS !== undefined) {
+      let processors: string[];
+      try {
+        processors = handlerConfig.processors(env);
+      } catch (err) {
+        throw new Error(`context processors: ${(err as Error).message}`, { cause: err });
+      }
+      if (processors.includes('adyen') && !env.ADYEN_MERCHANT_ACCOUNT)
+        throw new Error(
+          'context processors enables adyen: set its merchant account too (-c adyenMerchantAccount=<account>)',
+        );
+    }
+    return env;
+  }
+
   private buildFunctions(t: Topology): void {
+    const settings = this.deploymentSettings(t);
     for (const [name, def] of Object.entries(t.functions)) {
       const f = new PaystepFunction(this, `${pascal(name)}Function`, {
         name,
         def,
         projectRoot: PROJECT_ROOT,
       });
+      for (const [k, v] of Object.entries(settings)) f.fn.addEnvironment(k, v);
       mark(f.fn, 'function', name);
       this.functions.set(name, f);
     }

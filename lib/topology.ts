@@ -16,7 +16,7 @@
  */
 
 import { fragments } from './topology/index.ts';
-import { ADYEN_LOCAL_API_KEY } from './topology/processors.ts';
+import { ADYEN_LOCAL_API_KEY, ADYEN_LOCAL_MERCHANT_ACCOUNT } from './topology/processors.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -128,6 +128,25 @@ export interface SecretDef {
   rotation: string;
 }
 
+/**
+ * A deployment setting that is not a resource nor a secret (which processors are enabled, Adyen's
+ * merchant account …). Both runtimes set it, under the same variable, on every function (one local
+ * process hosts them all, so it means the same to each); lambdas/shared/config.ts reads it.
+ */
+export interface ConfigDef {
+  description: string;
+  /** The environment variable the handlers read. */
+  env: string;
+  /**
+   * AWS: the CDK context key (`cdk deploy -c <context>=…`), else `awsDefault`. An empty value
+   * leaves the variable unset (lambdas/shared/config.ts then applies its own default or refuses).
+   */
+  context: string;
+  awsDefault: string;
+  /** Local: the operator's environment variable `env`, else this. */
+  localDefault: string;
+}
+
 export interface Topology {
   functions: Record<string, FunctionDef>;
   /** The request authorizer for `auth: 'merchant'` routes. */
@@ -139,6 +158,8 @@ export interface Topology {
   buckets: Record<string, BucketDef>;
   schedules: Record<string, ScheduleDef>;
   secrets: Record<string, SecretDef>;
+  /** Deployment settings, set as environment variables on every function (see ConfigDef). */
+  config?: Record<string, ConfigDef>;
   api: { throttle: { rateLimit: number; burstLimit: number } };
 }
 
@@ -417,6 +438,25 @@ const base: Topology = {
       rotation:
         'Adyen API keys are generated in the Customer Area (Developers → API credentials), which Secrets Manager ' +
         'cannot drive; generate a new key there, put it into this secret, then revoke the old one.',
+    },
+  },
+  config: {
+    processors: {
+      description:
+        'The enabled processors, in order (comma-separated): new payments go to the one they name, else the ' +
+        "merchant's first enabled choice, else the first here. Enabling adyen needs adyen-merchant-account and " +
+        'the adyen-api-key and adyen-hmac-key secrets.',
+      env: 'PAYSTEP_PROCESSORS',
+      context: 'processors',
+      awsDefault: 'stripe',
+      localDefault: 'stripe,adyen',
+    },
+    'adyen-merchant-account': {
+      description: 'The Adyen merchant account payments are made on (required when adyen is enabled)',
+      env: 'ADYEN_MERCHANT_ACCOUNT',
+      context: 'adyenMerchantAccount',
+      awsDefault: '',
+      localDefault: ADYEN_LOCAL_MERCHANT_ACCOUNT,
     },
   },
   api: { throttle: { rateLimit: 500, burstLimit: 1000 } },

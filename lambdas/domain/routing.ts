@@ -22,14 +22,31 @@ export interface RoutingRule {
   processors: string[];
 }
 
-export function choose(input: RoutingInput, rules: RoutingRule[], available: string[]): Route {
+/**
+ * The processors to try for a payment that names none: a matching rule's; else the merchant's
+ * order (`merchantOrder`, its enabled entries first, the other enabled ones after as failover
+ * candidates: rule `merchant default`); else every enabled processor in the platform's order
+ * (`platform default`).
+ */
+export function choose(
+  input: RoutingInput,
+  rules: RoutingRule[],
+  available: string[],
+  merchantOrder: readonly string[] = [],
+): Route {
   for (const rule of rules) {
     if (!rule.matches(input)) continue;
     const processors = rule.processors.filter((p) => available.includes(p));
     if (processors.length) return { processors, rule: rule.name };
   }
   if (!available.length) throw new Error('no processor is configured');
-  return { processors: [...available], rule: 'default' };
+  const preferred = [...new Set(merchantOrder)].filter((p) => available.includes(p));
+  if (preferred.length)
+    return {
+      processors: [...preferred, ...available.filter((p) => !preferred.includes(p))],
+      rule: 'merchant default',
+    };
+  return { processors: [...available], rule: 'platform default' };
 }
 
 /** Rules in force: none yet beyond the default (every configured processor, in order). */

@@ -7,12 +7,13 @@
  * hash is compared again in constant time.
  *
  * Items (table `main`):
- *   pk MERCHANT#<id>  sk MERCHANT   { id, name, created, status }
+ *   pk MERCHANT#<id>  sk MERCHANT   { id, name, created, status, processors? }
  *   pk APIKEY#<hash>  sk APIKEY     { merchant_id, key_prefix, created }
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
+import { conditionalUpdate } from './conditional.ts';
 import { config } from '../shared/config.ts';
 import { newId, randomBase62 } from '../shared/ids.ts';
 import { getSecret } from '../shared/secrets.ts';
@@ -22,6 +23,26 @@ export interface Merchant {
   name: string;
   status: 'active' | 'disabled';
   created: number;
+  /**
+   * The merchant's processor order (`paystep merchant update ID --processors adyen,stripe`): a
+   * payment that names no processor goes to the first of these that is enabled; none: the
+   * platform's order (PAYSTEP_PROCESSORS).
+   */
+  processors?: string[];
+}
+
+type Item = Record<string, unknown>;
+
+/** A merchant item as the API and CLI show it (never the key hashes, which live in other items). */
+function fromItem(item: Item): Merchant {
+  const m: Merchant = {
+    id: item.id as string,
+    name: item.name as string,
+    status: item.status as Merchant['status'],
+    created: item.created as number,
+  };
+  if (Array.isArray(item.processors) && item.processors.length) m.processors = item.processors as string[];
+  return m;
 }
 
 const table = () => config.tableName('main');
@@ -86,5 +107,31 @@ export async function merchantForApiKey(apiKey: string): Promise<Merchant | unde
     new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${key.Item!.merchant_id}`, sk: 'MERCHANT' } }),
   );
   if (!m.Item || m.Item.status !== 'active') return undefined;
-  return { id: m.Item.id, name: m.Item.name, status: m.Item.status, created: m.Item.created };
+  return fromItem(m.Item);
+}
+
+/** The merchant `id`, whatever its status, or undefined. */
+export async function getMerchant(id: string): Promise<Merchant | undefined> {
+  const r = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' } }));
+  return r.Item ? fromItem(r.Item) : undefined;
+}
+
+/**
+ * Sets the merchant's processor order (validated by the caller against the enabled processors);
+ * undefined when there is no such merchant.
+ */
+export async function setMerchantProcessors(id: string, processors: string[]): Promise<Merchant | undefined> {
+  const item = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' },
+      UpdateExpression: 'SET processors = :p',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':p': processors },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return item ? fromItem(item) : undefined;
 }

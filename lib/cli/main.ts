@@ -15,7 +15,8 @@ import path from 'node:path';
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { readRuntimeInfo, resolveDataDir, withRuntime } from './context.ts';
 import { CommandFailed, integer, oneOf, UsageError } from './args.ts';
-import { createMerchant, validMerchantName } from '../../lambdas/store/merchants.ts';
+import { createMerchant, setMerchantProcessors, validMerchantName } from '../../lambdas/store/merchants.ts';
+import { config } from '../../lambdas/shared/config.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
 import { requestRefund } from '../../lambdas/refunds/service.ts';
 import type { RefundReason } from '../../lambdas/store/refunds.ts';
@@ -61,6 +62,40 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       out(
         JSON.stringify({ id: result.merchant.id, name: result.merchant.name, api_key: result.apiKey }) + '\n',
       );
+    });
+
+  merchant
+    .command('update <id>')
+    .description(
+      "set a merchant's processor order: payments that name no processor go to its first enabled entry",
+    )
+    .requiredOption(
+      '--processors <list>',
+      'comma-separated, among the enabled processors (PAYSTEP_PROCESSORS), e.g. adyen,stripe',
+    )
+    .action(async (id: string, opts: { processors: string }) => {
+      const processors = [
+        ...new Set(
+          opts.processors
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ];
+      if (!processors.length) throw new UsageError('--processors must name at least one processor');
+      const dataDir = resolveDataDir(program.opts().dataDir);
+      const updated = await withRuntime(dataDir, async () => {
+        // The runtime's configuration: the processors it enables.
+        const enabled: string[] = config.processors();
+        const unknown = processors.find((p) => !enabled.includes(p));
+        if (unknown)
+          throw new UsageError(
+            `--processors: "${unknown}" is not an enabled processor (enabled: ${enabled.join(', ')})`,
+          );
+        return setMerchantProcessors(id, processors);
+      });
+      if (!updated) throw new UsageError(`no merchant ${id}`);
+      out(JSON.stringify(updated) + '\n');
     });
 
   const refund = program.command('refund').description('refunds (ops)');

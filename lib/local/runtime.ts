@@ -478,10 +478,8 @@ export function runtimeEnvironment(
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     // The Stripe SDK talks to the local simulator unless the operator configured real Stripe.
     STRIPE_API_BASE: endpoints.stripe ?? '',
-    // Likewise Adyen; both processors are enabled locally (stripe the default) unless configured.
+    // Likewise Adyen.
     ADYEN_API_BASE: endpoints.adyen ?? '',
-    ADYEN_MERCHANT_ACCOUNT: process.env.ADYEN_MERCHANT_ACCOUNT || ADYEN_LOCAL_MERCHANT_ACCOUNT,
-    PAYSTEP_PROCESSORS: process.env.PAYSTEP_PROCESSORS || 'stripe,adyen',
     POWERTOOLS_SERVICE_NAME: 'paystep',
     POWERTOOLS_LOG_LEVEL: powertoolsLevel(
       process.env.PAYSTEP_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'warn'),
@@ -494,6 +492,8 @@ export function runtimeEnvironment(
   for (const name of Object.keys(t.stateMachines))
     env[envVarFor.stateMachine(name)] =
       `arn:aws:states:local:000000000000:stateMachine:${physicalName(name)}`;
+  // Deployment settings (lib/topology.ts `config`; the CDK stack takes them from its context).
+  for (const def of Object.values(t.config ?? {})) env[def.env] = process.env[def.env] || def.localDefault;
   const secrets = loadOrCreateSecrets(dataDir, t);
   for (const [name, value] of Object.entries(secrets)) env[envVarFor.secretValue(name)] = value;
   for (const [fn, def] of Object.entries(t.functions)) {

@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import type { App } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { deployedAslText } from '../../lib/asl-definition.ts';
 import { cdkInventory } from '../../lib/inventory.ts';
@@ -294,11 +293,60 @@ describe('functions', () => {
           'Fn::Join': ['', expect.arrayContaining([`:stateMachine:Paystep-${x}`])],
         };
       for (const x of u.secrets ?? []) expected[envVarFor.secret(x)] = { Ref: logicalIdOf('secret', x) };
+      // Deployment settings (topology `config`) at their AWS defaults; an empty default stays unset.
+      for (const c of Object.values(topology.config ?? {}))
+        if (c.awsDefault && c.env.startsWith('PAYSTEP_')) expected[c.env] = c.awsDefault;
       expect(env).toMatchObject(expected);
+      expect(env.ADYEN_MERCHANT_ACCOUNT).toBeUndefined();
       const paystepVars = Object.keys(env).filter((k) => k.startsWith('PAYSTEP_'));
       expect(paystepVars.sort()).toEqual(Object.keys(expected).sort());
     },
   );
+
+  describe('deployment settings from the CDK context (-c processors=… -c adyenMerchantAccount=…)', () => {
+    // The functions that send payments to a processor, receive its notifications or read its state.
+    const processorFunctions = [
+      'payments-create',
+      'payment-route',
+      'payment-authorize',
+      'payment-capture',
+      'webhooks-adyen',
+    ];
+    const envOf = (r: Record<string, Resource>, name: string) => {
+      const [, f] = Object.entries(r).find(
+        ([, x]) => x.Metadata?.[KIND_KEY] === 'function' && x.Metadata?.[NAME_KEY] === name,
+      )!;
+      return (f.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    };
+    const synthWith = (context: Record<string, string>) => {
+      const app = newApp({ context });
+      const stack = new PaystepStack(app, 'Settings');
+      return Template.fromStack(stack).toJSON().Resources as Record<string, Resource>;
+    };
+
+    test('default: Stripe only, no Adyen merchant account', () => {
+      for (const name of processorFunctions) {
+        expect(envOf(resources, name).PAYSTEP_PROCESSORS).toBe('stripe');
+        expect(envOf(resources, name).ADYEN_MERCHANT_ACCOUNT).toBeUndefined();
+      }
+    });
+
+    test('processors=stripe,adyen with a merchant account: on every function that uses processors', () => {
+      const r = synthWith({ processors: 'stripe,adyen', adyenMerchantAccount: 'ShopECOM' });
+      for (const name of processorFunctions)
+        expect(envOf(r, name)).toMatchObject({
+          PAYSTEP_PROCESSORS: 'stripe,adyen',
+          ADYEN_MERCHANT_ACCOUNT: 'ShopECOM',
+        });
+    });
+
+    test('adyen without a merchant account, or an unknown processor, fails the synth', () => {
+      expect(() => synthWith({ processors: 'adyen' })).toThrow(/-c adyenMerchantAccount=/);
+      expect(() => synthWith({ processors: 'stripe,worldpay' })).toThrow(
+        /context processors: .*got "worldpay"/,
+      );
+    });
+  });
 
   test.each(Object.entries(topology.functions))('%s: grants only for what it uses', (name, def) => {
     const granted = policiesOfRole(roleOfFunction(logicalIdOf('function', name)));

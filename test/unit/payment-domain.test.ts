@@ -139,7 +139,7 @@ describe('routing', () => {
     const input = { merchantId: 'm', amount: 1, currency: 'eur' };
     expect(choose(input, [], ['stripe', 'adyen'])).toEqual({
       processors: ['stripe', 'adyen'],
-      rule: 'default',
+      rule: 'platform default',
     });
     const rules = [
       { name: 'eur-to-adyen', matches: (p: typeof input) => p.currency === 'eur', processors: ['adyen'] },
@@ -148,8 +148,25 @@ describe('routing', () => {
       processors: ['adyen'],
       rule: 'eur-to-adyen',
     });
-    expect(choose(input, rules, ['stripe'])).toEqual({ processors: ['stripe'], rule: 'default' });
+    expect(choose(input, rules, ['stripe'])).toEqual({ processors: ['stripe'], rule: 'platform default' });
     expect(() => choose(input, [], [])).toThrow(/no processor/);
+  });
+
+  test("the merchant's order comes before the platform's, among the enabled processors only", () => {
+    const input = { merchantId: 'm', amount: 1, currency: 'usd' };
+    expect(choose(input, [], ['stripe', 'adyen'], ['adyen', 'stripe'])).toEqual({
+      processors: ['adyen', 'stripe'],
+      rule: 'merchant default',
+    });
+    // A disabled entry is skipped; the other enabled processors stay as failover candidates.
+    expect(choose(input, [], ['stripe', 'adyen'], ['checkout', 'adyen'])).toEqual({
+      processors: ['adyen', 'stripe'],
+      rule: 'merchant default',
+    });
+    expect(choose(input, [], ['stripe'], ['adyen'])).toEqual({
+      processors: ['stripe'],
+      rule: 'platform default',
+    });
   });
 });
 

@@ -1,12 +1,14 @@
 /**
  * Payment workflow, "Choose a processor": a payment that names its processor (`processor` on
- * POST /v1/payments, straight-through) goes there; otherwise the routing rules
- * (lambdas/domain/routing.ts) pick the processors to try, primary first, among the enabled ones.
- * A payment approved in review is moved back to `processing`.
- */
+ * POST /v1/payments, straight-through) goes there (`explicit`); otherwise the routing rules
+ * (lambdas/domain/routing.ts) pick the processors to try, primary first, among the enabled ones:
+ * the merchant's order first (`merchant default`, `paystep merchant update ID --processors …`),
+ * else the platform's (`platform default`, PAYSTEP_PROCESSORS). The choice and its reason go on
+ * the payment's timeline. A payment approved in review is moved back to `processing`. */
 import { availableProcessors } from '../../connectors/registry.ts';
 import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
+import { getMerchant } from '../../store/merchants.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 
@@ -25,7 +27,7 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
   }
   // `processor` is set before routing only by the request (validated against the enabled ones).
   const route = p.processor
-    ? { processors: [p.processor], rule: 'requested' }
+    ? { processors: [p.processor], rule: 'explicit' }
     : choose(
         {
           merchantId: p.merchant_id,
@@ -35,8 +37,15 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
         },
         DEFAULT_RULES,
         availableProcessors(),
+        (await getMerchant(p.merchant_id))?.processors,
       );
   await annotate(p.id, { processor: route.processors[0]! });
-  await addEvent(p.id, { type: 'workflow', event: 'routed', processors: route.processors, rule: route.rule });
+  await addEvent(p.id, {
+    type: 'workflow',
+    event: 'routed',
+    processor: route.processors[0],
+    processors: route.processors,
+    reason: route.rule,
+  });
   return { processors: route.processors, processor: route.processors[0], rule: route.rule };
 });

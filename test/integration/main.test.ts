@@ -2,12 +2,15 @@
  * `npm start` as a user runs it: a separate process that serves the API, refuses a taken port
  * with a clear message (no stack trace), and shuts down cleanly on SIGTERM.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/local/runtime.ts';
+
+/** Every runtime a test started: killed after each test, so a failing test leaves none running. */
+const children = new Set<ChildProcess>();
 
 function start(env: Record<string, string>) {
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'lib/local/main.ts')], {
@@ -17,7 +20,13 @@ function start(env: Record<string, string>) {
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -32,7 +41,10 @@ async function until(cond: () => boolean, ms = 30_000) {
 describe('npm start (lib/local/main.ts)', () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-main-'))));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const c of children) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   test('serves the API, then stops cleanly on SIGTERM and releases the data dir', async () => {
     const port = await freePort();

@@ -4,20 +4,26 @@
  * (statemachines/refund.asl.json, execution name = refund id), then waits briefly for the outcome.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { logger } from '../shared/logger.ts';
-import { isRefundable } from '../domain/payment.ts';
-import { idempotent, requestHash, type RequestProgress, type StoredResponse } from '../store/idempotency.ts';
+import { isRefundable, type Payment } from '../domain/payment.ts';
+import {
+  freshProgress,
+  idempotent,
+  requestHash,
+  type RequestProgress,
+  type StoredResponse,
+} from '../store/idempotency.ts';
 import { getMerchantPayment, addEvent } from '../store/payments.ts';
 import { parseRefundBody } from './validation.ts';
 import {
   createRefundItem,
   finishRefund,
   getRefund,
+  refundableRemaining,
   release,
   reserve,
   RefundRejected,
@@ -34,20 +40,6 @@ export interface CreateRefundInput {
   channel: Refund['channel'];
 }
 
-/** A fresh request's progress (no Idempotency-Key: nothing to resume). */
-const freshProgress = (): RequestProgress => {
-  const progress: RequestProgress = {
-    resourceId: newId('re'),
-    resumed: false,
-    recoveryData: {},
-    checkpoint: async (point, data = {}) => {
-      progress.recoveryPoint = point;
-      progress.recoveryData = data;
-    },
-  };
-  return progress;
-};
-
 /**
  * Creates a refund, exactly once per request. The refund id comes from the request's idempotency
  * claim (`progress.resourceId`), and the request records recovery points on the claim:
@@ -61,31 +53,32 @@ const freshProgress = (): RequestProgress => {
  */
 export async function createRefund(
   input: CreateRefundInput,
-  progress: RequestProgress = freshProgress(),
+  progress: RequestProgress = freshProgress(newId('re')),
 ): Promise<Refund> {
-  const id = progress.resourceId || newId('re');
+  const id = progress.resourceId;
   const existing = await getRefund(id);
   if (existing) {
     if (existing.merchant_id !== input.merchantId) throw notFound('refund', id);
     if (existing.status === 'pending') await startRefundWorkflow(existing);
     return waitForRefund(id);
   }
-  let paymentId: string;
+  let p: Payment;
   let amount: number;
-  const resumedReservation =
+  const { payment: reservedFor, amount: reservedAmount } = progress.recoveryData;
+  if (
     progress.recoveryPoint === 'reserving' &&
-    typeof progress.recoveryData.payment === 'string' &&
-    typeof progress.recoveryData.amount === 'number';
-  if (resumedReservation) {
+    typeof reservedFor === 'string' &&
+    typeof reservedAmount === 'number'
+  ) {
     // The first attempt chose the amount (maybe "everything refundable") and may have reserved it.
-    paymentId = progress.recoveryData.payment as string;
-    amount = progress.recoveryData.amount as number;
+    const found = await getMerchantPayment(input.merchantId, reservedFor);
+    if (!found) throw notFound('payment', reservedFor);
+    p = found;
+    amount = reservedAmount;
   } else {
-    ({ paymentId, amount } = await refundablePayment(input));
-    await progress.checkpoint('reserving', { payment: paymentId, amount });
+    ({ payment: p, amount } = await refundablePayment(input));
+    await progress.checkpoint('reserving', { payment: p.id, amount });
   }
-  const p = await getMerchantPayment(input.merchantId, paymentId);
-  if (!p) throw notFound('payment', paymentId);
   try {
     await reserve(p.id, id, amount);
   } catch (err) {
@@ -132,7 +125,7 @@ export async function createRefund(
 }
 
 /** The payment to refund and the amount, checked against its state (nothing reserved yet). */
-async function refundablePayment(input: CreateRefundInput): Promise<{ paymentId: string; amount: number }> {
+async function refundablePayment(input: CreateRefundInput): Promise<{ payment: Payment; amount: number }> {
   const p = await getMerchantPayment(input.merchantId, input.paymentId);
   if (!p)
     throw new ApiError(
@@ -158,19 +151,11 @@ async function refundablePayment(input: CreateRefundInput): Promise<{ paymentId:
       `This payment is ${p.status}; only captured payments can be refunded.`,
       'payment',
     );
-  if (input.amount !== undefined) return { paymentId: p.id, amount: input.amount };
-  const raw = await clients.ddb().send(
-    new GetCommand({
-      TableName: config.tableName('main'),
-      Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
-      ConsistentRead: true,
-    }),
-  );
-  const amount =
-    (raw.Item?.refundable_remaining as number | undefined) ?? p.amount_captured - p.amount_refunded;
+  if (input.amount !== undefined) return { payment: p, amount: input.amount };
+  const amount = await refundableRemaining(p);
   if (amount <= 0)
     throw invalidRequest('amount_too_large', 'Nothing remains to be refunded on this payment.', 'amount');
-  return { paymentId: p.id, amount };
+  return { payment: p, amount };
 }
 
 /**

@@ -232,21 +232,30 @@ export async function complete(merchantId: string, idemKey: string, response: St
 }
 
 /**
- * Gives up a claim after an unexpected error, keeping its resource id and recovery point: the
- * client's retry with the same key takes it over at once and resumes the same object (never
- * creates a second one).
+ * Frees a claim's lock, keeping its resource id and recovery point: the next request with the key
+ * takes it over at once and resumes the same object (never creates a second one). With
+ * `claimedAt`, only if nobody took the claim over since. Returns whether it was freed.
  */
-export async function unlock(merchantId: string, idemKey: string): Promise<void> {
-  await conditionalWrite(
+function freeClaim(merchantId: string, idemKey: string, claimedAt?: number): Promise<boolean> {
+  return conditionalWrite(
     new UpdateCommand({
       TableName: table(),
       Key: key(merchantId, idemKey),
       UpdateExpression: 'SET locked_until = :zero',
-      ConditionExpression: '#s = :inp',
+      ConditionExpression: claimedAt === undefined ? '#s = :inp' : '#s = :inp AND claimed_at = :at',
       ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0 },
+      ExpressionAttributeValues: {
+        ':inp': 'in_progress',
+        ':zero': 0,
+        ...(claimedAt === undefined ? {} : { ':at': claimedAt }),
+      },
     }),
   );
+}
+
+/** Gives up a claim after an unexpected error, so the client's retry resumes at once. */
+export async function unlock(merchantId: string, idemKey: string): Promise<void> {
+  await freeClaim(merchantId, idemKey);
 }
 
 export interface OpenClaim {
@@ -297,17 +306,7 @@ export async function releaseClaimsBefore(beforeMs: number): Promise<number> {
   let n = 0;
   for await (const c of openClaims(beforeMs)) {
     if (c.lockedUntil < now) continue;
-    const freed = await conditionalWrite(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(c.merchantId, c.idemKey),
-        UpdateExpression: 'SET locked_until = :zero',
-        ConditionExpression: '#s = :inp AND claimed_at = :at',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':inp': 'in_progress', ':zero': 0, ':at': c.claimedAt },
-      }),
-    );
-    if (freed) n++;
+    if (await freeClaim(c.merchantId, c.idemKey, c.claimedAt)) n++;
   }
   return n;
 }
@@ -346,6 +345,20 @@ export interface RequestProgress {
   checkpoint(point: string, data?: Record<string, unknown>): Promise<void>;
 }
 
+/** The progress of a request that has no claim to resume (no Idempotency-Key): kept in memory. */
+export function freshProgress(resourceId: string): RequestProgress {
+  const progress: RequestProgress = {
+    resourceId,
+    resumed: false,
+    recoveryData: {},
+    checkpoint: async (point, data = {}) => {
+      progress.recoveryPoint = point;
+      progress.recoveryData = data;
+    },
+  };
+  return progress;
+}
+
 export interface IdempotentOptions {
   /** The route, e.g. `refund.create` (kept on the claim for the sweeper). */
   operation?: string;
@@ -365,22 +378,12 @@ export async function idempotent(
   idemKey: string | undefined,
   hash: string,
   fn: (resourceId: string, progress: RequestProgress) => Promise<StoredResponse>,
-  options: IdempotentOptions | (() => string) = {},
+  opts: IdempotentOptions = {},
 ): Promise<{ response: StoredResponse; replayed: boolean }> {
-  const opts = typeof options === 'function' ? { newResourceId: options } : options;
   const newResourceId = opts.newResourceId ?? (() => '');
   if (!idemKey) {
-    const resourceId = newResourceId();
-    const progress: RequestProgress = {
-      resourceId,
-      resumed: false,
-      recoveryData: {},
-      checkpoint: async (point, data = {}) => {
-        progress.recoveryPoint = point;
-        progress.recoveryData = data;
-      },
-    };
-    return { response: await fn(resourceId, progress), replayed: false };
+    const progress = freshProgress(newResourceId());
+    return { response: await fn(progress.resourceId, progress), replayed: false };
   }
   const c = await claim(merchantId, idemKey, hash, newResourceId(), opts.operation);
   if (c.kind === 'replay') return { response: c.response, replayed: true };

@@ -24,6 +24,7 @@ import { openIndex } from './open-items.ts';
 import { config } from '../shared/config.ts';
 import { PaystepError } from '../shared/errors.ts';
 import { getPayment, transition } from './payments.ts';
+import type { Payment } from '../domain/payment.ts';
 
 export type RefundStatus = 'pending' | 'succeeded' | 'failed' | 'canceled';
 export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
@@ -119,6 +120,24 @@ export async function reserve(paymentId: string, refundId: string, amount: numbe
       }),
     );
   }
+}
+
+/**
+ * What can still be refunded on the payment now: its `refundable_remaining` (reservations taken
+ * out), or, for a payment from before refundable amounts were tracked, captured − refunded.
+ */
+export async function refundableRemaining(
+  p: Pick<Payment, 'id' | 'amount_captured' | 'amount_refunded'>,
+): Promise<number> {
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: { pk: `PAYMENT#${p.id}`, sk: 'PAYMENT' },
+      ProjectionExpression: 'refundable_remaining',
+      ConsistentRead: true,
+    }),
+  );
+  return (out.Item?.refundable_remaining as number | undefined) ?? p.amount_captured - p.amount_refunded;
 }
 
 /** Whether refund `refundId` holds a reservation on the payment (reserved and not released). */

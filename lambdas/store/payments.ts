@@ -169,8 +169,9 @@ export async function recordSettlement(
       })!,
     }),
   );
-  if (!recorded) return false;
-  await addEvent(id, { type: 'settlement', processor, payout_id: payoutId, date });
+  if (recorded) await addEvent(id, { type: 'settlement', processor, payout_id: payoutId, date });
+  // Also when the settlement was recorded before: a crash between the two writes must not leave a
+  // paid-out payment `captured` (the guarded transition changes nothing when it already moved).
   await transition(id, 'settled', {
     from: ['captured'],
     note: `settled in ${processor} payout ${payoutId} on ${date}`,
@@ -178,7 +179,7 @@ export async function recordSettlement(
     // Refunded or disputed before the payout: that status stays; the settlement is recorded beside it.
     if (!(err instanceof TransitionRejected)) throw err;
   });
-  return true;
+  return recorded;
 }
 
 /** Sets attributes without a status change (e.g. a task token, the execution ARN). */

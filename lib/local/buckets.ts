@@ -29,6 +29,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from './log.ts';
 import { s3Accesses, type LocalPermissions } from './permissions.ts';
+import { listenOn } from './ports.ts';
 
 export interface LocalBucketsOptions {
   /** Root of the runtime's data; buckets live in `${dataDir}/buckets/<bucket>/`. */
@@ -250,13 +251,7 @@ export class LocalBuckets {
       this.handle(req, res).catch((err: unknown) => this.fail(req, res, err));
     });
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port);
     this.server = server;
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     this.permissions?.serve(this.url);

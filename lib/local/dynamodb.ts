@@ -60,6 +60,7 @@ import { readJsonFile, writeFileAtomic } from './files.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
 import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
+import { listenOn } from './ports.ts';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -341,13 +342,7 @@ export class LocalDynamo {
     const proxy = http.createServer((req, res) => void this.handle(req, res));
     proxy.keepAliveTimeout = 5000;
     this.proxy = proxy;
-    await new Promise<void>((resolve, reject) => {
-      proxy.once('error', reject);
-      proxy.listen(port, '127.0.0.1', () => {
-        proxy.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(proxy, port);
     for (const t of this.streams.values()) for (const s of t.shards) void this.runShard(t, s);
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     this.opts.permissions?.serve(endpoint);

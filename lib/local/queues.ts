@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createLogger, type Logger } from './log.ts';
 import { sqsAccesses, type LocalPermissions } from './permissions.ts';
+import { listenOn } from './ports.ts';
 
 /** Visibility of a batch handed to an event-source consumer until its invocation ends. */
 const IN_FLIGHT_MS = 12 * 3600 * 1000; // SQS's longest visibility timeout; under setTimeout's limit
@@ -277,13 +278,7 @@ export class LocalQueues {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port);
     this.server = server;
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     this.permissions?.serve(this.url);

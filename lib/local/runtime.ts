@@ -14,7 +14,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -42,6 +41,7 @@ import { resetProcessors } from '../../lambdas/connectors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
 import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
 import { AdyenSimulator } from './processors/adyen/simulator.ts';
+import { releasePort, reservePort } from './ports.ts';
 import {
   ADYEN_LOCAL_API_KEY,
   ADYEN_LOCAL_HMAC_KEY,
@@ -176,12 +176,12 @@ export class Runtime {
     // Endpoints are fixed before anything starts, so that every handler, whichever service
     // calls it first, finds every other service.
     const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
+      reservePort(),
+      reservePort(),
+      reservePort(),
+      reservePort(),
+      reservePort(),
+      reservePort(),
     ]);
     this.endpoints = {
       dynamodb: `http://127.0.0.1:${dynamoPort}`,
@@ -193,6 +193,8 @@ export class Runtime {
     if (!realStripe) this.endpoints.stripe = `http://127.0.0.1:${stripePort}`;
     const realAdyen = Boolean(process.env.ADYEN_API_KEY);
     if (!realAdyen) this.endpoints.adyen = `http://127.0.0.1:${adyenPort}`;
+    if (realStripe) await releasePort(stripePort);
+    if (realAdyen) await releasePort(adyenPort);
     this.setEnvironment();
     resetClients();
     resetProcessors();
@@ -566,13 +568,3 @@ function powertoolsLevel(level: string): string {
   return map[level.toLowerCase()] ?? 'WARN';
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}

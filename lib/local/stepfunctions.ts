@@ -21,6 +21,7 @@ import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
 import { sfnAccesses, type Access, type LocalPermissions } from './permissions.ts';
+import { listenOn } from './ports.ts';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -186,10 +187,7 @@ export class LocalStepFunctions {
     this.recover();
     const server = http.createServer((req, res) => void this.serve(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
+    await listenOn(server, port);
     const addr = server.address() as { port: number };
     this.opts.permissions?.serve(`http://127.0.0.1:${addr.port}`);
     return `http://127.0.0.1:${addr.port}`;

@@ -59,6 +59,7 @@ import {
 } from '../../../lambdas/reconciliation/sources/stripe-csv.ts';
 import { Journal } from '../journal.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { listenOn } from '../ports.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -985,13 +986,7 @@ export class StripeSimulator {
       });
     });
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port);
     this.server = server;
     this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const [id, info] of this.sim) if (info.transition) this.scheduleTransition(id, info.transition.at);

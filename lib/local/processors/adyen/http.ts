@@ -10,6 +10,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../log.ts';
+import { listenOn } from '../../ports.ts';
 
 export interface HttpRequest {
   method: string;
@@ -133,13 +134,7 @@ export class SimHttpServer {
       });
     });
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port);
     this.server = server;
     this.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this.base;

@@ -20,9 +20,13 @@ const UNCONFIRMED = new Set(['bif', 'mga']);
 
 const NAME = 'adyen';
 
+/** Whether this connector sends payments in `currency` (lowercase ISO 4217) to Adyen. */
+export const adyenTakesCurrency = (currency: string): boolean =>
+  isSupportedCurrency(currency.toLowerCase()) && !UNCONFIRMED.has(currency.toLowerCase());
+
 function shift(currency: string): number {
   const c = currency.toLowerCase();
-  if (!isSupportedCurrency(c) || UNCONFIRMED.has(c))
+  if (!adyenTakesCurrency(c))
     throw new ProcessorRequestError(
       NAME,
       `Adyen: currency ${currency} is not supported by this connector`,

@@ -40,7 +40,7 @@ const condition = z
     bin: list(z.string().regex(/^\d{1,8}$/, 'must be a BIN prefix of 1 to 8 digits')),
     issuer_country: z.array(upper).min(1, 'must list at least one value'),
     payment_method_type: z.array(z.enum(['card'])).min(1, 'must list at least one value'),
-    channel: z.array(z.enum(['ecommerce', 'moto', 'recurring'])).min(1, 'must list at least one value'),
+    channel: z.array(lower).min(1, 'must list at least one value'),
     metadata: z.record(z.string().min(1).max(40), z.union([z.literal('*'), list(z.string().max(500))])),
   })
   .partial()
@@ -233,7 +233,8 @@ export interface PaymentFacts {
   bin?: string;
   issuerCountry?: string;
   paymentMethodType?: 'card';
-  channel?: 'ecommerce' | 'moto' | 'recurring';
+  /** The payment's channel as the merchant sent it (`web`, `mobile`, `moto`, `recurring`, …). */
+  channel?: string;
   metadata?: Readonly<Record<string, string>>;
 }
 
@@ -308,7 +309,7 @@ export function matches(when: RoutingConditions, p: PaymentFacts): boolean {
     return false;
   if (!oneOf(p.issuerCountry, when.issuer_country, (s) => s.toUpperCase())) return false;
   if (!oneOf(p.paymentMethodType, when.payment_method_type)) return false;
-  if (!oneOf(p.channel, when.channel)) return false;
+  if (!oneOf(p.channel, when.channel, (s) => s.toLowerCase())) return false;
   for (const [k, v] of Object.entries(when.metadata ?? {})) {
     const value = p.metadata?.[k];
     if (value === undefined || (v !== '*' && !v.includes(value))) return false;

@@ -26,6 +26,7 @@ import { registerWebhookCommands } from './webhooks.ts';
 import { registerFinanceCommands } from './finance.ts';
 import { registerExecutionCommands } from './executions.ts';
 import { registerSimulatorCommands } from './simulator.ts';
+import { registerRoutingCommands } from './routing.ts';
 
 export { UsageError };
 
@@ -180,6 +181,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerFinanceCommands(program, out);
   registerExecutionCommands(program, out);
   registerSimulatorCommands(program, out);
+  registerRoutingCommands(program, out);
 
   return program;
 }

@@ -9,5 +9,6 @@ import { finance } from './finance.ts';
 import { events } from './events.ts';
 import { disputes } from './disputes.ts';
 import { webhooks } from './webhooks.ts';
+import { routing } from './routing.ts';
 
-export const fragments: TopologyFragment[] = [refunds, sweeper, events, disputes, webhooks, finance];
+export const fragments: TopologyFragment[] = [refunds, sweeper, events, disputes, webhooks, finance, routing];

@@ -27,6 +27,7 @@ import { registerFinanceCommands } from './finance.ts';
 import { registerExecutionCommands } from './executions.ts';
 import { registerSimulatorCommands } from './simulator.ts';
 import { registerRoutingCommands } from './routing.ts';
+import { registerIncidentCommands } from './incidents.ts';
 
 export { UsageError };
 
@@ -182,6 +183,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerExecutionCommands(program, out);
   registerSimulatorCommands(program, out);
   registerRoutingCommands(program, out);
+  registerIncidentCommands(program, out);
 
   return program;
 }

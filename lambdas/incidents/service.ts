@@ -1,0 +1,119 @@
+/**
+ * Incident mode's operations (docs/routing.md "Incidents"), shared by the CLI (`paystep incident
+ * …`), the breaker (suspect) and the ops API to come: declare, suspect, confirm, dismiss, resolve,
+ * list, show. Each change is checked against the transition table and recorded on the incident's
+ * timeline with who did it.
+ */
+import { knownProcessors } from '../connectors/capabilities.ts';
+import { transitionProblem, type Incident, type IncidentStatus } from '../domain/incidents.ts';
+import { PaystepError } from '../shared/errors.ts';
+import { newId } from '../shared/ids.ts';
+import {
+  getIncident,
+  listIncidents,
+  moveIncident,
+  openIncident,
+  runningIncident,
+} from '../store/incidents.ts';
+
+/** A request that cannot be done as asked (unknown processor or incident, a refused transition). */
+export class IncidentError extends PaystepError {
+  override name = 'IncidentError';
+}
+
+const MAX_REASON = 1000;
+
+function checkProcessor(processor: string): void {
+  if (!knownProcessors().includes(processor))
+    throw new IncidentError(`unknown processor '${processor}' (expected: ${knownProcessors().join(', ')})`);
+}
+
+function checkText(what: string, text: string): string {
+  const t = text.trim();
+  if (!t) throw new IncidentError(`${what} must not be empty`);
+  if (t.length > MAX_REASON) throw new IncidentError(`${what} must be at most ${MAX_REASON} characters`);
+  return t;
+}
+
+export interface Opened {
+  incident: Incident;
+  /** false: the processor already had a running incident, which is returned (and confirmed by a declare). */
+  created: boolean;
+}
+
+/**
+ * Ops declare an incident: it starts `open`. If the processor has a suspected one, that one is
+ * confirmed instead (one incident per outage); an open one is returned as it is.
+ */
+export async function declareIncident(
+  processor: string,
+  reason: string,
+  by: string,
+  now = Date.now(),
+): Promise<Opened> {
+  checkProcessor(processor);
+  const text = checkText('the reason', reason);
+  const opened = await openIncident({
+    id: newId('inc'),
+    object: 'incident',
+    processor,
+    status: 'open',
+    reason: text,
+    opened_at: now,
+    confirmed_at: now,
+    closed_at: null,
+    timeline: [{ at: now, event: 'declared', by, text }],
+  });
+  if (opened.created || opened.incident.status !== 'suspected') return opened;
+  return { incident: await confirmIncident(opened.incident.id, by, text, now), created: false };
+}
+
+/** The breaker tripped: a `suspected` incident, unless one is running already. */
+export async function suspectIncident(processor: string, reason: string, now = Date.now()): Promise<Opened> {
+  checkProcessor(processor);
+  return openIncident({
+    id: newId('inc'),
+    object: 'incident',
+    processor,
+    status: 'suspected',
+    reason,
+    opened_at: now,
+    confirmed_at: null,
+    closed_at: null,
+    timeline: [{ at: now, event: 'suspected', by: 'breaker', text: reason }],
+  });
+}
+
+async function move(
+  id: string,
+  to: Exclude<IncidentStatus, 'suspected'>,
+  by: string,
+  text: string,
+  now: number,
+) {
+  const current = await showIncident(id);
+  const problem = transitionProblem(current, to);
+  if (problem) throw new IncidentError(problem);
+  const moved = await moveIncident(id, current.processor, to, { at: now, by, text });
+  if (moved) return moved;
+  // Someone else moved it in between: say where it is now.
+  throw new IncidentError(
+    transitionProblem(await showIncident(id), to) ?? `incident ${id} changed meanwhile; try again`,
+  );
+}
+
+export const confirmIncident = (id: string, by: string, note = 'confirmed', now = Date.now()) =>
+  move(id, 'open', by, note, now);
+export const dismissIncident = (id: string, by: string, note = 'dismissed', now = Date.now()) =>
+  move(id, 'dismissed', by, note, now);
+export const resolveIncident = (id: string, by: string, note = 'resolved', now = Date.now()) =>
+  move(id, 'resolved', by, note, now);
+
+export async function showIncident(id: string): Promise<Incident> {
+  if (!/^inc_[0-9A-Za-z]{10,40}$/.test(id)) throw new IncidentError(`'${id}' is not an incident id (inc_…)`);
+  const i = await getIncident(id);
+  if (!i) throw new IncidentError(`no incident '${id}'`);
+  return i;
+}
+
+export { listIncidents, runningIncident };

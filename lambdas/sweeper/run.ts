@@ -9,8 +9,9 @@
  *
  * Per item:
  * - payment `requires_action` quiet for `PAYSTEP_SWEEP_AUTH_AFTER_SECONDS` (default 15 min): the
- *   customer may have authenticated and the webhook been lost → retrieve the intent; a decided
- *   outcome resumes the waiting workflow (task token, as the webhook would);
+ *   customer may have authenticated and the webhook been lost → retrieve the payment from its
+ *   processor; a decided outcome resumes the waiting workflow (task token, as the webhook would);
+ *   a processor that cannot tell yet (Adyen: no read API, no notification stored) leaves it waiting;
  * - payment `processing` flagged `needs_attention` or quiet for `PAYSTEP_SWEEP_AFTER_SECONDS`
  *   (default 15 min) with its workflow no longer running → check the outcome with the processor
  *   (the workflow's own reconcile step);
@@ -23,6 +24,9 @@
  * - an idempotency claim whose request died before creating its refund or payment → its
  *   reservation released and the claim dropped (sweepAbandonedClaims);
  * - anything else it cannot resolve → escalated.
+ * Every processor is asked through its connector (lambdas/connectors/registry.ts): Stripe's API, or
+ * for Adyen the same-key replay of the authorisation and the notification facts paystep stored
+ * (test/integration/sweeper-adyen.test.ts).
  * The run report goes to `system/sweeper/<date>/<time>.json` in the reports bucket. Quiet periods
  * are read on every run (lambdas/shared/config.ts). The first run after the index was added lists
  * the open items written before it (backfillOpenIndex, once).
@@ -39,6 +43,7 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { processor } from '../connectors/registry.ts';
+import { ProcessorRequestError, type RetrieveResult } from '../connectors/types.ts';
 import type { Payment } from '../domain/payment.ts';
 import { addEvent, annotate, getPayment, getTaskToken, toPayment } from '../store/payments.ts';
 import { finishRefund, getRefundItem, release, settle } from '../store/refunds.ts';
@@ -119,6 +124,20 @@ async function redrive(p: Payment, result: SweepResult, why: string): Promise<vo
   result.resolved.push({ id: p.id, action: `re-driven: ${why}` });
 }
 
+/**
+ * The processor's state of a payment, or undefined when the processor cannot tell yet: Adyen has no
+ * API to read a payment, so its connector answers from the notifications paystep stored and says
+ * `not_supported` while none has arrived (docs/connectors.md, "Retrieve").
+ */
+async function knownState(name: string, reference: string): Promise<RetrieveResult | undefined> {
+  try {
+    return await (await processor(name)).retrieve(reference);
+  } catch (err) {
+    if (err instanceof ProcessorRequestError && err.code === 'not_supported') return undefined;
+    throw err;
+  }
+}
+
 async function sweepPayment(item: Record<string, unknown>, now: number, result: SweepResult): Promise<void> {
   const p = toPayment(item);
   const age = now - p.updated;
@@ -132,9 +151,13 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
   }
   if (p.status === 'requires_action') {
     if (age < config.sweepAuthAfterSeconds() || !p.processor_reference) return void result.untouched++;
-    const adapter = await processor(p.processor ?? 'stripe');
-    const truth = await adapter.retrieve(p.processor_reference);
-    if (truth.status === 'requires_action' || truth.status === 'processing') return void result.untouched++;
+    if (!p.processor)
+      return escalate(result, p.id, 'waiting for authentication with no processor recorded', true);
+    const truth = await knownState(p.processor, p.processor_reference);
+    // Nothing known yet (a processor without a read API and no notification): the customer may not
+    // have come back; the workflow's own authentication timeout decides, as it would without us.
+    if (!truth || truth.status === 'requires_action' || truth.status === 'processing')
+      return void result.untouched++;
     const outcome = truth.status === 'requires_payment_method' ? 'failed' : truth.status;
     const { token, kind } = await getTaskToken(p.id);
     if (token && kind === 'authentication') {

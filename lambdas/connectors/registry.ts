@@ -21,6 +21,8 @@ import { getPayment } from '../store/payments.ts';
 import { listFacts, paymentIdForReference, rememberReference } from '../store/processor-facts.ts';
 import { StripeAdapter } from './stripe/adapter.ts';
 import type { AuthorizeRequest, AuthorizeResult, ProcessorAdapter } from './types.ts';
+import type { DisputeConnector } from './disputes.ts';
+import { stripeDisputeConnector } from './stripe/disputes.ts';
 
 const adapters = new Map<string, { secret: string; adapter: ProcessorAdapter }>();
 
@@ -112,4 +114,48 @@ export async function processor(name: string): Promise<ProcessorAdapter> {
 /** Forgets adapters (the local runtime calls it when it restarts the simulator on a new port). */
 export function resetProcessors(): void {
   adapters.clear();
+  disputeConnectors.clear();
+}
+
+// --- Disputes ------------------------------------------------------------------------------------
+
+const disputeConnectors = new Map<string, { secret: string; connector: DisputeConnector }>();
+
+/**
+ * The dispute connector of a processor (lambdas/connectors/disputes.ts), configured as its payments
+ * adapter is: Stripe's on the adapter's own SDK client; Adyen's with the `adyen-api-key` secret and
+ * config.adyen(), reading the dispute's stored notification facts (Adyen has no API to read a
+ * dispute) and the payment behind a pspReference. Rebuilt when the secret changes.
+ */
+export async function disputes(name: string): Promise<DisputeConnector> {
+  switch (name) {
+    case 'stripe': {
+      const adapter = await processor('stripe');
+      if (!(adapter instanceof StripeAdapter)) throw new Error('processor stripe is not the Stripe adapter');
+      return stripeDisputeConnector(adapter);
+    }
+    case 'adyen': {
+      const apiKey = await getSecret('adyen-api-key');
+      const cached = disputeConnectors.get(name);
+      if (cached && cached.secret === apiKey) return cached.connector;
+      const c = config.adyen();
+      const { AdyenDisputeConnector } = await import('./adyen/disputes.ts');
+      const connector = new AdyenDisputeConnector({
+        apiKey,
+        merchantAccount: c.merchantAccount,
+        environment: c.environment,
+        ...(c.liveEndpointUrlPrefix ? { liveEndpointUrlPrefix: c.liveEndpointUrlPrefix } : {}),
+        ...(c.apiBase ? { apiBase: c.apiBase } : {}),
+        timeoutMs: config.processorTimeoutMs(),
+        state: {
+          facts: (reference) => listFacts('adyen', reference),
+          paymentId: (reference) => paymentIdForReference('adyen', reference),
+        },
+      });
+      disputeConnectors.set(name, { secret: apiKey, connector });
+      return connector;
+    }
+    default:
+      throw new Error(`processor ${name} is not configured`);
+  }
 }

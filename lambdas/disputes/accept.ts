@@ -1,6 +1,7 @@
 /**
- * POST /v1/disputes/{id}/accept — the merchant accepts the dispute (Stripe: close): a chargeback
- * becomes `accepted` (lost; the payment → charged_back), an inquiry `warning_closed`.
+ * POST /v1/disputes/{id}/accept — the merchant accepts the dispute at its processor (its dispute
+ * connector's `accept`): a chargeback becomes `accepted` (lost; the payment → charged_back), an
+ * inquiry `warning_closed` where the processor can close one.
  * Irreversible, so Idempotency-Key is required.
  */
 import { httpHandler } from '../shared/http.ts';
@@ -9,7 +10,7 @@ import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../s
 import { addDisputeTimelineEntry, annotateDispute } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
 import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
-import { stripeDisputes } from '../connectors/stripe/disputes.ts';
+import { disputes } from '../connectors/registry.ts';
 
 export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'dispute');
@@ -25,12 +26,12 @@ export const handler = httpHandler(async (req) => {
         progress.recoveryPoint === 'at_processor'
           ? await merchantDispute(req.merchantId, id)
           : await answerableDispute(req.merchantId, id, 'accepted');
-      const stripe = await stripeDisputes();
+      const connector = await disputes(d.processor);
       // Marked first, so that the processor's `lost` reads as `accepted` whichever arrives first:
-      // this call's answer or the charge.dispute.closed webhook.
+      // this call's answer or the processor's webhook that closes the dispute.
       await annotateDispute(d.id, { accepted_by_merchant: true });
       if (progress.recoveryPoint !== 'at_processor') await progress.checkpoint('at_processor');
-      const obj = await atProcessor(() => stripe.close(d.processor_reference, `${d.id}:accept`)).catch(
+      const facts = await atProcessor(() => connector.accept(d.processor_reference, `${d.id}:accept`)).catch(
         async (err: unknown) => {
           // Not accepted (or not known to be): a later `lost` reads as lost. A retry marks it again, and
           // the processor replays the first close for the same idempotency key.
@@ -39,7 +40,7 @@ export const handler = httpHandler(async (req) => {
         },
       );
       await addDisputeTimelineEntry(d.payment_id, { event: 'accepted', dispute: d.id });
-      const after = await applyProcessorResponse(d, obj, 'api.accept');
+      const after = await applyProcessorResponse(d, facts, 'api.accept');
       return { status: 200, body: presentDispute(after) };
     },
     { operation: 'dispute.accept' },

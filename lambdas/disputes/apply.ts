@@ -41,7 +41,7 @@ import {
   decide,
   financeTotals,
   isClosed,
-  mapProcessorStatus,
+  finalStatus,
   mergeBalance,
   paymentStep,
   remindAt,
@@ -58,7 +58,7 @@ export interface DisputeBinding {
 }
 
 export interface ChangeSource {
-  /** `charge.dispute.created`, …, or `api.evidence` / `api.accept` for an API call's response. */
+  /** The processor's event (`charge.dispute.created`, `CHARGEBACK`, …), or `api.evidence` / `api.accept` for an API call's response. */
   eventType: string;
   /** Epoch seconds. */
   eventCreated: number;
@@ -84,7 +84,7 @@ export async function applyFacts(
 ): Promise<ApplyResult> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const stored = await getDispute(b.disputeId);
-    const status = mapProcessorStatus(facts.processor_status, stored?.accepted_by_merchant ?? false);
+    const status = finalStatus(facts.status, stored?.accepted_by_merchant ?? false);
     if (!status)
       return { outcome: 'ignored', created: false, statusChanged: false, why: 'unmodelled_status' };
     const balanceIds = facts.balance_transactions.map((t) => t.id);
@@ -113,7 +113,8 @@ export async function applyFacts(
         processor: b.processor,
         processor_reference: facts.processor_reference,
         charge: facts.charge,
-        payment_intent: facts.payment_intent,
+        // The disputed payment's processor reference (the stored field keeps its first, Stripe, name).
+        payment_intent: facts.payment_reference,
         amount: facts.amount,
         currency: facts.currency,
         reason: facts.reason,

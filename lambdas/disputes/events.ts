@@ -1,96 +1,108 @@
 /**
- * The entry point for processor dispute events. Webhook ingestion (POST /webhooks/stripe) verifies
- * the signature and calls `handleDisputeEvent` with the event's type, `data.object` and `created`.
+ * The entry point for a processor's dispute events. Webhook ingestion verifies the request and calls
+ * `handleDisputeEvent(processor, type, payload, created)` (Stripe: the event's type, `data.object`
+ * and `created`); the processor's dispute connector reads the payload into neutral facts
+ * (lambdas/connectors/disputes.ts). Adyen's notifications arrive as stored facts instead and go
+ * through `applyDisputeFact` (./facts.ts); both end in `applyAndFollow`.
  *
  * The caller's function needs, in its topology `uses`: tables `main`, stateMachines `dispute`,
- * secrets `stripe-secret-key` (see `disputeEventUses` in lib/topology/disputes.ts).
+ * the processors' secrets (see `disputeEventUses` in lib/topology/disputes.ts).
  */
 import { newId } from '../shared/ids.ts';
 import { logger } from '../shared/logger.ts';
 import { getPayment } from '../store/payments.ts';
 import { claimRef, getRef } from '../store/disputes.ts';
+import { disputes } from '../connectors/registry.ts';
+import type { DisputeConnector } from '../connectors/disputes.ts';
 import { applyAndFollow, type DisputeBinding } from './apply.ts';
-import { eventFingerprint, factsFromStripe, type DisputeFacts } from './model.ts';
-import { stripeDisputes } from '../connectors/stripe/disputes.ts';
-
-export const DISPUTE_EVENT_TYPES = [
-  'charge.dispute.created',
-  'charge.dispute.updated',
-  'charge.dispute.closed',
-  'charge.dispute.funds_withdrawn',
-  'charge.dispute.funds_reinstated',
-] as const;
-
-const PROCESSOR = 'stripe';
+import { eventFingerprint, type DisputeFacts } from './model.ts';
 
 /**
- * Applies one Stripe dispute event. Idempotent; safe in any order and under concurrency.
+ * Applies one processor dispute event. Idempotent; safe in any order and under concurrency.
  * - 'applied': the dispute changed (created, a newer status or fields, new balance transactions);
  *   the payment, workflow and timeline followed.
  * - 'ignored': a duplicate, an older event than the state already recorded, a backwards status, an
  *   event type or status paystep does not handle, or a dispute on a payment that is not paystep's.
  * - 'unknown_object': the dispute names a paystep payment this table does not have (yet): park the
  *   event and retry it later.
- * Throws when a dependency failed (DynamoDB, Step Functions, Stripe lookup): retry the delivery.
+ * Throws when a dependency failed (DynamoDB, Step Functions, the processor): retry the delivery.
  */
 export async function handleDisputeEvent(
+  processorName: string,
   eventType: string,
-  dispute: Record<string, unknown>,
+  payload: Record<string, unknown>,
   eventCreated: number,
 ): Promise<'applied' | 'ignored' | 'unknown_object'> {
-  if (!(DISPUTE_EVENT_TYPES as readonly string[]).includes(eventType)) return 'ignored';
-  const facts = factsFromStripe(dispute);
+  const connector = await disputes(processorName);
+  const facts = connector.readEvent?.(eventType, payload);
   if (!facts) {
-    logger.warn('dispute event without a dispute object', { eventType });
+    logger.warn('not a dispute event this processor’s connector reads', {
+      processor: processorName,
+      eventType,
+    });
     return 'ignored';
   }
-  const binding = await bind(facts);
+  return applyProcessorFacts(connector, facts, {
+    eventType,
+    eventCreated,
+    fingerprint: eventFingerprint(eventType, eventCreated, payload),
+  });
+}
+
+/** Binds the facts to a paystep dispute and applies them (shared by every processor's entry point). */
+export async function applyProcessorFacts(
+  connector: DisputeConnector,
+  facts: DisputeFacts,
+  src: { eventType: string; eventCreated: number; fingerprint: string },
+): Promise<'applied' | 'ignored' | 'unknown_object'> {
+  const binding = await bind(connector, facts);
   if (binding === 'foreign') {
     logger.warn('dispute on a payment paystep does not know', {
-      eventType,
+      processor: facts.processor,
+      eventType: src.eventType,
       processorReference: facts.processor_reference,
     });
     return 'ignored';
   }
   if (binding === 'unknown') return 'unknown_object';
-  const r = await applyAndFollow(binding, facts, {
-    eventType,
-    eventCreated,
-    fingerprint: eventFingerprint(eventType, eventCreated, dispute),
-  });
-  return r.outcome;
+  return (await applyAndFollow(binding, facts, src)).outcome;
 }
 
 /**
- * The paystep dispute for a processor dispute: known already (its reference), or bound now to the
- * payment named by the PaymentIntent's `metadata.paystep_payment_id`.
+ * The paystep dispute for a processor dispute: known already (its processor and reference), or
+ * bound now to the payment the facts name (or the connector finds: Stripe's PaymentIntent
+ * metadata, Adyen's pspReference of the payment), if that payment was made on this processor.
  */
-export async function bind(facts: DisputeFacts): Promise<DisputeBinding | 'unknown' | 'foreign'> {
-  const known = await getRef(PROCESSOR, facts.processor_reference);
+export async function bind(
+  connector: DisputeConnector,
+  facts: DisputeFacts,
+): Promise<DisputeBinding | 'unknown' | 'foreign'> {
+  const processorName = connector.processor;
+  const known = await getRef(processorName, facts.processor_reference);
   if (known)
     return {
       disputeId: known.dispute_id,
       paymentId: known.payment_id,
       merchantId: known.merchant_id,
-      processor: PROCESSOR,
+      processor: processorName,
     };
-  const paymentId =
-    facts.paystep_payment_id ??
-    (await (
-      await stripeDisputes()
-    ).paystepPaymentId({ paymentIntent: facts.payment_intent, charge: facts.charge }));
+  const paymentId = facts.paystep_payment_id ?? (await connector.paystepPaymentId(facts));
   if (!paymentId) return 'foreign';
   const payment = await getPayment(paymentId);
   if (!payment) return 'unknown';
-  if (
-    payment.processor_reference &&
-    facts.payment_intent &&
-    payment.processor_reference !== facts.payment_intent
-  ) {
-    logger.warn('dispute names a PaymentIntent other than the payment’s', { paymentId });
+  if (payment.processor && payment.processor !== processorName) {
+    logger.warn('dispute names a payment made on another processor', { paymentId, processor: processorName });
     return 'foreign';
   }
-  const ref = await claimRef(PROCESSOR, facts.processor_reference, {
+  if (
+    payment.processor_reference &&
+    facts.payment_reference &&
+    payment.processor_reference !== facts.payment_reference
+  ) {
+    logger.warn('dispute names a processor payment other than the payment’s', { paymentId });
+    return 'foreign';
+  }
+  const ref = await claimRef(processorName, facts.processor_reference, {
     dispute_id: newId('dp'),
     payment_id: payment.id,
     merchant_id: payment.merchant_id,
@@ -99,6 +111,6 @@ export async function bind(facts: DisputeFacts): Promise<DisputeBinding | 'unkno
     disputeId: ref.dispute_id,
     paymentId: ref.payment_id,
     merchantId: ref.merchant_id,
-    processor: PROCESSOR,
+    processor: processorName,
   };
 }

@@ -1,6 +1,8 @@
 /**
- * POST /v1/disputes/{id}/evidence {evidence: {...Stripe evidence fields}, submit?: true} — forwards
- * the evidence to the processor (`submit: false` stages it without sending it to the issuer).
+ * POST /v1/disputes/{id}/evidence {evidence: {...neutral evidence fields}, submit?: true} — forwards
+ * the evidence to the dispute's processor through its dispute connector, which maps the neutral
+ * schema to the processor's own (docs/disputes.md) (`submit: false` stages it without sending it to
+ * the issuer).
  * Submitted evidence moves the dispute to under_review and resumes its workflow. Idempotency-Key
  * optional (evidence can be submitted once anyway).
  */
@@ -11,8 +13,8 @@ import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../s
 import { addDisputeTimelineEntry } from '../store/disputes.ts';
 import { presentDispute } from './present.ts';
 import { answerableDispute, applyProcessorResponse, atProcessor, merchantDispute } from './respond.ts';
-import { stripeDisputes } from '../connectors/stripe/disputes.ts';
-import { parseEvidence } from './validation.ts';
+import { disputes } from '../connectors/registry.ts';
+import { checkEvidenceFor, parseEvidence } from './validation.ts';
 
 export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'dispute');
@@ -30,20 +32,21 @@ export const handler = httpHandler(async (req) => {
         progress.recoveryPoint === 'at_processor'
           ? await merchantDispute(req.merchantId, id)
           : await answerableDispute(req.merchantId, id, 'answered with evidence');
-      const stripe = await stripeDisputes();
+      const connector = await disputes(d.processor);
+      checkEvidenceFor(d.processor, connector.evidence, body);
       // The same evidence for the same dispute is one submission at the processor, whatever the retries.
       const key = `${d.id}:evidence:${createHash('sha256').update(hash).digest('hex').slice(0, 32)}`;
-      const evidence = Object.fromEntries(Object.entries(body.evidence).filter(([, v]) => v !== undefined));
+      const evidence = body.evidence;
       if (progress.recoveryPoint !== 'at_processor') await progress.checkpoint('at_processor');
-      const obj = await atProcessor(() =>
-        stripe.submitEvidence(d.processor_reference, evidence, body.submit, key),
+      const facts = await atProcessor(() =>
+        connector.submitEvidence(d.processor_reference, evidence, body.submit, key),
       );
       await addDisputeTimelineEntry(d.payment_id, {
         event: body.submit ? 'evidence_submitted' : 'evidence_staged',
         dispute: d.id,
         fields: Object.keys(evidence).sort(),
       });
-      const after = await applyProcessorResponse(d, obj, 'api.evidence');
+      const after = await applyProcessorResponse(d, facts, 'api.evidence');
       return { status: 200, body: presentDispute(after) };
     },
     { operation: 'dispute.evidence' },

@@ -1,10 +1,11 @@
 /**
  * The dispute state machine (docs/disputes.md): statuses, the allowed transitions, how a
- * processor's dispute object reads in paystep's terms, which incoming change wins, and what a
+ * processor's status reads once paystep's own knowledge is added, which incoming change wins, and what a
  * dispute implies for its payment's status. Pure: no I/O, tested without mocks.
  */
 import { createHash } from 'node:crypto';
 import { moneyStatus, type MoneyFacts, type PaymentStatus } from '../domain/payment.ts';
+import type { BalanceEffect } from '../connectors/disputes.ts';
 
 export const DISPUTE_STATUSES = [
   'warning_needs_response',
@@ -63,110 +64,20 @@ export const ANSWERABLE: readonly DisputeStatus[] = ['needs_response', 'warning_
 /** Payment statuses that hold money a chargeback can withdraw (and a win restores). */
 export const MONEY_STATUSES: readonly PaymentStatus[] = ['captured', 'settled', 'partially_refunded'];
 
-/** A dispute's effect on the merchant's balance, from the processor's balance transactions. */
-export interface BalanceEffect {
-  id: string;
-  /** Signed minor units: negative = withdrawn, positive = reinstated. */
-  amount: number;
-  /** Fee in minor units (positive = charged, negative = returned). */
-  fee: number;
-  net: number;
-  currency: string;
-  reporting_category: string;
-  created: number;
-}
-
-/** What a processor's dispute object says, in paystep's terms. */
-export interface DisputeFacts {
-  processor_reference: string;
-  charge: string | null;
-  payment_intent: string | null;
-  /** `metadata.paystep_payment_id` of an expanded PaymentIntent, when the object carries it. */
-  paystep_payment_id: string | null;
-  amount: number;
-  currency: string;
-  reason: string;
-  /** The processor's own status (`lost` for an accepted dispute). */
-  processor_status: string;
-  evidence_due_by: number | null;
-  network_reason_code: string | null;
-  evidence: Record<string, string>;
-  has_evidence: boolean;
-  submission_count: number;
-  balance_transactions: BalanceEffect[];
-  processor_created: number;
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const obj = (v: unknown): Record<string, unknown> | null =>
-  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+export type { BalanceEffect, DisputeFacts } from '../connectors/disputes.ts';
 
 /**
- * Reads a Stripe dispute object (webhook `data.object` or an API response). Returns undefined
- * for something that is not a dispute object.
+ * The status a processor's facts give, once paystep's own knowledge is added: a loss the merchant
+ * asked for (POST /v1/disputes/{id}/accept) is `accepted`. null (a state paystep does not model)
+ * → undefined: the change is ignored and logged, the dispute keeps its last known status.
  */
-export function factsFromStripe(d: Record<string, unknown>): DisputeFacts | undefined {
-  const id = str(d.id);
-  const amount = num(d.amount);
-  const currency = str(d.currency);
-  const status = str(d.status);
-  if (d.object !== 'dispute' || !id || amount === null || !currency || !status) return undefined;
-  const pi = d.payment_intent;
-  const piObj = obj(pi);
-  const charge = d.charge;
-  const details = obj(d.evidence_details) ?? {};
-  const evidence: Record<string, string> = {};
-  for (const [k, v] of Object.entries(obj(d.evidence) ?? {})) if (typeof v === 'string' && v) evidence[k] = v;
-  const card = obj(obj(d.payment_method_details)?.card);
-  const txns: BalanceEffect[] = [];
-  for (const t of Array.isArray(d.balance_transactions) ? d.balance_transactions : []) {
-    const o = obj(t);
-    const tid = str(o?.id);
-    const tAmount = num(o?.amount);
-    if (!o || !tid || tAmount === null) continue;
-    const fee = num(o.fee) ?? 0;
-    txns.push({
-      id: tid,
-      amount: tAmount,
-      fee,
-      net: num(o.net) ?? tAmount - fee,
-      currency: str(o.currency) ?? currency,
-      reporting_category: str(o.reporting_category) ?? (tAmount < 0 ? 'dispute' : 'dispute_reversal'),
-      created: num(o.created) ?? 0,
-    });
-  }
-  const dueBy = num(details.due_by);
-  return {
-    processor_reference: id,
-    charge: typeof charge === 'string' ? charge : str(obj(charge)?.id),
-    payment_intent: typeof pi === 'string' ? pi : str(piObj?.id),
-    paystep_payment_id: str(obj(piObj?.metadata)?.paystep_payment_id),
-    amount,
-    currency: currency.toLowerCase(),
-    reason: str(d.reason) ?? 'general',
-    processor_status: status,
-    evidence_due_by: dueBy && dueBy > 0 ? dueBy : null,
-    network_reason_code: str(d.network_reason_code) ?? str(card?.network_reason_code),
-    evidence,
-    has_evidence: details.has_evidence === true,
-    submission_count: num(details.submission_count) ?? 0,
-    balance_transactions: txns,
-    processor_created: num(d.created) ?? 0,
-  };
-}
-
-/**
- * paystep's status for a processor status. A `lost` the merchant asked for (accept) is `accepted`.
- * Statuses paystep does not model (`prevented`, `appeal_*`) → undefined: the change is ignored and
- * logged, the dispute keeps its last known status.
- */
-export function mapProcessorStatus(
-  processorStatus: string,
+export function finalStatus(
+  status: DisputeStatus | null,
   acceptedByMerchant: boolean,
 ): DisputeStatus | undefined {
-  if (processorStatus === 'lost' && acceptedByMerchant) return 'accepted';
-  return isDisputeStatus(processorStatus) && processorStatus !== 'accepted' ? processorStatus : undefined;
+  if (!status) return undefined;
+  if (status === 'lost' && acceptedByMerchant) return 'accepted';
+  return status;
 }
 
 /** Sums for finance: funds withdrawn and reinstated (positive minor units) and dispute fees. */

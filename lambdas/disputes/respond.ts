@@ -1,14 +1,14 @@
 /**
  * What evidence submission and acceptance share: the merchant's answerable dispute, the processor
- * call with its errors in API terms, and applying the dispute object the processor returned
- * through the same path as a webhook event (so the order of the API response and the webhook
+ * call with its errors in API terms, and applying the dispute the processor's connector answered
+ * with through the same path as a webhook event (so the order of the API response and the webhook
  * does not matter).
  */
 import { ApiError, notFound } from '../shared/errors.ts';
 import { ProcessorRequestError, ProcessorUnavailableError } from '../connectors/types.ts';
 import { getDispute, getMerchantDispute, type DisputeRecord } from '../store/disputes.ts';
 import { applyAndFollow } from './apply.ts';
-import { ANSWERABLE, eventFingerprint, factsFromStripe } from './model.ts';
+import { ANSWERABLE, eventFingerprint, type DisputeFacts } from './model.ts';
 
 /** The merchant's dispute, or a 404. */
 export async function merchantDispute(merchantId: string, id: string): Promise<DisputeRecord> {
@@ -55,19 +55,17 @@ export async function atProcessor<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Applies the dispute object a processor call returned; the dispute as it is afterwards. */
+/** Applies the dispute a processor call answered with; the dispute as it is afterwards. */
 export async function applyProcessorResponse(
   d: DisputeRecord,
-  processorObject: Record<string, unknown>,
+  facts: DisputeFacts,
   source: 'api.evidence' | 'api.accept',
 ): Promise<DisputeRecord> {
-  const facts = factsFromStripe(processorObject);
-  if (!facts) throw new Error(`the processor answered ${source} without a dispute object`);
   const now = Math.floor(Date.now() / 1000);
   await applyAndFollow(
     { disputeId: d.id, paymentId: d.payment_id, merchantId: d.merchant_id, processor: d.processor },
     facts,
-    { eventType: source, eventCreated: now, fingerprint: eventFingerprint(source, now, processorObject) },
+    { eventType: source, eventCreated: now, fingerprint: eventFingerprint(source, now, facts) },
   );
   return (await getDispute(d.id))!;
 }

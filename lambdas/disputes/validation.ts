@@ -3,14 +3,19 @@ import { z } from 'zod';
 import { invalidRequest } from '../shared/errors.ts';
 import { parse } from '../payments/validation.ts';
 import { isIdOf } from '../shared/input.ts';
-import { STRIPE_EVIDENCE_FIELDS } from '../connectors/stripe/disputes.ts';
+import {
+  EVIDENCE_FIELDS,
+  unsupportedFields,
+  type Evidence,
+  type EvidenceField,
+  type EvidenceSupport,
+} from '../connectors/disputes.ts';
 
-/** Stripe's limits: 20,000 characters a field, 150,000 in all. */
+/** The most any connector accepts; each connector's own limits are checked by `checkEvidenceFor`. */
 const FIELD_MAX = 20_000;
-const TOTAL_MAX = 150_000;
 
 const evidenceShape = Object.fromEntries(
-  STRIPE_EVIDENCE_FIELDS.map((f) => [
+  EVIDENCE_FIELDS.map((f) => [
     f,
     z
       .string()
@@ -18,30 +23,62 @@ const evidenceShape = Object.fromEntries(
       .max(FIELD_MAX, `must be at most ${FIELD_MAX} characters`)
       .optional(),
   ]),
-) as Record<(typeof STRIPE_EVIDENCE_FIELDS)[number], z.ZodOptional<z.ZodString>>;
+) as Record<EvidenceField, z.ZodOptional<z.ZodString>>;
 
+/** The body of POST /v1/disputes/{id}/evidence: the neutral evidence schema (docs/disputes.md). */
 export const EvidenceBody = z.strictObject({
   evidence: z.strictObject(evidenceShape),
   submit: z.boolean('submit must be true or false').default(true),
 });
 
-export type Evidence = z.infer<typeof EvidenceBody>;
+export interface EvidenceRequest {
+  evidence: Evidence;
+  submit: boolean;
+}
 
-export function parseEvidence(body: unknown): Evidence {
+export function parseEvidence(body: unknown): EvidenceRequest {
   if (body === undefined)
     throw invalidRequest('parameter_missing', 'Missing required param: evidence.', 'evidence');
   const data = parse(EvidenceBody, body);
-  const fields = Object.entries(data.evidence).filter(([, v]) => v !== undefined);
-  if (fields.length === 0)
+  const evidence: Evidence = {};
+  for (const [k, v] of Object.entries(data.evidence)) if (v !== undefined) evidence[k as EvidenceField] = v;
+  if (Object.keys(evidence).length === 0)
     throw invalidRequest('parameter_missing', 'Send at least one evidence field.', 'evidence');
-  const total = fields.reduce((n, [, v]) => n + (v as string).length, 0);
-  if (total > TOTAL_MAX)
+  return { evidence, submit: data.submit };
+}
+
+/** Whether the dispute's processor takes this evidence: its fields, its limits, staging. */
+export function checkEvidenceFor(processor: string, support: EvidenceSupport, req: EvidenceRequest): void {
+  const unsupported = unsupportedFields(support, req.evidence);
+  if (unsupported.length)
     throw invalidRequest(
       'parameter_invalid',
-      `Invalid evidence: at most ${TOTAL_MAX} characters in all fields together`,
+      `Invalid evidence.${unsupported[0]}: this dispute is at ${processor}, which does not take ${unsupported.join(', ')}` +
+        (support.fileFields.length === 0
+          ? ' (file ids belong to another processor); describe it in a text field such as uncategorized_text'
+          : ''),
+      `evidence.${unsupported[0]}`,
+    );
+  for (const [k, v] of Object.entries(req.evidence))
+    if (v!.length > support.maxFieldLength)
+      throw invalidRequest(
+        'parameter_invalid',
+        `Invalid evidence.${k}: must be at most ${support.maxFieldLength} characters`,
+        `evidence.${k}`,
+      );
+  const total = Object.values(req.evidence).reduce((n, v) => n + v!.length, 0);
+  if (total > support.maxTotalLength)
+    throw invalidRequest(
+      'parameter_invalid',
+      `Invalid evidence: at most ${support.maxTotalLength} characters in all fields together`,
       'evidence',
     );
-  return data;
+  if (!req.submit && !support.staging)
+    throw invalidRequest(
+      'parameter_invalid',
+      `Invalid submit: ${processor} cannot stage evidence; send it with submit true`,
+      'submit',
+    );
 }
 
 export function parseListQuery(q: Record<string, string>) {

@@ -10,13 +10,14 @@
  *   payment captured (`consistent`), however often it comes. A `capture_failed` about a captured
  *   payment flags it for attention (the transition table cannot move it back);
  * - refund facts → `applyRefundUpdate` (succeeded / failed; a pending refund moves once);
- * - dispute facts → recorded only (the dispute workflow on Adyen is still to come).
+ * - dispute facts → `applyDisputeFact` (lambdas/disputes/facts.ts): the dispute and its payment.
  *
  * `unknown_object`: the fact names a payment or refund paystep does not have yet (the
  * notification overtook the workflow's write): the event is parked and retried.
  */
 import type { ConnectorFact, PaymentFact } from '../connectors/facts.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
+import { applyDisputeFact } from '../disputes/facts.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
 import { isIdOf } from '../shared/input.ts';
 import { annotate, getPayment } from '../store/payments.ts';
@@ -88,6 +89,6 @@ export async function handleAdyenFact(fact: ConnectorFact): Promise<EventOutcome
         created,
       );
     case 'dispute':
-      return 'recorded';
+      return applyDisputeFact(fact);
   }
 }

@@ -103,7 +103,7 @@ export async function handleStripeEvent(event: StripeEventLike): Promise<EventOu
         outcomes.push(await refundEvent(r as Record<string, unknown>, event.created));
     return combine(outcomes);
   }
-  if (t.startsWith('charge.dispute.')) return handleDisputeEvent(t, obj, event.created);
+  if (t.startsWith('charge.dispute.')) return handleDisputeEvent(PROCESSOR, t, obj, event.created);
   if (t.startsWith('payout.')) return 'recorded';
   return 'ignored';
 }

@@ -1,18 +1,28 @@
 /**
  * Disputes: the API (read, list, evidence, accept), the dispute workflow and its tasks. Processor
- * events reach disputes through `handleDisputeEvent` (lambdas/disputes/events.ts), called by
- * webhook ingestion; its function needs `disputeEventUses`. See docs/disputes.md.
+ * events reach disputes through `handleDisputeEvent` (lambdas/disputes/events.ts, Stripe's events)
+ * and `applyDisputeFact` (lambdas/disputes/facts.ts, Adyen's notification facts), called by
+ * webhook processing; its function needs `disputeEventUses`. See docs/disputes.md.
  */
 import type { FunctionUses, TopologyFragment } from '../topology.ts';
 
-/** What a function calling `handleDisputeEvent` must declare in its `uses`. */
+/** What a function applying processor dispute events (or the sweeper's refresh) must declare in its `uses`. */
 export const disputeEventUses: FunctionUses = {
   tables: ['main'],
   stateMachines: ['dispute'],
-  secrets: ['stripe-secret-key'],
+  secrets: ['stripe-secret-key', 'adyen-api-key'],
 };
 
-const answer: FunctionUses = { tables: ['main'], stateMachines: ['dispute'], secrets: ['stripe-secret-key'] };
+/**
+ * Evidence and acceptance go to the dispute's processor through its dispute connector
+ * (lambdas/connectors/registry.ts `disputes`): Stripe's key, or Adyen's (its Disputes API) and the
+ * stored notification facts Adyen's connector reads a dispute from (table `main`).
+ */
+const answer: FunctionUses = {
+  tables: ['main'],
+  stateMachines: ['dispute'],
+  secrets: ['stripe-secret-key', 'adyen-api-key'],
+};
 
 export const disputes: TopologyFragment = {
   functions: {

@@ -130,7 +130,7 @@ describe('disputes on the local runtime', () => {
         for (; next < events.length; next++) {
           const e = events[next]!;
           if (!e.type.startsWith('charge.dispute.')) continue;
-          await handleDisputeEvent(e.type, e.data.object, e.created).catch((err: unknown) =>
+          await handleDisputeEvent('stripe', e.type, e.data.object, e.created).catch((err: unknown) =>
             forwardErrors.push(err),
           );
         }
@@ -378,7 +378,7 @@ describe('disputes on the local runtime', () => {
       return { p, events };
     };
     const deliver = (e: { type: string; object: Record<string, unknown>; created: number }) =>
-      handleDisputeEvent(e.type, e.object, e.created);
+      handleDisputeEvent('stripe', e.type, e.object, e.created);
 
     // Won: the close first (a dispute first seen closed), five times at once; then the older events.
     const won = await disputeEventsFor('won');
@@ -457,12 +457,16 @@ describe('disputes on the local runtime', () => {
       evidence_details: { due_by: Math.floor(Date.now() / 1000) + 86400 },
     });
     const now = Math.floor(Date.now() / 1000);
-    expect(await handleDisputeEvent('charge.dispute.created', dispute(notYet.id), now)).toBe(
+    expect(await handleDisputeEvent('stripe', 'charge.dispute.created', dispute(notYet.id), now)).toBe(
       'unknown_object',
     );
-    expect(await handleDisputeEvent('charge.dispute.created', dispute(foreign.id), now)).toBe('ignored');
-    expect(await handleDisputeEvent('charge.refunded', dispute(notYet.id), now)).toBe('ignored');
-    expect(await handleDisputeEvent('charge.dispute.created', { object: 'charge' }, now)).toBe('ignored');
+    expect(await handleDisputeEvent('stripe', 'charge.dispute.created', dispute(foreign.id), now)).toBe(
+      'ignored',
+    );
+    expect(await handleDisputeEvent('stripe', 'charge.refunded', dispute(notYet.id), now)).toBe('ignored');
+    expect(await handleDisputeEvent('stripe', 'charge.dispute.created', { object: 'charge' }, now)).toBe(
+      'ignored',
+    );
   });
 
   test('merchant scope: another merchant sees 404 and an empty list', async () => {

@@ -1,6 +1,7 @@
 /**
  * The dispute state machine, pure: which processor change wins (forward-only, duplicates and stale
- * events ignored, balance effects merged whatever the order), how a Stripe dispute object reads,
+ * events ignored, balance effects merged whatever the order), how a Stripe dispute object reads
+ * (the Stripe dispute connector's `factsFromStripe`),
  * and what a dispute means for its payment's status.
  */
 import {
@@ -9,10 +10,9 @@ import {
   DISPUTE_STATUSES,
   DISPUTE_TRANSITIONS,
   eventFingerprint,
-  factsFromStripe,
+  finalStatus,
   financeTotals,
   isClosed,
-  mapProcessorStatus,
   mergeBalance,
   paymentStep,
   remindAt,
@@ -21,6 +21,7 @@ import {
   type BalanceEffect,
   type DisputeStatus,
 } from '../../lambdas/disputes/model.ts';
+import { factsFromStripe, stripeStatus } from '../../lambdas/connectors/stripe/disputes.ts';
 
 const stripeDispute = (over: Record<string, unknown> = {}) => ({
   id: 'dp_1TestDispute',
@@ -101,12 +102,13 @@ describe('dispute transitions', () => {
   });
 
   test('Stripe statuses map to paystep statuses; a lost the merchant asked for is accepted', () => {
-    expect(mapProcessorStatus('needs_response', false)).toBe('needs_response');
-    expect(mapProcessorStatus('lost', false)).toBe('lost');
-    expect(mapProcessorStatus('lost', true)).toBe('accepted');
-    expect(mapProcessorStatus('warning_closed', true)).toBe('warning_closed');
-    expect(mapProcessorStatus('prevented', false)).toBeUndefined();
-    expect(mapProcessorStatus('accepted', false)).toBeUndefined(); // not a Stripe status
+    const mapped = (s: string, accepted: boolean) => finalStatus(stripeStatus(s), accepted);
+    expect(mapped('needs_response', false)).toBe('needs_response');
+    expect(mapped('lost', false)).toBe('lost');
+    expect(mapped('lost', true)).toBe('accepted');
+    expect(mapped('warning_closed', true)).toBe('warning_closed');
+    expect(mapped('prevented', false)).toBeUndefined();
+    expect(mapped('accepted', false)).toBeUndefined(); // not a Stripe status
   });
 });
 
@@ -168,12 +170,14 @@ describe('factsFromStripe', () => {
     const f = factsFromStripe(stripeDispute())!;
     expect(f).toMatchObject({
       processor_reference: 'dp_1TestDispute',
+      processor: 'stripe',
       charge: 'ch_1',
-      payment_intent: 'pi_1',
+      payment_reference: 'pi_1',
       paystep_payment_id: null,
       amount: 1050,
       currency: 'usd',
       reason: 'fraudulent',
+      status: 'needs_response',
       processor_status: 'needs_response',
       evidence_due_by: 100 + 7 * 86400,
       network_reason_code: '10.4',
@@ -201,7 +205,7 @@ describe('factsFromStripe', () => {
         evidence_details: { due_by: 0 },
       }),
     )!;
-    expect(f.payment_intent).toBe('pi_2');
+    expect(f.payment_reference).toBe('pi_2');
     expect(f.paystep_payment_id).toBe('pay_X');
     expect(f.evidence_due_by).toBeNull();
   });

@@ -12,7 +12,9 @@
  *   payment is captured: NOTIFICATION_OF_CHARGEBACK (Undefended), then CHARGEBACK (funds debited;
  *   a `Chargeback` settlement row). Defense: `retrieveApplicableDefenseReasons`,
  *   `supplyDefenseDocument`, `defendDispute` (status Pending; the outcome comes from
- *   `CHARGEBACK:won|lost` after `delays.disputeDecision`, or from `/_sim/disputes/{psp}/close`).
+ *   `CHARGEBACK:won|lost`, or else from a defense document that contains paystep's test evidence
+ *   strings `winning_evidence` / `losing_evidence` (as Stripe's test mode reads them), after
+ *   `delays.disputeDecision`, or from `/_sim/disputes/{psp}/close`).
  *   Won: CHARGEBACK_REVERSED (Won). Lost: CHARGEBACK_REVERSED (Pending) then SECOND_CHARGEBACK
  *   (Lost): funds returned, then debited again, as the schemes' second cycle does.
  *   `acceptDispute`, or the defense period ending undefended: DISPUTE_DEFENSE_PERIOD_ENDED
@@ -21,7 +23,15 @@
  *   escalates to a chargeback (NOTIFICATION_OF_CHARGEBACK + CHARGEBACK, same dispute reference);
  *   closing it `won` ends it without a notification.
  */
-import { C, isoWithOffset, type Amount, type Json, type Payment, type SimContext } from './model.ts';
+import {
+  C,
+  isoWithOffset,
+  type AdyenDelays,
+  type Amount,
+  type Json,
+  type Payment,
+  type SimContext,
+} from './model.ts';
 import type { Settlement } from './settlement.ts';
 
 export type DisputeStage =
@@ -42,6 +52,8 @@ export interface Dispute {
   documents: string[];
   /** The outcome a defense gets (test value `CHARGEBACK:won|lost`). */
   outcome?: 'won' | 'lost';
+  /** The outcome the defense documents ask for (paystep's test strings `winning_evidence` / `losing_evidence`). */
+  evidenceOutcome?: 'won' | 'lost';
   arn: string;
   createdAt: number;
 }
@@ -83,7 +95,8 @@ export class Disputes {
     });
     ctx.timers.on<{ psp: string }>('dispute-decide', ({ psp }) => {
       const d = this.get(psp);
-      if (d?.stage === 'defended' && d.outcome) this.close(psp, d.outcome);
+      const outcome = d?.outcome ?? d?.evidenceOutcome;
+      if (d?.stage === 'defended' && outcome) this.close(psp, outcome);
     });
     ctx.timers.on<{ psp: string }>('dispute-expire', ({ psp }) => {
       const d = this.get(psp);
@@ -91,6 +104,20 @@ export class Disputes {
       if (d.stage === 'notified') this.charge(d);
       this.end(d, 'expired', 'Expired');
     });
+  }
+
+  /**
+   * Changes the dispute delays from now on (simulated ms; like the Stripe simulator's
+   * `configureDisputes`), e.g. a longer `disputeDecision` so a test sees the defense under review.
+   */
+  configure(
+    delays: Partial<Pick<AdyenDelays, 'dispute' | 'chargeback' | 'disputeDecision' | 'defensePeriod'>>,
+  ): void {
+    for (const [k, v] of Object.entries(delays)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+        throw new TypeError(`${k} must be a non-negative number of milliseconds`);
+      this.ctx.delays[k as keyof typeof delays] = v;
+    }
   }
 
   get(psp: string): Dispute | undefined {
@@ -210,6 +237,9 @@ export class Disputes {
       if (typeof code !== 'string' || typeof content !== 'string' || !content)
         return result('each defense document needs defenseDocumentTypeCode and content');
       if (!d.documents.includes(code)) d.documents.push(code);
+      const text = Buffer.from(content, 'base64').toString('latin1');
+      if (text.includes('winning_evidence')) d.evidenceOutcome = 'won';
+      else if (text.includes('losing_evidence')) d.evidenceOutcome = 'lost';
     }
     this.save(d);
     return result();
@@ -237,7 +267,7 @@ export class Disputes {
     d.disputeStatus = d.kind === 'rfi' ? 'Responded' : 'Pending';
     d.defenseReasonCode = reason.code;
     this.save(d);
-    if (d.outcome && d.kind === 'chargeback')
+    if ((d.outcome ?? d.evidenceOutcome) && d.kind === 'chargeback')
       this.ctx.timers.after('dispute-decide', this.ctx.delays.disputeDecision, { psp: d.pspReference });
     return result();
   }

@@ -28,6 +28,7 @@ import { registerExecutionCommands } from './executions.ts';
 import { registerSimulatorCommands } from './simulator.ts';
 import { registerRoutingCommands } from './routing.ts';
 import { registerIncidentCommands } from './incidents.ts';
+import { registerProcessorCommands } from './processors.ts';
 
 export { UsageError };
 
@@ -184,6 +185,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerSimulatorCommands(program, out);
   registerRoutingCommands(program, out);
   registerIncidentCommands(program, out);
+  registerProcessorCommands(program, out);
 
   return program;
 }

@@ -138,7 +138,13 @@ export function functionPolicy(t: Topology, fn: string, physicalName: (name: str
   const out: Statement[] = [];
   const uses = def.uses ?? {};
   for (const x of uses.tables ?? [])
-    out.push({ actions: TABLE_READ_WRITE, resources: [arn.table(x), `${arn.table(x)}/index/*`] });
+    out.push({
+      actions: TABLE_READ_WRITE,
+      // As CDK's grantReadWriteData: the indexes only when the table has some.
+      resources: t.tables[x]?.globalIndexes?.length
+        ? [arn.table(x), `${arn.table(x)}/index/*`]
+        : [arn.table(x)],
+    });
   for (const x of uses.queues ?? []) out.push({ actions: QUEUE_SEND, resources: [arn.queue(x)] });
   for (const x of uses.buckets ?? [])
     out.push({ actions: BUCKET_READ_WRITE, resources: [arn.bucket(x), `${arn.bucket(x)}/*`] });

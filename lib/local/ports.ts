@@ -36,8 +36,10 @@ export async function reservePort(): Promise<number> {
     shared = false;
     server = await bind(false);
   }
-  // A reservation never accepts anyone: it is only there to hold the port.
+  // A reservation never accepts anyone: it is only there to hold the port, and never keeps the
+  // process alive (a runtime that failed to start leaves nothing running).
   server.on('connection', (socket) => socket.destroy());
+  server.unref();
   const { port } = server.address() as net.AddressInfo;
   reserved.set(port, { server, shared });
   return port;

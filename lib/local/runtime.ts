@@ -175,14 +175,17 @@ export class Runtime {
 
     // Endpoints are fixed before anything starts, so that every handler, whichever service
     // calls it first, finds every other service.
-    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort] = await Promise.all([
-      reservePort(),
-      reservePort(),
-      reservePort(),
-      reservePort(),
-      reservePort(),
-      reservePort(),
-    ]);
+    const ports = await Promise.all(Array.from({ length: 6 }, () => reservePort()));
+    // Reservations not taken over by a service (a failed start, a real processor) are let go at stop.
+    this.started.push(() => Promise.all(ports.map(releasePort)).then(() => undefined));
+    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort] = ports as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     this.endpoints = {
       dynamodb: `http://127.0.0.1:${dynamoPort}`,
       stepfunctions: `http://127.0.0.1:${sfnPort}`,

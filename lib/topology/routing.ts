@@ -1,4 +1,8 @@
-/** Routing: the merchant's versioned routing configuration and its simulator (docs/routing.md). */
+/**
+ * Routing: the merchant's versioned routing configuration and its simulator, processor health and
+ * status (docs/routing.md). Health counts live in their own table, without a stream: one write
+ * per payment attempt must not feed the main table's stream consumers.
+ */
 import type { TopologyFragment } from '../topology.ts';
 
 export const routing: TopologyFragment = {
@@ -13,10 +17,24 @@ export const routing: TopologyFragment = {
       description: 'POST /v1/routing/simulate: the processors a payment would try, and why',
       uses: { tables: ['main'] },
     },
+    'processors-list': {
+      entry: 'lambdas/processors/list.ts',
+      description:
+        'GET /v1/processors: status, circuit breaker, running incident and recent health of each processor',
+      uses: { tables: ['main', 'health'] },
+    },
   },
   routes: [
     { method: 'GET', path: '/v1/routing', function: 'routing-config', auth: 'merchant' },
     { method: 'PUT', path: '/v1/routing', function: 'routing-config', auth: 'merchant' },
     { method: 'POST', path: '/v1/routing/simulate', function: 'routing-simulate', auth: 'merchant' },
+    { method: 'GET', path: '/v1/processors', function: 'processors-list', auth: 'merchant' },
   ],
+  tables: {
+    health: {
+      partitionKey: { name: 'pk', type: 'S' },
+      sortKey: { name: 'sk', type: 'S' },
+      ttlAttribute: 'expires_at',
+    },
+  },
 };

@@ -251,7 +251,13 @@ function stripeWebhookParts(): Pick<
 async function startStripeSimulator(): Promise<ContractFixture> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-contract-stripe-'));
   const events: StripeEvent[] = [];
-  const sim = new StripeSimulator({ dataDir, payoutEveryMs: 0, onEvent: (e) => void events.push(e) });
+  const sim = new StripeSimulator({
+    dataDir,
+    payoutEveryMs: 0,
+    // pm_card_refundFail's refunds fail this long after succeeding (Stripe: asynchronously).
+    asyncRefundDelayMs: 100,
+    onEvent: (e) => void events.push(e),
+  });
   const base = await sim.start();
   const adapter = new StripeAdapter({
     secretKey: STRIPE_SIM_KEY,

@@ -103,6 +103,33 @@ describeContract('refunds', (fx, target) => {
     },
   );
 
+  withOutcomes(
+    'a refund the processor fails after accepting it (pm_card_refundFail) ends failed, refunding nothing',
+    async () => {
+      const { result } = await fx().authorize({ amount: 1500, paymentMethod: 'pm_card_refundFail' });
+      const ref = referenceOf(result);
+      await eventually(
+        'captured',
+        () => fx().adapter.retrieve(ref),
+        (x) => x.status === 'captured',
+      );
+      const r = await fx().adapter.refund(ref, 500, `${ref}:refund:fails`);
+      const failed = await eventually(
+        'the refund to fail',
+        () => fx().adapter.retrieveRefund(r.refundReference),
+        (x) => x.status === 'failed',
+        20_000,
+      );
+      expect(failed).toMatchObject({ refundReference: r.refundReference, status: 'failed' });
+      const p = await eventually(
+        'nothing refunded',
+        () => fx().adapter.retrieve(ref),
+        (x) => x.amountRefunded === 0,
+      );
+      expect(p).toMatchObject({ status: 'captured', amountCaptured: 1500 });
+    },
+  );
+
   withOutcomes('retrieveRefund reads a refund back by its own reference', async () => {
     const ref = await capturedPayment(fx(), 1000);
     const r = await fx().adapter.refund(ref, 400, `${ref}:refund:read`);

@@ -24,11 +24,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { addDays, Reconciler } from '../lambdas/reconciliation/engine.ts';
 import { stripeTerms } from '../lambdas/reconciliation/fees.ts';
-import {
-  formatMajor,
-  readStripeItemizedCsv,
-  STRIPE_ITEMIZED_COLUMNS,
-} from '../lambdas/reconciliation/sources/stripe-csv.ts';
+import { formatMajor } from '../lambdas/reconciliation/amounts.ts';
+import { readStripeItemizedCsv, STRIPE_ITEMIZED_COLUMNS } from '../lambdas/connectors/stripe/settlement.ts';
 import type { InternalRecord, PayoutHeader, ReconException } from '../lambdas/reconciliation/types.ts';
 import { csvBatches, csvLine } from '../lambdas/reports/csv.ts';
 import { transactionRow, TRANSACTION_COLUMNS } from '../lambdas/reports/finance.ts';

@@ -1,6 +1,6 @@
 /**
- * The Adyen settlement source (lambdas/reconciliation/sources/adyen-settlement-details.ts): the
- * connector's importer behind `SOURCES.adyen`, the payout headers handed over from the file's
+ * The Adyen settlement source (lambdas/connectors/adyen/settlement.ts, `ADYEN_SETTLEMENT_DETAILS_FORMAT`):
+ * the connector's importer behind `SOURCES.adyen`, the payout headers handed over from the file's
  * MerchantPayout line, the batch number taken from the file name when rows leave it empty.
  */
 import { SOURCES, apiProcessors, fileProcessors } from '../../lambdas/reconciliation/sources/index.ts';

@@ -5,7 +5,7 @@
  */
 import Stripe from 'stripe';
 import { StripeSimulator } from '../../lib/local/processors/stripe-simulator.ts';
-import { readStripeItemizedCsv } from '../../lambdas/reconciliation/sources/stripe-csv.ts';
+import { readStripeItemizedCsv } from '../../lambdas/connectors/stripe/settlement.ts';
 import type { SettlementItem } from '../../lambdas/reconciliation/types.ts';
 
 const KEY = 'sk_test_paystep_payouts';

@@ -8,12 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addDays, Reconciler } from '../../lambdas/reconciliation/engine.ts';
 import { stripeTerms } from '../../lambdas/reconciliation/fees.ts';
+import { formatMajor, parseMajor } from '../../lambdas/reconciliation/amounts.ts';
 import {
-  formatMajor,
-  parseMajor,
   readStripeItemizedCsv,
   renderStripeItemizedCsv,
-} from '../../lambdas/reconciliation/sources/stripe-csv.ts';
+} from '../../lambdas/connectors/stripe/settlement.ts';
 import type { InternalRecord, SettlementItem } from '../../lambdas/reconciliation/types.ts';
 import { CsvReader, csvLine } from '../../lambdas/reports/csv.ts';
 

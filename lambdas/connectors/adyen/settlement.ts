@@ -38,10 +38,11 @@
  * A batch that did not pay out (no MerchantPayout row) takes its latest Creation Date.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import { currencyExponent, isSupportedCurrency } from '../../domain/money.ts';
-import type { FileFormat } from '../../reconciliation/sources/index.ts';
-import { parseMajor } from '../../reconciliation/sources/stripe-csv.ts';
+import { parseMajor } from '../../reconciliation/amounts.ts';
+import type { FileContext, FileFormat } from '../../reconciliation/sources/index.ts';
 import type { PayoutHeader, SettlementItem, SettlementType } from '../../reconciliation/types.ts';
 import { columnIndex, csvBatches, CsvError } from '../../reports/csv.ts';
 import { TempFile } from '../../reports/storage.ts';
@@ -347,8 +348,25 @@ export function readAdyenSettlementDetails(
   return new AdyenSettlementReader(options).items(stream);
 }
 
-/** For lambdas/reconciliation/sources/index.ts `SOURCES.adyen.files`. */
+/**
+ * The report as a reconciliation source, for lambdas/reconciliation/sources/index.ts
+ * `SOURCES.adyen.files`. Adyen has no payouts API here, so the payout headers (batch, date, amount
+ * per currency) come from the file itself, the `MerchantPayout` line of each currency, handed to
+ * prepare through `FileContext.payout` once the file has been read (the reader only knows them at
+ * the end). Rows that leave `Batch Number` empty take it from the file name (`…_batch_<n>.csv`).
+ */
+export async function* readAdyenSettlementFile(
+  stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  context: FileContext = {},
+): AsyncGenerator<SettlementItem[]> {
+  const batchNumber = context.name ? batchNumberFromFileName(path.basename(context.name)) : undefined;
+  const reader = new AdyenSettlementReader(batchNumber !== undefined ? { batchNumber } : {});
+  yield* reader.items(stream);
+  for (const h of reader.payouts) context.payout?.(h);
+}
+
 export const ADYEN_SETTLEMENT_DETAILS_FORMAT: FileFormat = {
-  read: (stream) => readAdyenSettlementDetails(stream),
+  read: readAdyenSettlementFile,
   description: 'Adyen Settlement details report (CSV, settlement_detail_report_batch_<n>.csv)',
+  payoutsInFile: true,
 };

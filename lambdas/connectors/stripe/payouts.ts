@@ -6,11 +6,12 @@
  * lambdas/reconciliation/sources/index.ts reads Stripe's payouts through it.
  */
 import type Stripe from 'stripe';
-import { stripeCategory } from '../../reconciliation/sources/stripe-csv.ts';
+import type { PayoutApi } from '../../reconciliation/sources/index.ts';
 import type { PayoutHeader, SettlementItem } from '../../reconciliation/types.ts';
 import { config as paystepConfig } from '../../shared/config.ts';
 import { getSecret } from '../../shared/secrets.ts';
 import { createStripeClient } from './client.ts';
+import { stripeCategory } from './settlement.ts';
 
 let client: Promise<Stripe> | undefined;
 
@@ -100,3 +101,10 @@ export async function* stripePayoutItems(payout: PayoutHeader): AsyncGenerator<S
   }
   if (batch.length) yield batch;
 }
+
+/** For lambdas/reconciliation/sources/index.ts `SOURCES.stripe.api`. */
+export const STRIPE_PAYOUT_API: PayoutApi = {
+  payout: stripePayout,
+  payouts: stripePayouts,
+  items: stripePayoutItems,
+};

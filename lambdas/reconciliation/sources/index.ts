@@ -1,21 +1,22 @@
 /**
- * Where settlement data comes from, per processor. A source only normalizes: it turns a
- * processor's file or API into SettlementItems and PayoutHeaders; matching never changes.
+ * Where settlement data comes from, per processor: each processor's connector reads its files and
+ * API (lambdas/connectors/<processor>/settlement.ts, payouts.ts); this module only lists them. A
+ * source only normalizes: it turns a processor's file or API into SettlementItems and
+ * PayoutHeaders; matching never changes.
  *
  * - Stripe: the payouts API, or the itemized payout reconciliation report (CSV); a file's payout
  *   amounts are looked up in the API.
- * - Adyen: the Settlement details report (CSV), read by the Adyen connector's importer
- *   (lambdas/connectors/adyen/settlement.ts). Adyen has no payouts API here: the report carries
+ * - Adyen: the Settlement details report (CSV). Adyen has no payouts API here: the report carries
  *   its own payout headers (the `MerchantPayout` line per currency), handed over through
  *   `FileContext.payout`.
  *
- * To add a processor: a reader in this folder (or its connector's), listed below, and its terms in
- * fees.ts.
+ * To add a processor: its connector's reader (a `FileFormat`, and a `PayoutApi` if it has one),
+ * listed below, and its terms in fees.ts.
  */
 import type { PayoutHeader, SettlementItem } from '../types.ts';
-import { stripePayout, stripePayoutItems, stripePayouts } from '../../connectors/stripe/payouts.ts';
-import { readStripeItemizedCsv } from './stripe-csv.ts';
-import { ADYEN_SETTLEMENT_DETAILS } from './adyen-settlement-details.ts';
+import { ADYEN_SETTLEMENT_DETAILS_FORMAT } from '../../connectors/adyen/settlement.ts';
+import { STRIPE_PAYOUT_API } from '../../connectors/stripe/payouts.ts';
+import { STRIPE_ITEMIZED_FORMAT } from '../../connectors/stripe/settlement.ts';
 
 /** What a reader may know of its file beyond the bytes, and where it hands payout headers. */
 export interface FileContext {
@@ -54,17 +55,12 @@ export interface ProcessorSources {
 
 export const SOURCES: Record<string, ProcessorSources> = {
   stripe: {
-    files: {
-      'payout-reconciliation-itemized': {
-        read: readStripeItemizedCsv,
-        description: "Stripe itemized payout reconciliation report (CSV, 'payout_reconciliation.itemized.5')",
-      },
-    },
+    files: { 'payout-reconciliation-itemized': STRIPE_ITEMIZED_FORMAT },
     defaultFormat: 'payout-reconciliation-itemized',
-    api: { payout: stripePayout, payouts: stripePayouts, items: stripePayoutItems },
+    api: STRIPE_PAYOUT_API,
   },
   adyen: {
-    files: { 'settlement-details': ADYEN_SETTLEMENT_DETAILS },
+    files: { 'settlement-details': ADYEN_SETTLEMENT_DETAILS_FORMAT },
     defaultFormat: 'settlement-details',
     // No payouts API: payouts are known from their Settlement details report only.
   },

@@ -56,6 +56,7 @@ const FinishInputSchema: z.ZodType<FinishInput> = PreparedSchema.extend({
 const LOOKBACK_DAYS = 60;
 
 export const RECONCILIATION_COLUMNS = [
+  'processor',
   'payout_id',
   'payout_date',
   'line',
@@ -270,6 +271,7 @@ export async function finish(input: FinishInput) {
     const it = r.item;
     const p = payoutOf.get(it.payout_id)!;
     const row = [
+      processor,
       it.payout_id,
       it.payout_date,
       it.index + 1,

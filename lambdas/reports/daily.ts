@@ -6,11 +6,15 @@
  *   <merchant>/summary/<date>/summary.csv|json
  *   <merchant>/performance/<date>/performance.csv|json
  *
+ * and, when the summary runs for every merchant, the platform's: every merchant's entries of the
+ * day added up per processor and currency (`platform/summary/<date>/summary.csv|json`).
+ *
  * Re-running a day rewrites the same bytes when nothing changed (entries are immutable; a late
  * entry for the day, e.g. a payout booked later, is included the next time).
  */
 import { listPayments } from '../store/payments.ts';
 import { activeMerchants, entriesOfDay } from '../store/ledger.ts';
+import { PLATFORM } from '../store/reconciliation.ts';
 import { CsvReport, publishJson, reportKey } from './output.ts';
 import {
   DailyTotals,
@@ -90,27 +94,43 @@ async function transactions(
   return { report: 'transactions', date, merchant, rows: out.rows, files: [out.key, json] };
 }
 
-async function summary(merchant: string, date: string, tick: (rows: number) => void): Promise<ReportFiles> {
+async function summaryTotals(merchant: string, date: string, tick: (rows: number) => void) {
   const totals = new DailyTotals();
   for await (const e of entriesOfDay(merchant, date)) {
     totals.add(e);
     if (totals.entries % 1000 === 0) tick(totals.entries);
   }
   tick(totals.entries);
+  return totals;
+}
+
+/** Writes a summary (a merchant's, or the platform's with `merchants`, the number added up). */
+async function writeSummary(
+  owner: string,
+  date: string,
+  totals: DailyTotals,
+  merchants?: number,
+): Promise<ReportFiles> {
   const rows = totals.list();
-  const csv = new CsvReport(reportKey(merchant, 'summary', date, 'summary', 'csv'), SUMMARY_COLUMNS);
+  const csv = new CsvReport(reportKey(owner, 'summary', date, 'summary', 'csv'), SUMMARY_COLUMNS);
   for (const r of rows) await csv.row(summaryRow(r));
   const out = await csv.publish();
-  const json = await publishJson(reportKey(merchant, 'summary', date, 'summary', 'json'), {
+  const json = await publishJson(reportKey(owner, 'summary', date, 'summary', 'json'), {
     object: 'summary_report',
-    merchant_id: merchant,
+    merchant_id: owner,
     date,
+    ...(merchants !== undefined ? { merchants } : {}),
     entries: totals.entries,
     currencies: rows,
+    by_processor: totals.byProcessor(),
     csv: out.key,
     csv_sha256: out.sha256,
   });
-  return { report: 'summary', date, merchant, rows: out.rows, files: [out.key, json] };
+  return { report: 'summary', date, merchant: owner, rows: out.rows, files: [out.key, json] };
+}
+
+async function summary(merchant: string, date: string, tick: (rows: number) => void): Promise<ReportFiles> {
+  return writeSummary(merchant, date, await summaryTotals(merchant, date, tick));
 }
 
 async function performance(
@@ -156,19 +176,27 @@ async function performance(
 
 const BUILDERS: Record<ReportName, typeof transactions> = { transactions, summary, performance };
 
-/** Runs one report for one day, for one merchant or every merchant with activity that day. */
+/**
+ * Runs one report for one day, for one merchant or every merchant with activity that day; the
+ * summary of every merchant also writes the platform's (the last entry, merchant `platform`).
+ */
 export async function runReport(name: string, date: string, opts: RunOptions = {}): Promise<ReportFiles[]> {
   if (!isReportName(name))
     throw new ReportInputError(`unknown report "${name}" (reports: ${REPORT_NAMES.join(', ')})`);
   if (!DAY.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))
     throw new ReportInputError(`--date must be a yyyy-mm-dd date, got "${date}"`);
   const merchants = opts.merchant ? [opts.merchant] : await activeMerchants(date);
+  const platform = name === 'summary' && !opts.merchant ? new DailyTotals() : undefined;
   const out: ReportFiles[] = [];
   for (let i = 0; i < merchants.length; i++) {
     const merchant = merchants[i]!;
     const tick = (rows: number) =>
       opts.onProgress?.({ report: name, merchant, merchantsDone: i, merchantsTotal: merchants.length, rows });
-    out.push(await BUILDERS[name](merchant, date, tick));
+    if (platform) {
+      const totals = await summaryTotals(merchant, date, tick);
+      platform.merge(totals);
+      out.push(await writeSummary(merchant, date, totals));
+    } else out.push(await BUILDERS[name](merchant, date, tick));
     opts.onProgress?.({
       report: name,
       merchant,
@@ -177,6 +205,7 @@ export async function runReport(name: string, date: string, opts: RunOptions = {
       rows: out.at(-1)!.rows,
     });
   }
+  if (platform) out.push(await writeSummary(PLATFORM, date, platform, merchants.length));
   return out;
 }
 
@@ -202,7 +231,7 @@ export async function handler(event: DailyReportsEvent = {}) {
   return {
     date,
     reports,
-    merchants: new Set(files.map((f) => f.merchant)).size,
+    merchants: new Set(files.map((f) => f.merchant).filter((m) => m !== PLATFORM)).size,
     files: files.flatMap((f) => f.files),
   };
 }

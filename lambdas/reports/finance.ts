@@ -1,8 +1,9 @@
 /**
  * The daily finance reports, as pure streaming builders (docs/finance.md, "Reports"):
  * - transactions: one row per ledger entry (money movement) of the day: the ledger's own figures;
- * - summary: per currency and processor, gross, refunds, disputes, fees, net and paid out, folded
- *   from the same entries (so the two can never disagree);
+ * - summary: per processor and currency, gross, refunds, disputes, fees, net and paid out, and how
+ *   many movements of each kind, folded from the same entries (so the two can never disagree); per
+ *   merchant, and for the platform (every merchant's entries of the day);
  * - performance: approval rates of the day's payments by processor, payment method, card brand,
  *   issuer country, customer country and channel; decline reasons; review outcomes.
  * Rows are produced in a deterministic order; nothing depends on the time the report runs.
@@ -74,6 +75,11 @@ export const SUMMARY_COLUMNS = [
   'fees',
   'net',
   'paid_out',
+  'capture_count',
+  'refund_count',
+  'dispute_count',
+  'fee_count',
+  'payout_count',
 ] as const;
 
 export interface SummaryRow {
@@ -86,68 +92,141 @@ export interface SummaryRow {
   fees: number;
   net: number;
   paid_out: number;
+  /** Movements of each kind (a reversal counts as a movement of its kind). */
+  capture_count: number;
+  refund_count: number;
+  dispute_count: number;
+  fee_count: number;
+  payout_count: number;
 }
 
-/** Folds entries into per currency/processor totals: net = gross − refunds − disputes − fees. */
+/** One processor's rows of a summary, a row per currency (amounts in different currencies are never added). */
+export interface ProcessorSummary {
+  processor: string;
+  entries: number;
+  currencies: SummaryRow[];
+}
+
+const MONEY_FIELDS = [
+  'entries',
+  'gross',
+  'refunds',
+  'disputes',
+  'fees',
+  'net',
+  'paid_out',
+  'capture_count',
+  'refund_count',
+  'dispute_count',
+  'fee_count',
+  'payout_count',
+] as const;
+
+const emptyRow = (currency: string, processor: string): SummaryRow => ({
+  currency,
+  processor,
+  entries: 0,
+  gross: 0,
+  refunds: 0,
+  disputes: 0,
+  fees: 0,
+  net: 0,
+  paid_out: 0,
+  capture_count: 0,
+  refund_count: 0,
+  dispute_count: 0,
+  fee_count: 0,
+  payout_count: 0,
+});
+
+/** Folds entries into per processor/currency totals: net = gross − refunds − disputes − fees. */
 export class DailyTotals {
   private readonly rows = new Map<string, SummaryRow>();
   entries = 0;
 
-  add(e: LedgerEntry): void {
-    this.entries++;
-    const k = `${e.currency}|${e.processor}`;
+  private row(currency: string, processor: string): SummaryRow {
+    const k = `${currency}|${processor}`;
     let r = this.rows.get(k);
     if (!r) {
-      r = {
-        currency: e.currency,
-        processor: e.processor,
-        entries: 0,
-        gross: 0,
-        refunds: 0,
-        disputes: 0,
-        fees: 0,
-        net: 0,
-        paid_out: 0,
-      };
+      r = emptyRow(currency, processor);
       this.rows.set(k, r);
     }
+    return r;
+  }
+
+  add(e: LedgerEntry): void {
+    this.entries++;
+    const r = this.row(e.currency, e.processor);
     r.entries++;
     const a = e.amount;
     switch (e.type) {
       case 'capture':
         r.gross += a;
+        r.capture_count++;
         break;
       case 'capture_reversal':
         r.gross -= a;
+        r.capture_count++;
         break;
       case 'refund':
         r.refunds += a;
+        r.refund_count++;
         break;
       case 'refund_reversal':
         r.refunds -= a;
+        r.refund_count++;
         break;
       case 'dispute_withdrawal':
       case 'dispute_reinstatement_reversal':
         r.disputes += a;
+        r.dispute_count++;
         break;
       case 'dispute_reinstatement':
       case 'dispute_withdrawal_reversal':
         r.disputes -= a;
+        r.dispute_count++;
         break;
       case 'fee':
         r.fees += e.postings.some((p) => p.account === 'processor_fees' && p.debit > 0) ? a : -a;
+        r.fee_count++;
         break;
       case 'payout':
         r.paid_out += e.postings.some((p) => p.account === 'bank' && p.debit > 0) ? a : -a;
+        r.payout_count++;
         break;
     }
     r.net = r.gross - r.refunds - r.disputes - r.fees;
   }
 
+  /** Adds another fold's totals (the platform's summary is every merchant's, added up). */
+  merge(other: DailyTotals): void {
+    this.entries += other.entries;
+    for (const o of other.rows.values()) {
+      const r = this.row(o.currency, o.processor);
+      for (const f of MONEY_FIELDS) r[f] += o[f];
+    }
+  }
+
+  /** Rows by currency, then processor. */
   list(): SummaryRow[] {
     return [...this.rows.values()].sort((a, b) =>
       a.currency !== b.currency ? (a.currency < b.currency ? -1 : 1) : a.processor < b.processor ? -1 : 1,
     );
+  }
+
+  /** The same rows grouped by processor (processors by name, each one's currencies by code). */
+  byProcessor(): ProcessorSummary[] {
+    const out = new Map<string, ProcessorSummary>();
+    for (const r of this.list()) {
+      let p = out.get(r.processor);
+      if (!p) {
+        p = { processor: r.processor, entries: 0, currencies: [] };
+        out.set(r.processor, p);
+      }
+      p.entries += r.entries;
+      p.currencies.push(r);
+    }
+    return [...out.values()].sort((a, b) => (a.processor < b.processor ? -1 : 1));
   }
 }
 

@@ -230,7 +230,8 @@ export function registerFinanceCommands(program: Command, out: Out): void {
           runReport(name, opts.date, { merchant: opts.merchant, onProgress: (p) => bar.update(p) }),
         );
         bar.done();
-        out(json({ report: name, date: opts.date, merchants: files.length, files }));
+        const merchants = files.filter((f) => f.merchant !== 'platform').length;
+        out(json({ report: name, date: opts.date, merchants, files }));
       } catch (err) {
         bar.done();
         throw err;

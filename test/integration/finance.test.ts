@@ -210,8 +210,11 @@ describe('finance on the local runtime', () => {
 
     // Reports: one per merchant, one for the platform, with every line.
     const platform = readCsv(reports('platform', 'reconciliation', today, `${payoutId}.csv`));
-    expect(platform[0]![0]).toBe('payout_id');
-    expect(platform.slice(1).map((r) => r[15])).toEqual(platform.slice(1).map(() => 'matched'));
+    expect(platform[0]!.slice(0, 2)).toEqual(['processor', 'payout_id']);
+    const status = platform[0]!.indexOf('status');
+    expect(platform.slice(1).map((r) => [r[0], r[status]])).toEqual(
+      platform.slice(1).map(() => ['stripe', 'matched']),
+    );
     const mine = readCsv(reports(merchantB, 'reconciliation', today, `${payoutId}.csv`));
     expect(mine).toHaveLength(2);
     expect(mine[1]).toEqual(
@@ -391,6 +394,11 @@ describe('finance on the local runtime', () => {
       'fees',
       'net',
       'paid_out',
+      'capture_count',
+      'refund_count',
+      'dispute_count',
+      'fee_count',
+      'payout_count',
     ]);
     const [cur, proc, , gross, refunds, disputes] = summary[1]!;
     expect([cur, proc, gross, refunds, disputes]).toEqual([
@@ -400,6 +408,32 @@ describe('finance on the local runtime', () => {
       '500',
       '4000',
     ]);
+    const col = (name: string) => summary[0]!.indexOf(name);
+    expect(summary[1]![col('capture_count')]).toBe('4');
+    // The platform's summary: both merchants' entries added up, per processor and currency.
+    const mineB = readCsv(reports(merchantB, 'summary', today, 'summary.csv'));
+    const platformSummary = readCsv(reports('platform', 'summary', today, 'summary.csv'));
+    expect(platformSummary[0]).toEqual(summary[0]);
+    expect(platformSummary.slice(1).map((r) => [r[0], r[1]])).toEqual([['usd', 'stripe']]);
+    for (const c of ['entries', 'gross', 'refunds', 'disputes', 'fees', 'net', 'paid_out', 'capture_count'])
+      expect([c, Number(platformSummary[1]![col(c)])]).toEqual([
+        c,
+        Number(summary[1]![col(c)]) + Number(mineB[1]![col(c)]),
+      ]);
+    const platformJson = JSON.parse(
+      fs.readFileSync(reports('platform', 'summary', today, 'summary.json'), 'utf8'),
+    ) as Json;
+    expect(platformJson).toMatchObject({
+      object: 'summary_report',
+      merchant_id: 'platform',
+      merchants: 2,
+      by_processor: [
+        {
+          processor: 'stripe',
+          currencies: [{ currency: 'usd', gross: Number(platformSummary[1]![col('gross')]) }],
+        },
+      ],
+    });
 
     await cli('report', 'run', 'performance', '--date', today, '--merchant', merchantA);
     const perf = readCsv(reports(merchantA, 'performance', today, 'performance.csv'));

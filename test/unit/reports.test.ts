@@ -11,6 +11,7 @@ import {
   paymentMethodType,
   PerformanceTotals,
   receivableEffect,
+  SUMMARY_COLUMNS,
   summaryRow,
   transactionRow,
 } from '../../lambdas/reports/finance.ts';
@@ -87,7 +88,69 @@ describe('daily reports', () => {
   test('the summary folds the same entries: net = gross − refunds − disputes − fees', () => {
     const t = new DailyTotals();
     for (const e of day()) t.add(e);
-    expect(t.list().map(summaryRow)).toEqual([['usd', 'stripe', 5, 1000, 250, 750, 59, -59, 941]]);
+    expect(SUMMARY_COLUMNS.slice(0, 2)).toEqual(['currency', 'processor']);
+    expect(t.list().map(summaryRow)).toEqual([
+      ['usd', 'stripe', 5, 1000, 250, 750, 59, -59, 941, 1, 1, 1, 1, 1],
+    ]);
+  });
+
+  test('by processor: each processor and currency on its own, counts included; the platform adds merchants up', () => {
+    // The same day on Adyen, in euros, for a second merchant: a capture, a partial refund, a fee.
+    const adyen = (e: LedgerEntry): LedgerEntry => ({
+      ...e,
+      id: `${e.id}:adyen`,
+      processor: 'adyen',
+      currency: 'eur',
+      merchant_id: 'mch_2',
+    });
+    const [capture, refund, , fee] = day();
+    const a = new DailyTotals();
+    for (const e of day()) a.add(e);
+    const b = new DailyTotals();
+    for (const e of [capture!, refund!, fee!].map(adyen)) b.add(e);
+    b.add(capture!); // and a Stripe capture in dollars
+    expect(b.list().map(summaryRow)).toEqual([
+      ['eur', 'adyen', 3, 1000, 250, 0, 59, 691, 0, 1, 1, 0, 1, 0],
+      ['usd', 'stripe', 1, 1000, 0, 0, 0, 1000, 0, 1, 0, 0, 0, 0],
+    ]);
+    const platform = new DailyTotals();
+    platform.merge(a);
+    platform.merge(b);
+    expect(platform.entries).toBe(9);
+    expect(platform.byProcessor()).toEqual([
+      {
+        processor: 'adyen',
+        entries: 3,
+        currencies: [
+          expect.objectContaining({ currency: 'eur', gross: 1000, refunds: 250, fees: 59, net: 691 }),
+        ],
+      },
+      {
+        processor: 'stripe',
+        entries: 6,
+        currencies: [
+          expect.objectContaining({
+            currency: 'usd',
+            entries: 6,
+            gross: 2000,
+            refunds: 250,
+            disputes: 750,
+            fees: 59,
+            net: 941,
+            paid_out: 941,
+            capture_count: 2,
+            refund_count: 1,
+            dispute_count: 1,
+            fee_count: 1,
+            payout_count: 1,
+          }),
+        ],
+      },
+    ]);
+    // Merging does not change what was merged.
+    expect(a.list().map(summaryRow)).toEqual([
+      ['usd', 'stripe', 5, 1000, 250, 750, 59, -59, 941, 1, 1, 1, 1, 1],
+    ]);
   });
 
   test('performance: approval rate per dimension, decline reasons and review outcomes', () => {

@@ -18,8 +18,8 @@
  *   Facts arrive in any order; `paymentState` folds them by meaning, not by arrival.
  * - `raw_event` keeps the processor's own name (e.g. `CAPTURE_FAILED`) for timelines and support.
  *
- * docs/connectors.md describes these types for connector authors. The Stripe connector is to be
- * moved onto them; today only the Adyen connector (lambdas/connectors/adyen/) produces them.
+ * docs/connectors.md describes these types for connector authors. Both connectors produce them:
+ * lambdas/connectors/adyen/notifications.ts and lambdas/connectors/stripe/webhooks.ts.
  */
 import type { CardDetails, Failure, RetrieveResult } from '../connectors/types.ts';
 
@@ -52,6 +52,7 @@ export const PAYMENT_EVENTS = [
   'authorised',
   'refused',
   'pending',
+  'action_required',
   'captured',
   'capture_failed',
   'canceled',
@@ -70,12 +71,18 @@ export interface PaymentFact extends FactBase {
   event: PaymentEvent;
   /** The processor's reference of the modification (a capture's or a cancellation's own id), if any. */
   modificationReference?: string;
+  /**
+   * The processor's own status word for the payment at the time, when the event carries one
+   * (Stripe: the PaymentIntent's `status`), for timelines; otherwise `raw_event` names it.
+   */
+  processorStatus?: string;
   /** Why an authorisation was refused, in paystep's taxonomy. */
   failure?: Failure;
   card?: CardDetails;
 }
 
-export const REFUND_EVENTS = ['succeeded', 'failed', 'reversed'] as const;
+/** `canceled`: the processor canceled the refund before it was sent (Stripe); never a success. */
+export const REFUND_EVENTS = ['succeeded', 'failed', 'canceled', 'reversed'] as const;
 export type RefundEvent = (typeof REFUND_EVENTS)[number];
 
 export interface RefundFact extends FactBase {
@@ -218,7 +225,9 @@ export function refundState(
 ): { status: 'succeeded' | 'failed'; amount: number; reason?: string; rawStatus: string } | undefined {
   const mine = facts.filter((f) => f.kind === 'refund' && f.reference === refundReference) as RefundFact[];
   if (!mine.length) return undefined;
-  const bad = mine.find((f) => f.event === 'failed' || f.event === 'reversed' || !f.success);
+  const bad = mine.find(
+    (f) => f.event === 'failed' || f.event === 'canceled' || f.event === 'reversed' || !f.success,
+  );
   const good = mine.find((f) => f.event === 'succeeded' && f.success);
   const decisive = bad ?? good!;
   return {

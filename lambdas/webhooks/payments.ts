@@ -1,12 +1,13 @@
 /**
- * What a processor event about a payment (a PaymentIntent or its charge) does to the payment.
+ * What a processor's payment fact (lambdas/connectors/facts.ts, applied by ./facts.ts) does to
+ * the payment.
  *
  * - The payment waits for customer authentication (status `requires_action`, task token of kind
- *   `authentication`): the event is a trigger, not the truth. The PaymentIntent is re-fetched from
- *   the processor, and its *current* state decides: captured / authorized / failed / canceled →
+ *   `authentication`): the event is a trigger, not the truth. The payment is re-read from the
+ *   processor (`retrieve`), and its *current* state decides: captured / authorized / failed / canceled →
  *   the payment moves there (guarded transition from `requires_action`) and its workflow is
  *   resumed with that outcome ("Authenticated?" in statemachines/payment.asl.json); still waiting
- *   → nothing. Whichever event of the PaymentIntent comes first, in whatever order, the outcome is
+ *   → nothing. Whichever event of the processor's payment comes first, in whatever order, the outcome is
  *   the same, and later events find the payment no longer waiting.
  * - Otherwise the workflow owns the payment's transitions (authorize, capture and cancel steps
  *   write what the processor answered them). The event is only compared with the payment and
@@ -36,11 +37,11 @@ export type PaymentEventOutcome = 'applied' | 'recorded' | 'ignored' | 'unknown_
 /** What the event says about the processor's side, in paystep's vocabulary. */
 export interface ProcessorView {
   processor: string;
-  /** PaymentIntent id (`processor_reference` of the payment). */
+  /** The processor's payment reference (`processor_reference` of the payment). */
   reference: string;
   /** The processor's state as a paystep status, when it maps to one. */
   stage?: PaymentStatus;
-  /** The processor's own status word, for the timeline (`succeeded`, `charge.captured`, …). */
+  /** The processor's own status word, for the timeline (Stripe `succeeded`, Adyen `CAPTURE`, …). */
   raw: string;
 }
 
@@ -48,27 +49,6 @@ export interface EventInfo {
   id: string;
   type: string;
   created: number;
-}
-
-/** Stripe PaymentIntent status → paystep status. */
-export function stageOfPaymentIntent(status: unknown, hasError = false): PaymentStatus | undefined {
-  switch (status) {
-    case 'succeeded':
-      return 'captured';
-    case 'requires_capture':
-      return 'authorized';
-    case 'requires_action':
-      return 'requires_action';
-    case 'processing':
-    case 'requires_confirmation':
-      return 'processing';
-    case 'canceled':
-      return 'canceled';
-    case 'requires_payment_method':
-      return hasError ? 'failed' : 'processing';
-    default:
-      return undefined;
-  }
 }
 
 const MONEY_STATES: PaymentStatus[] = [
@@ -222,7 +202,7 @@ export async function applyPaymentEvent(
   if (!p) return 'unknown_object';
   if (p.processor && p.processor !== view.processor) return 'ignored';
   if (p.processor_reference && p.processor_reference !== view.reference) {
-    // Another attempt's PaymentIntent (e.g. after a failover): not this payment's truth.
+    // Another attempt's processor payment (e.g. after a failover): not this payment's truth.
     logger.warn('processor event for another attempt of the payment', { paymentId, eventId: event.id });
     return 'ignored';
   }

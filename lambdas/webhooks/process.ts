@@ -1,10 +1,12 @@
 /**
- * `webhooks` queue consumer: processes stored processor events (lambdas/webhooks/stripe.ts and
- * adyen.ts queue a pointer `{processor, event_id}`), with partial batch responses.
+ * `webhooks` queue consumer: processes stored processor events (POST /webhooks/{processor},
+ * lambdas/webhooks/receive.ts, and replays queue a pointer `{processor, event_id}`), with partial
+ * batch responses.
  *
  * For each message: claim the stored event (a processed event is skipped: duplicates have no
- * second effect; one held by another delivery is retried a little later), run its domain action
- * (lambdas/webhooks/stripe-events.ts, adyen-facts.ts), mark it processed.
+ * second effect; one held by another delivery is retried a little later), read its facts through
+ * the processor's connector and apply them (lambdas/webhooks/facts.ts, the same appliers for
+ * every processor), mark it processed.
  *
  * Never dropped: an event about an object paystep does not know yet is *parked* (status `parked`)
  * and fails its message, whose next receive is pushed back with a growing delay
@@ -21,22 +23,15 @@ import { logger } from '../shared/logger.ts';
 import { claimWebhookEvent, completeWebhookEvent, releaseWebhookEvent } from '../store/webhook-events.ts';
 import { PaymentNotReady } from './payments.ts';
 import { LEASE_SECONDS, MAX_RECEIVES, retryDelaySeconds } from './policy.ts';
-import type { ConnectorFact } from '../connectors/facts.ts';
-import { handleAdyenFact } from './adyen-facts.ts';
-import { handleStripeEvent, type EventOutcome, type StripeEventLike } from './stripe-events.ts';
-import type { WebhookMessage } from './stripe.ts';
+import { webhookFormat } from '../connectors/webhooks.ts';
+import { applyStoredEvent, type EventOutcome } from './facts.ts';
+import type { WebhookMessage } from './queue.ts';
 import { PaystepError } from '../shared/errors.ts';
 
 /** The event's message failed on purpose: it is retried later (parked, busy or not ready). */
 export class EventDeferred extends PaystepError {
   override name = 'EventDeferred';
 }
-
-/** Each processor's action on its stored event (Stripe: the raw event; Adyen: the verified fact). */
-const handlers: Record<string, (stored: unknown) => Promise<EventOutcome>> = {
-  stripe: (e) => handleStripeEvent(e as StripeEventLike),
-  adyen: (f) => handleAdyenFact(f as ConnectorFact),
-};
 
 async function deferMessage(record: SQSRecord, seconds: number): Promise<void> {
   try {
@@ -68,8 +63,8 @@ export async function processWebhookEvent(
   receiveCount: number,
   holder: string,
 ): Promise<ProcessResult> {
-  const handle = handlers[processor];
-  if (!handle) throw new Error(`no webhook processing for processor ${processor}`);
+  const format = await webhookFormat(processor);
+  if (!format) throw new Error(`no webhook processing for processor ${processor}`);
   const last = receiveCount >= MAX_RECEIVES;
   const claim = await claimWebhookEvent(processor, eventId, LEASE_SECONDS, holder, last);
   if (claim.state === 'missing') return { state: 'skipped', reason: 'missing' };
@@ -85,7 +80,8 @@ export async function processWebhookEvent(
   const attempt = claim.record.attempts;
   let outcome: EventOutcome;
   try {
-    outcome = await handle(JSON.parse(claim.record.raw));
+    const r = claim.record;
+    outcome = await applyStoredEvent(format, r.raw, { id: r.id, type: r.type, created: r.created });
   } catch (err) {
     const e = err as Error;
     const status = last ? 'failed' : claim.record.status === 'parked' ? 'parked' : 'received';

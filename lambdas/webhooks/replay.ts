@@ -9,7 +9,7 @@ import {
   resetWebhookEvent,
   type WebhookEventRecord,
 } from '../store/webhook-events.ts';
-import { enqueueWebhookEvent } from './stripe.ts';
+import { enqueueWebhookEvent } from './queue.ts';
 
 export interface WebhookEventSummary {
   id: string;
@@ -37,7 +37,7 @@ export const summarize = (r: WebhookEventRecord): WebhookEventSummary => ({
 
 export async function listStoredWebhookEvents(
   status: 'parked' | 'failed',
-  processor = 'stripe',
+  processor: string,
   limit = 100,
 ): Promise<WebhookEventSummary[]> {
   return (await listWebhookEvents(processor, status, limit)).map(summarize);
@@ -49,7 +49,7 @@ export async function listStoredWebhookEvents(
  */
 export async function replayWebhookEvent(
   eventId: string,
-  processor = 'stripe',
+  processor: string,
   force = false,
 ): Promise<{ result: 'replayed' | 'missing' | 'processed'; event?: WebhookEventSummary }> {
   const r = await resetWebhookEvent(processor, eventId, force);

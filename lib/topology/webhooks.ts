@@ -1,5 +1,5 @@
 /**
- * Webhooks: processor events in (POST /webhooks/stripe and /webhooks/adyen, signature-verified,
+ * Webhooks: processor events in (POST /webhooks/{processor}: verified by the processor's connector,
  * stored once, queued), processed from the `webhooks` queue (partial batch failures, parked events
  * retried with growing delays, then the dead-letter queue). See docs/webhooks.md.
  */
@@ -10,20 +10,18 @@ import { ADYEN_LOCAL_HMAC_KEY } from './processors.ts';
 
 export const webhooks: TopologyFragment = {
   functions: {
-    'webhooks-stripe': {
-      entry: 'lambdas/webhooks/stripe.ts',
-      description: 'POST /webhooks/stripe: verifies the signature, stores the raw event once, queues it',
-      memoryMb: 256,
-      timeoutSeconds: 10,
-      uses: { tables: ['main'], queues: ['webhooks'], secrets: ['stripe-webhook-secret'] },
-    },
-    'webhooks-adyen': {
-      entry: 'lambdas/webhooks/adyen.ts',
+    'webhooks-receive': {
+      entry: 'lambdas/webhooks/receive.ts',
       description:
-        'POST /webhooks/adyen: verifies each notification item (HMAC), stores each fact once, queues it, answers [accepted]',
+        'POST /webhooks/{processor}: the connector verifies the request (Stripe signature, Adyen HMAC), each event stored once with its facts, queued',
       memoryMb: 256,
       timeoutSeconds: 10,
-      uses: { tables: ['main'], queues: ['webhooks'], secrets: ['adyen-hmac-key'] },
+      uses: {
+        tables: ['main'],
+        queues: ['webhooks'],
+        // Every processor's webhook secrets: the connector of the path's processor reads its own.
+        secrets: ['stripe-webhook-secret', 'adyen-hmac-key'],
+      },
     },
     'webhooks-process': {
       entry: 'lambdas/webhooks/process.ts',
@@ -38,11 +36,11 @@ export const webhooks: TopologyFragment = {
       },
     },
   },
-  // Processing calls handleDisputeEvent (lambdas/disputes/events.ts) for charge.dispute.* events.
+  // Processing applies dispute facts (lambdas/disputes/facts.ts, events.ts).
   grants: { 'webhooks-process': disputeEventUses },
   routes: [
-    { method: 'POST', path: '/webhooks/stripe', function: 'webhooks-stripe', auth: 'none' },
-    { method: 'POST', path: '/webhooks/adyen', function: 'webhooks-adyen', auth: 'none' },
+    // One route for every processor: /webhooks/stripe and /webhooks/adyen, as configured at them.
+    { method: 'POST', path: '/webhooks/{processor}', function: 'webhooks-receive', auth: 'none' },
   ],
   queues: {
     webhooks: {

@@ -310,7 +310,7 @@ describe('functions', () => {
       'payment-route',
       'payment-authorize',
       'payment-capture',
-      'webhooks-adyen',
+      'webhooks-receive',
     ];
     const envOf = (r: Record<string, Resource>, name: string) => {
       const [, f] = Object.entries(r).find(

@@ -154,6 +154,43 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(await getWebhookEvent('stripe', id)).toBeUndefined();
   });
 
+  test('one route for every processor: an unknown or disabled processor is a 404 naming it, nothing stored', async () => {
+    const id = `evt_nf${randomUUID().replace(/-/g, '')}`;
+    const payload = eventJson('customer.created', { id: 'cus_1', object: 'customer' }, id);
+    const res = await fetch(`${rt.url}/webhooks/paypal`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': sign(payload) },
+      body: payload,
+    });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(((await res.json()) as Json).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'processor_not_found',
+      param: 'processor',
+      message: expect.stringContaining('"paypal"'),
+    });
+    expect(await getWebhookEvent('stripe', id)).toBeUndefined();
+    expect(await getWebhookEvent('paypal', id)).toBeUndefined();
+    // A processor paystep knows but this deployment has not enabled (PAYSTEP_PROCESSORS).
+    const { receiveWebhook } = await import('../../lambdas/webhooks/receive.ts');
+    const before = process.env.PAYSTEP_PROCESSORS;
+    process.env.PAYSTEP_PROCESSORS = 'stripe';
+    try {
+      const r = await receiveWebhook('adyen', '{"live":"false","notificationItems":[]}', () => undefined);
+      expect(r).toMatchObject({
+        status: 404,
+        code: 'processor_not_found',
+        message: expect.stringContaining('"adyen"'),
+      });
+    } finally {
+      if (before === undefined) delete process.env.PAYSTEP_PROCESSORS;
+      else process.env.PAYSTEP_PROCESSORS = before;
+    }
+    // The same request on the processor's own URL is taken.
+    expect(await post(payload, sign(payload))).toMatchObject({ status: 200, body: { id, duplicate: false } });
+  });
+
   test('an event too large for one item is acknowledged and surfaced as failed, not lost', async () => {
     const id = `evt_big${randomUUID().replace(/-/g, '')}`;
     const payload = eventJson(

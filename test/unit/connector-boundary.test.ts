@@ -49,6 +49,61 @@ const relative = (p: string) => path.relative(ROOT, p).split(path.sep).join('/')
 const all = SCANNED.flatMap((d) => tsFiles(path.join(ROOT, d))).map(relative);
 const outside = all.filter((f) => !ALLOWED.some((a) => f.startsWith(a)));
 
+/**
+ * A processor's own names in code (string literals, comments aside): its webhook event types
+ * (Stripe `payment_intent.succeeded`, `charge.dispute.closed`, …; Adyen event codes), its
+ * PaymentIntent statuses that are not paystep's, and its settlement report columns. Only its
+ * connector (and its simulator) may spell them; the rest of paystep reads facts and settlement items.
+ */
+const PROCESSOR_NAMES = [
+  /^(payment_intent\.[a-z_]+|charge\.[a-z_.]+|refund\.(created|updated|failed)|payout\.[a-z_]+)$/, // Stripe event types
+  /^(requires_capture|requires_confirmation)$/, // Stripe PaymentIntent statuses (not paystep's)
+  /^(automatic_payout_id|automatic_payout_effective_at|balance_transaction_id|reporting_category|payment_intent_id)$/,
+  /^(AUTHORISATION|CAPTURE|CAPTURE_FAILED|CANCELLATION|CANCEL_OR_REFUND|TECHNICAL_CANCEL|REFUND|REFUND_FAILED|REFUNDED_REVERSED)$/,
+  /^(NOTIFICATION_OF_CHARGEBACK|CHARGEBACK|CHARGEBACK_REVERSED|SECOND_CHARGEBACK|REQUEST_FOR_INFORMATION)$/,
+  /^(NotificationRequestItem|notificationItems|pspReference|originalReference|MerchantPayout|Settled|Refunded)$/,
+  /^(Psp Reference|Merchant Account|Gross Debit \(GC\)|Net Credit \(NC\)|Batch Number)$/,
+];
+
+/** The string literals of a source text, comments removed. */
+export function stringLiterals(source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+  return [...code.matchAll(/'((?:[^'\\\n]|\\.)*)'|"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\$]|\\.)*)`/g)].map(
+    (m) => m[1] ?? m[2] ?? m[3] ?? '',
+  );
+}
+
+/**
+ * Files outside the connectors that still know a processor's names, with why: to be moved (see
+ * docs/connectors.md, "The boundary rule"). Keep this list short and shrinking.
+ */
+const STILL_OUTSIDE: Record<string, string> = {};
+
+describe('no processor names outside the connectors', () => {
+  it('no file outside lambdas/connectors/ and lib/local/processors/ spells a processor event, status or column', () => {
+    const offenders = outside
+      .filter((f) => !STILL_OUTSIDE[f])
+      .flatMap((f) =>
+        stringLiterals(readFileSync(path.join(ROOT, f), 'utf8'))
+          .filter((lit) => PROCESSOR_NAMES.some((re) => re.test(lit)))
+          .map((lit) => `${f}: '${lit}'`),
+      );
+    expect(offenders).toEqual([]);
+  });
+
+  it('recognizes the names in code and not in comments', () => {
+    const src = [
+      `// payment_intent.succeeded in a comment`,
+      `/* 'CHARGEBACK' in a block comment */`,
+      `if (t === 'charge.dispute.closed') x = "CAPTURE_FAILED";`,
+      'const c = `reporting_category`;',
+      `const url = 'http://example.com'; // 'refund.updated'`,
+    ].join('\n');
+    const found = stringLiterals(src).filter((lit) => PROCESSOR_NAMES.some((re) => re.test(lit)));
+    expect(found).toEqual(['charge.dispute.closed', 'CAPTURE_FAILED', 'reporting_category']);
+  });
+});
+
 describe('the connector boundary', () => {
   it('no file outside lambdas/connectors/ and lib/local/processors/ imports a processor SDK', () => {
     const offenders = outside
@@ -60,7 +115,7 @@ describe('the connector boundary', () => {
 
   it('scans the tree it means to (and sees the connectors that do import the SDKs)', () => {
     expect(outside.length).toBeGreaterThan(50);
-    expect(outside).toContain('lambdas/webhooks/stripe.ts');
+    expect(outside).toContain('lambdas/webhooks/receive.ts');
     expect(outside).toContain('lib/local/runtime.ts');
     expect(outside.some((f) => f.startsWith('lambdas/connectors/'))).toBe(false);
     const inside = all.filter((f) => f.startsWith('lambdas/connectors/'));

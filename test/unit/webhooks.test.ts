@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { parseSecretList, verifyStripeSignature } from '../../lambdas/connectors/stripe/signature.ts';
 import { MAX_RECEIVES, RETRY_MAX_SECONDS, retryDelaySeconds } from '../../lambdas/webhooks/policy.ts';
-import { compareStates, stageOfPaymentIntent } from '../../lambdas/webhooks/payments.ts';
+import { compareStates } from '../../lambdas/webhooks/payments.ts';
+import { stageOf } from '../../lambdas/webhooks/facts.ts';
+import { paymentEventOfIntent } from '../../lambdas/connectors/stripe/webhooks.ts';
 import {
   StripeWebhookSender,
   webhookControlsFromEnv,
@@ -118,13 +120,19 @@ describe('retry policy', () => {
 });
 
 describe('processor state vs payment state', () => {
-  test('PaymentIntent statuses map to payment statuses', () => {
-    expect(stageOfPaymentIntent('succeeded')).toBe('captured');
-    expect(stageOfPaymentIntent('requires_capture')).toBe('authorized');
-    expect(stageOfPaymentIntent('requires_payment_method', true)).toBe('failed');
-    expect(stageOfPaymentIntent('requires_payment_method', false)).toBe('processing');
-    expect(stageOfPaymentIntent('canceled')).toBe('canceled');
-    expect(stageOfPaymentIntent('weird')).toBeUndefined();
+  test('PaymentIntent statuses map, through payment facts, to payment statuses', () => {
+    const stage = (status: string, hasError = false) => {
+      const e = paymentEventOfIntent(status, hasError);
+      return e && stageOf(e);
+    };
+    expect(stage('succeeded')).toBe('captured');
+    expect(stage('requires_capture')).toBe('authorized');
+    expect(stage('requires_action')).toBe('requires_action');
+    expect(stage('processing')).toBe('processing');
+    expect(stage('requires_payment_method', true)).toBe('failed');
+    expect(stage('requires_payment_method', false)).toBe('processing');
+    expect(stage('canceled')).toBe('canceled');
+    expect(stage('weird')).toBeUndefined();
   });
 
   test('an older event is behind, a newer one ahead, a contradiction a conflict', () => {

@@ -38,6 +38,7 @@ import type {
   PaymentFact,
   RefundFact,
 } from '../facts.ts';
+import type { WebhookFormat, WebhookReceiver } from '../webhooks.ts';
 import { fromAdyenAmount } from './amounts.ts';
 import { cardFromAdditionalData, mapAdyenRefusal } from './declines.ts';
 
@@ -297,5 +298,66 @@ function refundFact(
     paymentReference: item.originalReference || item.pspReference,
     merchantReference,
     event,
+  };
+}
+
+// --- The webhook receiver (../webhooks.ts) -------------------------------------------------------
+
+/** A stored Adyen event is its fact (the item's signed fields, verified): its own facts are itself. */
+export const adyenWebhookFormat: WebhookFormat = {
+  processor: NAME,
+  facts(stored) {
+    const fact = JSON.parse(stored) as ConnectorFact;
+    if (!fact || fact.processor !== NAME || !['payment', 'refund', 'dispute'].includes(fact.kind))
+      throw new Error('stored Adyen webhook is not a fact');
+    return [fact];
+  },
+};
+
+const epochSeconds = (iso: string) => {
+  const t = Date.parse(iso);
+  return Math.floor((Number.isFinite(t) ? t : Date.now()) / 1000);
+};
+
+/**
+ * Adyen's webhook receiver: a batch verifies only when every item does (401 otherwise, nothing
+ * stored: Adyen retries the batch); each verified item that states a fact is one event, stored as
+ * that fact under its id. Items of events paystep does not use are acknowledged and not stored.
+ */
+export function adyenWebhookReceiver(options: AdyenNotificationOptions): WebhookReceiver {
+  return {
+    ...adyenWebhookFormat,
+    verify(request) {
+      let parsed: ParsedNotification;
+      try {
+        parsed = parseAdyenNotification(request.body, options);
+      } catch (err) {
+        if (err instanceof AdyenNotificationError)
+          return { ok: false, status: 400, code: 'malformed', message: err.message };
+        throw err;
+      }
+      if (!parsed.response) {
+        const refused = parsed.items.find((i) => !i.verified);
+        return {
+          ok: false,
+          status: 401,
+          code: refused?.rejection ?? 'bad_signature',
+          message: `Notification item ${refused?.index ?? 0} is not signed by a configured HMAC key for a configured merchant account; nothing was stored.`,
+        };
+      }
+      return {
+        ok: true,
+        events: parsed.facts.map((fact) => ({
+          id: fact.id,
+          type: fact.raw_event,
+          created: epochSeconds(fact.at),
+          live: fact.live,
+          stored: JSON.stringify(fact),
+          facts: [fact],
+        })),
+      };
+    },
+    // Adyen wants `[accepted]` as the body of its 2xx.
+    acknowledge: () => ({ contentType: 'text/plain', body: ACCEPTED }),
   };
 }

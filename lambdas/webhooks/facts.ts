@@ -1,0 +1,135 @@
+/**
+ * A stored webhook event → its facts (through the processor's connector, lambdas/connectors/
+ * webhooks.ts) → domain actions, the same for every processor. Facts are processor-neutral
+ * (lambdas/connectors/facts.ts); every action is idempotent and order-independent on its own:
+ *
+ * - payment facts → `applyPaymentEvent` (./payments.ts), for the payment behind the fact's
+ *   reference (remembered when the processor answered the authorisation) or named by the fact's
+ *   merchant reference when the fact is about the payment itself (not a modification, whose
+ *   merchant reference is its own): compared with the payment and recorded on its timeline, or,
+ *   while the payment waits for the customer's authentication, its outcome applied. A capture is
+ *   recorded by the workflow when the processor accepts it; a `captured` fact then finds the payment
+ *   captured (`consistent`), however often it comes. A `capture_failed` about a captured payment
+ *   flags it for attention (the transition table cannot move it back);
+ * - refund facts → `applyRefundUpdate` (succeeded / failed / canceled: a pending refund moves once;
+ *   a reversal is recorded);
+ * - dispute facts → `applyDisputeFact` (lambdas/disputes/facts.ts: the dispute connector's
+ *   `retrieve` folds the dispute's stored facts), or, for a connector whose stored event carries the
+ *   processor's own dispute object (`WebhookFormat.disputeEvent`: Stripe), `handleDisputeEvent`
+ *   (lambdas/disputes/events.ts) with that object: each Stripe event applies the dispute as that
+ *   event saw it (ordered by its `created`), so a stale event changes nothing and every event keeps
+ *   its own outcome, as before the route was shared.
+ *
+ * `unknown_object`: the fact names a payment or refund paystep does not have yet (the
+ * notification overtook the workflow's write): the event is parked and retried. An event with no
+ * fact (a type paystep does not use) is `ignored`.
+ */
+import type { ConnectorFact, PaymentFact } from '../connectors/facts.ts';
+import type { WebhookFormat } from '../connectors/webhooks.ts';
+import type { PaymentStatus } from '../domain/payment.ts';
+import { handleDisputeEvent } from '../disputes/events.ts';
+import { applyDisputeFact } from '../disputes/facts.ts';
+import { applyRefundUpdate } from '../refunds/updates.ts';
+import { isIdOf } from '../shared/input.ts';
+import { annotate, getPayment } from '../store/payments.ts';
+import { paymentIdForReference } from '../store/processor-facts.ts';
+import { applyPaymentEvent, type EventInfo } from './payments.ts';
+
+export type EventOutcome = 'applied' | 'recorded' | 'ignored' | 'unknown_object';
+
+/** A payment fact as a paystep status, where it names one. */
+export function stageOf(event: PaymentFact['event']): PaymentStatus | undefined {
+  switch (event) {
+    case 'authorised':
+      return 'authorized';
+    case 'refused':
+      return 'failed';
+    case 'pending':
+      return 'processing';
+    case 'action_required':
+      return 'requires_action';
+    case 'captured':
+      return 'captured';
+    case 'canceled':
+    case 'expired':
+      return 'canceled';
+    default:
+      return undefined; // capture_failed, cancel_failed, authorisation_adjusted: no status of its own
+  }
+}
+
+/** Combines outcomes of several facts: unknown wins (retry), then applied, recorded, ignored. */
+export function combine(outcomes: readonly EventOutcome[]): EventOutcome {
+  for (const o of ['unknown_object', 'applied', 'recorded'] as const) if (outcomes.includes(o)) return o;
+  return 'ignored';
+}
+
+async function paymentIdOf(fact: PaymentFact): Promise<string | undefined> {
+  const known = await paymentIdForReference(fact.processor, fact.reference);
+  if (known) return known;
+  const named = fact.merchantReference;
+  return !fact.modificationReference && named && isIdOf('payment', named) ? named : undefined;
+}
+
+async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOutcome> {
+  const paymentId = await paymentIdOf(fact);
+  if (!paymentId) return 'ignored'; // not a paystep payment
+  const outcome = await applyPaymentEvent(
+    paymentId,
+    {
+      processor: fact.processor,
+      reference: fact.reference,
+      stage: stageOf(fact.event),
+      raw: fact.processorStatus ?? fact.raw_event,
+    },
+    event,
+  );
+  if (fact.event === 'capture_failed' && outcome === 'recorded') {
+    const p = await getPayment(paymentId);
+    if (p?.status === 'captured')
+      await annotate(paymentId, {
+        needs_attention: {
+          reason: `${fact.processor} reports the capture failed (${fact.reason ?? fact.raw_event}); the money was not taken: check the payment at the processor`,
+          since: Math.floor(Date.now() / 1000),
+          status: p.status,
+        },
+      });
+  }
+  return outcome;
+}
+
+/** Applies one fact of the stored event `event` (its id, type and time go on timelines). */
+export async function applyFact(
+  fact: ConnectorFact,
+  event: EventInfo,
+  format: WebhookFormat,
+  stored: string,
+): Promise<EventOutcome> {
+  switch (fact.kind) {
+    case 'payment':
+      return paymentFact(fact, event);
+    case 'refund':
+      if (fact.event === 'reversed') return 'recorded';
+      return applyRefundUpdate(
+        fact.processor,
+        { id: fact.reference, status: fact.event, failure_reason: fact.reason },
+        event.created,
+      );
+    case 'dispute': {
+      const own = format.disputeEvent?.(stored);
+      if (own) return handleDisputeEvent(fact.processor, own.type, own.object, own.created);
+      return applyDisputeFact(fact);
+    }
+  }
+}
+
+/** Applies every fact of a stored event, through its processor's connector (`format`). */
+export async function applyStoredEvent(
+  format: WebhookFormat,
+  stored: string,
+  event: EventInfo,
+): Promise<EventOutcome> {
+  const outcomes: EventOutcome[] = [];
+  for (const fact of format.facts(stored)) outcomes.push(await applyFact(fact, event, format, stored));
+  return combine(outcomes);
+}

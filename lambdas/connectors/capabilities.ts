@@ -8,6 +8,7 @@
  * and paystep lets the processor refuse a late refund, which comes back as a clean error).
  */
 import { ADYEN_CAPABILITIES } from './adyen/capabilities.ts';
+import { ADYEN_TEST_METHODS } from './adyen/test-methods.ts';
 import { STRIPE_CAPABILITIES } from './stripe/capabilities.ts';
 
 export type PaymentMethodType = 'card';
@@ -51,13 +52,32 @@ export const knownProcessors = (): string[] => Object.keys(ALL);
 /** A processor's capabilities; undefined for an unknown name. */
 export const capabilities = (processor: string): Capabilities | undefined => ALL[processor];
 
+/**
+ * The processor a payment method can only be charged by, or undefined when any processor may take
+ * it (decision 0004): paystep's test ids work on every connector; a live token is the processor's
+ * own and pins the route (`adyen:<storedPaymentMethodId>` → adyen, any other `pm_…` → stripe).
+ */
+export function pinnedProcessor(paymentMethod: string): string | undefined {
+  if (paymentMethod.startsWith('adyen:')) return 'adyen';
+  if (Object.hasOwn(ADYEN_TEST_METHODS, paymentMethod)) return undefined;
+  if (paymentMethod.startsWith('pm_')) return 'stripe';
+  return undefined;
+}
+
 /** Why `processor` cannot take a payment of this kind, in words; undefined when it can. */
 export function cannotTake(
   processor: string,
-  p: { currency: string; captureMethod?: 'automatic' | 'manual'; paymentMethodType?: PaymentMethodType },
+  p: {
+    currency: string;
+    captureMethod?: 'automatic' | 'manual';
+    paymentMethodType?: PaymentMethodType;
+    paymentMethod?: string;
+  },
 ): string | undefined {
   const c = capabilities(processor);
   if (!c) return `${processor} is not a processor paystep knows`;
+  const pin = p.paymentMethod ? pinnedProcessor(p.paymentMethod) : undefined;
+  if (pin && pin !== processor) return `${processor} cannot charge a payment method token of ${pin}`;
   if (!c.currencies.has(p.currency.toLowerCase()))
     return `${processor} does not take ${p.currency.toUpperCase()}`;
   if (p.captureMethod === 'manual' && !c.manualCapture) return `${processor} cannot capture later`;

@@ -120,6 +120,8 @@ export const SimulateBody = z.strictObject({
   amount: z.number('amount must be an integer number of minor units').int().positive(),
   currency: z.string().regex(/^[A-Za-z]{3}$/, 'currency must be a three-letter ISO 4217 code'),
   capture_method: z.enum(['automatic', 'manual']).optional(),
+  /** The payment method: a live processor token pins the route (decision 0004). */
+  payment_method: z.string().min(1).max(255).optional(),
   customer: z.strictObject({ country: Country.optional() }).optional(),
   card_brand: z.string().min(1).max(40).optional(),
   bin: z
@@ -162,7 +164,12 @@ export async function simulateRoute(merchantId: string, input: SimulateInput): P
   const decision = decideRoute(cfg, facts, {
     enabled: config.processors(),
     merchantOrder: merchant?.processors ?? [],
-    unavailable: (p) => cannotTake(p, { currency: facts.currency, captureMethod: facts.captureMethod }),
+    unavailable: (p) =>
+      cannotTake(p, {
+        currency: facts.currency,
+        captureMethod: facts.captureMethod,
+        ...(input.payment_method ? { paymentMethod: input.payment_method } : {}),
+      }),
   });
   return {
     object: 'routing_simulation',

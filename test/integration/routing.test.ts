@@ -155,6 +155,25 @@ describe('POST /v1/routing/simulate', () => {
     });
   });
 
+  test('a live processor token pins the route (decision 0004); a test id does not', async () => {
+    const live = await call('POST', '/v1/routing/simulate', {
+      amount: 1000,
+      currency: 'eur',
+      payment_method: 'pm_1LiveStripeToken',
+    });
+    expect(live.body).toMatchObject({
+      rule: 'eur-to-adyen',
+      processors: ['stripe'],
+      skipped: [{ processor: 'adyen', reason: 'adyen cannot charge a payment method token of stripe' }],
+    });
+    const test = await call('POST', '/v1/routing/simulate', {
+      amount: 1000,
+      currency: 'eur',
+      payment_method: 'pm_card_visa',
+    });
+    expect(test.body.processors).toEqual(['adyen', 'stripe']);
+  });
+
   test('bad facts are 400s naming the field', async () => {
     expect((await call('POST', '/v1/routing/simulate', { currency: 'eur' })).body.error).toMatchObject({
       param: 'amount',

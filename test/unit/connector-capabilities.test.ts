@@ -3,7 +3,12 @@
  * configuration knows, and what routing asks of them (cannotTake) in words.
  */
 import { PROCESSOR_NAMES } from '../../lambdas/shared/config.ts';
-import { capabilities, cannotTake, knownProcessors } from '../../lambdas/connectors/capabilities.ts';
+import {
+  capabilities,
+  cannotTake,
+  knownProcessors,
+  pinnedProcessor,
+} from '../../lambdas/connectors/capabilities.ts';
 import { toAdyenAmount } from '../../lambdas/connectors/adyen/amounts.ts';
 import { SUPPORTED_CURRENCIES } from '../../lambdas/domain/money.ts';
 
@@ -46,4 +51,18 @@ test('the modification and state models differ as the processors do', () => {
     paymentState: 'webhooks',
     settlement: 'report_file',
   });
+});
+
+test('live tokens pin the route; paystep test ids go anywhere (decision 0004)', () => {
+  expect(pinnedProcessor('pm_card_visa')).toBeUndefined();
+  expect(pinnedProcessor('pm_card_visa_chargeDeclinedInsufficientFunds')).toBeUndefined();
+  expect(pinnedProcessor('pm_1QxYzLiveToken')).toBe('stripe');
+  expect(pinnedProcessor('adyen:8415718415718415')).toBe('adyen');
+  expect(cannotTake('adyen', { currency: 'usd', paymentMethod: 'pm_1QxYzLiveToken' })).toBe(
+    'adyen cannot charge a payment method token of stripe',
+  );
+  expect(cannotTake('stripe', { currency: 'usd', paymentMethod: 'adyen:8415718415718415' })).toBe(
+    'stripe cannot charge a payment method token of adyen',
+  );
+  expect(cannotTake('adyen', { currency: 'usd', paymentMethod: 'pm_card_visa' })).toBeUndefined();
 });

@@ -47,6 +47,7 @@ function stripeFields(mode: FaultMode, r: number, latencyMs: number | undefined)
     failNext: 0,
     timeoutNext: 0,
     rateLimitNext: 0,
+    failStoredNext: 0,
     downRate: 0,
     timeoutRate: 0,
     match: '',

@@ -44,7 +44,13 @@
  *   GET/POST /v1/disputes/:id (evidence, submit) and POST /v1/disputes/:id/close; Stripe's evidence
  *   test strings decide them (see the disputes section of the class).
  *
- * Not modelled: customers, SetupIntents, lists (but payouts' and balance transactions') and search,
+ * - Lists and the balance: GET /v1/refunds, /v1/disputes, /v1/payouts, /v1/balance_transactions,
+ *   /v1/balance.
+ * - Errors carry `Stripe-Should-Retry` (false on 4xx and on a 500 of an executed request, which is
+ *   stored and replayed for its key; true on 409 and on a 500 answered before the API ran), codes
+ *   from Stripe's list only; docs/simulators.md lists what is checked against Stripe's schemas.
+ *
+ * Not modelled: customers, SetupIntents, other lists and search,
  * other payment method types, Connect, currencies conversion, signed webhook delivery.
  */
 import { createHash } from 'node:crypto';
@@ -140,6 +146,12 @@ export interface StripeFaults {
   failNext?: number;
   /** The next N matching requests execute (and store their idempotent result) but are never answered. */
   timeoutNext?: number;
+  /**
+   * The next N matching requests fail with 500 `api_error` once the API has started executing them
+   * (before any effect): the 500 is their idempotent result, replayed for the same key, and
+   * answered with `Stripe-Should-Retry: false`, as Stripe does.
+   */
+  failStoredNext?: number;
   /** The next N matching requests are refused with 429 `rate_limit` before executing. */
   rateLimitNext?: number;
   /**
@@ -186,6 +198,8 @@ interface Decline {
   message: string;
   param?: string;
   advice_code?: string;
+  /** The issuer's (ISO 8583) response code, as Stripe passes it on: `51` insufficient funds, … */
+  network_decline_code?: string;
   /** Blocked by Radar (never sent to the issuer) rather than declined by the issuer. */
   blocked?: boolean;
 }
@@ -213,30 +227,35 @@ const DECLINES = {
   generic: {
     code: 'card_declined',
     decline_code: 'generic_decline',
+    network_decline_code: '05',
     message: 'Your card was declined.',
     advice_code: 'try_again_later',
   },
   insufficientFunds: {
     code: 'card_declined',
     decline_code: 'insufficient_funds',
+    network_decline_code: '51',
     message: 'Your card has insufficient funds.',
     advice_code: 'try_again_later',
   },
   lost: {
     code: 'card_declined',
     decline_code: 'lost_card',
+    network_decline_code: '41',
     message: 'Your card was declined.',
     advice_code: 'do_not_try_again',
   },
   stolen: {
     code: 'card_declined',
     decline_code: 'stolen_card',
+    network_decline_code: '43',
     message: 'Your card was declined.',
     advice_code: 'do_not_try_again',
   },
   expired: {
     code: 'expired_card',
     decline_code: 'expired_card',
+    network_decline_code: '54',
     message: 'Your card has expired.',
     param: 'exp_month',
     advice_code: 'confirm_card_data',
@@ -257,6 +276,7 @@ const DECLINES = {
   velocity: {
     code: 'card_declined',
     decline_code: 'card_velocity_exceeded',
+    network_decline_code: '61',
     message:
       'Your card was declined for making repeated attempts too frequently or exceeding its amount limit.',
     advice_code: 'try_again_later',
@@ -481,6 +501,7 @@ interface StripeErrorBody {
   param?: string;
   doc_url?: string;
   advice_code?: string;
+  network_decline_code?: string;
   charge?: string;
   payment_intent?: StripeObject;
   payment_method?: StripeObject;
@@ -608,8 +629,7 @@ class Reader {
   boolean(name: string): boolean | undefined {
     const v = this.string(name);
     if (v === undefined) return undefined;
-    if (v !== 'true' && v !== 'false')
-      throw invalid(`Invalid boolean: ${v}`, name, 'parameter_invalid_boolean');
+    if (v !== 'true' && v !== 'false') throw invalid(`Invalid boolean: ${v}`, name);
     return v === 'true';
   }
 
@@ -670,7 +690,7 @@ export class StripeFaultController {
   /** Merges `faults` into the current ones (counts replace counts) and returns the result. */
   set(faults: StripeFaults): StripeFaults {
     const next: StripeFaults = { ...this.state };
-    for (const k of ['latencyMs', 'failNext', 'timeoutNext', 'rateLimitNext'] as const) {
+    for (const k of ['latencyMs', 'failNext', 'timeoutNext', 'rateLimitNext', 'failStoredNext'] as const) {
       const v = faults[k];
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
@@ -696,6 +716,7 @@ export class StripeFaultController {
           'failNext',
           'timeoutNext',
           'rateLimitNext',
+          'failStoredNext',
           'downRate',
           'timeoutRate',
           'match',
@@ -718,11 +739,14 @@ export class StripeFaultController {
   }
 
   /** @internal Decides the fault for one request and consumes a count. */
-  take(request: string): { latencyMs: number; fault?: 'rate_limit' | 'fail' | 'timeout' | 'down' } {
+  take(request: string): {
+    latencyMs: number;
+    fault?: 'rate_limit' | 'fail' | 'fail_stored' | 'timeout' | 'down';
+  } {
     if (this.matcher && !this.matcher.test(request)) return { latencyMs: 0 };
     const s = this.state;
     const latencyMs = s.latencyMs ?? 0;
-    const consume = (k: 'failNext' | 'timeoutNext' | 'rateLimitNext') => {
+    const consume = (k: 'failNext' | 'timeoutNext' | 'rateLimitNext' | 'failStoredNext') => {
       const n = s[k] ?? 0;
       if (n <= 0) return false;
       if (n === 1) delete s[k];
@@ -731,6 +755,7 @@ export class StripeFaultController {
     };
     if (consume('rateLimitNext')) return { latencyMs, fault: 'rate_limit' };
     if (consume('failNext')) return { latencyMs, fault: 'fail' };
+    if (consume('failStoredNext')) return { latencyMs, fault: 'fail_stored' };
     if (consume('timeoutNext')) return { latencyMs, fault: 'timeout' };
     if (s.downRate && Math.random() < s.downRate) return { latencyMs, fault: 'down' };
     if (s.failRate && Math.random() < s.failRate) return { latencyMs, fault: 'fail' };
@@ -924,6 +949,9 @@ export class StripeSimulator {
         handler: (p, c, id) => this.cancelPaymentIntent(p, c, id),
       },
       { method: 'POST', pattern: /^\/v1\/refunds$/, handler: (p, c) => this.createRefund(p, c) },
+      { method: 'GET', pattern: /^\/v1\/refunds$/, handler: (p) => this.listByPayment(p, 'refund') },
+      { method: 'GET', pattern: /^\/v1\/disputes$/, handler: (p) => this.listByPayment(p, 'dispute') },
+      { method: 'GET', pattern: /^\/v1\/balance$/, handler: (p) => this.balance(p) },
       {
         method: 'GET',
         pattern: /^\/v1\/refunds\/([^/]+)$/,
@@ -1141,6 +1169,7 @@ export class StripeSimulator {
         object: 'balance_transaction',
         amount: -amount,
         available_on: now,
+        balance_type: 'payments',
         created: now,
         currency,
         description: 'STRIPE PAYOUT',
@@ -1174,11 +1203,14 @@ export class StripeSimulator {
         metadata: {},
         method: 'standard',
         original_payout: null,
+        payout_method: null,
         reconciliation_status: 'completed',
         reversed_by: null,
         source_type: 'card',
         statement_descriptor: null,
         status: 'paid',
+        // The ACH trace number of a paid payout (test mode: a made-up 15-digit number).
+        trace_id: { status: 'supported', value: String(10 ** 14 + Math.floor(Math.random() * 9 * 10 ** 14)) },
         type: 'bank_account',
       };
       this.save('payout', payout);
@@ -1297,6 +1329,57 @@ export class StripeSimulator {
     };
   }
 
+  /** `GET /v1/refunds` and `GET /v1/disputes`: newest first, by `charge` or `payment_intent`. */
+  private listByPayment(p: Reader, kind: 'refund' | 'dispute'): StripeObject {
+    p.allow(['limit', 'starting_after', 'ending_before', 'created', 'charge', 'payment_intent', 'expand']);
+    const charge = p.string('charge');
+    const paymentIntent = p.string('payment_intent');
+    const created = this.createdFilter(p);
+    const list = [...this.objects.values()]
+      .filter(
+        (o) =>
+          o.object === kind &&
+          (!charge || o.charge === charge) &&
+          (!paymentIntent || o.payment_intent === paymentIntent) &&
+          created(o),
+      )
+      .reverse();
+    return this.listOf(p, list, `/v1/${kind}s`, EXPANDABLE[kind]);
+  }
+
+  /**
+   * `GET /v1/balance`: per currency, the net of the balance transactions not yet available
+   * (`pending`) and of those available and not paid out (`available`; a payout's own transaction
+   * takes its funds out).
+   */
+  private balance(p: Reader): StripeObject {
+    p.allow(['expand']);
+    p.expand();
+    const sums = { available: new Map<string, number>(), pending: new Map<string, number>() };
+    for (const o of this.objects.values()) {
+      if (o.object !== 'balance_transaction') continue;
+      const bucket = o.status === 'pending' ? sums.pending : sums.available;
+      const currency = o.currency as string;
+      bucket.set(currency, (bucket.get(currency) ?? 0) + (o.net as number));
+      // A currency with funds in either bucket is listed in both, as Stripe lists it.
+      for (const b of [sums.available, sums.pending]) if (!b.has(currency)) b.set(currency, 0);
+    }
+    const rows = (m: Map<string, number>) =>
+      [...m.keys()].sort().map((currency) => ({
+        amount: m.get(currency) as number,
+        currency,
+        source_types: { card: m.get(currency) as number },
+      }));
+    // A new account's balance: zero in its default currency.
+    if (sums.available.size === 0) for (const b of [sums.available, sums.pending]) b.set('usd', 0);
+    return {
+      object: 'balance',
+      available: rows(sums.available),
+      livemode: false,
+      pending: rows(sums.pending),
+    } as unknown as StripeObject;
+  }
+
   private listPayouts(p: Reader): StripeObject {
     p.allow(['limit', 'starting_after', 'ending_before', 'created', 'status', 'expand', 'arrival_date']);
     const status = p.string('status');
@@ -1361,7 +1444,8 @@ export class StripeSimulator {
         'stripe simulator request',
       );
     };
-    const fail = (e: SimError) => done(e.status, { error: this.withLogUrl(e.body, requestId) });
+    const fail = (e: SimError) =>
+      done(e.status, { error: this.withLogUrl(e.body, requestId) }, shouldRetry(e.status, false));
 
     // Authentication comes first, as on Stripe.
     const apiKey = this.apiKey(req);
@@ -1399,7 +1483,8 @@ export class StripeSimulator {
           }),
         );
       }
-      return done(500, { error: this.apiError(requestId) });
+      // Nothing ran and nothing is stored: a retry may succeed.
+      return done(500, { error: this.apiError(requestId) }, shouldRetry(500, false));
     }
 
     let reader: Reader;
@@ -1453,6 +1538,7 @@ export class StripeSimulator {
         if (fault === 'timeout') return;
         this.send(res, stored.status, stored.body, {
           ...headers,
+          ...shouldRetry(stored.status, true),
           'Idempotent-Replayed': 'true',
           'Original-Request': stored.requestId,
         });
@@ -1472,6 +1558,8 @@ export class StripeSimulator {
     let store = false;
     try {
       if (latencyMs) await sleep(latencyMs);
+      // An API failure once the request started executing: stored like any executed result.
+      if (fault === 'fail_stored') throw new Error('simulated API failure while executing');
       try {
         payload = match.route.handler(reader, ctx, match.id);
         status = 200;
@@ -1483,9 +1571,12 @@ export class StripeSimulator {
         store = err.stored;
       }
     } catch (err) {
-      this.log.error({ err, method, path: url.pathname }, 'stripe simulator: handler failed');
+      if (fault !== 'fail_stored')
+        this.log.error({ err, method, path: url.pathname }, 'stripe simulator: handler failed');
       status = 500;
       payload = { error: this.apiError(requestId) };
+      // Stripe keeps a 500 of an endpoint that had started executing, and replays it for the key.
+      store = true;
     } finally {
       if (scope) this.inFlight.delete(scope);
     }
@@ -1511,6 +1602,7 @@ export class StripeSimulator {
     }
     this.send(res, status, text, {
       ...headers,
+      ...shouldRetry(status, true),
       ...(idempotencyKey ? { 'Original-Request': requestId } : {}),
     });
     this.log.debug(
@@ -1625,7 +1717,6 @@ export class StripeSimulator {
       const masked = `${key.slice(0, 8)}${'*'.repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`;
       return new SimError(401, {
         type: 'invalid_request_error',
-        code: 'api_key_invalid',
         message: `Invalid API Key provided: ${masked} (the Stripe simulator accepts test mode keys only: sk_test_…)`,
       });
     }
@@ -2198,7 +2289,7 @@ export class StripeSimulator {
       outcome: {
         advice_code: d.advice_code ?? null,
         network_advice_code: null,
-        network_decline_code: null,
+        network_decline_code: blocked ? null : (d.network_decline_code ?? null),
         network_status: blocked ? 'not_sent_to_network' : 'declined_by_network',
         reason: blocked ? 'highest_risk_level' : d.decline_code,
         risk_level: blocked ? 'highest' : 'normal',
@@ -2231,6 +2322,7 @@ export class StripeSimulator {
       doc_url: docUrl(d.code),
       message: d.message,
       ...(d.advice_code ? { advice_code: d.advice_code } : {}),
+      ...(d.network_decline_code ? { network_decline_code: d.network_decline_code } : {}),
       ...(d.param ? { param: d.param } : {}),
       ...(chargeId ? { charge: chargeId } : {}),
       payment_method: clone(pm),
@@ -2302,6 +2394,7 @@ export class StripeSimulator {
             cvc_check: o.failure_code === 'incorrect_cvc' ? 'fail' : 'pass',
           },
           country: card.country,
+          electronic_commerce_indicator: null,
           exp_month: card.exp_month,
           exp_year: card.exp_year,
           extended_authorization: { status: 'disabled' },
@@ -2318,6 +2411,7 @@ export class StripeSimulator {
           overcapture: { maximum_amount_capturable: pi.amount, status: 'unavailable' },
           regulated_status: 'unregulated',
           three_d_secure: null,
+          transaction_link_id: null,
           wallet: null,
         },
         type: 'card',
@@ -2353,6 +2447,7 @@ export class StripeSimulator {
       object: 'balance_transaction',
       amount,
       available_on: created + 2 * 24 * 3600,
+      balance_type: 'payments',
       created,
       currency,
       description,
@@ -2559,7 +2654,7 @@ export class StripeSimulator {
         has_evidence: false,
         past_due: false,
         submission_count: 0,
-        submission_method: null,
+        submission_method: 'not_submitted',
       },
       intended_submission_method: null,
       is_charge_refundable: inquiry,
@@ -2616,6 +2711,7 @@ export class StripeSimulator {
       object: 'balance_transaction',
       amount,
       available_on: created,
+      balance_type: 'payments',
       created,
       currency,
       description,
@@ -2665,8 +2761,6 @@ export class StripeSimulator {
     if (!DISPUTE_ANSWERABLE.includes(dispute.status as string)) {
       throw refused(
         `This dispute has a status of ${String(dispute.status)}; evidence can only be updated while it needs a response.`,
-        undefined,
-        'dispute_unexpected_state',
       );
     }
     const merged = { ...(dispute.evidence as Record<string, unknown>), ...staged };
@@ -2682,6 +2776,7 @@ export class StripeSimulator {
         ...(submit
           ? {
               submission_count: (details.submission_count as number) + 1,
+              submission_method: 'manual',
               past_due: this.seconds() > (details.due_by as number),
             }
           : {}),
@@ -2720,8 +2815,6 @@ export class StripeSimulator {
     if (!DISPUTE_ANSWERABLE.includes(dispute.status as string)) {
       throw refused(
         `This dispute has a status of ${String(dispute.status)}; only a dispute that needs a response can be closed.`,
-        undefined,
-        'dispute_unexpected_state',
       );
     }
     dispute.status = dispute.status === 'warning_needs_response' ? 'warning_closed' : 'lost';
@@ -2828,6 +2921,7 @@ export class StripeSimulator {
       },
       created: this.seconds(),
       customer: null,
+      customer_account: null,
       livemode: false,
       metadata: {},
       type: 'card',
@@ -3043,6 +3137,18 @@ const EXPANDABLE: Record<Kind, readonly string[]> = {
   dispute: ['charge', 'payment_intent'],
   payout: ['balance_transaction'],
 };
+
+/**
+ * `Stripe-Should-Retry`, which the SDK obeys before its own rules: `false` on errors a retry cannot
+ * change (4xx, and a 5xx of a request that executed: its result is stored and would be replayed);
+ * `true` on a 409 (the key's first request is still running) and on a 5xx of a request that never
+ * ran. A 429 gets none (the SDK then does not retry it). Successful answers get none.
+ */
+function shouldRetry(status: number, executed: boolean): Record<string, string> {
+  if (status < 400 || status === 429) return {};
+  const retry = status === 409 || (status >= 500 && !executed);
+  return { 'Stripe-Should-Retry': retry ? 'true' : 'false' };
+}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];

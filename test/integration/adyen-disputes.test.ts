@@ -7,7 +7,8 @@
  * to Adyen's Disputes API (defense documents + defendDispute, via @adyen/api-library); paystep's
  * test evidence strings decide the outcome as they do on Stripe (`winning_evidence` → won:
  * CHARGEBACK_REVERSED; `losing_evidence` → lost: SECOND_CHARGEBACK). Accepting goes through
- * POST /v1/disputes/{id}/accept (acceptDispute; DISPUTE_DEFENSE_PERIOD_ENDED Accepted follows).
+ * POST /v1/disputes/{id}/accept (acceptDispute; DISPUTE_DEFENSE_PERIOD_ENDED Accepted follows); a
+ * defense period that lapses undefended is lost; an inquiry moves no money.
  * Repeated and reordered notifications change nothing; a retry with the same Idempotency-Key does
  * not reach Adyen again.
  */
@@ -257,6 +258,55 @@ describe('disputes on Adyen (local runtime)', () => {
     });
     expect(await paymentStatus(payment.id)).toBe('captured');
     for (const f of facts) expect((await getWebhookEvent('adyen', f.id))?.attempts).toBe(1);
+  });
+
+  test('an inquiry (REQUEST_FOR_INFORMATION) moves no money; answered, it is under review', async () => {
+    const p = await call('POST', '/v1/payments', {
+      amount: 1100,
+      currency: 'eur',
+      payment_method: 'pm_card_createDisputeInquiry',
+      processor: 'adyen',
+    });
+    expect(p.body.status).toBe('captured');
+    const inquiry = await until('the inquiry', async () => {
+      const r = await call('GET', `/v1/disputes?payment=${p.body.id}`);
+      return r.body.data?.[0] as Json | undefined;
+    });
+    expect(inquiry).toMatchObject({
+      status: 'warning_needs_response',
+      is_inquiry: true,
+      processor: 'adyen',
+      funds_withdrawn_amount: 0,
+    });
+    expect(await paymentStatus(p.body.id)).toBe('captured');
+    // Adyen cannot accept an inquiry: refused, nothing changes.
+    const accept = await call('POST', `/v1/disputes/${inquiry.id}/accept`);
+    expect(accept.status).toBe(400);
+    expect(accept.body.error).toMatchObject({ code: 'processor_refused' });
+    expect((await call('GET', `/v1/disputes/${inquiry.id}`)).body.status).toBe('warning_needs_response');
+    const r = await call('POST', `/v1/disputes/${inquiry.id}/evidence`, {
+      evidence: { product_description: 'A lamp', customer_name: 'Jane Doe' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ status: 'warning_under_review', funds_withdrawn_amount: 0 });
+    expect(await paymentStatus(p.body.id)).toBe('captured');
+  });
+
+  test('a defense period that lapses undefended (DISPUTE_DEFENSE_PERIOD_ENDED Expired) is lost', async () => {
+    // Disputes opened from now on give 10 simulated minutes to defend (0.6 s here).
+    rt.adyen!.disputes.configure({ defensePeriod: 10 * 60_000 });
+    try {
+      const { payment, dispute } = await disputedPayment(1300);
+      const lost = await disputeWhere(dispute.id, 'lost', (d) => d.status === 'lost');
+      expect(lost).toMatchObject({ funds_withdrawn_amount: 1300, funds_reinstated_amount: 0 });
+      await factsProcessed(dispute.processor_reference, ['DISPUTE_DEFENSE_PERIOD_ENDED']);
+      await until(
+        'the payment to be charged back',
+        async () => (await paymentStatus(payment.id)) === 'charged_back',
+      );
+    } finally {
+      rt.adyen!.disputes.configure({ defensePeriod: 20 * 24 * 3600 * 1000 });
+    }
   });
 
   test('file evidence of another processor is refused with a 400 naming the field; Adyen is not called', async () => {

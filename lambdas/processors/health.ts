@@ -100,7 +100,7 @@ export interface ProcessorStatus {
 }
 
 export async function processorStatuses(now = Date.now()): Promise<ProcessorStatus[]> {
-  const enabled = config.processors();
+  const enabled: readonly string[] = config.processors();
   return Promise.all(
     knownProcessors().map(async (name): Promise<ProcessorStatus> => {
       const [stored, incident, window] = await Promise.all([

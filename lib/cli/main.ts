@@ -29,6 +29,7 @@ import { registerSimulatorCommands } from './simulator.ts';
 import { registerRoutingCommands } from './routing.ts';
 import { registerIncidentCommands } from './incidents.ts';
 import { registerProcessorCommands } from './processors.ts';
+import { registerAnalyticsCommands } from './analytics.ts';
 
 export { UsageError };
 
@@ -186,6 +187,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerRoutingCommands(program, out);
   registerIncidentCommands(program, out);
   registerProcessorCommands(program, out);
+  registerAnalyticsCommands(program, out);
 
   return program;
 }

@@ -23,12 +23,20 @@ export const routing: TopologyFragment = {
         'GET /v1/processors: status, circuit breaker, running incident and recent health of each processor',
       uses: { tables: ['main', 'health'] },
     },
+    'analytics-payments': {
+      entry: 'lambdas/analytics/payments.ts',
+      description:
+        'GET /v1/analytics/payments: approval analytics by processor, method, brand, country, channel',
+      timeoutSeconds: 30,
+      uses: { tables: ['main'] },
+    },
   },
   routes: [
     { method: 'GET', path: '/v1/routing', function: 'routing-config', auth: 'merchant' },
     { method: 'PUT', path: '/v1/routing', function: 'routing-config', auth: 'merchant' },
     { method: 'POST', path: '/v1/routing/simulate', function: 'routing-simulate', auth: 'merchant' },
     { method: 'GET', path: '/v1/processors', function: 'processors-list', auth: 'merchant' },
+    { method: 'GET', path: '/v1/analytics/payments', function: 'analytics-payments', auth: 'merchant' },
   ],
   tables: {
     health: {

@@ -1,0 +1,113 @@
+/**
+ * Approval analytics (docs/routing.md "Approval analytics"): a merchant's payments created between
+ * two UTC days, grouped by the dimensions asked, with the performance report's definitions. Shared
+ * by GET /v1/analytics/payments and `paystep analytics`.
+ */
+import {
+  ApprovalAnalytics,
+  ANALYTICS_DIMENSIONS,
+  type AnalyticsDimension,
+  type AnalyticsGroup,
+} from '../domain/analytics.ts';
+import { invalidRequest } from '../shared/errors.ts';
+import { listPayments } from '../store/payments.ts';
+
+/** The longest range one request may cover. */
+export const MAX_RANGE_DAYS = 92;
+/** The most payments one request may read (a larger merchant narrows the range). */
+export const MAX_PAYMENTS = 200_000;
+
+export interface AnalyticsQuery {
+  /** First day, YYYY-MM-DD (UTC), included. */
+  from: string;
+  /** Last day, YYYY-MM-DD (UTC), included. */
+  to: string;
+  group_by: AnalyticsDimension[];
+}
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+function parseDay(param: 'from' | 'to', value: string): number {
+  const m = DAY.exec(value);
+  const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
+  if (!m || new Date(t).toISOString().slice(0, 10) !== value)
+    throw invalidRequest('parameter_invalid', `Invalid ${param}: must be a day, YYYY-MM-DD (UTC).`, param);
+  return t;
+}
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** Parses `from`, `to` (default: the last 7 days up to today) and `group_by` (default: processor). */
+export function parseAnalyticsQuery(
+  q: Record<string, string | undefined>,
+  nowMs = Date.now(),
+): AnalyticsQuery {
+  const unknown = Object.keys(q).find((k) => !['from', 'to', 'group_by'].includes(k));
+  if (unknown) throw invalidRequest('parameter_unknown', `Received unknown parameter: ${unknown}.`, unknown);
+  const to = q.to ?? isoDay(nowMs);
+  const toMs = parseDay('to', to);
+  const from = q.from ?? isoDay(toMs - 6 * 86_400_000);
+  const fromMs = parseDay('from', from);
+  if (fromMs > toMs) throw invalidRequest('parameter_invalid', 'Invalid from: must not be after to.', 'from');
+  if ((toMs - fromMs) / 86_400_000 + 1 > MAX_RANGE_DAYS)
+    throw invalidRequest(
+      'parameter_invalid',
+      `Invalid from: a range covers at most ${MAX_RANGE_DAYS} days.`,
+      'from',
+    );
+  const group_by = (q.group_by ?? 'processor')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = group_by.find((d) => !(ANALYTICS_DIMENSIONS as readonly string[]).includes(d));
+  if (bad || !group_by.length)
+    throw invalidRequest(
+      'parameter_invalid',
+      `Invalid group_by: ${bad ? `"${bad}" is not a dimension` : 'name a dimension'} (${ANALYTICS_DIMENSIONS.join(', ')}).`,
+      'group_by',
+    );
+  return { from, to, group_by: [...new Set(group_by)] as AnalyticsDimension[] };
+}
+
+export interface PaymentAnalytics {
+  object: 'payment_analytics';
+  from: string;
+  to: string;
+  group_by: AnalyticsDimension[];
+  payments: number;
+  groups: AnalyticsGroup[];
+}
+
+export async function paymentAnalytics(merchantId: string, q: AnalyticsQuery): Promise<PaymentAnalytics> {
+  const gte = parseDay('from', q.from) / 1000;
+  const lt = parseDay('to', q.to) / 1000 + 86_400;
+  const a = new ApprovalAnalytics(q.group_by);
+  let after: string | undefined;
+  let payments = 0;
+  for (;;) {
+    const page = await listPayments(merchantId, {
+      createdGte: gte,
+      createdLt: lt,
+      limit: 100,
+      startingAfter: after,
+    });
+    for (const p of page.data) a.add(p);
+    payments += page.data.length;
+    if (payments > MAX_PAYMENTS)
+      throw invalidRequest(
+        'analytics_range_too_large',
+        `More than ${MAX_PAYMENTS} payments between ${q.from} and ${q.to}: ask for a shorter range.`,
+        'from',
+      );
+    if (!page.hasMore || !page.data.length) break;
+    after = page.data.at(-1)!.id;
+  }
+  return {
+    object: 'payment_analytics',
+    from: q.from,
+    to: q.to,
+    group_by: q.group_by,
+    payments,
+    groups: a.result(),
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Approval analytics for product teams (docs/routing.md "Approval analytics"): payments grouped by
+ * processor, payment method, card brand, issuer country, customer country or channel, with
+ * attempts, approvals, the approval rate, decline reasons, cascades recovered and volume. Pure.
+ * Outcomes and payment method kinds are the performance report's (lambdas/reports/finance.ts), so
+ * the two never disagree.
+ */
+import type { Payment } from './payment.ts';
+import { outcomeOf, paymentMethodType } from '../reports/finance.ts';
+
+export const ANALYTICS_DIMENSIONS = [
+  'processor',
+  'payment_method',
+  'card_brand',
+  'issuer_country',
+  'customer_country',
+  'channel',
+] as const;
+export type AnalyticsDimension = (typeof ANALYTICS_DIMENSIONS)[number];
+
+/** An attempt as the payment records it (`payment.attempts`, when routing tried several). */
+interface AttemptLike {
+  processor?: string;
+  outcome?: string;
+}
+
+export interface AnalyticsGroup {
+  dimension: AnalyticsDimension | 'all';
+  value: string;
+  payments: number;
+  /** Processor attempts (a payment cascaded to a second processor counts two). */
+  attempts: number;
+  approved: number;
+  declined: number;
+  /** Neither yet: processing, waiting for the customer or a review, canceled before a decision. */
+  other: number;
+  /** approved / (approved + declined); null before any decision. */
+  approval_rate: number | null;
+  /** Payments approved after their first attempt was declined elsewhere. */
+  cascades_recovered: number;
+  /** Approved amounts, minor units by currency. */
+  volume: Record<string, number>;
+  /** Declined payments by paystep failure code. */
+  decline_reasons: Record<string, number>;
+}
+
+const valueOf = (p: Payment, d: AnalyticsDimension): string => {
+  switch (d) {
+    case 'processor':
+      return p.processor ?? 'none';
+    case 'payment_method':
+      return paymentMethodType(p);
+    case 'card_brand':
+      return p.card?.brand ?? 'unknown';
+    case 'issuer_country':
+      return p.card?.country ?? 'unknown';
+    case 'customer_country':
+      return p.customer?.country ?? 'unknown';
+    case 'channel':
+      return p.channel ?? 'unknown';
+  }
+};
+
+export class ApprovalAnalytics {
+  private readonly groups = new Map<string, AnalyticsGroup>();
+  private readonly dimensions: readonly AnalyticsDimension[];
+
+  constructor(dimensions: readonly AnalyticsDimension[]) {
+    this.dimensions = dimensions;
+  }
+
+  private group(dimension: AnalyticsGroup['dimension'], value: string): AnalyticsGroup {
+    const k = `${dimension}\u0000${value}`;
+    let g = this.groups.get(k);
+    if (!g) {
+      g = {
+        dimension,
+        value,
+        payments: 0,
+        attempts: 0,
+        approved: 0,
+        declined: 0,
+        other: 0,
+        approval_rate: null,
+        cascades_recovered: 0,
+        volume: {},
+        decline_reasons: {},
+      };
+      this.groups.set(k, g);
+    }
+    return g;
+  }
+
+  add(p: Payment): void {
+    const o = outcomeOf(p);
+    const attempts = ((p as { attempts?: AttemptLike[] }).attempts ?? []).length || 1;
+    const recovered = o === 'approved' && attempts > 1;
+    for (const [d, v] of [
+      ['all', 'all'] as const,
+      ...this.dimensions.map((d) => [d, valueOf(p, d)] as const),
+    ]) {
+      const g = this.group(d, v);
+      g.payments++;
+      g.attempts += attempts;
+      g[o]++;
+      if (recovered) g.cascades_recovered++;
+      if (o === 'approved') g.volume[p.currency] = (g.volume[p.currency] ?? 0) + p.amount;
+      if (o === 'declined') {
+        const code = p.failure?.code ?? 'unknown';
+        g.decline_reasons[code] = (g.decline_reasons[code] ?? 0) + 1;
+      }
+    }
+  }
+
+  /** `all` first, then each dimension in the order asked, most payments first. */
+  result(): AnalyticsGroup[] {
+    const order = new Map<string, number>([['all', -1], ...this.dimensions.map((d, i) => [d, i] as const)]);
+    return [...this.groups.values()]
+      .map((g) => {
+        const decided = g.approved + g.declined;
+        return { ...g, approval_rate: decided ? Math.round((g.approved / decided) * 10_000) / 10_000 : null };
+      })
+      .sort(
+        (a, b) =>
+          order.get(a.dimension)! - order.get(b.dimension)! ||
+          b.payments - a.payments ||
+          (a.value < b.value ? -1 : 1),
+      );
+  }
+}

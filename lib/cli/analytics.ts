@@ -1,0 +1,90 @@
+/**
+ * `paystep analytics --merchant ID [--from D] [--to D] [--group-by LIST] [--json]`: approval
+ * analytics, the same figures as GET /v1/analytics/payments, as a table (or JSON with --json).
+ */
+import type { Command } from 'commander';
+import { resolveDataDir, withRuntime } from './context.ts';
+import { UsageError } from './args.ts';
+import { ApiError } from '../../lambdas/shared/errors.ts';
+import { getMerchant } from '../../lambdas/store/merchants.ts';
+import { parseAnalyticsQuery, paymentAnalytics } from '../../lambdas/analytics/service.ts';
+import { formatAmount } from '../../lambdas/domain/money.ts';
+
+export function registerAnalyticsCommands(program: Command, out: (s: string) => void): void {
+  program
+    .command('analytics')
+    .description('approval analytics of a merchant: approval rate, declines, cascades, volume by group')
+    .requiredOption('--merchant <id>', 'the merchant (mch_…)')
+    .option('--from <day>', 'first day, yyyy-mm-dd (UTC; default: 6 days before --to)')
+    .option('--to <day>', 'last day, yyyy-mm-dd (UTC; default: today)')
+    .option(
+      '--group-by <list>',
+      'processor, payment_method, card_brand, issuer_country, customer_country, channel',
+    )
+    .option('--json', 'print JSON instead of a table')
+    .action(
+      async (opts: { merchant: string; from?: string; to?: string; groupBy?: string; json?: boolean }) => {
+        const r = await withRuntime(resolveDataDir(program.opts().dataDir), async () => {
+          if (!(await getMerchant(opts.merchant))) throw new UsageError(`no merchant '${opts.merchant}'`);
+          try {
+            const q = parseAnalyticsQuery({
+              ...(opts.from ? { from: opts.from } : {}),
+              ...(opts.to ? { to: opts.to } : {}),
+              ...(opts.groupBy ? { group_by: opts.groupBy } : {}),
+            });
+            return await paymentAnalytics(opts.merchant, q);
+          } catch (err) {
+            if (err instanceof ApiError && err.status < 500)
+              throw new UsageError(`--${(err.param ?? '').replace('_', '-')}: ${err.message}`);
+            throw err;
+          }
+        });
+        if (opts.json) return out(JSON.stringify(r) + '\n');
+        const rows = [
+          [
+            'dimension',
+            'value',
+            'payments',
+            'attempts',
+            'approved',
+            'declined',
+            'approval',
+            'cascades',
+            'volume',
+            'top decline',
+          ],
+          ...r.groups.map((g) => {
+            const top = Object.entries(g.decline_reasons).sort(
+              (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1),
+            )[0];
+            return [
+              g.dimension,
+              g.value,
+              String(g.payments),
+              String(g.attempts),
+              String(g.approved),
+              String(g.declined),
+              g.approval_rate === null ? '-' : `${(g.approval_rate * 100).toFixed(1)}%`,
+              String(g.cascades_recovered),
+              Object.entries(g.volume)
+                .map(([c, v]) => formatAmount(v, c))
+                .join(' ') || '-',
+              top ? `${top[0]} (${top[1]})` : '-',
+            ];
+          }),
+        ];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
+        out(`${r.from} to ${r.to}: ${r.payments} payments\n`);
+        out(
+          rows
+            .map((x) =>
+              x
+                .map((c, i) => c.padEnd(widths[i]!))
+                .join('  ')
+                .trimEnd(),
+            )
+            .join('\n') + '\n',
+        );
+      },
+    );
+}

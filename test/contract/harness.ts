@@ -9,8 +9,8 @@
  *   the adapter against the processor's real sandbox when its credentials are set;
  * - what paystep's stores would give the connector (Adyen's `AdyenStateSource`: the payment behind a
  *   pspReference, and the verified notification facts), kept in memory here;
- * - how to get a genuine signed webhook about a payment, verify it as paystep's route does, parse it
- *   into facts, and forge one;
+ * - how to get a genuine signed webhook about a payment, and forge one; the connector's own webhook
+ *   receiver (lambdas/connectors/webhooks.ts) verifies and parses them, as paystep's route does;
  * - how to get a settlement file from the simulator's report output and read it with the
  *   processor's reader (lambdas/reconciliation/sources);
  * - how many money operations the simulator executed (for idempotency).
@@ -28,10 +28,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdyenAdapter, type AdyenStateSource } from '../../lambdas/connectors/adyen/adapter.ts';
-import { parseAdyenNotification } from '../../lambdas/connectors/adyen/notifications.ts';
+import {
+  adyenWebhookReceiver,
+  parseAdyenNotification,
+} from '../../lambdas/connectors/adyen/notifications.ts';
 import type { ConnectorFact } from '../../lambdas/connectors/facts.ts';
+import type { WebhookReceiver } from '../../lambdas/connectors/webhooks.ts';
 import { StripeAdapter } from '../../lambdas/connectors/stripe/adapter.ts';
-import { verifyStripeSignature } from '../../lambdas/connectors/stripe/signature.ts';
+import { stripeWebhookReceiver } from '../../lambdas/connectors/stripe/webhooks.ts';
 import type { AuthorizeRequest, AuthorizeResult, ProcessorAdapter } from '../../lambdas/connectors/types.ts';
 import { AdyenSimulator } from '../../lib/local/processors/adyen/simulator.ts';
 import { StripeSimulator, type StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
@@ -83,14 +87,16 @@ export interface ContractFixture {
   authorizeRequest(req: AuthorizeRequest): Promise<AuthorizeResult>;
   /** Simulator only: money operations executed (payments, captures, cancels, refunds), replays excluded. */
   operations?(): Promise<number>;
-  /** Simulator only: a genuine delivery the simulator sent about this payment (its processor reference). */
+  /** Simulator only: a genuine delivery the simulator sent about this object (its processor reference). */
   webhookAbout?(reference: string): Promise<WebhookDelivery>;
-  /** Verifies a delivery as paystep's route does (signature, and for Adyen the merchant account). */
+  /** Simulator only: every delivery the simulator sent so far about this object, oldest first. */
+  webhooksAbout?(reference: string): Promise<WebhookDelivery[]>;
+  /** The connector's webhook receiver (lambdas/connectors/webhooks.ts) under this fixture's secrets. */
+  receiver: WebhookReceiver;
+  /** Verifies a delivery with the connector's receiver, as `POST /webhooks/{processor}` does. */
   verifyWebhook(d: WebhookDelivery): { ok: boolean; reason?: string };
-  /** Parses a verified delivery into facts; absent while the connector has no facts parser. */
-  parseWebhook?(d: WebhookDelivery): ConnectorFact[];
-  /** Why `parseWebhook` is absent (shown as the skipped scenario's name). */
-  parseWebhookMissing?: string;
+  /** The facts of a verified delivery, from the connector's receiver (throws if it does not verify). */
+  parseWebhook(d: WebhookDelivery): ConnectorFact[];
   /** The same delivery with its amount raised and its signature left as it was. */
   forgeWebhook(d: WebhookDelivery): WebhookDelivery;
   /** Simulator only: closes a settlement batch / pays out, and downloads the processor's file. */
@@ -223,6 +229,29 @@ async function getJson(url: string, init?: RequestInit): Promise<Record<string, 
   return (await res.json()) as Record<string, unknown>;
 }
 
+/** verifyWebhook / parseWebhook of a fixture, from its connector's receiver. */
+function receiverParts(
+  receiver: WebhookReceiver,
+): Pick<ContractFixture, 'receiver' | 'verifyWebhook' | 'parseWebhook'> {
+  const request = (d: WebhookDelivery) => ({
+    body: d.body,
+    header: (name: string) =>
+      Object.entries(d.headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1],
+  });
+  return {
+    receiver,
+    verifyWebhook: (d) => {
+      const v = receiver.verify(request(d));
+      return v.ok ? { ok: true } : { ok: false, reason: v.code };
+    },
+    parseWebhook: (d) => {
+      const v = receiver.verify(request(d));
+      if (!v.ok) throw new Error(`the delivery does not verify: ${v.code}`);
+      return v.events.flatMap((e) => e.facts);
+    },
+  };
+}
+
 // --- Stripe ----------------------------------------------------------------------------------------
 
 const STRIPE_SIM_KEY = 'sk_test_paystep_contract';
@@ -230,21 +259,27 @@ const STRIPE_WEBHOOK_SECRET = 'whsec_paystep_contract';
 
 function stripeWebhookParts(): Pick<
   ContractFixture,
-  'verifyWebhook' | 'forgeWebhook' | 'parseWebhookMissing'
+  'receiver' | 'verifyWebhook' | 'parseWebhook' | 'forgeWebhook'
 > {
   return {
-    verifyWebhook: (d) => {
-      const check = verifyStripeSignature(d.body, d.headers['stripe-signature'], [STRIPE_WEBHOOK_SECRET]);
-      return check.ok ? { ok: true } : { ok: false, reason: check.code };
-    },
+    ...receiverParts(stripeWebhookReceiver([STRIPE_WEBHOOK_SECRET])),
     forgeWebhook: (d) => {
       const event = JSON.parse(d.body) as { data: { object: { amount?: number } } };
       event.data.object.amount = (event.data.object.amount ?? 0) + 100_00;
       return { body: JSON.stringify(event, null, 2), headers: { ...d.headers } };
     },
-    // Stripe events are still parsed outside the connector (lambdas/webhooks/stripe-events.ts).
-    parseWebhookMissing:
-      'Stripe webhook → facts: lambdas/connectors/stripe/ has no facts parser yet (events are parsed in lambdas/webhooks/stripe-events.ts)',
+  };
+}
+
+/** A Stripe event as the runtime's sender delivers it: pretty-printed, signed over these exact bytes. */
+function signedStripe(event: StripeEvent): WebhookDelivery {
+  const body = JSON.stringify(event, null, 2);
+  return {
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'stripe-signature': signStripePayload(body, STRIPE_WEBHOOK_SECRET),
+    },
   };
 }
 
@@ -288,15 +323,10 @@ async function startStripeSimulator(): Promise<ContractFixture> {
         async () => events.find((e) => e.data.object.id === reference),
         (e) => e !== undefined,
       );
-      // As the runtime's sender does: pretty-printed, signed over these exact bytes.
-      const body = JSON.stringify(event, null, 2);
-      return {
-        body,
-        headers: {
-          'content-type': 'application/json',
-          'stripe-signature': signStripePayload(body, STRIPE_WEBHOOK_SECRET),
-        },
-      };
+      return signedStripe(event!);
+    },
+    async webhooksAbout(reference) {
+      return events.filter((e) => e.data.object.id === reference).map(signedStripe);
     },
     ...stripeWebhookParts(),
     async settlementFile() {
@@ -386,15 +416,9 @@ class AdyenRecords {
 function adyenWebhookParts(
   merchantAccount: string,
   hmacKeys: string[],
-): Pick<ContractFixture, 'verifyWebhook' | 'parseWebhook' | 'forgeWebhook'> {
+): Pick<ContractFixture, 'receiver' | 'verifyWebhook' | 'parseWebhook' | 'forgeWebhook'> {
   return {
-    verifyWebhook: (d) => {
-      const parsed = parseAdyenNotification(d.body, { hmacKeys, merchantAccounts: [merchantAccount] });
-      if (parsed.response) return { ok: true };
-      return { ok: false, reason: parsed.items.find((i) => !i.verified)?.rejection ?? 'rejected' };
-    },
-    parseWebhook: (d) =>
-      parseAdyenNotification(d.body, { hmacKeys, merchantAccounts: [merchantAccount] }).facts,
+    ...receiverParts(adyenWebhookReceiver({ hmacKeys, merchantAccounts: [merchantAccount] })),
     forgeWebhook: (d) => {
       const batch = JSON.parse(d.body) as {
         notificationItems: { NotificationRequestItem: { amount: { value: number } } }[];
@@ -479,6 +503,11 @@ async function startAdyenSimulator(): Promise<ContractFixture> {
         (x) => x !== undefined,
       );
       return { body: d!.raw, headers: { 'content-type': 'application/json' } };
+    },
+    async webhooksAbout(reference) {
+      return records.deliveries
+        .filter((x) => x.references.includes(reference))
+        .map((x) => ({ body: x.raw, headers: { 'content-type': 'application/json' } }));
     },
     ...adyenWebhookParts(ADYEN_SIM_MERCHANT, [ADYEN_SIM_HMAC]),
     async settlementFile() {

@@ -2,10 +2,12 @@
  * Connector contract: incoming webhooks, the same for every connector (harness.ts). A genuine
  * delivery the simulator sent (signed as the processor signs) verifies as paystep's route verifies
  * it; the same delivery with its amount changed and the signature kept is rejected; a verified
- * delivery parses into processor-neutral facts (lambdas/connectors/facts.ts) about the payment,
- * with a stable id, so a redelivery is the same fact.
+ * delivery parses, with the connector's own receiver (lambdas/connectors/webhooks.ts), into
+ * processor-neutral facts (lambdas/connectors/facts.ts) about the payment, each with a stable id (a
+ * redelivery is the same fact), and the facts of every delivery about a payment fold to its state
+ * whatever their order.
  */
-import type { ConnectorFact } from '../../lambdas/connectors/facts.ts';
+import { paymentState, type ConnectorFact } from '../../lambdas/connectors/facts.ts';
 import {
   describeContract,
   eventually,
@@ -23,13 +25,6 @@ async function capturedPayment(fx: ContractFixture) {
 
 describeContract('webhooks', (fx, target) => {
   const onSimulator = testIf(targetCan(target, 'simulator'));
-  // Known when the suite is defined: whether this connector parses webhooks into facts yet.
-  const parses = target.connector === 'adyen';
-  const parsing = testIf(
-    targetCan(target, 'simulator') ??
-      (parses ? undefined : 'Stripe webhook → facts: lambdas/connectors/stripe/ has no facts parser yet'),
-  );
-
   onSimulator('a genuine signed delivery about a payment verifies', async () => {
     const { ref } = await capturedPayment(fx());
     const d = await fx().webhookAbout!(ref);
@@ -54,31 +49,35 @@ describeContract('webhooks', (fx, target) => {
     expect(fx().verifyWebhook({ body, headers }).ok).toBe(false);
   });
 
-  parsing('a verified delivery parses into facts about the payment, with stable ids', async () => {
+  onSimulator('a verified delivery parses into facts about the payment, with stable ids', async () => {
     const { req, ref } = await capturedPayment(fx());
     const d = await fx().webhookAbout!(ref);
-    const facts = fx().parseWebhook!(d);
+    const facts = fx().parseWebhook(d);
     const fact = facts.find(
       (f): f is Extract<ConnectorFact, { kind: 'payment' }> => f.kind === 'payment' && f.reference === ref,
     );
+    // Stripe's first event about a payment and Adyen's AUTHORISATION say different stages of it:
+    // each is a payment fact about this payment, naming paystep's payment.
     expect(fact).toMatchObject({
       kind: 'payment',
+      processor: fx().name,
       reference: ref,
       merchantReference: req.paymentId,
-      event: 'authorised',
-      success: true,
-      amount: { value: 2300, currency: fx().currency },
     });
     expect(fact!.id).toBeTruthy();
     // A redelivery is the same fact (stored once by its id).
-    expect(fx().parseWebhook!(d).map((f) => f.id)).toEqual(facts.map((f) => f.id));
+    expect(
+      fx()
+        .parseWebhook(d)
+        .map((f) => f.id),
+    ).toEqual(facts.map((f) => f.id));
   });
 
-  parsing('a refund delivery parses into a refund fact about its payment', async () => {
+  onSimulator('a refund delivery parses into a refund fact about its payment', async () => {
     const { ref } = await capturedPayment(fx());
     const r = await fx().adapter.refund(ref, 800, `${ref}:refund:hook`);
     const d = await fx().webhookAbout!(r.refundReference);
-    const facts = fx().parseWebhook!(d);
+    const facts = fx().parseWebhook(d);
     expect(facts).toContainEqual(
       expect.objectContaining({
         kind: 'refund',
@@ -93,5 +92,31 @@ describeContract('webhooks', (fx, target) => {
       () => fx().adapter.retrieveRefund(r.refundReference),
       (x) => x.status === 'succeeded',
     );
+  });
+
+  onSimulator("every delivery about a payment, in any order, folds to the payment's state", async () => {
+    const { req, result } = await fx().authorize({ amount: 2400, captureMethod: 'manual' });
+    const ref = referenceOf(result);
+    await eventually(
+      'authorized',
+      () => fx().adapter.retrieve(ref),
+      (x) => x.status === 'authorized',
+    );
+    await fx().adapter.capture(ref, 1800, `${req.paymentId}:capture`);
+    const ctx = { amount: 2400, currency: fx().currency, captureMethod: 'manual' as const };
+    const facts = await eventually(
+      'the deliveries of the capture',
+      async () => (await fx().webhooksAbout!(ref)).flatMap((d) => fx().parseWebhook(d)),
+      (fs) => paymentState(ref, fs, ctx)?.status === 'captured',
+    );
+    const ids = facts.map((f) => f.id);
+    for (const order of [facts, [...facts].reverse()])
+      expect(paymentState(ref, order, ctx)).toMatchObject({
+        processorReference: ref,
+        status: 'captured',
+        amountCaptured: 1800,
+        currency: fx().currency,
+      });
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

@@ -7,15 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommanderError } from 'commander';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
-import { buildProgram, UsageError } from '../../lib/cli/main.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
 import { config } from '../../lambdas/shared/config.ts';
 import { declareIncident, suspectIncident, resolveIncident } from '../../lambdas/incidents/service.ts';
 import { runningIncident } from '../../lambdas/store/incidents.ts';
 import type { Json } from '../fixtures/api.ts';
+import { runCli } from '../fixtures/cli.ts';
 
 let rt: Runtime;
 let dir: string;
@@ -31,21 +30,9 @@ afterAll(async () => {
 });
 
 async function paystep(...args: string[]): Promise<{ code: number; json: Json; error: string }> {
-  let stdout = '';
-  const program = buildProgram((s) => (stdout += s));
-  const quiet = (c: typeof program): void => {
-    c.configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    c.commands.forEach(quiet);
-  };
-  quiet(program);
-  try {
-    await program.parseAsync(['--data-dir', dir, ...args], { from: 'user' });
-    return { code: 0, json: JSON.parse(stdout) as Json, error: '' };
-  } catch (err) {
-    const code = err instanceof CommanderError || err instanceof UsageError ? 2 : 1;
-    expect(stdout).toBe('');
-    return { code, json: {}, error: (err as Error).message };
-  }
+  const r = await runCli(dir, ...args);
+  if (r.code) expect(r.stdout).toBe('');
+  return { code: r.code, json: r.code ? {} : (JSON.parse(r.stdout) as Json), error: r.error };
 }
 
 test('declare, list, show, resolve through the CLI; the processor is free again afterwards', async () => {
@@ -118,19 +105,17 @@ test('wrong values exit 2 naming them', async () => {
 
 test('a pointer left stale by a crash (closed or missing incident) does not block the next incident', async () => {
   const table = config.tableName('main');
-  await clients
-    .ddb()
-    .send(
-      new PutCommand({
-        TableName: table,
-        Item: {
-          pk: 'PROCESSOR#stripe',
-          sk: 'INCIDENT',
-          kind: 'incident-pointer',
-          incident_id: 'inc_gone000000000000000000',
-        },
-      }),
-    );
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table,
+      Item: {
+        pk: 'PROCESSOR#stripe',
+        sk: 'INCIDENT',
+        kind: 'incident-pointer',
+        incident_id: 'inc_gone000000000000000000',
+      },
+    }),
+  );
   const d = await declareIncident('stripe', 'after a crash', 'cli');
   expect(d.created).toBe(true);
   expect((await runningIncident('stripe'))?.id).toBe(d.incident.id);

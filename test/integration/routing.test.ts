@@ -7,25 +7,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommanderError } from 'commander';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
-import { buildProgram, UsageError } from '../../lib/cli/main.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { apiClient, type Json } from '../fixtures/api.ts';
+import { runCli } from '../fixtures/cli.ts';
+import { EXAMPLE_ROUTING } from '../fixtures/routing.ts';
 
-const EXAMPLE = {
-  rules: [
-    { name: 'eur-to-adyen', when: { currency: ['eur'] }, processors: ['adyen', 'stripe'] },
-    {
-      name: 'big-us',
-      when: { customer_country: ['US'], amount_gte: 100000 },
-      split: { stripe: 70, adyen: 30 },
-      fallback: ['stripe', 'adyen'],
-    },
-  ],
-  default: ['stripe', 'adyen'],
-  cascade: { codes: ['issuer_not_available', 'processing_error', 'try_again_later'], max_attempts: 2 },
-};
+const EXAMPLE = EXAMPLE_ROUTING;
 
 let rt: Runtime;
 let dir: string;
@@ -48,23 +36,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process as `main` would (same exit codes), capturing stdout. */
-async function paystep(...args: string[]): Promise<{ code: number; stdout: string; error: string }> {
-  let stdout = '';
-  const program = buildProgram((s) => (stdout += s));
-  const quiet = (c: typeof program): void => {
-    c.configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    c.commands.forEach(quiet);
-  };
-  quiet(program);
-  try {
-    await program.parseAsync(['--data-dir', dir, ...args], { from: 'user' });
-    return { code: 0, stdout, error: '' };
-  } catch (err) {
-    const code = err instanceof CommanderError || err instanceof UsageError ? 2 : 1;
-    return { code, stdout, error: (err as Error).message };
-  }
-}
+const paystep = (...args: string[]) => runCli(dir, ...args);
 
 describe('GET/PUT /v1/routing', () => {
   test('none at first; a PUT makes version 1; the same again creates nothing; versions stay readable', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../../lambdas/domain/routing.ts';
 import { cannotTake, knownProcessors } from '../../lambdas/connectors/capabilities.ts';
 import { failureCodes } from '../../lambdas/connectors/failure-codes.ts';
+import { EXAMPLE_ROUTING } from '../fixtures/routing.ts';
 
 const ctx: ValidationContext = {
   known: knownProcessors(),
@@ -24,19 +25,7 @@ const ctx: ValidationContext = {
   failureCodes: failureCodes(),
 };
 
-const ISSUE_EXAMPLE = {
-  rules: [
-    { name: 'eur-to-adyen', when: { currency: ['eur'] }, processors: ['adyen', 'stripe'] },
-    {
-      name: 'big-us',
-      when: { customer_country: ['US'], amount_gte: 100000 },
-      split: { stripe: 70, adyen: 30 },
-      fallback: ['stripe', 'adyen'],
-    },
-  ],
-  default: ['stripe', 'adyen'],
-  cascade: { codes: ['issuer_not_available', 'processing_error', 'try_again_later'], max_attempts: 2 },
-};
+const ISSUE_EXAMPLE = EXAMPLE_ROUTING;
 
 function valid(raw: unknown): RoutingConfig {
   const r = validateRoutingConfig(raw, ctx);

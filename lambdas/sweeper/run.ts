@@ -72,6 +72,12 @@ async function executionStatus(arn: string | null | undefined): Promise<string> 
   }
 }
 
+/**
+ * A refund still pending this long after it was created is escalated (it stays pending: Adyen
+ * re-sends a lost notification for 30 days, Stripe answers its status; nothing is guessed).
+ */
+export const REFUND_PENDING_ESCALATION_SECONDS = 3 * 86_400;
+
 /** Payments in processing, requires_action or authorized, then refunds pending. */
 async function* openPaymentsAndRefunds(): AsyncGenerator<Record<string, unknown>> {
   yield* openItems('payment');
@@ -215,7 +221,19 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
   const adapter = await processor(item.processor as string);
   const truth = await adapter.retrieveRefund(reference);
   const status = normalizeRefundStatus(truth.status);
-  if (status === 'pending') return void result.untouched++;
+  if (status === 'pending') {
+    // Still pending where the processor says so (or, on Adyen, where no REFUND notification came):
+    // after REFUND_PENDING_ESCALATION_SECONDS someone should look, though nothing is guessed.
+    const pendingFor = now - (item.created as number);
+    if (pendingFor < REFUND_PENDING_ESCALATION_SECONDS) return void result.untouched++;
+    const days = Math.floor(pendingFor / 86_400);
+    return escalate(
+      result,
+      id,
+      `refund pending at ${String(item.processor)} for ${days} days with no outcome: check it in the processor's dashboard`,
+      false,
+    );
+  }
   if (exec === 'RUNNING') {
     await applyRefundUpdate(
       item.processor as string,
@@ -274,8 +292,8 @@ async function sweepClaim(c: OpenClaim): Promise<string | undefined> {
   return undefined; // the other requests create nothing: the claim expires with its retention
 }
 
-export async function sweep(): Promise<SweepResult> {
-  const now = Math.floor(Date.now() / 1000);
+/** One sweep; `now` (epoch seconds) is the clock the ages are measured against. */
+export async function sweep(now = Math.floor(Date.now() / 1000)): Promise<SweepResult> {
   const result: SweepResult = { examined: 0, resolved: [], escalated: [], untouched: 0 };
   // Disputes keep their own short list of those to re-check (lambdas/store/disputes.ts).
   for (const { dispute_id: disputeId } of await disputesToSweep()) {

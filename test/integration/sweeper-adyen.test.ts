@@ -15,7 +15,7 @@ import { ADYEN_LOCAL_HMAC_KEY } from '../../lib/topology/processors.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { getRefundItem } from '../../lambdas/store/refunds.ts';
 import { storeFact } from '../../lambdas/store/processor-facts.ts';
-import { sweep } from '../../lambdas/sweeper/run.ts';
+import { REFUND_PENDING_ESCALATION_SECONDS, sweep } from '../../lambdas/sweeper/run.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -177,6 +177,13 @@ describe('sweeper on Adyen: lost notifications', () => {
     const blind = await sweep();
     expect(blind.escalated.filter((e) => e.id === refund.id)).toEqual([]);
     expect(blind.resolved.filter((r) => r.id === refund.id)).toEqual([]);
+    expect((await call('GET', `/v1/refunds/${refund.id}`)).body.status).toBe('pending');
+    // Three days on, still nothing: escalated for someone to look, and still pending.
+    const later = await sweep(Math.floor(Date.now() / 1000) + REFUND_PENDING_ESCALATION_SECONDS + 60);
+    expect(later.escalated).toContainEqual({
+      id: refund.id,
+      reason: "refund pending at adyen for 3 days with no outcome: check it in the processor's dashboard",
+    });
     expect((await call('GET', `/v1/refunds/${refund.id}`)).body.status).toBe('pending');
 
     // The route stored the notification's fact under its references, then crashed before queueing

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { readRuntimeInfo, resolveDataDir } from './context.ts';
 import { CommandFailed, integer, oneOf, UsageError } from './args.ts';
-import { DEFAULT_SLOW_MS, FAULT_MODES, type FaultMode } from '../local/processors/adyen/faults.ts';
+import { DEFAULT_SLOW_MS, FAULT_MODES, type FaultMode } from '../local/processors/framework/faults.ts';
 import type { StripeFaults } from '../local/processors/stripe-simulator.ts';
 
 const SIMULATORS = ['stripe', 'adyen'] as const;

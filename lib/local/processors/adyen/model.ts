@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.ts';
-import type { DurableStore, DurableTimers } from './store.ts';
+import type { DurableStore, DurableTimers } from '../framework/store.ts';
 
 export type Json = Record<string, unknown>;
 

@@ -24,9 +24,9 @@ import {
   type DeliveryControls,
   type DeliveryStats,
   type Envelope,
-} from './delivery.ts';
+} from '../framework/delivery.ts';
 import { isoWithOffset, type Amount, type NotificationInput } from './model.ts';
-import type { DurableStore } from './store.ts';
+import type { DurableStore } from '../framework/store.ts';
 
 export interface NotificationRequestItem {
   additionalData: Record<string, string>;

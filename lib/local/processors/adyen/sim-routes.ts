@@ -3,9 +3,9 @@
  * test controls, the 3-D Secure page a shopper would see, and views of the simulator's state.
  * Listed in simulator.ts's header and in docs/simulators.md.
  */
-import { validateDeliveryControls } from './delivery.ts';
-import { FaultError } from './faults.ts';
-import type { HttpReply, HttpRequest, Route } from './http.ts';
+import { validateDeliveryControls } from '../framework/delivery.ts';
+import { FaultError } from '../framework/faults.ts';
+import type { HttpReply, HttpRequest, Route } from '../framework/http.ts';
 import type { AuthOutcome } from './model.ts';
 import { reportFileName } from './settlement.ts';
 import type { AdyenSimulator } from './simulator.ts';

@@ -34,9 +34,9 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '../../log.ts';
-import type { DeliveryControls } from './delivery.ts';
+import type { DeliveryControls } from '../framework/delivery.ts';
 import { Disputes } from './disputes.ts';
-import { FaultController } from './faults.ts';
+import { FaultController } from '../framework/faults.ts';
 import {
   SimHttpServer,
   header,
@@ -45,7 +45,7 @@ import {
   type HttpReply,
   type HttpRequest,
   type Route,
-} from './http.ts';
+} from '../framework/http.ts';
 import {
   AdyenError,
   C,
@@ -65,7 +65,7 @@ import {
 } from './notifications.ts';
 import { Payments } from './payments.ts';
 import { Settlement } from './settlement.ts';
-import { DurableStore, DurableTimers } from './store.ts';
+import { DurableStore, DurableTimers } from '../framework/store.ts';
 import { simRoutes } from './sim-routes.ts';
 
 export interface AdyenSimulatorOptions {

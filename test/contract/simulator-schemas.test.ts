@@ -132,10 +132,9 @@ describe(
         await call('POST', `/v1/payment_intents/${String(held.id)}/capture`, { amount_to_capture: '1500' }),
       );
       expect(partial).toMatchObject({ status: 'succeeded', amount_received: 1500 });
-      // (Stripe also refunds the uncaptured remainder, `amount_refunded: 1000`: a known deviation
-      // until the Stripe connector stops reading amount_refunded as refunds; docs/simulators.md.)
+      // As on Stripe, the uncaptured remainder is refunded.
       const charge = valid('charge', await call('GET', `/v1/charges/${String(partial.latest_charge)}`));
-      expect(charge).toMatchObject({ amount: 2500, amount_captured: 1500, refunded: false });
+      expect(charge).toMatchObject({ amount: 2500, amount_captured: 1500, amount_refunded: 1000, refunded: false });
 
       const toCancel = valid('payment_intent', await pay('pm_card_visa', { capture_method: 'manual' }));
       const canceled = valid(

@@ -158,7 +158,9 @@ export class StripeAdapter implements ProcessorAdapter {
       status: retrieveStatus(pi.status),
       amount: pi.amount,
       amountCaptured: pi.amount_received,
-      amountRefunded: charge?.amount_refunded ?? 0,
+      // Stripe counts the uncaptured remainder of a partial capture (and a canceled authorization)
+      // in amount_refunded; only what was refunded of the captured amount is a refund.
+      amountRefunded: charge ? Math.max(0, charge.amount_refunded - (charge.amount - charge.amount_captured)) : 0,
       currency: pi.currency,
       rawStatus: pi.status,
     };

@@ -306,7 +306,14 @@ export abstract class StripePaymentIntents extends StripeDisputes {
       pi.currency as string,
       pi.description as string | null,
     );
-    Object.assign(ch, { captured: true, amount_captured: amount, balance_transaction: txn.id });
+    // As on Stripe, the uncaptured remainder of a partial capture is refunded (released).
+    const released = (ch.amount as number) - amount;
+    Object.assign(ch, {
+      captured: true,
+      amount_captured: amount,
+      amount_refunded: released,
+      balance_transaction: txn.id,
+    });
     Object.assign(pi, {
       status: 'succeeded',
       amount_received: amount,

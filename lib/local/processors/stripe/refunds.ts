@@ -73,7 +73,8 @@ export abstract class StripeRefunds extends StripePayouts {
         `Charge ${ch.id} has not been captured, so it cannot be refunded. Cancel the PaymentIntent instead to release the authorization.`,
       );
     }
-    const remaining = (ch.amount_captured as number) - (ch.amount_refunded as number);
+    // amount_refunded includes the remainder a partial capture released: what is left is the rest.
+    const remaining = (ch.amount as number) - (ch.amount_refunded as number);
     const amount = requested ?? remaining;
     if (amount > remaining) {
       throw refused(
@@ -111,7 +112,7 @@ export abstract class StripeRefunds extends StripePayouts {
       transfer_reversal: null,
     };
     const refunded = (ch.amount_refunded as number) + amount;
-    Object.assign(ch, { amount_refunded: refunded, refunded: refunded >= (ch.amount_captured as number) });
+    Object.assign(ch, { amount_refunded: refunded, refunded: refunded >= (ch.amount as number) });
     this.counters.refunds++;
     const sim: SimInfo = asyncKind
       ? {

@@ -279,6 +279,13 @@ const base: Topology = {
       timeoutSeconds: 15,
       uses: { tables: ['main'], stateMachines: ['payment'] },
     },
+    'payments-return': {
+      entry: 'lambdas/payments/return.ts',
+      description:
+        'GET /v1/payments/{id}/return: the shopper back from 3-D Secure; completes the redirect with the processor and resumes the workflow',
+      timeoutSeconds: 15,
+      uses: { tables: ['main'], stateMachines: ['payment'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
+    },
     'payments-timeline': {
       entry: 'lambdas/payments/timeline.ts',
       description: 'GET /v1/payments/{id}/timeline: every step and attempt, and an explanation',
@@ -309,25 +316,27 @@ const base: Topology = {
     'payment-hold': {
       entry: 'lambdas/payments/steps/hold.ts',
       description: 'Payment workflow: stores the task token of a waiting step',
-      uses: { tables: ['main'] },
+      // Resumes its own wait when the modification it would wait for is decided already.
+      uses: { tables: ['main'], stateMachines: ['payment'] },
     },
     'payment-capture': {
       entry: 'lambdas/payments/steps/capture.ts',
       description: 'Payment workflow: capture with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
+      uses: { tables: ['main'], stateMachines: ['payment'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-cancel': {
       entry: 'lambdas/payments/steps/cancel.ts',
       description: 'Payment workflow: cancel (releases the authorization at the processor)',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
+      uses: { tables: ['main'], stateMachines: ['payment'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-reconcile': {
       entry: 'lambdas/payments/steps/reconcile.ts',
-      description: 'Payment workflow: checks an unknown or lapsed outcome with the processor',
+      description:
+        'Payment workflow: checks an unknown or lapsed outcome, or a pending capture or cancel, with the processor',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
+      uses: { tables: ['main'], stateMachines: ['payment'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-flag': {
       entry: 'lambdas/payments/steps/flag.ts',
@@ -351,6 +360,8 @@ const base: Topology = {
     { method: 'POST', path: '/v1/payments/{id}/capture', function: 'payments-capture', auth: 'merchant' },
     { method: 'POST', path: '/v1/payments/{id}/cancel', function: 'payments-cancel', auth: 'merchant' },
     { method: 'GET', path: '/v1/payments/{id}/timeline', function: 'payments-timeline', auth: 'merchant' },
+    // Called by the shopper's browser (no API key): the processor's redirectResult is the proof.
+    { method: 'GET', path: '/v1/payments/{id}/return', function: 'payments-return', auth: 'none' },
     { method: 'POST', path: '/v1/reviews/{id}/approve', function: 'reviews-decide', auth: 'merchant' },
     { method: 'POST', path: '/v1/reviews/{id}/reject', function: 'reviews-decide', auth: 'merchant' },
   ],

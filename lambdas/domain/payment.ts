@@ -3,6 +3,7 @@
  * plain-language explanation of where a payment is. Pure: no I/O.
  */
 import type { Failure } from '../connectors/types.ts';
+import type { CardAnalytics } from '../connectors/analytics.ts';
 import { formatAmount } from './money.ts';
 
 export const PAYMENT_STATUSES = [
@@ -71,6 +72,48 @@ export function moneyStatus(f: MoneyFacts): 'captured' | 'settled' | 'partially_
   return 'captured';
 }
 
+/**
+ * Modifications a processor may accept without deciding them at once (Adyen answers `received`
+ * and tells the outcome by notification; docs/states.md, "Pending capture and cancel"). While one
+ * is pending the payment keeps its status, with `pending_modification` beside it; the outcome moves
+ * the payment from `from` to `succeeded` through the transition table, or leaves it in `from`
+ * (a failed capture or cancel). A unit test checks each pair against TRANSITIONS.
+ */
+export const MODIFICATIONS = {
+  capture: { from: 'authorized', succeeded: 'captured' },
+  cancel: { from: 'authorized', succeeded: 'canceled' },
+} as const satisfies Record<string, { from: PaymentStatus; succeeded: PaymentStatus }>;
+
+export type ModificationAction = keyof typeof MODIFICATIONS;
+
+/** A capture or cancel asked of the processor and not decided yet (the payment's `pending_modification`). */
+export interface PendingModification {
+  action: ModificationAction;
+  /**
+   * `requested`: recorded before the processor call; its answer is not known yet (a retry sends the
+   * same idempotency key). `pending`: the processor accepted it; its outcome is awaited.
+   */
+  state: 'requested' | 'pending';
+  /** A capture's amount (minor units). */
+  amount?: number;
+  /** A cancellation's reason (`cancellation_reason` once canceled). */
+  reason?: string;
+  /** The processor idempotency key of this modification: the same for every retry of it. */
+  idempotency_key: string;
+  /** Epoch seconds. */
+  requested_at: number;
+  /** The processor's reference of the modification itself (Adyen's modification pspReference). */
+  reference?: string;
+}
+
+/** Why the last capture or cancel did not happen (the payment stays authorized). */
+export interface ModificationError {
+  code: string;
+  message: string;
+  /** Epoch ms. */
+  at: number;
+}
+
 export const isPaymentStatus = (s: unknown): s is PaymentStatus =>
   typeof s === 'string' && (PAYMENT_STATUSES as readonly string[]).includes(s);
 
@@ -125,6 +168,15 @@ export interface Payment {
   execution_arn: string | null;
   settlement?: Settlement | null;
   dispute?: PaymentDispute | null;
+  /** A capture or cancel the processor has accepted but not decided (status stays `authorized`). */
+  pending_modification?: PendingModification | null;
+  last_capture_error?: ModificationError | null;
+  last_cancel_error?: ModificationError | null;
+  /**
+   * Card facts kept for analytics, never shown in the API's `card`: the BIN (6–8 digits, never
+   * more of the number), issuer country, issuer name, funding. docs/states.md, "Card analytics".
+   */
+  card_analytics?: CardAnalytics | null;
   created: number;
   updated: number;
   version: number;
@@ -177,8 +229,14 @@ function statusSentence(p: Payment): string {
       return `Payment of ${amount} is held for a manual risk review${p.review?.reasons.length ? ` (${p.review.reasons.join('; ')})` : ''}. No money has moved. An operator approves or rejects it; if nobody decides within the review window it is canceled.`;
     case 'requires_action':
       return `Payment of ${amount} is waiting for the customer to authenticate with their bank (3-D Secure). Ask the customer to complete the authentication step.`;
-    case 'authorized':
+    case 'authorized': {
+      const m = p.pending_modification;
+      if (m?.action === 'capture')
+        return `Payment of ${amount} is authorized and a capture of ${formatAmount(m.amount ?? p.amount, p.currency)} was requested${m.state === 'pending' ? ' and accepted by the processor' : ''}; the processor has not confirmed it yet. No action needed: it is recorded as captured when the processor confirms.`;
+      if (m?.action === 'cancel')
+        return `Payment of ${amount} is authorized and its cancellation was requested${m.state === 'pending' ? ' and accepted by the processor' : ''}; the processor has not confirmed it yet. No action needed: the hold is released when the processor confirms.`;
       return `Payment of ${amount} is authorized: the customer's bank holds the funds. Capture it to collect the money${p.capture_before ? ` before ${new Date(p.capture_before * 1000).toISOString()}` : ''}, or cancel it to release the hold.`;
+    }
     case 'captured':
       return p.amount_captured < p.amount
         ? `Payment captured for ${captured} of ${amount}; the rest of the hold was released. Funds will be paid out by the processor.`

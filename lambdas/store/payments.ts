@@ -22,7 +22,14 @@ import { openIndex } from './open-items.ts';
 import { cursorPage, queryAll, startKeyOf } from './pages.ts';
 import { config } from '../shared/config.ts';
 import { PaystepError } from '../shared/errors.ts';
-import { allowedSources, type Payment, type PaymentStatus } from '../domain/payment.ts';
+import {
+  allowedSources,
+  MODIFICATIONS,
+  type ModificationAction,
+  type Payment,
+  type PaymentStatus,
+  type PendingModification,
+} from '../domain/payment.ts';
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
@@ -34,6 +41,7 @@ const INTERNAL = [
   'refunds_applied',
   'refunds_released',
   'refunds_reserved',
+  'modifications_requested',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -103,6 +111,11 @@ export interface TransitionOptions {
   note?: string;
   /** Overrides the allowed previous statuses (narrower only, e.g. capture only from authorized). */
   from?: PaymentStatus[];
+  /**
+   * Only while this modification is the payment's pending one (its idempotency key): an outcome
+   * resolves the request it belongs to, never a later one.
+   */
+  modificationKey?: string;
 }
 
 /**
@@ -119,15 +132,21 @@ export async function transition(
   const nowMs = Date.now();
   const index = openIndex('payment', id, to, nowMs);
   const fromValues = Object.fromEntries(from.map((s, j) => [`:f${j}`, s]));
+  const pending = opts.modificationKey
+    ? {
+        expression: ' AND #pm.#pmk = :pmk',
+        names: { '#pm': 'pending_modification', '#pmk': 'idempotency_key' },
+      }
+    : undefined;
   const update = updateExpression(
     { status: to, updated: Math.floor(nowMs / 1000), ...opts.set, ...index.set },
     [...(opts.remove ?? []), ...index.remove],
     {
       add: { version: 1 },
       condition: {
-        expression: `attribute_exists(pk) AND #status IN (${Object.keys(fromValues).join(', ')})`,
-        names: { '#status': 'status' },
-        values: fromValues,
+        expression: `attribute_exists(pk) AND #status IN (${Object.keys(fromValues).join(', ')})${pending?.expression ?? ''}`,
+        names: { '#status': 'status', ...pending?.names },
+        values: { ...fromValues, ...(opts.modificationKey ? { ':pmk': opts.modificationKey } : {}) },
       },
     },
   )!;
@@ -180,6 +199,166 @@ export async function recordSettlement(
     if (!(err instanceof TransitionRejected)) throw err;
   });
   return recorded;
+}
+
+// --- Pending capture and cancel (docs/states.md, "Pending capture and cancel") -------------------
+
+/** Another modification is pending: one capture or cancel at a time. */
+export class ModificationInProgress extends PaystepError {
+  override name = 'ModificationInProgress';
+  readonly pending: PendingModification;
+  constructor(id: string, pending: PendingModification) {
+    super(`payment ${id} has a ${pending.action} pending at the processor`, { code: 'modification_pending' });
+    this.pending = pending;
+  }
+}
+
+/**
+ * Records a capture or cancel before the processor is asked, so its idempotency key is chosen once:
+ * a retried step, or a later request while the outcome is unknown, sends the same key and the
+ * processor modifies once. A new key is taken only once the previous one has a known outcome (the
+ * pending modification is cleared): `<payment>:<action>` first, then `<payment>:<action>:<n>`.
+ * Only from the status the modification starts from (MODIFICATIONS, lambdas/domain/payment.ts).
+ * Returns the pending modification (this one, or the same action recorded before), or undefined
+ * when the payment is no longer in that status; throws ModificationInProgress for the other action.
+ */
+export async function requestModification(
+  id: string,
+  action: ModificationAction,
+  details: { amount?: number; reason?: string },
+): Promise<PendingModification | undefined> {
+  const from = MODIFICATIONS[action].from;
+  const draft = {
+    action,
+    state: 'requested' as const,
+    ...(details.amount !== undefined ? { amount: details.amount } : {}),
+    ...(details.reason !== undefined ? { reason: details.reason } : {}),
+    requested_at: Math.floor(Date.now() / 1000),
+  };
+  // The counter (internal) gives the key; a failed condition leaves it unchanged.
+  const item = (
+    await clients.ddb().send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: true }))
+  ).Item;
+  if (!item) throw new Error(`payment ${id} not found`);
+  const current = toPayment(item);
+  const existing = current.pending_modification;
+  if (existing) {
+    if (existing.action !== action) throw new ModificationInProgress(id, existing);
+    return existing;
+  }
+  if (current.status !== from) return undefined;
+  const n = (typeof item.modifications_requested === 'number' ? item.modifications_requested : 0) + 1;
+  const pending: PendingModification = {
+    ...draft,
+    idempotency_key: n === 1 ? `${id}:${action}` : `${id}:${action}:${n}`,
+  };
+  const written = await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression({ pending_modification: pending, modifications_requested: n }, [], {
+        condition: {
+          expression:
+            'attribute_exists(pk) AND #status = :from AND (attribute_not_exists(pending_modification) OR pending_modification = :null)',
+          names: { '#status': 'status' },
+          values: { ':from': from, ':null': null },
+        },
+      })!,
+    }),
+  );
+  if (written) {
+    await addEvent(id, {
+      type: 'modification',
+      event: 'requested',
+      action,
+      amount: details.amount,
+      reason: details.reason,
+      idempotency_key: pending.idempotency_key,
+    });
+    return pending;
+  }
+  return requestModification(id, action, details); // changed meanwhile: decide again on what is there
+}
+
+/** The processor accepted the modification without deciding it: remember its reference. */
+export async function markModificationPending(
+  id: string,
+  idempotencyKey: string,
+  reference?: string,
+): Promise<boolean> {
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression({}, [], {
+        setEntries: { pending_modification: { state: 'pending', ...(reference ? { reference } : {}) } },
+        condition: {
+          expression: 'attribute_exists(pk) AND #pm.#pmk = :pmk',
+          names: { '#pm': 'pending_modification', '#pmk': 'idempotency_key' },
+          values: { ':pmk': idempotencyKey },
+        },
+      })!,
+    }),
+  );
+}
+
+/**
+ * The modification did not happen (refused, or failed at the processor): the pending one is
+ * cleared and why it failed is kept (`last_capture_error` / `last_cancel_error`); the status does
+ * not change. False when that modification is no longer the pending one.
+ */
+export async function clearModification(
+  id: string,
+  pending: PendingModification,
+  error: { code: string; message: string },
+): Promise<boolean> {
+  const field = pending.action === 'capture' ? 'last_capture_error' : 'last_cancel_error';
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression({ [field]: { ...error, at: Date.now() } }, ['pending_modification'], {
+        condition: {
+          expression: 'attribute_exists(pk) AND #pm.#pmk = :pmk',
+          names: { '#pm': 'pending_modification', '#pmk': 'idempotency_key' },
+          values: { ':pmk': pending.idempotency_key },
+        },
+      })!,
+    }),
+  );
+}
+
+/**
+ * Stores the task token of "Wait for the capture outcome" / "Wait for the cancel outcome", only
+ * while a modification is pending. False when none is (its outcome was applied first): the
+ * waiting step then resumes itself.
+ */
+export async function holdForModification(id: string, token: string): Promise<boolean> {
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      ...updateExpression({ task_token: token, task_token_kind: 'modification' }, [], {
+        condition: {
+          expression: 'attribute_exists(pk) AND attribute_exists(#pm.#pmk)',
+          names: { '#pm': 'pending_modification', '#pmk': 'idempotency_key' },
+        },
+      })!,
+    }),
+  );
+}
+
+/** Removes a task token once used, unless the workflow has stored a newer one since. */
+export async function clearTaskToken(id: string, token: string): Promise<void> {
+  await conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: 'REMOVE task_token, task_token_kind',
+      ConditionExpression: 'task_token = :t',
+      ExpressionAttributeValues: { ':t': token },
+    }),
+  );
 }
 
 /** Sets attributes without a status change (e.g. a task token, the execution ARN). */

@@ -29,6 +29,7 @@ import type { WebhookFormat } from '../connectors/webhooks.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
 import { handleDisputeEvent } from '../disputes/events.ts';
 import { applyDisputeFact } from '../disputes/facts.ts';
+import { applyModificationFact } from '../payments/modification-outcome.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
 import { isIdOf } from '../shared/input.ts';
 import { annotate, getPayment } from '../store/payments.ts';
@@ -74,6 +75,8 @@ async function paymentIdOf(fact: PaymentFact): Promise<string | undefined> {
 async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOutcome> {
   const paymentId = await paymentIdOf(fact);
   if (!paymentId) return 'ignored'; // not a paystep payment
+  // The outcome of a pending capture or cancel (lambdas/payments/modification-outcome.ts).
+  const resolved = await applyModificationFact(paymentId, fact);
   const outcome = await applyPaymentEvent(
     paymentId,
     {
@@ -95,7 +98,7 @@ async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOu
         },
       });
   }
-  return outcome;
+  return resolved ? 'applied' : outcome;
 }
 
 /** Applies one fact of the stored event `event` (its id, type and time go on timelines). */

@@ -23,14 +23,11 @@
  *
  * Modifications are asynchronous — `/payments/{psp}/captures|cancels|refunds` answer `received`;
  *   the outcome comes by webhook (CAPTURE / CAPTURE_FAILED, CANCELLATION, REFUND / REFUND_FAILED).
- *   What the interface allows today: capture returns `CaptureResult` with `rawStatus: 'received'`
- *   and the requested amount, and cancel `rawStatus: 'received'` (the workflow records them as
- *   done); the results also carry `pending: true` and Adyen's modification reference
- *   (`AdyenModificationResult`), so a workflow that knows can wait for the webhook instead. A
- *   CAPTURE_FAILED then arrives as a `capture_failed` fact (notifications.ts) for the applier.
- *   Refunds fit the interface as they are: `status: 'pending'`, settled by the REFUND webhook.
- *   Proposal (docs/connectors.md): a capture/cancel outcome `pending` in the interface, and a
- *   "Wait for the capture outcome" state settled by the `captured` / `capture_failed` fact.
+ *   Capture and cancel return their result with `pending: true` and Adyen's modification reference
+ *   (`ModificationOutcome`, connectors/modifications.ts): the payment workflow keeps the payment
+ *   authorized with the modification pending and waits for the `captured` / `capture_failed` /
+ *   `canceled` fact (docs/states.md, "Pending capture and cancel"). Refunds fit the interface as
+ *   they are: `status: 'pending'`, settled by the REFUND webhook.
  *
  * retrieve — Adyen has no "get payment" API (`/payments/details` only completes an action the
  *   shopper took; replaying `/payments` with the same key answers only the authorisation). So the
@@ -104,20 +101,24 @@ export interface AdyenAdapterOptions {
   apiBase?: string;
   /** Per-request timeout in ms (default 10 000). */
   timeoutMs?: number;
-  /** Where the shopper returns after a redirect (3-D Secure). Adyen requires one on every payment. */
+  /**
+   * Where the shopper returns after a redirect (3-D Secure). Adyen requires one on every payment.
+   * `{payment_id}` is replaced by the paystep payment id, e.g.
+   * `https://api.example.com/v1/payments/{payment_id}/return` (paystep's return route).
+   */
   returnUrl?: string;
   /** paystep's records for capture, refund and retrieve (see AdyenStateSource). */
   state?: AdyenStateSource;
 }
 
-/** A capture or cancel Adyen accepted (`received`); its outcome comes by webhook. */
+/** A capture or cancel Adyen accepted (`received`); its outcome comes by webhook (ModificationOutcome). */
 export interface AdyenModificationResult {
   pending: true;
   /** Adyen's pspReference of the modification itself (webhooks carry it as `pspReference`). */
   modificationReference: string;
 }
 
-/** `AuthorizeResult` with the analytics fields paystep does not keep yet (declines.ts). */
+/** `AuthorizeResult` with the card's analytics fields (declines.ts), kept as the payment's `card_analytics`. */
 export type AdyenAuthorizeResult = AuthorizeResult & { analytics?: AdyenCardAnalytics };
 
 /** Adyen answered with a result paystep did not ask for: the outcome is not a decline; check, then flag. */
@@ -200,8 +201,8 @@ export class AdyenAdapter implements ProcessorAdapter {
 
   /**
    * Completes a payment after the shopper's redirect (3-D Secure): `POST /payments/details` with
-   * the `redirectResult` Adyen appended to the return URL. Not in the interface: paystep's return
-   * route calls it (docs/connectors.md).
+   * the `redirectResult` Adyen appended to the return URL (CompletesRedirect, connectors/redirects.ts).
+   * paystep's return route calls it (GET /v1/payments/{id}/return, lambdas/payments/return.ts).
    */
   async completeRedirect(
     redirectResult: string,
@@ -349,7 +350,9 @@ export class AdyenAdapter implements ProcessorAdapter {
       reference: req.paymentId,
       merchantAccount: this.merchantAccount,
       paymentMethod: paymentMethod as PaymentRequest['paymentMethod'],
-      returnUrl: this.returnUrl,
+      // `{payment_id}` in ADYEN_RETURN_URL names the payment: paystep's return route
+      // (GET /v1/payments/{id}/return) completes it when the shopper comes back.
+      returnUrl: this.returnUrl.replace('{payment_id}', encodeURIComponent(req.paymentId)),
       channel: 'Web' as PaymentRequest['channel'],
       shopperInteraction: 'Ecommerce' as PaymentRequest['shopperInteraction'],
       metadata: { paystep_payment_id: req.paymentId, paystep_merchant_id: req.merchantId },

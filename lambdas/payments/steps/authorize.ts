@@ -14,6 +14,7 @@ import { getPayment, transition } from '../../store/payments.ts';
 import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
+import { workflowOutcome } from '../modification-outcome.ts';
 
 export { PaymentDeclined };
 
@@ -28,7 +29,8 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   // A replayed step (workflow retry after this step had finished) reports what happened.
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
-  if (p.status !== 'processing') return { outcome: p.status, processor_reference: p.processor_reference };
+  if (p.status !== 'processing')
+    return { outcome: workflowOutcome(p), processor_reference: p.processor_reference };
 
   const attempt = input.attempt ?? 1;
   const adapter = await processor(input.processor);

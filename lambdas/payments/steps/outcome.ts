@@ -5,7 +5,20 @@
  */
 import type { Payment } from '../../domain/payment.ts';
 import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
+import { storableAnalytics } from '../../connectors/analytics.ts';
 import { addEvent, transition } from '../../store/payments.ts';
+
+/**
+ * What is kept of the card for analytics (docs/states.md, "Card analytics"): the connector's
+ * `analytics` (Adyen: BIN, issuer country, issuer, funding), else the issuing country of `card`
+ * (Stripe). Never more than a 6–8 digit BIN of the number; never shown in the API's `card`.
+ */
+function cardAnalytics(result: AuthorizeResult) {
+  const analytics = storableAnalytics((result as { analytics?: unknown }).analytics);
+  if (analytics) return analytics;
+  const card = 'card' in result ? result.card : undefined;
+  return storableAnalytics(card?.country ? { issuer_country: card.country } : undefined) ?? null;
+}
 
 export class PaymentDeclined extends Error {
   override name = 'PaymentDeclined';
@@ -43,6 +56,7 @@ export async function recordAuthorizeResult(
         processor: processorName,
         processor_reference: result.processorReference ?? null,
         card: result.card ?? null,
+        card_analytics: cardAnalytics(result),
       },
       remove: ['task_token', 'task_token_kind'],
       note: `declined: ${result.failure.code}`,
@@ -59,6 +73,7 @@ export async function recordAuthorizeResult(
         // What refunds may still take; refunds reserve from it atomically (lambdas/store/refunds.ts).
         refundable_remaining: result.amountCaptured,
         card: result.card ?? null,
+        card_analytics: cardAnalytics(result),
         capture_before:
           result.outcome === 'authorized'
             ? (result.captureBefore ?? Math.floor(Date.now() / 1000) + 7 * 86400)

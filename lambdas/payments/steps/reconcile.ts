@@ -10,6 +10,9 @@
  *   payment intent and record its state (still waiting → keep waiting);
  * - lapsed authentication: retrieve the payment intent; if it still waits for the customer, cancel
  *   it at the processor first, then fail the payment (`authentication_required`).
+ * - pending capture or cancel (`modification_pending`, "Check the capture with the processor"):
+ *   the outcome's notification is late; the processor's state source decides, if it can
+ *   (lambdas/payments/modification-outcome.ts).
  * A processor still unreachable is thrown (`ProcessorUnavailable`) for the workflow's long Retry;
  * after that the payment is flagged for attention, not failed.
  */
@@ -19,6 +22,7 @@ import { getPayment } from '../../store/payments.ts';
 import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
+import { checkPendingModification, workflowOutcome } from '../modification-outcome.ts';
 
 const LAPSED: Failure = {
   category: 'authentication',
@@ -36,13 +40,19 @@ export class StillProcessing extends ProcessorUnavailableError {}
 
 const Input = z.object({
   payment_id: prefixedId('pay'),
-  reason: z.enum(['unknown_outcome', 'authentication_result', 'authentication_lapsed']),
+  reason: z.enum([
+    'unknown_outcome',
+    'authentication_result',
+    'authentication_lapsed',
+    'modification_pending',
+  ]),
 });
 
 export const handler = taskHandler('payment-reconcile', Input, async (input) => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
-  if (!['processing', 'requires_action'].includes(p.status)) return { outcome: p.status };
+  if (input.reason === 'modification_pending') return { outcome: await checkPendingModification(p) };
+  if (!['processing', 'requires_action'].includes(p.status)) return { outcome: workflowOutcome(p) };
   const name = p.processor ?? 'stripe';
   const adapter = await processor(name);
   const started = Date.now();

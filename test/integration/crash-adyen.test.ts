@@ -1,0 +1,181 @@
+/**
+ * Exactly-once on Adyen under crashes (docs/states.md, "Idempotent requests and crashes" and
+ * "Pending capture and cancel"): the pattern of test/integration/crash.test.ts for payments sent to
+ * Adyen. A runtime in a child process is killed with SIGKILL at the k-th write to the local
+ * DynamoDB (chosen by fast-check) during a payment, a capture (which Adyen only accepts and
+ * confirms by notification), a cancel and a refund; it is started again on the same data dir (the
+ * Adyen simulator keeps its payments, modifications, idempotency records and pending notifications
+ * there) and the client retries with the same Idempotency-Key and body. Then: the retry is
+ * answered, the payment ends consistent, and the simulator shows exactly one payment, one capture,
+ * one cancellation or one refund — never two.
+ *
+ * Runs per route: PAYSTEP_CRASH_RUNS (1 in the suite; `PAYSTEP_CRASH_RUNS=10 npm test --
+ * test/integration/crash-adyen.test.ts` for the long run).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { Child, call, until, type Json } from '../fixtures/crash-child.ts';
+
+const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : 1;
+
+/** The Adyen simulator of the runtime now running (its port may change on a restart). */
+const simulator = (dir: string) =>
+  (JSON.parse(fs.readFileSync(path.join(dir, 'runtime.json'), 'utf8')) as Json).endpoints.adyen as string;
+const sim = async (dir: string, p: string): Promise<Json> =>
+  (await (await fetch(`${simulator(dir)}/_sim${p}`)).json()) as Json;
+/** What Adyen did to a payment: its modifications of one type. */
+const modifications = async (dir: string, psp: string, type: string) =>
+  ((await sim(dir, `/payments/${psp}`)).modifications as Json[]).filter((m) => m.type === type);
+
+interface Route {
+  name: string;
+  setup(c: Child, key: string): Promise<Json>;
+  request(setup: Json): { method: string; path: string; body?: unknown };
+  check(c: Child, key: string, setup: Json, answer: Json): Promise<void>;
+}
+
+const payment = async (c: Child, key: string, body: Json) => {
+  const r = await call(c.url, key, 'POST', '/v1/payments', {
+    amount: 6000,
+    currency: 'eur',
+    payment_method: 'pm_card_visa',
+    processor: 'adyen',
+    ...body,
+  });
+  expect(r.status).toBe(201);
+  return r.body;
+};
+const get = async (c: Child, key: string, p: string) => (await call(c.url, key, 'GET', p)).body;
+const settled = (c: Child, key: string, id: string, busy: string[]) =>
+  until(
+    `payment ${id} to leave ${busy.join('/')}`,
+    async () => {
+      const x = await get(c, key, `/v1/payments/${id}`);
+      return busy.includes(x.status) || x.pending_modification ? undefined : x;
+    },
+    30_000,
+  );
+
+const ROUTES: Route[] = [
+  {
+    name: 'POST /v1/payments (Adyen)',
+    setup: async (c) => ({ before: (await sim(c.dir, '/stats')).payments as number }),
+    request: () => ({
+      method: 'POST',
+      path: '/v1/payments',
+      body: { amount: 4200, currency: 'eur', payment_method: 'pm_card_visa', processor: 'adyen' },
+    }),
+    async check(c, key, s, answer) {
+      const done = await settled(c, key, answer.id, ['processing']);
+      expect(done).toMatchObject({ status: 'captured', processor: 'adyen', amount_captured: 4200 });
+      // One payment at Adyen for this request, whatever the kill point.
+      expect((await sim(c.dir, '/stats')).payments - s.before).toBe(1);
+      expect((await sim(c.dir, `/payments/${done.processor_reference}`)).payment.merchantReference).toBe(
+        answer.id,
+      );
+    },
+  },
+  {
+    name: 'POST /v1/payments/{id}/capture (Adyen, confirmed by notification)',
+    setup: (c, key) => payment(c, key, { capture_method: 'manual' }),
+    request: (p) => ({ method: 'POST', path: `/v1/payments/${p.id}/capture`, body: { amount: 5000 } }),
+    async check(c, key, p, answer) {
+      expect(answer.id).toBe(p.id);
+      const done = await settled(c, key, p.id, ['authorized']);
+      expect(done).toMatchObject({ status: 'captured', amount_captured: 5000, pending_modification: null });
+      const captures = await modifications(c.dir, p.processor_reference, 'capture');
+      expect(captures.map((m) => [m.status, m.amount.value])).toEqual([['succeeded', 5000]]);
+    },
+  },
+  {
+    name: 'POST /v1/payments/{id}/cancel (Adyen, confirmed by notification)',
+    setup: (c, key) => payment(c, key, { capture_method: 'manual' }),
+    request: (p) => ({ method: 'POST', path: `/v1/payments/${p.id}/cancel`, body: {} }),
+    async check(c, key, p, answer) {
+      expect(answer.id).toBe(p.id);
+      const done = await settled(c, key, p.id, ['authorized']);
+      expect(done).toMatchObject({ status: 'canceled', amount_captured: 0 });
+      const cancels = await modifications(c.dir, p.processor_reference, 'cancel');
+      expect(cancels.map((m) => m.status)).toEqual(['succeeded']);
+      expect(await modifications(c.dir, p.processor_reference, 'capture')).toEqual([]);
+    },
+  },
+  {
+    name: 'POST /v1/refunds (Adyen)',
+    setup: (c, key) => payment(c, key, {}),
+    request: (p) => ({ method: 'POST', path: '/v1/refunds', body: { payment: p.id, amount: 2500 } }),
+    async check(c, key, p, answer) {
+      const done = await until(
+        'the refund to finish',
+        async () => {
+          const r = await get(c, key, `/v1/refunds/${answer.id}`);
+          return r.status === 'pending' ? undefined : r;
+        },
+        30_000,
+      );
+      expect(done).toMatchObject({ status: 'succeeded', amount: 2500, payment: p.id });
+      const refunds = await modifications(c.dir, p.processor_reference, 'refund');
+      expect(refunds.map((m) => [m.status, m.amount.value])).toEqual([['succeeded', 2500]]);
+      expect(await get(c, key, `/v1/payments/${p.id}`)).toMatchObject({
+        status: 'partially_refunded',
+        amount_refunded: 2500,
+      });
+    },
+  },
+];
+
+describe('exactly once on Adyen under crashes: payment, capture, cancel and refund killed at any write and retried', () => {
+  let dir: string;
+  let child: Child;
+  let key: string;
+  let crashes = 0;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-crash-adyen-'));
+    child = await new Child(dir).start();
+    key = (await child.ask<{ key: string }>('merchant')).key;
+  });
+  afterAll(async () => {
+    await child?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test.each(ROUTES.map((r) => [r.name, r] as const))(
+    '%s',
+    async (_name, route) => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
+          if (child.dead) child = await new Child(dir).start();
+          const setup = await route.setup(child, key);
+          await child.ask('drain');
+          const req = route.request(setup);
+          const idem = randomUUID();
+          await child.ask('arm', { at: killAt });
+          const first = await call(child.url, key, req.method, req.path, req.body, idem).catch(
+            () => undefined,
+          );
+          if (first) await child.ask('disarm').catch(() => undefined);
+          if (child.dead || !first) {
+            await child.exited;
+            crashes++;
+            child = await new Child(dir).start();
+          }
+          // The retry: same key, same body; a capture or cancel Adyen has not confirmed yet is 202.
+          const retry = await call(child.url, key, req.method, req.path, req.body, idem);
+          expect(retry.status).toBeLessThan(300);
+          if (first && first.status < 300) expect(retry.body.id).toBe(first.body.id);
+          await route.check(child, key, setup, retry.body);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    40_000 + RUNS * 30_000,
+  );
+
+  test('the runs above crashed the runtime', () => {
+    expect(crashes).toBeGreaterThan(0);
+  });
+});

@@ -7,7 +7,7 @@ import { randomBase62 } from '../../../../lambdas/shared/ids.ts';
 import {
   renderStripeItemizedCsv,
   type StripeItemizedRow,
-} from '../../../../lambdas/reconciliation/sources/stripe-csv.ts';
+} from '../../../../lambdas/connectors/stripe/settlement.ts';
 import type { Reader } from './form.ts';
 import { EXPANDABLE, clone } from './model.ts';
 import type { StripeObject } from './types.ts';

@@ -17,6 +17,7 @@ import { presentDispute } from '../disputes/present.ts';
 import type { Payment } from '../domain/payment.ts';
 import { presentPayment } from '../payments/present.ts';
 import { presentRefund } from '../refunds/service.ts';
+import { BILLING_KINDS, deriveBillingEvents } from './billing-derive.ts';
 import type { DisputeRecord } from '../store/disputes.ts';
 import type { Refund } from '../store/refunds.ts';
 
@@ -123,6 +124,8 @@ export function deriveEvents(
   if (change.eventName === 'REMOVE') return [];
   const item = change.newImage;
   const kind = item?.kind;
+  if ((BILLING_KINDS as readonly unknown[]).includes(kind))
+    return deriveBillingEvents(change, createdSeconds);
   if (!item || typeof kind !== 'string' || !(SOURCE_KINDS as readonly string[]).includes(kind)) return [];
   const objectId = item.id;
   const merchantId = item.merchant_id;

@@ -6,6 +6,7 @@ import { invalidRequest } from '../shared/errors.ts';
 import { isIdOf } from '../shared/input.ts';
 import { parse } from '../payments/validation.ts';
 import type { RefundStatus } from '../store/refunds.ts';
+import { BILLING_EVENT_PREFIXES, BILLING_EVENT_TYPES } from './billing-derive.ts';
 import { SOURCE_KINDS } from './derive.ts';
 import { endpointUrlProblem } from './policy.ts';
 
@@ -30,7 +31,9 @@ const STATUSES: Record<(typeof SOURCE_KINDS)[number], readonly string[]> = {
 export const EVENT_TYPES: readonly string[] = SOURCE_KINDS.flatMap((kind) => [
   `${kind}.created`,
   ...STATUSES[kind].map((s) => `${kind}.${s}`),
-]).filter((t, i, all) => all.indexOf(t) === i);
+])
+  .concat(BILLING_EVENT_TYPES)
+  .filter((t, i, all) => all.indexOf(t) === i);
 
 const KNOWN_EVENT_TYPES = new Set(EVENT_TYPES);
 
@@ -38,7 +41,8 @@ const KNOWN_EVENT_TYPES = new Set(EVENT_TYPES);
 export const isKnownEventPattern = (s: string) =>
   s === '*' ||
   KNOWN_EVENT_TYPES.has(s) ||
-  (s.endsWith('.*') && (SOURCE_KINDS as readonly string[]).includes(s.slice(0, -2)));
+  (s.endsWith('.*') &&
+    ([...SOURCE_KINDS, ...BILLING_EVENT_PREFIXES] as readonly string[]).includes(s.slice(0, -2)));
 
 export const CreateEndpointBody = z.strictObject({
   url: z

@@ -191,6 +191,10 @@ export const ID_PREFIXES = {
   event: 'evt',
   'webhook endpoint': 'we',
   ping: 'png',
+  customer: 'cus',
+  plan: 'plan',
+  subscription: 'sub',
+  invoice: 'in',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

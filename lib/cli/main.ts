@@ -30,6 +30,7 @@ import { registerRoutingCommands } from './routing.ts';
 import { registerIncidentCommands } from './incidents.ts';
 import { registerProcessorCommands } from './processors.ts';
 import { registerAnalyticsCommands } from './analytics.ts';
+import { registerBillingCommands } from './billing.ts';
 
 export { UsageError };
 
@@ -188,6 +189,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerIncidentCommands(program, out);
   registerProcessorCommands(program, out);
   registerAnalyticsCommands(program, out);
+  registerBillingCommands(program, out);
 
   return program;
 }

@@ -9,6 +9,16 @@ import { finance } from './finance.ts';
 import { events } from './events.ts';
 import { disputes } from './disputes.ts';
 import { webhooks } from './webhooks.ts';
+import { billing } from './billing.ts';
 import { routing } from './routing.ts';
 
-export const fragments: TopologyFragment[] = [refunds, sweeper, events, disputes, webhooks, finance, routing];
+export const fragments: TopologyFragment[] = [
+  refunds,
+  sweeper,
+  events,
+  disputes,
+  webhooks,
+  finance,
+  routing,
+  billing,
+];

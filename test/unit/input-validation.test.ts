@@ -327,7 +327,7 @@ describe('webhook endpoints', () => {
       enabled_events: ['*', 'payment.*', 'refund.failed', 'dispute.created'],
     });
     expect(ok.enabled_events).toHaveLength(4);
-    for (const bad of ['payment.exploded', 'invoice.*', 'invoice.paid', 'payment.created.x', 'PAYMENT.*'])
+    for (const bad of ['payment.exploded', 'receipt.*', 'invoice.exploded', 'payment.created.x', 'PAYMENT.*'])
       expect(
         errorOf(() => parseCreateEndpoint({ url: 'https://example.com/h', enabled_events: [bad] })).param,
       ).toBe('enabled_events.0');

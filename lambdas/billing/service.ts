@@ -1,0 +1,431 @@
+/**
+ * The billing API's operations (docs/billing.md, docs/api.md "Billing"), shared by the HTTP
+ * handlers and the CLI: customers, plans, subscriptions (create, cancel, pause, resume, change
+ * plan) and invoices (pay now, void). Charging and dunning are in charging.ts, shared with the
+ * billing workflow. Every status change goes through the guarded stores.
+ */
+import { planChange, trialEnd } from '../domain/billing.ts';
+import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
+import {
+  createCustomer,
+  getMerchantCustomer,
+  updateCustomer as storeUpdateCustomer,
+} from '../store/customers.ts';
+import {
+  addInvoiceEvent,
+  createInvoice,
+  getInvoice,
+  getMerchantInvoice,
+  listInvoices,
+  transitionInvoice,
+} from '../store/invoices.ts';
+import { createPlan as storeCreatePlan, getMerchantPlan, getPlan } from '../store/plans.ts';
+import {
+  addSubscriptionEvent,
+  createSubscription as storeCreateSubscription,
+  getMerchantSubscription,
+  getSubscription,
+  transitionSubscription,
+  updateSubscription,
+} from '../store/subscriptions.ts';
+import { periodAt } from '../domain/billing.ts';
+import { afterPaid, nowSeconds, recurrence, retryNow, startPeriod, subscriptionPeriod } from './charging.ts';
+import {
+  periodInvoiceId,
+  prorationInvoiceId,
+  type Customer,
+  type Invoice,
+  type Plan,
+  type Subscription,
+} from './model.ts';
+import type {
+  parseCreateCustomer,
+  parseCreatePlan,
+  parseCreateSubscription,
+  parseUpdateCustomer,
+} from './validation.ts';
+
+const unexpected = (what: string, status: string, action: string) =>
+  new ApiError(
+    400,
+    'invalid_request_error',
+    `${what}_unexpected_state`,
+    `This ${what} is ${status}: it cannot be ${action}.`,
+  );
+
+// Customers ----------------------------------------------------------------------------------
+
+export async function createCustomerFor(
+  merchantId: string,
+  id: string,
+  body: ReturnType<typeof parseCreateCustomer>,
+): Promise<Customer> {
+  const now = nowSeconds();
+  const c: Customer = {
+    id,
+    object: 'customer',
+    merchant_id: merchantId,
+    email: body.email ?? null,
+    name: body.name ?? null,
+    country: body.country ?? null,
+    payment_method: body.payment_method,
+    metadata: body.metadata ?? {},
+    created: now,
+    updated: now,
+    version: 1,
+  };
+  await createCustomer(c); // false: a resumed request stored it already
+  return (await getMerchantCustomer(merchantId, id))!;
+}
+
+/**
+ * Updates a customer; a new payment method retries the customer's open invoices that failed
+ * (past due, or waiting for a payment method) at once.
+ */
+export async function updateCustomerFor(
+  merchantId: string,
+  id: string,
+  body: ReturnType<typeof parseUpdateCustomer>,
+  waitMs: number,
+): Promise<Customer> {
+  const before = await getMerchantCustomer(merchantId, id);
+  if (!before) throw notFound('customer', id);
+  const after = (await storeUpdateCustomer(id, body)) ?? before;
+  if (body.payment_method !== undefined && body.payment_method !== before.payment_method) {
+    for (const inv of await failedOpenInvoices(merchantId, id))
+      await retryNow(inv.id, `the customer's payment method was updated`, waitMs);
+  }
+  return after;
+}
+
+async function failedOpenInvoices(merchantId: string, customer: string): Promise<Invoice[]> {
+  const out: Invoice[] = [];
+  for (const status of ['open', 'uncollectible']) {
+    const page = await listInvoices(merchantId, { limit: 100, customer, status });
+    out.push(...page.data.filter((i) => i.failed_attempts > 0));
+  }
+  return out;
+}
+
+// Plans --------------------------------------------------------------------------------------
+
+export async function createPlanFor(
+  merchantId: string,
+  id: string,
+  body: ReturnType<typeof parseCreatePlan>,
+): Promise<Plan> {
+  const p: Plan = {
+    id,
+    object: 'plan',
+    merchant_id: merchantId,
+    name: body.name,
+    amount: body.amount,
+    currency: body.currency,
+    interval: body.interval,
+    interval_count: body.interval_count,
+    trial_period_days: body.trial_period_days ?? null,
+    created: nowSeconds(),
+  };
+  await storeCreatePlan(p);
+  return (await getMerchantPlan(merchantId, id))!;
+}
+
+// Subscriptions ------------------------------------------------------------------------------
+
+export async function createSubscriptionFor(
+  merchantId: string,
+  id: string,
+  body: ReturnType<typeof parseCreateSubscription>,
+): Promise<Subscription> {
+  const customer = await getMerchantCustomer(merchantId, body.customer);
+  if (!customer) throw invalidRequest('resource_missing', `No such customer: '${body.customer}'`, 'customer');
+  const plan = await getMerchantPlan(merchantId, body.plan);
+  if (!plan) throw invalidRequest('resource_missing', `No such plan: '${body.plan}'`, 'plan');
+  const now = nowSeconds();
+  const trial = trialEnd(now, body.trial_period_days ?? plan.trial_period_days ?? undefined);
+  const anchor = trial ?? now;
+  const s: Subscription & { anchor_index: number } = {
+    id,
+    object: 'subscription',
+    merchant_id: merchantId,
+    customer: customer.id,
+    plan: plan.id,
+    status: trial ? 'trialing' : 'incomplete',
+    anchor,
+    anchor_index: 0,
+    current_period: { index: 0, start: anchor, end: 0 },
+    trial_end: trial ?? null,
+    cancel_at_period_end: false,
+    canceled_at: null,
+    cancellation_reason: null,
+    credit: 0,
+    latest_invoice: null,
+    metadata: body.metadata ?? {},
+    created: now,
+    updated: now,
+    version: 1,
+  };
+  s.current_period = subscriptionPeriod(s, plan, 0);
+  if (await storeCreateSubscription(s))
+    await addSubscriptionEvent(id, {
+      type: 'created',
+      status: s.status,
+      reason: trial
+        ? `trial until ${new Date(trial * 1000).toISOString()}`
+        : 'the first period is charged now',
+    });
+  await startPeriod(id, 0);
+  return (await getSubscription(id))!;
+}
+
+/** A new subscription's first charge is usually decided within a second: answer with it. */
+export async function firstChargeSettled(id: string, ms: number): Promise<Subscription> {
+  const deadline = Date.now() + ms;
+  let delay = 10;
+  for (;;) {
+    const s = (await getSubscription(id))!;
+    if (s.status !== 'incomplete' || Date.now() >= deadline) return s;
+    // A declined first payment is an answer too: the subscription stays incomplete.
+    const first = s.latest_invoice ? await getInvoice(s.latest_invoice) : undefined;
+    if (first && first.failed_attempts > 0) return s;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+}
+
+export async function getSubscriptionOf(merchantId: string, id: string): Promise<Subscription> {
+  const s = await getMerchantSubscription(merchantId, id);
+  if (!s) throw notFound('subscription', id);
+  return s;
+}
+
+/** Cancels now, or at the end of the current period (`at_period_end`). */
+export async function cancelSubscription(
+  merchantId: string,
+  id: string,
+  atPeriodEnd: boolean,
+): Promise<Subscription> {
+  const s = await getSubscriptionOf(merchantId, id);
+  if (s.status === 'canceled' || s.status === 'incomplete_expired')
+    throw unexpected('subscription', s.status, 'canceled');
+  if (atPeriodEnd) {
+    const out = await updateSubscription(id, { cancel_at_period_end: true }, [
+      'trialing',
+      'active',
+      'past_due',
+      'unpaid',
+      'paused',
+      'incomplete',
+    ]);
+    if (!out) return getSubscriptionOf(merchantId, id);
+    await addSubscriptionEvent(id, {
+      type: 'cancel_scheduled',
+      reason: `cancels when period ${s.current_period.index} ends`,
+    });
+    return out;
+  }
+  const out = await transitionSubscription(id, 'canceled', {
+    set: { canceled_at: nowSeconds(), cancellation_reason: 'requested' },
+  });
+  if (!out) throw unexpected('subscription', (await getSubscriptionOf(merchantId, id)).status, 'canceled');
+  await addSubscriptionEvent(id, {
+    type: 'status',
+    from: s.status,
+    to: 'canceled',
+    reason: 'canceled by the merchant',
+  });
+  return out;
+}
+
+export async function pauseSubscription(merchantId: string, id: string): Promise<Subscription> {
+  const s = await getSubscriptionOf(merchantId, id);
+  if (s.status === 'paused') return s;
+  const out = await transitionSubscription(id, 'paused', { from: ['active', 'trialing'] });
+  if (!out) throw unexpected('subscription', s.status, 'paused');
+  await addSubscriptionEvent(id, {
+    type: 'status',
+    from: s.status,
+    to: 'paused',
+    reason: 'paused by the merchant: periods are not billed while paused',
+  });
+  return out;
+}
+
+/** Resumes a paused subscription: billing starts again with the next period boundary. */
+export async function resumeSubscription(merchantId: string, id: string): Promise<Subscription> {
+  const s = await getSubscriptionOf(merchantId, id);
+  if (s.status !== 'paused') throw unexpected('subscription', s.status, 'resumed');
+  const plan = (await getPlan(s.plan))!;
+  const base = (s as Subscription & { anchor_index?: number }).anchor_index ?? 0;
+  const now = nowSeconds();
+  // The next period boundary from now, and never a period the workflow already found paused.
+  const pausedThrough = (s as Subscription & { paused_through?: number }).paused_through ?? -1;
+  const current = Math.max(periodAt(s.anchor, recurrence(plan), now).index + base, pausedThrough);
+  const out = await transitionSubscription(id, 'active', {
+    from: ['paused'],
+    set: { current_period: subscriptionPeriod(s, plan, current) },
+  });
+  if (!out) throw unexpected('subscription', (await getSubscriptionOf(merchantId, id)).status, 'resumed');
+  await addSubscriptionEvent(id, {
+    type: 'status',
+    from: 'paused',
+    to: 'active',
+    reason: `resumed: billing resumes with period ${current + 1}`,
+  });
+  await startPeriod(id, current + 1);
+  return out;
+}
+
+/**
+ * Changes the plan with the proration rule (docs/billing.md "Changing plans", `planChange`): same
+ * interval and count keeps the period and charges (or credits) the difference now; another
+ * recurrence starts a new period now, invoiced in full less the unused part.
+ */
+export async function changePlan(
+  merchantId: string,
+  id: string,
+  planId: string,
+  waitMs: number,
+): Promise<Subscription> {
+  const s = (await getSubscriptionOf(merchantId, id)) as Subscription & { anchor_index?: number };
+  if (!['active', 'trialing', 'past_due'].includes(s.status))
+    throw unexpected('subscription', s.status, 'changed');
+  const next = await getMerchantPlan(merchantId, planId);
+  if (!next) throw invalidRequest('resource_missing', `No such plan: '${planId}'`, 'plan');
+  const old = (await getPlan(s.plan))!;
+  if (next.id === old.id) return s;
+  if (next.currency !== old.currency)
+    throw invalidRequest(
+      'parameter_invalid',
+      `Invalid plan: its currency (${next.currency}) differs from the subscription's (${old.currency})`,
+      'plan',
+    );
+  const now = nowSeconds();
+  const same = next.interval === old.interval && next.interval_count === old.interval_count;
+  const r = planChange({
+    current: s.current_period,
+    oldAmount: s.status === 'trialing' ? 0 : old.amount,
+    newAmount: s.status === 'trialing' ? 0 : next.amount,
+    sameRecurrence: same,
+    now,
+    credit: s.credit,
+  });
+  const set: Record<string, unknown> = { plan: next.id, credit: r.credit };
+  let invoice: Invoice | undefined;
+  if (r.restartPeriod) {
+    const index = s.current_period.index + 1;
+    const moved = { ...s, anchor: now, anchor_index: index };
+    const period = subscriptionPeriod(moved, next, index);
+    Object.assign(set, { anchor: now, anchor_index: index, current_period: period });
+    invoice = newInvoice(
+      s,
+      periodInvoiceId(s.id, index),
+      period,
+      next.currency,
+      'subscription_update',
+      r.chargeNow,
+      r.explanation,
+    );
+  } else if (r.chargeNow > 0) {
+    invoice = newInvoice(
+      s,
+      prorationInvoiceId(s.id, s.version),
+      s.current_period,
+      next.currency,
+      'subscription_update',
+      r.chargeNow,
+      r.explanation,
+    );
+  }
+  const out = await updateSubscription(id, set, ['active', 'trialing', 'past_due'], {
+    expression: '#cver = :cver',
+    names: { '#cver': 'version' },
+    values: { ':cver': s.version },
+  });
+  if (!out)
+    throw new ApiError(
+      409,
+      'conflict',
+      'subscription_changed',
+      'The subscription changed while the plan was being changed: retry.',
+    );
+  await addSubscriptionEvent(id, { type: 'plan_changed', from: old.id, to: next.id, reason: r.explanation });
+  if (invoice) {
+    if (invoice.amount_due === 0) invoice.status = 'paid';
+    await createInvoice(invoice);
+    await addInvoiceEvent(invoice.id, { type: 'created', reason: r.explanation });
+    if (invoice.status === 'open') await retryNow(invoice.id, 'plan change', waitMs);
+    else await afterPaid(invoice);
+  }
+  return (await getSubscription(id))!;
+}
+
+export function newInvoice(
+  s: Subscription,
+  id: string,
+  period: { index: number; start: number; end: number },
+  currency: string,
+  reason: Invoice['billing_reason'],
+  amountDue: number,
+  description: string | null,
+  subtotal = amountDue,
+  creditApplied = 0,
+): Invoice {
+  const now = nowSeconds();
+  return {
+    id,
+    object: 'invoice',
+    merchant_id: s.merchant_id,
+    subscription: s.id,
+    customer: s.customer,
+    billing_reason: reason,
+    period: period.index,
+    period_start: period.start,
+    period_end: period.end,
+    currency,
+    subtotal,
+    credit_applied: creditApplied,
+    amount_due: amountDue,
+    amount_paid: 0,
+    status: amountDue === 0 ? 'paid' : 'open',
+    attempt_count: 0,
+    attempts: [],
+    next_attempt_at: null,
+    payment: null,
+    payment_method_required: false,
+    failed_attempts: 0,
+    first_failed_at: null,
+    quick_retries: 0,
+    description,
+    paid_at: amountDue === 0 ? now : null,
+    created: now,
+    updated: now,
+    version: 1,
+  };
+}
+
+// Invoices -----------------------------------------------------------------------------------
+
+export async function getInvoiceOf(merchantId: string, id: string): Promise<Invoice> {
+  const inv = await getMerchantInvoice(merchantId, id);
+  if (!inv) throw notFound('invoice', id);
+  return inv;
+}
+
+/** Retries the invoice now with the customer's current payment method. */
+export async function payInvoice(merchantId: string, id: string, waitMs: number): Promise<Invoice> {
+  const inv = await getInvoiceOf(merchantId, id);
+  if (inv.status !== 'open' && inv.status !== 'uncollectible')
+    throw unexpected('invoice', inv.status, 'paid');
+  return (await retryNow(inv.id, 'paid by hand (POST /v1/invoices/{id}/pay)', waitMs)) ?? inv;
+}
+
+export async function voidInvoice(merchantId: string, id: string): Promise<Invoice> {
+  const inv = await getInvoiceOf(merchantId, id);
+  const out = await transitionInvoice(id, 'void', { next_attempt_at: null });
+  if (!out) throw unexpected('invoice', inv.status, 'voided');
+  await addInvoiceEvent(id, { type: 'voided', reason: 'voided by the merchant' });
+  return out;
+}
+
+export { getInvoice };

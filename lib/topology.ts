@@ -304,14 +304,15 @@ const base: Topology = {
     },
     'payment-route': {
       entry: 'lambdas/payments/steps/route.ts',
-      description: 'Payment workflow: choose a processor',
-      uses: { tables: ['main'] },
+      description:
+        'Payment workflow: choose a processor (routing configuration, capabilities, health, incidents)',
+      uses: { tables: ['main', 'health'] },
     },
     'payment-authorize': {
       entry: 'lambdas/payments/steps/authorize.ts',
-      description: 'Payment workflow: authorize with the processor',
+      description: 'Payment workflow: authorize with the processor (and record its health)',
       timeoutSeconds: 30,
-      uses: { tables: ['main'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
+      uses: { tables: ['main', 'health'], secrets: ['stripe-secret-key', 'adyen-api-key'] },
     },
     'payment-hold': {
       entry: 'lambdas/payments/steps/hold.ts',

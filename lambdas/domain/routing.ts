@@ -248,6 +248,11 @@ export interface RouteContext {
    * capture), an open circuit breaker, an incident. Checked for every candidate.
    */
   unavailable?: (processor: string) => string | undefined;
+  /**
+   * Why a processor should be tried only after the others (an open circuit breaker: it may have
+   * recovered, and a payment no other processor can take still gets its chance), or undefined.
+   */
+  demoted?: (processor: string) => string | undefined;
 }
 
 export interface RouteDecision {
@@ -340,10 +345,17 @@ export function decideRoute(
     }
     return out;
   };
-  const finish = (processors: string[], rule: string, why: string): RouteDecision => {
+  const finish = (candidates: string[], rule: string, why: string): RouteDecision => {
+    const demoted = candidates.map((c) => [c, ctx.demoted?.(c)] as const).filter(([, d]) => d);
+    const processors = [
+      ...candidates.filter((c) => !demoted.some(([d]) => d === c)),
+      ...demoted.map(([c]) => c),
+    ];
+    const demotedText =
+      demoted.length && candidates.length > 1 ? ` Tried last: ${demoted.map(([, d]) => d).join('; ')}.` : '';
     const skippedText = skipped.length ? ` Skipped: ${skipped.map((s) => s.reason).join('; ')}.` : '';
     const none = processors.length ? '' : ' No processor can take this payment.';
-    return { processors, rule, skipped, explanation: `${why}${none}${skippedText}` };
+    return { processors, rule, skipped, explanation: `${why}${none}${demotedText}${skippedText}` };
   };
 
   for (const r of config?.rules ?? []) {

@@ -26,6 +26,28 @@ import { addHealthAttempt, getBreaker, healthWindow, putBreaker } from '../store
 export const HEALTH_WINDOW_MS = 5 * 60_000;
 const policy = DEFAULT_BREAKER_POLICY;
 
+/**
+ * What this container last read of a processor's breaker and incident, for HOT_MS: the common case
+ * (closed breaker, no incident) then costs routing and recording no read per payment. Anything
+ * but that is read again every time, so probes and incidents are exact.
+ */
+const HOT_MS = 2_000;
+const hot = new Map<string, { at: number; quiet: boolean }>();
+
+async function quietNow(processor: string): Promise<boolean> {
+  const now = Date.now(); // the cache's own clock, whatever time the caller reasons about
+  const c = hot.get(processor);
+  if (c && now - c.at < HOT_MS && now >= c.at) return c.quiet;
+  const [stored, incident] = await Promise.all([getBreaker(processor), runningIncident(processor)]);
+  const b = stored?.breaker;
+  const quiet = !incident && (!b || (b.state === 'closed' && b.consecutiveFailures === 0));
+  hot.set(processor, { at: now, quiet });
+  return quiet;
+}
+
+/** Forgets what this container read (tests that change breakers or incidents directly). */
+export const forgetHealthCache = (): void => hot.clear();
+
 /** Reads, changes and writes the breaker with optimistic concurrency (a few tries). */
 async function updateBreaker<T extends { state: BreakerState }>(
   processor: string,
@@ -53,6 +75,9 @@ export async function recordAttempt(
   now = Date.now(),
 ): Promise<BreakerChange | undefined> {
   await addHealthAttempt(processor, outcome, latencyMs, now);
+  // An answer from a quiet processor changes nothing in its breaker.
+  if (outcome !== 'error' && outcome !== 'timeout' && (await quietNow(processor))) return undefined;
+  hot.delete(processor);
   const r = await updateBreaker(processor, now, async (s) => {
     // A closed breaker counts only attempts since it closed, so old failures cannot reopen it.
     const window = await healthWindow(
@@ -67,18 +92,25 @@ export async function recordAttempt(
 }
 
 /**
- * Whether a payment may try `processor` now, and if not why: an open incident, or the breaker
- * (which turns half-open after its cooldown and lets a few probes through).
+ * Whether a payment may try `processor` now, and if not why. An open incident refuses it (`hard`:
+ * routing leaves it out). The breaker (half-open after its cooldown, letting a few probes through)
+ * refuses softly: routing tries it after every other processor, so a payment nothing else can take
+ * is not failed on the breaker's word alone.
  */
 export async function admitProcessor(
   processor: string,
   now = Date.now(),
-): Promise<{ allowed: boolean; reason?: string }> {
+): Promise<{ allowed: boolean; reason?: string; hard?: boolean }> {
+  if (await quietNow(processor)) return { allowed: true };
   const incident = await runningIncident(processor);
   if (incident && holdsProcessor(incident.status))
-    return { allowed: false, reason: `${processor} is in incident ${incident.id} (${incident.reason})` };
+    return {
+      allowed: false,
+      hard: true,
+      reason: `${processor} is in incident ${incident.id} (${incident.reason})`,
+    };
   const r = await updateBreaker(processor, now, (s) => admit(s, now, policy));
-  return r.allowed ? { allowed: true } : { allowed: false, reason: `${processor}: ${r.reason}` };
+  return r.allowed ? { allowed: true } : { allowed: false, hard: false, reason: `${processor}: ${r.reason}` };
 }
 
 export interface ProcessorStatus {

@@ -383,6 +383,16 @@ export class Runtime {
         throw new RuntimeStartError(err.message);
       });
       this.started.push(() => this.gateway!.stop());
+      // Where Adyen's 3-D Secure page sends the shopper back: this runtime's return route
+      // (GET /v1/payments/{id}/return), unless the environment names another.
+      const mine = process.env.ADYEN_RETURN_URL?.trim();
+      if (!mine || mine === runtimeReturnUrl) {
+        runtimeReturnUrl = `${this.url}/v1/payments/{payment_id}/return`;
+        process.env.ADYEN_RETURN_URL = runtimeReturnUrl;
+        this.started.push(async () => {
+          if (process.env.ADYEN_RETURN_URL === runtimeReturnUrl) delete process.env.ADYEN_RETURN_URL;
+        });
+      }
     }
     const info: RuntimeInfo = {
       pid: process.pid,
@@ -467,6 +477,9 @@ export class Runtime {
 }
 
 /** Environment of every handler: the same variable names the CDK stack sets. */
+/** The ADYEN_RETURN_URL a runtime of this process set (so the next runtime may replace it). */
+let runtimeReturnUrl: string | undefined;
+
 export function runtimeEnvironment(
   t: Topology,
   endpoints: RuntimeInfo['endpoints'],
@@ -570,4 +583,3 @@ function powertoolsLevel(level: string): string {
   };
   return map[level.toLowerCase()] ?? 'WARN';
 }
-

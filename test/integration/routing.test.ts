@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
-import { apiClient, type Json } from '../fixtures/api.ts';
+import { apiClient, until, type Json } from '../fixtures/api.ts';
+import { declareIncident, resolveIncident } from '../../lambdas/incidents/service.ts';
+import { forgetHealthCache } from '../../lambdas/processors/health.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { EXAMPLE_ROUTING } from '../fixtures/routing.ts';
 
@@ -211,5 +213,68 @@ describe('paystep routing', () => {
       error: "no merchant 'mch_nobody'",
     });
     expect((await paystep('routing', 'simulate', '--merchant', merchantA, '--currency', 'eur')).code).toBe(2);
+  });
+});
+
+describe('the payment workflow follows the routing decision', () => {
+  const pay = async (currency: string, extra: Record<string, unknown> = {}) => {
+    const r = await callB('POST', '/v1/payments', {
+      amount: 1500,
+      currency,
+      payment_method: 'pm_card_visa',
+      ...extra,
+    });
+    expect(r.status).toBe(201);
+    const done = await until('an outcome', async () => {
+      const p = (await callB('GET', `/v1/payments/${r.body.id}`)).body;
+      return ['captured', 'failed'].includes(p.status as string) ? p : undefined;
+    });
+    const routed = (await callB('GET', `/v1/payments/${r.body.id}/timeline`)).body.events.find(
+      (e: Json) => e.type === 'workflow' && e.event === 'routed',
+    ) as Json;
+    return { payment: done, routed };
+  };
+
+  test('EUR goes to Adyen by the rule, with the rule, the version and the reason on the timeline', async () => {
+    expect((await callB('PUT', '/v1/routing', EXAMPLE)).status).toBe(200);
+    const eur = await pay('eur');
+    expect(eur.payment).toMatchObject({ status: 'captured', processor: 'adyen' });
+    expect(eur.routed).toMatchObject({
+      processor: 'adyen',
+      processors: ['adyen', 'stripe'],
+      reason: 'eur-to-adyen',
+      routing_version: 1,
+      explanation: 'rule "eur-to-adyen" matched (currency EUR): adyen, stripe in that order.',
+    });
+    expect((await pay('usd')).payment).toMatchObject({ status: 'captured', processor: 'stripe' });
+    // Both attempts counted in the processors' health.
+    const health = Object.fromEntries(
+      ((await callB('GET', '/v1/processors')).body.data as Json[]).map((p) => [p.name, p.health]),
+    );
+    expect(health.adyen.attempts).toBeGreaterThanOrEqual(1);
+    expect(health.stripe.attempts).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a processor in an open incident is routed around; with none left the payment fails, never sent blind', async () => {
+    const adyen = await declareIncident('adyen', 'rehearsal', 'test');
+    forgetHealthCache();
+    const eur = await pay('eur');
+    expect(eur.payment).toMatchObject({ status: 'captured', processor: 'stripe' });
+    expect(eur.routed.explanation).toContain(
+      `Skipped: adyen is in incident ${adyen.incident.id} (rehearsal).`,
+    );
+
+    const stripe = await declareIncident('stripe', 'rehearsal', 'test');
+    forgetHealthCache();
+    const none = await pay('eur');
+    expect(none.payment).toMatchObject({
+      status: 'failed',
+      processor: null,
+      failure: { code: 'no_processor_available', retryable: true },
+    });
+    expect(none.routed.processors).toEqual([]);
+    await resolveIncident(adyen.incident.id, 'test');
+    await resolveIncident(stripe.incident.id, 'test');
+    forgetHealthCache();
   });
 });

@@ -58,7 +58,14 @@ const pay = async (syncWaitMs = 5000): Promise<Json> => {
       'content-type': 'application/json',
       'idempotency-key': randomUUID(),
     },
-    body: JSON.stringify({ amount: 1050, currency: 'usd', payment_method: 'pm_card_visa' }),
+    // Stripe named: the faults below open Stripe's circuit breaker, and routing would send the
+    // next payments to Adyen instead (docs/routing.md); this file is about Stripe's faults.
+    body: JSON.stringify({
+      amount: 1050,
+      currency: 'usd',
+      payment_method: 'pm_card_visa',
+      processor: 'stripe',
+    }),
   });
   return (await res.json()) as Json;
 };

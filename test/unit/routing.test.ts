@@ -147,6 +147,27 @@ describe('deciding a route', () => {
     expect(none.explanation).toContain('No processor can take this payment.');
   });
 
+  test('a demoted processor (open breaker) is tried last, not dropped', () => {
+    const r = decideRoute(
+      config,
+      { id: 'p', amount: 1, currency: 'eur' },
+      { ...base, demoted: (x) => (x === 'adyen' ? 'adyen: circuit breaker open' : undefined) },
+    );
+    expect(r.processors).toEqual(['stripe', 'adyen']);
+    expect(r.explanation).toContain('Tried last: adyen: circuit breaker open.');
+    const alone = decideRoute(
+      config,
+      { id: 'p', amount: 1, currency: 'eur' },
+      {
+        ...base,
+        unavailable: (x) =>
+          x === 'stripe' ? 'stripe cannot charge a payment method token of adyen' : undefined,
+        demoted: (x) => (x === 'adyen' ? 'adyen: circuit breaker open' : undefined),
+      },
+    );
+    expect(alone.processors).toEqual(['adyen']); // nothing else can take it: it still gets its chance
+  });
+
   test('without a config: the merchant order, then the platform order', () => {
     expect(
       decideRoute(undefined, { id: 'p', amount: 1, currency: 'usd' }, { ...base, merchantOrder: ['adyen'] }),

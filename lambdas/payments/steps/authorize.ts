@@ -10,6 +10,9 @@
  */
 import { processor } from '../../connectors/registry.ts';
 import { ProcessorRequestError } from '../../connectors/types.ts';
+import { recordAttempt as recordHealth } from '../../processors/health.ts';
+import type { HealthOutcome } from '../../domain/processor-health.ts';
+import { logger } from '../../shared/logger.ts';
 import { getPayment, transition } from '../../store/payments.ts';
 import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 import { z } from 'zod';
@@ -17,6 +20,18 @@ import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { workflowOutcome } from '../modification-outcome.ts';
 
 export { PaymentDeclined };
+
+/**
+ * Counts the attempt in the processor's health (docs/routing.md): answers are healthy, technical
+ * failures are not, a request the processor refused (4xx) says nothing about its health. Never
+ * fails the step: health is advice for routing, the payment's own record is what counts.
+ */
+async function health(name: string, outcome: HealthOutcome | undefined, latencyMs: number): Promise<void> {
+  if (!outcome) return;
+  await recordHealth(name, outcome, latencyMs).catch((err: unknown) =>
+    logger.warn('could not record processor health', { processor: name, error: err as Error }),
+  );
+}
 
 const Input = z.object({
   payment_id: prefixedId('pay'),
@@ -41,6 +56,15 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
     result = await adapter.authorize(authorizeRequest(p, attempt));
   } catch (err) {
     const e = err as Error;
+    await health(
+      input.processor,
+      err instanceof ProcessorRequestError
+        ? undefined
+        : /timed? ?out|timeout/i.test(`${e.name} ${e.message}`)
+          ? 'timeout'
+          : 'error',
+      Date.now() - started,
+    );
     await recordAttempt(p, {
       ...base,
       outcome: 'error',
@@ -70,6 +94,7 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
     throw err;
   }
   const latency = Date.now() - started;
+  await health(input.processor, result.outcome === 'declined' ? 'declined' : 'approved', latency);
   if (result.outcome === 'declined')
     await recordAttempt(p, {
       ...base,

@@ -1,21 +1,31 @@
 /**
- * Payment workflow, "Choose a processor": a payment that names its processor (`processor` on
- * POST /v1/payments, straight-through) goes there (`explicit`); otherwise the routing rules
- * (lambdas/domain/routing.ts) pick the processors to try, primary first, among the enabled ones:
- * the merchant's order first (`merchant default`, `paystep merchant update ID --processors …`),
- * else the platform's (`platform default`, PAYSTEP_PROCESSORS). The choice and its reason go on
- * the payment's timeline. A payment approved in review is moved back to `processing`. */
+ * Payment workflow, "Choose a processor" (docs/routing.md). A payment that names its processor
+ * (`processor` on POST /v1/payments, straight-through) goes there (`explicit`). Otherwise the
+ * merchant's routing configuration decides (`decideRoute`: rules, split, default), else the
+ * merchant's processor order, else the platform's — among the processors that can take this
+ * payment now: enabled, able to take its currency, capture method and payment method (a live
+ * token pins its processor, decision 0004), breaker not open, not in an open incident. The
+ * decision, its rule and its explanation in words go on the payment's timeline; the configuration
+ * version that made it is kept with it.
+ *
+ * No processor can take the payment: it fails (`no_processor_available`, retryable), rather than
+ * being sent where it cannot succeed.
+ */
+import { cannotTake } from '../../connectors/capabilities.ts';
 import { availableProcessors } from '../../connectors/registry.ts';
-import { choose, DEFAULT_RULES } from '../../domain/routing.ts';
+import { decideRoute } from '../../domain/routing.ts';
+import { admitProcessor } from '../../processors/health.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
 import { getMerchant } from '../../store/merchants.ts';
+import { currentRouting } from '../../store/routing.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
+import { PaymentDeclined } from './outcome.ts';
 
 const Input = z.object({ payment_id: prefixedId('pay') });
 
 export const handler = taskHandler('payment-route', Input, async (input) => {
-  const p = await getPayment(input.payment_id);
+  let p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status === 'pending_review') {
     await transition(p.id, 'processing', {
@@ -24,28 +34,88 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       remove: ['task_token', 'task_token_kind'],
       note: 'approved in review',
     });
+    p = (await getPayment(p.id))!;
   }
+  // A replayed step (the workflow retried after this step had finished) keeps its decision.
+  if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
   // `processor` is set before routing only by the request (validated against the enabled ones).
-  const route = p.processor
-    ? { processors: [p.processor], rule: 'explicit' }
-    : choose(
-        {
-          merchantId: p.merchant_id,
-          amount: p.amount,
-          currency: p.currency,
-          customerCountry: p.customer?.country,
-        },
-        DEFAULT_RULES,
-        availableProcessors(),
-        (await getMerchant(p.merchant_id))?.processors,
-      );
-  await annotate(p.id, { processor: route.processors[0]! });
-  await addEvent(p.id, {
+  if (p.processor) {
+    await addEvent(p.id, {
+      type: 'workflow',
+      event: 'routed',
+      processor: p.processor,
+      processors: [p.processor],
+      reason: 'explicit',
+    });
+    return { processors: [p.processor], processor: p.processor, rule: 'explicit' };
+  }
+  const [stored, merchant] = await Promise.all([currentRouting(p.merchant_id), getMerchant(p.merchant_id)]);
+  const now = Date.now();
+  const unavailable = new Map<string, string | undefined>();
+  const demoted = new Map<string, string | undefined>();
+  for (const name of availableProcessors()) {
+    const cannot = cannotTake(name, {
+      currency: p.currency,
+      captureMethod: p.capture_method,
+      paymentMethod: p.payment_method,
+    });
+    if (cannot) {
+      unavailable.set(name, cannot);
+      continue;
+    }
+    const admitted = await admitProcessor(name, now);
+    (admitted.hard ? unavailable : demoted).set(name, admitted.reason);
+  }
+  const decision = decideRoute(
+    stored?.config,
+    {
+      id: p.id,
+      amount: p.amount,
+      currency: p.currency,
+      captureMethod: p.capture_method,
+      ...(p.customer?.country ? { customerCountry: p.customer.country } : {}),
+      ...(p.card?.brand ? { cardBrand: p.card.brand } : {}),
+      ...(p.card?.country ? { issuerCountry: p.card.country } : {}),
+      paymentMethodType: 'card',
+      ...(p.channel ? { channel: p.channel } : {}),
+      metadata: p.metadata,
+    },
+    {
+      enabled: availableProcessors(),
+      merchantOrder: merchant?.processors ?? [],
+      unavailable: (x) => unavailable.get(x),
+      demoted: (x) => demoted.get(x),
+    },
+  );
+  const routed = {
     type: 'workflow',
     event: 'routed',
-    processor: route.processors[0],
-    processors: route.processors,
-    reason: route.rule,
-  });
-  return { processors: route.processors, processor: route.processors[0], rule: route.rule };
+    processors: decision.processors,
+    reason: decision.rule,
+    explanation: decision.explanation,
+    ...(stored ? { routing_version: stored.version } : {}),
+  };
+  if (!decision.processors.length) {
+    await addEvent(p.id, routed);
+    await transition(p.id, 'failed', {
+      from: ['processing'],
+      set: {
+        failure: {
+          category: 'technical',
+          code: 'no_processor_available',
+          processor_code: 'no_processor_available',
+          message: 'The payment could not be processed right now. Please try again later.',
+          explanation: `No processor could take this payment: ${decision.explanation}`,
+          recommended_action:
+            'Try again later, or check the processors (paystep processors, GET /v1/processors) and the routing configuration.',
+          retryable: true,
+        },
+      },
+      note: 'no processor available',
+    });
+    throw new PaymentDeclined('no processor available');
+  }
+  await annotate(p.id, { processor: decision.processors[0]! });
+  await addEvent(p.id, { ...routed, processor: decision.processors[0] });
+  return { processors: decision.processors, processor: decision.processors[0], rule: decision.rule };
 });

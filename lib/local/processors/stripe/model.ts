@@ -9,36 +9,11 @@ export type Kind =
 
 export type DisputeOutcome = 'won' | 'lost' | 'escalate';
 
-/** Stripe's dispute evidence fields (text, or the id of an uploaded file). */
-export const DISPUTE_EVIDENCE_FIELDS = [
-  'access_activity_log',
-  'billing_address',
-  'cancellation_policy',
-  'cancellation_policy_disclosure',
-  'cancellation_rebuttal',
-  'customer_communication',
-  'customer_email_address',
-  'customer_name',
-  'customer_purchase_ip',
-  'customer_signature',
-  'duplicate_charge_documentation',
-  'duplicate_charge_explanation',
-  'duplicate_charge_id',
-  'product_description',
-  'receipt',
-  'refund_policy',
-  'refund_policy_disclosure',
-  'refund_refusal_explanation',
-  'service_date',
-  'service_documentation',
-  'shipping_address',
-  'shipping_carrier',
-  'shipping_date',
-  'shipping_documentation',
-  'shipping_tracking_number',
-  'uncategorized_file',
-  'uncategorized_text',
-] as const;
+/**
+ * Stripe's dispute evidence fields (text, or the id of an uploaded file): one list, Stripe's API
+ * fact, shared with the connector that sends them.
+ */
+export { STRIPE_EVIDENCE_FIELDS as DISPUTE_EVIDENCE_FIELDS } from '../../../../lambdas/connectors/stripe/disputes.ts';
 export const DISPUTE_ANSWERABLE = ['needs_response', 'warning_needs_response'];
 export const DISPUTE_CLOSED = ['won', 'lost', 'warning_closed'];
 /** Stripe's dispute fee (minor units), withdrawn with the disputed amount and returned on a win. */

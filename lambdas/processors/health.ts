@@ -75,6 +75,7 @@ export async function recordAttempt(
   now = Date.now(),
 ): Promise<BreakerChange | undefined> {
   await addHealthAttempt(processor, outcome, latencyMs, now);
+  if (!config.circuitBreaker()) return undefined;
   // An answer from a quiet processor changes nothing in its breaker.
   if (outcome !== 'error' && outcome !== 'timeout' && (await quietNow(processor))) return undefined;
   hot.delete(processor);
@@ -109,6 +110,7 @@ export async function admitProcessor(
       hard: true,
       reason: `${processor} is in incident ${incident.id} (${incident.reason})`,
     };
+  if (!config.circuitBreaker()) return { allowed: true };
   const r = await updateBreaker(processor, now, (s) => admit(s, now, policy));
   return r.allowed ? { allowed: true } : { allowed: false, hard: false, reason: `${processor}: ${r.reason}` };
 }

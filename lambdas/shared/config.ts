@@ -180,6 +180,12 @@ export const config = {
   processorNetworkRetries: () => integer('PAYSTEP_PROCESSOR_NETWORK_RETRIES', 1),
   /** The processor API's base URL (the local simulator); undefined: the processor itself. */
   stripeApiBase: () => url('STRIPE_API_BASE'),
+  /**
+   * Whether processors' circuit breakers act on their health (PAYSTEP_CIRCUIT_BREAKER, `on` or
+   * `off`; on). Off: attempts are still counted and shown, incidents still apply, but no breaker
+   * opens or demotes a processor (tests that time requests out on purpose turn it off).
+   */
+  circuitBreaker: () => oneOf('PAYSTEP_CIRCUIT_BREAKER', ['on', 'off'] as const, 'on') === 'on',
   /** How long a payment or refund is quiet before the sweeper checks it (s; 900). */
   sweepAfterSeconds: () => integer('PAYSTEP_SWEEP_AFTER_SECONDS', 900),
   /** How long a payment waits for the customer's authentication before the sweeper asks (s; 900). */

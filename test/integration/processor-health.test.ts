@@ -22,12 +22,14 @@ let dir: string;
 let call: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
+  process.env.PAYSTEP_CIRCUIT_BREAKER = 'on'; // off by default in tests (test/setup-env.ts)
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-health-'));
   rt = await startRuntime({ dataDir: dir, port: 0, scheduler: false });
   call = apiClient(() => rt.url!, (await createMerchant('Health')).apiKey);
 });
 
 afterAll(async () => {
+  delete process.env.PAYSTEP_CIRCUIT_BREAKER;
   await rt?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -15,6 +15,7 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-export type IdPrefix = 'pay' | 're' | 'dp' | 'rv' | 'evt' | 'mch' | 'po' | 'rc' | 'rpt' | 'png' | 'we' | 'inc';
+export type IdPrefix =
+  'pay' | 're' | 'dp' | 'rv' | 'evt' | 'mch' | 'po' | 'rc' | 'rpt' | 'png' | 'we' | 'inc';
 
 export const newId = (prefix: IdPrefix) => `${prefix}_${randomBase62(22)}`;

@@ -134,7 +134,12 @@ describe(
       expect(partial).toMatchObject({ status: 'succeeded', amount_received: 1500 });
       // As on Stripe, the uncaptured remainder is refunded.
       const charge = valid('charge', await call('GET', `/v1/charges/${String(partial.latest_charge)}`));
-      expect(charge).toMatchObject({ amount: 2500, amount_captured: 1500, amount_refunded: 1000, refunded: false });
+      expect(charge).toMatchObject({
+        amount: 2500,
+        amount_captured: 1500,
+        amount_refunded: 1000,
+        refunded: false,
+      });
 
       const toCancel = valid('payment_intent', await pay('pm_card_visa', { capture_method: 'manual' }));
       const canceled = valid(

@@ -160,7 +160,9 @@ export class StripeAdapter implements ProcessorAdapter {
       amountCaptured: pi.amount_received,
       // Stripe counts the uncaptured remainder of a partial capture (and a canceled authorization)
       // in amount_refunded; only what was refunded of the captured amount is a refund.
-      amountRefunded: charge ? Math.max(0, charge.amount_refunded - (charge.amount - charge.amount_captured)) : 0,
+      amountRefunded: charge
+        ? Math.max(0, charge.amount_refunded - (charge.amount - charge.amount_captured))
+        : 0,
       currency: pi.currency,
       rawStatus: pi.status,
     };

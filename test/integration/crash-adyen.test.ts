@@ -12,12 +12,11 @@
  * Runs per route: PAYSTEP_CRASH_RUNS (1 in the suite; `PAYSTEP_CRASH_RUNS=10 npm test --
  * test/integration/crash-adyen.test.ts` for the long run).
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { Child, call, until, type Json } from '../fixtures/crash-child.ts';
+import { Child, call, crashAndRetry, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
 
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : 1;
 
@@ -29,13 +28,6 @@ const sim = async (dir: string, p: string): Promise<Json> =>
 /** What Adyen did to a payment: its modifications of one type. */
 const modifications = async (dir: string, psp: string, type: string) =>
   ((await sim(dir, `/payments/${psp}`)).modifications as Json[]).filter((m) => m.type === type);
-
-interface Route {
-  name: string;
-  setup(c: Child, key: string): Promise<Json>;
-  request(setup: Json): { method: string; path: string; body?: unknown };
-  check(c: Child, key: string, setup: Json, answer: Json): Promise<void>;
-}
 
 const payment = async (c: Child, key: string, body: Json) => {
   const r = await call(c.url, key, 'POST', '/v1/payments', {
@@ -59,7 +51,7 @@ const settled = (c: Child, key: string, id: string, busy: string[]) =>
     30_000,
   );
 
-const ROUTES: Route[] = [
+const ROUTES: CrashRoute[] = [
   {
     name: 'POST /v1/payments (Adyen)',
     setup: async (c) => ({ before: (await sim(c.dir, '/stats')).payments as number }),
@@ -148,26 +140,9 @@ describe('exactly once on Adyen under crashes: payment, capture, cancel and refu
     async (_name, route) => {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
-          if (child.dead) child = await new Child(dir).start();
-          const setup = await route.setup(child, key);
-          await child.ask('drain');
-          const req = route.request(setup);
-          const idem = randomUUID();
-          await child.ask('arm', { at: killAt });
-          const first = await call(child.url, key, req.method, req.path, req.body, idem).catch(
-            () => undefined,
-          );
-          if (first) await child.ask('disarm').catch(() => undefined);
-          if (child.dead || !first) {
-            await child.exited;
-            crashes++;
-            child = await new Child(dir).start();
-          }
-          // The retry: same key, same body; a capture or cancel Adyen has not confirmed yet is 202.
-          const retry = await call(child.url, key, req.method, req.path, req.body, idem);
-          expect(retry.status).toBeLessThan(300);
-          if (first && first.status < 300) expect(retry.body.id).toBe(first.body.id);
-          await route.check(child, key, setup, retry.body);
+          const r = await crashAndRetry(child, key, route, killAt);
+          child = r.child;
+          if (r.crashed) crashes++;
         }),
         { numRuns: RUNS },
       );

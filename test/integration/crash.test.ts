@@ -12,120 +12,16 @@
  * Runs per route: PAYSTEP_CRASH_RUNS (in the suite, 2 for refunds and 1 for the others, to keep
  * it fast; `PAYSTEP_CRASH_RUNS=10 npm test -- test/integration/crash.test.ts` for the long run).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
-type Json = Record<string, any>;
+import { Child, call, crashAndRetry, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
 
 /** Kill points per route: one in the suite (two for refunds, the route that once paid twice). */
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : undefined;
 const runsFor = (route: string) => RUNS ?? (route === 'POST /v1/refunds' ? 2 : 1);
-const DRIVER = path.resolve(import.meta.dirname, '../fixtures/crash-runtime.ts');
-
-/** The runtime child: started on a data dir, spoken to over IPC, killed from inside. */
-class Child {
-  url = '';
-  private proc!: ChildProcess;
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  exited!: Promise<void>;
-  dead = false;
-
-  readonly dir: string;
-  constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  async start(): Promise<this> {
-    this.dead = false;
-    this.proc = fork(DRIVER, [], {
-      execArgv: [],
-      env: {
-        ...process.env,
-        CRASH_DATA_DIR: this.dir,
-        PAYSTEP_LOG_LEVEL: 'silent',
-        PAYSTEP_SYNC_WAIT_MS: '4000',
-      },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    this.exited = new Promise((resolve) =>
-      this.proc.once('exit', () => {
-        this.dead = true;
-        for (const w of this.waiting.values()) w.reject(new Error('runtime exited'));
-        this.waiting.clear();
-        resolve();
-      }),
-    );
-    await new Promise<void>((resolve, reject) => {
-      this.proc.once('error', reject);
-      this.proc.on('message', (raw) => {
-        const m = raw as { op?: string; url?: string; id?: number; result?: unknown; error?: string };
-        if (m.op === 'ready') {
-          this.url = m.url!;
-          resolve();
-          return;
-        }
-        const w = this.waiting.get(m.id!);
-        if (!w) return;
-        this.waiting.delete(m.id!);
-        if (m.error) w.reject(new Error(m.error));
-        else w.resolve(m.result);
-      });
-      void this.exited.then(() => reject(new Error('runtime exited before it was ready')));
-    });
-    return this;
-  }
-
-  ask<T>(op: string, args: Json = {}): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.send({ op, id, ...args });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (!this.dead) this.proc.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
-async function call(url: string, key: string, method: string, p: string, body?: unknown, idem?: string) {
-  const res = await fetch(`${url}${p}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(method === 'POST' ? { 'idempotency-key': idem ?? randomUUID() } : {}),
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as Json };
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-interface Route {
-  name: string;
-  /** What must exist before the request (made on a healthy runtime). */
-  setup(c: Child, key: string): Promise<Json>;
-  request(setup: Json): { method: string; path: string; body?: unknown };
-  /** After the retry answered: the one effect at the processor, and paystep agreeing. */
-  check(c: Child, key: string, setup: Json, answer: Json): Promise<void>;
-}
 
 const payment = async (c: Child, key: string, body: Json) => {
   const r = await call(c.url, key, 'POST', '/v1/payments', { amount: 6000, currency: 'usd', ...body });
@@ -134,7 +30,7 @@ const payment = async (c: Child, key: string, body: Json) => {
 };
 const get = async (c: Child, key: string, p: string) => (await call(c.url, key, 'GET', p)).body;
 
-const ROUTES: Route[] = [
+const ROUTES: CrashRoute[] = [
   {
     name: 'POST /v1/refunds',
     setup: (c, key) => payment(c, key, { payment_method: 'pm_card_visa' }),
@@ -238,7 +134,7 @@ const ROUTES: Route[] = [
       expect(intents).toHaveLength(1);
     },
   },
-  ...(['evidence', 'accept'] as const).map((action): Route => ({
+  ...(['evidence', 'accept'] as const).map((action): CrashRoute => ({
     name: `POST /v1/disputes/{id}/${action}`,
     async setup(c, key) {
       const p = await payment(c, key, { payment_method: 'pm_card_createDispute' });
@@ -302,26 +198,9 @@ describe('exactly once under crashes: every money-moving request, killed at any 
     async (_name, route) => {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
-          if (child.dead) child = await new Child(dir).start();
-          const setup = await route.setup(child, key);
-          await child.ask('drain');
-          const req = route.request(setup);
-          const idem = randomUUID();
-          await child.ask('arm', { at: killAt });
-          const first = await call(child.url, key, req.method, req.path, req.body, idem).catch(
-            () => undefined,
-          );
-          if (first) await child.ask('disarm').catch(() => undefined);
-          if (child.dead || !first) {
-            await child.exited;
-            crashes++;
-            child = await new Child(dir).start();
-          }
-          // The retry: same key, same body. Answered at once (nothing waits out the dead process's lock).
-          const retry = await call(child.url, key, req.method, req.path, req.body, idem);
-          expect(retry.status).toBeLessThan(300);
-          if (first && first.status < 300) expect(retry.body.id).toBe(first.body.id);
-          await route.check(child, key, setup, retry.body);
+          const r = await crashAndRetry(child, key, route, killAt);
+          child = r.child;
+          if (r.crashed) crashes++;
         }),
         { numRuns: runsFor(route.name) },
       );

@@ -21,7 +21,7 @@ import { cursorPage, queryAll, startKeyOf, type CursorPage } from './pages.ts';
 
 type Item = Record<string, unknown>;
 const table = () => config.tableName('main');
-const INTERNAL = ['created_ms', 'task_token', 'task_token_attempt'];
+const INTERNAL = ['created_ms'];
 
 export type BillingKind = 'customer' | 'plan' | 'subscription' | 'invoice';
 const upper = (k: BillingKind) => k.toUpperCase();
@@ -104,24 +104,6 @@ export async function updateObject<T>(
     new UpdateCommand({ TableName: table(), Key: objectKey(kind, id), ...update, ReturnValues: 'ALL_NEW' }),
   );
   return out ? fromItem<T>(out) : undefined;
-}
-
-/** Sets attributes that are not part of the object's version (plumbing: task tokens). */
-export async function setPlumbing(
-  kind: BillingKind,
-  id: string,
-  set: Item,
-  remove: string[] = [],
-  condition?: Condition,
-) {
-  const update = updateExpression(set, remove, {
-    condition: {
-      expression: `attribute_exists(pk)${condition ? ` AND (${condition.expression})` : ''}`,
-      names: condition?.names,
-      values: condition?.values,
-    },
-  })!;
-  return conditionalUpdate(new UpdateCommand({ TableName: table(), Key: objectKey(kind, id), ...update }));
 }
 
 export interface ListOptions {

@@ -9,6 +9,7 @@ import {
   type AnalyticsDimension,
   type AnalyticsGroup,
 } from '../domain/analytics.ts';
+import { dayStartMs } from '../shared/days.ts';
 import { invalidRequest } from '../shared/errors.ts';
 import { listPayments } from '../store/payments.ts';
 
@@ -25,12 +26,9 @@ export interface AnalyticsQuery {
   group_by: AnalyticsDimension[];
 }
 
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 function parseDay(param: 'from' | 'to', value: string): number {
-  const m = DAY.exec(value);
-  const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-  if (!m || new Date(t).toISOString().slice(0, 10) !== value)
+  const t = dayStartMs(value);
+  if (t === undefined)
     throw invalidRequest('parameter_invalid', `Invalid ${param}: must be a day, YYYY-MM-DD (UTC).`, param);
   return t;
 }

@@ -6,6 +6,7 @@
  */
 import { availableProcessors } from '../../lambdas/connectors/registry.ts';
 import { apiProcessors, fileProcessors, SOURCES } from '../../lambdas/reconciliation/sources/index.ts';
+import { dayStartMs } from '../../lambdas/shared/days.ts';
 
 /** A mistake in the command line: printed as `paystep: <message>`, exit code 2. */
 export class UsageError extends Error {
@@ -45,14 +46,10 @@ export const payoutApiProcessorName = (value: string): string => {
   return oneOf('processor', apiProcessors())(value);
 };
 
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 /** A calendar day, yyyy-mm-dd (UTC): `2026-13-45` and `2026-02-30` are refused. */
 export function day(flag: string): (value: string) => string {
   return (value) => {
-    const m = DAY.exec(value);
-    const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
-    if (!d || d.toISOString().slice(0, 10) !== value)
+    if (dayStartMs(value) === undefined)
       throw new UsageError(`${flag}: '${value}' is not a date (expected: yyyy-mm-dd, e.g. 2026-01-31)`);
     return value;
   };

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { resolveDataDir, withRuntime } from './context.ts';
+import { formatTable } from './table.ts';
 import { UsageError } from './args.ts';
 import { ApiError } from '../../lambdas/shared/errors.ts';
 import { getMerchant } from '../../lambdas/store/merchants.ts';
@@ -73,18 +74,8 @@ export function registerAnalyticsCommands(program: Command, out: (s: string) => 
             ];
           }),
         ];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
         out(`${r.from} to ${r.to}: ${r.payments} payments\n`);
-        out(
-          rows
-            .map((x) =>
-              x
-                .map((c, i) => c.padEnd(widths[i]!))
-                .join('  ')
-                .trimEnd(),
-            )
-            .join('\n') + '\n',
-        );
+        out(formatTable(rows));
       },
     );
 }

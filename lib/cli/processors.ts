@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { resolveDataDir, withRuntime } from './context.ts';
+import { formatTable } from './table.ts';
 import { processorStatuses } from '../../lambdas/processors/health.ts';
 
 const pct = (x: number | null) => (x === null ? '-' : `${Math.round(x * 1000) / 10}%`);
@@ -43,16 +44,6 @@ export function registerProcessorCommands(program: Command, out: (s: string) => 
           p.health.p95_latency_ms === null ? '-' : String(p.health.p95_latency_ms),
         ]),
       ];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      out(
-        rows
-          .map((r) =>
-            r
-              .map((c, i) => c.padEnd(widths[i]!))
-              .join('  ')
-              .trimEnd(),
-          )
-          .join('\n') + '\n',
-      );
+      out(formatTable(rows));
     });
 }

@@ -72,7 +72,11 @@ export async function openIncident(incident: Incident): Promise<{ incident: Inci
   for (let attempt = 0; attempt < 5; attempt++) {
     const running = await runningIncident(incident.processor);
     if (running) return { incident: running, created: false };
-    const orphan = (await listIncidents({ processor: incident.processor, limit: 20 })).find(isRunning);
+    // An orphan is recent (left by a crash between two writes of one opening): the newest 20
+    // incidents of all processors are enough, however long the history.
+    const orphan = (await listIncidents({ limit: 20 })).find(
+      (i) => i.processor === incident.processor && isRunning(i),
+    );
     const candidate = orphan ?? incident;
     if (!orphan)
       await conditionalWrite(

@@ -17,6 +17,7 @@ import { period, type Recurrence } from '../domain/billing.ts';
 import type { Payment } from '../domain/payment.ts';
 import { statusWhenPaid, statusWhenRenewalFails } from '../domain/subscription.ts';
 import { startPayment } from '../payments/start.ts';
+import { waitForPayment } from '../payments/wait.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError } from '../shared/errors.ts';
@@ -331,6 +332,22 @@ export async function afterPaid(inv: Invoice): Promise<void> {
  * its latest payment is still being decided (that one is waited for, never doubled); returns the
  * invoice afterwards. A workflow waiting on the invoice finds the attempt made when it looks again.
  */
+/**
+ * The invoice's latest attempt, already made with the payment method now in force (a request
+ * retried after a crash that had made it): no new attempt; its outcome is awaited (up to
+ * `waitMs`) and recorded.
+ */
+export async function settleLatestAttempt(invoiceId: string, waitMs: number): Promise<Invoice | undefined> {
+  const inv = await getInvoice(invoiceId);
+  const last = inv?.attempts.find((a) => a.attempt === inv.attempt_count);
+  if (last && (await getPayment(last.payment)))
+    await waitForPayment(last.payment, (p) => p.status !== 'processing', waitMs);
+  await assess(invoiceId);
+  const after = await getInvoice(invoiceId);
+  if (after?.status === 'paid') await afterPaid(after);
+  return after;
+}
+
 export async function retryNow(invoiceId: string, why: string, waitMs: number): Promise<Invoice | undefined> {
   const state = await assess(invoiceId);
   const inv = await getInvoice(invoiceId);

@@ -4,6 +4,7 @@
  * plan) and invoices (pay now, void). Charging and dunning are in charging.ts, shared with the
  * billing workflow. Every status change goes through the guarded stores.
  */
+import { getPayment } from '../store/payments.ts';
 import { planChange, trialEnd } from '../domain/billing.ts';
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import {
@@ -29,7 +30,15 @@ import {
   updateSubscription,
 } from '../store/subscriptions.ts';
 import { periodAt } from '../domain/billing.ts';
-import { afterPaid, nowSeconds, recurrence, retryNow, startPeriod, subscriptionPeriod } from './charging.ts';
+import {
+  afterPaid,
+  nowSeconds,
+  recurrence,
+  retryNow,
+  settleLatestAttempt,
+  startPeriod,
+  subscriptionPeriod,
+} from './charging.ts';
 import {
   periodInvoiceId,
   prorationInvoiceId,
@@ -91,9 +100,17 @@ export async function updateCustomerFor(
   const before = await getMerchantCustomer(merchantId, id);
   if (!before) throw notFound('customer', id);
   const after = (await storeUpdateCustomer(id, body)) ?? before;
-  if (body.payment_method !== undefined && body.payment_method !== before.payment_method) {
-    for (const inv of await failedOpenInvoices(merchantId, id))
-      await retryNow(inv.id, `the customer's payment method was updated`, waitMs);
+  // Each failed invoice is retried unless its latest attempt already used this payment method.
+  // (Not "unless the method changed": a retry of this request after a crash finds the customer
+  // already updated, and the invoice must still be retried.)
+  if (body.payment_method !== undefined) {
+    for (const inv of await failedOpenInvoices(merchantId, id)) {
+      const last = inv.attempts.find((a) => a.attempt === inv.attempt_count);
+      const lastMethod = last ? (await getPayment(last.payment))?.payment_method : undefined;
+      if (lastMethod !== body.payment_method)
+        await retryNow(inv.id, `the customer's payment method was updated`, waitMs);
+      else await settleLatestAttempt(inv.id, waitMs);
+    }
   }
   return after;
 }

@@ -385,8 +385,10 @@ export class Runtime {
       this.started.push(() => this.gateway!.stop());
       // Where Adyen's 3-D Secure page sends the shopper back: this runtime's return route
       // (GET /v1/payments/{id}/return), unless the environment names another.
+      // Only on a fixed port: the URL is part of Adyen's authorisation request, so a retry after a
+      // restart on another port (port 0) would send the same idempotency key with another body.
       const mine = process.env.ADYEN_RETURN_URL?.trim();
-      if (!mine || mine === runtimeReturnUrl) {
+      if (this.options.port !== 0 && (!mine || mine === runtimeReturnUrl)) {
         runtimeReturnUrl = `${this.url}/v1/payments/{payment_id}/return`;
         process.env.ADYEN_RETURN_URL = runtimeReturnUrl;
         this.started.push(async () => {

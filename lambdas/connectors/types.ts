@@ -141,6 +141,48 @@ export class ProcessorUnavailableError extends ProcessorError {
   override name = 'ProcessorUnavailable';
 }
 
+/**
+ * The request provably never reached the processor: the connection was refused, the processor's
+ * name did not resolve, or the connection was never established (docs/routing.md "Attempts,
+ * failover and cascades"). Nothing was processed, so the payment may fail over to the next
+ * processor. A connector throws it only when it knows this call was the only one made with the
+ * idempotency key (no SDK retry before it that might have reached the processor).
+ */
+export class ProcessorUnreachableError extends ProcessorUnavailableError {
+  /** Always true: lets callers test the fact rather than the class. */
+  readonly notProcessed = true;
+}
+
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+const NEVER_SENT_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'the connection was refused',
+  ENOTFOUND: 'the host name did not resolve',
+  EAI_AGAIN: 'the host name could not be resolved',
+  UND_ERR_CONNECT_TIMEOUT: 'connecting timed out',
+};
+
+/**
+ * Why a network error (or an error in its `cause`/`detail` chain) proves the request was never
+ * sent, in words with the code ("the connection was refused (ECONNREFUSED)"); undefined when it
+ * does not. A reset, or a timeout after connecting, is no such proof: the request may have been
+ * processed.
+ */
+export function neverSent(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NEVER_SENT.has(code)) return `${NEVER_SENT_WORDS[code]} (${code})`;
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.length) {
+      const each = errors.map((x) => neverSent(x));
+      if (each.every(Boolean)) return each[0];
+    }
+    e = (e as { cause?: unknown }).cause ?? (e as { detail?: unknown }).detail;
+  }
+  return undefined;
+}
+
 /** The processor refused the request (not a decline): do not retry. */
 export class ProcessorRequestError extends ProcessorError {
   override name = 'ProcessorRequestError';

@@ -22,6 +22,7 @@ export type AnalyticsDimension = (typeof ANALYTICS_DIMENSIONS)[number];
 interface AttemptLike {
   processor?: string;
   outcome?: string;
+  next?: { cascade?: boolean };
 }
 
 export interface AnalyticsGroup {
@@ -93,8 +94,10 @@ export class ApprovalAnalytics {
 
   add(p: Payment): void {
     const o = outcomeOf(p);
-    const attempts = ((p as { attempts?: AttemptLike[] }).attempts ?? []).length || 1;
-    const recovered = o === 'approved' && attempts > 1;
+    const tried: AttemptLike[] = (p as { attempts?: AttemptLike[] }).attempts ?? [];
+    const attempts = tried.length || 1;
+    // Approved after a soft decline elsewhere (a failover is not a cascade: nothing was declined).
+    const recovered = o === 'approved' && tried.some((a) => a.next?.cascade);
     for (const [d, v] of [
       ['all', 'all'] as const,
       ...this.dimensions.map((d) => [d, valueOf(p, d)] as const),

@@ -142,6 +142,28 @@ export interface PaymentDispute {
   evidence_due_by: number | null;
 }
 
+/**
+ * One authorization attempt on one processor (docs/routing.md "Attempts, failover and cascades").
+ * A payment tries its route in order; each attempt has its own idempotency key, so no attempt is
+ * ever made twice at its processor, and `next` says why the payment moved on.
+ */
+export interface PaymentAttempt {
+  /** 1 for the route's first processor. */
+  attempt: number;
+  processor: string;
+  /** The key sent to the processor (`<payment>:authorize:<attempt>`). */
+  idempotency_key: string;
+  /** ISO 8601: when the attempt's last request was sent. */
+  started: string;
+  latency_ms: number;
+  /** What it ended in: an answer (authorized … declined) or `not_processed` (nothing reached it). */
+  outcome: 'authorized' | 'captured' | 'requires_action' | 'processing' | 'declined' | 'not_processed';
+  failure: { category: string; code: string; processor_code: string } | null;
+  processor_reference: string | null;
+  /** Why the payment moved on to another processor, when it did. */
+  next?: { processor: string; reason: string; cascade: boolean };
+}
+
 export interface Payment {
   id: string;
   object: 'payment';
@@ -177,6 +199,15 @@ export interface Payment {
    * more of the number), issuer country, issuer name, funding. docs/states.md, "Card analytics".
    */
   card_analytics?: CardAnalytics | null;
+  /** Every authorization attempt, in order; `processor` is the current (last) attempt's. */
+  attempts?: PaymentAttempt[];
+  /** The attempt in progress (1 = the route's first processor); absent means 1. */
+  authorize_attempt?: number;
+  /**
+   * Set before a request of attempt N goes out while the route has a next processor: a later
+   * refused connection of the same attempt then no longer proves that nothing was processed.
+   */
+  authorize_sent?: number;
   created: number;
   updated: number;
   version: number;

@@ -42,6 +42,7 @@ export function presentPayment(p: Payment) {
     payment_method: p.payment_method,
     processor: p.processor,
     processor_reference: p.processor_reference,
+    attempts: p.attempts ?? [],
     failure: p.failure,
     card: p.card,
     capture_before: p.capture_before,

@@ -265,6 +265,7 @@ export const PERFORMANCE_DIMENSIONS = [
   'channel',
   'decline_reason',
   'review',
+  'moved_on',
 ] as const;
 
 export type Outcome = 'approved' | 'declined' | 'other';
@@ -318,6 +319,14 @@ export class PerformanceTotals {
     ];
     if (p.status === 'failed') dims.push(['decline_reason', p.failure?.code ?? 'unknown']);
     if (p.review) dims.push(['review', p.review.status]);
+    // Why a payment moved to another processor (docs/routing.md): `cascade: <decline code>` or
+    // `failover: <processor>`; the row's approvals are what the next processor recovered.
+    for (const a of p.attempts ?? [])
+      if (a.next)
+        dims.push([
+          'moved_on',
+          a.next.cascade ? `cascade: ${a.failure?.code ?? 'unknown'}` : `failover: ${a.processor}`,
+        ]);
     for (const [d, v] of dims) this.bump(d, v, o);
   }
 

@@ -27,6 +27,7 @@ import {
   MODIFICATIONS,
   type ModificationAction,
   type Payment,
+  type PaymentAttempt,
   type PaymentStatus,
   type PendingModification,
 } from '../domain/payment.ts';
@@ -359,6 +360,76 @@ export async function clearTaskToken(id: string, token: string): Promise<void> {
       ExpressionAttributeValues: { ':t': token },
     }),
   );
+}
+
+/**
+ * Records authorization attempt `entry.attempt` on the payment, once: a replayed step finds it
+ * recorded and changes nothing. Returns whether it was recorded now.
+ */
+export async function recordPaymentAttempt(id: string, entry: PaymentAttempt): Promise<boolean> {
+  const written = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: 'SET attempts = list_append(if_not_exists(attempts, :empty), :a)',
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(attempts) OR size(attempts) < :n)',
+      ExpressionAttributeValues: { ':empty': [], ':a': [entry], ':n': entry.attempt },
+    }),
+  );
+  return written !== undefined;
+}
+
+/**
+ * Moves a `processing` payment from attempt `entry.attempt` to the next processor, recording the
+ * attempt (with its `next`) in the same write. Only from that attempt: a replayed step that
+ * already moved on changes nothing (false).
+ */
+export async function moveToNextProcessor(
+  id: string,
+  entry: PaymentAttempt & { next: NonNullable<PaymentAttempt['next']> },
+): Promise<boolean> {
+  const next = entry.next;
+  const written = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression:
+        'SET attempts = list_append(if_not_exists(attempts, :empty), :a), processor = :p, authorize_attempt = :n1, processor_reference = :null, updated = :u',
+      ConditionExpression:
+        'attribute_exists(pk) AND #status = :processing AND (attribute_not_exists(authorize_attempt) OR authorize_attempt = :n)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':empty': [],
+        ':a': [entry],
+        ':p': next.processor,
+        ':n': entry.attempt,
+        ':n1': entry.attempt + 1,
+        ':null': null,
+        ':u': Math.floor(Date.now() / 1000),
+        ':processing': 'processing',
+      },
+    }),
+  );
+  return written !== undefined;
+}
+
+/**
+ * Notes, before a request of attempt `n` goes out, that it may reach the processor (see
+ * `Payment.authorize_sent`). Only while the payment is `processing` at that attempt.
+ */
+export async function markAuthorizeSent(id: string, n: number): Promise<boolean> {
+  const written = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: 'SET authorize_sent = :n',
+      ConditionExpression:
+        'attribute_exists(pk) AND #status = :processing AND (attribute_not_exists(authorize_attempt) OR authorize_attempt = :n)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':n': n, ':processing': 'processing' },
+    }),
+  );
+  return written !== undefined;
 }
 
 /** Sets attributes without a status change (e.g. a task token, the execution ARN). */

@@ -48,6 +48,7 @@ function stripeFields(mode: FaultMode, r: number, latencyMs: number | undefined)
     timeoutNext: 0,
     rateLimitNext: 0,
     failStoredNext: 0,
+    declineNext: 0,
     downRate: 0,
     timeoutRate: 0,
     match: '',

@@ -86,8 +86,16 @@ export interface RuntimeInfo {
     stepfunctions: string;
     sqs: string;
     s3: string;
+    /** The Stripe simulator (its `/_sim/*` controls; also serves its API). */
     stripe?: string;
+    /** The Adyen simulator (its `/_sim/*` controls; also serves its API). */
     adyen?: string;
+    /**
+     * Where paystep's connectors send processor requests: the simulators' API doors, which a
+     * `down` fault closes so that connections are refused (docs/simulators.md).
+     */
+    stripeApi?: string;
+    adyenApi?: string;
   };
 }
 
@@ -175,17 +183,11 @@ export class Runtime {
 
     // Endpoints are fixed before anything starts, so that every handler, whichever service
     // calls it first, finds every other service.
-    const ports = await Promise.all(Array.from({ length: 6 }, () => reservePort()));
+    const ports = await Promise.all(Array.from({ length: 8 }, () => reservePort()));
     // Reservations not taken over by a service (a failed start, a real processor) are let go at stop.
     this.started.push(() => Promise.all(ports.map(releasePort)).then(() => undefined));
-    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort] = ports as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    const [dynamoPort, sfnPort, sqsPort, s3Port, stripePort, adyenPort, stripeApiPort, adyenApiPort] =
+      ports as [number, number, number, number, number, number, number, number];
     this.endpoints = {
       dynamodb: `http://127.0.0.1:${dynamoPort}`,
       stepfunctions: `http://127.0.0.1:${sfnPort}`,
@@ -193,11 +195,17 @@ export class Runtime {
       s3: `http://127.0.0.1:${s3Port}`,
     };
     const realStripe = Boolean(process.env.STRIPE_SECRET_KEY);
-    if (!realStripe) this.endpoints.stripe = `http://127.0.0.1:${stripePort}`;
+    if (!realStripe) {
+      this.endpoints.stripe = `http://127.0.0.1:${stripePort}`;
+      this.endpoints.stripeApi = `http://127.0.0.1:${stripeApiPort}`;
+    }
     const realAdyen = Boolean(process.env.ADYEN_API_KEY);
-    if (!realAdyen) this.endpoints.adyen = `http://127.0.0.1:${adyenPort}`;
-    if (realStripe) await releasePort(stripePort);
-    if (realAdyen) await releasePort(adyenPort);
+    if (!realAdyen) {
+      this.endpoints.adyen = `http://127.0.0.1:${adyenPort}`;
+      this.endpoints.adyenApi = `http://127.0.0.1:${adyenApiPort}`;
+    }
+    if (realStripe) await Promise.all([releasePort(stripePort), releasePort(stripeApiPort)]);
+    if (realAdyen) await Promise.all([releasePort(adyenPort), releasePort(adyenApiPort)]);
     this.setEnvironment();
     resetClients();
     resetProcessors();
@@ -217,7 +225,7 @@ export class Runtime {
         logger: log.child({ svc: 'stripe-simulator' }),
         onEvent: (e) => webhooks.send(e),
       });
-      await this.stripe.start(stripePort);
+      await this.stripe.start(stripePort, stripeApiPort);
       this.started.push(() => this.stripe!.stop());
     } else {
       log.warn('STRIPE_SECRET_KEY is set: payments go to Stripe itself, not the simulator');
@@ -238,7 +246,7 @@ export class Runtime {
         notificationControls: webhookControlsFromEnv(process.env),
         logger: log.child({ svc: 'adyen-simulator' }),
       });
-      await this.adyen.start(adyenPort);
+      await this.adyen.start(adyenPort, adyenApiPort);
       this.started.push(() => this.adyen!.stop());
     } else {
       log.warn(
@@ -497,9 +505,9 @@ export function runtimeEnvironment(
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     // The Stripe SDK talks to the local simulator unless the operator configured real Stripe.
-    STRIPE_API_BASE: endpoints.stripe ?? '',
+    STRIPE_API_BASE: endpoints.stripeApi ?? endpoints.stripe ?? '',
     // Likewise Adyen.
-    ADYEN_API_BASE: endpoints.adyen ?? '',
+    ADYEN_API_BASE: endpoints.adyenApi ?? endpoints.adyen ?? '',
     POWERTOOLS_SERVICE_NAME: 'paystep',
     POWERTOOLS_LOG_LEVEL: powertoolsLevel(
       process.env.PAYSTEP_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'warn'),

@@ -26,6 +26,7 @@ import { compileDefinition } from '../../lib/local/asl.ts';
 import { LocalStepFunctions } from '../../lib/local/stepfunctions.ts';
 import { topology } from '../../lib/topology.ts';
 import { PAYMENT_STATUSES } from '../../lambdas/domain/payment.ts';
+import { DEFAULT_CASCADE } from '../../lambdas/domain/routing.ts';
 import { InvalidTaskInput } from '../../lambdas/shared/task-input.ts';
 
 const DIR = path.dirname(RETRY_POLICIES_FILE);
@@ -338,7 +339,11 @@ describe('fail-safe paths, run', () => {
       { payment_id: 'pay_1' },
       {
         'Screen for risk': () => ({ decision: 'allow' }),
-        'Choose a processor': () => ({ processor: 'stripe' }),
+        'Choose a processor': () => ({
+          processor: 'stripe',
+          processors: ['stripe'],
+          cascade: DEFAULT_CASCADE,
+        }),
         'Authorize with processor': () => ({ outcome: 'pending_something_new' }),
         'Record that the outcome is unexpected': () => ({ needs_attention: true }),
       },
@@ -376,7 +381,11 @@ describe('fail-safe paths, run', () => {
       { payment_id: 'pay_1' },
       {
         'Screen for risk': () => ({ decision: 'allow' }),
-        'Choose a processor': () => ({ processor: 'stripe' }),
+        'Choose a processor': () => ({
+          processor: 'stripe',
+          processors: ['stripe'],
+          cascade: DEFAULT_CASCADE,
+        }),
         'Authorize with processor': () => {
           throw new InvalidTaskInput('payment-authorize', [{ path: 'processor', message: 'Required' }]);
         },
@@ -399,7 +408,11 @@ describe('fail-safe paths, run', () => {
           if (++n < 3) throw Object.assign(new Error('boom'), { name: 'Lambda.ServiceException' });
           return { decision: 'allow' };
         },
-        'Choose a processor': () => ({ processor: 'stripe' }),
+        'Choose a processor': () => ({
+          processor: 'stripe',
+          processors: ['stripe'],
+          cascade: DEFAULT_CASCADE,
+        }),
         'Authorize with processor': () => ({ outcome: 'captured' }),
       },
     );

@@ -13,6 +13,7 @@ import { StripeAdapter, stripeAdapterFromEnv } from '../../lambdas/connectors/st
 import {
   ProcessorRequestError,
   ProcessorUnavailableError,
+  ProcessorUnreachableError,
   type AuthorizeRequest,
   type AuthorizeResult,
 } from '../../lambdas/connectors/types.ts';
@@ -42,6 +43,10 @@ const authorizeRequest = (over: Partial<AuthorizeRequest> = {}): AuthorizeReques
 
 const adapter = (over: Partial<ConstructorParameters<typeof StripeAdapter>[0]> = {}) =>
   new StripeAdapter({ secretKey: KEY, apiBase: url, maxNetworkRetries: 0, timeoutMs: 5000, ...over });
+
+/** An adapter sending to another address of the simulator (its API door). */
+const adapterAt = (apiBase: string) =>
+  new StripeAdapter({ secretKey: KEY, apiBase, maxNetworkRetries: 0, timeoutMs: 5000 });
 
 /** The SDK itself, for what the adapter does not expose. */
 const sdk = () => new Stripe(KEY, { host: '127.0.0.1', port: new URL(url).port, protocol: 'http' });
@@ -570,15 +575,25 @@ describe('faults', () => {
     expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
   });
 
-  test("the SDK's own retries (maxNetworkRetries 2) absorb a single 5xx: one PaymentIntent", async () => {
+  test("the SDK's own retries (maxNetworkRetries 2) absorb a single 5xx on a read", async () => {
+    const a = adapter({ maxNetworkRetries: 2 });
+    const made = authorized(await a.authorize(authorizeRequest()));
+    const before = sim.stats();
+    sim.faults.set({ failNext: 1 });
+    expect((await a.retrieve(made.processorReference)).status).toBe('captured');
+    expect(sim.stats().requests - before.requests).toBe(2);
+  });
+
+  test('an authorization is sent once, whatever the SDK retries: the workflow retries it with the same key', async () => {
     const a = adapter({ maxNetworkRetries: 2 });
     const before = sim.stats();
     sim.faults.set({ failNext: 1 });
-    const r = authorized(await a.authorize(authorizeRequest()));
+    const req = authorizeRequest();
+    await expectRejects(a.authorize(req), ProcessorUnavailableError);
+    expect(sim.stats().requests - before.requests).toBe(1);
+    const r = authorized(await a.authorize(req));
     expect(r.outcome).toBe('captured');
-    const after = sim.stats();
-    expect(after.paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
-    expect(after.requests - before.requests).toBe(2);
+    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
   });
 
   test('timeoutNext: the charge happens but the answer never comes; the retry with the same key gets it', async () => {
@@ -593,16 +608,6 @@ describe('faults', () => {
     expect(sim.stats().confirms - before.confirms).toBe(1);
   });
 
-  test('timeoutNext with SDK retries: the retry is answered from the idempotency record', async () => {
-    const before = sim.stats();
-    sim.faults.set({ timeoutNext: 1 });
-    const r = authorized(
-      await adapter({ timeoutMs: 300, maxNetworkRetries: 1 }).authorize(authorizeRequest()),
-    );
-    expect(r.outcome).toBe('captured');
-    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
-  });
-
   test('rateLimitNext → 429 → ProcessorUnavailableError; failRate 1 fails everything', async () => {
     sim.faults.set({ rateLimitNext: 1 });
     const rl = await expectRejects(adapter().authorize(authorizeRequest()), ProcessorUnavailableError);
@@ -615,10 +620,32 @@ describe('faults', () => {
     const before = sim.stats();
     sim.faults.set({ downRate: 1 });
     const req = authorizeRequest();
-    await expectRejects(adapter({ maxNetworkRetries: 0 }).authorize(req), ProcessorUnavailableError);
+    // The simulator's own address drops the connection (a reset): that proves nothing was processed
+    // to nobody, so it is not "unreachable".
+    const err = await expectRejects(
+      adapter({ maxNetworkRetries: 0 }).authorize(req),
+      ProcessorUnavailableError,
+    );
+    expect(err).not.toBeInstanceOf(ProcessorUnreachableError);
     expect(sim.stats().paymentIntentsCreated).toBe(before.paymentIntentsCreated);
     sim.faults.reset();
     expect(authorized(await adapter().authorize(req)).outcome).toBe('captured');
+    expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
+  });
+
+  test('downRate 1 closes the API door: connections are refused → ProcessorUnreachableError (nothing was sent)', async () => {
+    await sim.doorSettled();
+    const door = adapterAt(sim.apiUrl);
+    const before = sim.stats();
+    sim.faults.set({ downRate: 1 });
+    await sim.doorSettled();
+    const req = authorizeRequest();
+    const err = await expectRejects(door.authorize(req), ProcessorUnreachableError);
+    expect(err.message).toMatch(/refused \(ECONNREFUSED\)/);
+    expect(sim.stats().requests).toBe(before.requests);
+    sim.faults.reset();
+    await sim.doorSettled();
+    expect(authorized(await door.authorize(req)).outcome).toBe('captured');
     expect(sim.stats().paymentIntentsCreated - before.paymentIntentsCreated).toBe(1);
   });
 

@@ -19,7 +19,12 @@
  * Nothing here logs a request or response body (they carry card data in test mode).
  */
 import type { Client } from '@adyen/api-library';
-import { ProcessorRequestError, ProcessorUnavailableError } from '../../connectors/types.ts';
+import {
+  neverSent,
+  ProcessorRequestError,
+  ProcessorUnavailableError,
+  ProcessorUnreachableError,
+} from '../../connectors/types.ts';
 
 const NAME = 'adyen';
 
@@ -184,6 +189,9 @@ export class AdyenTransport implements AdyenClientInterface {
         redirect: 'manual',
       });
     } catch (err) {
+      // fetch makes one request (no retries): a refused connection proves nothing reached Adyen.
+      const why = neverSent(err);
+      if (why) throw new ProcessorUnreachableError(NAME, `Adyen ${operation}: ${why}`, { cause: err });
       const timedOut = (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
       throw new AdyenUnavailableError(
         timedOut

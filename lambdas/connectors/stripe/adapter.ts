@@ -22,8 +22,10 @@ import { config as paystepConfig } from '../../shared/config.ts';
 import { type StripeClientOptions, createStripeClient } from './client.ts';
 import { mapStripeDecline } from './declines.ts';
 import {
+  neverSent,
   ProcessorRequestError,
   ProcessorUnavailableError,
+  ProcessorUnreachableError,
   type AuthorizeRequest,
   type AuthorizeResult,
   type CancelResult,
@@ -86,11 +88,28 @@ export class StripeAdapter implements ProcessorAdapter {
     if (req.description) params.description = req.description;
     if (this.returnUrl) params.return_url = this.returnUrl;
     let pi: PaymentIntent;
+    // How many requests the SDK sent for this call: it retries a reset connection once even with
+    // no network retries, and then a refused connection says nothing about the first request.
+    let sent = 0;
+    const count = (e: Stripe.RequestEvent): void => {
+      if (e.idempotency_key === req.idempotencyKey) sent++;
+    };
+    this.stripe.on('request', count);
     try {
-      pi = await this.stripe.paymentIntents.create(params, { idempotencyKey: req.idempotencyKey });
+      // No SDK retries for an authorization: the workflow retries it. Made once, a refused
+      // connection proves nothing reached Stripe, and the payment may fail over (docs/routing.md).
+      pi = await this.stripe.paymentIntents.create(params, {
+        idempotencyKey: req.idempotencyKey,
+        maxNetworkRetries: 0,
+      });
     } catch (err) {
       if (err instanceof Stripe.errors.StripeCardError) return this.declined(err);
+      const why =
+        err instanceof Stripe.errors.StripeConnectionError && sent === 1 ? neverSent(err) : undefined;
+      if (why) throw new ProcessorUnreachableError(NAME, `Stripe authorize: ${why}`, { cause: err });
       throw this.translate(err, 'authorize');
+    } finally {
+      this.stripe.off('request', count);
     }
     return this.authorizeResult(pi);
   }

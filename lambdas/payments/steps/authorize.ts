@@ -1,19 +1,37 @@
 /**
- * Payment workflow, "Authorize with processor". One attempt per processor; the processor
- * idempotency key `<payment>:authorize:<attempt>` is the same for every retry of the attempt, so a
- * retried call (after a timeout whose outcome is unknown) can never authorize twice.
+ * Payment workflow, "Authorize with processor": one attempt on one processor of the payment's
+ * route (docs/routing.md "Attempts, failover and cascades"). Attempt N's idempotency key
+ * `<payment>:authorize:<N>` is the same for every retry of the attempt, so a retried call (after a
+ * timeout whose outcome is unknown) can never authorize twice at that processor.
  *
- * Outcomes: authorized / captured / requires_action / processing move the payment and return;
- * a decline moves it to `failed` with the failure taxonomy and throws `PaymentDeclined` (caught by
- * the workflow, never retried). Anything else is thrown: the workflow retries it, and when the
- * retries are spent it does not guess — "Check the outcome with the processor" finds out.
+ * What the attempt ended in, and what comes next, as `nextStep` decides:
+ * - an answer (authorized, captured, pending, authentication asked): recorded, the payment follows it;
+ * - a decline: the payment fails with the failure taxonomy (`PaymentDeclined`, caught by the
+ *   workflow) — unless it is an allow-listed soft decline with attempts left and another processor
+ *   on the route: then it **cascades** (`outcome: 'try_next'`);
+ * - provably not processed (the connector's `ProcessorUnreachableError`: the connection was refused)
+ *   on the attempt's first request: **fails over** to the next processor (`try_next`). If an
+ *   earlier request of the same attempt may have reached the processor (`authorize_sent`), a
+ *   refusal proves nothing and is thrown like any other error;
+ * - anything else is thrown: the workflow retries it with the same key, and when the retries are
+ *   spent it does not guess — "Check the outcome with the processor" asks that same processor.
+ *   An unknown outcome never moves to another processor.
  */
 import { processor } from '../../connectors/registry.ts';
-import { ProcessorRequestError } from '../../connectors/types.ts';
+import { ProcessorRequestError, type AuthorizeResult } from '../../connectors/types.ts';
 import { recordAttempt as recordHealth } from '../../processors/health.ts';
 import type { HealthOutcome } from '../../domain/processor-health.ts';
+import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
+import { DEFAULT_CASCADE, nextStep, type NextStep } from '../../domain/routing.ts';
 import { logger } from '../../shared/logger.ts';
-import { getPayment, transition } from '../../store/payments.ts';
+import {
+  addEvent,
+  getPayment,
+  markAuthorizeSent,
+  moveToNextProcessor,
+  recordPaymentAttempt,
+  transition,
+} from '../../store/payments.ts';
 import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
@@ -37,25 +55,104 @@ const Input = z.object({
   payment_id: prefixedId('pay'),
   processor: z.string().min(1),
   attempt: z.number().int().positive().optional(),
+  /** The route, in order ("Choose a processor"); absent: only `processor`. */
+  processors: z.array(z.string().min(1)).min(1).max(20).optional(),
+  /** The merchant's cascade settings (absent: paystep's defaults). */
+  cascade: z
+    .object({ codes: z.array(z.string()).max(50), max_attempts: z.number().int().min(1).max(5) })
+    .optional(),
 });
+type Input = z.infer<typeof Input>;
 
-export const handler = taskHandler('payment-authorize', Input, async (input) => {
+/** What the workflow reads: the outcome, and the processor and attempt it concerns. */
+interface StepResult {
+  outcome: string;
+  processor: string;
+  attempt: number;
+  processor_reference?: string | null;
+}
+
+const failureOf = (r: AuthorizeResult): PaymentAttempt['failure'] =>
+  r.outcome === 'declined'
+    ? { category: r.failure.category, code: r.failure.code, processor_code: r.failure.processor_code }
+    : null;
+
+/**
+ * Moves the payment on to `step.processor` as attempt N+1, recording attempt N with why. A replay
+ * of a step that already moved on (or a payment that changed meanwhile) reports where it is now.
+ */
+async function moveOn(
+  p: Payment,
+  entry: PaymentAttempt,
+  step: Extract<NextStep, { step: 'try_next' }>,
+): Promise<StepResult> {
+  const next = { processor: step.processor, reason: step.reason, cascade: step.cascade };
+  if (await moveToNextProcessor(p.id, { ...entry, next })) {
+    await addEvent(p.id, {
+      type: 'workflow',
+      event: step.cascade ? 'cascaded' : 'failed_over',
+      from: entry.processor,
+      processor: step.processor,
+      attempt: entry.attempt + 1,
+      reason: step.reason,
+    });
+    return { outcome: 'try_next', processor: step.processor, attempt: entry.attempt + 1 };
+  }
+  const now = (await getPayment(p.id))!;
+  return {
+    outcome: now.status === 'processing' ? 'try_next' : workflowOutcome(now),
+    processor: now.processor ?? step.processor,
+    attempt: now.authorize_attempt ?? entry.attempt + 1,
+  };
+}
+
+export const handler = taskHandler('payment-authorize', Input, async (input: Input): Promise<StepResult> => {
   const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
+  const attempt = input.attempt ?? 1;
   // A replayed step (workflow retry after this step had finished) reports what happened.
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
   if (p.status !== 'processing')
-    return { outcome: workflowOutcome(p), processor_reference: p.processor_reference };
+    return {
+      outcome: workflowOutcome(p),
+      processor: p.processor ?? input.processor,
+      attempt: p.authorize_attempt ?? attempt,
+      processor_reference: p.processor_reference,
+    };
+  const current = p.authorize_attempt ?? 1;
+  if (current > attempt)
+    return { outcome: 'try_next', processor: p.processor ?? input.processor, attempt: current };
 
-  const attempt = input.attempt ?? 1;
+  const route = input.processors ?? [input.processor];
+  const cascade = input.cascade ?? DEFAULT_CASCADE;
+  const hasNext = route.length > attempt;
+  // A request of this attempt may already have reached the processor: a refusal now proves nothing.
+  const inDoubt = p.authorize_sent === attempt;
+  if (hasNext && !inDoubt) await markAuthorizeSent(p.id, attempt);
+
   const adapter = await processor(input.processor);
+  const request = authorizeRequest(p, attempt);
   const started = Date.now();
+  const entry = (
+    outcome: PaymentAttempt['outcome'],
+    extra: Partial<PaymentAttempt> = {},
+  ): PaymentAttempt => ({
+    attempt,
+    processor: input.processor,
+    idempotency_key: request.idempotencyKey,
+    started: new Date(started).toISOString(),
+    latency_ms: Date.now() - started,
+    outcome,
+    failure: null,
+    processor_reference: null,
+    ...extra,
+  });
   const base = { processor: input.processor, attempt, operation: 'authorize' };
-  let result;
+  let result: AuthorizeResult;
   try {
-    result = await adapter.authorize(authorizeRequest(p, attempt));
+    result = await adapter.authorize(request);
   } catch (err) {
-    const e = err as Error;
+    const e = err as Error & { notProcessed?: boolean };
     await health(
       input.processor,
       err instanceof ProcessorRequestError
@@ -67,12 +164,22 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
     );
     await recordAttempt(p, {
       ...base,
-      outcome: 'error',
+      outcome: e.notProcessed ? 'not_processed' : 'error',
       latency_ms: Date.now() - started,
       error: e.name,
       message: e.message,
     }).catch(() => undefined);
     if (err instanceof ProcessorRequestError && err.code !== 'idempotency_error') {
+      await recordPaymentAttempt(
+        p.id,
+        entry('declined', {
+          failure: {
+            category: 'invalid_request',
+            code: err.code ?? 'invalid_request',
+            processor_code: err.code ?? 'invalid_request',
+          },
+        }),
+      );
       await transition(p.id, 'failed', {
         from: ['processing'],
         set: {
@@ -91,11 +198,17 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
       });
       throw new PaymentDeclined(err.message);
     }
+    if (e.notProcessed && hasNext && !inDoubt) {
+      const step = nextStep({ kind: 'not_processed', reason: e.message }, route, attempt, cascade);
+      if (step.step === 'try_next') return moveOn(p, entry('not_processed'), step);
+    }
     throw err;
   }
   const latency = Date.now() - started;
   await health(input.processor, result.outcome === 'declined' ? 'declined' : 'approved', latency);
-  if (result.outcome === 'declined')
+  const reference = result.processorReference ?? null;
+  if (result.outcome === 'declined') {
+    const step = nextStep({ kind: 'declined', failure: result.failure }, route, attempt, cascade);
     await recordAttempt(p, {
       ...base,
       outcome: 'declined',
@@ -103,8 +216,13 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
       processor_reference: result.processorReference,
       processor_code: result.failure.processor_code,
       code: result.failure.code,
+      ...(step.step === 'try_next' ? { next: step.processor, reason: step.reason } : {}),
+      ...(step.step === 'stop' && hasNext ? { reason: step.reason } : {}),
     });
-  else
+    const declined = entry('declined', { failure: failureOf(result), processor_reference: reference });
+    if (step.step === 'try_next') return moveOn(p, declined, step);
+    await recordPaymentAttempt(p.id, declined);
+  } else {
     await recordAttempt(p, {
       ...base,
       outcome: result.outcome,
@@ -112,8 +230,15 @@ export const handler = taskHandler('payment-authorize', Input, async (input) => 
       processor_reference: result.processorReference,
       processor_status: result.rawStatus,
     });
+    await recordPaymentAttempt(p.id, entry(result.outcome, { processor_reference: reference }));
+  }
   const outcome = await recordAuthorizeResult(p, input.processor, result);
   if (outcome === 'failed')
     throw new PaymentDeclined(JSON.stringify(result.outcome === 'declined' ? result.failure : null));
-  return { outcome, processor_reference: result.outcome === 'declined' ? null : result.processorReference };
+  return {
+    outcome,
+    processor: input.processor,
+    attempt,
+    processor_reference: result.outcome === 'declined' ? null : result.processorReference,
+  };
 });

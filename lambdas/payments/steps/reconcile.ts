@@ -18,7 +18,7 @@
  */
 import { processor } from '../../connectors/registry.ts';
 import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../connectors/types.ts';
-import { getPayment } from '../../store/payments.ts';
+import { getPayment, recordPaymentAttempt } from '../../store/payments.ts';
 import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
@@ -58,14 +58,35 @@ export const handler = taskHandler('payment-reconcile', Input, async (input) => 
   const started = Date.now();
 
   if (input.reason === 'unknown_outcome' && p.status === 'processing') {
+    // The attempt in progress, at its processor, with its own key: never another processor.
+    const attempt = p.authorize_attempt ?? 1;
+    const request = authorizeRequest(p, attempt);
     try {
-      const result = await adapter.authorize(authorizeRequest(p, 1));
+      const result = await adapter.authorize(request);
       await recordAttempt(p, {
         processor: name,
+        attempt,
         operation: 'reconcile',
         outcome: result.outcome,
         latency_ms: Date.now() - started,
         processor_reference: result.processorReference,
+      });
+      await recordPaymentAttempt(p.id, {
+        attempt,
+        processor: name,
+        idempotency_key: request.idempotencyKey,
+        started: new Date(started).toISOString(),
+        latency_ms: Date.now() - started,
+        outcome: result.outcome,
+        failure:
+          result.outcome === 'declined'
+            ? {
+                category: result.failure.category,
+                code: result.failure.code,
+                processor_code: result.failure.processor_code,
+              }
+            : null,
+        processor_reference: result.processorReference ?? null,
       });
       return { outcome: await recordAuthorizeResult(p, name, result) };
     } catch (err) {

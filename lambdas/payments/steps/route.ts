@@ -6,14 +6,15 @@
  * payment now: enabled, able to take its currency, capture method and payment method (a live
  * token pins its processor, decision 0004), breaker not open, not in an open incident. The
  * decision, its rule and its explanation in words go on the payment's timeline; the configuration
- * version that made it is kept with it.
+ * version that made it is kept with it. The whole route, and the merchant's cascade settings, go
+ * back to the workflow: "Authorize with processor" tries the route in order (docs/routing.md).
  *
  * No processor can take the payment: it fails (`no_processor_available`, retryable), rather than
  * being sent where it cannot succeed.
  */
 import { cannotTake } from '../../connectors/capabilities.ts';
 import { availableProcessors } from '../../connectors/registry.ts';
-import { decideRoute } from '../../domain/routing.ts';
+import { decideRoute, DEFAULT_CASCADE } from '../../domain/routing.ts';
 import { admitProcessor } from '../../processors/health.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
 import { getMerchant } from '../../store/merchants.ts';
@@ -47,7 +48,12 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       processors: [p.processor],
       reason: 'explicit',
     });
-    return { processors: [p.processor], processor: p.processor, rule: 'explicit' };
+    return {
+      processors: [p.processor],
+      processor: p.processor,
+      rule: 'explicit',
+      cascade: (await currentRouting(p.merchant_id))?.config.cascade ?? DEFAULT_CASCADE,
+    };
   }
   const [stored, merchant] = await Promise.all([currentRouting(p.merchant_id), getMerchant(p.merchant_id)]);
   const now = Date.now();
@@ -117,5 +123,11 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
   }
   await annotate(p.id, { processor: decision.processors[0]! });
   await addEvent(p.id, { ...routed, processor: decision.processors[0] });
-  return { processors: decision.processors, processor: decision.processors[0], rule: decision.rule };
+  return {
+    processors: decision.processors,
+    processor: decision.processors[0],
+    rule: decision.rule,
+    // What "Authorize with processor" cascades on (the workflow carries it from attempt to attempt).
+    cascade: stored?.config.cascade ?? DEFAULT_CASCADE,
+  };
 });

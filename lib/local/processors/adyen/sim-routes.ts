@@ -46,8 +46,17 @@ export function simRoutes(sim: AdyenSimulator): Route[] {
   });
   return [
     r('GET', '/faults', () => ok(sim.faults.get())),
-    r('POST', '/faults', (req) => guard(() => ok(sim.faults.set(body(req))))),
-    r('DELETE', '/faults', () => ok(sim.faults.reset())),
+    // Answered once the API door has opened or closed as the faults say.
+    r('POST', '/faults', async (req) => {
+      const answer = guard(() => ok(sim.faults.set(body(req))));
+      await sim.doorSettled();
+      return answer;
+    }),
+    r('DELETE', '/faults', async () => {
+      const answer = ok(sim.faults.reset());
+      await sim.doorSettled();
+      return answer;
+    }),
     r('GET', '/stats', () => ok(sim.stats())),
 
     r('GET', '/notifications', () =>

@@ -56,6 +56,7 @@ import {
   type Json,
   type ModificationType,
   type SimContext,
+  type Payment as AdyenPayment,
 } from './model.ts';
 import { Modifications } from './modifications.ts';
 import {
@@ -163,6 +164,7 @@ export class AdyenSimulator {
     );
     this.timers = new DurableTimers({ store: this.store, logger: this.log, now, timeScale: opts.timeScale });
     this.faults = new FaultController(opts.random);
+    this.faults.onChange = () => void this.server.refuse(this.faults.refusesConnections());
     this.notifications = new AdyenNotificationSender({
       store: this.store,
       logger: this.log,
@@ -211,11 +213,29 @@ export class AdyenSimulator {
     return this.server.url;
   }
 
-  /** Loads the journal (first start only), listens on 127.0.0.1:`port` and returns the base URL. */
-  async start(port = 0): Promise<string> {
+  /**
+   * Where paystep's connector sends its requests (the API door): the same routes as `url`, but a
+   * `down` fault at rate 1 closes it, so connections are refused. '' before `start`.
+   */
+  get apiUrl(): string {
+    return this.server.doorUrl;
+  }
+
+  /** Resolves once the API door is open or closed as the faults say. */
+  doorSettled(): Promise<void> {
+    return this.server.settled();
+  }
+
+  /**
+   * Loads the journal (first start only), listens on 127.0.0.1:`port` (and its API door on
+   * `apiPort`) and returns the base URL.
+   */
+  async start(port = 0, apiPort = 0): Promise<string> {
     if (this.server.listening) return this.server.url;
     this.store.load();
     const url = await this.server.start(port);
+    await this.server.openDoor(apiPort);
+    await this.server.refuse(this.faults.refusesConnections());
     this.timers.resume();
     this.notifications.resume();
     const every = this.opts.settlementEveryMs ?? 24 * 3600 * 1000;
@@ -292,6 +312,18 @@ export class AdyenSimulator {
       [`${DISPUTES_PREFIX}/supplyDefenseDocument`, (b) => this.disputes.supplyDocuments(b)],
     ];
     return routes.map(([re, handler]) => ({ method: 'POST', pattern: new RegExp(`^${re}$`), handler }));
+  }
+
+  /** Every payment the simulator holds (for benchmarks and tests: what Adyen itself would show). */
+  paymentRecords(): Pick<AdyenPayment, 'pspReference' | 'merchantReference' | 'status' | 'capturedValue'>[] {
+    return this.store
+      .all<AdyenPayment>(C.payment)
+      .map(({ pspReference, merchantReference, status, capturedValue }) => ({
+        pspReference,
+        merchantReference,
+        status,
+        capturedValue,
+      }));
   }
 
   /** POST /cancels: cancels the payment whose merchant reference is `paymentReference`. */

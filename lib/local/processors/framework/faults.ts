@@ -3,8 +3,11 @@
  * `paystep simulator fault --processor <p> --mode <mode> [--rate R] [--latency-ms N]`):
  *
  * - `none`: no fault (the default; `reset()` and `DELETE /_sim/faults` return here);
- * - `down`: the processor is unreachable: the connection is dropped without an answer, before the
- *   request is processed (nothing happens at the processor; a retry is safe);
+ * - `down`: the processor is unreachable. At `rate` 1 (no `match`, no `count`) its API address
+ *   refuses connections (`refusesConnections()`: the simulator closes its API door), which the
+ *   caller can tell apart: nothing was sent, so paystep may fail over. Otherwise each affected
+ *   connection is dropped without an answer, before the request is processed (nothing happens at
+ *   the processor, but the caller cannot know that: a retry with the same key is safe);
  * - `slow`: the request is processed normally after `latencyMs` (default 2000 ms);
  * - `error`: the processor answers 500 before processing (nothing happens; a retry is safe);
  * - `timeout-after-processing`: the request is processed (and its idempotent result stored), then
@@ -53,8 +56,17 @@ export class FaultController {
     'timeout-after-processing': 0,
   };
 
+  /** Called after every change of the settings (the simulator opens or closes its API door). */
+  onChange?: () => void;
+
   constructor(random: () => number = Math.random) {
     this.random = random;
+  }
+
+  /** `down` for every request: the API address refuses connections rather than dropping them. */
+  refusesConnections(): boolean {
+    const s = this.settings;
+    return s.mode === 'down' && s.rate === 1 && !s.match && s.count === undefined;
   }
 
   /**
@@ -99,6 +111,7 @@ export class FaultController {
     }
     this.settings = next;
     this.matcher = matcher;
+    this.onChange?.();
     return this.get();
   }
 

@@ -4,11 +4,25 @@ import type { StripeFaults } from './types.ts';
 export class StripeFaultController {
   private state: StripeFaults = {};
   private matcher: RegExp | undefined;
+  /** Called after every change of the settings (the simulator opens or closes its API door). */
+  onChange?: () => void;
+
+  /** `downRate` 1 without `match`: the API address refuses connections rather than dropping them. */
+  refusesConnections(): boolean {
+    return this.state.downRate === 1 && !this.state.match;
+  }
 
   /** Merges `faults` into the current ones (counts replace counts) and returns the result. */
   set(faults: StripeFaults): StripeFaults {
     const next: StripeFaults = { ...this.state };
-    for (const k of ['latencyMs', 'failNext', 'timeoutNext', 'rateLimitNext', 'failStoredNext'] as const) {
+    for (const k of [
+      'latencyMs',
+      'failNext',
+      'timeoutNext',
+      'rateLimitNext',
+      'failStoredNext',
+      'declineNext',
+    ] as const) {
       const v = faults[k];
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
@@ -35,6 +49,7 @@ export class StripeFaultController {
           'timeoutNext',
           'rateLimitNext',
           'failStoredNext',
+          'declineNext',
           'downRate',
           'timeoutRate',
           'match',
@@ -44,16 +59,30 @@ export class StripeFaultController {
       }
     }
     this.state = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== undefined && v !== 0));
+    this.onChange?.();
     return this.get();
   }
 
   reset(): void {
     this.state = {};
     this.matcher = undefined;
+    this.onChange?.();
   }
 
   get(): StripeFaults {
     return { ...this.state };
+  }
+
+  /**
+   * @internal Whether the next confirmation is declined as a processing error (`declineNext`),
+   * consuming one: what a processor's failing acquirer connection looks like to the merchant.
+   */
+  takeDecline(): boolean {
+    const n = this.state.declineNext ?? 0;
+    if (n <= 0) return false;
+    if (n === 1) delete this.state.declineNext;
+    else this.state.declineNext = n - 1;
+    return true;
   }
 
   /** @internal Decides the fault for one request and consumes a count. */

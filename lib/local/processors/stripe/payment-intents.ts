@@ -7,7 +7,7 @@ import { SimError, invalid, refused, docUrl, type StripeErrorBody } from './erro
 import { Reader } from './form.ts';
 import { AUTHORIZATION_WINDOW_SECONDS, CURRENCIES, formatMoney } from './money.ts';
 import { PI_STATUSES_CANCELABLE, PI_STATUSES_CONFIRMABLE, clone, type RequestContext } from './model.ts';
-import { TEST_PAYMENT_METHODS, type Behavior, type Decline } from './test-cards.ts';
+import { DECLINES, TEST_PAYMENT_METHODS, type Behavior, type Decline } from './test-cards.ts';
 import type { StripeObject } from './types.ts';
 import { StripeDisputes } from './disputes.ts';
 
@@ -375,7 +375,9 @@ export abstract class StripePaymentIntents extends StripeDisputes {
     this.counters.confirms++;
     const pm = this.get('payment_method', pi.payment_method as string) as StripeObject;
     const testCard = this.sim.get(pm.id)?.testCard;
-    const behavior: Behavior = (testCard && TEST_PAYMENT_METHODS[testCard]?.behavior) || { kind: 'succeed' };
+    const behavior: Behavior = this.faults.takeDecline()
+      ? { kind: 'decline', decline: DECLINES.processing }
+      : (testCard && TEST_PAYMENT_METHODS[testCard]?.behavior) || { kind: 'succeed' };
     if (opts.returnUrl) this.sim.set(pi.id, { ...this.sim.get(pi.id), returnUrl: opts.returnUrl });
 
     if (behavior.kind === 'authenticate') {

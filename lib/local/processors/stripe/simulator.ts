@@ -87,6 +87,7 @@ export class StripeSimulator extends StripePaymentIntents {
       handle: (req) => this.handle(req),
       onError: () => this.reply(500, { error: this.apiError() }, {}),
     });
+    this.faults.onChange = () => void this.http.refuse(this.faults.refusesConnections());
     const PI = 'payment_intents/([^/]+)';
     this.routes = [
       {
@@ -169,11 +170,16 @@ export class StripeSimulator extends StripePaymentIntents {
 
   // --- lifecycle -------------------------------------------------------------------------------
 
-  /** Loads the journal (first start only), listens on 127.0.0.1:`port` and returns the base URL. */
-  async start(port = 0): Promise<string> {
+  /**
+   * Loads the journal (first start only), listens on 127.0.0.1:`port` (and its API door on
+   * `apiPort`) and returns the base URL.
+   */
+  async start(port = 0, apiPort = 0): Promise<string> {
     if (this.running) return this.baseUrl;
     if (!this.loaded) this.load();
     this.baseUrl = await this.http.start(port);
+    await this.http.openDoor(apiPort);
+    await this.http.refuse(this.faults.refusesConnections());
     this.running = true;
     for (const [id, info] of this.sim) if (info.transition) this.scheduleTransition(id, info.transition.at);
     this.resumeDisputeTimers();
@@ -199,12 +205,29 @@ export class StripeSimulator extends StripePaymentIntents {
     return this.baseUrl;
   }
 
+  /**
+   * Where paystep's connector sends its requests (the API door): the same routes as `url`, but
+   * `downRate` 1 (without `match`) closes it, so connections are refused. '' before `start`.
+   */
+  get apiUrl(): string {
+    return this.http.doorUrl;
+  }
+
+  /** Resolves once the API door is open or closed as the faults say. */
+  doorSettled(): Promise<void> {
+    return this.http.settled();
+  }
+
   // --- HTTP ------------------------------------------------------------------------------------
 
   protected async handle(req: HttpRequest): Promise<HttpReply> {
     const started = Date.now();
     const { url, method, body } = req;
-    if (url.pathname.startsWith('/_sim/')) return this.handleSim(method, url, body);
+    if (url.pathname.startsWith('/_sim/')) {
+      const reply = this.handleSim(method, url, body);
+      await this.http.settled(); // a fault change has opened or closed the API door
+      return reply;
+    }
 
     this.counters.requests++;
     const requestId = `req_${randomBase62(14)}`;

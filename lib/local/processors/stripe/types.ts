@@ -86,8 +86,14 @@ export interface StripeFaults {
   /** The next N matching requests are refused with 429 `rate_limit` before executing. */
   rateLimitNext?: number;
   /**
+   * The next N payment confirmations are declined as processing errors (`processing_error`, a soft
+   * decline Stripe says to try again later), whatever the card: an acquirer-side failure.
+   */
+  declineNext?: number;
+  /**
    * Probability (0..1) that a matching request's connection is dropped without an answer before
-   * executing (Stripe unreachable: the SDK sees a connection error; nothing happened).
+   * executing (Stripe unreachable: the SDK sees a connection error; nothing happened). At 1
+   * without `match`, the simulator's API door refuses connections instead (`refusesConnections`).
    */
   downRate?: number;
   /** Probability (0..1) that a matching request executes (idempotent result stored) but is never answered. */

@@ -12,7 +12,8 @@
  *   twice records the same thing.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DEFAULT_DUNNING_POLICY, planRetry, type Schedule } from '../domain/dunning.ts';
+import { planRetry, type Schedule } from '../domain/dunning.ts';
+import { dunningPolicyFor } from './dunning-policy.ts';
 import { period, type Recurrence } from '../domain/billing.ts';
 import type { Payment } from '../domain/payment.ts';
 import { statusWhenPaid, statusWhenRenewalFails } from '../domain/subscription.ts';
@@ -233,13 +234,15 @@ async function recordFailure(inv: Invoice, last: InvoiceAttempt, payment: Paymen
     (a) => a.attempt < n && (a as { schedule?: Schedule }).schedule === 'quick',
   ).length;
   const firstInvoice = sub?.status === 'incomplete';
+  // The merchant's policy in force now (docs/billing.md "Dunning policy").
+  const policy = await dunningPolicyFor(inv.merchant_id);
   const plan = firstInvoice
     ? ({
         action: 'wait_for_payment_method',
         reason: `the first payment was declined (${failure.code}): the subscription stays incomplete for 23 h, waiting for a new payment method`,
       } as const)
     : planRetry({
-        policy: DEFAULT_DUNNING_POLICY,
+        policy,
         failure,
         attempts: n,
         quickRetries,
@@ -295,9 +298,7 @@ async function recordFailure(inv: Invoice, last: InvoiceAttempt, payment: Paymen
       reason: plan.reason,
     };
   if (plan.action === 'wait_for_payment_method') {
-    const until = firstInvoice
-      ? last.at + 23 * 3600
-      : firstFailedAt + DEFAULT_DUNNING_POLICY.window_days * 86_400;
+    const until = firstInvoice ? last.at + 23 * 3600 : firstFailedAt + policy.window_days * 86_400;
     if (now < until)
       // Looked at again at least daily; a new payment method pays it at once (updateCustomerFor).
       return {
@@ -308,8 +309,8 @@ async function recordFailure(inv: Invoice, last: InvoiceAttempt, payment: Paymen
       };
     const why = firstInvoice
       ? 'the first payment failed and no new payment method came within 23 h: the subscription expired'
-      : `no new payment method came within the ${DEFAULT_DUNNING_POLICY.window_days}-day window`;
-    await giveUp(inv, why, firstInvoice ? 'expire' : DEFAULT_DUNNING_POLICY.final_action);
+      : `no new payment method came within the ${policy.window_days}-day window`;
+    await giveUp(inv, why, firstInvoice ? 'expire' : policy.final_action);
     return { next: 'stop', reason: why };
   }
   await giveUp(inv, plan.reason, plan.final);

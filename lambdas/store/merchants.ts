@@ -17,6 +17,7 @@ import { conditionalUpdate } from './conditional.ts';
 import { config } from '../shared/config.ts';
 import { newId, randomBase62 } from '../shared/ids.ts';
 import { getSecret } from '../shared/secrets.ts';
+import type { DunningPolicy } from '../domain/dunning.ts';
 
 export interface Merchant {
   id: string;
@@ -29,6 +30,11 @@ export interface Merchant {
    * platform's order (PAYSTEP_PROCESSORS).
    */
   processors?: string[];
+  /**
+   * The merchant's dunning policy (docs/billing.md "Dunning policy"), only the fields it set;
+   * the rest are paystep's defaults (`DEFAULT_DUNNING_POLICY`).
+   */
+  dunning_policy?: Partial<DunningPolicy>;
 }
 
 type Item = Record<string, unknown>;
@@ -42,6 +48,8 @@ function fromItem(item: Item): Merchant {
     created: item.created as number,
   };
   if (Array.isArray(item.processors) && item.processors.length) m.processors = item.processors as string[];
+  if (item.dunning_policy && typeof item.dunning_policy === 'object')
+    m.dunning_policy = item.dunning_policy as Partial<DunningPolicy>;
   return m;
 }
 
@@ -116,6 +124,24 @@ export async function getMerchant(id: string): Promise<Merchant | undefined> {
     .ddb()
     .send(new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' } }));
   return r.Item ? fromItem(r.Item) : undefined;
+}
+
+/** Sets the merchant's dunning policy (validated by the caller); undefined when there is no such merchant. */
+export async function setMerchantDunningPolicy(
+  id: string,
+  policy: Partial<DunningPolicy>,
+): Promise<Merchant | undefined> {
+  const item = await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' },
+      UpdateExpression: 'SET dunning_policy = :p',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':p': policy },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return item ? fromItem(item) : undefined;
 }
 
 /**

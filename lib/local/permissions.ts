@@ -363,6 +363,10 @@ function installEnvView(): void {
     ownKeys: (target) => Reflect.ownKeys(target).filter((k) => !hidden(k)),
     getOwnPropertyDescriptor: (target, key) =>
       hidden(key) ? undefined : Reflect.getOwnPropertyDescriptor(target, key),
+    // Straight to the real environment: an ordinary set through the proxy would redefine an
+    // existing variable with a partial descriptor, which process.env refuses (a second runtime
+    // in the same process, or a test changing a variable, would throw).
+    set: (target, key, value) => Reflect.set(target, key, value),
   });
 }
 

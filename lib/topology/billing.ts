@@ -42,6 +42,11 @@ export const billing: TopologyFragment = {
       timeoutSeconds: 30,
       uses: read,
     },
+    'billing-settings': {
+      entry: 'lambdas/billing/api/settings.ts',
+      description: "GET/POST /v1/billing/dunning_policy: the merchant's dunning policy",
+      uses: read,
+    },
     'billing-step': {
       entry: 'lambdas/billing/steps/step.ts',
       description: 'Billing workflow: schedule, open the invoice, charge it, dunning, next period',
@@ -54,6 +59,8 @@ export const billing: TopologyFragment = {
     { method: 'GET', path: '/v1/customers', function: 'billing-customers', auth: 'merchant' },
     { method: 'GET', path: '/v1/customers/{id}', function: 'billing-customers', auth: 'merchant' },
     { method: 'POST', path: '/v1/customers/{id}', function: 'billing-customers', auth: 'merchant' },
+    { method: 'GET', path: '/v1/billing/dunning_policy', function: 'billing-settings', auth: 'merchant' },
+    { method: 'POST', path: '/v1/billing/dunning_policy', function: 'billing-settings', auth: 'merchant' },
     { method: 'POST', path: '/v1/plans', function: 'billing-plans', auth: 'merchant' },
     { method: 'GET', path: '/v1/plans', function: 'billing-plans', auth: 'merchant' },
     { method: 'GET', path: '/v1/plans/{id}', function: 'billing-plans', auth: 'merchant' },

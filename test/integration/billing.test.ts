@@ -197,6 +197,51 @@ describe('billing on the local runtime', () => {
     await call('POST', `/v1/subscriptions/${sub.id}/cancel`, {});
   });
 
+  test("a merchant's dunning policy: two attempts, then unpaid rather than canceled; bad fields are 400s naming them", async () => {
+    const k = (await createMerchant('Strict dunning')).apiKey;
+    const as = (method: string, p: string, body?: unknown) => call(method, p, body, { key: k });
+    expect((await as('GET', '/v1/billing/dunning_policy')).body).toEqual({
+      object: 'dunning_policy',
+      max_attempts: 8,
+      window_days: 14,
+      final_action: 'cancel',
+      customized: [],
+    });
+    for (const [body, param] of [
+      [{ max_attempts: 0 }, 'max_attempts'],
+      [{ window_days: 90 }, 'window_days'],
+      [{ final_action: 'delete' }, 'final_action'],
+      [{ retries: 3 }, 'retries'],
+    ] as const) {
+      const bad = await as('POST', '/v1/billing/dunning_policy', body);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.param).toBe(param);
+    }
+    const set = await as('POST', '/v1/billing/dunning_policy', { max_attempts: 2, final_action: 'unpaid' });
+    expect(set.body).toMatchObject({ max_attempts: 2, window_days: 14, final_action: 'unpaid' });
+    expect(set.body.customized).toEqual(['max_attempts', 'final_action']);
+    // Another merchant keeps the defaults.
+    expect((await call('GET', '/v1/billing/dunning_policy')).body.customized).toEqual([]);
+
+    const cus = (await as('POST', '/v1/customers', { payment_method: 'pm_card_visa' })).body;
+    const plan = (await as('POST', '/v1/plans', { name: 'D', amount: 700, currency: 'usd', interval: 'day' }))
+      .body;
+    const sub = (await as('POST', '/v1/subscriptions', { customer: cus.id, plan: plan.id })).body;
+    expect(sub.status).toBe('active');
+    // A processing error is retried within hours: the two attempts come quickly.
+    await as('POST', `/v1/customers/${cus.id}`, { payment_method: 'pm_card_chargeDeclinedProcessingError' });
+    const given = await until('the invoice given up after two attempts', async () => {
+      const list = (await as('GET', `/v1/invoices?subscription=${sub.id}&limit=100`)).body.data as Json[];
+      return list.find((i) => i.status === 'uncollectible');
+    });
+    expect(given.attempt_count).toBe(2);
+    expect(given.attempts.map((a: Json) => a.outcome)).toEqual(['failed', 'failed']);
+    expect((await as('GET', `/v1/subscriptions/${sub.id}`)).body.status).toBe('unpaid');
+    // Back to the defaults, field by field.
+    const reset = await as('POST', '/v1/billing/dunning_policy', { max_attempts: null, final_action: null });
+    expect(reset.body).toMatchObject({ max_attempts: 8, final_action: 'cancel', customized: [] });
+  });
+
   test('cancel at period end: the current period stays paid, the next one is not billed, the subscription ends', async () => {
     const cus = await customer('pm_card_visa');
     const plan = await dailyPlan();
@@ -417,6 +462,33 @@ describe('billing on the local runtime', () => {
     expect((await cli('invoices', 'show', listed[0]!.id)).attempts).toHaveLength(1);
     await expect(cli('invoices', 'show', 'in_nope')).rejects.toThrow("no invoice 'in_nope'");
     await call('POST', `/v1/subscriptions/${sub.id}/cancel`, {});
+
+    // The dunning policy through the same service as the API.
+    const other = (await createMerchant('CLI dunning')).merchant.id;
+    expect(await cli('dunning-policy', 'show', '--merchant', other)).toMatchObject({
+      max_attempts: 8,
+      customized: [],
+    });
+    expect(
+      await cli(
+        'dunning-policy',
+        'set',
+        '--merchant',
+        other,
+        '--window-days',
+        '21',
+        '--final-action',
+        'unpaid',
+      ),
+    ).toMatchObject({ window_days: 21, final_action: 'unpaid', customized: ['window_days', 'final_action'] });
+    await expect(cli('dunning-policy', 'set', '--merchant', other)).rejects.toThrow(/nothing to set/);
+    await expect(
+      cli('dunning-policy', 'set', '--merchant', other, '--final-action', 'delete'),
+    ).rejects.toThrow(/delete/);
+    expect(await cli('dunning-policy', 'set', '--merchant', other, '--reset')).toMatchObject({
+      window_days: 14,
+      customized: [],
+    });
   });
 
   test('pause skips periods, resume bills again; a plan with another interval starts a new period now', async () => {

@@ -281,7 +281,7 @@ describe('paystep (the CLI as a process)', () => {
     for (const [, cell] of table.matchAll(/^\| `paystep ([^`]+)`/gm)) {
       const words = cell!
         .split(' ')
-        .filter((w, i, all) => all.slice(0, i + 1).every((x) => /^[a-z][a-z\\|]*$/.test(x)));
+        .filter((w, i, all) => all.slice(0, i + 1).every((x) => /^[a-z][a-z\\|-]*$/.test(x)));
       const last = words.pop()!;
       for (const alt of last.split('\\|')) documented.add([...words, alt].join(' '));
     }

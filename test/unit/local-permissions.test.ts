@@ -216,3 +216,25 @@ describe('policy evaluation', () => {
     expect(allows(statements, { action, resource })).toBe(expected);
   });
 });
+
+describe('the environment view (each function sees only its own variables)', () => {
+  test('a variable the process already has can still be changed once the view is installed', async () => {
+    // Only the real process.env refuses a partial redefinition, so this runs in a plain node.
+    const { execFileSync } = await import('node:child_process');
+    const script = [
+      "import { runAsFunction } from './lib/local/permissions.ts';",
+      "process.env.PAYSTEP_VIEW_PROBE = 'before';",
+      "runAsFunction('fn', { hiddenEnv: () => new Set(['HIDDEN_ONE']) }, () => undefined);",
+      "process.env.PAYSTEP_VIEW_PROBE = 'after';",
+      "process.env.HIDDEN_ONE = 'x';",
+      "let hidden = 'unset';",
+      "runAsFunction('fn', { hiddenEnv: () => new Set(['HIDDEN_ONE']) }, () => { hidden = String(process.env.HIDDEN_ONE); });",
+      'console.log(JSON.stringify({ probe: process.env.PAYSTEP_VIEW_PROBE, hidden, outside: process.env.HIDDEN_ONE }));',
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(import.meta.dirname, '..', '..'),
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out)).toEqual({ probe: 'after', hidden: 'undefined', outside: 'x' });
+  });
+});

@@ -5,6 +5,7 @@
  *   <merchant>/transactions/<date>/transactions.csv|json
  *   <merchant>/summary/<date>/summary.csv|json
  *   <merchant>/performance/<date>/performance.csv|json
+ *   <merchant>/subscriptions/<date>/subscriptions.csv|json   (MRR, churn, recovery; docs/billing.md)
  *
  * and, when the summary runs for every merchant, the platform's: every merchant's entries of the
  * day added up per processor and currency (`platform/summary/<date>/summary.csv|json`).
@@ -29,6 +30,15 @@ import {
   type ReportName,
 } from './finance.ts';
 import { PaystepError } from '../shared/errors.ts';
+import {
+  SUBSCRIPTIONS_COLUMNS,
+  subscriptionsCsvRow,
+  subscriptionsReport,
+} from '../billing/subscriptions-report.ts';
+import type { Plan, Subscription } from '../billing/model.ts';
+import { listSubscriptions } from '../store/subscriptions.ts';
+import { getPlan } from '../store/plans.ts';
+import { merchantInvoices } from '../store/invoices.ts';
 
 export interface Progress {
   report: ReportName;
@@ -174,7 +184,60 @@ async function performance(
   return { report: 'performance', date, merchant, rows: out.rows, files: [out.key, json] };
 }
 
-const BUILDERS: Record<ReportName, typeof transactions> = { transactions, summary, performance };
+/** At most this many of a merchant's subscriptions and invoices are read (the report says when it stopped). */
+const MAX_BILLING_OBJECTS = 100_000;
+
+async function subscriptions(
+  merchant: string,
+  date: string,
+  tick: (rows: number) => void,
+): Promise<ReportFiles> {
+  const day = dayBounds(date);
+  const subs: Subscription[] = [];
+  let after: string | undefined;
+  let truncated = false;
+  for (;;) {
+    const page = await listSubscriptions(merchant, { limit: 100, startingAfter: after });
+    subs.push(...page.data);
+    tick(subs.length);
+    if (!page.hasMore || !page.data.length) break;
+    if (subs.length >= MAX_BILLING_OBJECTS) {
+      truncated = true;
+      break;
+    }
+    after = page.data.at(-1)!.id;
+  }
+  const plans = new Map<string, Plan>();
+  for (const id of new Set(subs.map((x) => x.plan))) {
+    const plan = await getPlan(id);
+    if (plan) plans.set(id, plan);
+  }
+  const { invoices, truncated: invoicesTruncated } = await merchantInvoices(merchant, MAX_BILLING_OBJECTS);
+  const rows = subscriptionsReport(day, subs, plans, invoices);
+  const csv = new CsvReport(
+    reportKey(merchant, 'subscriptions', date, 'subscriptions', 'csv'),
+    SUBSCRIPTIONS_COLUMNS,
+  );
+  for (const r of rows) await csv.row(subscriptionsCsvRow(r));
+  const out = await csv.publish();
+  const json = await publishJson(reportKey(merchant, 'subscriptions', date, 'subscriptions', 'json'), {
+    object: 'subscriptions_report',
+    merchant_id: merchant,
+    date,
+    currencies: rows,
+    truncated: truncated || invoicesTruncated,
+    csv: out.key,
+    csv_sha256: out.sha256,
+  });
+  return { report: 'subscriptions', date, merchant, rows: out.rows, files: [out.key, json] };
+}
+
+const BUILDERS: Record<ReportName, typeof transactions> = {
+  transactions,
+  summary,
+  performance,
+  subscriptions,
+};
 
 /**
  * Runs one report for one day, for one merchant or every merchant with activity that day; the

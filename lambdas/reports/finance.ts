@@ -11,7 +11,7 @@
 import type { LedgerEntry } from '../ledger/domain.ts';
 import type { Payment } from '../domain/payment.ts';
 
-export const REPORT_NAMES = ['transactions', 'summary', 'performance'] as const;
+export const REPORT_NAMES = ['transactions', 'summary', 'performance', 'subscriptions'] as const;
 export type ReportName = (typeof REPORT_NAMES)[number];
 
 export const isReportName = (s: string): s is ReportName => (REPORT_NAMES as readonly string[]).includes(s);

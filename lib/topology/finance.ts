@@ -43,7 +43,8 @@ export const finance: TopologyFragment = {
     },
     'finance-reports': {
       entry: 'lambdas/reports/daily.ts',
-      description: 'Scheduled: daily transactions, summary and payment performance reports per merchant',
+      description:
+        'Scheduled: daily transactions, summary, payment performance and subscriptions reports per merchant',
       ...job,
       uses: { tables: ['main'], buckets: ['reports'] },
     },

@@ -236,7 +236,12 @@ describe('billing on the local runtime', () => {
     });
     expect(given.attempt_count).toBe(2);
     expect(given.attempts.map((a: Json) => a.outcome)).toEqual(['failed', 'failed']);
-    expect((await as('GET', `/v1/subscriptions/${sub.id}`)).body.status).toBe('unpaid');
+    // The invoice is given up first, then the subscription follows.
+    await until(
+      'the subscription unpaid',
+      async () => (await as('GET', `/v1/subscriptions/${sub.id}`)).body.status === 'unpaid',
+    );
+    expect((await as('GET', `/v1/subscriptions/${sub.id}`)).body.canceled_at).toBeNull();
     // Back to the defaults, field by field.
     const reset = await as('POST', '/v1/billing/dunning_policy', { max_attempts: null, final_action: null });
     expect(reset.body).toMatchObject({ max_attempts: 8, final_action: 'cancel', customized: [] });
@@ -524,6 +529,52 @@ describe('billing on the local runtime', () => {
     expect(inv.amount_due).toBeGreaterThanOrEqual(1600);
     expect(inv.description).toMatch(/a new period starts now/);
     await call('POST', `/v1/subscriptions/${sub.id}/cancel`, {});
+  });
+
+  test('the daily subscriptions report: MRR, new and churned subscriptions, and what dunning recovered today', async () => {
+    const { runReport } = await import('../../lambdas/reports/daily.ts');
+    // The merchant of the tests above: renewals paid, one recovered after insufficient funds,
+    // subscriptions canceled on request.
+    const someSub = (await call('GET', '/v1/subscriptions?limit=1')).body.data[0] as Json;
+    const merchant = (await (
+      await import('../../lambdas/store/subscriptions.ts')
+    ).getSubscription(someSub.id))!.merchant_id;
+    // Two live subscriptions in a currency no other test uses: 30.00 a month and 120.00 a year.
+    const cus = await customer('pm_card_visa');
+    const monthly = (
+      await call('POST', '/v1/plans', { name: 'M', amount: 3000, currency: 'gbp', interval: 'month' })
+    ).body;
+    const yearly = (
+      await call('POST', '/v1/plans', { name: 'Y', amount: 12000, currency: 'gbp', interval: 'year' })
+    ).body;
+    const live = [await subscribe(cus.id, monthly.id), await subscribe(cus.id, yearly.id)];
+    const today = new Date().toISOString().slice(0, 10);
+    const files = await runReport('subscriptions', today, { merchant });
+    expect(files[0]!.files).toEqual([
+      `${merchant}/subscriptions/${today}/subscriptions.csv`,
+      `${merchant}/subscriptions/${today}/subscriptions.json`,
+    ]);
+    const base = path.join(dir, 'buckets', 'paystep-reports', merchant, 'subscriptions', today);
+    const json = JSON.parse(fs.readFileSync(path.join(base, 'subscriptions.json'), 'utf8')) as Json;
+    const usd = (json.currencies as Json[]).find((r) => r.currency === 'usd')!;
+    expect(usd.new).toBeGreaterThanOrEqual(5);
+    expect(usd.churned_voluntary).toBeGreaterThanOrEqual(3); // the tests cancel what they made
+    expect(usd.recovered_invoices).toBeGreaterThanOrEqual(1);
+    expect(usd.recovery.by_decline_code.insufficient_funds.invoices).toBeGreaterThanOrEqual(1);
+    expect((json.currencies as Json[]).find((r) => r.currency === 'gbp')).toMatchObject({
+      mrr: 4000,
+      subscriptions: 2,
+      new: 2,
+      new_mrr: 4000,
+      churned_voluntary: 0,
+      churned_involuntary: 0,
+    });
+    for (const sub of live) await call('POST', `/v1/subscriptions/${sub.id}/cancel`, {});
+    const csv = fs.readFileSync(path.join(base, 'subscriptions.csv'), 'utf8').split(/\r?\n/);
+    expect(csv[0]).toBe(
+      'currency,mrr,subscriptions,new,new_mrr,churned_voluntary,churned_voluntary_mrr,churned_involuntary,churned_involuntary_mrr,recovered_invoices,recovered_amount',
+    );
+    expect(csv.slice(1).map((l) => l.split(',')[0])).toEqual(expect.arrayContaining(['gbp', 'usd']));
   });
 
   test('GET /v1/analytics/recovery: the renewals recovered above, by attempt and decline code', async () => {

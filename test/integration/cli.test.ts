@@ -85,7 +85,7 @@ describe('paystep (the CLI as a process)', () => {
       [['reconcile', 'list'], /^paystep: required option '--processor <name>' not specified$/],
       [
         ['report', 'run', 'weekly', '--date', '2026-01-02'],
-        /^paystep: unknown report 'weekly' \(expected: transactions, summary, performance\)$/,
+        /^paystep: unknown report 'weekly' \(expected: transactions, summary, performance, subscriptions\)$/,
       ],
       [['report', 'run', 'summary', '--date', '2026-13-45'], /^paystep: --date: '2026-13-45' is not a date/],
       [['report', 'show', 'summary', '--date', '2026-02-30'], /^paystep: --date: '2026-02-30' is not a date/],

@@ -451,13 +451,20 @@ describe('finance on the local runtime', () => {
     })) as Json;
     expect(scheduled).toMatchObject({
       date: today,
-      reports: ['transactions', 'summary', 'performance'],
+      reports: ['transactions', 'summary', 'performance', 'subscriptions'],
       merchants: 2,
     });
     expect(fs.readFileSync(reports(merchantA, 'transactions', today, 'transactions.csv'))).toEqual(before);
     const list = JSON.parse(await cli('report', 'list', '--merchant', merchantA)) as Json;
     expect(list.data.map((x: Json) => x.report)).toEqual(
-      expect.arrayContaining(['transactions', 'summary', 'performance', 'reconciliation', 'exceptions']),
+      expect.arrayContaining([
+        'transactions',
+        'summary',
+        'performance',
+        'subscriptions',
+        'reconciliation',
+        'exceptions',
+      ]),
     );
     const check = JSON.parse(await cli('ledger', 'check')) as Json;
     expect(check.ok).toBe(true);

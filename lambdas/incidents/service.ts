@@ -15,6 +15,7 @@ import {
   openIncident,
   runningIncident,
 } from '../store/incidents.ts';
+import { drainBacklog } from './release.ts';
 
 /** A request that cannot be done as asked (unknown processor or incident, a refused transition). */
 export class IncidentError extends PaystepError {
@@ -106,8 +107,12 @@ export const confirmIncident = (id: string, by: string, note = 'confirmed', now 
   move(id, 'open', by, note, now);
 export const dismissIncident = (id: string, by: string, note = 'dismissed', now = Date.now()) =>
   move(id, 'dismissed', by, note, now);
-export const resolveIncident = (id: string, by: string, note = 'resolved', now = Date.now()) =>
-  move(id, 'resolved', by, note, now);
+export const resolveIncident = async (id: string, by: string, note = 'resolved', now = Date.now()) => {
+  const resolved = await move(id, 'resolved', by, note, now);
+  // The backlog (docs/routing.md "The backlog"): unknown outcomes checked, held operations replayed.
+  await drainBacklog(resolved);
+  return resolved;
+};
 
 export async function showIncident(id: string): Promise<Incident> {
   if (!/^inc_[0-9A-Za-z]{10,40}$/.test(id)) throw new IncidentError(`'${id}' is not an incident id (inc_…)`);

@@ -10,6 +10,7 @@
 import { logger } from '../shared/logger.ts';
 import { formatAmount } from '../domain/money.ts';
 import type { Incident } from '../domain/incidents.ts';
+import { getIncident } from '../store/incidents.ts';
 import type { HeldOperation } from '../domain/backlog.ts';
 import type { Payment } from '../domain/payment.ts';
 import { finishHeld, heldTaskToken, holdOperation, listHeld, markReleased } from '../store/backlog.ts';
@@ -190,4 +191,14 @@ export async function drainBacklog(
 ): Promise<HeldOperation[]> {
   await holdUnknownOutcomes(incident);
   return releaseBacklog(incident.id, opts);
+}
+
+/**
+ * After a resolve (`resolveIncident`), whether it moved the incident or found it resolved already
+ * (a resolve retried after a crash between the two): drains its backlog. Nothing for an incident
+ * that is not resolved (or not an incident id).
+ */
+export async function drainResolvedIncident(id: string): Promise<HeldOperation[]> {
+  const incident = /^inc_[0-9A-Za-z]+$/.test(id) ? await getIncident(id) : undefined;
+  return incident?.status === 'resolved' ? drainBacklog(incident) : [];
 }

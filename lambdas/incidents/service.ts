@@ -15,7 +15,7 @@ import {
   openIncident,
   runningIncident,
 } from '../store/incidents.ts';
-import { drainBacklog } from './release.ts';
+import { drainResolvedIncident } from './release.ts';
 
 /** A request that cannot be done as asked (unknown processor or incident, a refused transition). */
 export class IncidentError extends PaystepError {
@@ -108,10 +108,13 @@ export const confirmIncident = (id: string, by: string, note = 'confirmed', now 
 export const dismissIncident = (id: string, by: string, note = 'dismissed', now = Date.now()) =>
   move(id, 'dismissed', by, note, now);
 export const resolveIncident = async (id: string, by: string, note = 'resolved', now = Date.now()) => {
-  const resolved = await move(id, 'resolved', by, note, now);
-  // The backlog (docs/routing.md "The backlog"): unknown outcomes checked, held operations replayed.
-  await drainBacklog(resolved);
-  return resolved;
+  try {
+    return await move(id, 'resolved', by, note, now);
+  } finally {
+    // The backlog (docs/routing.md "The backlog"): unknown outcomes checked, held operations
+    // replayed — also when a resolve is retried after a crash (refused: resolved already).
+    await drainResolvedIncident(id);
+  }
 };
 
 export async function showIncident(id: string): Promise<Incident> {

@@ -3,8 +3,9 @@
  * open incident, a capture, a refund and a cancel of Stripe payments are held (answered as in
  * progress, never sent: the simulator sees no request), the timeline says why; resolving the
  * incident replays them in the order they were held, each once at the simulator with the key
- * chosen before it was held; releasing again moves nothing. A suspected (or dismissed) incident
- * holds nothing.
+ * chosen before it was held; releasing again moves nothing. A payment whose authorization's
+ * outcome was left unknown (flagged) is checked with Stripe when the incident is resolved. A
+ * suspected (or dismissed) incident holds nothing.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,9 @@ import {
   suspectIncident,
 } from '../../lambdas/incidents/service.ts';
 import { releaseBacklog } from '../../lambdas/incidents/release.ts';
+import { moveIncident } from '../../lambdas/store/incidents.ts';
 import { heldTaskToken, listHeld } from '../../lambdas/store/backlog.ts';
+import { getPayment } from '../../lambdas/store/payments.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
 
 let rt: Runtime;
@@ -27,11 +30,19 @@ let call: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-backlog-'));
-  rt = await startRuntime({ dataDir: dir, port: 0, scheduler: false });
+  process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS = '300';
+  process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES = '0'; // the SDK's own backoff is real time; the workflow's is scaled
+  // Workflow time ×1000: a held operation's wait re-checks its incident every 3.6 s (it stays held,
+  // one entry), and the outcome check of an unknown authorization gives up within seconds.
+  rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 1000, scheduler: false });
   call = apiClient(() => rt.url!, (await createMerchant('Backlog')).apiKey);
 });
 
+afterEach(() => rt.stripe?.faults.reset());
+
 afterAll(async () => {
+  delete process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS;
+  delete process.env.PAYSTEP_PROCESSOR_NETWORK_RETRIES;
   await rt?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -151,4 +162,63 @@ test('a suspected incident holds nothing, and dismissing it releases nothing', a
   expect(cap.body.status).toBe('captured');
   await dismissIncident(incident.id, 'test');
   expect(await listHeld(incident.id)).toEqual([]);
+});
+
+test('an authorization left with an unknown outcome is checked with the processor when the incident is resolved', async () => {
+  // Stripe processes, then never answers: the workflow cannot know, and flags the payment.
+  rt.stripe!.faults.set({ timeoutNext: 1000 });
+  const created = rt.stripe!.stats().paymentIntentsCreated;
+  const r = await call('POST', '/v1/payments', {
+    amount: 3100,
+    currency: 'usd',
+    payment_method: 'pm_card_visa',
+  });
+  const id = r.body.id as string;
+  const flagged = await until('the payment flagged for attention', async () => {
+    const p = await getPayment(id);
+    return p?.status === 'processing' && 'needs_attention' in p && p.needs_attention ? p : undefined;
+  });
+  expect(flagged.processor).toBe('stripe');
+  const { incident } = await declareIncident('stripe', 'Stripe times out', 'test');
+  rt.stripe!.faults.reset();
+
+  await resolveIncident(incident.id, 'test');
+  const held = await listHeld(incident.id);
+  expect(held).toEqual([
+    expect.objectContaining({
+      kind: 'outcome_check',
+      payment_id: id,
+      status: 'done',
+      outcome: 'reconciled: captured',
+    }),
+  ]);
+  expect((await call('GET', `/v1/payments/${id}`)).body).toMatchObject({
+    status: 'captured',
+    amount_captured: 3100,
+  });
+  expect(rt.stripe!.stats().paymentIntentsCreated - created).toBe(1);
+  // Checked again: nothing more.
+  expect(await releaseBacklog(incident.id)).toEqual(held);
+});
+
+test('a resolve cut short by a crash (resolved, nothing released): resolving again is refused but releases the backlog', async () => {
+  const id = await pay('manual', 1800);
+  const { incident } = await declareIncident('stripe', 'Stripe down again', 'test');
+  const before = stripeCounts();
+  expect((await call('POST', `/v1/payments/${id}/capture`)).status).toBe(202);
+  await until('the capture held', async () => (await listHeld(incident.id)).length === 1);
+  // What a crash right after the status change leaves: resolved, the backlog not released.
+  await moveIncident(incident.id, 'stripe', 'resolved', { at: Date.now(), by: 'cli', text: 'resolved' });
+  await expect(resolveIncident(incident.id, 'cli')).rejects.toThrow(
+    `incident ${incident.id} is resolved: it cannot change any more`,
+  );
+  expect(await listHeld(incident.id)).toEqual([
+    expect.objectContaining({
+      kind: 'capture',
+      payment_id: id,
+      status: 'done',
+      outcome: 'captured 18.00 USD',
+    }),
+  ]);
+  expect(stripeCounts().captures - before.captures).toBe(1);
 });

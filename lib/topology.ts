@@ -380,6 +380,7 @@ const base: Topology = {
         CancelPaymentFunctionArn: { functionArn: 'payment-cancel' },
         ReconcilePaymentFunctionArn: { functionArn: 'payment-reconcile' },
         FlagPaymentFunctionArn: { functionArn: 'payment-flag' },
+        WaitForProcessorFunctionArn: { functionArn: 'backlog-wait' },
       },
     },
     ping: {

@@ -104,6 +104,11 @@ export interface PendingModification {
   requested_at: number;
   /** The processor's reference of the modification itself (Adyen's modification pspReference). */
   reference?: string;
+  /**
+   * Held in the incident backlog (docs/routing.md "The backlog"): the processor is in an `open`
+   * incident, so it is not asked until the incident is resolved. Epoch ms.
+   */
+  held?: { incident_id: string; since: number };
 }
 
 /** Why the last capture or cancel did not happen (the payment stays authorized). */
@@ -262,6 +267,8 @@ function statusSentence(p: Payment): string {
       return `Payment of ${amount} is waiting for the customer to authenticate with their bank (3-D Secure). Ask the customer to complete the authentication step.`;
     case 'authorized': {
       const m = p.pending_modification;
+      if (m?.held)
+        return `Payment of ${amount} is authorized and its ${m.action === 'capture' ? `capture of ${formatAmount(m.amount ?? p.amount, p.currency)}` : 'cancellation'} was requested; it is held because ${p.processor ?? 'its processor'} is in incident ${m.held.incident_id}. No action needed: it is made, once, when the incident is resolved.`;
       if (m?.action === 'capture')
         return `Payment of ${amount} is authorized and a capture of ${formatAmount(m.amount ?? p.amount, p.currency)} was requested${m.state === 'pending' ? ' and accepted by the processor' : ''}; the processor has not confirmed it yet. No action needed: it is recorded as captured when the processor confirms.`;
       if (m?.action === 'cancel')

@@ -15,6 +15,7 @@ import {
   openIncident,
   runningIncident,
 } from '../store/incidents.ts';
+import { drainResolvedIncident } from './release.ts';
 
 /** A request that cannot be done as asked (unknown processor or incident, a refused transition). */
 export class IncidentError extends PaystepError {
@@ -106,8 +107,15 @@ export const confirmIncident = (id: string, by: string, note = 'confirmed', now 
   move(id, 'open', by, note, now);
 export const dismissIncident = (id: string, by: string, note = 'dismissed', now = Date.now()) =>
   move(id, 'dismissed', by, note, now);
-export const resolveIncident = (id: string, by: string, note = 'resolved', now = Date.now()) =>
-  move(id, 'resolved', by, note, now);
+export const resolveIncident = async (id: string, by: string, note = 'resolved', now = Date.now()) => {
+  try {
+    return await move(id, 'resolved', by, note, now);
+  } finally {
+    // The backlog (docs/routing.md "The backlog"): unknown outcomes checked, held operations
+    // replayed — also when a resolve is retried after a crash (refused: resolved already).
+    await drainResolvedIncident(id);
+  }
+};
 
 export async function showIncident(id: string): Promise<Incident> {
   if (!/^inc_[0-9A-Za-z]{10,40}$/.test(id)) throw new IncidentError(`'${id}' is not an incident id (inc_…)`);

@@ -76,7 +76,10 @@ export const handler = httpHandler(async (req) => {
       await resume();
       const after = await waitForPayment(
         id,
-        (x) => x.status !== p.status || (x.last_cancel_error?.at ?? 0) >= requested,
+        (x) =>
+          x.status !== p.status ||
+          (x.last_cancel_error?.at ?? 0) >= requested ||
+          !!x.pending_modification?.held, // held in an incident's backlog: 202, made when resolved
       );
       const failure = after.last_cancel_error;
       if (after.status === 'authorized' && failure && failure.at >= requested)

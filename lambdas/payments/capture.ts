@@ -67,7 +67,10 @@ export const handler = httpHandler(async (req) => {
       await resumeWorkflow(id, 'capture', { action: 'capture', amount });
       const after = await waitForPayment(
         id,
-        (x) => x.status !== 'authorized' || (x.last_capture_error?.at ?? 0) >= requested,
+        (x) =>
+          x.status !== 'authorized' ||
+          (x.last_capture_error?.at ?? 0) >= requested ||
+          !!x.pending_modification?.held, // held in an incident's backlog: 202, made when resolved
       );
       const failure = after.last_capture_error;
       if (after.status === 'authorized' && failure && failure.at >= requested)

@@ -219,7 +219,8 @@ export async function waitForRefund(id: string, ms = config.syncWaitMs()): Promi
   for (;;) {
     const r = await getRefund(id);
     if (!r) throw notFound('refund', id);
-    if (r.status !== 'pending' || Date.now() >= deadline) return r;
+    // Held in an incident's backlog (docs/routing.md "The backlog"): pending until it is resolved.
+    if (r.status !== 'pending' || r.held || Date.now() >= deadline) return r;
     await new Promise((res) => setTimeout(res, Math.min(delay, Math.max(1, deadline - Date.now()))));
     delay = Math.min(delay * 2, 100);
   }

@@ -304,6 +304,27 @@ export async function markModificationPending(
 }
 
 /**
+ * The requested modification is held in the incident backlog (`held`), or no longer (undefined):
+ * the API and the explanation say so. False when that modification is no longer the pending one.
+ */
+export async function markModificationHeld(
+  id: string,
+  idempotencyKey: string,
+  held: { incident_id: string; since: number } | undefined,
+): Promise<boolean> {
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key(id),
+      UpdateExpression: held ? 'SET #pm.#held = :held' : 'REMOVE #pm.#held',
+      ConditionExpression: 'attribute_exists(pk) AND #pm.#pmk = :pmk',
+      ExpressionAttributeNames: { '#pm': 'pending_modification', '#pmk': 'idempotency_key', '#held': 'held' },
+      ExpressionAttributeValues: { ':pmk': idempotencyKey, ...(held ? { ':held': held } : {}) },
+    }),
+  );
+}
+
+/**
  * The modification did not happen (refused, or failed at the processor): the pending one is
  * cleared and why it failed is kept (`last_capture_error` / `last_cancel_error`); the status does
  * not change. False when that modification is no longer the pending one.

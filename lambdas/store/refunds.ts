@@ -44,6 +44,8 @@ export interface Refund {
   failure_reason: string | null;
   metadata: Record<string, string>;
   execution_arn: string;
+  /** Held in an incident's backlog while its processor is in an open incident (epoch ms). */
+  held?: { incident_id: string; since: number } | null;
   created: number;
   updated: number;
 }

@@ -189,6 +189,16 @@ async function sweepPayment(item: Record<string, unknown>, now: number, result: 
   }
   // processing
   if (!flagged && age < config.sweepAfterSeconds()) return void result.untouched++;
+  await checkUnknownOutcome(p, flagged, result);
+}
+
+/**
+ * A `processing` payment whose outcome is unknown (flagged, or quiet with its workflow ended):
+ * checked with its processor by the workflow's own reconcile step; a payment authorized there
+ * whose workflow has ended gets a new one. Also run for the payments of a processor whose
+ * incident is resolved (lambdas/incidents/backlog.ts).
+ */
+export async function checkUnknownOutcome(p: Payment, flagged: boolean, result: SweepResult): Promise<void> {
   const exec = await executionStatus(p.execution_arn);
   if (exec === 'RUNNING' && !flagged) return void result.untouched++; // e.g. waiting for a review decision
   try {

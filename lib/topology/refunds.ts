@@ -55,6 +55,7 @@ export const refunds: TopologyFragment = {
         HoldRefundFunctionArn: { functionArn: 'refund-hold' },
         PollRefundFunctionArn: { functionArn: 'refund-poll' },
         FinishRefundFunctionArn: { functionArn: 'refund-finish' },
+        WaitForProcessorFunctionArn: { functionArn: 'backlog-wait' },
       },
     },
   },

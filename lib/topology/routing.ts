@@ -23,6 +23,13 @@ export const routing: TopologyFragment = {
         'GET /v1/processors: status, circuit breaker, running incident and recent health of each processor',
       uses: { tables: ['main', 'health'] },
     },
+    'backlog-wait': {
+      entry: 'lambdas/incidents/wait.ts',
+      description:
+        'Payment and refund workflows: waits for a processor in an open incident to return (the incident backlog)',
+      // Resumes its own wait when the incident was resolved before it stored its task token.
+      uses: { tables: ['main'], stateMachines: ['payment', 'refund'] },
+    },
     'analytics-payments': {
       entry: 'lambdas/analytics/payments.ts',
       description:

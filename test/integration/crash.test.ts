@@ -9,6 +9,9 @@
  * Idempotency-Key and body. Then: the retry is answered at once (no lock held by the dead
  * process), with the same object, and the processor shows exactly one effect.
  *
+ * The incident backlog too: the release of a held capture and refund (resolving the incident) is
+ * killed at any write, and the resolve retried: each happens once at the processor.
+ *
  * Runs per route: PAYSTEP_CRASH_RUNS (in the suite, 2 for refunds and 1 for the others, to keep
  * it fast; `PAYSTEP_CRASH_RUNS=10 npm test -- test/integration/crash.test.ts` for the long run).
  */
@@ -204,6 +207,72 @@ describe('exactly once under crashes: every money-moving request, killed at any 
       );
     },
     30_000 + (RUNS ?? 2) * 20_000,
+  );
+
+  test(
+    'the incident backlog: killed at any write of the release, resolved again: the held capture and refund happen once',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
+          if (runtime.child.dead) runtime.child = await new Child(dir).start();
+          let c = runtime.child;
+          const toCapture = await payment(c, key, {
+            payment_method: 'pm_card_visa',
+            capture_method: 'manual',
+          });
+          const toRefund = await payment(c, key, { payment_method: 'pm_card_visa' });
+          const incident = await c.ask<Json>('declare', { processor: 'stripe' });
+          const cap = await call(c.url, key, 'POST', `/v1/payments/${toCapture.id}/capture`, {
+            amount: 4000,
+          });
+          expect(cap.status).toBe(202);
+          const refund = await call(c.url, key, 'POST', '/v1/refunds', {
+            payment: toRefund.id,
+            amount: 2500,
+          });
+          expect(refund.body.status).toBe('pending');
+          await until('both held, their workflows waiting', async () =>
+            (await c.ask<number>('heldWaiting', { incident: incident.id })) === 2 ? true : undefined,
+          );
+          await c.ask('drain');
+          await c.ask('arm', { at: killAt });
+          const first = await c.ask<Json>('resolve', { incident: incident.id }).catch(() => undefined);
+          if (first) await c.ask('disarm').catch(() => undefined);
+          if (c.dead || !first) {
+            crashes++;
+            await c.exited;
+            c = runtime.child = await new Child(dir).start();
+            // Resolved already or not: the retried resolve releases what is left.
+            await c.ask('resolve', { incident: incident.id });
+          }
+          const held = await until('the backlog replayed', async () => {
+            const h = await c.ask<Json[]>('held', { incident: incident.id });
+            return h.every((e) => e.status === 'done') ? h : undefined;
+          });
+          expect(held.map((h) => [h.kind, h.outcome])).toEqual([
+            ['capture', 'captured 40.00 USD'],
+            ['refund', expect.stringMatching(/^refund (succeeded|submitted)/)],
+          ]);
+          const intent = (
+            await c.ask<Json[]>('objects', {
+              object: 'payment_intent',
+              field: 'id',
+              value: toCapture.processor_reference,
+            })
+          )[0]!;
+          expect(intent).toMatchObject({ status: 'succeeded', amount_received: 4000 });
+          const refunds = await c.ask<Json[]>('objects', {
+            object: 'refund',
+            field: 'payment_intent',
+            value: toRefund.processor_reference,
+          });
+          expect(refunds.map((r) => r.amount)).toEqual([2500]);
+          expect(await get(c, key, `/v1/payments/${toCapture.id}`)).toMatchObject({ status: 'captured' });
+        }),
+        { numRuns: RUNS ?? 1 },
+      );
+    },
+    60_000 + (RUNS ?? 1) * 30_000,
   );
 
   test('the runs above crashed the runtime', () => {

@@ -16,10 +16,12 @@ import {
   addEvent,
   clearModification,
   getPayment,
+  markModificationHeld,
   markModificationPending,
   requestModification,
   transition,
 } from '../../store/payments.ts';
+import { holdingIncident, holdPayment } from '../../incidents/backlog.ts';
 import { resolveModification, workflowOutcome } from '../modification-outcome.ts';
 import { putReview } from '../../store/reviews.ts';
 import { z } from 'zod';
@@ -107,11 +109,23 @@ export const handler = taskHandler('payment-cancel', Input, async (input) => {
  * Releases an authorization: recorded first (`pending_modification`, with its idempotency key, so
  * every retry cancels once), then asked of the processor. A final answer cancels the payment now;
  * an accepted one (Adyen `received`) leaves it authorized with the cancellation pending until the
- * CANCELLATION notification ("Wait for the cancel outcome").
+ * CANCELLATION notification ("Wait for the cancel outcome"). While the processor is in an `open`
+ * incident it is held instead (`held`, "Wait for the processor to return before canceling") and
+ * sent with the same key when the incident is resolved (docs/routing.md "The backlog").
  */
-async function cancelAuthorization(p: Payment, reason: string): Promise<{ status: string }> {
+async function cancelAuthorization(
+  p: Payment,
+  reason: string,
+): Promise<{ status: string; incident_id?: string }> {
   const pending = await requestModification(p.id, 'cancel', { reason });
   if (!pending || pending.state === 'pending') return statusOf(p.id);
+  // The processor is in an open incident: the cancellation waits in the backlog with its key.
+  const incident = await holdingIncident(p.processor);
+  if (incident) {
+    await holdPayment(p, pending, incident);
+    return { status: 'held', incident_id: incident.id };
+  }
+  if (pending.held) await markModificationHeld(p.id, pending.idempotency_key, undefined);
   const adapter = await processor(p.processor!);
   const started = Date.now();
   try {

@@ -9,6 +9,11 @@
  * When the processor refuses, its own state decides: already captured → captured; already
  * canceled (the authorization lapsed) → canceled. Any failure is recorded on the payment
  * (`last_capture_error`) so the API can tell the merchant instead of answering "authorized".
+ *
+ * While the payment's processor is in an `open` incident the capture is not sent: it is held in
+ * the incident backlog with the key already chosen (`held`; the workflow waits in "Wait for the
+ * processor to return before capturing") and sent with that same key when the incident is
+ * resolved (docs/routing.md "The backlog").
  */
 import { processor } from '../../connectors/registry.ts';
 import { pendingOf, type CaptureAnswer } from '../../connectors/modifications.ts';
@@ -17,9 +22,11 @@ import {
   addEvent,
   clearModification,
   getPayment,
+  markModificationHeld,
   markModificationPending,
   requestModification,
 } from '../../store/payments.ts';
+import { holdingIncident, holdPayment } from '../../incidents/backlog.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { resolveModification, workflowOutcome } from '../modification-outcome.ts';
@@ -33,6 +40,13 @@ export const handler = taskHandler('payment-capture', Input, async (input) => {
   const pending = await requestModification(p.id, 'capture', { amount });
   // Captured, canceled, or a capture already accepted (a replayed step): say where it is.
   if (!pending || pending.state === 'pending') return statusOf(p.id);
+  // The processor is in an open incident: not asked; the capture waits in the backlog with its key.
+  const incident = await holdingIncident(p.processor);
+  if (incident) {
+    await holdPayment(p, pending, incident);
+    return { status: 'held', amount_captured: p.amount_captured, incident_id: incident.id };
+  }
+  if (pending.held) await markModificationHeld(p.id, pending.idempotency_key, undefined);
   const adapter = await processor(p.processor!);
   const started = Date.now();
   try {

@@ -93,7 +93,10 @@ describe('refunds on the local runtime', () => {
     // Accepted ones may still be pending when the 8 s sync wait ends on a loaded machine.
     const ok = results.filter((r) => r.status === 201);
     const refused = results.filter((r) => r.status === 400);
-    expect(ok.length + refused.length).toBe(50);
+    // Anything but accepted or refused is shown with its body (a 5xx would be a bug).
+    expect(
+      results.filter((r) => r.status !== 201 && r.status !== 400).map((r) => [r.status, r.body]),
+    ).toEqual([]);
     expect(ok.length).toBe(25);
     for (const r of ok) if (r.body.status !== 'succeeded') await waitForRefund(r.body.id as string, 30_000);
     for (const r of ok) expect((await call('GET', `/v1/refunds/${r.body.id}`)).body.status).toBe('succeeded');

@@ -71,6 +71,34 @@ export async function startPeriod(subscriptionId: string, index: number): Promis
   }
 }
 
+/**
+ * Dunning for a plan change's proration invoice (not a period's): its own billing execution,
+ * named after the invoice so it runs once, starting at the invoice's next step (docs/billing.md
+ * "Changing plans"). False when it runs already.
+ */
+export async function startInvoiceDunning(inv: Invoice): Promise<boolean> {
+  if (inv.id === periodInvoiceId(inv.subscription, inv.period)) return false;
+  try {
+    await clients.sfn().send(
+      new StartExecutionCommand({
+        stateMachineArn: config.stateMachineArn('billing'),
+        name: inv.id,
+        input: JSON.stringify({
+          subscription_id: inv.subscription,
+          period: inv.period,
+          invoice_id: inv.id,
+          polls: 0,
+        }),
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ExecutionAlreadyExists || (err as Error).name === 'ExecutionAlreadyExists')
+      return false;
+    throw err;
+  }
+}
+
 const PAID = new Set([
   'captured',
   'settled',
@@ -365,5 +393,7 @@ export async function retryNow(invoiceId: string, why: string, waitMs: number): 
   }
   const after = await getInvoice(inv.id);
   if (after?.status === 'paid') await afterPaid(after);
+  // A proration invoice still open after a declined charge is dunned like a renewal.
+  else if (after?.status === 'open' && after.failed_attempts > 0) await startInvoiceDunning(after);
   return after;
 }

@@ -496,6 +496,48 @@ describe('billing on the local runtime', () => {
     });
   });
 
+  test('a plan change whose prorated charge is declined is dunned like a renewal, and a new card pays it', async () => {
+    const cus = await customer('pm_card_visa');
+    const small = (
+      await call('POST', '/v1/plans', { name: 'S', amount: 1000, currency: 'usd', interval: 'month' })
+    ).body;
+    const big = (
+      await call('POST', '/v1/plans', { name: 'B', amount: 4000, currency: 'usd', interval: 'month' })
+    ).body;
+    const sub = await subscribe(cus.id, small.id);
+    expect(sub.status).toBe('active');
+    // The card now fails with a processing error (retried within hours): the upgrade's charge fails.
+    await call('POST', `/v1/customers/${cus.id}`, {
+      payment_method: 'pm_card_chargeDeclinedProcessingError',
+    });
+    expect((await call('POST', `/v1/subscriptions/${sub.id}`, { plan: big.id })).status).toBe(200);
+    const proration = await until('the declined proration invoice', async () =>
+      (await invoices(sub.id)).find(
+        (i) => i.billing_reason === 'subscription_update' && i.failed_attempts >= 1,
+      ),
+    );
+    expect(proration.status).toBe('open');
+    // Dunning retries it on its own (no request asks for it).
+    const retried = await until('a dunning retry of the proration invoice', async () => {
+      const inv = (await call('GET', `/v1/invoices/${proration.id}`)).body;
+      return inv.attempt_count >= 2 && inv;
+    });
+    expect(retried.attempts[1].outcome).not.toBe('succeeded');
+    // A new card pays it at once.
+    await call('POST', `/v1/customers/${cus.id}`, { payment_method: 'pm_card_visa' });
+    const paid = await until('the proration invoice paid', async () => {
+      const inv = (await call('GET', `/v1/invoices/${proration.id}`)).body;
+      return inv.status === 'paid' && inv;
+    });
+    expect(paid.amount_paid).toBe(proration.amount_due);
+    // One execution ran its dunning, named after the invoice.
+    const run = rt.stepFunctions.describeExecution({
+      executionArn: `arn:aws:states:local:000000000000:execution:paystep-billing:${proration.id}`,
+    });
+    expect(run.name).toBe(proration.id);
+    await call('POST', `/v1/subscriptions/${sub.id}/cancel`, {});
+  });
+
   test('pause skips periods, resume bills again; a plan with another interval starts a new period now', async () => {
     const cus = await customer('pm_card_visa');
     const plan = await dailyPlan();

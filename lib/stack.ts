@@ -562,7 +562,12 @@ export class PaystepStack extends Stack {
       const f = this.fn(route.function);
       let integration = integrations.get(route.function);
       if (!integration) {
-        integration = new LambdaIntegration(f.fn, { proxy: true, allowTestInvoke: false });
+        // Ops routes share one function: one invoke permission scoped to the API instead of one per
+        // method (the stack is near CloudFormation's 500 resources).
+        integration = new LambdaIntegration(f.fn, {
+          proxy: true,
+          ...(route.auth === 'ops' ? { scopePermissionToMethod: false } : { allowTestInvoke: false }),
+        });
         integrations.set(route.function, integration);
       }
       const resource = api.root.resourceForPath(route.path);
@@ -571,7 +576,7 @@ export class PaystepStack extends Stack {
       const method: Method = resource.addMethod(route.method, integration, {
         requestValidator: validator,
         requestParameters,
-        ...(route.auth === 'merchant'
+        ...(route.auth !== 'none'
           ? { authorizer, authorizationType: AuthorizationType.CUSTOM }
           : { authorizationType: AuthorizationType.NONE }),
       });

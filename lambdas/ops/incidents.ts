@@ -77,8 +77,17 @@ async function route(req: ApiRequest, by: string): Promise<ApiResult> {
   const id = req.pathParams.id;
   const action = req.pathParams.action;
   if (req.method === 'GET' && id === undefined) {
-    const data = await listIncidents(listQuery(req.query));
-    return { status: 200, body: { object: 'list', url: '/ops/v1/incidents', data, has_more: false } };
+    const q = listQuery(req.query);
+    const data = await listIncidents({ ...q, limit: q.limit + 1 });
+    return {
+      status: 200,
+      body: {
+        object: 'list',
+        url: '/ops/v1/incidents',
+        data: data.slice(0, q.limit),
+        has_more: data.length > q.limit,
+      },
+    };
   }
   if (req.method === 'POST' && id === undefined) {
     if (req.body === undefined)

@@ -196,6 +196,7 @@ test('declare on Stripe, payments reroute to Adyen, resolve: the report is in th
   }
   // The list shows it; show has the timeline.
   const listed = await ops('GET', '/ops/v1/incidents?processor=stripe&status=open');
+  expect(listed.body).toMatchObject({ object: 'list', has_more: false });
   expect(listed.body.data.map((i: Json) => i.id)).toEqual([incident.id]);
 
   const resolved = await ops('POST', `/ops/v1/incidents/${incident.id}/resolve`, { note: 'Stripe is back' });
@@ -310,5 +311,8 @@ test('a suspected incident is not news for merchants until it is confirmed', asy
   );
   const resolvedToo = await ops('POST', `/ops/v1/incidents/${s.incident.id}/resolve`);
   expect(resolvedToo.status).toBe(200);
+  // Newest first, paged by limit.
+  const first = await ops('GET', '/ops/v1/incidents?limit=1');
+  expect(first.body).toMatchObject({ has_more: true, data: [{ id: s.incident.id }] });
   forgetHealthCache();
 });

@@ -29,6 +29,7 @@ import {
 import { parse } from '../payments/validation.ts';
 import { ApiError, invalidRequest, unauthorized } from '../shared/errors.ts';
 import { httpHandler, type ApiRequest, type ApiResult } from '../shared/http.ts';
+import { pathId } from '../shared/input.ts';
 
 const MAX_TEXT = 1000;
 const text = (what: string) =>
@@ -74,7 +75,8 @@ const MOVES = { confirm: confirmIncident, dismiss: dismissIncident, resolve: res
 const DONE = { confirm: 'confirmed', dismiss: 'dismissed', resolve: 'resolved' } as const;
 
 async function route(req: ApiRequest, by: string): Promise<ApiResult> {
-  const id = req.pathParams.id;
+  // A malformed id is a 404 before any store call, as on every route with an {id}.
+  const id = req.pathParams.id === undefined ? undefined : pathId(req, 'incident');
   const action = req.pathParams.action;
   if (req.method === 'GET' && id === undefined) {
     const q = listQuery(req.query);

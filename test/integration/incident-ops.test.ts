@@ -16,6 +16,8 @@ import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { forgetHealthCache } from '../../lambdas/processors/health.ts';
 import { getText } from '../../lambdas/reports/storage.ts';
 import { CsvReader } from '../../lambdas/reports/csv.ts';
+import { collectIncidentReport } from '../../lambdas/incidents/report-writer.ts';
+import type { Incident } from '../../lambdas/domain/incidents.ts';
 import { verifyPaystepSignature } from '../../lambdas/events/signature.ts';
 import type { StreamChange } from '../../lambdas/stream/consumers.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
@@ -174,6 +176,16 @@ test('declare on Stripe, payments reroute to Adyen, resolve: the report is in th
   const early = await ops('GET', `/ops/v1/incidents/${incident.id}/report`);
   expect(early.status).toBe(409);
   expect(early.body.error.message).toContain('a report is written when an open incident is resolved');
+  expect(await runCli(dir, 'incident', 'report', incident.id)).toMatchObject({
+    code: 2,
+    stdout: '',
+    error: `incident ${incident.id} is open: a report is written when an open incident is resolved`,
+  });
+  expect(await runCli(dir, 'incident', 'report', 'inc_0000000000000000000000')).toMatchObject({
+    code: 2,
+    stdout: '',
+    error: "no incident 'inc_0000000000000000000000'",
+  });
   forgetHealthCache();
 
   // Payments that name no processor: Stripe comes first by the platform's order, is skipped.
@@ -249,6 +261,18 @@ test('declare on Stripe, payments reroute to Adyen, resolve: the report is in th
   ).toMatchObject({
     param: 'rebuild',
   });
+
+  // Reading is bounded: past a limit, the report says it is truncated and counts what it read.
+  const bounded = await collectIncidentReport(resolved.body as Incident, [], Date.now(), {
+    payments: 2,
+    routedChecks: 5,
+  });
+  expect(bounded.payments).toMatchObject({ read: 2, limit: 2, truncated: true, rerouted: 2 });
+  const fewChecks = await collectIncidentReport(resolved.body as Incident, [], Date.now(), {
+    payments: 100,
+    routedChecks: 1,
+  });
+  expect(fewChecks.payments).toMatchObject({ read: 3, truncated: true, rerouted: 1 });
 
   // Every merchant told once of each transition, signed like every event.
   await until('both events at both merchants', () => received.length >= 4 && received);

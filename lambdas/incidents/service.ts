@@ -119,11 +119,14 @@ export async function resolveIncident(id: string, by: string, note = 'resolved',
   const resolved = await move(id, 'resolved', by, note, now);
 
   // ---- Incident report (lambdas/incidents/report-writer.ts): JSON + CSV to the reports bucket,
-  // with the incident's backlog (heldFor below). A failed write does not undo the resolution: the
-  // report is rebuilt on demand (incidentReport, `paystep incident report ID`, GET …/report).
-  await writeIncidentReport(resolved, await heldFor(resolved.id), now).catch((err: unknown) =>
-    logger.error('incident report not written', { incidentId: id, error: err as Error }),
-  );
+  // with the incident's backlog (heldFor below), after anything that releases it. A failed write
+  // does not undo the resolution: the report is written on demand (incidentReport below,
+  // `paystep incident report ID`, GET /ops/v1/incidents/{id}/report).
+  try {
+    await writeIncidentReport(resolved, await heldFor(resolved.id), now);
+  } catch (err) {
+    logger.error('incident report not written', { incidentId: id, error: err as Error });
+  }
   // ---- end of the incident report
 
   return resolved;

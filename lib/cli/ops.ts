@@ -3,7 +3,7 @@
  * docs/decisions/0005-ops-keys.md).
  *   create --name N    prints {name, key, key_prefix, created}: the key is shown only this once
  *   list               the keys' names and prefixes (never a key)
- *   revoke --name N    the key stops working (within the authorizer's one-minute cache)
+ *   revoke --name N    the key stops working once the authorizer's caches expire (about two minutes at most)
  */
 import type { Command } from 'commander';
 import { resolveDataDir, withRuntime } from './context.ts';

@@ -12,8 +12,11 @@ export interface CdkInventory {
   functions: string[];
   /** `METHOD /path`, e.g. `GET /v1/ping/{id}`. */
   routes: string[];
-  /** Per route: the function behind its Lambda integration and its auth (`merchant` = the authorizer). */
-  routeTargets: { route: string; function: string; auth: 'merchant' | 'none' }[];
+  /**
+   * Per route: the function behind its Lambda integration and its auth: behind the authorizer,
+   * `ops` under /ops/ (the authorizer's policy gives ops keys those paths only), else `merchant`.
+   */
+  routeTargets: { route: string; function: string; auth: 'merchant' | 'ops' | 'none' }[];
   /** The function behind the API's request authorizer. */
   authorizer: string | undefined;
   stateMachines: string[];
@@ -92,12 +95,13 @@ export function cdkInventory(template: TemplateJson | { toJSON(): Record<string,
   for (const r of Object.values(resources)) {
     const p = r.Properties ?? {};
     if (r.Type === 'AWS::ApiGateway::Method' && p.HttpMethod !== 'OPTIONS') {
-      const route = `${String(p.HttpMethod)} ${pathOf(p.ResourceId) || '/'}`;
+      const path = pathOf(p.ResourceId) || '/';
+      const route = `${String(p.HttpMethod)} ${path}`;
       const integration = p.Integration as { Uri?: unknown } | undefined;
       routeTargets.push({
         route,
         function: firstNamed(integration?.Uri, 'function') ?? '?',
-        auth: p.AuthorizationType === 'CUSTOM' ? 'merchant' : 'none',
+        auth: p.AuthorizationType !== 'CUSTOM' ? 'none' : path.startsWith('/ops/') ? 'ops' : 'merchant',
       });
     } else if (r.Type === 'AWS::ApiGateway::Authorizer') {
       authorizer = firstNamed(p.AuthorizerUri, 'function');

@@ -562,7 +562,11 @@ export class PaystepStack extends Stack {
       const f = this.fn(route.function);
       let integration = integrations.get(route.function);
       if (!integration) {
-        integration = new LambdaIntegration(f.fn, { proxy: true, allowTestInvoke: false });
+        // One invoke permission per function, scoped to this API (any of its methods), rather than
+        // one per method: a function serving several routes (GET and POST of a resource, the ops
+        // actions) would otherwise cost a resource per route, and the stack must stay under
+        // CloudFormation's 500 resources. The API is paystep's own; its routes are the topology's.
+        integration = new LambdaIntegration(f.fn, { proxy: true, scopePermissionToMethod: false });
         integrations.set(route.function, integration);
       }
       const resource = api.root.resourceForPath(route.path);
@@ -571,7 +575,7 @@ export class PaystepStack extends Stack {
       const method: Method = resource.addMethod(route.method, integration, {
         requestValidator: validator,
         requestParameters,
-        ...(route.auth === 'merchant'
+        ...(route.auth !== 'none'
           ? { authorizer, authorizationType: AuthorizationType.CUSTOM }
           : { authorizationType: AuthorizationType.NONE }),
       });

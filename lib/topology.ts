@@ -49,8 +49,12 @@ export interface RouteDef {
   /** API Gateway path template, e.g. `/v1/payments/{id}`. */
   path: string;
   function: string;
-  /** `merchant`: the request authorizer must resolve a merchant API key. `none`: public (webhooks). */
-  auth: 'merchant' | 'none';
+  /**
+   * `merchant`: the request authorizer must resolve a merchant API key (routes under /v1/).
+   * `ops`: it must resolve an ops key (routes under /ops/; docs/decisions/0005-ops-keys.md).
+   * `none`: public (webhooks).
+   */
+  auth: 'merchant' | 'ops' | 'none';
 }
 
 /** A value substituted into an ASL file for `${Name}`. */
@@ -149,7 +153,7 @@ export interface ConfigDef {
 
 export interface Topology {
   functions: Record<string, FunctionDef>;
-  /** The request authorizer for `auth: 'merchant'` routes. */
+  /** The request authorizer for `auth: 'merchant'` and `auth: 'ops'` routes (one key, one policy). */
   authorizer: { function: string; cacheTtlSeconds: number };
   routes: RouteDef[];
   stateMachines: Record<string, StateMachineDef>;

@@ -1,23 +1,28 @@
 /**
- * API Gateway REQUEST authorizer: `Authorization: Bearer <merchant API key>` → merchant.
+ * API Gateway REQUEST authorizer: `Authorization: Bearer <key>` → a merchant or an ops key.
  *
- * Allows every route of the API for that merchant (the policy is cached by API Gateway per key,
- * so it must not be route-specific) and passes `merchantId` to handlers in the request context.
+ * A merchant API key (`sk_…`) is allowed every merchant route, `/v1/*`, and passes `merchantId`;
+ * an ops key (`ops_…`, lambdas/store/ops-keys.ts) is allowed the ops API, `/ops/*`, and passes
+ * `opsKeyName` (docs/decisions/0005-ops-keys.md). The policy is cached by API Gateway per key, so
+ * it names every route of the key's kind, never the one asked; a key used on the other kind's
+ * routes is denied by its own policy (API Gateway → 401, as the local gateway does).
  * An unknown key, a missing header or a disabled merchant is `Unauthorized` (API Gateway → 401).
- * Resolved keys are also cached in the container for a minute to spare DynamoDB.
+ * Resolved keys are also cached in the container for a minute to spare DynamoDB (so a revoked
+ * key or a disabled merchant is refused within a minute, plus API Gateway's own cache TTL).
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { merchantForApiKey } from '../store/merchants.ts';
+import { opsKeyName } from '../store/ops-keys.ts';
 import { logger } from '../shared/logger.ts';
 
 const CACHE_MS = 60_000;
-const cache = new Map<string, { merchantId: string | undefined; until: number }>();
+const cache = new Map<string, { merchantId?: string; opsKeyName?: string; until: number }>();
 
-function apiArnPattern(methodArn: string): string {
-  // arn:aws:execute-api:region:account:apiId/stage/METHOD/path → every method and path of the stage.
+function apiArnPattern(methodArn: string, root: 'v1' | 'ops'): string {
+  // arn:aws:execute-api:region:account:apiId/stage/METHOD/path → every method of the stage's /<root>/ paths.
   const [prefix, rest = ''] = methodArn.split(/:(?=[^:]*$)/);
   const [apiId, stage] = rest.split('/');
-  return `${prefix}:${apiId}/${stage}/*`;
+  return `${prefix}:${apiId}/${stage}/*/${root}/*`;
 }
 
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
@@ -28,11 +33,23 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
   const key = match[1]!;
   let entry = cache.get(key);
   if (!entry || entry.until < Date.now()) {
-    const merchant = await merchantForApiKey(key);
-    entry = { merchantId: merchant?.id, until: Date.now() + CACHE_MS };
+    entry = key.startsWith('ops_')
+      ? { opsKeyName: await opsKeyName(key), until: Date.now() + CACHE_MS }
+      : { merchantId: (await merchantForApiKey(key))?.id, until: Date.now() + CACHE_MS };
     if (cache.size > 10_000) cache.clear();
     cache.set(key, entry);
   }
+  if (entry.opsKeyName)
+    return {
+      principalId: `ops:${entry.opsKeyName}`,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: apiArnPattern(event.methodArn, 'ops') },
+        ],
+      },
+      context: { opsKeyName: entry.opsKeyName },
+    };
   if (!entry.merchantId) {
     logger.info('rejected API key', { keyPrefix: key.slice(0, 8) });
     throw new Error('Unauthorized');
@@ -42,7 +59,7 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
     policyDocument: {
       Version: '2012-10-17',
       Statement: [
-        { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: apiArnPattern(event.methodArn) },
+        { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: apiArnPattern(event.methodArn, 'v1') },
       ],
     },
     context: { merchantId: entry.merchantId },

@@ -8,6 +8,7 @@ import { parse } from '../payments/validation.ts';
 import type { RefundStatus } from '../store/refunds.ts';
 import { BILLING_EVENT_PREFIXES, BILLING_EVENT_TYPES } from './billing-derive.ts';
 import { SOURCE_KINDS } from './derive.ts';
+import { INCIDENT_EVENT_PREFIX, INCIDENT_EVENT_TYPES } from './incidents.ts';
 import { endpointUrlProblem } from './policy.ts';
 
 /** Every refund status, checked exhaustive by the compiler. */
@@ -26,13 +27,13 @@ const STATUSES: Record<(typeof SOURCE_KINDS)[number], readonly string[]> = {
 
 /**
  * Every event type there is (lambdas/events/derive.ts): `<kind>.created` and `<kind>.<status>`
- * for each status of payments, refunds and disputes.
+ * for each status of payments, refunds and disputes; billing's; processor incidents'.
  */
 export const EVENT_TYPES: readonly string[] = SOURCE_KINDS.flatMap((kind) => [
   `${kind}.created`,
   ...STATUSES[kind].map((s) => `${kind}.${s}`),
 ])
-  .concat(BILLING_EVENT_TYPES)
+  .concat(BILLING_EVENT_TYPES, INCIDENT_EVENT_TYPES)
   .filter((t, i, all) => all.indexOf(t) === i);
 
 const KNOWN_EVENT_TYPES = new Set(EVENT_TYPES);
@@ -42,7 +43,9 @@ export const isKnownEventPattern = (s: string) =>
   s === '*' ||
   KNOWN_EVENT_TYPES.has(s) ||
   (s.endsWith('.*') &&
-    ([...SOURCE_KINDS, ...BILLING_EVENT_PREFIXES] as readonly string[]).includes(s.slice(0, -2)));
+    ([...SOURCE_KINDS, ...BILLING_EVENT_PREFIXES, INCIDENT_EVENT_PREFIX] as readonly string[]).includes(
+      s.slice(0, -2),
+    ));
 
 export const CreateEndpointBody = z.strictObject({
   url: z
@@ -58,7 +61,7 @@ export const CreateEndpointBody = z.strictObject({
         .string('enabled_events must be a list of event types')
         .refine(
           isKnownEventPattern,
-          'must be "*", "payment.*", "refund.*", "dispute.*" or a known event type such as "payment.captured" (docs/merchant-events.md)',
+          'must be "*", "payment.*", "refund.*", "dispute.*", "processor.*" or a known event type such as "payment.captured" (docs/merchant-events.md)',
         ),
       'enabled_events must be a list of event types',
     )

@@ -24,6 +24,8 @@ import { logger } from './logger.ts';
 
 export interface ApiRequest {
   merchantId: string;
+  /** The ops key's name on /ops routes (lambdas/auth/authorizer.ts); '' on merchant routes. */
+  opsKeyName: string;
   method: string;
   path: string;
   pathParams: Record<string, string>;
@@ -65,7 +67,8 @@ export function parseRequest(event: APIGatewayProxyEvent): ApiRequest {
     checkJsonContentType(headers['content-type'] ?? '');
     body = parseJsonBody(raw);
   }
-  const merchantId = (event.requestContext?.authorizer as { merchantId?: string } | null)?.merchantId ?? '';
+  const authorizer = event.requestContext?.authorizer as { merchantId?: string; opsKeyName?: string } | null;
+  const merchantId = authorizer?.merchantId ?? '';
   const query: Record<string, string> = Object.fromEntries(
     Object.entries(event.queryStringParameters ?? {}).filter(
       (e): e is [string, string] => e[1] !== undefined,
@@ -88,6 +91,7 @@ export function parseRequest(event: APIGatewayProxyEvent): ApiRequest {
   }
   return {
     merchantId,
+    opsKeyName: authorizer?.opsKeyName ?? '',
     method: event.httpMethod,
     path: event.path,
     pathParams,

@@ -195,6 +195,7 @@ export const ID_PREFIXES = {
   plan: 'plan',
   subscription: 'sub',
   invoice: 'in',
+  incident: 'inc',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

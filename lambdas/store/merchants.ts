@@ -8,10 +8,13 @@
  *
  * Items (table `main`):
  *   pk MERCHANT#<id>  sk MERCHANT   { id, name, created, status, processors? }
+ *       gsi1pk MERCHANTS  gsi1sk <created, 10 digits>#<id>   every merchant, for platform-wide
+ *       work (incident events and reports: lambdas/incidents/)
  *   pk APIKEY#<hash>  sk APIKEY     { merchant_id, key_prefix, created }
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { queryPages } from './pages.ts';
 import { clients } from '../shared/aws.ts';
 import { conditionalUpdate } from './conditional.ts';
 import { config } from '../shared/config.ts';
@@ -79,7 +82,14 @@ export async function createMerchant(name: string): Promise<{ merchant: Merchant
   await ddb.send(
     new PutCommand({
       TableName: table(),
-      Item: { pk: `MERCHANT#${merchant.id}`, sk: 'MERCHANT', kind: 'merchant', ...merchant },
+      Item: {
+        pk: `MERCHANT#${merchant.id}`,
+        sk: 'MERCHANT',
+        kind: 'merchant',
+        gsi1pk: 'MERCHANTS',
+        gsi1sk: `${String(merchant.created).padStart(10, '0')}#${merchant.id}`,
+        ...merchant,
+      },
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
@@ -160,4 +170,15 @@ export async function setMerchantProcessors(id: string, processors: string[]): P
     }),
   );
   return item ? fromItem(item) : undefined;
+}
+
+/** Every merchant (active or not), oldest first, one index page at a time. */
+export async function* allMerchants(): AsyncGenerator<Merchant> {
+  for await (const item of queryPages({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: 'gsi1pk = :p',
+    ExpressionAttributeValues: { ':p': 'MERCHANTS' },
+  }))
+    yield fromItem(item);
 }

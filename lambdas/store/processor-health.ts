@@ -63,6 +63,39 @@ export async function healthWindow(processor: string, sinceMs: number): Promise<
   );
 }
 
+/**
+ * The counts of the minutes from `fromMs`'s minute up to (not including) `toMs`'s minute, so windows
+ * that follow one another share no minute (the incident report's before / during / after). Minutes
+ * older than a day have expired (TTL).
+ */
+export async function healthBetween(processor: string, fromMs: number, toMs: number): Promise<HealthCounts> {
+  const from = minuteOf(fromMs);
+  const to = minuteOf(toMs);
+  if (to <= from) return emptyCounts();
+  const r = await clients.ddb().send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :last',
+      ExpressionAttributeValues: {
+        ':pk': `HEALTH#${processor}`,
+        ':from': String(from),
+        ':last': String(to - 60),
+      },
+    }),
+  );
+  return countsOf(r.Items ?? []);
+}
+
+const countsOf = (items: Record<string, unknown>[]): HealthCounts =>
+  mergeCounts(
+    ...items.map((item) => {
+      const c = emptyCounts();
+      for (const k of ['approved', 'declined', 'error', 'timeout'] as const) c[k] = Number(item[k] ?? 0);
+      c.latency = LATENCY_BOUNDS_MS.map((_, i) => Number(item[`l${i}`] ?? 0));
+      return c;
+    }),
+  );
+
 export interface StoredBreaker {
   breaker: BreakerState;
   version: number;

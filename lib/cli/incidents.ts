@@ -4,6 +4,8 @@
  *   confirm|dismiss|resolve ID [--note]   moves it, as the transition table allows
  *   list [--processor P] [--status S]     newest first
  *   show ID                               one, with its timeline
+ *   report ID [--rebuild]                 the incident report of a resolved incident (JSON; the
+ *                                         CSV's bucket key is in it as `csv`)
  * Each prints the incident (or the list) as JSON on stdout; a refused change exits 2 saying why.
  */
 import { Option, type Command } from 'commander';
@@ -16,6 +18,7 @@ import {
   declareIncident,
   dismissIncident,
   IncidentError,
+  incidentReport,
   listIncidents,
   resolveIncident,
   showIncident,
@@ -84,5 +87,13 @@ export function registerIncidentCommands(program: Command, out: (s: string) => v
     .argument('<id>', 'the incident (inc_…)')
     .action(async (id: string) => {
       out(JSON.stringify(await run(() => showIncident(id))) + '\n');
+    });
+  incident
+    .command('report')
+    .description('the incident report of a resolved incident (written when it was resolved): JSON on stdout')
+    .argument('<id>', 'the incident (inc_…)')
+    .option('--rebuild', 'build it again from what is stored now, and write it again to the bucket')
+    .action(async (id: string, opts: { rebuild?: boolean }) => {
+      out(JSON.stringify(await run(() => incidentReport(id, { rebuild: !!opts.rebuild })), null, 2) + '\n');
     });
 }

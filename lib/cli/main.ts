@@ -28,6 +28,7 @@ import { registerExecutionCommands } from './executions.ts';
 import { registerSimulatorCommands } from './simulator.ts';
 import { registerRoutingCommands } from './routing.ts';
 import { registerIncidentCommands } from './incidents.ts';
+import { registerOpsCommands } from './ops.ts';
 import { registerProcessorCommands } from './processors.ts';
 import { registerAnalyticsCommands } from './analytics.ts';
 import { registerBillingCommands } from './billing.ts';
@@ -187,6 +188,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerSimulatorCommands(program, out);
   registerRoutingCommands(program, out);
   registerIncidentCommands(program, out);
+  registerOpsCommands(program, out);
   registerProcessorCommands(program, out);
   registerAnalyticsCommands(program, out);
   registerBillingCommands(program, out);

@@ -395,7 +395,7 @@ export class LocalGateway {
         authorizer: null as Record<string, unknown> | null,
       };
 
-      if (route.auth === 'merchant') {
+      if (route.auth !== 'none') {
         const auth = await this.authorize(
           method,
           route,

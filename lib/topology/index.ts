@@ -11,6 +11,7 @@ import { disputes } from './disputes.ts';
 import { webhooks } from './webhooks.ts';
 import { billing } from './billing.ts';
 import { routing } from './routing.ts';
+import { ops } from './ops.ts';
 
 export const fragments: TopologyFragment[] = [
   refunds,
@@ -21,4 +22,5 @@ export const fragments: TopologyFragment[] = [
   finance,
   routing,
   billing,
+  ops,
 ];

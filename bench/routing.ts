@@ -205,6 +205,7 @@ async function endToEndSplit(a: Args) {
 
 async function outage(a: Args) {
   const { processorStatuses } = await import('../lambdas/processors/health.ts');
+  const { runningIncident } = await import('../lambdas/store/incidents.ts');
   const { rt, call, pay, stop } = await startPlatform(true);
   try {
     await call('PUT', '/v1/routing', { default: ['stripe', 'adyen'] });
@@ -223,7 +224,11 @@ async function outage(a: Args) {
       });
     });
     const stripe = (await processorStatuses()).find((s) => s.name === 'stripe')!;
-    const openedAt = stripe.breaker.state === 'closed' ? undefined : stripe.breaker.since;
+    // The breaker's `since` is its latest change (it may have reopened after a half-open probe);
+    // the suspected incident it opened on first tripping dates the first opening.
+    const incident = await runningIncident('stripe');
+    const openedAt =
+      incident?.opened_at ?? (stripe.breaker.state === 'closed' ? undefined : stripe.breaker.since);
     rt.stripe!.faults.reset();
     const succeeded = results.filter((r) => r.ok).length;
     return {
@@ -232,6 +237,7 @@ async function outage(a: Args) {
       success_pct: round((100 * succeeded) / results.length, 2),
       tried_stripe_first: results.filter((r) => r.triedStripe).length,
       breaker: stripe.breaker.state,
+      incident: incident ? { id: incident.id, status: incident.status } : null,
       fault_to_breaker_open_ms: openedAt === undefined ? null : openedAt - faultAt,
       tried_stripe_after_open:
         openedAt === undefined

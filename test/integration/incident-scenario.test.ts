@@ -4,7 +4,8 @@
  * simulated and followed by real payments; Stripe goes down through the simulator fault control:
  * payments keep succeeding on Adyen, the breaker opens and a `suspected` incident appears; ops
  * confirm it; a capture of a Stripe-authorized payment waits instead of failing; Stripe comes
- * back, ops resolve the incident: the capture is made once.
+ * back, ops resolve the incident: the capture is made once, and the incident report is in the
+ * reports bucket with the right counts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,6 +115,12 @@ test('route, outage, incident, held capture, recovery', async () => {
   ).toMatchObject({ id: incidentId, status: 'open' });
   forgetHealthCache();
   expect((await stripeStatus()).status).toBe('incident');
+  // While it is open, routing skips Stripe altogether (rerouted, in the report below).
+  for (let i = 0; i < 2; i++) {
+    const p = await decided(other, { amount: 990 + i, currency: 'usd' });
+    expect(p).toMatchObject({ status: 'captured', processor: 'adyen' });
+    expect(p.attempts.map((a: Json) => a.processor)).toEqual(['adyen']);
+  }
 
   // 5. A capture of the Stripe-authorized payment waits (held), it does not fail.
   const capturesBefore = rt.stripe!.stats().captures;
@@ -135,4 +142,18 @@ test('route, outage, incident, held capture, recovery', async () => {
   });
   expect(captured.amount_captured).toBe(4200);
   expect(rt.stripe!.stats().captures - capturesBefore).toBe(1);
+
+  // 7. The incident report is in the reports bucket, with the counts of what happened.
+  const file = path.join(dir, 'buckets', 'paystep-reports', 'incidents', 'stripe', `${incidentId}.json`);
+  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
+  expect(report.incident).toMatchObject({ id: incidentId, processor: 'stripe', status: 'resolved' });
+  expect(report.payments.rerouted).toBe(2);
+  expect(report.payments.failed).toBe(0);
+  expect(report.backlog).toMatchObject({ held: 1, by_kind: { capture: 1 }, by_status: { done: 1 } });
+  expect(report.backlog.replayed).toEqual([
+    expect.objectContaining({ kind: 'capture', payment_id: held.id, status: 'done' }),
+  ]);
+  expect(report.still_open.operations).toEqual([]);
+  expect(fs.existsSync(file.replace(/\.json$/, '.csv'))).toBe(true);
+  expect((await paystep('incident', 'report', incidentId)).incident.id).toBe(incidentId);
 });

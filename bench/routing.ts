@@ -206,6 +206,7 @@ async function endToEndSplit(a: Args) {
 async function outage(a: Args) {
   const { processorStatuses } = await import('../lambdas/processors/health.ts');
   const { runningIncident } = await import('../lambdas/store/incidents.ts');
+  const { DEFAULT_BREAKER_POLICY } = await import('../lambdas/domain/processor-health.ts');
   const { rt, call, pay, stop } = await startPlatform(true);
   try {
     await call('PUT', '/v1/routing', { default: ['stripe', 'adyen'] });
@@ -239,10 +240,23 @@ async function outage(a: Args) {
       breaker: stripe.breaker.state,
       incident: incident ? { id: incident.id, status: incident.status } : null,
       fault_to_breaker_open_ms: openedAt === undefined ? null : openedAt - faultAt,
-      tried_stripe_after_open:
+      // While open (from 2 s after it opened, the payments already on their way, until the cooldown
+      // makes it half-open and probes may try Stripe again) no payment should try Stripe first.
+      tried_stripe_while_open:
         openedAt === undefined
           ? null
-          : results.filter((r) => r.triedStripe && r.startedAt > openedAt + 2000).length,
+          : results.filter(
+              (r) =>
+                r.triedStripe &&
+                r.startedAt > openedAt + 2000 &&
+                r.startedAt < openedAt + DEFAULT_BREAKER_POLICY.cooldownMs,
+            ).length,
+      probes_after_cooldown:
+        openedAt === undefined
+          ? null
+          : results.filter(
+              (r) => r.triedStripe && r.startedAt >= openedAt + DEFAULT_BREAKER_POLICY.cooldownMs,
+            ).length,
     };
   } finally {
     await stop();
@@ -375,7 +389,8 @@ export async function main(argv: string[]): Promise<number> {
         : `${out.fault_to_breaker_open_ms} ms`,
       '',
     ]);
-    rows.push(['tried Stripe first > 2 s after it opened', out.tried_stripe_after_open ?? '-', '0']);
+    rows.push(['tried Stripe first while open (2 s in → cooldown)', out.tried_stripe_while_open ?? '-', '0']);
+    rows.push(['half-open probes to Stripe after the cooldown', out.probes_after_cooldown ?? '-', '']);
   }
   if (unknown) {
     rows.push([
@@ -413,7 +428,7 @@ export async function main(argv: string[]): Promise<number> {
   log(`results: ${file}`);
   const failed =
     inproc.split.max_deviation_pp > 2 ||
-    (out !== null && out.success_pct < 99) ||
+    (out !== null && (out.success_pct < 99 || (out.tried_stripe_while_open ?? 0) > 0)) ||
     (unknown !== null && unknown.double_authorizations > 0);
   return failed ? 1 : 0;
 }

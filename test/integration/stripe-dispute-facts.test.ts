@@ -15,6 +15,7 @@ import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { getPayment, timeline } from '../../lambdas/store/payments.ts';
 import { getDispute, getRef } from '../../lambdas/store/disputes.ts';
 import { getWebhookEvent } from '../../lambdas/store/webhook-events.ts';
+import { listFacts } from '../../lambdas/store/processor-facts.ts';
 import type { DisputeFact } from '../../lambdas/connectors/facts.ts';
 import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
 import type { applyDisputeFact as ApplyDisputeFact } from '../../lambdas/disputes/facts.ts';
@@ -133,6 +134,10 @@ describe('Stripe dispute events as neutral dispute facts (local runtime)', () =>
     expect(statuses.filter((s) => s === 'charged_back')).toHaveLength(1);
     expect(t.filter((e) => e.type === 'dispute' && e.event === 'opened')).toHaveLength(1);
     for (const e of events) expect((await getWebhookEvent('stripe', e.id))?.attempts).toBe(1);
+    // The fact store keeps each event's meaning, not the dispute object (read again from the event).
+    const kept = (await listFacts('stripe', dispute)).filter((f) => f.kind === 'dispute');
+    expect(kept.map((f) => f.id).sort()).toEqual(events.map((e) => `stripe:${e.id}`).sort());
+    for (const f of kept) expect(f).not.toHaveProperty('dispute');
 
     // Applied again, in either order, through the neutral applier: nothing changes.
     const facts = events.flatMap((e) => stripeWebhookFormat.facts(JSON.stringify(e))) as DisputeFact[];

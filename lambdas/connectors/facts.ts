@@ -22,6 +22,7 @@
  * lambdas/connectors/adyen/notifications.ts and lambdas/connectors/stripe/webhooks.ts.
  */
 import type { CardDetails, Failure, RetrieveResult } from '../connectors/types.ts';
+import type { DisputeFacts } from './disputes.ts';
 
 export interface FactAmount {
   /** paystep minor units. */
@@ -130,6 +131,14 @@ export interface DisputeFact extends FactBase {
   evidenceDueBy?: string;
   /** Whether the processor says the dispute can be defended. */
   defendable?: boolean;
+  /**
+   * The whole dispute as this event saw it, in paystep's terms, when the processor's event carries
+   * the dispute object (Stripe's `charge.dispute.*` `data.object`, read by the connector's
+   * `factsFromStripe`). The applier then applies the dispute as of this event (ordered by `at`: a
+   * stale event changes nothing). Absent (Adyen: a notification is one event, not the dispute): the
+   * applier asks the dispute connector's `retrieve` for the dispute's state.
+   */
+  dispute?: DisputeFacts;
 }
 
 export type ConnectorFact = PaymentFact | RefundFact | DisputeFact;

@@ -55,24 +55,11 @@ export interface WebhookAck {
   body: string;
 }
 
-/** A stored processor dispute event, as lambdas/disputes/events.ts still takes it (see below). */
-export interface ProcessorDisputeEvent {
-  type: string;
-  object: Record<string, unknown>;
-  created: number;
-}
-
 /** A connector's stored-event format: enough to process a stored event again. */
 export interface WebhookFormat {
   readonly processor: string;
   /** The facts a stored event states. Throws if `stored` is not what `verify` stored. */
   facts(stored: string): ConnectorFact[];
-  /**
-   * Transitional: the processor's dispute event as the disputes module's entry point
-   * (`handleDisputeEvent`) reads it, for a connector whose dispute events that module still
-   * applies itself rather than through `DisputeFact`s. Absent: dispute facts go to the neutral applier.
-   */
-  disputeEvent?(stored: string): ProcessorDisputeEvent | undefined;
 }
 
 export interface WebhookReceiver extends WebhookFormat {

@@ -1,9 +1,15 @@
 /**
- * The entry point for a processor's dispute events. Webhook ingestion verifies the request and calls
- * `handleDisputeEvent(processor, type, payload, created)` (Stripe: the event's type, `data.object`
- * and `created`); the processor's dispute connector reads the payload into neutral facts
- * (lambdas/connectors/disputes.ts). Adyen's notifications arrive as stored facts instead and go
- * through `applyDisputeFact` (./facts.ts); both end in `applyAndFollow`.
+ * Entry points for what a processor says about a dispute, all ending in `applyAndFollow`
+ * (./apply.ts: the guarded dispute and payment transitions, the workflow):
+ *
+ * - `applyDisputeFact` (./facts.ts): a verified webhook's neutral dispute fact, for every processor
+ *   (lambdas/webhooks/facts.ts) — the dispute as the event saw it when the fact carries it
+ *   (Stripe), otherwise the connector's `retrieve` (Adyen);
+ * - `handleDisputeEvent(processor, type, payload, created)`: a processor's own dispute object that
+ *   reached paystep some other way (a test forwarding a simulator's events, a tool), read by the
+ *   processor's dispute connector (`readEvent`) into the same neutral facts;
+ * - `applyDisputeAsOf`: the shared step: neutral facts as of one event, fingerprinted by the event
+ *   and the facts, so the same event applied through either entry point is one change.
  *
  * The caller's function needs, in its topology `uses`: tables `main`, stateMachines `dispute`,
  * the processors' secrets (see `disputeEventUses` in lib/topology/disputes.ts).
@@ -42,10 +48,24 @@ export async function handleDisputeEvent(
     });
     return 'ignored';
   }
+  return applyDisputeAsOf(connector, eventType, eventCreated, facts);
+}
+
+/**
+ * Applies the dispute as one processor event (`eventType`, at `eventCreated`, epoch seconds) saw
+ * it: an older event than the state recorded changes nothing, a redelivery (same event, same
+ * facts) is a duplicate. Results as `handleDisputeEvent`'s.
+ */
+export function applyDisputeAsOf(
+  connector: DisputeConnector,
+  eventType: string,
+  eventCreated: number,
+  facts: DisputeFacts,
+): Promise<'applied' | 'ignored' | 'unknown_object'> {
   return applyProcessorFacts(connector, facts, {
     eventType,
     eventCreated,
-    fingerprint: eventFingerprint(eventType, eventCreated, payload),
+    fingerprint: eventFingerprint(eventType, eventCreated, facts),
   });
 }
 

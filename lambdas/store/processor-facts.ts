@@ -30,8 +30,18 @@ const refKey = (processor: string, reference: string) => ({
 });
 const expiry = () => Math.floor(Date.now() / 1000) + FACT_TTL_DAYS * 86400;
 
-/** Stores a verified fact once. True when this call stored it (false: already stored). */
-export async function storeFact(fact: ConnectorFact): Promise<boolean> {
+/**
+ * Stores a verified fact once. True when this call stored it (false: already stored). A dispute
+ * fact's `dispute` (the processor's whole dispute as its event saw it, evidence text included: up
+ * to 150,000 characters at Stripe) is not stored: it is read again from the stored event when the
+ * event is processed, and an item must stay within DynamoDB's 400 KB.
+ */
+export async function storeFact(input: ConnectorFact): Promise<boolean> {
+  let fact = input;
+  if (fact.kind === 'dispute' && fact.dispute) {
+    const { dispute: _snapshot, ...rest } = fact;
+    fact = rest;
+  }
   const refs = new Set([fact.reference]);
   if (fact.kind !== 'payment') refs.add(fact.paymentReference);
   let created = false;

@@ -13,12 +13,11 @@
  *   flags it for attention (the transition table cannot move it back);
  * - refund facts → `applyRefundUpdate` (succeeded / failed / canceled: a pending refund moves once;
  *   a reversal is recorded);
- * - dispute facts → `applyDisputeFact` (lambdas/disputes/facts.ts: the dispute connector's
- *   `retrieve` folds the dispute's stored facts), or, for a connector whose stored event carries the
- *   processor's own dispute object (`WebhookFormat.disputeEvent`: Stripe), `handleDisputeEvent`
- *   (lambdas/disputes/events.ts) with that object: each Stripe event applies the dispute as that
- *   event saw it (ordered by its `created`), so a stale event changes nothing and every event keeps
- *   its own outcome, as before the route was shared.
+ * - dispute facts → `applyDisputeFact` (lambdas/disputes/facts.ts), for every processor: a fact
+ *   that carries the dispute as its event saw it (`DisputeFact.dispute`: Stripe's events carry the
+ *   whole object) applies that (ordered by the event's time, so a stale event changes nothing and
+ *   every event keeps its own outcome); otherwise the dispute connector's `retrieve` folds the
+ *   dispute's stored facts (Adyen).
  *
  * `unknown_object`: the fact names a payment or refund paystep does not have yet (the
  * notification overtook the workflow's write): the event is parked and retried. An event with no
@@ -27,7 +26,6 @@
 import type { ConnectorFact, PaymentFact } from '../connectors/facts.ts';
 import type { WebhookFormat } from '../connectors/webhooks.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
-import { handleDisputeEvent } from '../disputes/events.ts';
 import { applyDisputeFact } from '../disputes/facts.ts';
 import { applyModificationFact } from '../payments/modification-outcome.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
@@ -102,12 +100,7 @@ async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOu
 }
 
 /** Applies one fact of the stored event `event` (its id, type and time go on timelines). */
-export async function applyFact(
-  fact: ConnectorFact,
-  event: EventInfo,
-  format: WebhookFormat,
-  stored: string,
-): Promise<EventOutcome> {
+export async function applyFact(fact: ConnectorFact, event: EventInfo): Promise<EventOutcome> {
   switch (fact.kind) {
     case 'payment':
       return paymentFact(fact, event);
@@ -118,11 +111,8 @@ export async function applyFact(
         { id: fact.reference, status: fact.event, failure_reason: fact.reason },
         event.created,
       );
-    case 'dispute': {
-      const own = format.disputeEvent?.(stored);
-      if (own) return handleDisputeEvent(fact.processor, own.type, own.object, own.created);
+    case 'dispute':
       return applyDisputeFact(fact);
-    }
   }
 }
 
@@ -133,6 +123,6 @@ export async function applyStoredEvent(
   event: EventInfo,
 ): Promise<EventOutcome> {
   const outcomes: EventOutcome[] = [];
-  for (const fact of format.facts(stored)) outcomes.push(await applyFact(fact, event, format, stored));
+  for (const fact of format.facts(stored)) outcomes.push(await applyFact(fact, event));
   return combine(outcomes);
 }

@@ -1,8 +1,8 @@
 /**
  * Disputes: the API (read, list, evidence, accept), the dispute workflow and its tasks. Processor
- * events reach disputes through `handleDisputeEvent` (lambdas/disputes/events.ts, Stripe's events)
- * and `applyDisputeFact` (lambdas/disputes/facts.ts, Adyen's notification facts), called by
- * webhook processing; its function needs `disputeEventUses`. See docs/disputes.md.
+ * events reach disputes as neutral dispute facts through `applyDisputeFact`
+ * (lambdas/disputes/facts.ts), called by webhook processing; its function needs
+ * `disputeEventUses`. See docs/disputes.md.
  */
 import type { FunctionUses, TopologyFragment } from '../topology.ts';
 

@@ -242,14 +242,63 @@ describe('Stripe events → facts', () => {
     expect(d('charge.dispute.closed', 'won')).toMatchObject({ event: 'prearbitration_won' });
   });
 
-  test('a stored dispute event is handed to the disputes module as it was sent; other events are not', () => {
-    const dispute = event('charge.dispute.closed', { id: 'du_1', status: 'won', payment_intent: 'pi_1' });
-    expect(stripeWebhookFormat.disputeEvent!(JSON.stringify(dispute))).toEqual({
-      type: 'charge.dispute.closed',
-      object: dispute.data.object,
-      created: dispute.created,
+  test('a dispute fact carries the dispute as its event saw it, in paystep terms; a stored event gives it again', () => {
+    const object = {
+      id: 'du_1',
+      object: 'dispute',
+      status: 'won',
+      amount: 1050,
+      currency: 'USD',
+      payment_intent: 'pi_1',
+      reason: 'fraudulent',
+      created: 1_699_000_000,
+      evidence_details: { due_by: 1_700_100_000, has_evidence: true, submission_count: 1 },
+      balance_transactions: [
+        { id: 'txn_w', amount: -1050, fee: 1500, net: -2550, currency: 'usd', created: 1_699_000_100 },
+      ],
+    };
+    const closed = event('charge.dispute.closed', object);
+    const [fact] = stripeFacts(closed);
+    expect(fact).toMatchObject({
+      kind: 'dispute',
+      event: 'prearbitration_won',
+      dispute: {
+        processor: 'stripe',
+        processor_reference: 'du_1',
+        payment_reference: 'pi_1',
+        status: 'won',
+        processor_status: 'won',
+        amount: 1050,
+        currency: 'usd',
+        evidence_due_by: 1_700_100_000,
+        has_evidence: true,
+        submission_count: 1,
+        balance_transactions: [{ id: 'txn_w', amount: -1050, fee: 1500 }],
+        processor_updated: 1_699_000_100,
+      },
     });
-    expect(stripeWebhookFormat.disputeEvent!(JSON.stringify(event('customer.created', {})))).toBeUndefined();
+    expect(stripeWebhookFormat.facts(JSON.stringify(closed))).toEqual([fact]);
+    // Stripe's statuses paystep does not model are read as no status (the applier ignores the change).
+    expect(stripeFacts(event('charge.dispute.updated', { ...object, status: 'prevented' }))[0]).toMatchObject(
+      {
+        dispute: { status: null, processor_status: 'prevented' },
+      },
+    );
+  });
+
+  test('a dispute event whose object is not a readable dispute gives no fact', () => {
+    const base = {
+      id: 'du_2',
+      object: 'dispute',
+      status: 'needs_response',
+      currency: 'usd',
+      payment_intent: 'pi_1',
+    };
+    expect(stripeFacts(event('charge.dispute.created', base))).toEqual([]); // no amount
+    expect(stripeFacts(event('charge.dispute.created', { ...base, amount: 100, object: 'charge' }))).toEqual(
+      [],
+    );
+    expect(stripeFacts(event('charge.dispute.created', { ...base, amount: 100 }))).toHaveLength(1);
   });
 
   test('events paystep does not use give no fact', () => {

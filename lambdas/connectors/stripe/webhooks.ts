@@ -27,9 +27,11 @@
  *   `under_review` → information_supplied), `funds_withdrawn` → chargeback (money withdrawn),
  *   `funds_reinstated` → chargeback_reversed (money returned), `closed` → prearbitration_won /
  *   prearbitration_lost for won / lost (the final outcome; no money moves with it: Stripe moves
- *   money by the funds_* events), defense_period_ended for a closed inquiry.
- *   lambdas/disputes/events.ts still applies Stripe's dispute object itself: `disputeEvent` hands
- *   it over (../webhooks.ts, WebhookFormat).
+ *   money by the funds_* events), defense_period_ended for a closed inquiry. A Stripe event carries
+ *   the whole dispute: the fact's `dispute` is that object in paystep's terms (`factsFromStripe`,
+ *   ./disputes.ts), so lambdas/disputes/facts.ts (`applyDisputeFact`) applies the dispute as this
+ *   event saw it, through the same guarded transitions as Adyen's facts. An event whose object is
+ *   not a readable dispute gives no fact.
  */
 import type { CardDetails } from '../types.ts';
 import type {
@@ -42,8 +44,9 @@ import type {
   PaymentFact,
   RefundFact,
 } from '../facts.ts';
-import type { ProcessorDisputeEvent, WebhookFormat, WebhookReceiver } from '../webhooks.ts';
+import type { WebhookFormat, WebhookReceiver } from '../webhooks.ts';
 import { mapStripeDecline } from './declines.ts';
+import { factsFromStripe } from './disputes.ts';
 import { verifyStripeSignature } from './signature.ts';
 
 const NAME = 'stripe';
@@ -248,7 +251,8 @@ function disputeFact(event: StripeEventLike): DisputeFact | undefined {
   const status = str(d.status) ?? '';
   const ev = disputeEventOf(event.type, status);
   const paymentReference = str(d.payment_intent) ?? str(d.charge);
-  if (!reference || !ev || !paymentReference) return undefined;
+  const dispute = factsFromStripe(d);
+  if (!reference || !ev || !paymentReference || !dispute) return undefined;
   const fact: DisputeFact = {
     ...base(event, `${NAME}:${event.id}`, true, amountOf(d.amount, d.currency)),
     kind: 'dispute',
@@ -257,6 +261,7 @@ function disputeFact(event: StripeEventLike): DisputeFact | undefined {
     merchantReference: paystepPaymentId(d) ?? null,
     event: ev[0],
     money: ev[1],
+    dispute,
   };
   if (status) fact.processorStatus = status;
   const reason = str(d.network_reason_code) ?? str(d.reason);
@@ -309,12 +314,6 @@ function storedEvent(stored: string): StripeEventLike {
 export const stripeWebhookFormat: WebhookFormat = {
   processor: NAME,
   facts: (stored) => stripeFacts(storedEvent(stored)),
-  disputeEvent(stored): ProcessorDisputeEvent | undefined {
-    const e = storedEvent(stored);
-    return e.type.startsWith('charge.dispute.')
-      ? { type: e.type, object: e.data.object, created: e.created }
-      : undefined;
-  },
 };
 
 /** Stripe's webhook receiver under the endpoint's signing secrets (the new one first while rotating). */

@@ -4,6 +4,11 @@
  * computed by the `stripe` SDK under the endpoint's signing secret, retried with exponential
  * backoff while the endpoint does not answer 2xx (docs.stripe.com/webhooks#retries).
  *
+ * The delivery itself — one event per request, the retry schedule, the test controls — is the
+ * simulator framework's (framework/delivery.ts `DurableDelivery`, as the Adyen simulator's
+ * notifications); this file adds only what is Stripe's: the signed request and the schedule
+ * (1 s, 2 s, 4 s … for `maxAttempts` attempts, scaled by the runtime's time scale).
+ *
  * Test controls (programmatic `configure()`, or PAYSTEP_SIM_WEBHOOK_* at start):
  * - `duplicate` (0..1): probability that an event is delivered twice (the second a little later);
  * - `reorderWindow` (N): events are held until N are waiting (or `reorderHoldMs` passed), then
@@ -11,23 +16,28 @@
  * - `delayMs`: every delivery waits this long first (plus a random jitter of up to as much again);
  * - `dropRate` (0..1): probability that an event is never delivered (what the sweeper must cover).
  *
- * Deliveries are not journaled: events pending when the runtime stops are not delivered later
- * (paystep's poll fallbacks and the sweeper cover lost webhooks, as they must for Stripe too).
+ * Until the endpoint's URL is known (the gateway not started yet) deliveries wait without counting
+ * an attempt. Deliveries are not journaled: events pending when the runtime stops are not
+ * delivered later (paystep's poll fallbacks and the sweeper cover lost webhooks, as they must for
+ * Stripe too).
  */
 import Stripe from 'stripe';
 import type { Logger } from '../log.ts';
 import type { StripeEvent } from './stripe-simulator.ts';
+import {
+  DEFAULT_DELIVERY_CONTROLS,
+  DurableDelivery,
+  type AttemptResult,
+  type DeliveryControls,
+  type Envelope,
+} from './framework/delivery.ts';
+import { DurableStore } from './framework/store.ts';
 
-export interface WebhookControls {
-  duplicate: number;
-  reorderWindow: number;
-  reorderHoldMs: number;
-  delayMs: number;
-  dropRate: number;
-}
+/** The framework's delivery controls (framework/delivery.ts), under the name the runtime and tests use. */
+export type WebhookControls = DeliveryControls;
 
 export interface StripeWebhookSenderOptions extends Partial<WebhookControls> {
-  /** The endpoint URL, or null while it is not available (deliveries wait and retry). */
+  /** The endpoint URL, or null while it is not available (deliveries wait). */
   url: () => string | null;
   /** The signing secret (a comma-separated list signs with the first, Stripe's newest). */
   secret: () => string;
@@ -43,7 +53,7 @@ export interface StripeWebhookSenderOptions extends Partial<WebhookControls> {
 export interface WebhookSenderStats {
   /** Events received from the simulator. */
   events: number;
-  /** Deliveries answered 2xx (duplicates included). */
+  /** Events delivered (answered 2xx; a duplicate delivery is not counted again). */
   delivered: number;
   /** Extra deliveries made by `duplicate`. */
   duplicated: number;
@@ -63,13 +73,11 @@ export interface DeliveryRecord {
   at: number;
 }
 
-const DEFAULTS: WebhookControls = {
-  duplicate: 0,
-  reorderWindow: 0,
-  reorderHoldMs: 200,
-  delayMs: 0,
-  dropRate: 0,
-};
+/** Stripe's schedule: 1 s, 2 s, 4 s … after each failed attempt, until `maxAttempts` attempts. */
+export function stripeRetryDelay(maxAttempts: number) {
+  return (failedAttempts: number): number | undefined =>
+    failedAttempts >= maxAttempts ? undefined : 1000 * 2 ** (failedAttempts - 1);
+}
 
 function fraction(name: string, v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -107,213 +115,109 @@ export function signStripePayload(payload: string, secret: string, timestampSeco
 }
 
 export class StripeWebhookSender {
-  private controls: WebhookControls;
   private readonly opts: StripeWebhookSenderOptions;
-  private readonly random: () => number;
-  private readonly held: StripeEvent[] = [];
-  private holdTimer?: NodeJS.Timeout;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly running = new Set<Promise<void>>();
-  private readonly idleWaiters: (() => void)[] = [];
-  private pending = 0;
+  private readonly delivery: DurableDelivery<StripeEvent>;
+  /** The event of each envelope attempted lately (for `deliveries()`), oldest first. */
+  private readonly sent = new Map<string, { event: string; type: string }>();
   private stopped = false;
-  private readonly log: DeliveryRecord[] = [];
-  private counters: WebhookSenderStats = {
-    events: 0,
-    delivered: 0,
-    duplicated: 0,
-    dropped: 0,
-    retries: 0,
-    failed: 0,
-  };
 
   constructor(opts: StripeWebhookSenderOptions) {
     this.opts = opts;
-    this.random = opts.random ?? Math.random;
-    this.controls = { ...DEFAULTS };
-    this.configure(opts);
+    const controls: Partial<WebhookControls> = {};
+    for (const k of Object.keys(DEFAULT_DELIVERY_CONTROLS) as (keyof WebhookControls)[])
+      if (opts[k] !== undefined) controls[k] = opts[k];
+    this.delivery = new DurableDelivery<StripeEvent>({
+      store: new DurableStore(), // in memory: see the module comment
+      collection: 'stripe-webhooks',
+      logger: opts.logger,
+      send: (env) => this.post(env),
+      retryDelay: stripeRetryDelay(opts.maxAttempts ?? 10),
+      timeScale: opts.timeScale,
+      maxBatch: 1, // Stripe sends one event per request
+      controls,
+      random: opts.random,
+    });
+    this.delivery.resume();
   }
 
   /** Changes the test controls; returns them all. */
   configure(c: Partial<WebhookControls>): WebhookControls {
-    const next = { ...this.controls };
-    for (const k of Object.keys(DEFAULTS) as (keyof WebhookControls)[]) {
-      const v = c[k];
-      if (v === undefined) continue;
-      if (typeof v !== 'number' || !(v >= 0))
-        throw new Error(`webhook control ${k} must be a non-negative number`);
-      if ((k === 'duplicate' || k === 'dropRate') && v > 1)
-        throw new Error(`webhook control ${k} must be at most 1`);
-      next[k] = v;
-    }
-    this.controls = next;
-    if (this.held.length && this.held.length >= this.controls.reorderWindow) this.release();
-    return { ...this.controls };
+    return this.delivery.configure(c);
   }
 
   /** Back to plain delivery: no duplicates, reordering, delay or drops. */
   reset(): WebhookControls {
-    return this.configure(DEFAULTS);
+    return this.delivery.reset();
   }
 
   get settings(): WebhookControls {
-    return { ...this.controls };
+    return this.delivery.settings;
   }
 
   stats(): WebhookSenderStats {
-    return { ...this.counters };
+    const { items, ...rest } = this.delivery.stats();
+    return { events: items, ...rest };
   }
 
   /** The latest deliveries (at most 1000), oldest first. */
   deliveries(): DeliveryRecord[] {
-    return [...this.log];
+    return this.delivery.attempts().map((a) => ({
+      event: this.sent.get(a.envelope)?.event ?? '',
+      type: this.sent.get(a.envelope)?.type ?? '',
+      attempt: Math.max(1, a.attempt),
+      status: a.status === 'no-target' ? 'error' : a.status,
+      at: a.at,
+    }));
   }
 
   /** The simulator's `onEvent`. */
   send(event: StripeEvent): void {
     if (this.stopped) return;
-    this.counters.events++;
-    if (this.controls.dropRate > 0 && this.random() < this.controls.dropRate) {
-      this.counters.dropped++;
-      return;
-    }
-    this.pending++;
-    if (this.controls.reorderWindow > 1) {
-      this.held.push(event);
-      if (this.held.length >= this.controls.reorderWindow) this.release();
-      else if (!this.holdTimer) {
-        this.holdTimer = setTimeout(() => this.release(), this.controls.reorderHoldMs);
-        this.holdTimer.unref();
-      }
-      return;
-    }
-    this.schedule(event);
+    this.delivery.enqueue(event);
   }
 
   /** Delivers events held for reordering now. */
   flush(): void {
-    this.release();
+    this.delivery.releaseHeld();
   }
 
   /** Resolves when nothing is held, delayed, in flight or waiting for a retry. */
   idle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.delivery.idle();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = undefined;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.held.length = 0;
-    await Promise.allSettled([...this.running]);
-    this.pending = 0;
-    this.notifyIdle();
+    await this.delivery.stop();
   }
 
   // ----------------------------------------------------------------------------------------------
 
-  private release(): void {
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = undefined;
-    const batch = this.held.splice(0);
-    for (let i = batch.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
-    }
-    for (const e of batch) this.schedule(e);
-  }
-
-  private schedule(event: StripeEvent): void {
-    const copies = this.controls.duplicate > 0 && this.random() < this.controls.duplicate ? 2 : 1;
-    if (copies === 2) {
-      this.counters.duplicated++;
-      this.pending++;
-    }
-    for (let c = 0; c < copies; c++) {
-      const base = this.controls.delayMs;
-      const wait = base > 0 ? base + this.random() * base : 0;
-      this.later(
-        () => this.attempt(event, 1),
-        c === 0 ? wait : wait + 1 + this.random() * Math.max(20, base),
-      );
-    }
-  }
-
-  private later(fn: () => void, ms: number): void {
-    if (this.stopped) return;
-    if (ms <= 0) {
-      setImmediate(fn);
-      return;
-    }
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    t.unref();
-    this.timers.add(t);
-  }
-
-  private attempt(event: StripeEvent, attempt: number): void {
-    if (this.stopped) return;
-    const run = this.post(event, attempt).finally(() => this.running.delete(run));
-    this.running.add(run);
-  }
-
-  private async post(event: StripeEvent, attempt: number): Promise<void> {
+  private async post(env: Envelope<StripeEvent>): Promise<AttemptResult> {
+    const event = env.items[0]!;
     const url = this.opts.url();
-    let status: number | 'error' = 'error';
-    if (url) {
-      // Stripe sends the event pretty-printed; the signature covers these exact bytes.
-      const payload = JSON.stringify(event, null, 2);
-      const secret = this.opts.secret().split(',')[0]!.trim();
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json; charset=utf-8',
-            'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-            'stripe-signature': signStripePayload(payload, secret),
-          },
-          body: payload,
-          signal: AbortSignal.timeout(15_000),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        status = res.status;
-      } catch {
-        status = 'error';
-      }
+    if (!url) return { accepted: false, status: 'no-target' };
+    this.sent.delete(env.id);
+    this.sent.set(env.id, { event: event.id, type: event.type });
+    if (this.sent.size > 2000) this.sent.delete(this.sent.keys().next().value!);
+    // Stripe sends the event pretty-printed; the signature covers these exact bytes.
+    const payload = JSON.stringify(event, null, 2);
+    const secret = this.opts.secret().split(',')[0]!.trim();
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+          'stripe-signature': signStripePayload(payload, secret),
+        },
+        body: payload,
+        signal: AbortSignal.timeout(15_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return { accepted: res.status >= 200 && res.status < 300, status: res.status };
+    } catch {
+      return { accepted: false, status: 'error' };
     }
-    if (this.stopped) return;
-    this.log.push({ event: event.id, type: event.type, attempt, status, at: Date.now() });
-    if (this.log.length > 1000) this.log.shift();
-    if (typeof status === 'number' && status >= 200 && status < 300) {
-      this.counters.delivered++;
-      this.done();
-      return;
-    }
-    const max = this.opts.maxAttempts ?? 10;
-    if (attempt >= max) {
-      this.counters.failed++;
-      this.opts.logger.warn({ event: event.id, type: event.type, status }, 'stripe webhook given up');
-      this.done();
-      return;
-    }
-    this.counters.retries++;
-    // Stripe: exponential backoff. Here 1 s, 2 s, 4 s … (scaled by the runtime's time scale).
-    const delay = (1000 * 2 ** (attempt - 1)) / (this.opts.timeScale ?? 1);
-    this.later(() => this.attempt(event, attempt + 1), delay);
-  }
-
-  private done(): void {
-    this.pending = Math.max(0, this.pending - 1);
-    this.notifyIdle();
-  }
-
-  private notifyIdle(): void {
-    if (this.pending !== 0) return;
-    for (const w of this.idleWaiters.splice(0)) w();
   }
 }

@@ -8,7 +8,7 @@
  * - An envelope is stored (DurableStore) before its first attempt and until it is accepted or
  *   given up, with its attempt count and next attempt time: pending deliveries survive a restart
  *   and resume on schedule (`resume()`).
- * - Test controls (`configure()`; same meaning as the Stripe webhook sender's):
+ * - Test controls (`configure()`; the Stripe webhook sender's and Adyen's notifications' controls):
  *   `duplicate` (0..1) an envelope is also sent a second time a little later (one extra attempt);
  *   `reorderWindow` (N) envelopes are held until N wait (or `reorderHoldMs` passed), then sent in a
  *   random order; `delayMs` every first attempt waits this long (plus up to as much again);

@@ -46,7 +46,8 @@
  *
  * Layout (docs/simulators.md, "Code layout"): one file per resource, each a layer of the class
  * (core.ts → payouts.ts → refunds.ts → disputes.ts → payment-intents.ts → this file); HTTP through
- * the shared simulator server (../framework/http.ts).
+ * the shared simulator server (../framework/http.ts); fault decisions by the shared fault controls
+ * (../framework/faults.ts) behind Stripe's own fault fields (faults.ts).
  *
  * - Lists and the balance: GET /v1/refunds, /v1/disputes, /v1/payouts, /v1/balance_transactions,
  *   /v1/balance.
@@ -267,7 +268,7 @@ export class StripeSimulator extends StripePaymentIntents {
       this.log.debug({ method, path: url.pathname }, 'stripe simulator: down fault, dropping the connection');
       return { destroy: true };
     }
-    if (fault === 'rate_limit' || fault === 'fail') {
+    if (fault === 'rate_limit' || fault === 'error') {
       if (latencyMs) await sleep(latencyMs);
       if (fault === 'rate_limit') {
         return fail(
@@ -332,7 +333,7 @@ export class StripeSimulator extends StripePaymentIntents {
           );
         }
         // A timeout fault leaves a replay unanswered too: the caller still cannot learn the outcome.
-        if (fault === 'timeout') return { hang: true };
+        if (fault === 'timeout-after-processing') return { hang: true };
         this.log.debug(
           { method, path: url.pathname, status: stored.status, replayed: true },
           'stripe simulator request',
@@ -391,7 +392,7 @@ export class StripeSimulator extends StripePaymentIntents {
     }
     this.dispatch(ctx.events);
 
-    if (fault === 'timeout') {
+    if (fault === 'timeout-after-processing') {
       // The effect happened and is stored; the caller never hears about it.
       this.log.debug({ method, path: url.pathname }, 'stripe simulator: timeout fault, not answering');
       return { hang: true };

@@ -23,6 +23,20 @@ export const PAYMENT_STATUSES = [
 
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/**
+ * An approved payment: authorized or anything after it, whatever happened next (refunds and
+ * disputes included). Every report and analytics view counts approvals this way.
+ */
+export const APPROVED_STATUSES: ReadonlySet<PaymentStatus> = new Set([
+  'authorized',
+  'captured',
+  'settled',
+  'partially_refunded',
+  'refunded',
+  'disputed',
+  'charged_back',
+]);
+
 export const TRANSITIONS: Record<PaymentStatus, readonly PaymentStatus[]> = {
   processing: ['pending_review', 'requires_action', 'authorized', 'captured', 'failed', 'canceled'],
   pending_review: ['processing', 'canceled'],

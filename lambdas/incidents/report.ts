@@ -18,7 +18,7 @@
  */
 import { replayOrder, type HeldOperation } from '../domain/backlog.ts';
 import type { Incident } from '../domain/incidents.ts';
-import type { PaymentStatus } from '../domain/payment.ts';
+import { APPROVED_STATUSES, type PaymentStatus } from '../domain/payment.ts';
 import { figures, type HealthCounts, type HealthFigures } from '../domain/processor-health.ts';
 
 /** What the report needs of a payment (a `Payment` has all of it). */
@@ -120,15 +120,6 @@ export interface IncidentReport {
   failed: ReportPaymentLine[];
 }
 
-const APPROVED: ReadonlySet<PaymentStatus> = new Set([
-  'authorized',
-  'captured',
-  'settled',
-  'partially_refunded',
-  'refunded',
-  'disputed',
-  'charged_back',
-]);
 const UNDECIDED: ReadonlySet<PaymentStatus> = new Set(['processing', 'pending_review', 'requires_action']);
 
 /** Whether a `routed` explanation says this incident made routing skip its processor. */
@@ -213,7 +204,7 @@ export function buildIncidentReport(input: ReportInput): IncidentReport {
     };
     v.payments++;
     v.amount += p.amount;
-    if (APPROVED.has(p.status)) {
+    if (APPROVED_STATUSES.has(p.status)) {
       v.approved_payments++;
       v.approved_amount += p.amount;
     }

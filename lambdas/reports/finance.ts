@@ -9,7 +9,7 @@
  * Rows are produced in a deterministic order; nothing depends on the time the report runs.
  */
 import type { LedgerEntry } from '../ledger/domain.ts';
-import type { Payment } from '../domain/payment.ts';
+import { APPROVED_STATUSES, type Payment } from '../domain/payment.ts';
 
 export const REPORT_NAMES = ['transactions', 'summary', 'performance', 'subscriptions'] as const;
 export type ReportName = (typeof REPORT_NAMES)[number];
@@ -245,16 +245,6 @@ export const PERFORMANCE_COLUMNS = [
   'approval_rate',
 ] as const;
 
-const APPROVED = new Set([
-  'authorized',
-  'captured',
-  'settled',
-  'partially_refunded',
-  'refunded',
-  'disputed',
-  'charged_back',
-]);
-
 export const PERFORMANCE_DIMENSIONS = [
   'all',
   'processor',
@@ -271,7 +261,7 @@ export const PERFORMANCE_DIMENSIONS = [
 export type Outcome = 'approved' | 'declined' | 'other';
 
 export function outcomeOf(p: Pick<Payment, 'status'>): Outcome {
-  if (APPROVED.has(p.status)) return 'approved';
+  if (APPROVED_STATUSES.has(p.status)) return 'approved';
   if (p.status === 'failed') return 'declined';
   return 'other';
 }

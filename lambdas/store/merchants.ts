@@ -136,41 +136,32 @@ export async function getMerchant(id: string): Promise<Merchant | undefined> {
   return r.Item ? fromItem(r.Item) : undefined;
 }
 
-/** Sets the merchant's dunning policy (validated by the caller); undefined when there is no such merchant. */
-export async function setMerchantDunningPolicy(
-  id: string,
-  policy: Partial<DunningPolicy>,
-): Promise<Merchant | undefined> {
+/** Sets one attribute of the merchant; undefined when there is no such merchant. */
+async function setMerchantAttribute(id: string, name: string, value: unknown): Promise<Merchant | undefined> {
   const item = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' },
-      UpdateExpression: 'SET dunning_policy = :p',
+      UpdateExpression: 'SET #a = :v',
       ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':p': policy },
+      ExpressionAttributeNames: { '#a': name },
+      ExpressionAttributeValues: { ':v': value },
       ReturnValues: 'ALL_NEW',
     }),
   );
   return item ? fromItem(item) : undefined;
 }
 
+/** Sets the merchant's dunning policy (validated by the caller). */
+export const setMerchantDunningPolicy = (id: string, policy: Partial<DunningPolicy>) =>
+  setMerchantAttribute(id, 'dunning_policy', policy);
+
 /**
  * Sets the merchant's processor order (validated by the caller against the enabled processors);
  * undefined when there is no such merchant.
  */
-export async function setMerchantProcessors(id: string, processors: string[]): Promise<Merchant | undefined> {
-  const item = await conditionalUpdate(
-    new UpdateCommand({
-      TableName: table(),
-      Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' },
-      UpdateExpression: 'SET processors = :p',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':p': processors },
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
-  return item ? fromItem(item) : undefined;
-}
+export const setMerchantProcessors = (id: string, processors: string[]) =>
+  setMerchantAttribute(id, 'processors', processors);
 
 /** Every merchant (active or not), oldest first, one index page at a time. */
 export async function* allMerchants(): AsyncGenerator<Merchant> {

@@ -21,6 +21,7 @@ import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts
 import type { applyDisputeFact as ApplyDisputeFact } from '../../lambdas/disputes/facts.ts';
 import type { handleDisputeEvent as HandleDisputeEvent } from '../../lambdas/disputes/events.ts';
 import type { stripeWebhookFormat as StripeWebhookFormat } from '../../lambdas/connectors/stripe/webhooks.ts';
+import { until } from '../fixtures/api.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -35,15 +36,6 @@ describe('Stripe dispute events as neutral dispute facts (local runtime)', () =>
   let handleDisputeEvent: typeof HandleDisputeEvent;
   let stripeWebhookFormat: typeof StripeWebhookFormat;
 
-  const until = async <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   const deliver = async (e: StripeEvent) => {
     const payload = JSON.stringify(e, null, 2);
     const res = await fetch(`${rt.url}/webhooks/stripe`, {

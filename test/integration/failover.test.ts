@@ -149,6 +149,34 @@ test('an unknown outcome is settled with the same processor: processed once, nev
   expect(rt.adyen!.stats().payments).toBe(adyenBefore);
 });
 
+test("with timeout-after-processing on a third of Stripe's requests, no payment is ever authorized at both processors", async () => {
+  const adyenBefore = new Set(rt.adyen!.paymentRecords().map((p) => p.merchantReference));
+  rt.stripe!.faults.set({ timeoutRate: 0.3 });
+  const ids: string[] = [];
+  await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      for (let i = 0; i < 6; i++) ids.push((await pay('pm_card_visa', 3000 + i)).id as string);
+    }),
+  );
+  rt.stripe!.faults.reset();
+  // What each processor itself holds for these payments.
+  const atStripe = new Set(
+    rt
+      .stripe!.objectsWhere('payment_intent', 'object', 'payment_intent')
+      .filter((pi) => pi.status === 'succeeded' || pi.status === 'requires_capture')
+      .map((pi) => (pi.metadata as Record<string, string>).paystep_payment_id),
+  );
+  const atAdyen = new Set(
+    rt
+      .adyen!.paymentRecords()
+      .filter((p) => p.status === 'authorised' && !adyenBefore.has(p.merchantReference))
+      .map((p) => p.merchantReference),
+  );
+  expect(ids).toHaveLength(30);
+  expect(ids.filter((id) => atStripe.has(id) && atAdyen.has(id))).toEqual([]);
+  expect(ids.every((id) => atStripe.has(id) || atAdyen.has(id))).toBe(true);
+});
+
 test('a processor whose answer was lost and which then refuses connections is not failed over: the outcome is checked there', async () => {
   // The first request of the attempt times out after Stripe processed it; the retry then finds
   // Stripe refusing connections. The refusal proves nothing about the first request, so the payment

@@ -79,6 +79,16 @@ export async function createRefund(
     ({ payment: p, amount } = await refundablePayment(input));
     await progress.checkpoint('reserving', { payment: p.id, amount });
   }
+  // A refundable payment was captured at a processor (checked above, before anything is reserved).
+  const processorName = p.processor;
+  if (!processorName)
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'payment_unexpected_state',
+      'This payment was never sent to a processor: there is nothing to refund.',
+      'payment',
+    );
   try {
     await reserve(p.id, id, amount);
   } catch (err) {
@@ -101,7 +111,7 @@ export async function createRefund(
     status: 'pending',
     reason: input.reason ?? null,
     channel: input.channel,
-    processor: p.processor ?? 'stripe',
+    processor: processorName,
     processor_reference: null,
     failure_reason: null,
     metadata: input.metadata ?? {},

@@ -129,6 +129,28 @@ const errorMapper = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProx
       request.response = json(err.status, err.toJSON());
       return;
     }
+    // The function's time ran out (middy answers just before Lambda would cut it off), e.g. under
+    // load: not the client's fault and not a bug. What the request started goes on (workflows,
+    // idempotency claims), so a retry with the same Idempotency-Key gets its result.
+    if (
+      (err as Error | undefined)?.name === 'TimeoutError' &&
+      ((err as Error).cause as { package?: string } | undefined)?.package === '@middy/core'
+    ) {
+      logger.warn('request timed out', { error: err as Error });
+      request.response = json(
+        503,
+        {
+          error: {
+            type: 'api_error',
+            code: 'request_timeout',
+            message:
+              'The request did not finish in time. Retry it with the same Idempotency-Key: what it started goes on, and the retry returns its result.',
+          },
+        },
+        { 'retry-after': '1' },
+      );
+      return;
+    }
     logger.error('unhandled error', { error: err as Error });
     request.response = json(500, {
       error: {

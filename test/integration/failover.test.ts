@@ -15,12 +15,14 @@ import { apiClient, until, type Json } from '../fixtures/api.ts';
 let rt: Runtime;
 let dir: string;
 let call: ReturnType<typeof apiClient>;
+let merchantId: string;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-failover-'));
   process.env.PAYSTEP_PROCESSOR_TIMEOUT_MS = '300';
   rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 1000, scheduler: false });
   const m = await createMerchant('Failover Ltd');
+  merchantId = m.merchant.id;
   call = apiClient(() => rt.url!, m.apiKey);
   const routing = {
     rules: [{ name: 'gbp-to-adyen', when: { currency: ['gbp'] }, processors: ['adyen', 'stripe'] }],
@@ -154,8 +156,8 @@ test("with timeout-after-processing on a third of Stripe's requests, no payment 
   rt.stripe!.faults.set({ timeoutRate: 0.3 });
   const ids: string[] = [];
   await Promise.all(
-    Array.from({ length: 5 }, async () => {
-      for (let i = 0; i < 6; i++) ids.push((await pay('pm_card_visa', 3000 + i)).id as string);
+    Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 5; i++) ids.push((await pay('pm_card_visa', 3000 + i)).id as string);
     }),
   );
   rt.stripe!.faults.reset();
@@ -172,7 +174,7 @@ test("with timeout-after-processing on a third of Stripe's requests, no payment 
       .filter((p) => p.status === 'authorised' && !adyenBefore.has(p.merchantReference))
       .map((p) => p.merchantReference),
   );
-  expect(ids).toHaveLength(30);
+  expect(ids).toHaveLength(20);
   expect(ids.filter((id) => atStripe.has(id) && atAdyen.has(id))).toEqual([]);
   expect(ids.every((id) => atStripe.has(id) || atAdyen.has(id))).toBe(true);
 });
@@ -226,4 +228,47 @@ test('approval analytics count the cascade that recovered, and the attempts each
   // One soft decline cascaded and recovered on Adyen (the failovers are not cascades).
   expect(all.cascades_recovered).toBe(1);
   expect(all.attempts).toBeGreaterThan(all.payments);
+});
+
+test('a processing payment never routed (no processor) is checked as not sent: failed, retryable, never sent anywhere', async () => {
+  const { createPayment } = await import('../../lambdas/store/payments.ts');
+  const { handler: reconcile } = await import('../../lambdas/payments/steps/reconcile.ts');
+  const t = Math.floor(Date.now() / 1000);
+  const id = `pay_neverSent${t}`;
+  await createPayment({
+    id,
+    object: 'payment',
+    merchant_id: merchantId,
+    amount: 700,
+    currency: 'eur',
+    status: 'processing',
+    amount_captured: 0,
+    amount_refunded: 0,
+    capture_method: 'automatic',
+    payment_method: 'pm_card_visa',
+    processor: null,
+    processor_reference: null,
+    failure: null,
+    order_id: null,
+    customer: null,
+    channel: null,
+    description: null,
+    metadata: {},
+    card: null,
+    capture_before: null,
+    cancellation_reason: null,
+    review: null,
+    execution_arn: null,
+    created: t,
+    updated: t,
+    version: 1,
+  });
+  const stripeBefore = rt.stripe!.stats().requests;
+  const adyenBefore = rt.adyen!.stats().requests;
+  const out = (await reconcile({ payment_id: id, reason: 'unknown_outcome' })) as Json;
+  expect(out.outcome).toBe('failed');
+  const p = (await call('GET', `/v1/payments/${id}`)).body;
+  expect(p).toMatchObject({ status: 'failed', failure: { processor_code: 'not_sent', retryable: true } });
+  expect(rt.stripe!.stats().requests).toBe(stripeBefore);
+  expect(rt.adyen!.stats().requests).toBe(adyenBefore);
 });

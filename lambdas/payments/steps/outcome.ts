@@ -95,13 +95,14 @@ export async function recordAuthorizeResult(
 /** Applies the processor's current view of a payment intent (after a timeout, a lapse, a refusal). */
 export async function recordRetrieved(
   p: Payment,
+  processorName: string,
   r: RetrieveResult,
   lapsedFailure: Failure,
 ): Promise<Outcome | 'processing' | 'waiting'> {
   switch (r.status) {
     case 'captured':
     case 'authorized':
-      return recordAuthorizeResult(p, p.processor ?? 'stripe', {
+      return recordAuthorizeResult(p, processorName, {
         outcome: r.status,
         processorReference: r.processorReference,
         amountCaptured: r.amountCaptured,

@@ -18,7 +18,7 @@
  */
 import { processor } from '../../connectors/registry.ts';
 import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../connectors/types.ts';
-import { getPayment, recordPaymentAttempt } from '../../store/payments.ts';
+import { getPayment, recordPaymentAttempt, transition } from '../../store/payments.ts';
 import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
@@ -32,6 +32,17 @@ const LAPSED: Failure = {
   explanation:
     'The bank asked the customer to authenticate (3-D Secure) and the customer did not complete it in time. The card was not charged.',
   recommended_action: 'Ask the customer to pay again and complete the authentication step.',
+  retryable: true,
+};
+
+const NEVER_SENT: Failure = {
+  category: 'technical',
+  code: 'processing_error',
+  processor_code: 'not_sent',
+  message: 'The payment could not be processed. Please try again.',
+  explanation:
+    'The payment stopped before it was sent to any processor (its workflow ended early); the card was not charged.',
+  recommended_action: 'Retry the payment with a new idempotency key.',
   retryable: true,
 };
 
@@ -53,7 +64,17 @@ export const handler = taskHandler('payment-reconcile', Input, async (input) => 
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (input.reason === 'modification_pending') return { outcome: await checkPendingModification(p) };
   if (!['processing', 'requires_action'].includes(p.status)) return { outcome: workflowOutcome(p) };
-  const name = p.processor ?? 'stripe';
+  if (!p.processor) {
+    // Never routed (the route step sets the processor before any request goes out): nothing was
+    // sent anywhere, so nothing is unknown. It fails as not processed; the merchant may retry.
+    await transition(p.id, 'failed', {
+      from: ['processing'],
+      set: { failure: NEVER_SENT },
+      note: 'never sent to a processor',
+    });
+    return { outcome: 'failed' };
+  }
+  const name = p.processor;
   const adapter = await processor(name);
   const started = Date.now();
 
@@ -112,7 +133,7 @@ export const handler = taskHandler('payment-reconcile', Input, async (input) => 
     latency_ms: Date.now() - started,
     processor_reference: r.processorReference,
   });
-  const outcome = await recordRetrieved(p, r, LAPSED);
+  const outcome = await recordRetrieved(p, name, r, LAPSED);
   if (outcome === 'processing')
     throw new StillProcessing(name, 'the processor is still processing this payment');
   if (outcome !== 'waiting') return { outcome };
@@ -123,6 +144,7 @@ export const handler = taskHandler('payment-reconcile', Input, async (input) => 
   const after = await adapter.retrieve(p.processor_reference);
   const final = await recordRetrieved(
     p,
+    name,
     after.status === 'canceled' ? { ...after, status: 'requires_payment_method', failure: LAPSED } : after,
     LAPSED,
   );

@@ -117,15 +117,14 @@ function line(service: string, unit: string, perPayment: number, price: number):
 export const DEFAULT_QUOTAS = {
   /**
    * Step Functions Standard, StartExecution: bucket 1,300, refill 300 per second (us-east-1,
-   * us-west-2, eu-west-1). https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+   * us-west-2, eu-west-1; Express: 6,000 and 6,000). https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html,
+   * read in the AWS developer guide's source (github.com/awsdocs/aws-step-functions-developer-guide,
+   * doc_source/limits-overview.md, commit 28a1c16): the stored copies of the page lacked the tables.
    */
   sfnStartExecutionPerSecond: 300,
-  /** Step Functions state transitions: bucket 5,000, refill 5,000 per second (same regions; same page). */
-  sfnStateTransitionsPerSecond: 5000,
-  /**
-   * Step Functions task-token API (SendTaskSuccess/Failure/Heartbeat), refill per second (same
-   * page, "Quotas related to API action throttling": bucket 800 in us-east-1, refill 500).
-   */
+  /** Step Functions state transitions (Standard): bucket 5,000, refill 1,500 per second (same regions; same source). */
+  sfnStateTransitionsPerSecond: 1500,
+  /** Step Functions SendTaskSuccess/Failure/Heartbeat: bucket 3,000, refill 500 per second (same regions; same source). */
   sfnTaskTokenCallsPerSecond: 500,
   /** Lambda concurrent executions per region. https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html */
   lambdaConcurrency: 1000,

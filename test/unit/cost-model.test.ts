@@ -108,20 +108,20 @@ describe('throughputLimits', () => {
     const limits = throughputLimits(input);
     const by = Object.fromEntries(limits.map((l) => [l.quota, l.paymentsPerSecond]));
     expect(by['Step Functions StartExecution (refill/s)']).toBeCloseTo(300 / 1.2, 9);
-    expect(by['Step Functions state transitions (refill/s)']).toBeCloseTo(5000 / 8, 9);
+    expect(by['Step Functions state transitions (refill/s)']).toBeCloseTo(1500 / 8, 9);
     expect(by['Lambda concurrent executions']).toBeCloseTo(500, 9); // 1,000 / 2 s per payment
     expect(by['API Gateway account throttle (rps)']).toBeCloseTo(2500, 9);
     expect(by['DynamoDB table write units/s']).toBeCloseTo(500, 9);
     expect(by['DynamoDB hottest partition key, writes']).toBeCloseTo(500, 9);
     expect(by['DynamoDB hottest partition key, reads']).toBe(Infinity);
-    expect(limits[0]!.quota).toBe('Step Functions StartExecution (refill/s)');
+    expect(limits[0]!.quota).toBe('Step Functions state transitions (refill/s)');
     for (let i = 1; i < limits.length; i++)
       expect(limits[i]!.paymentsPerSecond).toBeGreaterThanOrEqual(limits[i - 1]!.paymentsPerSecond);
   });
 
   test('raising the binding quota moves the bind to the next one', () => {
-    const raised = throughputLimits(input, { ...DEFAULT_QUOTAS, sfnStartExecutionPerSecond: 3000 });
-    expect(raised[0]!.paymentsPerSecond).toBeCloseTo(500, 9);
-    expect(raised[0]!.quota).not.toBe('Step Functions StartExecution (refill/s)');
+    const raised = throughputLimits(input, { ...DEFAULT_QUOTAS, sfnStateTransitionsPerSecond: 5000 });
+    expect(raised[0]!.quota).toBe('Step Functions StartExecution (refill/s)');
+    expect(raised[0]!.paymentsPerSecond).toBeCloseTo(250, 9);
   });
 });

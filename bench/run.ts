@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const dir = path.dirname(fileURLToPath(import.meta.url));
 const available = fs
   .readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'lib.ts')
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'lib.ts' && f !== 'cost-model.ts')
   .map((f) => f.slice(0, -3))
   .sort();
 

@@ -128,17 +128,21 @@ const attemptKey = (invoiceId: string, n: number) => `billing ${invoiceId} a${n}
 export async function chargeAttempt(invoiceId: string, n: number, waitMs: number): Promise<void> {
   const inv = await getInvoice(invoiceId);
   if (!inv || (inv.status !== 'open' && inv.status !== 'uncollectible')) return;
-  // Attempt n is made unless it was; a claimed attempt whose payment was never stored (a crash
-  // in between) is resumed under the same idempotency key, so it gets the claimed payment id.
+  // Attempt n is made unless it was. A claimed attempt is resumed under the same idempotency key
+  // when a crash may have cut it short: its payment never stored (it gets the claimed payment id),
+  // or stored but still processing (startPayment resumes it under its key; a request that had
+  // finished is replayed, one still running elsewhere answers 409). Never a second payment.
   const claimed = inv.attempts.find((a) => a.attempt === n);
-  const resume = inv.attempt_count === n && claimed && !(await getPayment(claimed.payment));
+  const stored = inv.attempt_count === n && claimed ? await getPayment(claimed.payment) : undefined;
+  const resume = inv.attempt_count === n && claimed && (!stored || stored.status === 'processing');
   if (inv.attempt_count !== n - 1 && !resume) return;
   const customer = await getCustomer(inv.customer);
   if (!customer) throw new Error(`invoice ${inv.id}: customer ${inv.customer} is missing`);
   const body = {
     amount: inv.amount_due,
     currency: inv.currency,
-    payment_method: customer.payment_method,
+    // A stored attempt is resumed with its own method (the customer's may have changed since).
+    payment_method: stored?.payment_method ?? customer.payment_method,
     capture_method: 'automatic' as const,
     channel: 'subscription',
     customer: {
@@ -152,7 +156,7 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
   const key = attemptKey(inv.id, n);
   let paymentId: string;
   try {
-    const { response } = await idempotent(
+    const { response, replayed } = await idempotent(
       inv.merchant_id,
       key,
       requestHash('POST', '/v1/payments', body),
@@ -165,6 +169,7 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
       { operation: 'invoice.charge', newResourceId: () => newId('pay') },
     );
     paymentId = (response.body as { id: string }).id;
+    if (replayed) return; // made before, its attempt event with it
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) return; // another caller is making this attempt
     throw err;
@@ -369,6 +374,8 @@ export async function afterPaid(inv: Invoice): Promise<void> {
 export async function settleLatestAttempt(invoiceId: string, waitMs: number): Promise<Invoice | undefined> {
   const inv = await getInvoice(invoiceId);
   const last = inv?.attempts.find((a) => a.attempt === inv.attempt_count);
+  // A crash may have cut the attempt short: resumed (not repeated) before its outcome is awaited.
+  if (inv && last) await chargeAttempt(inv.id, inv.attempt_count, waitMs);
   if (last && (await getPayment(last.payment)))
     await waitForPayment(last.payment, (p) => p.status !== 'processing', waitMs);
   await assess(invoiceId);
@@ -389,6 +396,11 @@ export async function retryNow(invoiceId: string, why: string, waitMs: number): 
   ) {
     await addInvoiceEvent(inv.id, { type: 'retry_requested', reason: why });
     await chargeAttempt(inv.id, state.next === 'charge' ? state.attempt : inv.attempt_count + 1, waitMs);
+    await assess(inv.id);
+  } else if (state.next === 'wait_payment') {
+    // The latest attempt is still processing: resumed if a crash cut it short (a retried request
+    // after a crash), never doubled; its outcome recorded if it came within `waitMs`.
+    await chargeAttempt(inv.id, inv.attempt_count, waitMs);
     await assess(inv.id);
   }
   const after = await getInvoice(inv.id);

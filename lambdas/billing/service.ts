@@ -26,12 +26,16 @@ import {
   createSubscription as storeCreateSubscription,
   getMerchantSubscription,
   getSubscription,
+  subscriptionTimeline,
   transitionSubscription,
   updateSubscription,
 } from '../store/subscriptions.ts';
+import type { RequestProgress } from '../store/idempotency.ts';
 import { periodAt } from '../domain/billing.ts';
 import {
   afterPaid,
+  assess,
+  chargeAttempt,
   nowSeconds,
   recurrence,
   retryNow,
@@ -195,16 +199,27 @@ export async function createSubscriptionFor(
   return (await getSubscription(id))!;
 }
 
-/** A new subscription's first charge is usually decided within a second: answer with it. */
-export async function firstChargeSettled(id: string, ms: number): Promise<Subscription> {
+/**
+ * A new subscription's first charge is usually decided within a second: answer with it. `resumed`
+ * (a retry taking over a request that crashed): the first invoice's attempt a crash may have cut
+ * short is resumed under its key (`chargeAttempt`), once, never repeated.
+ */
+export async function firstChargeSettled(id: string, ms: number, resumed = false): Promise<Subscription> {
   const deadline = Date.now() + ms;
   let delay = 10;
+  let resume = resumed;
   for (;;) {
     const s = (await getSubscription(id))!;
     if (s.status !== 'incomplete' || Date.now() >= deadline) return s;
     // A declined first payment is an answer too: the subscription stays incomplete.
     const first = s.latest_invoice ? await getInvoice(s.latest_invoice) : undefined;
     if (first && first.failed_attempts > 0) return s;
+    if (resume && first && first.attempt_count > 0) {
+      resume = false;
+      await chargeAttempt(first.id, first.attempt_count, Math.max(0, deadline - Date.now()));
+      await assess(first.id);
+      continue;
+    }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 200);
   }
@@ -293,18 +308,31 @@ export async function resumeSubscription(merchantId: string, id: string): Promis
   return out;
 }
 
+/** What a plan change records before it changes the subscription (its recovery point). */
+type PlanChangeRecovery = { version: number; from: string; to: string; reason: string; invoice?: Invoice };
+
 /**
  * Changes the plan with the proration rule (docs/billing.md "Changing plans", `planChange`): same
  * interval and count keeps the period and charges (or credits) the difference now; another
  * recurrence starts a new period now, invoiced in full less the unused part.
+ *
+ * Crash-safe with `progress` (the request's Idempotency-Key): the change and its invoice are
+ * recorded as the request's recovery point before the subscription is changed, so a retry after a
+ * crash that had changed it finishes the same change (its event, its invoice, the charge) instead
+ * of finding the plan already in force and charging nothing.
  */
 export async function changePlan(
   merchantId: string,
   id: string,
   planId: string,
   waitMs: number,
+  progress?: RequestProgress,
 ): Promise<Subscription> {
   const s = (await getSubscriptionOf(merchantId, id)) as Subscription & { anchor_index?: number };
+  const done =
+    progress?.recoveryPoint === 'plan_change' ? (progress.recoveryData as PlanChangeRecovery) : undefined;
+  if (done && done.to === planId && s.plan === planId && s.version > done.version)
+    return finishPlanChange(id, done, waitMs);
   if (!['active', 'trialing', 'past_due'].includes(s.status))
     throw unexpected('subscription', s.status, 'changed');
   const next = await getMerchantPlan(merchantId, planId);
@@ -354,6 +382,15 @@ export async function changePlan(
       r.explanation,
     );
   }
+  if (invoice?.amount_due === 0) invoice.status = 'paid';
+  const change: PlanChangeRecovery = {
+    version: s.version,
+    from: old.id,
+    to: next.id,
+    reason: r.explanation,
+    ...(invoice ? { invoice } : {}),
+  };
+  await progress?.checkpoint('plan_change', change);
   const out = await updateSubscription(id, set, ['active', 'trialing', 'past_due'], {
     expression: '#cver = :cver',
     names: { '#cver': 'version' },
@@ -366,11 +403,36 @@ export async function changePlan(
       'subscription_changed',
       'The subscription changed while the plan was being changed: retry.',
     );
-  await addSubscriptionEvent(id, { type: 'plan_changed', from: old.id, to: next.id, reason: r.explanation });
+  return finishPlanChange(id, change, waitMs, true);
+}
+
+/**
+ * The steps of a plan change after the subscription moved to the new plan: its event, its
+ * invoice, the charge. Each is done once across a crash and the retry (`first`: this request
+ * changed the subscription; otherwise a retry finishing a crashed one, which adds what is missing).
+ */
+async function finishPlanChange(
+  id: string,
+  change: PlanChangeRecovery,
+  waitMs: number,
+  first = false,
+): Promise<Subscription> {
+  const logged =
+    !first &&
+    (await subscriptionTimeline(id)).some(
+      (e) => e.type === 'plan_changed' && e.from === change.from && e.to === change.to,
+    );
+  if (!logged)
+    await addSubscriptionEvent(id, {
+      type: 'plan_changed',
+      from: change.from,
+      to: change.to,
+      reason: change.reason,
+    });
+  const invoice = change.invoice;
   if (invoice) {
-    if (invoice.amount_due === 0) invoice.status = 'paid';
-    await createInvoice(invoice);
-    await addInvoiceEvent(invoice.id, { type: 'created', reason: r.explanation });
+    if (await createInvoice(invoice))
+      await addInvoiceEvent(invoice.id, { type: 'created', reason: change.reason });
     if (invoice.status === 'open') await retryNow(invoice.id, 'plan change', waitMs);
     else await afterPaid(invoice);
   }

@@ -5,7 +5,13 @@
  */
 import { ApiError } from '../../shared/errors.ts';
 import type { ApiRequest, ApiResult } from '../../shared/http.ts';
-import { idempotent, readIdempotencyKey, replayHeaders, requestHash } from '../../store/idempotency.ts';
+import {
+  idempotent,
+  readIdempotencyKey,
+  replayHeaders,
+  requestHash,
+  type RequestProgress,
+} from '../../store/idempotency.ts';
 import type { CursorPage } from '../../store/pages.ts';
 import { newBillingId, type BillingPrefix } from '../model.ts';
 
@@ -17,7 +23,7 @@ export async function idempotentPost(
   req: ApiRequest,
   operation: string,
   required: boolean,
-  fn: (resourceId: string) => Promise<ApiResult>,
+  fn: (resourceId: string, progress: RequestProgress) => Promise<ApiResult>,
   prefix?: BillingPrefix,
 ): Promise<ApiResult> {
   const key = readIdempotencyKey(req.headers, required);
@@ -25,8 +31,8 @@ export async function idempotentPost(
     req.merchantId,
     key,
     requestHash('POST', req.path, req.body),
-    async (id) => {
-      const r = await fn(id);
+    async (id, progress) => {
+      const r = await fn(id, progress);
       return { status: r.status, body: r.body };
     },
     { operation, newResourceId: () => (prefix ? newBillingId(prefix) : '') },

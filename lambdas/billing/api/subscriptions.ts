@@ -36,12 +36,12 @@ export const handler = httpHandler(async (req) => {
         req,
         'subscription.create',
         true,
-        async (newId) => {
+        async (newId, progress) => {
           const body = parseCreateSubscription(req.body);
           await createSubscriptionFor(req.merchantId, newId, body);
           return {
             status: 200,
-            body: presentSubscription(await firstChargeSettled(newId, config.syncWaitMs())),
+            body: presentSubscription(await firstChargeSettled(newId, config.syncWaitMs(), progress.resumed)),
           };
         },
         'sub',
@@ -80,7 +80,7 @@ export const handler = httpHandler(async (req) => {
           : await resumeSubscription(req.merchantId, id);
       return { status: 200, body: presentSubscription(s) };
     });
-  return idempotentPost(req, 'subscription.update', true, async () => {
+  return idempotentPost(req, 'subscription.update', true, async (_id, progress) => {
     const b = parseUpdateSubscription(req.body);
     let s = await getSubscriptionOf(req.merchantId, id);
     if (b.cancel_at_period_end !== undefined || b.metadata !== undefined)
@@ -93,7 +93,7 @@ export const handler = httpHandler(async (req) => {
           },
           ['incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused'],
         )) ?? s;
-    if (b.plan !== undefined) s = await changePlan(req.merchantId, id, b.plan, config.syncWaitMs());
+    if (b.plan !== undefined) s = await changePlan(req.merchantId, id, b.plan, config.syncWaitMs(), progress);
     return { status: 200, body: presentSubscription(s) };
   });
 });

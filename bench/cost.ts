@@ -193,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
   // Handler log lines: bytes written while an invocation runs (compact JSON, as in AWS), not shown.
   const countLog = (chunk: unknown): boolean => {
     const ctx = current.getStore();
-    if (!ctx || ctx.source === 'scheduler-outer') return false;
+    if (!ctx) return false;
     if (!ctx.poll) {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
       let bytes = Buffer.byteLength(text);

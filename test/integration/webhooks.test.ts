@@ -262,7 +262,9 @@ describe('Stripe webhooks on the local runtime', () => {
     // The workflow now waits for capture (a new token the webhook processing must not remove).
     await waitFor('capture wait', async () => (await getTaskToken(manual.id)).kind === 'capture');
     const c = await call('POST', `/v1/payments/${manual.id}/capture`, {});
-    expect(c.body).toMatchObject({ status: 'captured', amount_captured: 1050 });
+    expect(c.status).toBeLessThan(300);
+    // The file's sync wait is 300 ms: on a loaded machine the answer may come before the capture.
+    expect(await paymentStatus(manual.id, 'captured')).toMatchObject({ amount_captured: 1050 });
   });
 
   test('a pending refund is finished by its refund.updated webhook', async () => {

@@ -122,7 +122,16 @@ describe('billing across a restart', () => {
       throw new Error(`${err.message}: ${await diagnose(subs)}`);
     });
     for (const s of subs) await call('POST', `/v1/subscriptions/${s}/cancel`, {});
-    const all = await paidPeriods(subs);
+    // A period's execution may be between opening its invoice and charging it when the cancel
+    // lands (periods last a second here): read invoices and payments once they agree, which they
+    // must — an attempt is claimed on its invoice before its payment is made, and a payment
+    // outside every attempt would never let them agree.
+    const { all, payments } = await until('every invoice attempt with its one payment', async () => {
+      const all = await paidPeriods(subs);
+      const payments = (await call('GET', '/v1/payments?limit=100')).data as Json[];
+      const attempts = all.reduce((n, i) => n + (i.attempt_count as number), 0);
+      return payments.length === attempts && { all, payments };
+    });
     for (const s of subs) {
       const mine = all.filter((i) => i.subscription === s);
       const periods = mine.map((i) => i.period as number).sort((a, b) => a - b);
@@ -135,7 +144,6 @@ describe('billing across a restart', () => {
       }
     }
     // One payment per invoice attempt, none beside them.
-    const payments = (await call('GET', '/v1/payments?limit=100')).data as Json[];
     const invoiceIds = payments.map((p) => p.metadata.invoice);
     expect(new Set(invoiceIds).size).toBe(invoiceIds.length);
     expect(payments.length).toBe(all.reduce((n, i) => n + (i.attempt_count as number), 0));

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 
 let rt: Runtime;
 let dir: string;
@@ -235,34 +236,9 @@ test('a processing payment never routed (no processor) is checked as not sent: f
   const { handler: reconcile } = await import('../../lambdas/payments/steps/reconcile.ts');
   const t = Math.floor(Date.now() / 1000);
   const id = `pay_neverSent${t}`;
-  await createPayment({
-    id,
-    object: 'payment',
-    merchant_id: merchantId,
-    amount: 700,
-    currency: 'eur',
-    status: 'processing',
-    amount_captured: 0,
-    amount_refunded: 0,
-    capture_method: 'automatic',
-    payment_method: 'pm_card_visa',
-    processor: null,
-    processor_reference: null,
-    failure: null,
-    order_id: null,
-    customer: null,
-    channel: null,
-    description: null,
-    metadata: {},
-    card: null,
-    capture_before: null,
-    cancellation_reason: null,
-    review: null,
-    execution_arn: null,
-    created: t,
-    updated: t,
-    version: 1,
-  });
+  await createPayment(
+    paymentItem({ id, merchant_id: merchantId, amount: 700, currency: 'eur', created: t, updated: t }),
+  );
   const stripeBefore = rt.stripe!.stats().requests;
   const adyenBefore = rt.adyen!.stats().requests;
   const out = (await reconcile({ payment_id: id, reason: 'unknown_outcome' })) as Json;

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createPayment, getPayment, getTaskToken, timeline } from '../../lambdas/store/payments.ts';
 import { getRefundItem } from '../../lambdas/store/refunds.ts';
@@ -387,34 +388,18 @@ describe('Stripe webhooks on the local runtime', () => {
     await waitFor('parked', async () => (await getWebhookEvent('stripe', id))?.status === 'parked');
     expect((await cli('webhooks', 'list', '--status', 'parked')).data.map((e: Json) => e.id)).toContain(id);
     const t = now();
-    await createPayment({
-      id: paymentId,
-      object: 'payment',
-      merchant_id: merchantId,
-      amount: 500,
-      currency: 'usd',
-      status: 'captured',
-      amount_captured: 500,
-      amount_refunded: 0,
-      capture_method: 'automatic',
-      payment_method: 'pm_card_visa',
-      processor: 'stripe',
-      processor_reference: pi,
-      failure: null,
-      order_id: null,
-      customer: null,
-      channel: null,
-      description: null,
-      metadata: {},
-      card: null,
-      capture_before: null,
-      cancellation_reason: null,
-      review: null,
-      execution_arn: null,
-      created: t,
-      updated: t,
-      version: 1,
-    });
+    await createPayment(
+      paymentItem({
+        id: paymentId,
+        merchant_id: merchantId,
+        status: 'captured',
+        amount_captured: 500,
+        processor: 'stripe',
+        processor_reference: pi,
+        created: t,
+        updated: t,
+      }),
+    );
     const done = await waitFor('processed', async () => {
       const e = await getWebhookEvent('stripe', id);
       return e?.status === 'processed' ? e : undefined;

@@ -9,7 +9,8 @@
  * Items (table `main`):
  *   pk MERCHANT#<id>  sk MERCHANT   { id, name, created, status, processors? }
  *       gsi1pk MERCHANTS  gsi1sk <created, 10 digits>#<id>   every merchant, for platform-wide
- *       work (incident events and reports: lambdas/incidents/)
+ *       work (incident events and reports: lambdas/incidents/); a merchant created before the
+ *       index existed is put on it the first time it is read (`ensureListed`)
  *   pk APIKEY#<hash>  sk APIKEY     { merchant_id, key_prefix, created }
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -86,8 +87,7 @@ export async function createMerchant(name: string): Promise<{ merchant: Merchant
         pk: `MERCHANT#${merchant.id}`,
         sk: 'MERCHANT',
         kind: 'merchant',
-        gsi1pk: 'MERCHANTS',
-        gsi1sk: `${String(merchant.created).padStart(10, '0')}#${merchant.id}`,
+        ...listing(merchant),
         ...merchant,
       },
       ConditionExpression: 'attribute_not_exists(pk)',
@@ -125,7 +125,32 @@ export async function merchantForApiKey(apiKey: string): Promise<Merchant | unde
     new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${key.Item!.merchant_id}`, sk: 'MERCHANT' } }),
   );
   if (!m.Item || m.Item.status !== 'active') return undefined;
+  await ensureListed(m.Item);
   return fromItem(m.Item);
+}
+
+const listing = (m: { id: string; created: number }) => ({
+  gsi1pk: 'MERCHANTS',
+  gsi1sk: `${String(m.created).padStart(10, '0')}#${m.id}`,
+});
+
+/**
+ * Puts a merchant created before the merchants index existed on it (once: a conditional write
+ * that nothing repeats), so platform-wide work (incident events and reports) reaches it as soon
+ * as it authenticates or takes a payment. A failure is left for the next read to retry.
+ */
+async function ensureListed(item: Item): Promise<void> {
+  if (item.gsi1pk === 'MERCHANTS' || typeof item.id !== 'string' || typeof item.created !== 'number') return;
+  const { gsi1pk, gsi1sk } = listing({ id: item.id, created: item.created });
+  await conditionalUpdate(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `MERCHANT#${item.id}`, sk: 'MERCHANT' },
+      UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(gsi1pk)',
+      ExpressionAttributeValues: { ':pk': gsi1pk, ':sk': gsi1sk },
+    }),
+  ).catch(() => undefined);
 }
 
 /** The merchant `id`, whatever its status, or undefined. */
@@ -133,7 +158,9 @@ export async function getMerchant(id: string): Promise<Merchant | undefined> {
   const r = await clients
     .ddb()
     .send(new GetCommand({ TableName: table(), Key: { pk: `MERCHANT#${id}`, sk: 'MERCHANT' } }));
-  return r.Item ? fromItem(r.Item) : undefined;
+  if (!r.Item) return undefined;
+  await ensureListed(r.Item);
+  return fromItem(r.Item);
 }
 
 /** Sets one attribute of the merchant; undefined when there is no such merchant. */

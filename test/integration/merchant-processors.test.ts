@@ -103,4 +103,31 @@ describe("a merchant's processor order", () => {
       /no merchant mch_nope/,
     );
   });
+
+  test('a merchant created before the merchants index existed is put on it the first time it is read', async () => {
+    const { allMerchants, merchantForApiKey } = await import('../../lambdas/store/merchants.ts');
+    const { clients } = await import('../../lambdas/shared/aws.ts');
+    const { config } = await import('../../lambdas/shared/config.ts');
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const listed = async () => {
+      const ids: string[] = [];
+      for await (const m of allMerchants()) ids.push(m.id);
+      return ids;
+    };
+    const older = await createMerchant('From before the index');
+    // As an item written by an earlier version: no index keys.
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName('main'),
+        Key: { pk: `MERCHANT#${older.merchant.id}`, sk: 'MERCHANT' },
+        UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
+      }),
+    );
+    expect(await listed()).not.toContain(older.merchant.id);
+    expect((await merchantForApiKey(older.apiKey))?.id).toBe(older.merchant.id);
+    expect(await listed()).toContain(older.merchant.id);
+    // Read again: nothing changes (the write is conditional, done once).
+    await getMerchant(older.merchant.id);
+    expect((await listed()).filter((id) => id === older.merchant.id)).toHaveLength(1);
+  });
 });

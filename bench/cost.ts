@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { bar, gitInfo, log, machineInfo, Progress, round, table } from './lib.ts';
+import { bar, gitInfo, log, machineInfo, numberFlag, Progress, round, table } from './lib.ts';
 import {
   costPerMillion,
   DEFAULT_QUOTAS,
@@ -127,17 +127,15 @@ export async function main(argv: string[]): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const num = (name: string, v: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      log(`bench:cost: --${name}: '${v}' is not a whole number from ${min} to ${max}\n${USAGE}`);
-      return NaN;
-    }
-    return n;
-  };
-  const payments = num('payments', values.payments, 20, 100_000);
-  const concurrency = num('concurrency', values.concurrency, 1, 64);
-  if (Number.isNaN(payments) || Number.isNaN(concurrency)) return 2;
+  let payments: number;
+  let concurrency: number;
+  try {
+    payments = numberFlag('payments', values.payments, 20, 100_000, true);
+    concurrency = numberFlag('concurrency', values.concurrency, 1, 64, true);
+  } catch (err) {
+    log(`bench:cost: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
 
   // The runtime's own log stays silent; the handlers log at INFO as deployed (counted, not shown).
   process.env.PAYSTEP_LOG_LEVEL = 'silent';

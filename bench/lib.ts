@@ -98,6 +98,16 @@ export function bar(fraction: number, width = 20): string {
 
 export const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
 
+/** A numeric flag's value in [min, max] (a whole number when `whole`); throws a message naming it. */
+export function numberFlag(name: string, value: string, min: number, max: number, whole = false): number {
+  const n = Number(value);
+  if (!(whole ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max)
+    throw new Error(
+      `--${name}: '${value}' is not a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`,
+    );
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Machine and processes
 

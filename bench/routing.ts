@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { bar, fmtMs, log, machineInfo, Progress, round, summarize, table } from './lib.ts';
+import { bar, fmtMs, log, machineInfo, numberFlag, Progress, round, summarize, table } from './lib.ts';
 
 const USAGE = `usage: npm run bench:routing -- [--decisions N] [--split-payments N] [--e2e-split N]
   [--outage-payments N] [--timeout-payments N] [--timeout-rate R] [--concurrency N]`;
@@ -327,12 +327,7 @@ export async function main(argv: string[]): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const num = (name: string, v: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max)
-      throw new Error(`--${name}: '${v}' is not a number from ${min} to ${max}`);
-    return n;
-  };
+  const num = numberFlag;
   let a: Args;
   try {
     a = {

@@ -15,7 +15,7 @@ import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-s
 import { planRetry, type Schedule } from '../domain/dunning.ts';
 import { dunningPolicyFor } from './dunning-policy.ts';
 import { period, type Recurrence } from '../domain/billing.ts';
-import type { Payment } from '../domain/payment.ts';
+import { APPROVED_STATUSES, type Payment } from '../domain/payment.ts';
 import { statusWhenPaid, statusWhenRenewalFails } from '../domain/subscription.ts';
 import { startPayment } from '../payments/start.ts';
 import { waitForPayment } from '../payments/wait.ts';
@@ -99,15 +99,6 @@ export async function startInvoiceDunning(inv: Invoice): Promise<boolean> {
   }
 }
 
-const PAID = new Set([
-  'captured',
-  'settled',
-  'authorized',
-  'partially_refunded',
-  'refunded',
-  'disputed',
-  'charged_back',
-]);
 const FAILED = new Set(['failed', 'canceled']);
 
 export type Next =
@@ -241,7 +232,7 @@ export async function assess(invoiceId: string): Promise<Next> {
   const last = inv.attempts.find((a) => a.attempt === n);
   const payment = last && (await getPayment(last.payment));
   if (!last || !payment) return { next: 'charge', attempt: n }; // claimed, payment not stored: resume it
-  if (PAID.has(payment.status)) {
+  if (APPROVED_STATUSES.has(payment.status)) {
     await markPaid(inv, payment);
     return { next: 'paid' };
   }

@@ -23,12 +23,8 @@ export const PAYMENT_STATUSES = [
 
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-/**
- * An approved payment: authorized or anything after it, whatever happened next (refunds and
- * disputes included). Every report and analytics view counts approvals this way.
- */
-export const APPROVED_STATUSES: ReadonlySet<PaymentStatus> = new Set([
-  'authorized',
+/** The money was collected: captured or anything after it (settled, refunded, disputed…). */
+export const CAPTURED_STATUSES: ReadonlySet<PaymentStatus> = new Set([
   'captured',
   'settled',
   'partially_refunded',
@@ -36,6 +32,12 @@ export const APPROVED_STATUSES: ReadonlySet<PaymentStatus> = new Set([
   'disputed',
   'charged_back',
 ]);
+
+/**
+ * An approved payment: authorized or anything after it, whatever happened next (refunds and
+ * disputes included). Every report and analytics view counts approvals this way.
+ */
+export const APPROVED_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', ...CAPTURED_STATUSES]);
 
 export const TRANSITIONS: Record<PaymentStatus, readonly PaymentStatus[]> = {
   processing: ['pending_review', 'requires_action', 'authorized', 'captured', 'failed', 'canceled'],

@@ -15,7 +15,7 @@
  * | invoice payment_method_required became true (hard decline)  | customer.payment_method_required       |
  */
 import { presentInvoice, presentSubscription, type Invoice, type Subscription } from '../billing/model.ts';
-import { deterministicEventId, type ChangeLike, type EventDraft } from './derive.ts';
+import { eventDrafts, type ChangeLike, type EventDraft } from './derive.ts';
 
 export const BILLING_KINDS = ['subscription', 'invoice'] as const;
 
@@ -72,27 +72,21 @@ export function deriveBillingEvents(change: ChangeLike, createdSeconds: number):
   const objectId = item.id;
   const merchantId = item.merchant_id;
   if (typeof objectId !== 'string' || typeof merchantId !== 'string' || !objectId || !merchantId) return [];
-  let types: string[];
-  let data: Record<string, unknown>;
-  if (kind === 'subscription') {
-    types = subscriptionTypes(change, item);
-    data = presentSubscription(item as unknown as Subscription) as Record<string, unknown>;
-  } else if (kind === 'invoice') {
-    types = invoiceTypes(change, item);
-    data = presentInvoice(item as unknown as Invoice) as Record<string, unknown>;
-  } else return [];
-  const version = typeof item.version === 'number' ? `v${item.version}` : `seq${change.sequenceNumber}`;
-  return types.map((type, i) => ({
-    event: {
-      id: deterministicEventId(`${objectId}|${type}|${version}`),
-      object: 'event',
-      type,
-      created: createdSeconds,
-      data: { object: data },
-    },
-    merchantId,
-    objectKind: kind,
-    objectId,
-    order: `${change.sequenceNumber.padStart(40, '0')}#${i}`,
-  }));
+  if (kind === 'subscription')
+    return eventDrafts(
+      change,
+      item,
+      { merchantId, kind, objectId, createdSeconds },
+      subscriptionTypes(change, item),
+      () => presentSubscription(item as unknown as Subscription) as Record<string, unknown>,
+    );
+  if (kind === 'invoice')
+    return eventDrafts(
+      change,
+      item,
+      { merchantId, kind, objectId, createdSeconds },
+      invoiceTypes(change, item),
+      () => presentInvoice(item as unknown as Invoice) as Record<string, unknown>,
+    );
+  return [];
 }

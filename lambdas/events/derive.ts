@@ -141,22 +141,40 @@ export function deriveEvents(
   }
   if (types.length === 0) return [];
 
+  return eventDrafts(change, item, { merchantId, kind, objectId, createdSeconds }, types, () =>
+    presentObject(kind, item),
+  );
+}
+
+/**
+ * The drafts of `types` for one changed object: ids fixed by the object, the type and the item's
+ * version (else the stream record), so a redelivered record makes the same events; ordered by the
+ * stream sequence, then by position. Shared by every kind of object that raises merchant events.
+ */
+export function eventDrafts(
+  change: ChangeLike,
+  item: Record<string, unknown>,
+  o: { merchantId: string; kind: string; objectId: string; createdSeconds: number },
+  types: readonly string[],
+  present: () => Record<string, unknown>,
+): EventDraft[] {
+  if (types.length === 0) return [];
   const version =
     typeof item.version === 'number' || typeof item.version === 'string'
       ? `v${item.version}`
       : `seq${change.sequenceNumber}`;
-  const data = presentObject(kind, item);
+  const data = present();
   return types.map((type, i) => ({
     event: {
-      id: deterministicEventId(`${objectId}|${type}|${version}`),
+      id: deterministicEventId(`${o.objectId}|${type}|${version}`),
       object: 'event',
       type,
-      created: createdSeconds,
+      created: o.createdSeconds,
       data: { object: data },
     },
-    merchantId,
-    objectKind: kind,
-    objectId,
+    merchantId: o.merchantId,
+    objectKind: o.kind,
+    objectId: o.objectId,
     order: `${change.sequenceNumber.padStart(40, '0')}#${i}`,
   }));
 }

@@ -86,6 +86,21 @@ export async function holdPayment(
   return held;
 }
 
+/**
+ * Where the capture and cancel steps decide (docs/routing.md "The backlog"): a requested
+ * modification whose processor is in an open incident is held (its incident is returned); otherwise
+ * a mark left from an earlier hold is cleared, since it is about to be sent.
+ */
+export async function holdIfIncident(
+  p: Payment,
+  pending: PendingModification,
+): Promise<Incident | undefined> {
+  const incident = await holdingIncident(p.processor);
+  if (incident) await holdPayment(p, pending, incident);
+  else if (pending.held) await markModificationHeld(p.id, pending.idempotency_key, undefined);
+  return incident;
+}
+
 /** Holds a pending refund in the incident's backlog: the entry, the payment's timeline (once), the refund's `held`. */
 export async function holdRefund(r: Record<string, unknown>, incident: Incident): Promise<HeldOperation> {
   const { held } = await holdOperation(refundHoldRequest(r, incident));

@@ -12,7 +12,7 @@ import { formatAmount } from '../domain/money.ts';
 import type { Incident } from '../domain/incidents.ts';
 import { getIncident } from '../store/incidents.ts';
 import type { HeldOperation } from '../domain/backlog.ts';
-import type { Payment } from '../domain/payment.ts';
+import { CAPTURED_STATUSES, type Payment } from '../domain/payment.ts';
 import { finishHeld, heldTaskToken, holdOperation, listHeld, markReleased } from '../store/backlog.ts';
 import { addEvent, getPayment, toPayment } from '../store/payments.ts';
 import { getRefundItem } from '../store/refunds.ts';
@@ -26,14 +26,12 @@ export const REPLAY_WAIT_MS = 15_000;
 
 type Finished = { status: 'done' | 'failed'; outcome: string } | undefined;
 
-const moneyDone = ['captured', 'settled', 'partially_refunded', 'refunded', 'disputed', 'charged_back'];
-
 /** What a released capture or cancel ended in, once its step ran again (undefined: not yet). */
 function paymentOutcome(kind: PaymentOperation, p: Payment): Finished {
   const m = p.pending_modification;
   if (p.status === 'authorized' && m?.action === kind && m.state === 'requested') return undefined; // not replayed yet
   if (kind === 'capture') {
-    if (moneyDone.includes(p.status))
+    if (CAPTURED_STATUSES.has(p.status))
       return { status: 'done', outcome: `captured ${formatAmount(p.amount_captured, p.currency)}` };
     if (p.status === 'canceled')
       return {
@@ -46,7 +44,7 @@ function paymentOutcome(kind: PaymentOperation, p: Payment): Finished {
     return { status: 'failed', outcome: `capture failed${e ? `: ${e.code}: ${e.message}` : ''}` };
   }
   if (p.status === 'canceled') return { status: 'done', outcome: 'canceled' };
-  if (moneyDone.includes(p.status))
+  if (CAPTURED_STATUSES.has(p.status))
     return { status: 'failed', outcome: 'not canceled: the processor had captured the payment' };
   if (m?.action === 'cancel')
     return { status: 'done', outcome: 'cancellation accepted by the processor; its confirmation is awaited' };

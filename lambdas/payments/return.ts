@@ -31,6 +31,16 @@ const answer = (id: string, status: string) => ({
   body: { object: 'payment_return', payment: id, status },
 });
 
+/** The processor refused the redirectResult, or it proves another payment: the same answer. */
+const redirectRefused = () =>
+  new ApiError(
+    400,
+    'invalid_request_error',
+    'redirect_result_invalid',
+    'The processor did not accept this redirectResult for the payment.',
+    'redirectResult',
+  );
+
 export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'payment');
   const redirectResult = req.query.redirectResult;
@@ -70,14 +80,7 @@ export const handler = httpHandler(async (req) => {
       error: e.name,
       message: e.message,
     });
-    if (err instanceof ProcessorRequestError)
-      throw new ApiError(
-        400,
-        'invalid_request_error',
-        'redirect_result_invalid',
-        'The processor did not accept this redirectResult for the payment.',
-        'redirectResult',
-      );
+    if (err instanceof ProcessorRequestError) throw redirectRefused();
     if (err instanceof ProcessorUnavailableError)
       throw new ApiError(
         502,
@@ -93,13 +96,7 @@ export const handler = httpHandler(async (req) => {
     result.processorReference &&
     result.processorReference !== p.processor_reference
   )
-    throw new ApiError(
-      400,
-      'invalid_request_error',
-      'redirect_result_invalid',
-      'The processor did not accept this redirectResult for the payment.',
-      'redirectResult',
-    );
+    throw redirectRefused();
   await recordAttempt(p, {
     processor: p.processor,
     operation: 'complete_redirect',

@@ -17,7 +17,7 @@
  */
 import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
+import { CAPTURED_STATUSES, TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
 import { processor } from '../connectors/registry.ts';
 import type { RetrieveResult } from '../connectors/types.ts';
 import { clients } from '../shared/aws.ts';
@@ -51,15 +51,6 @@ export interface EventInfo {
   created: number;
 }
 
-const MONEY_STATES: PaymentStatus[] = [
-  'captured',
-  'settled',
-  'partially_refunded',
-  'refunded',
-  'disputed',
-  'charged_back',
-];
-
 function reachable(from: PaymentStatus, to: PaymentStatus): boolean {
   const seen = new Set<PaymentStatus>([from]);
   const queue: PaymentStatus[] = [from];
@@ -87,7 +78,7 @@ export function compareStates(
 ): 'consistent' | 'ahead' | 'behind' | 'conflict' | 'unknown' {
   if (!theirs) return 'unknown';
   if (theirs === ours) return 'consistent';
-  if (theirs === 'captured' && MONEY_STATES.includes(ours)) return 'consistent';
+  if (theirs === 'captured' && CAPTURED_STATUSES.has(ours)) return 'consistent';
   if (reachable(ours, theirs)) return 'ahead';
   if (reachable(theirs, ours)) return 'behind';
   return 'conflict';
@@ -113,7 +104,7 @@ function outcomeOf(truth: RetrieveResult): AuthOutcome | undefined {
 /** The outcome a payment already moved to by an earlier (interrupted) delivery, if any. */
 function outcomeOfStatus(s: PaymentStatus): AuthOutcome | undefined {
   if (s === 'captured' || s === 'authorized' || s === 'failed' || s === 'canceled') return s;
-  if (MONEY_STATES.includes(s)) return 'captured';
+  if (CAPTURED_STATUSES.has(s)) return 'captured';
   return undefined;
 }
 

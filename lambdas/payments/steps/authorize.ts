@@ -32,7 +32,13 @@ import {
   recordPaymentAttempt,
   transition,
 } from '../../store/payments.ts';
-import { authorizeRequest, PaymentDeclined, recordAttempt, recordAuthorizeResult } from './outcome.ts';
+import {
+  attemptFailure,
+  authorizeRequest,
+  PaymentDeclined,
+  recordAttempt,
+  recordAuthorizeResult,
+} from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { workflowOutcome } from '../modification-outcome.ts';
@@ -71,11 +77,6 @@ interface StepResult {
   attempt: number;
   processor_reference?: string | null;
 }
-
-const failureOf = (r: AuthorizeResult): PaymentAttempt['failure'] =>
-  r.outcome === 'declined'
-    ? { category: r.failure.category, code: r.failure.code, processor_code: r.failure.processor_code }
-    : null;
 
 /**
  * Moves the payment on to `step.processor` as attempt N+1, recording attempt N with why. A replay
@@ -219,7 +220,7 @@ export const handler = taskHandler('payment-authorize', Input, async (input: Inp
       ...(step.step === 'try_next' ? { next: step.processor, reason: step.reason } : {}),
       ...(step.step === 'stop' && hasNext ? { reason: step.reason } : {}),
     });
-    const declined = entry('declined', { failure: failureOf(result), processor_reference: reference });
+    const declined = entry('declined', { failure: attemptFailure(result), processor_reference: reference });
     if (step.step === 'try_next') return moveOn(p, declined, step);
     await recordPaymentAttempt(p.id, declined);
   } else {

@@ -16,12 +16,11 @@ import {
   addEvent,
   clearModification,
   getPayment,
-  markModificationHeld,
   markModificationPending,
   requestModification,
   transition,
 } from '../../store/payments.ts';
-import { holdingIncident, holdPayment } from '../../incidents/backlog.ts';
+import { holdIfIncident } from '../../incidents/backlog.ts';
 import { resolveModification, workflowOutcome } from '../modification-outcome.ts';
 import { putReview } from '../../store/reviews.ts';
 import { z } from 'zod';
@@ -120,12 +119,10 @@ async function cancelAuthorization(
   const pending = await requestModification(p.id, 'cancel', { reason });
   if (!pending || pending.state === 'pending') return statusOf(p.id);
   // The processor is in an open incident: the cancellation waits in the backlog with its key.
-  const incident = await holdingIncident(p.processor);
+  const incident = await holdIfIncident(p, pending);
   if (incident) {
-    await holdPayment(p, pending, incident);
     return { status: 'held', incident_id: incident.id };
   }
-  if (pending.held) await markModificationHeld(p.id, pending.idempotency_key, undefined);
   const adapter = await processor(p.processor!);
   const started = Date.now();
   try {

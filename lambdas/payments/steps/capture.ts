@@ -22,11 +22,10 @@ import {
   addEvent,
   clearModification,
   getPayment,
-  markModificationHeld,
   markModificationPending,
   requestModification,
 } from '../../store/payments.ts';
-import { holdingIncident, holdPayment } from '../../incidents/backlog.ts';
+import { holdIfIncident } from '../../incidents/backlog.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { resolveModification, workflowOutcome } from '../modification-outcome.ts';
@@ -41,12 +40,10 @@ export const handler = taskHandler('payment-capture', Input, async (input) => {
   // Captured, canceled, or a capture already accepted (a replayed step): say where it is.
   if (!pending || pending.state === 'pending') return statusOf(p.id);
   // The processor is in an open incident: not asked; the capture waits in the backlog with its key.
-  const incident = await holdingIncident(p.processor);
+  const incident = await holdIfIncident(p, pending);
   if (incident) {
-    await holdPayment(p, pending, incident);
     return { status: 'held', amount_captured: p.amount_captured, incident_id: incident.id };
   }
-  if (pending.held) await markModificationHeld(p.id, pending.idempotency_key, undefined);
   const adapter = await processor(p.processor!);
   const started = Date.now();
   try {

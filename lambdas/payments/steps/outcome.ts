@@ -3,7 +3,7 @@
  * and "Check the outcome with the processor". Every write is a guarded transition from the
  * statuses that can precede it, so recording the same answer twice changes nothing.
  */
-import type { Payment } from '../../domain/payment.ts';
+import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
 import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
 import { storableAnalytics } from '../../connectors/analytics.ts';
 import { addEvent, transition } from '../../store/payments.ts';
@@ -19,6 +19,12 @@ function cardAnalytics(result: AuthorizeResult) {
   const card = 'card' in result ? result.card : undefined;
   return storableAnalytics(card?.country ? { issuer_country: card.country } : undefined) ?? null;
 }
+
+/** What `payment.attempts[]` keeps of an answer's failure (a decline), or null. */
+export const attemptFailure = (r: AuthorizeResult): PaymentAttempt['failure'] =>
+  r.outcome === 'declined'
+    ? { category: r.failure.category, code: r.failure.code, processor_code: r.failure.processor_code }
+    : null;
 
 export class PaymentDeclined extends Error {
   override name = 'PaymentDeclined';

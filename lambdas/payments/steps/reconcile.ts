@@ -19,7 +19,13 @@
 import { processor } from '../../connectors/registry.ts';
 import { ProcessorRequestError, ProcessorUnavailableError, type Failure } from '../../connectors/types.ts';
 import { getPayment, recordPaymentAttempt, transition } from '../../store/payments.ts';
-import { authorizeRequest, recordAttempt, recordAuthorizeResult, recordRetrieved } from './outcome.ts';
+import {
+  attemptFailure,
+  authorizeRequest,
+  recordAttempt,
+  recordAuthorizeResult,
+  recordRetrieved,
+} from './outcome.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { checkPendingModification, workflowOutcome } from '../modification-outcome.ts';
@@ -99,14 +105,7 @@ export const handler = taskHandler('payment-reconcile', Input, async (input) => 
         started: new Date(started).toISOString(),
         latency_ms: Date.now() - started,
         outcome: result.outcome,
-        failure:
-          result.outcome === 'declined'
-            ? {
-                category: result.failure.category,
-                code: result.failure.code,
-                processor_code: result.failure.processor_code,
-              }
-            : null,
+        failure: attemptFailure(result),
         processor_reference: result.processorReference ?? null,
       });
       return { outcome: await recordAuthorizeResult(p, name, result) };

@@ -52,7 +52,8 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       processors: [p.processor],
       processor: p.processor,
       rule: 'explicit',
-      cascade: (await currentRouting(p.merchant_id))?.config.cascade ?? DEFAULT_CASCADE,
+      // One processor: there is nothing to cascade to, so the merchant's settings need no read.
+      cascade: DEFAULT_CASCADE,
     };
   }
   const [stored, merchant] = await Promise.all([currentRouting(p.merchant_id), getMerchant(p.merchant_id)]);

@@ -13,10 +13,15 @@
  * test/integration/crash-adyen.test.ts` for the long run).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import fc from 'fast-check';
-import { Child, call, crashAndRetry, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
+import {
+  call,
+  describeCrashes,
+  until,
+  type Child,
+  type CrashRoute,
+  type Json,
+} from '../fixtures/crash-child.ts';
 
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : 1;
 
@@ -119,36 +124,8 @@ const ROUTES: CrashRoute[] = [
   },
 ];
 
-describe('exactly once on Adyen under crashes: payment, capture, cancel and refund killed at any write and retried', () => {
-  let dir: string;
-  const runtime = {} as { child: Child };
-  let key: string;
-  let crashes = 0;
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-crash-adyen-'));
-    runtime.child = await new Child(dir).start();
-    key = (await runtime.child.ask<{ key: string }>('merchant')).key;
-  });
-  afterAll(async () => {
-    await runtime.child?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  test.each(ROUTES.map((r) => [r.name, r] as const))(
-    '%s',
-    async (_name, route) => {
-      await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
-          if (await crashAndRetry(runtime, key, route, killAt)) crashes++;
-        }),
-        { numRuns: RUNS },
-      );
-    },
-    40_000 + RUNS * 30_000,
-  );
-
-  test('the runs above crashed the runtime', () => {
-    expect(crashes).toBeGreaterThan(0);
-  });
-});
+describeCrashes(
+  'exactly once on Adyen under crashes: payment, capture, cancel and refund killed at any write and retried',
+  ROUTES,
+  { dirPrefix: 'paystep-crash-adyen-', runs: () => RUNS, timeoutMs: (n) => 40_000 + n * 30_000 },
+);

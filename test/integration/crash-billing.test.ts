@@ -18,16 +18,16 @@
  * Runs per route: PAYSTEP_CRASH_RUNS (1 in the suite); PAYSTEP_CRASH_AT=12,26 replays those kill
  * points for every route (with -t to pick routes); PAYSTEP_CRASH_LOG=1 logs whether each crashed.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import fc from 'fast-check';
-import { Child, call, crashAndRetry, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
+import {
+  call,
+  describeCrashes,
+  until,
+  type Child,
+  type CrashRoute,
+  type Json,
+} from '../fixtures/crash-child.ts';
 
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : 1;
-/** PAYSTEP_CRASH_AT=12,13: those kill points, each once (to replay a run that failed). */
-const AT = process.env.PAYSTEP_CRASH_AT?.split(',').map(Number);
-const N = AT?.length ?? RUNS;
 
 const post = async (c: Child, key: string, p: string, body: Json) => {
   const r = await call(c.url, key, 'POST', p, body);
@@ -165,38 +165,8 @@ const ROUTES: CrashRoute[] = [
   },
 ];
 
-describe('exactly once in billing under crashes: the charging routes killed at any write and retried', () => {
-  let dir: string;
-  const runtime = {} as { child: Child };
-  let key: string;
-  let crashes = 0;
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-crash-billing-'));
-    runtime.child = await new Child(dir).start();
-    key = (await runtime.child.ask<{ key: string }>('merchant')).key;
-  });
-  afterAll(async () => {
-    await runtime.child?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  test.each(ROUTES.map((r) => [r.name, r] as const))(
-    '%s',
-    async (_name, route) => {
-      const run = async (killAt: number) => {
-        const crashed = await crashAndRetry(runtime, key, route, killAt);
-        if (crashed) crashes++;
-        if (process.env.PAYSTEP_CRASH_LOG)
-          console.error(`KILL ${route.name} at ${killAt}: ${crashed ? 'crashed' : 'finished first'}`);
-      };
-      if (AT) for (const k of AT) await run(k);
-      else await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 60 }), run), { numRuns: RUNS });
-    },
-    40_000 + N * 30_000,
-  );
-
-  test('the runs above crashed the runtime', () => {
-    expect(crashes).toBeGreaterThan(0);
-  });
-});
+describeCrashes(
+  'exactly once in billing under crashes: the charging routes killed at any write and retried',
+  ROUTES,
+  { dirPrefix: 'paystep-crash-billing-', runs: () => RUNS, timeoutMs: (n) => 40_000 + n * 30_000 },
+);

@@ -16,11 +16,8 @@
  * it fast; `PAYSTEP_CRASH_RUNS=10 npm test -- test/integration/crash.test.ts` for the long run).
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
-import { Child, call, crashAndRetry, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
+import { Child, call, describeCrashes, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
 
 /** Kill points per route: one in the suite (two for refunds, the route that once paid twice). */
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : undefined;
@@ -180,102 +177,81 @@ const ROUTES: CrashRoute[] = [
   })),
 ];
 
-describe('exactly once under crashes: every money-moving request, killed at any write and retried', () => {
-  let dir: string;
-  const runtime = {} as { child: Child };
-  let key: string;
-  let crashes = 0;
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-crash-'));
-    runtime.child = await new Child(dir).start();
-    key = (await runtime.child.ask<{ key: string }>('merchant')).key;
-  });
-  afterAll(async () => {
-    await runtime.child?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  test.each(ROUTES.map((r) => [r.name, r] as const))(
-    '%s',
-    async (_name, route) => {
-      await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
-          if (await crashAndRetry(runtime, key, route, killAt)) crashes++;
-        }),
-        { numRuns: runsFor(route.name) },
-      );
-    },
-    30_000 + (RUNS ?? 2) * 20_000,
-  );
-
-  test(
-    'the incident backlog: killed at any write of the release, resolved again: the held capture and refund happen once',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
-          if (runtime.child.dead) runtime.child = await new Child(dir).start();
-          let c = runtime.child;
-          const toCapture = await payment(c, key, {
-            payment_method: 'pm_card_visa',
-            capture_method: 'manual',
-          });
-          const toRefund = await payment(c, key, { payment_method: 'pm_card_visa' });
-          const incident = await c.ask<Json>('declare', { processor: 'stripe' });
-          const cap = await call(c.url, key, 'POST', `/v1/payments/${toCapture.id}/capture`, {
-            amount: 4000,
-          });
-          expect(cap.status).toBe(202);
-          const refund = await call(c.url, key, 'POST', '/v1/refunds', {
-            payment: toRefund.id,
-            amount: 2500,
-          });
-          expect(refund.body.status).toBe('pending');
-          await until('both held, their workflows waiting', async () =>
-            (await c.ask<number>('heldWaiting', { incident: incident.id })) === 2 ? true : undefined,
-          );
-          await c.ask('drain');
-          await c.ask('arm', { at: killAt });
-          const first = await c.ask<Json>('resolve', { incident: incident.id }).catch(() => undefined);
-          if (first) await c.ask('disarm').catch(() => undefined);
-          if (c.dead || !first) {
-            crashes++;
-            await c.exited;
-            c = runtime.child = await new Child(dir).start();
-            // Resolved already or not: the retried resolve releases what is left.
-            await c.ask('resolve', { incident: incident.id });
-          }
-          const held = await until('the backlog replayed', async () => {
-            const h = await c.ask<Json[]>('held', { incident: incident.id });
-            return h.every((e) => e.status === 'done') ? h : undefined;
-          });
-          expect(held.map((h) => [h.kind, h.outcome])).toEqual([
-            ['capture', 'captured 40.00 USD'],
-            ['refund', expect.stringMatching(/^refund (succeeded|submitted)/)],
-          ]);
-          const intent = (
-            await c.ask<Json[]>('objects', {
-              object: 'payment_intent',
-              field: 'id',
-              value: toCapture.processor_reference,
-            })
-          )[0]!;
-          expect(intent).toMatchObject({ status: 'succeeded', amount_received: 4000 });
-          const refunds = await c.ask<Json[]>('objects', {
-            object: 'refund',
-            field: 'payment_intent',
-            value: toRefund.processor_reference,
-          });
-          expect(refunds.map((r) => r.amount)).toEqual([2500]);
-          expect(await get(c, key, `/v1/payments/${toCapture.id}`)).toMatchObject({ status: 'captured' });
-        }),
-        { numRuns: RUNS ?? 1 },
-      );
-    },
-    60_000 + (RUNS ?? 1) * 30_000,
-  );
-
-  test('the runs above crashed the runtime', () => {
-    expect(crashes).toBeGreaterThan(0);
-  });
-});
+describeCrashes(
+  'exactly once under crashes: every money-moving request, killed at any write and retried',
+  ROUTES,
+  {
+    dirPrefix: 'paystep-crash-',
+    runs: runsFor,
+    timeoutMs: () => 30_000 + (RUNS ?? 2) * 20_000,
+  },
+  (suite) => {
+    test(
+      'the incident backlog: killed at any write of the release, resolved again: the held capture and refund happen once',
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
+            if (suite.runtime.child.dead) suite.runtime.child = await new Child(suite.dir()).start();
+            let c = suite.runtime.child;
+            const toCapture = await payment(c, suite.key(), {
+              payment_method: 'pm_card_visa',
+              capture_method: 'manual',
+            });
+            const toRefund = await payment(c, suite.key(), { payment_method: 'pm_card_visa' });
+            const incident = await c.ask<Json>('declare', { processor: 'stripe' });
+            const cap = await call(c.url, suite.key(), 'POST', `/v1/payments/${toCapture.id}/capture`, {
+              amount: 4000,
+            });
+            expect(cap.status).toBe(202);
+            const refund = await call(c.url, suite.key(), 'POST', '/v1/refunds', {
+              payment: toRefund.id,
+              amount: 2500,
+            });
+            expect(refund.body.status).toBe('pending');
+            await until('both held, their workflows waiting', async () =>
+              (await c.ask<number>('heldWaiting', { incident: incident.id })) === 2 ? true : undefined,
+            );
+            await c.ask('drain');
+            await c.ask('arm', { at: killAt });
+            const first = await c.ask<Json>('resolve', { incident: incident.id }).catch(() => undefined);
+            if (first) await c.ask('disarm').catch(() => undefined);
+            if (c.dead || !first) {
+              suite.crashed();
+              await c.exited;
+              c = suite.runtime.child = await new Child(suite.dir()).start();
+              // Resolved already or not: the retried resolve releases what is left.
+              await c.ask('resolve', { incident: incident.id });
+            }
+            const held = await until('the backlog replayed', async () => {
+              const h = await c.ask<Json[]>('held', { incident: incident.id });
+              return h.every((e) => e.status === 'done') ? h : undefined;
+            });
+            expect(held.map((h) => [h.kind, h.outcome])).toEqual([
+              ['capture', 'captured 40.00 USD'],
+              ['refund', expect.stringMatching(/^refund (succeeded|submitted)/)],
+            ]);
+            const intent = (
+              await c.ask<Json[]>('objects', {
+                object: 'payment_intent',
+                field: 'id',
+                value: toCapture.processor_reference,
+              })
+            )[0]!;
+            expect(intent).toMatchObject({ status: 'succeeded', amount_received: 4000 });
+            const refunds = await c.ask<Json[]>('objects', {
+              object: 'refund',
+              field: 'payment_intent',
+              value: toRefund.processor_reference,
+            });
+            expect(refunds.map((r) => r.amount)).toEqual([2500]);
+            expect(await get(c, suite.key(), `/v1/payments/${toCapture.id}`)).toMatchObject({
+              status: 'captured',
+            });
+          }),
+          { numRuns: RUNS ?? 1 },
+        );
+      },
+      60_000 + (RUNS ?? 1) * 30_000,
+    );
+  },
+);

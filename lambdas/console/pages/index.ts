@@ -1,0 +1,7 @@
+/**
+ * Every console screen's routes, in navigation order. A new screen adds its module here
+ * (docs/console.md "How to add a screen").
+ */
+import type { ConsoleRoute } from '../types.ts';
+
+export const routes: ConsoleRoute[] = [];

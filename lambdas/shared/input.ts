@@ -102,7 +102,7 @@ const cardNumberRefused = (what: string, param: string | undefined) =>
   );
 
 /** Checks text described by `what` (a param name, or `a key in metadata`), named by `param`. */
-function checkText(text: string, what: string, param: string | undefined = what): void {
+export function checkText(text: string, what: string, param: string | undefined = what): void {
   if (!text.isWellFormed())
     throw invalidRequest(
       'parameter_invalid',
@@ -208,8 +208,12 @@ export function isIdOf(kind: IdKind, id: string): boolean {
   return id.length <= MAX_ID_LENGTH && id.startsWith(prefix) && ID_BODY.test(id.slice(prefix.length));
 }
 
-/** Shape of any path parameter, whatever the route (the gateway passes malformed encodings as is). */
-export const isPlausiblePathParam = (v: string) => v.length <= MAX_ID_LENGTH && /^[0-9A-Za-z_-]+$/.test(v);
+/**
+ * Shape of any path parameter, whatever the route (the gateway passes malformed encodings as is).
+ * One holding a card number (`pay_4242…`) is malformed too: refused as not found, never echoed.
+ */
+export const isPlausiblePathParam = (v: string) =>
+  v.length <= MAX_ID_LENGTH && /^[0-9A-Za-z_-]+$/.test(v) && !containsCardNumber(v);
 
 /** 404 for an id that cannot name an object of `kind` (never echoed: it may be anything). */
 export const malformedId = (kind: IdKind) =>

@@ -12,6 +12,30 @@ export interface Condition {
   values?: Record<string, unknown>;
 }
 
+/**
+ * The condition of a guarded transition (the transition tables in lambdas/domain/): the item exists
+ * and its status attribute (`attr`) is one of `from`. Placeholders `#from_status`, `:from_status<n>`.
+ */
+export function statusIn(from: readonly string[], attr = 'status'): Condition {
+  if (from.length === 0) throw new Error('statusIn: no status to move from');
+  const values = Object.fromEntries(from.map((s, i) => [`:from_status${i}`, s]));
+  return {
+    expression: `attribute_exists(pk) AND #from_status IN (${Object.keys(values).join(', ')})`,
+    names: { '#from_status': attr },
+    values,
+  };
+}
+
+/** Conditions that must all hold, their placeholders merged (they must not clash). */
+export function allOf(...conditions: (Condition | undefined)[]): Condition {
+  const cs = conditions.filter((c): c is Condition => c !== undefined);
+  return {
+    expression: cs.map((c) => (cs.length > 1 ? `(${c.expression})` : c.expression)).join(' AND '),
+    names: Object.assign({}, ...cs.map((c) => c.names ?? {})) as Record<string, string>,
+    values: Object.assign({}, ...cs.map((c) => c.values ?? {})) as Record<string, unknown>,
+  };
+}
+
 export interface UpdateOptions {
   /** `ADD name value`: a number added to the attribute (0 if absent), or elements added to a set. */
   add?: Record<string, unknown>;

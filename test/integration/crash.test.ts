@@ -134,6 +134,27 @@ const ROUTES: CrashRoute[] = [
       expect(intents).toHaveLength(1);
     },
   },
+  {
+    // Rejected before authorization: nothing may reach the processor, whatever the kill point.
+    name: 'POST /v1/reviews/{id}/reject',
+    setup: (c, key) =>
+      payment(c, key, { payment_method: 'pm_card_visa', customer: { id: 'cus_1', country: 'KP' } }),
+    request: (p) => ({ method: 'POST', path: `/v1/reviews/${p.review.id}/reject`, body: {} }),
+    async check(c, key, p, answer) {
+      expect(answer).toMatchObject({ object: 'review', decision: 'reject' });
+      const done = await until('the rejected payment', async () => {
+        const x = await get(c, key, `/v1/payments/${p.id}`);
+        return x.status === 'pending_review' ? undefined : x;
+      });
+      expect(done.status).toBe('canceled');
+      const intents = await c.ask<Json[]>('objects', {
+        object: 'payment_intent',
+        field: 'metadata.paystep_payment_id',
+        value: p.id,
+      });
+      expect(intents).toEqual([]);
+    },
+  },
   ...(['evidence', 'accept'] as const).map((action): CrashRoute => ({
     name: `POST /v1/disputes/{id}/${action}`,
     async setup(c, key) {

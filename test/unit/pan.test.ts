@@ -4,7 +4,12 @@
  * other long references are not.
  */
 import fc from 'fast-check';
-import { containsCardNumber, isCardNumber, luhnValid } from '../../lambdas/domain/pan.ts';
+import {
+  containsCardNumber,
+  identifierHoldsCardNumber,
+  isCardNumber,
+  luhnValid,
+} from '../../lambdas/domain/pan.ts';
 
 /** Appends the Luhn check digit to `body`. */
 function withCheckDigit(body: string): string {
@@ -116,6 +121,31 @@ describe('other numbers are not', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('identifiers (the Idempotency-Key)', () => {
+  test('a card number in an unbroken run, or the whole key grouped, is found', () => {
+    for (const k of [
+      '4000056655665556',
+      'k-4000056655665556-1',
+      'order4242424242424242',
+      '4242-4242-4242-4242',
+      '4242 4242 4242 4242',
+    ])
+      expect([k, identifierHoldsCardNumber(k)]).toEqual([k, true]);
+    expect(identifierHoldsCardNumber('4242424242424241')).toBe(false); // fails the Luhn check
+  });
+
+  test('random UUIDs never are, although containsCardNumber finds one in about 1 in 900', () => {
+    // A UUID whose digit groups read as a card number across the dashes.
+    const uuid = '6e9c5887-3051-4388-86d3-5b2194a96b4c';
+    expect(containsCardNumber(uuid)).toBe(true);
+    expect(identifierHoldsCardNumber(uuid)).toBe(false);
+    fc.assert(
+      fc.property(fc.uuid(), (u) => !identifierHoldsCardNumber(u)),
+      { numRuns: 20_000 },
     );
   });
 });

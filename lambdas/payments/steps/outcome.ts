@@ -6,6 +6,7 @@
 import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
 import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
 import { storableAnalytics } from '../../connectors/analytics.ts';
+import { PaystepError } from '../../shared/errors.ts';
 import { addEvent, transition } from '../../store/payments.ts';
 
 /**
@@ -26,7 +27,8 @@ export const attemptFailure = (r: AuthorizeResult): PaymentAttempt['failure'] =>
     ? { category: r.failure.category, code: r.failure.code, processor_code: r.failure.processor_code }
     : null;
 
-export class PaymentDeclined extends Error {
+/** A declined authorization: the payment workflow catches it by name into `failed` (statemachines/payment.asl.json). */
+export class PaymentDeclined extends PaystepError {
   override name = 'PaymentDeclined';
 }
 

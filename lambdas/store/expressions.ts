@@ -1,6 +1,6 @@
 /**
  * DynamoDB update expressions from plain objects, so no store writes `SET #a = :a` strings by
- * hand: `SET` for each attribute of `set` (undefined values skipped), `REMOVE` for each name in
+ * hand (atomic arithmetic and `list_append` go in `more`, written by the store that needs them): `SET` for each attribute of `set` (undefined values skipped), `REMOVE` for each name in
  * `remove`, and in `more` the other clauses a store needs (ADD, increments, first-write-wins
  * values, map entries) and the write's condition. Placeholders are generated (`#u0`, `:u0`, …), so
  * any attribute name (reserved words included) is safe; a condition brings its own placeholders,

@@ -11,11 +11,13 @@
  * (the CLI, the local runtime), where no middleware would flush a buffer.
  *
  * Where the lines go:
- * - In AWS: standard output (Powertools' own console), which Lambda sends to the function's log
- *   group, where CloudWatch extracts the metrics.
- * - Locally (POWERTOOLS_DEV, set by the local runtime and the CLI): standard error, and only when the
- *   function log level (POWERTOOLS_LOG_LEVEL, from PAYSTEP_LOG_LEVEL) shows info lines, like any
- *   other info line of a function. Never standard output: the CLI's stdout carries only its result.
+ * - In a Lambda function (AWS_LAMBDA_FUNCTION_NAME, without POWERTOOLS_DEV): standard output
+ *   (Powertools' own console), which Lambda sends to the function's log group, where CloudWatch
+ *   extracts the metrics.
+ * - Anywhere else (the local runtime and the CLI, which set POWERTOOLS_DEV; tests): standard error,
+ *   and only when the function log level (POWERTOOLS_LOG_LEVEL, from PAYSTEP_LOG_LEVEL) is set to
+ *   show info lines, like any other info line of a function. Never standard output: the CLI's
+ *   stdout carries only its result.
  *
  * A metric that cannot be written is logged and dropped: it never fails the payment it describes.
  */
@@ -62,8 +64,8 @@ export function emitMetric(
   value = 1,
 ): void {
   try {
-    const local = process.env.POWERTOOLS_DEV === 'true';
-    if (local && !INFO_LEVELS.has((process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase())) return;
+    const local = !process.env.AWS_LAMBDA_FUNCTION_NAME || process.env.POWERTOOLS_DEV === 'true';
+    if (local && !INFO_LEVELS.has((process.env.POWERTOOLS_LOG_LEVEL ?? '').toUpperCase())) return;
     const metrics = new Metrics({
       namespace: METRICS_NAMESPACE,
       serviceName: config.serviceName(),
@@ -93,10 +95,12 @@ export function paymentMovedOn(kind: 'failover' | 'cascade', from: string): void
   emitMetric(kind === 'cascade' ? METRIC.cascades : METRIC.failovers, { processor: from });
 }
 
-export function refundEnded(processor: string | undefined, outcome: 'succeeded' | 'failed'): void {
+/** A refund reached its end (`outcome`: succeeded, failed, canceled), by the write that ended it. */
+export function refundEnded(processor: string | undefined, outcome: string): void {
   emitMetric(METRIC.refunds, { processor, outcome });
 }
 
+/** A dispute was opened (`event`: opened) or changed status (`event`: its new status). */
 export function disputeChanged(processor: string | undefined, event: string): void {
   emitMetric(METRIC.disputes, { processor, event });
 }

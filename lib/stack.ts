@@ -6,6 +6,9 @@
  * function defaults). Each resource carries CloudFormation Metadata `paystep:kind` / `paystep:name`, which
  * `cdkInventory()` (lib/inventory.ts) reads back from the synthesized template for the parity test.
  *
+ * The REST API (lib/stack/api.ts) and the alarms and dashboard (lib/stack/alarms.ts) are nested stacks,
+ * so that each stays well under CloudFormation's 500 resources (docs/architecture.md "Stack size").
+ *
  * cdk-nag (AwsSolutions) is registered in bin/paystep.ts. Findings are fixed where the service allows it;
  * the rest are acknowledged on the resource that raises them, with the reason next to the code.
  */

@@ -42,6 +42,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { refundEnded, sweeperEscalations } from '../shared/metrics.ts';
 import { processor } from '../connectors/registry.ts';
 import { ProcessorRequestError, type RetrieveResult } from '../connectors/types.ts';
 import type { Payment } from '../domain/payment.ts';
@@ -224,7 +225,8 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
     if (exec === 'RUNNING') return void result.untouched++;
     // The workflow ended before the processor was asked: nothing was refunded; give the money back.
     await release(item.payment_id as string, id, item.amount as number);
-    await finishRefund(id, 'failed', 'workflow_ended_before_processor');
+    if (await finishRefund(id, 'failed', 'workflow_ended_before_processor'))
+      refundEnded(item.processor as string | undefined, 'failed');
     result.resolved.push({ id, action: 'released (never sent to the processor)' });
     return;
   }
@@ -257,7 +259,7 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
   if (fresh?.status !== 'pending') return void result.untouched++;
   if (status === 'succeeded') await settle(item.payment_id as string, id, item.amount as number);
   else await release(item.payment_id as string, id, item.amount as number);
-  await finishRefund(id, status, truth.failureReason);
+  if (await finishRefund(id, status, truth.failureReason)) refundEnded(item.processor as string, status);
   result.resolved.push({ id, action: `finished without workflow: ${status}` });
 }
 
@@ -335,6 +337,8 @@ export async function sweep(now = Math.floor(Date.now() / 1000)): Promise<SweepR
       logger.error('sweeper item failed', { id: String(item.id), error: err as Error });
     }
   }
+  // One value per sweep, 0 included: the needs-attention alarm clears at the first sweep without any.
+  sweeperEscalations(result.escalated.length);
   return result;
 }
 

@@ -21,6 +21,7 @@ import { processor } from '../connectors/registry.ts';
 import type { RetrieveResult } from '../connectors/types.ts';
 import { clients } from '../shared/aws.ts';
 import { logger } from '../shared/logger.ts';
+import { paymentOutcome } from '../shared/metrics.ts';
 import {
   addEvent,
   clearTaskToken,
@@ -213,7 +214,11 @@ export async function applyPaymentEvent(
         return 'recorded';
       }
       try {
-        await moveTo(paymentId, outcome, truth, event.id, view.processor);
+        const moved = await moveTo(paymentId, outcome, truth, event.id, view.processor);
+        // Counted once: by the write that moved the payment (a redelivered event changes nothing).
+        if (moved.changed && outcome === 'failed')
+          paymentOutcome(view.processor, 'declined', moved.payment.failure?.code);
+        else if (moved.changed && outcome !== 'canceled') paymentOutcome(view.processor, 'approved');
       } catch (err) {
         if (!(err instanceof TransitionRejected)) throw err;
         await addEvent(paymentId, { ...base, comparison: 'conflict', note: err.message });

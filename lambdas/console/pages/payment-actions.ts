@@ -34,10 +34,11 @@ function tokenOf(req: ConsoleRequest): string {
 
 /** A 4xx answer of a service as the console's refusal; anything else is unexpected. */
 function refusal(response: StoredResponse): ConsoleError {
-  const body = response.body as { error?: { message?: string } };
+  const body = response.body as { error?: { message?: string; code?: string } };
   const message = body.error?.message ?? `Refused (${response.status}).`;
-  const status =
-    response.status === 404 ? 404 : response.status === 409 ? 409 : response.status === 403 ? 403 : 400;
+  // A review decided already conflicts with the page the operator saw (the API calls it a 400).
+  const conflict = response.status === 409 || body.error?.code === 'review_closed';
+  const status = response.status === 404 ? 404 : conflict ? 409 : response.status === 403 ? 403 : 400;
   return new ConsoleError(status, message);
 }
 

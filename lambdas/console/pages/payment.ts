@@ -47,8 +47,8 @@ function summary(p: Payment): Html {
       <dd>${value === null || value === undefined || value === '' ? '—' : value}</dd>`;
   return html`<dl class="facts">
     ${row('Status', statusBadge(p.status))} ${row('Amount', money(p.amount, p.currency))}
-    ${row('Captured', money(p.amount_captured, p.currency))}
-    ${row('Refunded', money(p.amount_refunded, p.currency))} ${row('Merchant', p.merchant_id)}
+    ${row('Amount captured', money(p.amount_captured, p.currency))}
+    ${row('Amount refunded', money(p.amount_refunded, p.currency))} ${row('Merchant', p.merchant_id)}
     ${row('Order', p.order_id)} ${row('Customer', p.customer?.email ?? p.customer?.id)}
     ${row('Customer country', p.customer?.country)}
     ${row('Payment method', `${p.payment_method}${p.card?.brand ? ` (${p.card.brand}${p.card.last4 ? ` •••• ${p.card.last4}` : ''})` : ''}`)}

@@ -374,12 +374,13 @@ describe('console payment screens on the local runtime', () => {
       decision: 'approve',
     });
     expect((await refused(noReason)).message).toBe('Give a reason for the decision.');
-    const approved = await consoleCall(support, 'POST', `/payments/${held.id}/review`, {
+    const approveForm = {
       token: tokenOf(queue, `/payments/${held.id}/review`),
       decision: 'approve',
       reason: 'known customer, confirmed by phone',
       back: 'reviews',
-    });
+    };
+    const approved = await consoleCall(support, 'POST', `/payments/${held.id}/review`, approveForm);
     expect(approved).toMatchObject({ kind: 'redirect', to: '/reviews' });
     expect((await getPayment(held.id))!.status).toBe('captured');
     expect(approved.audited).toEqual([
@@ -392,6 +393,14 @@ describe('console payment screens on the local runtime', () => {
         note: 'known customer, confirmed by phone',
       },
     ]);
+    // The same form submitted again: the first decision's answer, nothing decided or audited twice.
+    const twice = await consoleCall(support, 'POST', `/payments/${held.id}/review`, approveForm);
+    expect(twice).toMatchObject({
+      kind: 'redirect',
+      to: '/reviews',
+      flash: approved.kind === 'redirect' && approved.flash,
+    });
+    expect(twice.audited).toEqual([]);
     const rejected = await consoleCall(support, 'POST', `/payments/${held2.id}/review`, {
       token: 'g'.repeat(24),
       decision: 'reject',

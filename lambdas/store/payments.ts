@@ -19,6 +19,7 @@ import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.
 import { allOf, statusIn, updateExpression } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
+import { putSearchItems } from './payment-search.ts';
 import { cursorPage, queryAll, startKeyOf } from './pages.ts';
 import { config } from '../shared/config.ts';
 import { PaystepError } from '../shared/errors.ts';
@@ -60,8 +61,13 @@ export class TransitionRejected extends PaystepError {
   }
 }
 
-/** Stores a new payment; false if a payment with its id exists (a resumed request wrote it). */
+/**
+ * Stores a new payment; false if a payment with its id exists (a resumed request wrote it). Its
+ * search lookups (order id, email: lambdas/store/payment-search.ts) are written first, so a stored
+ * payment always has them (a retry writes the same ones again).
+ */
 export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<boolean> {
+  await putSearchItems(p, createdMs);
   return putIfAbsent(table(), {
     ...key(p.id),
     kind: 'payment',

@@ -131,6 +131,31 @@ async function redrive(p: Payment, result: SweepResult, why: string): Promise<vo
   result.resolved.push({ id: p.id, action: `re-driven: ${why}` });
 }
 
+/** The statuses in which a payment whose workflow has ended can be given a new one (`redrivePayment`). */
+export const REDRIVABLE_STATUSES: readonly Payment['status'][] = [
+  'processing',
+  'authorized',
+  'requires_action',
+];
+
+/**
+ * The sweeper's re-drive of one payment, asked for by a person (the console's executions screen)
+ * instead of waiting for the next run and its quiet period: only when the payment's current
+ * workflow has ended. Authorized or waiting for the customer → a new execution (`<payment>-r<n>`);
+ * processing → its outcome checked with the processor first (`checkUnknownOutcome`), then a new
+ * execution if it was authorized there. Anything else is left alone (`untouched`).
+ */
+export async function redrivePayment(p: Payment, why: string): Promise<SweepResult> {
+  const result: SweepResult = { examined: 1, resolved: [], escalated: [], untouched: 0 };
+  if (!REDRIVABLE_STATUSES.includes(p.status) || (await executionStatus(p.execution_arn)) === 'RUNNING') {
+    result.untouched++;
+    return result;
+  }
+  if (p.status === 'processing') await checkUnknownOutcome(p, true, result);
+  else await redrive(p, result, why);
+  return result;
+}
+
 /**
  * The processor's state of a payment, or undefined when the processor cannot tell yet: Adyen has no
  * API to read a payment, so its connector answers from the notifications paystep stored and says

@@ -3,5 +3,16 @@
  * (docs/console.md "How to add a screen").
  */
 import type { ConsoleRoute } from '../types.ts';
+import { executionsRoutes } from './executions.ts';
+import { paymentActionRoutes } from './payment-actions.ts';
+import { paymentPageRoutes } from './payment.ts';
+import { paymentsSearchRoutes } from './payments.ts';
+import { reviewsRoutes } from './reviews.ts';
 
-export const routes: ConsoleRoute[] = [];
+export const routes: ConsoleRoute[] = [
+  ...paymentsSearchRoutes,
+  ...paymentPageRoutes,
+  ...paymentActionRoutes,
+  ...executionsRoutes,
+  ...reviewsRoutes,
+];

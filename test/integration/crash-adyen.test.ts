@@ -12,9 +12,8 @@
  * Runs per route: PAYSTEP_CRASH_RUNS (1 in the suite; `PAYSTEP_CRASH_RUNS=10 npm test --
  * test/integration/crash-adyen.test.ts` for the long run).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import {
+  adyenSim,
   call,
   describeCrashes,
   until,
@@ -25,14 +24,9 @@ import {
 
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : 1;
 
-/** The Adyen simulator of the runtime now running (its port may change on a restart). */
-const simulator = (dir: string) =>
-  (JSON.parse(fs.readFileSync(path.join(dir, 'runtime.json'), 'utf8')) as Json).endpoints.adyen as string;
-const sim = async (dir: string, p: string): Promise<Json> =>
-  (await (await fetch(`${simulator(dir)}/_sim${p}`)).json()) as Json;
 /** What Adyen did to a payment: its modifications of one type. */
 const modifications = async (dir: string, psp: string, type: string) =>
-  ((await sim(dir, `/payments/${psp}`)).modifications as Json[]).filter((m) => m.type === type);
+  ((await adyenSim(dir, `/payments/${psp}`)).modifications as Json[]).filter((m) => m.type === type);
 
 const payment = async (c: Child, key: string, body: Json) => {
   const r = await call(c.url, key, 'POST', '/v1/payments', {
@@ -59,7 +53,7 @@ const settled = (c: Child, key: string, id: string, busy: string[]) =>
 const ROUTES: CrashRoute[] = [
   {
     name: 'POST /v1/payments (Adyen)',
-    setup: async (c) => ({ before: (await sim(c.dir, '/stats')).payments as number }),
+    setup: async (c) => ({ before: (await adyenSim(c.dir, '/stats')).payments as number }),
     request: () => ({
       method: 'POST',
       path: '/v1/payments',
@@ -69,8 +63,8 @@ const ROUTES: CrashRoute[] = [
       const done = await settled(c, key, answer.id, ['processing']);
       expect(done).toMatchObject({ status: 'captured', processor: 'adyen', amount_captured: 4200 });
       // One payment at Adyen for this request, whatever the kill point.
-      expect((await sim(c.dir, '/stats')).payments - s.before).toBe(1);
-      expect((await sim(c.dir, `/payments/${done.processor_reference}`)).payment.merchantReference).toBe(
+      expect((await adyenSim(c.dir, '/stats')).payments - s.before).toBe(1);
+      expect((await adyenSim(c.dir, `/payments/${done.processor_reference}`)).payment.merchantReference).toBe(
         answer.id,
       );
     },

@@ -11,7 +11,12 @@
  *   records is computed from stored facts (the attempts, their times and failures), so running it
  *   twice records the same thing.
  */
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { planRetry, type Schedule } from '../domain/dunning.ts';
 import { dunningPolicyFor } from './dunning-policy.ts';
 import { period, type Recurrence } from '../domain/billing.ts';
@@ -166,6 +171,44 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
     throw err;
   }
   await addInvoiceEvent(inv.id, { type: 'attempt', attempt: n, payment: paymentId });
+}
+
+/** Whether the payment's workflow execution exists (it may have ended). */
+async function workflowExists(p: Payment): Promise<boolean> {
+  if (!p.execution_arn) return false;
+  try {
+    await clients.sfn().send(new DescribeExecutionCommand({ executionArn: p.execution_arn }));
+    return true;
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist || (err as Error).name === 'ExecutionDoesNotExist') return false;
+    throw err;
+  }
+}
+
+/**
+ * The invoice's latest attempt, when its payment is stuck `processing` with no payment workflow
+ * (what a request killed between storing the payment and starting its workflow leaves, when its
+ * client never retries): resumed under its key `billing <invoice> a<n>` (`chargeAttempt`), as the
+ * retried request would, so the workflow looking at the invoice does not only wait. A payment
+ * whose workflow exists is left to it (one that ended with the payment still processing is
+ * flagged for attention and the sweeper's). Returns whether the attempt was stalled.
+ */
+export async function resumeStalledAttempt(invoiceId: string, waitMs: number): Promise<boolean> {
+  const inv = await getInvoice(invoiceId);
+  if (!inv || inv.attempt_count === 0) return false;
+  const n = inv.attempt_count;
+  const last = inv.attempts.find((a) => a.attempt === n);
+  const p = last && (await getPayment(last.payment));
+  if (!p || p.status !== 'processing' || (await workflowExists(p))) return false;
+  await addInvoiceEvent(inv.id, {
+    type: 'attempt_resumed',
+    attempt: n,
+    payment: p.id,
+    reason:
+      'its payment was left processing with no payment workflow (a request cut short): resumed under its key',
+  });
+  await chargeAttempt(inv.id, n, waitMs);
+  return true;
 }
 
 /** Marks the invoice paid (and the subscription active); idempotent. */

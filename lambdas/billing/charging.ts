@@ -119,11 +119,11 @@ const attemptKey = (invoiceId: string, n: number) => `billing ${invoiceId} a${n}
 /**
  * Makes attempt `n` of the invoice unless it was made already (by anyone): an ordinary payment
  * for the amount due with the customer's current payment method. Waits up to `waitMs` for its
- * outcome; the outcome is recorded by `assess`.
+ * outcome; the outcome is recorded by `assess`. True when this call made (or resumed) it.
  */
-export async function chargeAttempt(invoiceId: string, n: number, waitMs: number): Promise<void> {
+export async function chargeAttempt(invoiceId: string, n: number, waitMs: number): Promise<boolean> {
   const inv = await getInvoice(invoiceId);
-  if (!inv || (inv.status !== 'open' && inv.status !== 'uncollectible')) return;
+  if (!inv || (inv.status !== 'open' && inv.status !== 'uncollectible')) return false;
   // Attempt n is made unless it was. A claimed attempt is resumed under the same idempotency key
   // when a crash may have cut it short: its payment never stored (it gets the claimed payment id),
   // or stored but still processing (startPayment resumes it under its key; a request that had
@@ -131,7 +131,7 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
   const claimed = inv.attempts.find((a) => a.attempt === n);
   const stored = inv.attempt_count === n && claimed ? await getPayment(claimed.payment) : undefined;
   const resume = inv.attempt_count === n && claimed && (!stored || stored.status === 'processing');
-  if (inv.attempt_count !== n - 1 && !resume) return;
+  if (inv.attempt_count !== n - 1 && !resume) return false;
   const customer = await getCustomer(inv.customer);
   if (!customer) throw new Error(`invoice ${inv.id}: customer ${inv.customer} is missing`);
   const body = {
@@ -165,12 +165,13 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
       { operation: 'invoice.charge', newResourceId: () => newId('pay') },
     );
     paymentId = (response.body as { id: string }).id;
-    if (replayed) return; // made before, its attempt event with it
+    if (replayed) return false; // made before, its attempt event with it
   } catch (err) {
-    if (err instanceof ApiError && err.status === 409) return; // another caller is making this attempt
+    if (err instanceof ApiError && err.status === 409) return false; // another caller is making this attempt
     throw err;
   }
   await addInvoiceEvent(inv.id, { type: 'attempt', attempt: n, payment: paymentId });
+  return true;
 }
 
 /** Whether the payment's workflow execution exists (it may have ended). */
@@ -200,14 +201,15 @@ export async function resumeStalledAttempt(invoiceId: string, waitMs: number): P
   const last = inv.attempts.find((a) => a.attempt === n);
   const p = last && (await getPayment(last.payment));
   if (!p || p.status !== 'processing' || (await workflowExists(p))) return false;
-  await addInvoiceEvent(inv.id, {
-    type: 'attempt_resumed',
-    attempt: n,
-    payment: p.id,
-    reason:
-      'its payment was left processing with no payment workflow (a request cut short): resumed under its key',
-  });
-  await chargeAttempt(inv.id, n, waitMs);
+  // Not resumed while the request making it still runs (it holds the key): looked at again later.
+  if (await chargeAttempt(inv.id, n, waitMs))
+    await addInvoiceEvent(inv.id, {
+      type: 'attempt_resumed',
+      attempt: n,
+      payment: p.id,
+      reason:
+        'its payment was left processing with no payment workflow (a request cut short): resumed under its key',
+    });
   return true;
 }
 

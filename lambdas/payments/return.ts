@@ -48,41 +48,6 @@ const redirectRefused = () =>
     'redirectResult',
   );
 
-/** Where a payment that left `requires_action` went, as the authentication wait's outcome. */
-function completedOutcome(status: PaymentStatus): Outcome | undefined {
-  if (status === 'captured' || status === 'authorized' || status === 'failed' || status === 'canceled')
-    return status;
-  return CAPTURED_STATUSES.has(status) ? 'captured' : undefined;
-}
-
-/**
- * Resumes the payment workflow waiting for the customer's authentication with `outcome`, then
- * removes its token (only that token: a newer wait keeps its own). No token: nothing waits (the
- * notification resumed it first, or the wait lapsed and the check took over).
- */
-async function resumeAuthentication(paymentId: string, outcome: Outcome): Promise<void> {
-  const waiting = await getTaskToken(paymentId);
-  if (!waiting.token || waiting.kind !== 'authentication') return;
-  let resumed = true;
-  try {
-    await clients
-      .sfn()
-      .send(new SendTaskSuccessCommand({ taskToken: waiting.token, output: JSON.stringify({ outcome }) }));
-  } catch (err) {
-    if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken))
-      throw err;
-    resumed = false; // resumed already (the notification), or the wait lapsed and the check took over
-    logger.info('authentication wait already resumed', { paymentId });
-  }
-  await clearTaskToken(paymentId, waiting.token);
-  await addEvent(paymentId, {
-    type: 'workflow',
-    event: 'shopper returned',
-    action: resumed ? 'resumed' : 'already_resumed',
-    outcome,
-  });
-}
-
 export const handler = httpHandler(async (req) => {
   const id = pathId(req, 'payment');
   const redirectResult = req.query.redirectResult;
@@ -159,3 +124,38 @@ export const handler = httpHandler(async (req) => {
   const after = await getPayment(p.id);
   return answer(id, after?.status ?? outcome);
 });
+
+/** Where a payment that left `requires_action` went, as the authentication wait's outcome. */
+function completedOutcome(status: PaymentStatus): Outcome | undefined {
+  if (status === 'captured' || status === 'authorized' || status === 'failed' || status === 'canceled')
+    return status;
+  return CAPTURED_STATUSES.has(status) ? 'captured' : undefined;
+}
+
+/**
+ * Resumes the payment workflow waiting for the customer's authentication with `outcome`, then
+ * removes its token (only that token: a newer wait keeps its own). No token: nothing waits (the
+ * notification resumed it first, or the wait lapsed and the check took over).
+ */
+async function resumeAuthentication(paymentId: string, outcome: Outcome): Promise<void> {
+  const waiting = await getTaskToken(paymentId);
+  if (!waiting.token || waiting.kind !== 'authentication') return;
+  let resumed = true;
+  try {
+    await clients
+      .sfn()
+      .send(new SendTaskSuccessCommand({ taskToken: waiting.token, output: JSON.stringify({ outcome }) }));
+  } catch (err) {
+    if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken))
+      throw err;
+    resumed = false; // resumed already (the notification), or the wait lapsed and the check took over
+    logger.info('authentication wait already resumed', { paymentId });
+  }
+  await clearTaskToken(paymentId, waiting.token);
+  await addEvent(paymentId, {
+    type: 'workflow',
+    event: 'shopper returned',
+    action: resumed ? 'resumed' : 'already_resumed',
+    outcome,
+  });
+}

@@ -11,7 +11,12 @@
  *   records is computed from stored facts (the attempts, their times and failures), so running it
  *   twice records the same thing.
  */
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { planRetry, type Schedule } from '../domain/dunning.ts';
 import { dunningPolicyFor } from './dunning-policy.ts';
 import { period, type Recurrence } from '../domain/billing.ts';
@@ -114,11 +119,11 @@ const attemptKey = (invoiceId: string, n: number) => `billing ${invoiceId} a${n}
 /**
  * Makes attempt `n` of the invoice unless it was made already (by anyone): an ordinary payment
  * for the amount due with the customer's current payment method. Waits up to `waitMs` for its
- * outcome; the outcome is recorded by `assess`.
+ * outcome; the outcome is recorded by `assess`. True when this call made (or resumed) it.
  */
-export async function chargeAttempt(invoiceId: string, n: number, waitMs: number): Promise<void> {
+export async function chargeAttempt(invoiceId: string, n: number, waitMs: number): Promise<boolean> {
   const inv = await getInvoice(invoiceId);
-  if (!inv || (inv.status !== 'open' && inv.status !== 'uncollectible')) return;
+  if (!inv || (inv.status !== 'open' && inv.status !== 'uncollectible')) return false;
   // Attempt n is made unless it was. A claimed attempt is resumed under the same idempotency key
   // when a crash may have cut it short: its payment never stored (it gets the claimed payment id),
   // or stored but still processing (startPayment resumes it under its key; a request that had
@@ -126,7 +131,7 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
   const claimed = inv.attempts.find((a) => a.attempt === n);
   const stored = inv.attempt_count === n && claimed ? await getPayment(claimed.payment) : undefined;
   const resume = inv.attempt_count === n && claimed && (!stored || stored.status === 'processing');
-  if (inv.attempt_count !== n - 1 && !resume) return;
+  if (inv.attempt_count !== n - 1 && !resume) return false;
   const customer = await getCustomer(inv.customer);
   if (!customer) throw new Error(`invoice ${inv.id}: customer ${inv.customer} is missing`);
   const body = {
@@ -160,12 +165,52 @@ export async function chargeAttempt(invoiceId: string, n: number, waitMs: number
       { operation: 'invoice.charge', newResourceId: () => newId('pay') },
     );
     paymentId = (response.body as { id: string }).id;
-    if (replayed) return; // made before, its attempt event with it
+    if (replayed) return false; // made before, its attempt event with it
   } catch (err) {
-    if (err instanceof ApiError && err.status === 409) return; // another caller is making this attempt
+    if (err instanceof ApiError && err.status === 409) return false; // another caller is making this attempt
     throw err;
   }
   await addInvoiceEvent(inv.id, { type: 'attempt', attempt: n, payment: paymentId });
+  return true;
+}
+
+/** Whether the payment's workflow execution exists (it may have ended). */
+async function workflowExists(p: Payment): Promise<boolean> {
+  if (!p.execution_arn) return false;
+  try {
+    await clients.sfn().send(new DescribeExecutionCommand({ executionArn: p.execution_arn }));
+    return true;
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist || (err as Error).name === 'ExecutionDoesNotExist') return false;
+    throw err;
+  }
+}
+
+/**
+ * The invoice's latest attempt, when its payment is stuck `processing` with no payment workflow
+ * (what a request killed between storing the payment and starting its workflow leaves, when its
+ * client never retries): resumed under its key `billing <invoice> a<n>` (`chargeAttempt`), as the
+ * retried request would, so the workflow looking at the invoice does not only wait. A payment
+ * whose workflow exists is left to it (one that ended with the payment still processing is
+ * flagged for attention and the sweeper's). Returns whether the attempt was stalled.
+ */
+export async function resumeStalledAttempt(invoiceId: string, waitMs: number): Promise<boolean> {
+  const inv = await getInvoice(invoiceId);
+  if (!inv || inv.attempt_count === 0) return false;
+  const n = inv.attempt_count;
+  const last = inv.attempts.find((a) => a.attempt === n);
+  const p = last && (await getPayment(last.payment));
+  if (!p || p.status !== 'processing' || (await workflowExists(p))) return false;
+  // Not resumed while the request making it still runs (it holds the key): looked at again later.
+  if (await chargeAttempt(inv.id, n, waitMs))
+    await addInvoiceEvent(inv.id, {
+      type: 'attempt_resumed',
+      attempt: n,
+      payment: p.id,
+      reason:
+        'its payment was left processing with no payment workflow (a request cut short): resumed under its key',
+    });
+  return true;
 }
 
 /** Marks the invoice paid (and the subscription active); idempotent. */

@@ -7,10 +7,17 @@
  * resumed with the outcome. Completing twice (a reload, the AUTHORISATION notification first)
  * changes nothing more.
  *
+ * Across a crash (docs/states.md, "Idempotent requests and crashes"): the processor's
+ * `/payments/details` is sent under the same idempotency key every time and completes the payment
+ * once; the outcome is a guarded transition from `requires_action`; the workflow's task token is
+ * removed only after the workflow was resumed, so a return retried after a crash that recorded the
+ * outcome but did not resume the workflow resumes it (as a late processor notification would).
+ *
  * No API key: the shopper's browser calls it. The `redirectResult` is the processor's proof and
  * only the processor can read it; the answer names the payment's status and nothing else.
  */
 import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { CAPTURED_STATUSES, type PaymentStatus } from '../domain/payment.ts';
 import { completesRedirect } from '../connectors/redirects.ts';
 import { processor } from '../connectors/registry.ts';
 import {
@@ -24,7 +31,7 @@ import { httpHandler } from '../shared/http.ts';
 import { pathId } from '../shared/input.ts';
 import { logger } from '../shared/logger.ts';
 import { addEvent, clearTaskToken, getPayment, getTaskToken } from '../store/payments.ts';
-import { recordAttempt, recordAuthorizeResult } from './steps/outcome.ts';
+import { recordAttempt, recordAuthorizeResult, type Outcome } from './steps/outcome.ts';
 
 const answer = (id: string, status: string) => ({
   status: 200,
@@ -52,8 +59,13 @@ export const handler = httpHandler(async (req) => {
     );
   const p = await getPayment(id);
   if (!p) throw notFound('payment', id);
-  // Already completed (a reload, or the processor's notification came first): say where it is.
-  if (p.status !== 'requires_action' || !p.processor) return answer(id, p.status);
+  // Already completed (a reload, or the processor's notification came first): say where it is,
+  // after resuming the workflow if an earlier return recorded the outcome and stopped before that.
+  if (p.status !== 'requires_action' || !p.processor) {
+    const outcome = completedOutcome(p.status);
+    if (outcome) await resumeAuthentication(p.id, outcome);
+    return answer(id, p.status);
+  }
   const adapter = await processor(p.processor);
   if (!completesRedirect(adapter))
     throw new ApiError(
@@ -107,29 +119,43 @@ export const handler = httpHandler(async (req) => {
       ? { processor_code: result.failure.processor_code, code: result.failure.code }
       : { processor_status: result.rawStatus }),
   });
-  // The token is read before recording: recording a final outcome removes it from the payment.
-  const waiting = await getTaskToken(p.id);
-  const outcome = await recordAuthorizeResult(p, p.processor, result);
-  if (outcome !== 'requires_action' && waiting.token && waiting.kind === 'authentication') {
-    let resumed = true;
-    try {
-      await clients
-        .sfn()
-        .send(new SendTaskSuccessCommand({ taskToken: waiting.token, output: JSON.stringify({ outcome }) }));
-    } catch (err) {
-      if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken))
-        throw err;
-      resumed = false; // resumed already (the notification), or the wait lapsed and the check took over
-      logger.info('authentication wait already resumed', { paymentId: p.id });
-    }
-    await clearTaskToken(p.id, waiting.token);
-    await addEvent(p.id, {
-      type: 'workflow',
-      event: 'shopper returned',
-      action: resumed ? 'resumed' : 'already_resumed',
-      outcome,
-    });
-  }
+  const outcome = await recordAuthorizeResult(p, p.processor, result, { keepTaskToken: true });
+  if (outcome !== 'requires_action') await resumeAuthentication(p.id, outcome);
   const after = await getPayment(p.id);
   return answer(id, after?.status ?? outcome);
 });
+
+/** Where a payment that left `requires_action` went, as the authentication wait's outcome. */
+function completedOutcome(status: PaymentStatus): Outcome | undefined {
+  if (status === 'captured' || status === 'authorized' || status === 'failed' || status === 'canceled')
+    return status;
+  return CAPTURED_STATUSES.has(status) ? 'captured' : undefined;
+}
+
+/**
+ * Resumes the payment workflow waiting for the customer's authentication with `outcome`, then
+ * removes its token (only that token: a newer wait keeps its own). No token: nothing waits (the
+ * notification resumed it first, or the wait lapsed and the check took over).
+ */
+async function resumeAuthentication(paymentId: string, outcome: Outcome): Promise<void> {
+  const waiting = await getTaskToken(paymentId);
+  if (!waiting.token || waiting.kind !== 'authentication') return;
+  let resumed = true;
+  try {
+    await clients
+      .sfn()
+      .send(new SendTaskSuccessCommand({ taskToken: waiting.token, output: JSON.stringify({ outcome }) }));
+  } catch (err) {
+    if (!(err instanceof TaskTimedOut || err instanceof TaskDoesNotExist || err instanceof InvalidToken))
+      throw err;
+    resumed = false; // resumed already (the notification), or the wait lapsed and the check took over
+    logger.info('authentication wait already resumed', { paymentId });
+  }
+  await clearTaskToken(paymentId, waiting.token);
+  await addEvent(paymentId, {
+    type: 'workflow',
+    event: 'shopper returned',
+    action: resumed ? 'resumed' : 'already_resumed',
+    outcome,
+  });
+}

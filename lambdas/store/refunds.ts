@@ -183,9 +183,16 @@ export async function settle(paymentId: string, refundId: string, amount: number
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
-      UpdateExpression: 'SET amount_refunded = amount_refunded + :a ADD refunds_applied :r',
+      // `updated` moves with the amount: the ledger dates the refund's entry by it (docs/finance.md),
+      // so without it a refund was booked on the day of the payment's previous change (its capture).
+      UpdateExpression: 'SET amount_refunded = amount_refunded + :a, updated = :u ADD refunds_applied :r',
       ConditionExpression: 'attribute_exists(pk) AND NOT contains(refunds_applied, :rid)',
-      ExpressionAttributeValues: { ':a': amount, ':r': new Set([refundId]), ':rid': refundId },
+      ExpressionAttributeValues: {
+        ':a': amount,
+        ':u': Math.floor(Date.now() / 1000),
+        ':r': new Set([refundId]),
+        ':rid': refundId,
+      },
       ReturnValues: 'ALL_NEW',
     }),
   );

@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import {
+  adyenSim,
   Child,
   call,
   crashAndRetry,
@@ -165,6 +166,57 @@ const ROUTES: CrashRoute[] = [
         value: p.id,
       });
       expect(intents).toEqual([]);
+    },
+  },
+  {
+    // The shopper back from 3-D Secure on Adyen (the processor that redirects the shopper): the
+    // return completes the payment at Adyen (`/payments/details`) and resumes its workflow.
+    name: 'GET /v1/payments/{id}/return (3-D Secure)',
+    async setup(c, key) {
+      const p = await payment(c, key, {
+        amount: 4300,
+        currency: 'eur',
+        payment_method: 'pm_card_authenticationRequired',
+        processor: 'adyen',
+      });
+      expect(p).toMatchObject({ status: 'requires_action', processor: 'adyen' });
+      await until('the workflow to wait for the shopper', async () => {
+        const t = await get(c, key, `/v1/payments/${p.id}/timeline`);
+        return (t.events as Json[]).some((e) => e.event === 'waiting for authentication') ? true : undefined;
+      });
+      const auth = await adyenSim(c.dir, `/3ds/${p.processor_reference}`, { outcome: 'authenticated' });
+      return { ...p, redirectResult: auth.redirectResult as string };
+    },
+    request: (p) => ({
+      method: 'GET',
+      path: `/v1/payments/${p.id}/return?redirectResult=${encodeURIComponent(p.redirectResult)}`,
+    }),
+    async check(c, key, p, answer) {
+      const answered = Date.now();
+      expect(answer).toEqual({ object: 'payment_return', payment: p.id, status: 'captured' });
+      const done = await until('the payment workflow to end', async () => {
+        const t = await get(c, key, `/v1/payments/${p.id}/timeline`);
+        return t.workflow?.status === 'SUCCEEDED' ? t : undefined;
+      });
+      expect(done.payment).toMatchObject({ status: 'captured', amount_captured: 4300 });
+      // The workflow waiting for the shopper was resumed by the return (the first or the retried
+      // one) or by Adyen's notification, not left waiting for its authentication timeout (an hour;
+      // 3.6 s at this runtime's time scale). Only a wait that lapsed before the retry answered (a
+      // slow restart on a loaded machine) could not have been resumed by it: its check with the
+      // processor (a `retrieve`) then recorded the outcome.
+      const events = done.events as Json[];
+      const lapsedFirst = events.some(
+        (e) => e.type === 'attempt' && e.operation === 'retrieve' && Date.parse(e.at) <= answered,
+      );
+      if (!lapsedFirst)
+        expect(events.filter((e) => e.event === 'shopper returned' || e.action === 'resumed')).not.toEqual(
+          [],
+        );
+      // Adyen authorised the payment once and captured it once.
+      const atAdyen = await adyenSim(c.dir, `/payments/${p.processor_reference}`);
+      expect(atAdyen.payment.status).not.toBe('redirect');
+      const captures = (atAdyen.modifications as Json[]).filter((m) => m.type === 'capture');
+      expect(captures.map((m) => [m.status, m.amount.value])).toEqual([['succeeded', 4300]]);
     },
   },
   ...(['evidence', 'accept'] as const).map((action): CrashRoute => ({

@@ -12,6 +12,8 @@ import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createRefund, waitForRefund } from '../../lambdas/refunds/service.ts';
 import { applyRefundUpdate } from '../../lambdas/refunds/updates.ts';
 import { buildProgram } from '../../lib/cli/main.ts';
+import { annotate } from '../../lambdas/store/payments.ts';
+import { entriesOfDay } from '../../lambdas/store/ledger.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
@@ -111,6 +113,28 @@ describe('refunds on the local runtime', () => {
     const stripeRefunded = rt.stripe!.paymentIntent(p.processor_reference)!;
     expect(stripeRefunded.amount_received).toBe(5000);
   }, 60_000);
+
+  test('a refund is booked in the ledger on the day it happens, not on the day of the capture', async () => {
+    const p = await captured(1000);
+    // The payment last changed three days ago (a renewal captured then, refunded today).
+    const past = Math.floor(Date.now() / 1000) - 3 * 86_400;
+    await annotate(p.id, { updated: past });
+    const r = await call('POST', '/v1/refunds', { payment: p.id, amount: 300 });
+    expect(r.body.status).toBe('succeeded');
+    const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+    const entries = async (d: string) => {
+      const out: string[] = [];
+      for await (const e of entriesOfDay(merchantId, d)) if (e.payment_id === p.id) out.push(e.id);
+      return out;
+    };
+    const deadline = Date.now() + 15_000;
+    while (!(await entries(day(r.body.created))).includes(`ref:${p.id}:300`)) {
+      if (Date.now() > deadline)
+        throw new Error(`the refund's ledger entry is not on ${day(r.body.created)}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(await entries(day(past))).not.toContain(`ref:${p.id}:300`);
+  });
 
   test('an amount above what was captured is refused; a refused refund does not consume the refundable amount', async () => {
     const p = await captured(1000);

@@ -9,7 +9,8 @@
  * - `open`: the period's invoice (an idempotent put keyed by subscription and period), unless the
  *   subscription is no longer billed (canceled, paused, unpaid, or canceling at this period end).
  * - `charge`: attempt n of the invoice (an ordinary payment), then what comes next.
- * - `check`: what comes next (records the latest attempt's outcome).
+ * - `check`: what comes next (records the latest attempt's outcome); an attempt whose payment was
+ *   left processing without its workflow is resumed under its key (`resumeStalledAttempt`).
  * - `next`: starts the next period's execution.
  * - `unexpected_state`: records a next step the workflow does not know (its Choice's Default).
  */
@@ -24,7 +25,15 @@ import {
   transitionSubscription,
   updateSubscription,
 } from '../../store/subscriptions.ts';
-import { afterPaid, assess, chargeAttempt, nowSeconds, subscriptionPeriod, type Next } from '../charging.ts';
+import {
+  afterPaid,
+  assess,
+  chargeAttempt,
+  nowSeconds,
+  resumeStalledAttempt,
+  subscriptionPeriod,
+  type Next,
+} from '../charging.ts';
 import { periodInvoiceId, type Subscription } from '../model.ts';
 import { newInvoice } from '../service.ts';
 
@@ -74,8 +83,14 @@ async function step(input: StepInput): Promise<Out> {
         return { ...base, invoice_id: invoiceId, next: 'wait_payment' };
       return { ...base, invoice_id: invoiceId, ...next };
     }
-    case 'check':
-      return { ...base, invoice_id: invoiceId, ...(await assess(invoiceId)) };
+    case 'check': {
+      let next = await assess(invoiceId);
+      // The latest attempt's payment left processing without its workflow (a request cut short
+      // whose client never retried): resumed under its key rather than only waited for.
+      if (next.next === 'wait_payment' && (await resumeStalledAttempt(invoiceId, CHARGE_WAIT_MS)))
+        next = await assess(invoiceId);
+      return { ...base, invoice_id: invoiceId, ...next };
+    }
     case 'unexpected_state':
       await addSubscriptionEvent(input.subscription_id, {
         type: 'unexpected_state',

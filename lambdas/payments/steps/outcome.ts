@@ -56,7 +56,12 @@ export async function recordAuthorizeResult(
   p: Payment,
   processorName: string,
   result: AuthorizeResult,
+  o: { keepTaskToken?: boolean } = {},
 ): Promise<Outcome> {
+  // A final outcome removes the workflow's task token, unless the caller resumes the workflow
+  // itself and removes the token once it has (the shopper's return: a crash in between leaves the
+  // token for the retried request, or the processor's notification, to resume the wait with).
+  const remove = o.keepTaskToken ? [] : ['task_token', 'task_token_kind'];
   if (result.outcome === 'declined') {
     const { changed } = await transition(p.id, 'failed', {
       from: [...PRE],
@@ -67,7 +72,7 @@ export async function recordAuthorizeResult(
         card: result.card ?? null,
         card_analytics: cardAnalytics(result),
       },
-      remove: ['task_token', 'task_token_kind'],
+      remove,
       note: `declined: ${result.failure.code}`,
     });
     // Counted once: by the write that made the payment failed (a replay changes nothing).
@@ -90,7 +95,7 @@ export async function recordAuthorizeResult(
             ? (result.captureBefore ?? Math.floor(Date.now() / 1000) + 7 * 86400)
             : null,
       },
-      remove: ['task_token', 'task_token_kind'],
+      remove,
     });
     if (changed) paymentOutcome(processorName, 'approved');
     return result.outcome;

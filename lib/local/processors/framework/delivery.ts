@@ -4,7 +4,10 @@
  * gives `send` (one HTTP attempt for one envelope, saying whether it was accepted) and
  * `retryDelay` (the processor's retry schedule).
  *
- * - Items enqueued in the same tick are batched into envelopes of at most `maxBatch` items.
+ * - Items enqueued in the same tick are batched into envelopes of at most `maxBatch` items. An
+ *   item is journaled when it is enqueued (collection `<collection>:queued`), before the tick ends:
+ *   a processor never loses a notification it owes, even when the process dies between the change
+ *   it reports (stored at once) and the batching; a restart batches what was queued.
  * - An envelope is stored (DurableStore) before its first attempt and until it is accepted or
  *   given up, with its attempt count and next attempt time: pending deliveries survive a restart
  *   and resume on schedule (`resume()`).
@@ -120,7 +123,8 @@ export class DurableDelivery<T> {
   private readonly opts: DurableDeliveryOptions<T>;
   private controls: DeliveryControls;
   private readonly random: () => number;
-  private buffer: T[] = [];
+  /** Items enqueued and journaled (under `queued`), not yet in an envelope. */
+  private buffer: { id: string; item: T }[] = [];
   private flushScheduled = false;
   private held: Envelope<T>[] = [];
   private holdTimer?: NodeJS.Timeout;
@@ -144,6 +148,10 @@ export class DurableDelivery<T> {
     this.opts = opts;
     this.random = opts.random ?? Math.random;
     this.controls = validateDeliveryControls(opts.controls ?? {});
+  }
+
+  private get queued(): string {
+    return `${this.opts.collection}:queued`;
   }
 
   private get now(): number {
@@ -184,7 +192,9 @@ export class DurableDelivery<T> {
       this.counters.dropped++;
       return;
     }
-    this.buffer.push(item);
+    const id = `${this.now.toString(36)}-q${(this.seq++).toString(36)}`;
+    this.opts.store.put(this.queued, id, item);
+    this.buffer.push({ id, item });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -194,6 +204,10 @@ export class DurableDelivery<T> {
   /** Starts (or restarts) sending: stored envelopes are attempted when due. */
   resume(): void {
     this.active = true;
+    // Queued before a restart, never batched: batch them now.
+    const buffered = new Set(this.buffer.map((b) => b.id));
+    for (const [id, item] of this.opts.store.entries<T>(this.queued))
+      if (!buffered.has(id)) this.buffer.push({ id, item });
     for (const env of this.pendingEnvelopes()) {
       if (this.timers.has(env.id) || this.held.includes(env)) continue;
       this.schedule(env, Math.max(0, env.nextAt - this.now));
@@ -237,17 +251,19 @@ export class DurableDelivery<T> {
   private flush(): void {
     this.flushScheduled = false;
     const max = Math.max(1, this.opts.maxBatch ?? 10);
-    const items = this.buffer.splice(0);
-    for (let i = 0; i < items.length; i += max) {
+    const queued = this.buffer.splice(0);
+    for (let i = 0; i < queued.length; i += max) {
       const now = this.now;
+      const batch = queued.slice(i, i + max);
       const env: Envelope<T> = {
         id: `${now.toString(36)}-${(this.seq++).toString(36)}`,
-        items: items.slice(i, i + max),
+        items: batch.map((b) => b.item),
         attempts: 0,
         createdAt: now,
         nextAt: now,
       };
-      this.opts.store.put(this.opts.collection, env.id, env);
+      this.opts.store.put(this.opts.collection, env.id, env); // stored, then no longer queued
+      for (const b of batch) this.opts.store.delete(this.queued, b.id);
       if (!this.active) continue;
       if (this.controls.reorderWindow > 1) {
         this.held.push(env);

@@ -55,6 +55,11 @@ export class DurableStore {
     return [...(this.data.get(type)?.values() ?? [])] as T[];
   }
 
+  /** Every [id, object] of a collection, in the order first stored. */
+  entries<T>(type: string): [string, T][] {
+    return [...(this.data.get(type)?.entries() ?? [])] as [string, T][];
+  }
+
   count(type: string): number {
     return this.data.get(type)?.size ?? 0;
   }

@@ -3,5 +3,7 @@
  * (docs/console.md "How to add a screen").
  */
 import type { ConsoleRoute } from '../types.ts';
+import { disputeRoutes } from './disputes.ts';
+import { processorRoutes } from './processors.ts';
 
-export const routes: ConsoleRoute[] = [];
+export const routes: ConsoleRoute[] = [...disputeRoutes, ...processorRoutes];

@@ -23,6 +23,7 @@ import {
   INCIDENT_NOT_FOUND,
   listIncidents,
   resolveIncident,
+  runningIncident,
   showIncident,
 } from '../../incidents/service.ts';
 import { processorStatuses } from '../../processors/health.ts';
@@ -311,17 +312,14 @@ async function declare(req: ConsoleRequest): Promise<ConsoleResponse> {
   mustBePlatformWide(req);
   const processor = field(req, 'processor', { required: true, max: 40 });
   const reason = field(req, 'reason', { required: true });
+  const running = await runningIncident(processor);
   const r = await incidents(() =>
     declareIncident(processor, reason, `console:${req.operator.name}`, req.now),
   );
   await req.audit({
     action: 'incident.declare',
     target: { kind: 'incident', id: r.incident.id },
-    before: r.created
-      ? null
-      : {
-          status: r.incident.status === 'open' && r.incident.confirmed_at !== req.now ? 'open' : 'suspected',
-        },
+    before: running ? snapshot(running) : null,
     after: snapshot(r.incident),
     note: reason,
   });
@@ -335,12 +333,13 @@ async function declare(req: ConsoleRequest): Promise<ConsoleResponse> {
 }
 
 const MOVES = { confirm: confirmIncident, dismiss: dismissIncident, resolve: resolveIncident } as const;
+const DONE = { confirm: 'confirmed', dismiss: 'dismissed', resolve: 'resolved' } as const;
 
 function move(action: keyof typeof MOVES) {
   return async (req: ConsoleRequest): Promise<ConsoleResponse> => {
     mustBePlatformWide(req);
     const before = await incidents(() => showIncident(req.params.id!));
-    const note = field(req, 'note') || `${action}ed in the console`.replace('ee', 'e');
+    const note = field(req, 'note') || `${DONE[action]} in the console`;
     const after = await incidents(() =>
       MOVES[action](before.id, `console:${req.operator.name}`, note, req.now),
     );

@@ -4,6 +4,13 @@
  */
 import type { ConsoleRoute } from '../types.ts';
 import { disputeRoutes } from './disputes.ts';
+import { financeRoutes } from './finance.ts';
 import { processorRoutes } from './processors.ts';
+import { subscriptionRoutes } from './subscriptions.ts';
 
-export const routes: ConsoleRoute[] = [...disputeRoutes, ...processorRoutes];
+export const routes: ConsoleRoute[] = [
+  ...disputeRoutes,
+  ...processorRoutes,
+  ...subscriptionRoutes,
+  ...financeRoutes,
+];

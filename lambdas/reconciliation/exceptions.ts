@@ -3,7 +3,7 @@
  * it (asked the processor, booked it in the accounts) and closes it with a note saying what was
  * done. The change is guarded (open → resolved, never twice: two people resolving at once get one
  * success and one refusal), recorded with who and the note. Shared by the ops console
- * (/console/finance) and `paystep reconcile exceptions resolve`. A later run that sees the same
+ * (/console/finance) and `paystep reconcile resolve`. A later run that sees the same
  * difference again opens it again (its id is deterministic), as for an exception a run resolved.
  */
 import { PaystepError } from '../shared/errors.ts';

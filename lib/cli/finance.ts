@@ -6,7 +6,7 @@
  *                                                              (Adyen has no payouts API: import)
  *   paystep reconcile list --processor stripe|adyen            reconciled payouts
  *   paystep reconcile exceptions [--merchant M]                open exceptions, with their age
- *   paystep reconcile exceptions resolve ID --note "…" [--merchant M]   resolve one by hand
+ *   paystep reconcile resolve ID --note "…" [--merchant M]     resolve an open exception by hand
  *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
  *   paystep report list [--merchant M] [--report NAME] [--date D]
  *   paystep report show NAME --date D [--merchant M] [--format csv|json] [--file F]   its content
@@ -206,7 +206,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
       const runs = await withRuntime(dataDir(), () => listRuns(opts.processor));
       out(json({ object: 'list', data: runs }));
     });
-  const exceptions = reconcile
+  reconcile
     .command('exceptions')
     .description('open reconciliation exceptions, oldest first, with their age in days')
     .option('--merchant <id>', 'one merchant (or "platform")')
@@ -220,7 +220,8 @@ export function registerFinanceCommands(program: Command, out: Out): void {
         );
       out(json({ object: 'list', data }));
     });
-  exceptions
+  // A sibling of `exceptions`, not its subcommand: a command is either a group or a leaf here.
+  reconcile
     .command('resolve')
     .description('resolve an open exception by hand, with a note saying what was done (recorded with it)')
     .argument('<id>', 'the exception id (<type>:<processor>:<subject>)')
@@ -232,9 +233,7 @@ export function registerFinanceCommands(program: Command, out: Out): void {
     .action(async (id: string, opts: { note: string; merchant?: string }) => {
       const r = await withRuntime(dataDir(), async () => {
         try {
-          // `--merchant` after the id is parsed by `exceptions` itself, which has the same option.
-          const owner = opts.merchant ?? exceptions.opts<{ merchant?: string }>().merchant;
-          return await resolveException(id, opts.note, 'cli', { owner });
+          return await resolveException(id, opts.note, 'cli', { owner: opts.merchant });
         } catch (err) {
           if (err instanceof ExceptionResolutionError)
             throw err.code === NOTE_INVALID

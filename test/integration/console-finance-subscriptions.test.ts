@@ -2,7 +2,7 @@
  * The console's finance and subscriptions screens on the local runtime, called as the console's
  * handler calls them (test/fixtures/console-routes.ts): a Stripe payout reconciled (a run) and open
  * exceptions of two merchants; resolving one with a note, once, audited, and the same through
- * `paystep reconcile exceptions resolve`; the daily summary report listed, previewed and
+ * `paystep reconcile resolve`; the daily summary report listed, previewed and
  * downloaded; the ledger check; a subscription whose renewal fails for insufficient funds, shown
  * past due with where it is in its dunning schedule; an operator limited to one merchant kept to it.
  */
@@ -176,20 +176,12 @@ describe('finance', () => {
     expect((await getException(merchantA, excA2))!.status).toBe('resolved');
   });
 
-  test('paystep reconcile exceptions resolve: the same service from the CLI', async () => {
-    const noNote = await runCli(dir, 'reconcile', 'exceptions', 'resolve', excB, '--note', ' ');
+  test('paystep reconcile resolve: the same service from the CLI', async () => {
+    const noNote = await runCli(dir, 'reconcile', 'resolve', excB, '--note', ' ');
     expect(noNote.code).toBe(2);
-    const unknown = await runCli(
-      dir,
-      'reconcile',
-      'exceptions',
-      'resolve',
-      'amount_mismatch:stripe:nope',
-      '--note',
-      'x',
-    );
+    const unknown = await runCli(dir, 'reconcile', 'resolve', 'amount_mismatch:stripe:nope', '--note', 'x');
     expect(unknown).toMatchObject({ code: 1, error: expect.stringContaining('amount_mismatch:stripe:nope') });
-    const ok = await runCli(dir, 'reconcile', 'exceptions', 'resolve', excB, '--note', 'refund booked');
+    const ok = await runCli(dir, 'reconcile', 'resolve', excB, '--note', 'refund booked');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({
       id: excB,
@@ -197,19 +189,9 @@ describe('finance', () => {
       resolution: 'refund booked',
       resolved_by: 'cli',
     });
-    const again = await runCli(
-      dir,
-      'reconcile',
-      'exceptions',
-      'resolve',
-      excB,
-      '--note',
-      'again',
-      '--merchant',
-      merchantB,
-    );
+    const again = await runCli(dir, 'reconcile', 'resolve', excB, '--note', 'again', '--merchant', merchantB);
     expect(again).toMatchObject({ code: 1, error: expect.stringContaining('resolved already') });
-    // The listing still works beside its new subcommand.
+    // Off the list of open exceptions.
     const listed = await runCli(dir, 'reconcile', 'exceptions');
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout).data.map((e: Json) => e.id)).not.toContain(excB);

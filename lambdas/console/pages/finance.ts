@@ -1,6 +1,6 @@
 /**
  * Finance (docs/console.md "Screens", docs/finance.md): reconciliation runs and open exceptions with
- * "resolve with a note" (lambdas/reconciliation/exceptions.ts, as `paystep reconcile exceptions
+ * "resolve with a note" (lambdas/reconciliation/exceptions.ts, as `paystep reconcile
  * resolve`; audited `reconciliation.resolve`), reports from the reports bucket (listed by owner,
  * kind and day, the first rows previewed as a table, downloaded through the console), and ledger
  * balances with the invariant check (lambdas/ledger/check.ts, as `paystep ledger check`). Each part

@@ -3,6 +3,7 @@
  * (docs/console.md "How to add a screen").
  */
 import type { ConsoleRoute } from '../types.ts';
+import { analyticsRoutes } from './analytics.ts';
 import { disputeRoutes } from './disputes.ts';
 import { financeRoutes } from './finance.ts';
 import { processorRoutes } from './processors.ts';
@@ -13,4 +14,5 @@ export const routes: ConsoleRoute[] = [
   ...processorRoutes,
   ...subscriptionRoutes,
   ...financeRoutes,
+  ...analyticsRoutes,
 ];

@@ -212,7 +212,19 @@ describe('finance', () => {
     expect((download.res as { body: string }).body).toBe(
       fs.readFileSync(path.join(dir, 'buckets', 'paystep-reports', key), 'utf8'),
     );
+    // Without a day: the last 31 days; an older day's reports when that day is asked for.
+    const old = '2020-01-31';
+    await runReport('summary', old, { merchant: merchantA });
+    const oldKey = `${merchantA}/summary/${old}/summary.csv`;
+    expect(fs.existsSync(path.join(dir, 'buckets', 'paystep-reports', oldKey))).toBe(true);
     const mine = await call('finance', 'GET', '/finance/reports', { query: { owner: merchantA } });
+    expect(mine.text).toContain('the last 31 days');
+    expect(mine.text).not.toContain(encodeURIComponent(oldKey));
+    const thatDay = await call('finance', 'GET', '/finance/reports', {
+      query: { owner: merchantA, date: old },
+    });
+    expect(thatDay.text).toContain(encodeURIComponent(oldKey));
+    expect(thatDay.text).not.toContain(encodeURIComponent(`${merchantA}/summary/${today}/`));
     expect(mine.text).toContain(`${merchantA}/summary/${today}/summary.csv`.replace(/\//g, '%2F'));
     for (const bad of ['../etc/passwd', 'system/x/2026-01-01/a.csv', `platform/summary/${today}/nope.csv`])
       await expect(

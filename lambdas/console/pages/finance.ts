@@ -31,6 +31,8 @@ export const RUNS_SHOWN = 20;
 export const EXCEPTIONS_SHOWN = 500;
 export const REPORT_FILES_SHOWN = 500;
 export const PREVIEW_ROWS = 20;
+/** Without a day, the reports of the last this many days are listed. */
+export const RECENT_DAYS = 31;
 
 const REPORT_KINDS = [...REPORT_NAMES, 'reconciliation', 'exceptions'] as const;
 const REPORT_KEY =
@@ -232,18 +234,22 @@ async function reports(req: ConsoleRequest): Promise<ConsoleResponse> {
   if (kind && !(REPORT_KINDS as readonly string[]).includes(kind))
     throw new ConsoleError(400, `Unknown report kind: ${kind} (${REPORT_KINDS.join(', ')})`);
   if (date && !DAY.test(date)) throw new ConsoleError(400, `Not a day: ${date} (yyyy-mm-dd)`);
-  // One owner's prefix, narrowed by kind and day: a bounded listing, never the whole bucket.
-  const prefix = `${owner}/${kind ? `${kind}/${date ? `${date}/` : ''}` : ''}`;
+  // One owner's reports of one day, or of the last RECENT_DAYS days (S3 lists keys in order, so
+  // each kind's listing starts after the day before them): bounded listings, never the whole bucket.
+  const since = new Date(req.now - RECENT_DAYS * 86_400_000).toISOString().slice(0, 10);
   const files: { key: string; kind: string; date: string; file: string; bytes: number }[] = [];
   let more = false;
-  for await (const o of listObjects('reports', prefix)) {
-    const m = REPORT_KEY.exec(o.key);
-    if (!m || (date && m[3] !== date)) continue;
-    if (files.length >= REPORT_FILES_SHOWN) {
-      more = true;
-      break;
+  listing: for (const k of kind ? [kind] : REPORT_KINDS) {
+    const prefix = date ? `${owner}/${k}/${date}/` : `${owner}/${k}/`;
+    for await (const o of listObjects('reports', prefix, date ? undefined : `${owner}/${k}/${since}`)) {
+      const m = REPORT_KEY.exec(o.key);
+      if (!m) continue;
+      if (files.length >= REPORT_FILES_SHOWN) {
+        more = true;
+        break listing;
+      }
+      files.push({ key: o.key, kind: m[2]!, date: m[3]!, file: `${m[4]}.${m[5]}`, bytes: o.size });
     }
-    files.push({ key: o.key, kind: m[2]!, date: m[3]!, file: `${m[4]}.${m[5]}`, bytes: o.size });
   }
   files.sort((a, b) => (a.date !== b.date ? (a.date < b.date ? 1 : -1) : a.key < b.key ? -1 : 1));
   const picker = req.operator.merchant_id
@@ -265,7 +271,9 @@ async function reports(req: ConsoleRequest): Promise<ConsoleResponse> {
     </form>
     <p>
       Reports of
-      ${owner === PLATFORM ? 'the platform (every merchant)' : owner}${kind ? `, ${kind}` : ''}${date ? `, ${date}` : ''}.
+      ${owner === PLATFORM ? 'the platform (every merchant)' : owner}${kind ? `, ${kind}` : ''}${
+        date ? `, ${date}` : `, the last ${RECENT_DAYS} days (choose a day for older ones)`
+      }.
     </p>
     ${
       files.length

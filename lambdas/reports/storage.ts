@@ -104,7 +104,12 @@ export interface ObjectInfo {
   lastModified: string | null;
 }
 
-export async function* listObjects(bucket: string, prefix: string): AsyncGenerator<ObjectInfo> {
+/** The objects under `prefix`, in key order (after `startAfter`, when given). */
+export async function* listObjects(
+  bucket: string,
+  prefix: string,
+  startAfter?: string,
+): AsyncGenerator<ObjectInfo> {
   let token: string | undefined;
   do {
     const page = await clients.s3().send(
@@ -112,6 +117,7 @@ export async function* listObjects(bucket: string, prefix: string): AsyncGenerat
         Bucket: config.bucketName(bucket),
         Prefix: prefix,
         ContinuationToken: token,
+        ...(startAfter && !token ? { StartAfter: startAfter } : {}),
       }),
     );
     for (const o of page.Contents ?? [])

@@ -5,6 +5,8 @@
  *   pk DISPUTEREF#<processor>#<ref>      sk DISPUTEREF   processor dispute id → { dispute_id, payment_id, merchant_id }
  *   pk PAYMENT#<payment>                 sk DISPUTE#<id> link: the disputes of a payment
  *   gsi1pk MERCHANT#<merchant>#DISPUTES  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
+ *   gsi2pk DISPUTES#ANSWERABLE           gsi2sk <evidence deadline ms, 13 digits>#<id>
+ *       while the dispute needs a response (sparse): the console's list by deadline, all merchants
  *   pk DISPUTE_SWEEP                     sk <id>         handed over to the sweeper (see markForSweep)
  *
  * The dispute item is what merchant events are built from (its stream images): every status change,
@@ -30,7 +32,18 @@ const refKey = (processor: string, ref: string) => ({
   pk: `DISPUTEREF#${processor}#${ref}`,
   sk: 'DISPUTEREF',
 });
-const INTERNAL = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'task_token', 'task_token_state', 'created_ms'];
+const INTERNAL = [
+  'pk',
+  'sk',
+  'gsi1pk',
+  'gsi1sk',
+  'gsi2pk',
+  'gsi2sk',
+  'kind',
+  'task_token',
+  'task_token_state',
+  'created_ms',
+];
 
 /** Keep the fingerprints of the last events applied (enough to recognise redeliveries). */
 const APPLIED_EVENTS_KEPT = 50;
@@ -138,6 +151,26 @@ export async function claimRef(processor: string, reference: string, ref: Disput
   return existing;
 }
 
+/**
+ * The deadline index (gsi2) of a dispute in `status`: its keys while it needs a response (one
+ * partition: disputes waiting for an answer are few, and written at people's pace), else the
+ * attributes to remove. Set by the same write that sets the status, so the index never lists a
+ * dispute that no longer needs an answer. A dispute without a deadline sorts last.
+ */
+export function deadlineIndex(
+  id: string,
+  status: DisputeStatus,
+  evidenceDueBy: number | null,
+): { set: Record<string, string>; remove: string[] } {
+  if (!ANSWERABLE_STATUSES.includes(status)) return { set: {}, remove: ['gsi2pk', 'gsi2sk'] };
+  const due = evidenceDueBy === null ? '9'.repeat(13) : String(evidenceDueBy * 1000).padStart(13, '0');
+  return { set: { gsi2pk: DEADLINE_PARTITION, gsi2sk: `${due}#${id}` }, remove: [] };
+}
+const DEADLINE_PARTITION = 'DISPUTES#ANSWERABLE';
+// The answerable statuses (lambdas/disputes/model.ts ANSWERABLE), here to keep the store free of
+// the model's imports.
+const ANSWERABLE_STATUSES: readonly DisputeStatus[] = ['needs_response', 'warning_needs_response'];
+
 /** Creates the dispute (and its payment link); false if it exists already. */
 export async function createDispute(d: DisputeRecord): Promise<boolean> {
   const createdMs = d.created * 1000;
@@ -149,6 +182,7 @@ export async function createDispute(d: DisputeRecord): Promise<boolean> {
     created_ms: createdMs,
     gsi1pk: `MERCHANT#${d.merchant_id}#DISPUTES`,
     gsi1sk: `${String(createdMs).padStart(13, '0')}#${d.id}`,
+    ...deadlineIndex(d.id, d.status, d.evidence_due_by).set,
   });
   if (!created) return false;
   await putLink(d.payment_id, d.id);
@@ -179,9 +213,13 @@ export async function updateDispute(
   expectedVersion: number,
   set: Partial<DisputeRecord>,
 ): Promise<DisputeRecord> {
+  // A status change moves the dispute in or out of the deadline index (a change always carries
+  // the deadline with it: lambdas/disputes/apply.ts).
+  const index =
+    set.status === undefined ? undefined : deadlineIndex(id, set.status, set.evidence_due_by ?? null);
   const update = updateExpression(
-    { ...set, applied_events: set.applied_events?.slice(-APPLIED_EVENTS_KEPT) },
-    [],
+    { ...set, applied_events: set.applied_events?.slice(-APPLIED_EVENTS_KEPT), ...index?.set },
+    index?.remove ?? [],
     {
       add: { version: 1 },
       condition: {
@@ -345,6 +383,41 @@ export async function listMerchantDisputes(
     },
     { limit: f.limit, after, map: toDispute },
   );
+}
+
+/**
+ * Disputes that need a response, soonest evidence deadline first, all merchants or one: at most
+ * `limit`, reading the deadline index (for one merchant, filtered, at most `maxReads` items).
+ */
+export async function answerableDisputes(f: {
+  limit: number;
+  merchantId?: string;
+  maxReads?: number;
+}): Promise<{ data: DisputeRecord[]; hasMore: boolean }> {
+  const data: DisputeRecord[] = [];
+  let start: Record<string, unknown> | undefined;
+  let read = 0;
+  const maxReads = f.maxReads ?? 2000;
+  do {
+    const out = await clients.ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :pk',
+        ExpressionAttributeValues: {
+          ':pk': DEADLINE_PARTITION,
+          ...(f.merchantId ? { ':m': f.merchantId } : {}),
+        },
+        ...(f.merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
+        Limit: Math.min(f.limit + 1, maxReads - read),
+        ExclusiveStartKey: start,
+      }),
+    );
+    read += out.ScannedCount ?? 0;
+    for (const it of out.Items ?? []) data.push(toDispute(it));
+    start = out.LastEvaluatedKey;
+  } while (start && data.length <= f.limit && read < maxReads);
+  return { data: data.slice(0, f.limit), hasMore: data.length > f.limit || start !== undefined };
 }
 
 /** A dispute entry on the payment's timeline (GET /v1/payments/{id}/timeline). */

@@ -173,9 +173,13 @@ export interface StoredException extends ReconException {
   status: 'open' | 'resolved';
   resolved_on: string | null;
   resolution: string | null;
+  /** Who resolved it by hand (absent when a run resolved it). */
+  resolved_by?: string;
 }
 
-const excOwner = (e: { merchant_id: string | null }) => e.merchant_id ?? PLATFORM;
+/** Whose an exception is: its merchant, or `platform` when no merchant can be named. */
+export const exceptionOwner = (e: { merchant_id: string | null }) => e.merchant_id ?? PLATFORM;
+const excOwner = exceptionOwner;
 
 /**
  * Records an exception as open, seen on `day`. Its first sighting is kept; the other fields are
@@ -195,28 +199,50 @@ export async function openException(e: ReconException, day: string): Promise<voi
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `RECONEXC#${owner}`, sk: e.id },
-      ...updateExpression(fields, ['resolved_on', 'resolution'], { setIfAbsent: { first_seen: day } })!,
+      ...updateExpression(fields, ['resolved_on', 'resolution', 'resolved_by'], {
+        setIfAbsent: { first_seen: day },
+      })!,
     }),
   );
 }
 
-/** Marks an open exception resolved (no-op if it does not exist or is already resolved). */
+/**
+ * Marks an open exception resolved (false, writing nothing, if it does not exist or is resolved
+ * already): the guarded open → resolved change, by a run (`by` absent) or by a person.
+ */
 export async function resolveException(
   owner: string,
   id: string,
   day: string,
   resolution: string,
+  by?: string,
 ): Promise<boolean> {
   return conditionalWrite(
     new UpdateCommand({
       TableName: table(),
       Key: { pk: `RECONEXC#${owner}`, sk: id },
-      UpdateExpression: 'SET #s = :r, resolved_on = :d, resolution = :why REMOVE gsi1pk, gsi1sk',
+      UpdateExpression: `SET #s = :r, resolved_on = :d, resolution = :why${by ? ', resolved_by = :by' : ''} REMOVE gsi1pk, gsi1sk`,
       ConditionExpression: '#s = :o',
       ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':r': 'resolved', ':o': 'open', ':d': day, ':why': resolution },
+      ExpressionAttributeValues: {
+        ':r': 'resolved',
+        ':o': 'open',
+        ':d': day,
+        ':why': resolution,
+        ...(by ? { ':by': by } : {}),
+      },
     }),
   );
+}
+
+/** One exception of an owner (open or resolved), or undefined. */
+export async function getException(owner: string, id: string): Promise<StoredException | undefined> {
+  const out = await clients
+    .ddb()
+    .send(
+      new GetCommand({ TableName: table(), Key: { pk: `RECONEXC#${owner}`, sk: id }, ConsistentRead: true }),
+    );
+  return out.Item ? toStored(out.Item) : undefined;
 }
 
 const toStored = (it: Record<string, unknown>): StoredException => {

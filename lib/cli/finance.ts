@@ -6,6 +6,7 @@
  *                                                              (Adyen has no payouts API: import)
  *   paystep reconcile list --processor stripe|adyen            reconciled payouts
  *   paystep reconcile exceptions [--merchant M]                open exceptions, with their age
+ *   paystep reconcile resolve ID --note "…" [--merchant M]     resolve an open exception by hand
  *   paystep report run NAME --date D [--merchant M]            a report on demand (progress on stderr)
  *   paystep report list [--merchant M] [--report NAME] [--date D]
  *   paystep report show NAME --date D [--merchant M] [--format csv|json] [--file F]   its content
@@ -36,6 +37,11 @@ import { listRuns, openExceptions } from '../../lambdas/store/reconciliation.ts'
 import { sourcesOf } from '../../lambdas/reconciliation/sources/index.ts';
 import { daysBetween } from '../../lambdas/reconciliation/engine.ts';
 import { startReconciliation, waitForExecution } from '../../lambdas/reconciliation/start.ts';
+import {
+  ExceptionResolutionError,
+  NOTE_INVALID,
+  resolveException,
+} from '../../lambdas/reconciliation/exceptions.ts';
 import { sync } from '../../lambdas/reconciliation/sync.ts';
 import { getStream, putFile, listObjects } from '../../lambdas/reports/storage.ts';
 import { runReport, type Progress } from '../../lambdas/reports/daily.ts';
@@ -213,6 +219,30 @@ export function registerFinanceCommands(program: Command, out: Out): void {
           a.first_seen !== b.first_seen ? (a.first_seen < b.first_seen ? -1 : 1) : a.id < b.id ? -1 : 1,
         );
       out(json({ object: 'list', data }));
+    });
+  // A sibling of `exceptions`, not its subcommand: a command is either a group or a leaf here.
+  reconcile
+    .command('resolve')
+    .description('resolve an open exception by hand, with a note saying what was done (recorded with it)')
+    .argument('<id>', 'the exception id (<type>:<processor>:<subject>)')
+    .requiredOption('--note <text>', 'how it was resolved')
+    .option(
+      '--merchant <id>',
+      'whose exception (a merchant id or "platform"; default: found among the open ones)',
+    )
+    .action(async (id: string, opts: { note: string; merchant?: string }) => {
+      const r = await withRuntime(dataDir(), async () => {
+        try {
+          return await resolveException(id, opts.note, 'cli', { owner: opts.merchant });
+        } catch (err) {
+          if (err instanceof ExceptionResolutionError)
+            throw err.code === NOTE_INVALID
+              ? new UsageError(`--note: ${err.message}`)
+              : new CommandFailed(err.message);
+          throw err;
+        }
+      });
+      out(json(r.after));
     });
 
   // --- report ---------------------------------------------------------------------------------

@@ -3,11 +3,16 @@
  * (docs/console.md "How to add a screen").
  */
 import type { ConsoleRoute } from '../types.ts';
+import { analyticsRoutes } from './analytics.ts';
+import { disputeRoutes } from './disputes.ts';
 import { executionsRoutes } from './executions.ts';
+import { financeRoutes } from './finance.ts';
 import { paymentActionRoutes } from './payment-actions.ts';
 import { paymentPageRoutes } from './payment.ts';
 import { paymentsSearchRoutes } from './payments.ts';
+import { processorRoutes } from './processors.ts';
 import { reviewsRoutes } from './reviews.ts';
+import { subscriptionRoutes } from './subscriptions.ts';
 
 export const routes: ConsoleRoute[] = [
   ...paymentsSearchRoutes,
@@ -15,4 +20,9 @@ export const routes: ConsoleRoute[] = [
   ...paymentActionRoutes,
   ...executionsRoutes,
   ...reviewsRoutes,
+  ...disputeRoutes,
+  ...processorRoutes,
+  ...subscriptionRoutes,
+  ...financeRoutes,
+  ...analyticsRoutes,
 ];

@@ -3,5 +3,7 @@
  * (docs/console.md "How to add a screen").
  */
 import type { ConsoleRoute } from '../types.ts';
+import { auditRoutes } from './audit.ts';
+import { homeRoutes } from './home.ts';
 
-export const routes: ConsoleRoute[] = [];
+export const routes: ConsoleRoute[] = [...homeRoutes, ...auditRoutes];

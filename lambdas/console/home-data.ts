@@ -1,0 +1,209 @@
+/**
+ * What the console's home page shows (docs/console.md "Screens"), read through the stores and
+ * services the API, the sweeper and the CLI use. Every read is bounded (a capped number of items or
+ * pages), so the page renders fast whatever the size of the store; a count that reached its cap is
+ * shown as "N+" (`capped`).
+ */
+import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import { topology } from '../../lib/topology.ts';
+import { ApprovalAnalytics } from '../domain/analytics.ts';
+import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { allMerchants } from '../store/merchants.ts';
+import { openItems } from '../store/open-items.ts';
+import { listPayments } from '../store/payments.ts';
+import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
+import { openExceptions } from '../store/reconciliation.ts';
+import { listWebhookEvents } from '../store/webhook-events.ts';
+import type { Operator } from './model.ts';
+
+/** Caps of the home page's reads. */
+export const HOME_LIMITS = {
+  /** Merchants looked at (an operator of one merchant: that one). */
+  merchants: 200,
+  /** Payments of the last hour read, over all merchants. */
+  recentPayments: 5000,
+  /** Open payments read from the sweeper's index. */
+  openPayments: 2000,
+  /** Parked webhooks counted per processor. */
+  parkedWebhooks: 100,
+  /** Payments waiting for a review counted per merchant. */
+  reviews: 100,
+  /** Newest disputes looked at per merchant. */
+  disputes: 100,
+  /** Failed executions counted per state machine. */
+  executions: 100,
+};
+
+export interface Count {
+  count: number;
+  /** The count reached its cap: there may be more. */
+  capped: boolean;
+}
+
+export interface HomeData {
+  /** Minute starts (epoch s) of the last hour, oldest first, and payments created in each. */
+  perMinute: { minute: number; payments: number }[];
+  lastHour: {
+    payments: number;
+    approved: number;
+    declined: number;
+    approvalRate: number | null;
+    capped: boolean;
+  };
+  processors: ProcessorStatus[];
+  stuckPayments: Count;
+  parkedWebhooks: Count;
+  reviewsWaiting: Count;
+  /** Disputes whose evidence is due within 7 days, soonest first. */
+  disputesDue: DisputeRecord[];
+  openExceptions: Count;
+  failedExecutions: Count & { byMachine: { machine: string; count: number }[] };
+}
+
+const DISPUTE_OPEN = new Set(['needs_response', 'warning_needs_response']);
+
+async function merchantIds(op: Operator): Promise<string[]> {
+  if (op.merchant_id) return [op.merchant_id];
+  const ids: string[] = [];
+  for await (const m of allMerchants()) {
+    ids.push(m.id);
+    if (ids.length >= HOME_LIMITS.merchants) break;
+  }
+  return ids;
+}
+
+async function lastHour(
+  merchants: string[],
+  nowMs: number,
+): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
+  const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
+  const buckets = new Map<number, number>();
+  for (let m = 0; m < 60; m++) buckets.set(start + m * 60, 0);
+  const a = new ApprovalAnalytics([]);
+  let read = 0;
+  let capped = false;
+  for (const merchant of merchants) {
+    let after: string | undefined;
+    do {
+      const page = await listPayments(merchant, { createdGte: start, limit: 100, startingAfter: after });
+      for (const p of page.data) {
+        const minute = Math.floor(p.created / 60) * 60;
+        if (buckets.has(minute)) buckets.set(minute, buckets.get(minute)! + 1);
+        a.add(p);
+      }
+      read += page.data.length;
+      after = page.hasMore ? (page.nextStartingAfter ?? page.data.at(-1)?.id) : undefined;
+      if (read >= HOME_LIMITS.recentPayments) capped = true;
+    } while (after && !capped);
+    if (capped) break;
+  }
+  const all = a.result().find((g) => g.dimension === 'all');
+  return {
+    perMinute: [...buckets].map(([minute, payments]) => ({ minute, payments })),
+    lastHour: {
+      payments: read,
+      approved: all?.approved ?? 0,
+      declined: all?.declined ?? 0,
+      approvalRate: all?.approval_rate ?? null,
+      capped,
+    },
+  };
+}
+
+/** Open payments the sweeper would look at: flagged, or quiet for longer than its threshold. */
+async function stuckPayments(op: Operator, nowMs: number): Promise<Count> {
+  const quietBefore = nowMs - config.sweepAfterSeconds() * 1000;
+  let read = 0;
+  let count = 0;
+  for await (const it of openItems('payment')) {
+    if (++read > HOME_LIMITS.openPayments) return { count, capped: true };
+    if (op.merchant_id && it.merchant_id !== op.merchant_id) continue;
+    const since = Number(String(it.gsi2sk ?? '').slice(0, 13));
+    if (it.needs_attention || (Number.isFinite(since) && since < quietBefore)) count++;
+  }
+  return { count, capped: false };
+}
+
+async function parkedWebhooks(processors: string[]): Promise<Count> {
+  const counts = await Promise.all(
+    processors.map((p) => listWebhookEvents(p, 'parked', HOME_LIMITS.parkedWebhooks).then((r) => r.length)),
+  );
+  return {
+    count: counts.reduce((a, b) => a + b, 0),
+    capped: counts.some((n) => n >= HOME_LIMITS.parkedWebhooks),
+  };
+}
+
+async function reviewsWaiting(merchants: string[]): Promise<Count> {
+  let count = 0;
+  let capped = false;
+  for (const merchant of merchants) {
+    const page = await listPayments(merchant, { status: 'pending_review', limit: HOME_LIMITS.reviews });
+    count += page.data.length;
+    if (page.hasMore) capped = true;
+  }
+  return { count, capped };
+}
+
+async function disputesDue(merchants: string[], nowMs: number): Promise<DisputeRecord[]> {
+  const until = nowMs / 1000 + 7 * 86_400;
+  const due: DisputeRecord[] = [];
+  for (const merchant of merchants) {
+    const page = await listMerchantDisputes(merchant, { limit: HOME_LIMITS.disputes });
+    for (const d of page.data)
+      if (DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until) due.push(d);
+  }
+  return due.sort((a, b) => a.evidence_due_by! - b.evidence_due_by!);
+}
+
+async function failedExecutions(nowMs: number): Promise<HomeData['failedExecutions']> {
+  const since = nowMs - 86_400_000;
+  const byMachine = await Promise.all(
+    Object.keys(topology.stateMachines).map(async (machine) => {
+      let count = 0;
+      for (const status of ['FAILED', 'TIMED_OUT'] as ExecutionStatus[]) {
+        const page = await clients.sfn().send(
+          new ListExecutionsCommand({
+            stateMachineArn: config.stateMachineArn(machine),
+            statusFilter: status,
+            maxResults: HOME_LIMITS.executions,
+          }),
+        );
+        count += (page.executions ?? []).filter((e) => (e.stopDate?.getTime() ?? nowMs) >= since).length;
+      }
+      return { machine, count };
+    }),
+  );
+  const count = byMachine.reduce((a, b) => a + b.count, 0);
+  return { count, capped: byMachine.some((m) => m.count >= HOME_LIMITS.executions), byMachine };
+}
+
+/** Everything the home page shows, for this operator (one merchant's objects when it is limited to one). */
+export async function homeData(op: Operator, nowMs: number): Promise<HomeData> {
+  const merchants = await merchantIds(op);
+  const [hour, processors, stuck, reviews, due, exceptions, executions] = await Promise.all([
+    lastHour(merchants, nowMs),
+    processorStatuses(nowMs),
+    stuckPayments(op, nowMs),
+    reviewsWaiting(merchants),
+    disputesDue(merchants, nowMs),
+    openExceptions(op.merchant_id),
+    // Workflows are the platform's: an operator of one merchant is not shown them.
+    op.merchant_id ? Promise.resolve({ count: 0, capped: false, byMachine: [] }) : failedExecutions(nowMs),
+  ]);
+  const parked = op.merchant_id
+    ? { count: 0, capped: false }
+    : await parkedWebhooks(processors.map((p) => p.name));
+  return {
+    ...hour,
+    processors,
+    stuckPayments: stuck,
+    parkedWebhooks: parked,
+    reviewsWaiting: reviews,
+    disputesDue: due,
+    openExceptions: { count: exceptions.length, capped: false },
+    failedExecutions: executions,
+  };
+}

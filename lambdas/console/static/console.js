@@ -2,6 +2,7 @@
 // allows scripts from the console only). A chart is
 //   <figure class="chart" data-chart="{&quot;x&quot;:[…epoch s…],&quot;series&quot;:[{&quot;label&quot;:…,&quot;values&quot;:[…]}]}">
 // (lambdas/console/layout.ts lineChart); every number it draws is also in a table on the page.
+/* global document, uPlot */
 (function () {
   'use strict';
   var COLOURS = ['#1f4fd1', '#17663a', '#b3261e', '#8a4b00', '#6a1b9a', '#00695c'];
@@ -13,7 +14,7 @@
       var spec;
       try {
         spec = JSON.parse(fig.getAttribute('data-chart'));
-      } catch (e) {
+      } catch {
         continue;
       }
       fig.setAttribute('data-drawn', '1');

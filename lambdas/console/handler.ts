@@ -183,7 +183,7 @@ const page = (status: number, doc: Html, cookies?: string[]): Outgoing => ({
 });
 
 function seeOther(req: Incoming, to: string, cookies: string[] = [], htmx = false): Outgoing {
-  const location = `${req.prefix}/console${to === '/' ? '/' : to}`;
+  const location = `${req.prefix}/console${to === '/' ? '' : to}`;
   // htmx follows a redirect inside its request: HX-Redirect makes the browser go there instead.
   return htmx
     ? { status: 200, body: '', headers: { 'hx-redirect': location }, cookies }
@@ -237,7 +237,7 @@ function errorPage(req: Incoming, status: number, title: string, message: string
     status,
     layout({
       title,
-      body: messageBody(title, message, html`<p><a href="/console/">Back to the console home</a></p>`),
+      body: messageBody(title, message, html`<p><a href="/console">Back to the console home</a></p>`),
       ...(op ? { operator: op.operator, routes: allRoutes(), csrfToken: op.csrf } : {}),
     }),
   );

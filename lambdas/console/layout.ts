@@ -31,7 +31,7 @@ export function consoleHref(path: string, query: Record<string, string | number 
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') q.set(k, String(v));
   const qs = q.toString();
-  return `/console${path === '/' ? '/' : path}${qs ? `?${qs}` : ''}`;
+  return `/console${path === '/' ? '' : path}${qs ? `?${qs}` : ''}`;
 }
 
 /** The hidden CSRF field every POST form of a screen embeds. */
@@ -101,7 +101,7 @@ export function layout(p: LayoutInput): Html {
   const op = p.operator;
   const header = op
     ? html`<header class="site-header">
-        <a class="brand" href="/console/">paystep console</a>
+        <a class="brand" href="/console">paystep console</a>
         <nav class="site-nav" aria-label="Sections">
           <ul>
             ${visibleSections(op, p.routes ?? []).map(

@@ -25,7 +25,20 @@
         data.push(spec.series[s].values);
       }
       var width = Math.max(300, Math.min(fig.clientWidth - 16, 1100));
-      new uPlot({ width: width, height: spec.height || 220, series: series, axes: [{}, {}] }, data, fig);
+      new uPlot(
+        {
+          width: width,
+          height: spec.height || 220,
+          series: series,
+          axes: [{}, {}],
+          // Times in UTC, as the tables beside the charts show them.
+          tzDate: function (ts) {
+            return uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
+          },
+        },
+        data,
+        fig,
+      );
     }
   }
   document.addEventListener('DOMContentLoaded', function () {

@@ -11,7 +11,7 @@ import { processorStatuses, type ProcessorStatus } from '../processors/health.ts
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
-import { openItems } from '../store/open-items.ts';
+import { countOpenSince } from '../store/open-items.ts';
 import { listPayments } from '../store/payments.ts';
 import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
 import { openExceptions } from '../store/reconciliation.ts';
@@ -22,14 +22,14 @@ import type { Operator } from './model.ts';
 export const HOME_LIMITS = {
   /** Merchants looked at (an operator of one merchant: that one). */
   merchants: 200,
-  /** Payments of the last hour read, over all merchants. */
-  recentPayments: 5000,
-  /** Open payments read from the sweeper's index. */
-  openPayments: 2000,
+  /** Payments of the last hour read, over all merchants (newest first). */
+  recentPayments: 1000,
+  /** Stuck payments counted (the index read with Select COUNT). */
+  openPayments: 1000,
   /** Parked webhooks counted per processor. */
   parkedWebhooks: 100,
-  /** Payments waiting for a review counted per merchant. */
-  reviews: 100,
+  /** Payments waiting for a review counted per merchant (among its newest 250 payments at most). */
+  reviews: 25,
   /** Newest disputes looked at per merchant. */
   disputes: 100,
   /** Failed executions counted per state machine. */
@@ -87,7 +87,11 @@ async function lastHour(
   for (const merchant of merchants) {
     let after: string | undefined;
     do {
-      const page = await listPayments(merchant, { createdGte: start, limit: 100, startingAfter: after });
+      const page = await listPayments(merchant, {
+        createdGte: start,
+        limit: Math.min(500, HOME_LIMITS.recentPayments - read),
+        startingAfter: after,
+      });
       for (const p of page.data) {
         const minute = Math.floor(p.created / 60) * 60;
         if (buckets.has(minute)) buckets.set(minute, buckets.get(minute)! + 1);
@@ -112,18 +116,14 @@ async function lastHour(
   };
 }
 
-/** Open payments the sweeper would look at: flagged, or quiet for longer than its threshold. */
-async function stuckPayments(op: Operator, nowMs: number): Promise<Count> {
-  const quietBefore = nowMs - config.sweepAfterSeconds() * 1000;
-  let read = 0;
-  let count = 0;
-  for await (const it of openItems('payment')) {
-    if (++read > HOME_LIMITS.openPayments) return { count, capped: true };
-    if (op.merchant_id && it.merchant_id !== op.merchant_id) continue;
-    const since = Number(String(it.gsi2sk ?? '').slice(0, 13));
-    if (it.needs_attention || (Number.isFinite(since) && since < quietBefore)) count++;
-  }
-  return { count, capped: false };
+/** Open payments quiet for longer than the sweeper waits: stuck, or an outcome nobody knows yet. */
+function stuckPayments(op: Operator, nowMs: number): Promise<Count> {
+  return countOpenSince(
+    'payment',
+    nowMs - config.sweepAfterSeconds() * 1000,
+    HOME_LIMITS.openPayments,
+    op.merchant_id,
+  );
 }
 
 async function parkedWebhooks(processors: string[]): Promise<Count> {
@@ -136,26 +136,32 @@ async function parkedWebhooks(processors: string[]): Promise<Count> {
   };
 }
 
+/** `fn` of each item, at most `n` at a time, in order. */
+async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
+}
+
 async function reviewsWaiting(merchants: string[]): Promise<Count> {
-  let count = 0;
-  let capped = false;
-  for (const merchant of merchants) {
-    const page = await listPayments(merchant, { status: 'pending_review', limit: HOME_LIMITS.reviews });
-    count += page.data.length;
-    if (page.hasMore) capped = true;
-  }
-  return { count, capped };
+  const pages = await mapLimited(merchants, 8, (merchant) =>
+    listPayments(merchant, { status: 'pending_review', limit: HOME_LIMITS.reviews }),
+  );
+  return {
+    count: pages.reduce((a, p) => a + p.data.length, 0),
+    capped: pages.some((p) => p.hasMore),
+  };
 }
 
 async function disputesDue(merchants: string[], nowMs: number): Promise<DisputeRecord[]> {
   const until = nowMs / 1000 + 7 * 86_400;
-  const due: DisputeRecord[] = [];
-  for (const merchant of merchants) {
-    const page = await listMerchantDisputes(merchant, { limit: HOME_LIMITS.disputes });
-    for (const d of page.data)
-      if (DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until) due.push(d);
-  }
-  return due.sort((a, b) => a.evidence_due_by! - b.evidence_due_by!);
+  const pages = await mapLimited(merchants, 8, (merchant) =>
+    listMerchantDisputes(merchant, { limit: HOME_LIMITS.disputes }),
+  );
+  return pages
+    .flatMap((p) => p.data)
+    .filter((d) => DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until)
+    .sort((a, b) => a.evidence_due_by! - b.evidence_due_by!);
 }
 
 async function failedExecutions(nowMs: number): Promise<HomeData['failedExecutions']> {

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { envVarFor } from '../../lib/topology.ts';
 import { listAudit, writeAudit } from '../../lambdas/store/audit.ts';
+import { countOpenSince } from '../../lambdas/store/open-items.ts';
+import { createPayment } from '../../lambdas/store/payments.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 import {
   createOperator,
   createSession,
@@ -219,6 +222,22 @@ describe('audit store', () => {
     expect(onPay0.data.map((e) => e.note)).toEqual(['n4', 'n2', 'n0']);
     expect(onPay0.next).toBeUndefined();
     expect((await listAudit({ limit: 2, after: 'garbage' })).data).toEqual([]);
+  });
+});
+
+describe('stuck payments for the home page', () => {
+  it('counts open payments quiet since before a time, of one merchant or all, up to a cap', async () => {
+    const now = 1_900_000_000_000;
+    const put = (id: string, merchant: string, status: 'processing' | 'captured', ms: number) =>
+      createPayment(paymentItem({ id, merchant_id: merchant, status, created: Math.floor(ms / 1000) }), ms);
+    for (let i = 0; i < 6; i++)
+      await put(`pay_old${i}`, i < 4 ? 'mch_a' : 'mch_b', 'processing', now - 3_600_000 - i);
+    await put('pay_new', 'mch_a', 'processing', now - 1000);
+    await put('pay_done', 'mch_a', 'captured', now - 7_200_000);
+    const cutoff = now - 900_000;
+    expect(await countOpenSince('payment', cutoff, 100)).toEqual({ count: 6, capped: false });
+    expect(await countOpenSince('payment', cutoff, 100, 'mch_b')).toEqual({ count: 2, capped: false });
+    expect(await countOpenSince('payment', cutoff, 3)).toEqual({ count: 3, capped: true });
   });
 });
 

@@ -25,7 +25,7 @@ function needsAPerson(d: HomeData): Html {
   return html`<section aria-labelledby="attention-title">
     <h2 id="attention-title">Needs a person</h2>
     <ul class="cards">
-      ${attention('Stuck or unknown-outcome payments', d.stuckPayments, consoleHref('/payments', { status: 'processing' }), 'flagged, or quiet past the sweeper’s threshold')}
+      ${attention('Stuck or unknown-outcome payments', d.stuckPayments, consoleHref('/payments', { status: 'processing' }), 'open, and quiet for longer than the sweeper waits')}
       ${attention('Parked webhooks', d.parkedWebhooks, consoleHref('/processors'), 'processor events waiting to be replayed')}
       ${attention('Reviews waiting', d.reviewsWaiting, consoleHref('/reviews'), 'payments held for a decision')}
       ${attention('Disputes due within 7 days', { count: d.disputesDue.length, capped: false }, consoleHref('/disputes'), 'evidence deadlines, soonest first below')}
@@ -84,7 +84,7 @@ function traffic(d: HomeData): Html {
         <div class="muted">${h.approved} approved, ${h.declined} declined</div>
       </li>
     </ul>
-    ${lineChart({ label: 'Payments per minute, last hour (UTC)', x: d.perMinute.map((m) => m.minute), series: [{ label: 'payments', values: d.perMinute.map((m) => m.payments) }] })}
+    ${lineChart({ label: `Payments per minute, last hour (UTC)${h.capped ? `, the newest ${h.payments}` : ''}`, x: d.perMinute.map((m) => m.minute), series: [{ label: 'payments', values: d.perMinute.map((m) => m.payments) }] })}
     <details>
       <summary>Payments per minute as a table</summary>
       <table>

@@ -131,7 +131,7 @@ function incoming(event: APIGatewayProxyEvent): Incoming {
   // domain or the local runtime serve it at the root.
   const prefix = /\.amazonaws\.com$/i.test(headers.host ?? '') && ctx?.stage ? `/${ctx.stage}` : '';
   let body = event.body ?? '';
-  if (event.isBase64Encoded && body) body = Buffer.from(body, 'base64').toString('latin1');
+  if (event.isBase64Encoded && body) body = Buffer.from(body, 'base64').toString('utf8');
   return {
     method: (event.httpMethod ?? 'GET').toUpperCase(),
     path: below === '' ? '/' : below,

@@ -12,6 +12,7 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
 import { countOpenSince } from '../store/open-items.ts';
+import { countRecentInStatus } from '../store/payment-counts.ts';
 import { listPayments } from '../store/payments.ts';
 import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
 import { openExceptions } from '../store/reconciliation.ts';
@@ -28,8 +29,8 @@ export const HOME_LIMITS = {
   openPayments: 1000,
   /** Parked webhooks counted per processor. */
   parkedWebhooks: 100,
-  /** Payments waiting for a review counted per merchant (among its newest 250 payments at most). */
-  reviews: 25,
+  /** Newest payments of each merchant among which reviews waiting are counted. */
+  reviewWindow: 1000,
   /** Newest disputes looked at per merchant. */
   disputes: 100,
   /** Failed executions counted per state machine. */
@@ -89,7 +90,7 @@ async function lastHour(
     do {
       const page = await listPayments(merchant, {
         createdGte: start,
-        limit: Math.min(500, HOME_LIMITS.recentPayments - read),
+        limit: HOME_LIMITS.recentPayments - read,
         startingAfter: after,
       });
       for (const p of page.data) {
@@ -143,13 +144,14 @@ async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Pr
   return out;
 }
 
+/** Payments held for a review among each merchant's newest payments (reviews are recent). */
 async function reviewsWaiting(merchants: string[]): Promise<Count> {
-  const pages = await mapLimited(merchants, 8, (merchant) =>
-    listPayments(merchant, { status: 'pending_review', limit: HOME_LIMITS.reviews }),
+  const counts = await mapLimited(merchants, 8, (merchant) =>
+    countRecentInStatus(merchant, 'pending_review', HOME_LIMITS.reviewWindow),
   );
   return {
-    count: pages.reduce((a, p) => a + p.data.length, 0),
-    capped: pages.some((p) => p.hasMore),
+    count: counts.reduce((a, c) => a + c.count, 0),
+    capped: counts.some((c) => !c.complete),
   };
 }
 

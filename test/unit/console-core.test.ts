@@ -10,6 +10,7 @@ import { envVarFor } from '../../lib/topology.ts';
 import { listAudit, writeAudit } from '../../lambdas/store/audit.ts';
 import { countOpenSince } from '../../lambdas/store/open-items.ts';
 import { createPayment } from '../../lambdas/store/payments.ts';
+import { countRecentInStatus } from '../../lambdas/store/payment-counts.ts';
 import { paymentItem } from '../fixtures/payments.ts';
 import {
   createOperator,
@@ -238,6 +239,26 @@ describe('stuck payments for the home page', () => {
     expect(await countOpenSince('payment', cutoff, 100)).toEqual({ count: 6, capped: false });
     expect(await countOpenSince('payment', cutoff, 100, 'mch_b')).toEqual({ count: 2, capped: false });
     expect(await countOpenSince('payment', cutoff, 3)).toEqual({ count: 3, capped: true });
+  });
+});
+
+describe('reviews waiting for the home page', () => {
+  it('counts a status among the merchant’s newest payments, saying whether that was all of them', async () => {
+    const now = 1_950_000_000_000;
+    for (let i = 0; i < 5; i++)
+      await createPayment(
+        paymentItem({
+          id: `pay_rv${i}`,
+          merchant_id: 'mch_rv',
+          status: i % 2 ? 'pending_review' : 'captured',
+          created: Math.floor((now + i * 1000) / 1000),
+        }),
+        now + i * 1000,
+      );
+    expect(await countRecentInStatus('mch_rv', 'pending_review', 100)).toEqual({ count: 2, complete: true });
+    // The newest two: pay_rv4 (captured), pay_rv3 (pending_review).
+    expect(await countRecentInStatus('mch_rv', 'pending_review', 2)).toEqual({ count: 1, complete: false });
+    expect(await countRecentInStatus('mch_none', 'pending_review', 10)).toEqual({ count: 0, complete: true });
   });
 });
 

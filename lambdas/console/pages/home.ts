@@ -27,7 +27,7 @@ function needsAPerson(d: HomeData): Html {
     <ul class="cards">
       ${attention('Stuck or unknown-outcome payments', d.stuckPayments, consoleHref('/payments', { status: 'processing' }), 'open, and quiet for longer than the sweeper waits')}
       ${attention('Parked webhooks', d.parkedWebhooks, consoleHref('/processors'), 'processor events waiting to be replayed')}
-      ${attention('Reviews waiting', d.reviewsWaiting, consoleHref('/reviews'), 'payments held for a decision')}
+      ${attention('Reviews waiting', d.reviewsWaiting, consoleHref('/reviews'), d.reviewsWaiting.capped ? 'held for a decision, among each merchant’s newest 1,000 payments' : 'payments held for a decision')}
       ${attention('Disputes due within 7 days', { count: d.disputesDue.length, capped: false }, consoleHref('/disputes'), 'evidence deadlines, soonest first below')}
       ${attention('Open reconciliation exceptions', d.openExceptions, consoleHref('/finance'), 'settlement lines that do not match')}
       ${attention('Failed executions (24 h)', d.failedExecutions, consoleHref('/executions', { status: 'FAILED' }), 'failed or timed-out workflows')}

@@ -1,6 +1,7 @@
 /**
  * The audit log (`/console/audit`, audit.read: admin): every operator action, newest first,
- * filtered by operator name or by the object acted on, a page at a time (docs/console.md).
+ * filtered by operator name or by the object acted on, a page at a time (docs/console.md). An
+ * operator limited to one merchant sees that merchant's entries only.
  */
 import { AUDIT_CURSOR, listAudit } from '../../store/audit.ts';
 import { getOperatorByName, OPERATOR_NAME } from '../../store/operators.ts';
@@ -67,7 +68,9 @@ export const auditRoutes: ConsoleRoute[] = [
           ...(targetKind && targetId ? { target: { kind: targetKind, id: targetId } } : {}),
           ...(q.after ? { after: q.after } : {}),
         });
-        entries = page.data;
+        // An operator limited to one merchant sees the entries about that merchant's objects only.
+        const mine = req.operator.merchant_id;
+        entries = mine === undefined ? page.data : page.data.filter((e) => e.merchant_id === mine);
         next = page.next;
       }
       const filters = { operator: operatorName, target_kind: targetKind, target_id: targetId };

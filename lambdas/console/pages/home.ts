@@ -51,20 +51,23 @@ function disputes(d: HomeData): Html {
       </tr>
     </thead>
     <tbody>
-      ${d.disputesDue.slice(0, 20).map(
-        (x) =>
-          html`<tr>
-            <td>${isoDate(x.evidence_due_by!)}</td>
-            <td>
-              <a href="${consoleHref('/disputes', { id: x.id })}"><code>${x.id}</code></a>
-            </td>
-            <td>
-              <a href="${consoleHref(`/payments/${x.payment_id}`)}"><code>${x.payment_id}</code></a>
-            </td>
-            <td>${x.reason}</td>
-            <td class="num">${formatAmount(x.amount, x.currency)} ${x.currency.toUpperCase()}</td>
-          </tr>`,
-      )}
+      ${[...d.disputesDue]
+        .sort((a, b) => a.evidence_due_by! - b.evidence_due_by!)
+        .slice(0, 20)
+        .map(
+          (x) =>
+            html`<tr>
+              <td>${isoDate(x.evidence_due_by!)}</td>
+              <td>
+                <a href="${consoleHref('/disputes', { id: x.id })}"><code>${x.id}</code></a>
+              </td>
+              <td>
+                <a href="${consoleHref(`/payments/${x.payment_id}`)}"><code>${x.payment_id}</code></a>
+              </td>
+              <td>${x.reason}</td>
+              <td class="num">${formatAmount(x.amount, x.currency)} ${x.currency.toUpperCase()}</td>
+            </tr>`,
+        )}
     </tbody>
   </table>`;
 }
@@ -146,6 +149,12 @@ function processors(d: HomeData): Html {
   </section>`;
 }
 
+/** The home page's body for this data. */
+export function homeBody(d: HomeData): Html {
+  return html`<h1>Home</h1>
+    ${needsAPerson(d)}${disputes(d)}${traffic(d)}${processors(d)}`;
+}
+
 export const homeRoutes: ConsoleRoute[] = [
   {
     method: 'GET',
@@ -157,8 +166,7 @@ export const homeRoutes: ConsoleRoute[] = [
         kind: 'page',
         title: 'Home',
         nav: 'home',
-        body: html`<h1>Home</h1>
-          ${needsAPerson(d)}${disputes(d)}${traffic(d)}${processors(d)}`,
+        body: homeBody(d),
       };
     },
   },

@@ -43,8 +43,8 @@ const data = (over: Partial<HomeData> = {}): HomeData => ({
   parkedWebhooks: { count: 0, capped: false },
   reviewsWaiting: { count: 3, capped: false },
   disputesDue: [
-    dispute('dp_soon', 1_800_086_400, 'fraudulent'),
     dispute('dp_later', 1_800_300_000, '<script>'),
+    dispute('dp_soon', 1_800_086_400, 'fraudulent'),
   ],
   openExceptions: { count: 2, capped: false },
   failedExecutions: { count: 4, capped: false, byMachine: [{ machine: 'payment', count: 4 }] },

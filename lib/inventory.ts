@@ -5,6 +5,10 @@
  * Names come from the `paystep:kind` / `paystep:name` Metadata that lib/stack.ts puts on each resource;
  * routes are rebuilt from the API Gateway resources themselves (Method → Resource chain → path), and
  * their targets and event sources from the references between resources.
+ *
+ * The REST API and the alarms live in nested stacks (docs/architecture.md "Stack size"): read the
+ * parent's template together with theirs (`withNestedStacks`), so that a route's integration, which
+ * names its function through a nested stack parameter, leads back to the function in the parent.
  */
 
 export interface CdkInventory {
@@ -38,6 +42,40 @@ interface CfnResourceJson {
 }
 export interface TemplateJson {
   Resources?: Record<string, CfnResourceJson>;
+  Parameters?: Record<string, unknown>;
+  Outputs?: Record<string, unknown>;
+}
+
+/** Replaces `{ Ref: <parameter> }` anywhere in `value` by what `values` gives for the parameter. */
+function substitute(value: unknown, values: Record<string, unknown>): unknown {
+  if (Array.isArray(value)) return value.map((v) => substitute(v, values));
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.Ref === 'string' && Object.keys(o).length === 1 && o.Ref in values) return values[o.Ref];
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, substitute(v, values)]));
+  }
+  return value;
+}
+
+/**
+ * One template of a parent stack and its nested stacks (`nested`: each nested stack's template by
+ * the logical id of its `AWS::CloudFormation::Stack` resource in the parent): the nested stacks'
+ * resources are added to the parent's, their parameters replaced by the values the parent passes
+ * (references to the parent's resources). A logical id used twice is an error.
+ */
+export function withNestedStacks(parent: TemplateJson, nested: Record<string, TemplateJson>): TemplateJson {
+  const resources: Record<string, CfnResourceJson> = { ...parent.Resources };
+  for (const [stackId, child] of Object.entries(nested)) {
+    const stack = parent.Resources?.[stackId];
+    if (stack?.Type !== 'AWS::CloudFormation::Stack')
+      throw new Error(`withNestedStacks: ${stackId} is not a nested stack of the parent template`);
+    const values = (stack.Properties?.Parameters ?? {}) as Record<string, unknown>;
+    for (const [id, r] of Object.entries(child.Resources ?? {})) {
+      if (id in resources) throw new Error(`withNestedStacks: logical id ${id} is used twice`);
+      resources[id] = substitute(r, values) as CfnResourceJson;
+    }
+  }
+  return { ...parent, Resources: resources };
 }
 
 const KIND = 'paystep:kind';

@@ -6,30 +6,21 @@
  * function defaults). Each resource carries CloudFormation Metadata `paystep:kind` / `paystep:name`, which
  * `cdkInventory()` (lib/inventory.ts) reads back from the synthesized template for the parity test.
  *
+ * The REST API (lib/stack/api.ts) and the alarms and dashboard (lib/stack/alarms.ts) are nested stacks,
+ * so that each stays well under CloudFormation's 500 resources (docs/architecture.md "Stack size").
+ *
  * cdk-nag (AwsSolutions) is registered in bin/paystep.ts. Findings are fixed where the service allows it;
  * the rest are acknowledged on the resource that raises them, with the reason next to the code.
  */
-import { Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type { StackProps } from 'aws-cdk-lib';
-import {
-  AccessLogFormat,
-  AuthorizationType,
-  EndpointType,
-  IdentitySource,
-  LambdaIntegration,
-  LogGroupLogDestination,
-  RequestAuthorizer,
-  ResponseType,
-  RestApi,
-} from 'aws-cdk-lib/aws-apigateway';
-import type { Method } from 'aws-cdk-lib/aws-apigateway';
+import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { CfnResource, StackProps } from 'aws-cdk-lib';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { CfnPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -39,122 +30,32 @@ import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
-import { rules as nagRules } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import type { Construct } from 'constructs';
 import { deployedAslText } from './asl-definition.ts';
 import { PaystepFunction } from './function.ts';
+import { AlarmsStack } from './stack/alarms.ts';
+import { ApiStack } from './stack/api.ts';
+import { acknowledge, mark, pascal, PROJECT_ROOT } from './stack/common.ts';
+import { acknowledgeGeneratedWildcards } from './stack/wildcards.ts';
 import { dlqName, topology as defaultTopology, validateTopology } from './topology.ts';
 import type { KeyDef, Topology } from './topology.ts';
 import { config as handlerConfig } from '../lambdas/shared/config.ts';
 
 export { cdkInventory } from './inventory.ts';
 export type { CdkInventory } from './inventory.ts';
-
-/** Project root: entries and ASL files in the topology are relative to it. */
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Metadata keys put on every resource that stands for a topology entry (read by `cdkInventory`). */
-export const KIND_KEY = 'paystep:kind';
-export const NAME_KEY = 'paystep:name';
+export { GATEWAY_ERRORS } from './stack/api.ts';
+export { KIND_KEY, NAME_KEY, pascal, PROJECT_ROOT } from './stack/common.ts';
 
 /** Name of the queue that receives schedule invocations EventBridge Scheduler could not deliver. */
 export const SCHEDULER_DLQ = 'scheduler-dlq';
-
-/**
- * API Gateway's own responses (authorizer refusals, unknown routes, throttling, body validation) in the
- * paystep error shape `{"error":{"type","code","message"}}`. Without `message`, API Gateway's message is used.
- */
-export const GATEWAY_ERRORS: {
-  type: ResponseType;
-  statusCode?: string;
-  errorType: string;
-  code: string;
-  message?: string;
-}[] = [
-  // Missing header, or the authorizer said "Unauthorized" or returned a Deny: the key is missing or wrong.
-  {
-    type: ResponseType.UNAUTHORIZED,
-    statusCode: '401',
-    errorType: 'authentication_error',
-    code: 'invalid_api_key',
-    message: 'Missing or invalid API key (Authorization: Bearer <key>).',
-  },
-  {
-    type: ResponseType.ACCESS_DENIED,
-    statusCode: '401',
-    errorType: 'authentication_error',
-    code: 'invalid_api_key',
-    message: 'Missing or invalid API key (Authorization: Bearer <key>).',
-  },
-  // API Gateway answers an unknown path or method with 403 "Missing Authentication Token"; paystep says 404.
-  {
-    type: ResponseType.MISSING_AUTHENTICATION_TOKEN,
-    statusCode: '404',
-    errorType: 'not_found',
-    code: 'route_not_found',
-    message: 'No such route.',
-  },
-  {
-    type: ResponseType.THROTTLED,
-    statusCode: '429',
-    errorType: 'rate_limit_error',
-    code: 'rate_limited',
-    message: 'Too many requests; retry later.',
-  },
-  { type: ResponseType.DEFAULT_4XX, errorType: 'invalid_request_error', code: 'invalid_request' },
-  { type: ResponseType.DEFAULT_5XX, errorType: 'api_error', code: 'internal_error' },
-];
 
 export interface PaystepStackProps extends StackProps {
   /** Defaults to the topology of `lib/topology.ts`; tests may pass a variant. */
   topology?: Topology;
 }
 
-/** `ping-start` → `PingStart`: construct ids that read well in logical ids. */
-export const pascal = (name: string): string =>
-  name
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((w) => w[0]!.toUpperCase() + w.slice(1))
-    .join('');
-
 const attributeType = (k: KeyDef) => (k.type === 'N' ? AttributeType.NUMBER : AttributeType.STRING);
 const key = (k: KeyDef) => ({ name: k.name, type: attributeType(k) });
-
-/** Marks the resource behind `construct` as the topology entry `kind`/`name`. */
-function mark(construct: IConstruct, kind: string, name: string): void {
-  const cfn = construct instanceof CfnResource ? construct : construct.node.defaultChild;
-  if (!(cfn instanceof CfnResource))
-    throw new Error(`cannot mark ${construct.node.path}: no CloudFormation resource`);
-  cfn.addMetadata(KIND_KEY, kind);
-  cfn.addMetadata(NAME_KEY, name);
-}
-
-/** Acknowledges a cdk-nag finding on one construct (and its children), with the reason. */
-function acknowledge(construct: IConstruct, id: string, reason: string): void {
-  Validations.of(construct).acknowledge({ id, reason });
-}
-
-/** Actions AWS offers no resource-level permissions for, which CDK grants on `*`. */
-const UNSCOPABLE_ACTIONS = new Set([
-  // Tracing.ACTIVE (Lambda) and tracingEnabled (Step Functions)
-  'xray:PutTraceSegments',
-  'xray:PutTelemetryRecords',
-  'xray:GetSamplingRules',
-  'xray:GetSamplingTargets',
-  // Step Functions logging to CloudWatch Logs (log delivery APIs)
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-  // DynamoDB stream event source mapping
-  'dynamodb:ListStreams',
-]);
 
 /** `${Name}` placeholders of an ASL document. */
 export function aslPlaceholders(asl: string): string[] {
@@ -169,7 +70,11 @@ export class PaystepStack extends Stack {
   readonly buckets = new Map<string, Bucket>();
   readonly secrets = new Map<string, Secret>();
   readonly stateMachines = new Map<string, StateMachine>();
+  /** The dead-letter queue of EventBridge Scheduler (when the topology has schedules). */
+  schedulerDlq?: Queue;
+  readonly apiStack: ApiStack;
   readonly api: RestApi;
+  readonly alarmsStack: AlarmsStack;
 
   constructor(scope: Construct, id: string, props: PaystepStackProps = {}) {
     super(scope, id, props);
@@ -186,10 +91,35 @@ export class PaystepStack extends Stack {
     this.wireFunctionUses(t);
     this.buildEventSources(t);
     this.buildBucketTriggers(t);
-    this.api = this.buildApi(t);
+    // The API and the alarms each in a nested stack: CloudFormation's 500 resources per stack
+    // (docs/architecture.md "Stack size").
+    this.apiStack = new ApiStack(this, 'ApiStack', { topology: t, functions: this.functions });
+    this.api = this.apiStack.api;
     this.buildSchedules(t);
+    const deadLetterQueues = new Map<string, Queue>(
+      [...this.deadLetterQueues].map(([queue, dlq]) => [dlqName(queue), dlq]),
+    );
+    if (this.schedulerDlq) deadLetterQueues.set(SCHEDULER_DLQ, this.schedulerDlq);
+    const alarmEmail: unknown = this.node.tryGetContext('alarmEmail');
+    this.alarmsStack = new AlarmsStack(this, 'AlarmsStack', {
+      topology: t,
+      namePrefix: this.stackName,
+      functions: this.functions,
+      stateMachines: this.stateMachines,
+      deadLetterQueues,
+      api: this.api,
+      alarmEmail: typeof alarmEmail === 'string' && alarmEmail.trim() ? alarmEmail.trim() : undefined,
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the paystep API' });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmsStack.topic.topicArn,
+      description: 'SNS topic every paystep alarm notifies (subscribe on-call to it)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.alarmsStack.dashboard.dashboardName,
+      description: 'CloudWatch dashboard of the same signals as the alarms',
+    });
     for (const [name, bucket] of this.buckets)
       new CfnOutput(this, `${pascal(name)}BucketName`, {
         value: bucket.bucketName,
@@ -201,7 +131,11 @@ export class PaystepStack extends Stack {
         description: `State machine ${name}`,
       });
 
-    this.acknowledgeGeneratedWildcards();
+    acknowledgeGeneratedWildcards(this, {
+      tables: this.tables.values(),
+      buckets: this.buckets.values(),
+      stateMachines: this.stateMachines,
+    });
   }
 
   private fn(name: string): PaystepFunction {
@@ -502,104 +436,11 @@ export class PaystepStack extends Stack {
     }
   }
 
-  private buildApi(t: Topology): RestApi {
-    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: RetentionDays.ONE_MONTH });
-    const api = new RestApi(this, 'Api', {
-      restApiName: 'paystep',
-      description: 'paystep public API',
-      endpointTypes: [EndpointType.REGIONAL],
-      cloudWatchRole: false,
-      deployOptions: {
-        stageName: 'prod',
-        accessLogDestination: new LogGroupLogDestination(accessLogs),
-        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
-        tracingEnabled: true,
-        metricsEnabled: true,
-        throttlingRateLimit: t.api.throttle.rateLimit,
-        throttlingBurstLimit: t.api.throttle.burstLimit,
-      },
-    });
-    mark(api, 'api', 'paystep');
-    acknowledge(
-      api.deploymentStage,
-      'AwsSolutions-APIG3',
-      'No WAF web ACL yet: every merchant route needs an API key checked by the authorizer, the stage is ' +
-        'throttled, and webhooks are signature-verified. A regional web ACL is a per-account deployment choice.',
-    );
-    acknowledge(
-      api.deploymentStage,
-      'AwsSolutions-APIG6',
-      'Execution logging needs the account-wide API Gateway CloudWatch role, which this stack must not own ' +
-        '(one per account and region). JSON access logs and X-Ray traces are on for the stage.',
-    );
-
-    for (const r of GATEWAY_ERRORS) {
-      const message = r.message === undefined ? '$context.error.messageString' : JSON.stringify(r.message);
-      const body = `{"error":{"type":"${r.errorType}","code":"${r.code}","message":${message}}}`;
-      api.addGatewayResponse(`${pascal(r.type.responseType.toLowerCase())}Response`, {
-        type: r.type,
-        statusCode: r.statusCode,
-        templates: { 'application/json': body },
-      });
-    }
-
-    const validator = api.addRequestValidator('RequestValidator', {
-      requestValidatorName: 'body-and-parameters',
-      validateRequestBody: true,
-      validateRequestParameters: true,
-    });
-
-    const authorizerFn = this.fn(t.authorizer.function);
-    const authorizer = new RequestAuthorizer(this, 'MerchantAuthorizer', {
-      authorizerName: 'merchant-api-key',
-      handler: authorizerFn.fn,
-      identitySources: [IdentitySource.header('Authorization')],
-      resultsCacheTtl: Duration.seconds(t.authorizer.cacheTtlSeconds),
-    });
-
-    const integrations = new Map<string, LambdaIntegration>();
-    for (const route of t.routes) {
-      const f = this.fn(route.function);
-      let integration = integrations.get(route.function);
-      if (!integration) {
-        // One invoke permission per function, scoped to this API (any of its methods), rather than
-        // one per method: a function serving several routes (GET and POST of a resource, the ops
-        // actions) would otherwise cost a resource per route, and the stack must stay under
-        // CloudFormation's 500 resources. The API is paystep's own; its routes are the topology's.
-        integration = new LambdaIntegration(f.fn, { proxy: true, scopePermissionToMethod: false });
-        integrations.set(route.function, integration);
-      }
-      const resource = api.root.resourceForPath(route.path);
-      const pathParams = [...route.path.matchAll(/\{([^}+]+)\+?\}/g)].map((m) => m[1]!);
-      const requestParameters = Object.fromEntries(pathParams.map((p) => [`method.request.path.${p}`, true]));
-      const method: Method = resource.addMethod(route.method, integration, {
-        requestValidator: validator,
-        requestParameters,
-        ...(route.auth !== 'none'
-          ? { authorizer, authorizationType: AuthorizationType.CUSTOM }
-          : { authorizationType: AuthorizationType.NONE }),
-      });
-      acknowledge(
-        method,
-        'AwsSolutions-COG4',
-        'paystep authenticates merchants with their API keys through a Lambda request authorizer, not ' +
-          'Cognito user pools (machine-to-machine API, Stripe-like).',
-      );
-      if (route.auth === 'none')
-        acknowledge(
-          method,
-          'AwsSolutions-APIG4',
-          `${route.method} ${route.path} is called by a payment processor, which cannot hold a merchant key; ` +
-            'the handler verifies the signature of the raw body instead.',
-        );
-    }
-    return api;
-  }
-
   private buildSchedules(t: Topology): void {
     if (Object.keys(t.schedules).length === 0) return;
     const dlq = this.newQueue(`${pascal(SCHEDULER_DLQ)}Queue`, { retentionPeriod: Duration.days(14) });
     mark(dlq, 'internal-queue', SCHEDULER_DLQ);
+    this.schedulerDlq = dlq;
     acknowledge(
       dlq,
       'AwsSolutions-SQS3',
@@ -637,74 +478,5 @@ export class PaystepStack extends Stack {
       schedule.node.addDependency(role);
       mark(schedule, 'schedule', name);
     }
-  }
-
-  /**
-   * IAM5 (wildcards) findings that CDK grants generate, acknowledged one by one (cdk-nag v3 has no prefix
-   * match) only when they match a known, scoped pattern below. Anything else stays a finding and fails synth.
-   * Runs last, when every grant of the constructor has been made.
-   */
-  private acknowledgeGeneratedWildcards(): void {
-    const logicalIds = (kind: 'table' | 'bucket' | 'stateMachine') => {
-      const source = kind === 'table' ? this.tables : kind === 'bucket' ? this.buckets : this.stateMachines;
-      return [...source.values()].map((c) => this.getLogicalId(c.node.defaultChild as CfnResource));
-    };
-    const tables = logicalIds('table');
-    const buckets = logicalIds('bucket');
-    const stateMachines = logicalIds('stateMachine');
-
-    const reasonFor = (finding: string): string | undefined => {
-      const bucketActions = ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'];
-      if (bucketActions.some((a) => finding === `Action::${a}`))
-        return 'Generated by Bucket.grantReadWrite (object read/write/delete of one paystep bucket); the matching resource is that bucket only.';
-      for (const b of buckets)
-        if (finding === `Resource::<${b}.Arn>/*`)
-          return 'Generated by Bucket.grantReadWrite: objects of this one bucket (report keys are not known in advance).';
-      for (const tb of tables)
-        if (finding === `Resource::<${tb}.Arn>/index/*`)
-          return 'Generated by Table.grantReadWriteData: the global secondary indexes of this one table.';
-      for (const name of this.stateMachines.keys())
-        if (new RegExp(`^Resource::arn:.+:states:.+:execution:${this.stackName}-${name}:\\*$`).test(finding))
-          return 'Generated by StateMachine.grantExecution (describe, history, stop): executions of this one state machine, named by its fixed name (execution names are payment/refund ids, not known in advance).';
-      for (const sm of stateMachines)
-        if (
-          /^Resource::arn:.+:states:.+:execution:/.test(finding) &&
-          finding.includes(`"Ref":"${sm}"`) &&
-          finding.endsWith(':*')
-        )
-          return 'Generated by StateMachine.grantExecution (describe, history, stop): executions of this one state machine (execution names are not known in advance).';
-      return undefined;
-    };
-
-    for (const node of this.node.findAll()) {
-      if (!(node instanceof CfnPolicy)) continue;
-      const findings = nagRules.iam.IAMNoWildcardPermissions(node);
-      if (!Array.isArray(findings)) continue;
-      for (const finding of findings) {
-        const reason = finding === 'Resource::*' ? this.reasonForStar(node) : reasonFor(finding);
-        if (reason) acknowledge(node, `AwsSolutions-IAM5[${finding}]`, reason);
-      }
-    }
-  }
-
-  /**
-   * A `Resource::*` finding is acknowledged only when every action granted on `*` is one that supports no
-   * resource-level permission (tracing, log delivery); otherwise it stays a finding.
-   */
-  private reasonForStar(policy: CfnPolicy): string | undefined {
-    const doc = this.resolve(policy.policyDocument) as {
-      Statement?: { Effect: string; Action: string | string[]; Resource: unknown }[];
-    };
-    const onStar = new Set<string>();
-    for (const s of doc.Statement ?? []) {
-      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
-      if (s.Effect !== 'Allow' || !resources.includes('*')) continue;
-      for (const a of Array.isArray(s.Action) ? s.Action : [s.Action]) onStar.add(a);
-    }
-    if ([...onStar].some((a) => !UNSCOPABLE_ACTIONS.has(a))) return undefined;
-    return (
-      `${[...onStar].sort().join(', ')} support no resource-level permissions (X-Ray tracing, CloudWatch ` +
-      'Logs delivery of Step Functions, DynamoDB ListStreams); nothing else in this policy is granted on "*".'
-    );
   }
 }

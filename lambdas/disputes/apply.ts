@@ -22,6 +22,7 @@ import {
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { disputeChanged } from '../shared/metrics.ts';
 import { annotate, getPayment, transition, TransitionRejected } from '../store/payments.ts';
 import type { PaymentDispute } from '../domain/payment.ts';
 import {
@@ -309,6 +310,9 @@ export async function applyAndFollow(
   const r = await applyFacts(b, facts, src);
   const d = r.dispute ?? (await getDispute(b.disputeId));
   if (r.outcome === 'applied' && d) {
+    // Counted once: by the write that created the dispute or changed its status.
+    if (r.created) disputeChanged(d.processor, 'opened');
+    else if (r.statusChanged) disputeChanged(d.processor, d.status);
     await putLink(d.payment_id, d.id);
     if (r.created)
       await addDisputeTimelineEntry(d.payment_id, {

@@ -9,7 +9,8 @@
  * Mastercard and Maestro 5, Discover, UnionPay, RuPay and Maestro 6; or 81/82: UnionPay and RuPay);
  * 13 digits only from 4 (Visa's legacy length, the only network issuing 13-digit numbers).
  * The digits may be grouped by spaces or dashes (`4242 4242 4242 4242`, `4242-4242-4242-4242`),
- * in any grouping, and may sit inside other text (`card 4242424242424242 exp 12/30`).
+ * in any grouping, and may sit inside other text (`card 4242424242424242 exp 12/30`); a group
+ * glued to letters (`…c5887-3051-…86d3`, a UUID's) is a word's, not a card number's.
  *
  * What is deliberately not a card number, to keep false positives down:
  * - fewer than 13 or more than 19 digits in one unbroken run (ids, phone numbers, long references);
@@ -29,6 +30,9 @@ export const PAN_MAX_DIGITS = 19;
 const DIGIT_RUN = /\d(?:[ \t\u00a0\u2007\u202f\-\u2010-\u2015\u2212]{0,3}\d)*/g;
 const SEPARATOR = /[ \t\u00a0\u2007\u202f\-\u2010-\u2015\u2212]+/;
 const NETWORK_PREFIX = /^(?:[2-6]|8[12])/;
+const LETTER = /^\p{L}$/u;
+/** A UUID's 8-4-4-4-12 hex grouping is an identifier's, never a card number's (whatever its digits). */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 /** The Luhn (mod 10) check of a string of ASCII digits. */
 export function luhnValid(digits: string): boolean {
@@ -73,8 +77,16 @@ export function containsCardNumber(text: string): boolean {
     if (c >= 48 && c <= 57) digitCount++;
   }
   if (digitCount < PAN_MIN_DIGITS) return false;
-  for (const m of s.matchAll(DIGIT_RUN)) {
+  const t = s.replace(UUID, (u) => ' '.repeat(u.length)); // same length: indexes into s hold
+  for (const m of t.matchAll(DIGIT_RUN)) {
     const groups = m[0].split(SEPARATOR);
+    if (groups.length > 1) {
+      // A group glued to letters is part of a word, not of a grouped card number: a UUID's or
+      // other hex id's dash-separated groups (`6e9c5887-3051-4388-86d3-…`) would otherwise read as
+      // `5887 3051 4388 86`, a Luhn-valid number in about 1 in 900 random UUIDs.
+      if (LETTER.test(t[m.index - 1] ?? '')) groups.shift();
+      if (LETTER.test(t[m.index + m[0].length] ?? '')) groups.pop();
+    }
     const total = groups.reduce((n, g) => n + g.length, 0);
     if (total < PAN_MIN_DIGITS) continue;
     if (groups.length === 1) {
@@ -91,4 +103,16 @@ export function containsCardNumber(text: string): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The stricter test for an identifier a client makes up (the Idempotency-Key): a card number as an
+ * unbroken run of digits, or the whole identifier a card number grouped by spaces or dashes.
+ * Grouped spans inside other text are not looked at, as `containsCardNumber` does: about 1 in 900
+ * random UUIDs holds one (`6e9c5887-3051-4388-86d3-…`: `5887 3051 4388 86`), and a UUID is what
+ * clients send as a key.
+ */
+export function identifierHoldsCardNumber(id: string): boolean {
+  for (const run of id.match(/\d+/g) ?? []) if (isCardNumber(run)) return true;
+  return /^[\d -]+$/.test(id) && isCardNumber(id.replace(/[ -]/g, ''));
 }

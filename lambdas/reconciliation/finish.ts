@@ -29,6 +29,7 @@ import { CsvReport, publishJson, reportKey } from '../reports/output.ts';
 import { deleteObject, getStream, getText, objectLines, putFile } from '../reports/storage.ts';
 import { addDays, checkPayoutTotals, daysBetween, Reconciler, type PayoutSums } from './engine.ts';
 import { processorTerms } from './fees.ts';
+import { openReconciliationExceptions } from '../shared/metrics.ts';
 import { taskHandler } from '../shared/task-input.ts';
 import { loadInternal, type ChunkTotals, type MatchOutput, type ResultLine } from './match.ts';
 import { PreparedSchema, type Prepared } from './prepare.ts';
@@ -351,6 +352,8 @@ export async function finish(input: FinishInput) {
 
   // Open exceptions, per merchant concerned and for the platform (all of them).
   const all = await openExceptions();
+  // A gauge, written at every run: the reconciliation-exceptions alarm holds until a run finds none.
+  openReconciliationExceptions(all.length);
   for (const k of owners.keys()) concerned.add(k.split('|')[1]!);
   for (const e of missing) concerned.add(e.merchant_id ?? PLATFORM);
   const exceptionReports: string[] = [];

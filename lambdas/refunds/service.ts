@@ -9,6 +9,7 @@ import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { logger } from '../shared/logger.ts';
+import { refundEnded } from '../shared/metrics.ts';
 import { isRefundable, type Payment } from '../domain/payment.ts';
 import {
   freshProgress,
@@ -184,8 +185,10 @@ async function startRefundWorkflow(refund: Refund): Promise<void> {
   } catch (err) {
     if (err instanceof ExecutionAlreadyExists) return;
     logger.error('could not start the refund workflow', { refundId: refund.id, error: err as Error });
-    if (await finishRefund(refund.id, 'failed', 'workflow_unavailable'))
+    if (await finishRefund(refund.id, 'failed', 'workflow_unavailable')) {
+      refundEnded(refund.processor, 'failed');
       await release(refund.payment_id, refund.id, refund.amount);
+    }
     throw err;
   }
 }

@@ -11,7 +11,7 @@
  * - query strings: no card numbers, values of at most MAX_QUERY_VALUE_LENGTH characters;
  * - path ids: the shape of the id they name (`pay_…`, `re_…`) before any store call (`pathId`).
  */
-import { containsCardNumber, isCardNumber } from '../domain/pan.ts';
+import { containsCardNumber, identifierHoldsCardNumber, isCardNumber } from '../domain/pan.ts';
 import { ApiError, invalidRequest } from './errors.ts';
 
 export const MAX_BODY_BYTES = 1 << 20;
@@ -92,7 +92,7 @@ const tooDeep = () =>
 const pathOf = (path: readonly (string | number)[]) => path.join('.');
 
 /** `what` says where (`metadata.note`, `a key in metadata`); `param` never holds the number itself. */
-const cardNumberRefused = (what: string, param: string | undefined) =>
+export const cardNumberRefused = (what: string, param: string | undefined) =>
   invalidRequest(
     'card_number_refused',
     `${what} contains what looks like a card number (a Luhn-valid 13–19 digit sequence). paystep never ` +
@@ -208,8 +208,12 @@ export function isIdOf(kind: IdKind, id: string): boolean {
   return id.length <= MAX_ID_LENGTH && id.startsWith(prefix) && ID_BODY.test(id.slice(prefix.length));
 }
 
-/** Shape of any path parameter, whatever the route (the gateway passes malformed encodings as is). */
-export const isPlausiblePathParam = (v: string) => v.length <= MAX_ID_LENGTH && /^[0-9A-Za-z_-]+$/.test(v);
+/**
+ * Shape of any path parameter, whatever the route (the gateway passes malformed encodings as is).
+ * One holding a card number (`pay_4242…`) is malformed too: refused as not found, never echoed.
+ */
+export const isPlausiblePathParam = (v: string) =>
+  v.length <= MAX_ID_LENGTH && /^[0-9A-Za-z_-]+$/.test(v) && !identifierHoldsCardNumber(v);
 
 /** 404 for an id that cannot name an object of `kind` (never echoed: it may be anything). */
 export const malformedId = (kind: IdKind) =>

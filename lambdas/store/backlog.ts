@@ -10,12 +10,13 @@
  * failed. A release done twice finds the entry released or finished and moves nothing more.
  * The task token is internal: it never leaves this store except to resume the workflow.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { replayOrder, type HeldKind, type HeldOperation } from '../domain/backlog.ts';
 import { conditionalUpdate, conditionalWrite } from './conditional.ts';
 import { withoutInternal } from './items.ts';
+import { queryAll } from './pages.ts';
 
 const table = () => config.tableName('main');
 const pk = (incidentId: string) => `INCIDENT#${incidentId}`;
@@ -93,22 +94,13 @@ export async function holdOperation(
 
 /** Every operation held in the incident's backlog (whatever its status), in replay order. */
 export async function listHeld(incidentId: string): Promise<HeldOperation[]> {
-  const out: HeldOperation[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :held)',
-        ExpressionAttributeValues: { ':pk': pk(incidentId), ':held': 'HELD#' },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    out.push(...(r.Items ?? []).map(fromItem));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return replayOrder(out);
+  const out = await queryAll({
+    TableName: table(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :held)',
+    ExpressionAttributeValues: { ':pk': pk(incidentId), ':held': 'HELD#' },
+    ConsistentRead: true,
+  });
+  return replayOrder(out.map(fromItem));
 }
 
 /** The task token of the workflow waiting on the held operation, if it stored one. */

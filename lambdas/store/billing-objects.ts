@@ -15,7 +15,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { conditionalUpdate, putIfAbsent } from './conditional.ts';
-import { updateExpression, type Condition } from './expressions.ts';
+import { allOf, statusIn, updateExpression, type Condition } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { cursorPage, queryAll, startKeyOf, type CursorPage } from './pages.ts';
 
@@ -82,22 +82,17 @@ export async function updateObject<T>(
   id: string,
   u: ObjectUpdate,
 ): Promise<T | undefined> {
-  const parts = ['attribute_exists(pk)'];
-  const names: Record<string, string> = { ...(u.condition?.names ?? {}) };
-  const values: Record<string, unknown> = { ...(u.condition?.values ?? {}) };
-  if (u.fromStatuses) {
-    if (u.fromStatuses.length === 0) return undefined;
-    names['#cst'] = 'status';
-    parts.push(`#cst IN (${u.fromStatuses.map((_, i) => `:cst${i}`).join(', ')})`);
-    u.fromStatuses.forEach((s, i) => (values[`:cst${i}`] = s));
-  }
-  if (u.condition) parts.push(`(${u.condition.expression})`);
+  if (u.fromStatuses?.length === 0) return undefined;
+  const condition = allOf(
+    u.fromStatuses ? statusIn(u.fromStatuses) : { expression: 'attribute_exists(pk)' },
+    u.condition,
+  );
   const update = updateExpression(
     { ...(u.set ?? {}), updated: Math.floor(Date.now() / 1000) },
     u.remove ?? [],
     {
       add: { version: 1, ...(u.add ?? {}) },
-      condition: { expression: parts.join(' AND '), names, values },
+      condition,
     },
   )!;
   const out = await conditionalUpdate(

@@ -1,6 +1,6 @@
 /**
  * DynamoDB update expressions from plain objects, so no store writes `SET #a = :a` strings by
- * hand: `SET` for each attribute of `set` (undefined values skipped), `REMOVE` for each name in
+ * hand (atomic arithmetic and `list_append` go in `more`, written by the store that needs them): `SET` for each attribute of `set` (undefined values skipped), `REMOVE` for each name in
  * `remove`, and in `more` the other clauses a store needs (ADD, increments, first-write-wins
  * values, map entries) and the write's condition. Placeholders are generated (`#u0`, `:u0`, …), so
  * any attribute name (reserved words included) is safe; a condition brings its own placeholders,
@@ -10,6 +10,30 @@ export interface Condition {
   expression: string;
   names?: Record<string, string>;
   values?: Record<string, unknown>;
+}
+
+/**
+ * The condition of a guarded transition (the transition tables in lambdas/domain/): the item exists
+ * and its status attribute (`attr`) is one of `from`. Placeholders `#from_status`, `:from_status<n>`.
+ */
+export function statusIn(from: readonly string[], attr = 'status'): Condition {
+  if (from.length === 0) throw new Error('statusIn: no status to move from');
+  const values = Object.fromEntries(from.map((s, i) => [`:from_status${i}`, s]));
+  return {
+    expression: `attribute_exists(pk) AND #from_status IN (${Object.keys(values).join(', ')})`,
+    names: { '#from_status': attr },
+    values,
+  };
+}
+
+/** Conditions that must all hold, their placeholders merged (they must not clash). */
+export function allOf(...conditions: (Condition | undefined)[]): Condition {
+  const cs = conditions.filter((c): c is Condition => c !== undefined);
+  return {
+    expression: cs.map((c) => (cs.length > 1 ? `(${c.expression})` : c.expression)).join(' AND '),
+    names: Object.assign({}, ...cs.map((c) => c.names ?? {})) as Record<string, string>,
+    values: Object.assign({}, ...cs.map((c) => c.values ?? {})) as Record<string, unknown>,
+  };
 }
 
 export interface UpdateOptions {

@@ -16,6 +16,8 @@ import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { ApiError, invalidRequest } from '../shared/errors.ts';
+import { identifierHoldsCardNumber } from '../domain/pan.ts';
+import { cardNumberRefused } from '../shared/input.ts';
 import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
 import { queryPages } from './pages.ts';
 
@@ -93,6 +95,8 @@ export function readIdempotencyKey(headers: Record<string, string>, required: bo
       'Idempotency-Key must be 1 to 255 printable ASCII characters.',
       'Idempotency-Key',
     );
+  // The key is stored (the claim's own key): a card number in it would be kept for 24 h.
+  if (identifierHoldsCardNumber(k)) throw cardNumberRefused('Idempotency-Key', 'Idempotency-Key');
   return k;
 }
 

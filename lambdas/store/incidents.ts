@@ -8,7 +8,7 @@
  * the transition table (lambdas/domain/incidents.ts); closing one then releases the pointer.
  * (No transactions: the local DynamoDB has none, and none is needed with this order of writes.)
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import {
@@ -21,6 +21,8 @@ import {
 } from '../domain/incidents.ts';
 import { conditionalUpdate, conditionalWrite } from './conditional.ts';
 import { withoutInternal } from './items.ts';
+import { statusIn } from './expressions.ts';
+import { indexQuery, queryPages } from './pages.ts';
 
 const table = () => config.tableName('main');
 const key = (id: string) => ({ pk: `INCIDENT#${id}`, sk: 'INCIDENT' });
@@ -111,7 +113,7 @@ export async function moveIncident(
   to: Exclude<IncidentStatus, 'suspected'>,
   entry: Omit<IncidentEntry, 'event'>,
 ): Promise<Incident | undefined> {
-  const sources = Object.fromEntries(incidentSources(to).map((s, i) => [`:s${i}`, s]));
+  const from = statusIn(incidentSources(to));
   const item = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
@@ -119,13 +121,13 @@ export async function moveIncident(
       UpdateExpression: `SET #status = :to, timeline = list_append(timeline, :entry), ${
         to === 'open' ? 'confirmed_at' : 'closed_at'
       } = :at`,
-      ConditionExpression: `#status IN (${Object.keys(sources).join(', ')})`,
-      ExpressionAttributeNames: { '#status': 'status' },
+      ConditionExpression: from.expression,
+      ExpressionAttributeNames: { '#status': 'status', ...from.names },
       ExpressionAttributeValues: {
         ':to': to,
         ':at': entry.at,
         ':entry': [{ ...entry, event: ACTION_TO[to] }],
-        ...sources,
+        ...from.values,
       },
       ReturnValues: 'ALL_NEW',
     }),
@@ -148,27 +150,13 @@ export async function listIncidents(
   opts: { processor?: string; status?: IncidentStatus; limit?: number } = {},
 ): Promise<Incident[]> {
   const out: Incident[] = [];
-  let start: Record<string, unknown> | undefined;
   const limit = opts.limit ?? 100;
-  do {
-    const r = await clients.ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': 'INCIDENTS' },
-        ScanIndexForward: false,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of r.Items ?? []) {
-      const i = fromItem(item);
-      if (opts.processor && i.processor !== opts.processor) continue;
-      if (opts.status && i.status !== opts.status) continue;
-      out.push(i);
-      if (out.length >= limit) return out;
-    }
-    start = r.LastEvaluatedKey;
-  } while (start);
+  for await (const item of queryPages({ ...indexQuery(table(), 'INCIDENTS'), ScanIndexForward: false })) {
+    const i = fromItem(item);
+    if (opts.processor && i.processor !== opts.processor) continue;
+    if (opts.status && i.status !== opts.status) continue;
+    out.push(i);
+    if (out.length >= limit) break;
+  }
   return out;
 }

@@ -3,6 +3,8 @@
  *
  *   pk LEDGER#<entry id>  sk ENTRY            the entry (kind 'ledger_entry'); put only if absent
  *     gsi1pk LEDGER#<merchant>#<yyyy-mm-dd>  gsi1sk <occurred_at>#<entry id>   a merchant's day
+ *     gsi2pk LEDGER#PAYMENT#<payment>  gsi2sk <occurred_at>#<entry id>   a payment's entries (when it
+ *       has one; entries recorded before this key existed are not on it)
  *   pk FINDAY#<yyyy-mm-dd>  sk MERCHANT#<id>  a merchant had money movements or payments that day
  *
  * Balances are not stored: they are a projection of the entries (lambdas/ledger/domain.ts).
@@ -56,6 +58,7 @@ export async function recordEntry(e: LedgerEntry): Promise<boolean> {
     ...e,
     gsi1pk: `LEDGER#${e.merchant_id}#${day}`,
     gsi1sk: `${e.occurred_at}#${e.id}`,
+    ...(e.payment_id ? { gsi2pk: `LEDGER#PAYMENT#${e.payment_id}`, gsi2sk: `${e.occurred_at}#${e.id}` } : {}),
   });
   if (!recorded) return false;
   await markActivity(day, e.merchant_id);
@@ -92,6 +95,14 @@ export async function activeMerchants(day: string): Promise<string[]> {
 /** A merchant's entries of one day (UTC), in time order (then id). Streams pages. */
 export async function* entriesOfDay(merchantId: string, day: string): AsyncGenerator<LedgerEntry> {
   for await (const it of queryPages(indexQuery(table(), `LEDGER#${merchantId}#${day}`))) yield toEntry(it);
+}
+
+/** A payment's entries (its captures, refunds, disputes and fees), in time order. */
+export async function entriesOfPayment(paymentId: string): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  for await (const it of queryPages(indexQuery(table(), `LEDGER#PAYMENT#${paymentId}`, 'gsi2')))
+    out.push(toEntry(it));
+  return out;
 }
 
 /**

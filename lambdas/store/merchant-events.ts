@@ -3,6 +3,8 @@
  *
  *   pk EVENT#<evt>  sk EVENT                           the event { id, type, created, merchant_id, data, enqueued }
  *       gsi1pk MERCHANT#<merchant>#EVENTS  gsi1sk <created ms, 13 digits>#<stream order>#<evt>   newest first
+ *       gsi2pk EVENTS#<object id>  gsi2sk <created ms, 13 digits>#<stream order>#<evt>   the events of one
+ *         payment, refund or dispute (the console's payment page)
  *   pk EVENT#<evt>  sk DELIVERY#<we>                   its delivery to one endpoint { status, attempt_count, … }
  *   pk EVENT#<evt>  sk DELIVERY#<we>#ATTEMPT#<nnnn>    one attempt { at, http_status, latency_ms, error, manual }
  *   pk WEBHOOK_ENDPOINT#<we>  sk WEBHOOK_ENDPOINT      an endpoint { url, enabled_events, secret_sealed, status }
@@ -28,7 +30,7 @@ import type { EventDraft, MerchantEvent } from '../events/derive.ts';
 import type { DeliveryStatus } from '../events/policy.ts';
 import { conditionalWrite, putIfAbsent } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
-import { cursorPage, indexQuery, queryAll, queryPages, startKeyOf } from './pages.ts';
+import { cursorPage, indexQuery, queryAll, queryPageOutputs, queryPages, startKeyOf } from './pages.ts';
 
 const table = () => config.tableName('main');
 const RETENTION_SECONDS = 30 * 24 * 3600;
@@ -96,6 +98,8 @@ export async function putEvent(
     enqueued: false,
     gsi1pk: `MERCHANT#${draft.merchantId}#EVENTS`,
     gsi1sk: `${ms13(nowMs)}#${draft.order}#${draft.event.id}`,
+    gsi2pk: `EVENTS#${draft.objectId}`,
+    gsi2sk: `${ms13(nowMs)}#${draft.order}#${draft.event.id}`,
     expires_at: draft.event.created + RETENTION_SECONDS,
   };
   if (await putIfAbsent(table(), item)) return { created: true, event: toEvent(item) };
@@ -160,6 +164,17 @@ export async function listEvents(
     },
     { limit: f.limit, after, map: toEvent },
   );
+}
+
+/** The events sent about one object (payment, refund, dispute…), oldest first (at most `limit`). */
+export async function eventsOfObject(objectId: string, limit = 200): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for await (const page of queryPageOutputs(
+    { ...indexQuery(table(), `EVENTS#${objectId}`, 'gsi2'), Limit: limit },
+    1,
+  ))
+    out.push(...(page.Items ?? []).map(toEvent));
+  return out;
 }
 
 // ---------------------------------------------------------------- endpoints

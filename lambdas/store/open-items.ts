@@ -8,7 +8,8 @@
  * `requires_action`, `authorized`; refund `pending`): the same conditional write that sets the
  * status sets or removes them (`openIndex`, used by lambdas/store/payments.ts and refunds.ts), so
  * the index never lists an item in a status it does not have. `pending_review` is not listed: the
- * review window is the payment workflow's own wait, not the sweeper's. The partition is one of 8
+ * review window is the payment workflow's own wait, not the sweeper's (it has a partition of its own
+ * for the console's reviews queue: `waitingForReview`). The partition is one of 8
  * shards by a hash of the id, so no partition is hot.
  *
  * Items written before the index existed have no keys: `backfillOpenIndex` adds them once (the
@@ -42,6 +43,14 @@ const MARKER = { pk: 'MIGRATION', sk: 'open-items-index' };
 const shardOf = (id: string) => createHash('sha256').update(id).digest()[0]! % OPEN_SHARDS;
 const partition = (kind: OpenKind, shard: number) => `OPEN#${kind}#${shard}`;
 
+/**
+ * Payments held for a manual review are listed on the same index under one partition of their
+ * own (`REVIEWS#waiting`, oldest first by when they were held), for the console's reviews queue:
+ * the write that holds the payment lists it and the write that moves it on takes it off, like the
+ * open items. Reviews wait for a person, so they are few. Not read by the sweeper.
+ */
+const REVIEW_PARTITION = 'REVIEWS#waiting';
+
 /** The index keys of an open item. */
 export const openIndexKeys = (kind: OpenKind, id: string, atMs: number) => ({
   gsi2pk: partition(kind, shardOf(id)),
@@ -58,9 +67,33 @@ export function openIndex(
   status: string,
   atMs: number,
 ): { set: Record<string, string>; remove: string[] } {
-  return OPEN_STATUSES[kind].includes(status)
-    ? { set: openIndexKeys(kind, id, atMs), remove: [] }
-    : { set: {}, remove: KEY_ATTRIBUTES };
+  if (OPEN_STATUSES[kind].includes(status)) return { set: openIndexKeys(kind, id, atMs), remove: [] };
+  if (kind === 'payment' && status === 'pending_review')
+    return {
+      set: { gsi2pk: REVIEW_PARTITION, gsi2sk: `${String(atMs).padStart(13, '0')}#${id}` },
+      remove: [],
+    };
+  return { set: {}, remove: KEY_ATTRIBUTES };
+}
+
+/** Payments waiting for a review decision, oldest first, `limit` at a time (`after`: the previous page's `next`). */
+export async function waitingForReview(o: {
+  limit: number;
+  after?: string;
+}): Promise<{ items: Record<string, unknown>[]; next?: string }> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: OPEN_INDEX,
+    KeyConditionExpression: o.after ? 'gsi2pk = :pk AND gsi2sk > :after' : 'gsi2pk = :pk',
+    ExpressionAttributeValues: { ':pk': REVIEW_PARTITION, ...(o.after ? { ':after': o.after } : {}) },
+    Limit: o.limit + 1,
+  })) {
+    items.push(...(page.Items ?? []));
+    if (items.length > o.limit) break;
+  }
+  const shown = items.slice(0, o.limit);
+  return { items: shown, next: items.length > o.limit ? String(shown.at(-1)!.gsi2sk) : undefined };
 }
 
 /** A Scan for the open items of `kinds`; `unlistedOnly`: those without index keys. */

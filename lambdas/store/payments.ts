@@ -16,9 +16,10 @@ import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
-import { updateExpression } from './expressions.ts';
+import { allOf, statusIn, updateExpression } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
+import { putSearchItems } from './payment-search.ts';
 import { cursorPage, queryAll, startKeyOf } from './pages.ts';
 import { config } from '../shared/config.ts';
 import { PaystepError } from '../shared/errors.ts';
@@ -60,8 +61,13 @@ export class TransitionRejected extends PaystepError {
   }
 }
 
-/** Stores a new payment; false if a payment with its id exists (a resumed request wrote it). */
+/**
+ * Stores a new payment; false if a payment with its id exists (a resumed request wrote it). Its
+ * search lookups (order id, email: lambdas/store/payment-search.ts) are written first, so a stored
+ * payment always has them (a retry writes the same ones again).
+ */
 export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<boolean> {
+  await putSearchItems(p, createdMs);
   return putIfAbsent(table(), {
     ...key(p.id),
     kind: 'payment',
@@ -132,24 +138,17 @@ export async function transition(
   const from = opts.from ?? allowedSources(to);
   const nowMs = Date.now();
   const index = openIndex('payment', id, to, nowMs);
-  const fromValues = Object.fromEntries(from.map((s, j) => [`:f${j}`, s]));
   const pending = opts.modificationKey
     ? {
-        expression: ' AND #pm.#pmk = :pmk',
+        expression: '#pm.#pmk = :pmk',
         names: { '#pm': 'pending_modification', '#pmk': 'idempotency_key' },
+        values: { ':pmk': opts.modificationKey },
       }
     : undefined;
   const update = updateExpression(
     { status: to, updated: Math.floor(nowMs / 1000), ...opts.set, ...index.set },
     [...(opts.remove ?? []), ...index.remove],
-    {
-      add: { version: 1 },
-      condition: {
-        expression: `attribute_exists(pk) AND #status IN (${Object.keys(fromValues).join(', ')})${pending?.expression ?? ''}`,
-        names: { '#status': 'status', ...pending?.names },
-        values: { ...fromValues, ...(opts.modificationKey ? { ':pmk': opts.modificationKey } : {}) },
-      },
-    },
+    { add: { version: 1 }, condition: allOf(statusIn(from), pending) },
   )!;
   const written = await conditionalUpdate(
     new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),

@@ -11,7 +11,7 @@ import { GetCommand, UpdateCommand, type GetCommandOutput } from '@aws-sdk/lib-d
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { conditionalWrite, putIfAbsent } from './conditional.ts';
-import { updateExpression } from './expressions.ts';
+import { statusIn, updateExpression } from './expressions.ts';
 
 export type PingStatus = 'recorded' | 'reported' | 'complete';
 
@@ -58,7 +58,6 @@ export async function movePing(
   reportKey: string,
   remove: string[] = [],
 ): Promise<boolean> {
-  const fromValues = Object.fromEntries(from.map((s, i) => [`:from${i}`, s]));
   return conditionalWrite(
     new UpdateCommand({
       TableName: table(),
@@ -66,13 +65,7 @@ export async function movePing(
       ...updateExpression(
         { status: to, report_key: reportKey, updated: Math.floor(Date.now() / 1000) },
         remove,
-        {
-          condition: {
-            expression: `attribute_exists(pk) AND #s IN (${Object.keys(fromValues).join(', ')})`,
-            names: { '#s': 'status' },
-            values: fromValues,
-          },
-        },
+        { condition: statusIn(from) },
       )!,
     }),
   );

@@ -42,6 +42,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { refundEnded, sweeperEscalations } from '../shared/metrics.ts';
 import { processor } from '../connectors/registry.ts';
 import { ProcessorRequestError, type RetrieveResult } from '../connectors/types.ts';
 import type { Payment } from '../domain/payment.ts';
@@ -128,6 +129,31 @@ async function redrive(p: Payment, result: SweepResult, why: string): Promise<vo
   await annotate(p.id, { execution_arn: arn, redrives: n }, ['needs_attention']);
   await addEvent(p.id, { type: 'workflow', event: 're-driven', execution_arn: arn, reason: why });
   result.resolved.push({ id: p.id, action: `re-driven: ${why}` });
+}
+
+/** The statuses in which a payment whose workflow has ended can be given a new one (`redrivePayment`). */
+export const REDRIVABLE_STATUSES: readonly Payment['status'][] = [
+  'processing',
+  'authorized',
+  'requires_action',
+];
+
+/**
+ * The sweeper's re-drive of one payment, asked for by a person (the console's executions screen)
+ * instead of waiting for the next run and its quiet period: only when the payment's current
+ * workflow has ended. Authorized or waiting for the customer → a new execution (`<payment>-r<n>`);
+ * processing → its outcome checked with the processor first (`checkUnknownOutcome`), then a new
+ * execution if it was authorized there. Anything else is left alone (`untouched`).
+ */
+export async function redrivePayment(p: Payment, why: string): Promise<SweepResult> {
+  const result: SweepResult = { examined: 1, resolved: [], escalated: [], untouched: 0 };
+  if (!REDRIVABLE_STATUSES.includes(p.status) || (await executionStatus(p.execution_arn)) === 'RUNNING') {
+    result.untouched++;
+    return result;
+  }
+  if (p.status === 'processing') await checkUnknownOutcome(p, true, result);
+  else await redrive(p, result, why);
+  return result;
 }
 
 /**
@@ -224,7 +250,8 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
     if (exec === 'RUNNING') return void result.untouched++;
     // The workflow ended before the processor was asked: nothing was refunded; give the money back.
     await release(item.payment_id as string, id, item.amount as number);
-    await finishRefund(id, 'failed', 'workflow_ended_before_processor');
+    if (await finishRefund(id, 'failed', 'workflow_ended_before_processor'))
+      refundEnded(item.processor as string | undefined, 'failed');
     result.resolved.push({ id, action: 'released (never sent to the processor)' });
     return;
   }
@@ -257,7 +284,7 @@ async function sweepRefund(item: Record<string, unknown>, now: number, result: S
   if (fresh?.status !== 'pending') return void result.untouched++;
   if (status === 'succeeded') await settle(item.payment_id as string, id, item.amount as number);
   else await release(item.payment_id as string, id, item.amount as number);
-  await finishRefund(id, status, truth.failureReason);
+  if (await finishRefund(id, status, truth.failureReason)) refundEnded(item.processor as string, status);
   result.resolved.push({ id, action: `finished without workflow: ${status}` });
 }
 
@@ -335,6 +362,8 @@ export async function sweep(now = Math.floor(Date.now() / 1000)): Promise<SweepR
       logger.error('sweeper item failed', { id: String(item.id), error: err as Error });
     }
   }
+  // One value per sweep, 0 included: the needs-attention alarm clears at the first sweep without any.
+  sweeperEscalations(result.escalated.length);
   return result;
 }
 

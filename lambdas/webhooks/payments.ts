@@ -16,15 +16,20 @@
  *   sweeper and for support.
  */
 import { InvalidToken, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CAPTURED_STATUSES, TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
 import { processor } from '../connectors/registry.ts';
 import type { RetrieveResult } from '../connectors/types.ts';
 import { clients } from '../shared/aws.ts';
-import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { conditionalWrite } from '../store/conditional.ts';
-import { addEvent, getPayment, getTaskToken, transition, TransitionRejected } from '../store/payments.ts';
+import { paymentOutcome } from '../shared/metrics.ts';
+import {
+  addEvent,
+  clearTaskToken,
+  getPayment,
+  getTaskToken,
+  transition,
+  TransitionRejected,
+} from '../store/payments.ts';
 import { PaystepError } from '../shared/errors.ts';
 
 /** Thrown when the payment is about to wait but has not stored its task token yet: retry soon. */
@@ -122,19 +127,6 @@ async function resume(token: string, outcome: AuthOutcome): Promise<boolean> {
   }
 }
 
-/** Removes the authentication token once used, unless the workflow already stored a newer one. */
-async function clearTaskToken(paymentId: string, token: string): Promise<void> {
-  await conditionalWrite(
-    new UpdateCommand({
-      TableName: config.tableName('main'),
-      Key: { pk: `PAYMENT#${paymentId}`, sk: 'PAYMENT' },
-      UpdateExpression: 'REMOVE task_token, task_token_kind',
-      ConditionExpression: 'task_token = :t',
-      ExpressionAttributeValues: { ':t': token },
-    }),
-  );
-}
-
 async function moveTo(
   paymentId: string,
   outcome: AuthOutcome,
@@ -222,7 +214,11 @@ export async function applyPaymentEvent(
         return 'recorded';
       }
       try {
-        await moveTo(paymentId, outcome, truth, event.id, view.processor);
+        const moved = await moveTo(paymentId, outcome, truth, event.id, view.processor);
+        // Counted once: by the write that moved the payment (a redelivered event changes nothing).
+        if (moved.changed && outcome === 'failed')
+          paymentOutcome(view.processor, 'declined', moved.payment.failure?.code);
+        else if (moved.changed && outcome !== 'canceled') paymentOutcome(view.processor, 'approved');
       } catch (err) {
         if (!(err instanceof TransitionRejected)) throw err;
         await addEvent(paymentId, { ...base, comparison: 'conflict', note: err.message });

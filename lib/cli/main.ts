@@ -19,6 +19,7 @@ import { createMerchant, setMerchantProcessors, validMerchantName } from '../../
 import { config } from '../../lambdas/shared/config.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
 import { requestRefund } from '../../lambdas/refunds/service.ts';
+import { readIdempotencyKey } from '../../lambdas/store/idempotency.ts';
 import type { RefundReason } from '../../lambdas/store/refunds.ts';
 import { ApiError } from '../../lambdas/shared/errors.ts';
 import { sweep } from '../../lambdas/sweeper/run.ts';
@@ -123,6 +124,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(
       async (opts: { payment: string; amount?: number; reason?: RefundReason; idempotencyKey?: string }) => {
         const dataDir = resolveDataDir(program.opts().dataDir);
+        if (opts.idempotencyKey !== undefined)
+          try {
+            // The same checks as the API's header (printable, ≤ 255, never a card number: it is stored).
+            readIdempotencyKey({ 'idempotency-key': opts.idempotencyKey }, true);
+          } catch (err) {
+            if (err instanceof ApiError) throw new UsageError(`--idempotency-key: ${err.message}`);
+            throw err;
+          }
         const key = opts.idempotencyKey ?? `cli-${randomUUID()}`;
         if (!opts.idempotencyKey)
           process.stderr.write(`paystep: idempotency key ${key} (retry with --idempotency-key ${key})\n`);

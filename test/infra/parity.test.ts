@@ -22,7 +22,7 @@ describe('topology parity between the CDK stack and the local runtime', () => {
   let cdk: ReturnType<typeof cdkInventory>;
 
   beforeAll(async () => {
-    cdk = cdkInventory(synthPaystep().template);
+    cdk = cdkInventory(synthPaystep().all); // the parent with its nested stacks (the API)
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-parity-'));
     rt = await startRuntime({ dataDir: dir, port: 0 });
     local = await rt.inventory();

@@ -7,7 +7,8 @@
  * Adyen simulator keeps its payments, modifications, idempotency records and pending notifications
  * there) and the client retries with the same Idempotency-Key and body. Then: the retry is
  * answered, the payment ends consistent, and the simulator shows exactly one payment, one capture,
- * one cancellation or one refund — never two.
+ * one cancellation or one refund — never two. Also the shopper's return from 3-D Secure (`GET
+ * /v1/payments/{id}/return`), killed and reloaded: the same payment is completed once, captured.
  *
  * Runs per route: PAYSTEP_CRASH_RUNS (1 in the suite; `PAYSTEP_CRASH_RUNS=10 npm test --
  * test/integration/crash-adyen.test.ts` for the long run).
@@ -30,6 +31,14 @@ const simulator = (dir: string) =>
   (JSON.parse(fs.readFileSync(path.join(dir, 'runtime.json'), 'utf8')) as Json).endpoints.adyen as string;
 const sim = async (dir: string, p: string): Promise<Json> =>
   (await (await fetch(`${simulator(dir)}/_sim${p}`)).json()) as Json;
+const simPost = async (dir: string, p: string, body: Json): Promise<Json> =>
+  (await (
+    await fetch(`${simulator(dir)}/_sim${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  ).json()) as Json;
 /** What Adyen did to a payment: its modifications of one type. */
 const modifications = async (dir: string, psp: string, type: string) =>
   ((await sim(dir, `/payments/${psp}`)).modifications as Json[]).filter((m) => m.type === type);
@@ -120,6 +129,40 @@ const ROUTES: CrashRoute[] = [
         status: 'partially_refunded',
         amount_refunded: 2500,
       });
+    },
+  },
+  {
+    // The shopper's browser back from 3-D Secure: paystep completes the payment at Adyen
+    // (/payments/details) and resumes the waiting workflow; a reload after a crash does it again.
+    name: 'GET /v1/payments/{id}/return (Adyen 3-D Secure)',
+    async setup(c, key) {
+      const p = await payment(c, key, { payment_method: 'pm_card_authenticationRequired' });
+      expect(p.status).toBe('requires_action');
+      const { redirectResult } = await simPost(c.dir, `/3ds/${p.processor_reference}`, {
+        outcome: 'authenticated',
+      });
+      return { ...p, redirectResult, before: (await sim(c.dir, '/stats')).payments as number };
+    },
+    request: (p) => ({
+      method: 'GET',
+      path: `/v1/payments/${p.id}/return?redirectResult=${encodeURIComponent(p.redirectResult)}`,
+    }),
+    async check(c, key, p, answer) {
+      expect(answer).toMatchObject({ object: 'payment_return', payment: p.id });
+      const done = await settled(c, key, p.id, ['processing', 'requires_action']);
+      expect(done).toMatchObject({ status: 'captured', processor: 'adyen', amount_captured: 6000 });
+      // The same payment at Adyen, authorised once; no second payment, at most one capture.
+      expect((await sim(c.dir, '/stats')).payments - p.before).toBe(0);
+      expect((await sim(c.dir, `/payments/${p.processor_reference}`)).payment.status).toBe('authorised');
+      expect((await modifications(c.dir, p.processor_reference, 'capture')).length).toBeLessThanOrEqual(1);
+      await until(
+        'the workflow to end',
+        async () => {
+          const t = await get(c, key, `/v1/payments/${p.id}/timeline`);
+          return t.workflow?.status === 'SUCCEEDED' ? t : undefined;
+        },
+        30_000,
+      );
     },
   },
 ];

@@ -9,6 +9,10 @@
  * Idempotency-Key and body. Then: the retry is answered at once (no lock held by the dead
  * process), with the same object, and the processor shows exactly one effect.
  *
+ * The refund, the route that once paid twice, also with SIGTERM: the runtime's graceful stop starts
+ * while the request is in flight (it may answer first), and the retry after the restart still
+ * makes one refund.
+ *
  * The incident backlog too: the release of a held capture and refund (resolving the incident) is
  * killed at any write, and the resolve retried: each happens once at the processor.
  *
@@ -17,7 +21,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { Child, call, describeCrashes, until, type CrashRoute, type Json } from '../fixtures/crash-child.ts';
+import {
+  Child,
+  call,
+  crashAndRetry,
+  describeCrashes,
+  until,
+  type CrashRoute,
+  type Json,
+} from '../fixtures/crash-child.ts';
 
 /** Kill points per route: one in the suite (two for refunds, the route that once paid twice). */
 const RUNS = process.env.PAYSTEP_CRASH_RUNS ? Number(process.env.PAYSTEP_CRASH_RUNS) : undefined;
@@ -134,6 +146,27 @@ const ROUTES: CrashRoute[] = [
       expect(intents).toHaveLength(1);
     },
   },
+  {
+    // Rejected before authorization: nothing may reach the processor, whatever the kill point.
+    name: 'POST /v1/reviews/{id}/reject',
+    setup: (c, key) =>
+      payment(c, key, { payment_method: 'pm_card_visa', customer: { id: 'cus_1', country: 'KP' } }),
+    request: (p) => ({ method: 'POST', path: `/v1/reviews/${p.review.id}/reject`, body: {} }),
+    async check(c, key, p, answer) {
+      expect(answer).toMatchObject({ object: 'review', decision: 'reject' });
+      const done = await until('the rejected payment', async () => {
+        const x = await get(c, key, `/v1/payments/${p.id}`);
+        return x.status === 'pending_review' ? undefined : x;
+      });
+      expect(done.status).toBe('canceled');
+      const intents = await c.ask<Json[]>('objects', {
+        object: 'payment_intent',
+        field: 'metadata.paystep_payment_id',
+        value: p.id,
+      });
+      expect(intents).toEqual([]);
+    },
+  },
   ...(['evidence', 'accept'] as const).map((action): CrashRoute => ({
     name: `POST /v1/disputes/{id}/${action}`,
     async setup(c, key) {
@@ -186,6 +219,22 @@ describeCrashes(
     timeoutMs: () => 30_000 + (RUNS ?? 2) * 20_000,
   },
   (suite) => {
+    test(
+      'POST /v1/refunds stopped by SIGTERM at any write (a deploy, an operator): retried, one refund',
+      async () => {
+        const refunds = ROUTES[0]!;
+        await fc.assert(
+          fc.asyncProperty(fc.integer({ min: 1, max: 60 }), async (killAt) => {
+            const stopped = await crashAndRetry(suite.runtime, suite.key(), refunds, killAt, 'SIGTERM');
+            if (stopped) suite.crashed();
+            if (process.env.PAYSTEP_CRASH_LOG)
+              console.error(`SIGTERM refund at ${killAt}: ${stopped ? 'stopped' : 'finished first'}`);
+          }),
+          { numRuns: RUNS ?? 1 },
+        );
+      },
+      30_000 + (RUNS ?? 1) * 20_000,
+    );
     test(
       'the incident backlog: killed at any write of the release, resolved again: the held capture and refund happen once',
       async () => {

@@ -1,7 +1,8 @@
 /**
  * Fuzzing every route of the topology (read from lib/topology.ts, so a new route is fuzzed
- * without touching this file) on one started local runtime, as an authenticated merchant:
- * random and near-valid bodies, deep nesting, huge and odd-unicode strings, raw bytes, card
+ * without touching this file) on one started local runtime, with the route's key (a merchant's,
+ * an ops key on /ops/ routes; now and then the other kind, none or garbage), near-valid bodies for
+ * every route that takes one (billing, routing and ops included), random and near-valid bodies, deep nesting, huge and odd-unicode strings, raw bytes, card
  * numbers, odd content types and charsets, path ids of every shape and length, query strings and
  * headers. Whatever the request: never a 5xx, always JSON, an error always in the API's shape
  * (`error.type`, `error.code`), a card number never echoed, and the runtime still answers after.
@@ -17,13 +18,14 @@ import fc from 'fast-check';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { topology, type RouteDef } from '../../lib/topology.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
+import { createOpsKey } from '../../lambdas/store/ops-keys.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
 type Json = Record<string, any>;
 
 const PAN = '4242424242424242';
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-const PREFIXES = ['pay', 're', 'dp', 'rv', 'evt', 'we', 'png', 'mch'];
+const PREFIXES = ['pay', 're', 'dp', 'rv', 'evt', 'we', 'png', 'mch', 'cus', 'plan', 'sub', 'in', 'inc'];
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** A valid-looking body for each POST route, mutated by the fuzzer into near-valid ones. */
@@ -44,7 +46,28 @@ const SEED_BODIES: Record<string, Json> = {
   '/v1/disputes/{id}/evidence': { evidence: { uncategorized_text: 'text' }, submit: false },
   '/v1/events/{id}/redeliver': { endpoint: 'we_x' },
   '/v1/ping': { message: 'hi' },
-  '/webhooks/stripe': { id: 'evt_1', type: 'charge.succeeded', created: 1, data: { object: {} } },
+  '/webhooks/{processor}': { id: 'evt_1', type: 'charge.succeeded', created: 1, data: { object: {} } },
+  '/v1/routing': {
+    rules: [{ name: 'eur', when: { currency: ['eur'] }, processors: ['adyen', 'stripe'] }],
+    default: ['stripe', 'adyen'],
+  },
+  '/v1/routing/simulate': { amount: 5000, currency: 'usd', customer: { country: 'US' }, bin: '424242' },
+  '/v1/customers': {
+    email: 'a@example.com',
+    name: 'A',
+    country: 'US',
+    payment_method: 'pm_card_visa',
+    metadata: { k: 'v' },
+  },
+  '/v1/customers/{id}': { name: 'B', payment_method: 'pm_card_mastercard', metadata: { k: 'v' } },
+  '/v1/plans': { name: 'Monthly', amount: 1900, currency: 'usd', interval: 'month', interval_count: 1 },
+  // Ids that name nothing: a fuzzed subscription never starts billing workflows beside the run.
+  '/v1/subscriptions': { customer: 'cus_x', plan: 'plan_x', trial_period_days: 0, metadata: { k: 'v' } },
+  '/v1/subscriptions/{id}': { plan: 'plan_x', cancel_at_period_end: false, metadata: { k: 'v' } },
+  '/v1/subscriptions/{id}/cancel': { at_period_end: true },
+  '/v1/billing/dunning_policy': { max_attempts: 4, window_days: 14, final_action: 'cancel' },
+  '/ops/v1/incidents': { processor: 'adyen', reason: 'fuzz' },
+  '/ops/v1/incidents/{id}/{action}': { note: 'n' },
 };
 
 const printable = fc.string({
@@ -83,6 +106,13 @@ const pathIdArb = (realIds: string[]) =>
       '-1',
       PAN,
       '%2F',
+      // The words of routes with a named segment ({processor}, {action}).
+      'stripe',
+      'adyen',
+      'confirm',
+      'dismiss',
+      'resolve',
+      'report',
     ),
   );
 
@@ -219,6 +249,7 @@ describe('fuzzing every route of the topology', () => {
   let dir: string;
   let rt: Runtime;
   let key: string;
+  let opsKey: string;
   const realIds: string[] = [];
 
   beforeAll(async () => {
@@ -237,6 +268,19 @@ describe('fuzzing every route of the topology', () => {
       body: JSON.stringify({ amount: 1050, currency: 'usd', payment_method: 'pm_card_visa' }),
     });
     realIds.push(((await paid.json()) as Json).id as string);
+    opsKey = (await createOpsKey('fuzz')).key;
+    // Billing objects to aim at (a customer and a plan: no workflow runs for them).
+    for (const [p, body] of [
+      ['/v1/customers', { email: 'c@example.com', payment_method: 'pm_card_visa' }],
+      ['/v1/plans', { name: 'Fuzz', amount: 500, currency: 'usd', interval: 'month' }],
+    ] as const) {
+      const res = await fetch(`${rt.url}${p}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      realIds.push(((await res.json()) as Json).id as string);
+    }
   });
   afterAll(async () => {
     await rt?.stop();
@@ -261,7 +305,8 @@ describe('fuzzing every route of the topology', () => {
         contentType: contentTypeArb,
         idempotencyKey: fc.option(fc.oneof(fc.uuid(), printable, fc.constant('')), { freq: 3 }),
         auth: fc.oneof(
-          { weight: 18, arbitrary: fc.constant<'valid' | 'none' | string>('valid') },
+          { weight: 18, arbitrary: fc.constant<'valid' | 'other' | 'none' | string>('valid') },
+          { weight: 1, arbitrary: fc.constant('other') }, // the other kind of key (merchant ↔ ops)
           { weight: 1, arbitrary: fc.constant('none') },
           { weight: 1, arbitrary: printable.map((s) => `Bearer ${s}`) },
         ),
@@ -290,7 +335,9 @@ describe('fuzzing every route of the topology', () => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(r.extraHeaders))
           headers[k.startsWith('=') ? k.slice(1) : `x-fuzz-${k}`] = v;
-        if (r.auth === 'valid') headers.authorization = `Bearer ${key}`;
+        // The route's own kind of key (an ops key on /ops/ routes), or the other kind.
+        const ops = (r.route.auth === 'ops') === (r.auth === 'valid');
+        if (r.auth === 'valid' || r.auth === 'other') headers.authorization = `Bearer ${ops ? opsKey : key}`;
         else if (r.auth !== 'none') headers.authorization = r.auth;
         if (r.contentType !== null) headers['content-type'] = r.contentType;
         if (r.idempotencyKey !== null) headers['idempotency-key'] = r.idempotencyKey;

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
+import { createOpsKey } from '../../lambdas/store/ops-keys.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
 import { config } from '../../lambdas/shared/config.ts';
 import { verifyPaystepSignature } from '../../lambdas/events/signature.ts';
@@ -139,6 +140,63 @@ describe('bounded input and secrets at rest on the local runtime', () => {
     const list = await call('GET', '/v1/payments');
     expect(list.body.data.map((p: Json) => p.id)).toEqual([ok.body.id]);
     expect(filesContaining(dir, PAN)).toEqual([]);
+  });
+
+  test('a card number in the Idempotency-Key, a path id or a billing customer field: refused, never echoed or stored', async () => {
+    const PAN2 = '4000056655665556'; // its own number: the data dir is searched for it below
+    const inKey = await call('POST', '/v1/payments', payment(), { 'idempotency-key': PAN2 });
+    expect(inKey.status).toBe(400);
+    expect(inKey.body.error).toMatchObject({ code: 'card_number_refused', param: 'Idempotency-Key' });
+    const grouped = await call(
+      'POST',
+      '/v1/refunds',
+      { payment: 'pay_x' },
+      { 'idempotency-key': `k-${PAN2}-1` },
+    );
+    expect(grouped.body.error).toMatchObject({ code: 'card_number_refused', param: 'Idempotency-Key' });
+
+    for (const p of [
+      `/v1/payments/pay_${PAN2}`,
+      `/v1/customers/cus_${PAN2}`,
+      `/v1/payments/pay_${PAN2}/timeline`,
+    ]) {
+      const r = await call('GET', p);
+      expect(r.status).toBe(404);
+      expect(r.body.error).toMatchObject({ code: 'resource_missing' });
+      expect(JSON.stringify(r.body)).not.toContain(PAN2);
+    }
+
+    const customer = { email: 'a@example.com', payment_method: 'pm_card_visa' };
+    for (const [field, body] of [
+      ['name', { ...customer, name: `Card ${PAN2}` }],
+      ['email', { ...customer, email: `${PAN2}@example.com` }],
+      ['payment_method', { ...customer, payment_method: PAN2 }],
+      ['metadata.note', { ...customer, metadata: { note: PAN2.replace(/(\d{4})(?=\d)/g, '$1 ') } }],
+    ] as const) {
+      const r = await call('POST', '/v1/customers', body);
+      expect([r.status, r.body.error?.code, r.body.error?.param]).toEqual([
+        400,
+        'card_number_refused',
+        field,
+      ]);
+    }
+    const created = await call('POST', '/v1/customers', customer);
+    expect(created.status).toBeLessThan(300);
+    const updated = await call('POST', `/v1/customers/${created.body.id}`, { name: PAN2 });
+    expect([updated.status, updated.body.error?.code]).toEqual([400, 'card_number_refused']);
+    await rt.dynamo.drain();
+    expect(filesContaining(dir, PAN2)).toEqual([]);
+  });
+
+  test('no merchant API key or ops key is in the data dir in plaintext', async () => {
+    const { apiKey } = await createMerchant('Keys');
+    const { key: opsKey } = await createOpsKey('audit-keys');
+    expect((await call('GET', '/v1/payments', undefined, { authorization: `Bearer ${apiKey}` })).status).toBe(
+      200,
+    );
+    await rt.dynamo.drain();
+    expect(filesContaining(dir, apiKey)).toEqual([]);
+    expect(filesContaining(dir, opsKey)).toEqual([]);
   });
 
   test('charsets, forbidden keys and wrong types are 400s naming the problem', async () => {

@@ -216,6 +216,11 @@ describe('refunds on the local runtime', () => {
     await expect(
       cli('refund', 'create', '--payment', p.id, '--amount', '601', '--idempotency-key', 'ops-ticket-43'),
     ).rejects.toMatchObject({ name: 'CommandFailed', message: expect.stringContaining('amount_too_large') });
+    // The key is stored as the claim's key: one holding a card number is refused, as the API's header.
+    await expect(
+      cli('refund', 'create', '--payment', p.id, '--idempotency-key', '4242 4242 4242 4242'),
+    ).rejects.toMatchObject({ name: 'UsageError', message: expect.stringContaining('--idempotency-key') });
+    expect(rt.stripe!.objectsWhere('refund', 'payment_intent', p.processor_reference)).toHaveLength(1);
   });
 });
 

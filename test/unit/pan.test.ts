@@ -4,7 +4,12 @@
  * other long references are not.
  */
 import fc from 'fast-check';
-import { containsCardNumber, isCardNumber, luhnValid } from '../../lambdas/domain/pan.ts';
+import {
+  containsCardNumber,
+  identifierHoldsCardNumber,
+  isCardNumber,
+  luhnValid,
+} from '../../lambdas/domain/pan.ts';
 
 /** Appends the Luhn check digit to `body`. */
 function withCheckDigit(body: string): string {
@@ -116,6 +121,35 @@ describe('other numbers are not', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('identifiers (the Idempotency-Key)', () => {
+  test('a card number in an unbroken run, or the whole key grouped, is found', () => {
+    for (const k of [
+      '4000056655665556',
+      'k-4000056655665556-1',
+      'order4242424242424242',
+      '4242-4242-4242-4242',
+      '4242 4242 4242 4242',
+    ])
+      expect([k, identifierHoldsCardNumber(k)]).toEqual([k, true]);
+    expect(identifierHoldsCardNumber('4242424242424241')).toBe(false); // fails the Luhn check
+  });
+
+  test('random UUIDs never are, as keys or in free text (order ids, descriptions, metadata)', () => {
+    // A UUID whose digit groups would read as a card number across the dashes (5887 3051 4388 86)
+    // if groups glued to letters counted: about 1 in 900 random UUIDs.
+    const uuid = '6e9c5887-3051-4388-86d3-5b2194a96b4c';
+    expect(containsCardNumber(uuid)).toBe(false);
+    expect(containsCardNumber(`order ${uuid} for 4242 4242 4242 4242`)).toBe(true);
+    expect(identifierHoldsCardNumber(uuid)).toBe(false);
+    fc.assert(
+      fc.property(fc.uuid(), fc.constantFrom('', 'order ', 'ref:'), (u, pre) => {
+        expect([u, identifierHoldsCardNumber(u), containsCardNumber(pre + u)]).toEqual([u, false, false]);
+      }),
+      { numRuns: 20_000 },
     );
   });
 });

@@ -9,6 +9,7 @@ import { ProcessorRequestError, ProcessorUnavailableError } from '../../lambdas/
 import { TransitionRejected } from '../../lambdas/store/payments.ts';
 import { RefundRejected } from '../../lambdas/store/refunds.ts';
 import { DisputeConflict } from '../../lambdas/store/disputes.ts';
+import { PaymentDeclined } from '../../lambdas/payments/steps/outcome.ts';
 
 test('each is a PaystepError (and an Error) with its own name and code', () => {
   const cases: [Error, string, string | undefined][] = [
@@ -28,6 +29,7 @@ test('each is a PaystepError (and an Error) with its own name and code', () => {
       'charge_already_refunded',
     ],
     [new DisputeConflict('changed'), 'DisputeConflict', undefined],
+    [new PaymentDeclined('insufficient_funds'), 'PaymentDeclined', undefined],
   ];
   for (const [err, name, code] of cases) {
     expect(err).toBeInstanceOf(PaystepError);

@@ -5,7 +5,7 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../../lambdas/shared/aws.ts';
 import { conditionalUpdate, conditionalWrite, isConditionFailure } from '../../lambdas/store/conditional.ts';
-import { updateExpression } from '../../lambdas/store/expressions.ts';
+import { allOf, statusIn, updateExpression } from '../../lambdas/store/expressions.ts';
 import {
   cursorPage,
   queryAll,
@@ -246,5 +246,35 @@ describe('updateExpression', () => {
       UpdateExpression: 'REMOVE #u0',
       ExpressionAttributeNames: { '#u0': 'b' },
     });
+  });
+
+  test('statusIn: the guarded transition moves an existing item from the listed statuses only; allOf adds conditions', async () => {
+    const item = { pk: 'UPDATE', sk: 'GUARDED' };
+    const move = (
+      to: string,
+      from: string[],
+      extra?: { expression: string; values: Record<string, unknown> },
+    ) =>
+      conditionalWrite(
+        new UpdateCommand({
+          TableName: t.name,
+          Key: item,
+          ...updateExpression({ status: to }, [], { condition: allOf(statusIn(from), extra) })!,
+        }),
+      );
+    // Absent: no transition creates the item.
+    expect(await move('open', ['draft'])).toBe(false);
+    expect((await clients.ddb().send(new GetCommand({ TableName: t.name, Key: item }))).Item).toBeUndefined();
+    await clients.ddb().send(new PutCommand({ TableName: t.name, Item: { ...item, status: 'draft', v: 1 } }));
+    expect(await move('paid', ['open'])).toBe(false); // not from draft
+    expect(
+      await move('open', ['draft', 'uncollectible'], { expression: 'v = :v', values: { ':v': 2 } }),
+    ).toBe(false); // the added condition fails
+    expect(
+      await move('open', ['draft', 'uncollectible'], { expression: 'v = :v', values: { ':v': 1 } }),
+    ).toBe(true);
+    expect(await move('open', ['draft'])).toBe(false); // done once: moved on
+    expect(statusIn(['a'], 'state').names).toEqual({ '#from_status': 'state' });
+    expect(() => statusIn([])).toThrow(/no status/);
   });
 });

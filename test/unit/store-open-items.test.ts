@@ -6,7 +6,12 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Payment, PaymentStatus } from '../../lambdas/domain/payment.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
-import { backfillOpenIndex, openItems, type OpenKind } from '../../lambdas/store/open-items.ts';
+import {
+  backfillOpenIndex,
+  openItems,
+  waitingForReview,
+  type OpenKind,
+} from '../../lambdas/store/open-items.ts';
 import { createPayment, getPayment, transition } from '../../lambdas/store/payments.ts';
 import { createRefundItem, finishRefund, getRefund, type Refund } from '../../lambdas/store/refunds.ts';
 import { topology } from '../../lib/topology.ts';
@@ -109,15 +114,37 @@ test('a payment is listed while processing, requires_action or authorized, and n
   expect((await getPayment(p.id))!.status).toBe('captured');
 });
 
-test('pending_review is not listed; back to processing it is again', async () => {
+test('pending_review is not an open item but waits for review; back to processing it is open again', async () => {
+  const waiting = async () => (await waitingForReview({ limit: 100 })).items.map((i) => i.id);
   const p = payment();
   await createPayment(p);
   await transition(p.id, 'pending_review');
   expect(await listed('payment')).not.toContain(p.id);
+  expect(await waiting()).toContain(p.id);
   await transition(p.id, 'processing');
   expect(await listed('payment')).toContain(p.id);
+  expect(await waiting()).not.toContain(p.id);
   await transition(p.id, 'failed');
   expect(await listed('payment')).not.toContain(p.id);
+});
+
+test('payments waiting for review come oldest first, a page at a time', async () => {
+  const held: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const p = payment();
+    await createPayment(p);
+    await transition(p.id, 'pending_review');
+    held.push(p.id);
+    await new Promise((r) => setTimeout(r, 2)); // distinct hold times
+  }
+  const all: string[] = [];
+  let after: string | undefined;
+  do {
+    const page = await waitingForReview({ limit: 2, after });
+    all.push(...page.items.map((i) => String(i.id)));
+    after = page.next;
+  } while (after);
+  expect(all.filter((id) => held.includes(id))).toEqual(held);
 });
 
 test('a refund is listed while pending; finishing it takes it off, once', async () => {

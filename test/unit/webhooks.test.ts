@@ -73,6 +73,12 @@ describe('Stripe signature verification', () => {
     expect(verifyStripeSignature(payload, sign(payload, SECRET, now() - 299), [SECRET])).toEqual({
       ok: true,
     });
+    // Signed too far in the future (the Stripe SDK checks only the age): refused; within it, fine.
+    expect(verifyStripeSignature(payload, sign(payload, SECRET, now() + 301), [SECRET])).toMatchObject({
+      ok: false,
+      code: 'timestamp_outside_tolerance',
+    });
+    expect(verifyStripeSignature(payload, sign(payload, SECRET, now() + 60), [SECRET])).toEqual({ ok: true });
     // The same request replayed later than the tolerance: refused.
     const header = sign(payload, SECRET);
     expect(verifyStripeSignature(payload, header, [SECRET], { nowMs: Date.now() + 301_000 })).toMatchObject({

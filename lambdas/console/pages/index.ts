@@ -4,6 +4,19 @@
  */
 import type { ConsoleRoute } from '../types.ts';
 import { auditRoutes } from './audit.ts';
+import { executionsRoutes } from './executions.ts';
 import { homeRoutes } from './home.ts';
+import { paymentActionRoutes } from './payment-actions.ts';
+import { paymentPageRoutes } from './payment.ts';
+import { paymentsSearchRoutes } from './payments.ts';
+import { reviewsRoutes } from './reviews.ts';
 
-export const routes: ConsoleRoute[] = [...homeRoutes, ...auditRoutes];
+export const routes: ConsoleRoute[] = [
+  ...homeRoutes,
+  ...paymentsSearchRoutes,
+  ...paymentPageRoutes,
+  ...paymentActionRoutes,
+  ...executionsRoutes,
+  ...reviewsRoutes,
+  ...auditRoutes,
+];

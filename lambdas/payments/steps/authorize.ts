@@ -24,6 +24,7 @@ import type { HealthOutcome } from '../../domain/processor-health.ts';
 import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
 import { DEFAULT_CASCADE, nextStep, type NextStep } from '../../domain/routing.ts';
 import { logger } from '../../shared/logger.ts';
+import { paymentMovedOn } from '../../shared/metrics.ts';
 import {
   addEvent,
   getPayment,
@@ -89,6 +90,7 @@ async function moveOn(
 ): Promise<StepResult> {
   const next = { processor: step.processor, reason: step.reason, cascade: step.cascade };
   if (await moveToNextProcessor(p.id, { ...entry, next })) {
+    paymentMovedOn(step.cascade ? 'cascade' : 'failover', entry.processor);
     await addEvent(p.id, {
       type: 'workflow',
       event: step.cascade ? 'cascaded' : 'failed_over',

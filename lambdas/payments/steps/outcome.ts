@@ -6,7 +6,9 @@
 import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
 import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
 import { storableAnalytics } from '../../connectors/analytics.ts';
+import { PaystepError } from '../../shared/errors.ts';
 import { addEvent, transition } from '../../store/payments.ts';
+import { paymentOutcome } from '../../shared/metrics.ts';
 
 /**
  * What is kept of the card for analytics (docs/states.md, "Card analytics"): the connector's
@@ -26,7 +28,8 @@ export const attemptFailure = (r: AuthorizeResult): PaymentAttempt['failure'] =>
     ? { category: r.failure.category, code: r.failure.code, processor_code: r.failure.processor_code }
     : null;
 
-export class PaymentDeclined extends Error {
+/** A declined authorization: the payment workflow catches it by name into `failed` (statemachines/payment.asl.json). */
+export class PaymentDeclined extends PaystepError {
   override name = 'PaymentDeclined';
 }
 
@@ -55,7 +58,7 @@ export async function recordAuthorizeResult(
   result: AuthorizeResult,
 ): Promise<Outcome> {
   if (result.outcome === 'declined') {
-    await transition(p.id, 'failed', {
+    const { changed } = await transition(p.id, 'failed', {
       from: [...PRE],
       set: {
         failure: result.failure,
@@ -67,10 +70,12 @@ export async function recordAuthorizeResult(
       remove: ['task_token', 'task_token_kind'],
       note: `declined: ${result.failure.code}`,
     });
+    // Counted once: by the write that made the payment failed (a replay changes nothing).
+    if (changed) paymentOutcome(processorName, 'declined', result.failure.code);
     return 'failed';
   }
   if (result.outcome === 'authorized' || result.outcome === 'captured') {
-    await transition(p.id, result.outcome, {
+    const { changed } = await transition(p.id, result.outcome, {
       from: [...PRE],
       set: {
         processor: processorName,
@@ -87,6 +92,7 @@ export async function recordAuthorizeResult(
       },
       remove: ['task_token', 'task_token_kind'],
     });
+    if (changed) paymentOutcome(processorName, 'approved');
     return result.outcome;
   }
   await transition(p.id, 'requires_action', {
@@ -122,14 +128,17 @@ export async function recordRetrieved(
         note: `the processor reports the payment canceled (${r.rawStatus})`,
       });
       return 'canceled';
-    case 'requires_payment_method':
-      await transition(p.id, 'failed', {
+    case 'requires_payment_method': {
+      const failure = r.failure ?? lapsedFailure;
+      const { changed } = await transition(p.id, 'failed', {
         from: [...PRE],
-        set: { failure: r.failure ?? lapsedFailure },
+        set: { failure },
         remove: ['task_token', 'task_token_kind'],
         note: 'the processor reports the payment failed',
       });
+      if (changed) paymentOutcome(processorName, 'declined', failure.code);
       return 'failed';
+    }
     case 'processing':
       return 'processing';
     case 'requires_action':

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { logger } from '../../shared/logger.ts';
+import { refundEnded } from '../../shared/metrics.ts';
 import { caughtError, prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { addEvent } from '../../store/payments.ts';
 import { finishRefund, getRefundItem, release, setRefundAttributes, settle } from '../../store/refunds.ts';
@@ -57,10 +58,11 @@ const finish = taskHandler('refund-finish', Finish, async (input) => {
   if (r.status !== 'pending') return { status: r.status as string };
   if (input.status === 'succeeded') {
     await settle(paymentId, r.id as string, amount);
-    await finishRefund(r.id as string, 'succeeded');
+    if (await finishRefund(r.id as string, 'succeeded')) refundEnded(r.processor as string, 'succeeded');
   } else {
     await release(paymentId, r.id as string, amount);
-    await finishRefund(r.id as string, input.status, input.failure_reason ?? 'processor_declined');
+    if (await finishRefund(r.id as string, input.status, input.failure_reason ?? 'processor_declined'))
+      refundEnded(r.processor as string, input.status);
   }
   await addEvent(paymentId, {
     type: 'refund',

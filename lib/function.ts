@@ -3,12 +3,13 @@
  * bundling are decided once. It also turns a topology `uses` entry into the environment variable the
  * code reads (`envVarFor`) and the least-privilege grant that goes with it.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -27,6 +28,39 @@ export const NODE_RUNTIME: Runtime = Runtime.NODEJS_24_X;
 /** esbuild banner that gives ESM bundles a `require` for CommonJS dependencies. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __paystepCreateRequire } from 'node:module'; const require = __paystepCreateRequire(import.meta.url);";
+
+/** Where a function's declared `assets` are copied in its bundle, beside the handler. */
+export const BUNDLE_ASSETS_DIR = 'assets';
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Bundling hooks copying the function's `assets` (repository-relative files) into `assets/` beside
+ * the bundled handler, where it reads them in AWS (e.g. lambdas/console/assets.ts). Checked here,
+ * so a missing file or two files of one name fail the synth, not the first request.
+ */
+export function assetHooks(projectRoot: string, fn: string, assets: readonly string[]): ICommandHooks {
+  const names = new Set<string>();
+  for (const a of assets) {
+    if (path.isAbsolute(a) || a.split(/[\\/]/).includes('..'))
+      throw new Error(`function ${fn}: asset ${a} must be a path inside the repository`);
+    if (!fs.existsSync(path.join(projectRoot, a))) throw new Error(`function ${fn}: asset ${a} not found`);
+    const base = path.basename(a);
+    if (names.has(base)) throw new Error(`function ${fn}: two assets are named ${base}`);
+    names.add(base);
+  }
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir: string, outputDir: string) => [
+      `mkdir -p ${shellQuote(path.join(outputDir, BUNDLE_ASSETS_DIR))}`,
+      ...assets.map(
+        (a) =>
+          `cp ${shellQuote(path.join(inputDir, a))} ${shellQuote(path.join(outputDir, BUNDLE_ASSETS_DIR, path.basename(a)))}`,
+      ),
+    ],
+  };
+}
 
 export interface PaystepFunctionProps {
   /** The function's name in the topology. */
@@ -93,6 +127,7 @@ export class PaystepFunction extends Construct {
         externalModules: ['@aws-sdk/*'],
         // esbuild's size summary per function made `cdk synth --quiet` print ~200 lines; warnings stay.
         logLevel: LogLevel.WARNING,
+        ...(def.assets?.length ? { commandHooks: assetHooks(projectRoot, name, def.assets) } : {}),
       },
     });
   }

@@ -42,6 +42,12 @@ export interface FunctionDef {
   uses?: FunctionUses;
   /** Extra static environment, same in both runtimes. */
   env?: Record<string, string>;
+  /**
+   * Files the handler reads at run time (repository-relative, e.g. `node_modules/htmx.org/dist/htmx.min.js`):
+   * the AWS bundle gets a copy of each in `assets/` beside the handler (lib/function.ts); locally
+   * the handler reads them where they are.
+   */
+  assets?: string[];
 }
 
 export interface RouteDef {
@@ -181,6 +187,8 @@ export interface TopologyFragment {
   buckets?: Record<string, BucketDef>;
   schedules?: Record<string, ScheduleDef>;
   secrets?: Record<string, SecretDef>;
+  /** Deployment settings of the area (see ConfigDef), set on every function like the base's. */
+  config?: Record<string, ConfigDef>;
   grants?: Record<string, FunctionUses>;
 }
 
@@ -203,6 +211,11 @@ export function mergeTopology(t: Topology, ...fragments: TopologyFragment[]): To
         if (target[name]) throw new Error(`topology: ${kind} "${name}" is declared twice`);
         target[name] = def;
       }
+    }
+    for (const [name, def] of Object.entries(f.config ?? {})) {
+      out.config ??= {};
+      if (out.config[name]) throw new Error(`topology: config "${name}" is declared twice`);
+      out.config[name] = def;
     }
     out.routes.push(...(f.routes ?? []));
     for (const [fn, uses] of Object.entries(f.grants ?? {})) {

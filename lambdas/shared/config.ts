@@ -192,6 +192,11 @@ export const config = {
   sweepAuthAfterSeconds: () => integer('PAYSTEP_SWEEP_AUTH_AFTER_SECONDS', 900),
   /** The mode of new API keys (`sk_test_…` or `sk_live_…`). */
   apiKeyMode: () => oneOf('PAYSTEP_KEY_MODE', ['test', 'live'] as const, 'test'),
+  /**
+   * Whether the console's cookies are `Secure` (PAYSTEP_CONSOLE_SECURE_COOKIES, `on` or `off`; on).
+   * The topology sets it on in AWS (HTTPS) and off locally (http://localhost), lib/topology/console.ts.
+   */
+  consoleSecureCookies: () => oneOf('PAYSTEP_CONSOLE_SECURE_COOKIES', ['on', 'off'] as const, 'on') === 'on',
   /** The service name on handler log lines. */
   serviceName: () => value('POWERTOOLS_SERVICE_NAME') ?? 'paystep',
   processors,

@@ -16,6 +16,6 @@ export function randomBase62(length: number): string {
 }
 
 export type IdPrefix =
-  'pay' | 're' | 'dp' | 'rv' | 'evt' | 'mch' | 'po' | 'rc' | 'rpt' | 'png' | 'we' | 'inc';
+  'pay' | 're' | 'dp' | 'rv' | 'evt' | 'mch' | 'po' | 'rc' | 'rpt' | 'png' | 'we' | 'inc' | 'op' | 'aud';
 
 export const newId = (prefix: IdPrefix) => `${prefix}_${randomBase62(22)}`;

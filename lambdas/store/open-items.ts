@@ -180,3 +180,47 @@ export async function backfillOpenIndex(): Promise<number | undefined> {
   );
   return listed;
 }
+
+/**
+ * How many open items of a kind (of one merchant, if given) have been in their status since before
+ * `beforeMs` (the oldest of
+ * each shard first in the index, so this reads only them), counting at most `cap` (then `capped`).
+ * For the console's home page; a table without the index counts nothing (the sweeper's scan
+ * fallback is not worth a page view).
+ */
+export async function countOpenSince(
+  kind: OpenKind,
+  beforeMs: number,
+  cap: number,
+  merchantId?: string,
+): Promise<{ count: number; capped: boolean }> {
+  const before = String(Math.max(0, beforeMs)).padStart(13, '0');
+  const counts = await Promise.all(
+    Array.from({ length: OPEN_SHARDS }, async (_, shard) => {
+      let n = 0;
+      try {
+        for await (const page of queryPageOutputs({
+          TableName: table(),
+          IndexName: OPEN_INDEX,
+          KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk < :before',
+          ExpressionAttributeValues: {
+            ':pk': partition(kind, shard),
+            ':before': before,
+            ...(merchantId ? { ':m': merchantId } : {}),
+          },
+          ...(merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
+          Select: 'COUNT',
+          Limit: cap + 1,
+        })) {
+          n += page.Count ?? 0;
+          if (n > cap) break;
+        }
+      } catch (err) {
+        if (!isMissingIndex(err)) throw err;
+      }
+      return n;
+    }),
+  );
+  const count = counts.reduce((a, b) => a + b, 0);
+  return { count: Math.min(count, cap), capped: count > cap };
+}

@@ -30,6 +30,7 @@ import { registerSimulatorCommands } from './simulator.ts';
 import { registerRoutingCommands } from './routing.ts';
 import { registerIncidentCommands } from './incidents.ts';
 import { registerOpsCommands } from './ops.ts';
+import { registerOperatorCommands } from './operators.ts';
 import { registerProcessorCommands } from './processors.ts';
 import { registerAnalyticsCommands } from './analytics.ts';
 import { registerBillingCommands } from './billing.ts';
@@ -198,6 +199,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerRoutingCommands(program, out);
   registerIncidentCommands(program, out);
   registerOpsCommands(program, out);
+  registerOperatorCommands(program, out);
   registerProcessorCommands(program, out);
   registerAnalyticsCommands(program, out);
   registerBillingCommands(program, out);

@@ -12,6 +12,7 @@ import { webhooks } from './webhooks.ts';
 import { billing } from './billing.ts';
 import { routing } from './routing.ts';
 import { ops } from './ops.ts';
+import { consoleArea } from './console.ts';
 
 export const fragments: TopologyFragment[] = [
   refunds,
@@ -23,4 +24,5 @@ export const fragments: TopologyFragment[] = [
   routing,
   billing,
   ops,
+  consoleArea,
 ];

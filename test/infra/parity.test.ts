@@ -61,7 +61,11 @@ describe('topology parity between the CDK stack and the local runtime', () => {
 
   test('deployment settings (topology config) reach every function as the same variables', () => {
     const settings = Object.values(topology.config ?? {});
-    expect(settings.map((c) => c.env).sort()).toEqual(['ADYEN_MERCHANT_ACCOUNT', 'PAYSTEP_PROCESSORS']);
+    expect(settings.map((c) => c.env).sort()).toEqual([
+      'ADYEN_MERCHANT_ACCOUNT',
+      'PAYSTEP_CONSOLE_SECURE_COOKIES',
+      'PAYSTEP_PROCESSORS',
+    ]);
     // The local runtime set them in the process (its handlers' environment) when it started.
     const localValues = Object.fromEntries(settings.map((c) => [c.env, process.env[c.env]]));
     for (const c of settings) expect(localValues[c.env]).toBeTruthy();

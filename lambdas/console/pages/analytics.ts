@@ -14,6 +14,7 @@ import {
 import { parseAnalyticsQuery } from '../../analytics/service.ts';
 import { paymentSeries, type AnalyticsSeries } from '../../analytics/series.ts';
 import { dayStartMs } from '../../shared/days.ts';
+import { assetPath } from '../assets.ts';
 import { html, raw, type Html } from '../html.ts';
 import { chosenMerchant, money, percent, service } from '../ops-view.ts';
 import { allMerchants } from '../../store/merchants.ts';
@@ -103,7 +104,6 @@ async function page(req: ConsoleRequest): Promise<ConsoleResponse> {
     for await (const m of allMerchants()) if (merchants.push({ id: m.id, name: m.name }) >= 200) break;
   const whose = merchant ? merchant : 'all merchants';
   const body = html`<h1>Analytics</h1>
-    <link rel="stylesheet" href="/console/assets/uPlot.min.css" />
     <form method="get" action="/console/analytics">
       ${
         limited
@@ -203,8 +203,7 @@ async function page(req: ConsoleRequest): Promise<ConsoleResponse> {
         </tbody>
       </table>
     </section>
-    <script src="/console/assets/uPlot.iife.min.js" defer></script>
-    <script src="/console/assets/analytics.js" defer></script>`;
+    <script src="/console${assetPath('analytics.js')}" defer></script>`;
   return { kind: 'page', title: 'Analytics', nav: 'analytics', body };
 }
 

@@ -4,9 +4,11 @@
  */
 import type { ConsoleRoute } from '../types.ts';
 import { analyticsRoutes } from './analytics.ts';
+import { auditRoutes } from './audit.ts';
 import { disputeRoutes } from './disputes.ts';
 import { executionsRoutes } from './executions.ts';
 import { financeRoutes } from './finance.ts';
+import { homeRoutes } from './home.ts';
 import { paymentActionRoutes } from './payment-actions.ts';
 import { paymentPageRoutes } from './payment.ts';
 import { paymentsSearchRoutes } from './payments.ts';
@@ -15,6 +17,7 @@ import { reviewsRoutes } from './reviews.ts';
 import { subscriptionRoutes } from './subscriptions.ts';
 
 export const routes: ConsoleRoute[] = [
+  ...homeRoutes,
   ...paymentsSearchRoutes,
   ...paymentPageRoutes,
   ...paymentActionRoutes,
@@ -25,4 +28,5 @@ export const routes: ConsoleRoute[] = [
   ...subscriptionRoutes,
   ...financeRoutes,
   ...analyticsRoutes,
+  ...auditRoutes,
 ];

@@ -1,0 +1,217 @@
+/**
+ * What the console's home page shows (docs/console.md "Screens"), read through the stores and
+ * services the API, the sweeper and the CLI use. Every read is bounded (a capped number of items or
+ * pages), so the page renders fast whatever the size of the store; a count that reached its cap is
+ * shown as "N+" (`capped`).
+ */
+import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import { topology } from '../../lib/topology.ts';
+import { ApprovalAnalytics } from '../domain/analytics.ts';
+import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
+import { clients } from '../shared/aws.ts';
+import { config } from '../shared/config.ts';
+import { allMerchants } from '../store/merchants.ts';
+import { countOpenSince } from '../store/open-items.ts';
+import { countRecentInStatus } from '../store/payment-counts.ts';
+import { listPayments } from '../store/payments.ts';
+import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
+import { openExceptions } from '../store/reconciliation.ts';
+import { listWebhookEvents } from '../store/webhook-events.ts';
+import type { Operator } from './model.ts';
+
+/** Caps of the home page's reads. */
+export const HOME_LIMITS = {
+  /** Merchants looked at (an operator of one merchant: that one). */
+  merchants: 200,
+  /** Payments of the last hour read, over all merchants (newest first). */
+  recentPayments: 1000,
+  /** Stuck payments counted (the index read with Select COUNT). */
+  openPayments: 1000,
+  /** Parked webhooks counted per processor. */
+  parkedWebhooks: 100,
+  /** Newest payments of each merchant among which reviews waiting are counted. */
+  reviewWindow: 1000,
+  /** Newest disputes looked at per merchant. */
+  disputes: 100,
+  /** Failed executions counted per state machine. */
+  executions: 100,
+};
+
+export interface Count {
+  count: number;
+  /** The count reached its cap: there may be more. */
+  capped: boolean;
+}
+
+export interface HomeData {
+  /** Minute starts (epoch s) of the last hour, oldest first, and payments created in each. */
+  perMinute: { minute: number; payments: number }[];
+  lastHour: {
+    payments: number;
+    approved: number;
+    declined: number;
+    approvalRate: number | null;
+    capped: boolean;
+  };
+  processors: ProcessorStatus[];
+  stuckPayments: Count;
+  parkedWebhooks: Count;
+  reviewsWaiting: Count;
+  /** Disputes whose evidence is due within 7 days, soonest first. */
+  disputesDue: DisputeRecord[];
+  openExceptions: Count;
+  failedExecutions: Count & { byMachine: { machine: string; count: number }[] };
+}
+
+const DISPUTE_OPEN = new Set(['needs_response', 'warning_needs_response']);
+
+async function merchantIds(op: Operator): Promise<string[]> {
+  if (op.merchant_id) return [op.merchant_id];
+  const ids: string[] = [];
+  for await (const m of allMerchants()) {
+    ids.push(m.id);
+    if (ids.length >= HOME_LIMITS.merchants) break;
+  }
+  return ids;
+}
+
+async function lastHour(
+  merchants: string[],
+  nowMs: number,
+): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
+  const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
+  const buckets = new Map<number, number>();
+  for (let m = 0; m < 60; m++) buckets.set(start + m * 60, 0);
+  const a = new ApprovalAnalytics([]);
+  let read = 0;
+  let capped = false;
+  for (const merchant of merchants) {
+    let after: string | undefined;
+    do {
+      const page = await listPayments(merchant, {
+        createdGte: start,
+        limit: HOME_LIMITS.recentPayments - read,
+        startingAfter: after,
+      });
+      for (const p of page.data) {
+        const minute = Math.floor(p.created / 60) * 60;
+        if (buckets.has(minute)) buckets.set(minute, buckets.get(minute)! + 1);
+        a.add(p);
+      }
+      read += page.data.length;
+      after = page.hasMore ? (page.nextStartingAfter ?? page.data.at(-1)?.id) : undefined;
+      if (read >= HOME_LIMITS.recentPayments) capped = true;
+    } while (after && !capped);
+    if (capped) break;
+  }
+  const all = a.result().find((g) => g.dimension === 'all');
+  return {
+    perMinute: [...buckets].map(([minute, payments]) => ({ minute, payments })),
+    lastHour: {
+      payments: read,
+      approved: all?.approved ?? 0,
+      declined: all?.declined ?? 0,
+      approvalRate: all?.approval_rate ?? null,
+      capped,
+    },
+  };
+}
+
+/** Open payments quiet for longer than the sweeper waits: stuck, or an outcome nobody knows yet. */
+function stuckPayments(op: Operator, nowMs: number): Promise<Count> {
+  return countOpenSince(
+    'payment',
+    nowMs - config.sweepAfterSeconds() * 1000,
+    HOME_LIMITS.openPayments,
+    op.merchant_id,
+  );
+}
+
+async function parkedWebhooks(processors: string[]): Promise<Count> {
+  const counts = await Promise.all(
+    processors.map((p) => listWebhookEvents(p, 'parked', HOME_LIMITS.parkedWebhooks).then((r) => r.length)),
+  );
+  return {
+    count: counts.reduce((a, b) => a + b, 0),
+    capped: counts.some((n) => n >= HOME_LIMITS.parkedWebhooks),
+  };
+}
+
+/** `fn` of each item, at most `n` at a time, in order. */
+async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
+}
+
+/** Payments held for a review among each merchant's newest payments (reviews are recent). */
+async function reviewsWaiting(merchants: string[]): Promise<Count> {
+  const counts = await mapLimited(merchants, 8, (merchant) =>
+    countRecentInStatus(merchant, 'pending_review', HOME_LIMITS.reviewWindow),
+  );
+  return {
+    count: counts.reduce((a, c) => a + c.count, 0),
+    capped: counts.some((c) => !c.complete),
+  };
+}
+
+async function disputesDue(merchants: string[], nowMs: number): Promise<DisputeRecord[]> {
+  const until = nowMs / 1000 + 7 * 86_400;
+  const pages = await mapLimited(merchants, 8, (merchant) =>
+    listMerchantDisputes(merchant, { limit: HOME_LIMITS.disputes }),
+  );
+  return pages
+    .flatMap((p) => p.data)
+    .filter((d) => DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until)
+    .sort((a, b) => a.evidence_due_by! - b.evidence_due_by!);
+}
+
+async function failedExecutions(nowMs: number): Promise<HomeData['failedExecutions']> {
+  const since = nowMs - 86_400_000;
+  const byMachine = await Promise.all(
+    Object.keys(topology.stateMachines).map(async (machine) => {
+      let count = 0;
+      for (const status of ['FAILED', 'TIMED_OUT'] as ExecutionStatus[]) {
+        const page = await clients.sfn().send(
+          new ListExecutionsCommand({
+            stateMachineArn: config.stateMachineArn(machine),
+            statusFilter: status,
+            maxResults: HOME_LIMITS.executions,
+          }),
+        );
+        count += (page.executions ?? []).filter((e) => (e.stopDate?.getTime() ?? nowMs) >= since).length;
+      }
+      return { machine, count };
+    }),
+  );
+  const count = byMachine.reduce((a, b) => a + b.count, 0);
+  return { count, capped: byMachine.some((m) => m.count >= HOME_LIMITS.executions), byMachine };
+}
+
+/** Everything the home page shows, for this operator (one merchant's objects when it is limited to one). */
+export async function homeData(op: Operator, nowMs: number): Promise<HomeData> {
+  const merchants = await merchantIds(op);
+  const [hour, processors, stuck, reviews, due, exceptions, executions] = await Promise.all([
+    lastHour(merchants, nowMs),
+    processorStatuses(nowMs),
+    stuckPayments(op, nowMs),
+    reviewsWaiting(merchants),
+    disputesDue(merchants, nowMs),
+    openExceptions(op.merchant_id),
+    // Workflows are the platform's: an operator of one merchant is not shown them.
+    op.merchant_id ? Promise.resolve({ count: 0, capped: false, byMachine: [] }) : failedExecutions(nowMs),
+  ]);
+  const parked = op.merchant_id
+    ? { count: 0, capped: false }
+    : await parkedWebhooks(processors.map((p) => p.name));
+  return {
+    ...hour,
+    processors,
+    stuckPayments: stuck,
+    parkedWebhooks: parked,
+    reviewsWaiting: reviews,
+    disputesDue: due,
+    openExceptions: { count: exceptions.length, capped: false },
+    failedExecutions: executions,
+  };
+}

@@ -9,29 +9,33 @@
  * that writes to stream-enabled tables are captured to produce DynamoDB Streams records
  * (NEW_AND_OLD_IMAGES):
  *
- * - PutItem, UpdateItem, DeleteItem: under a per-item lock, read the old image (consistent
- *   GetItem), append a write intent to the stream journal, forward the request, and if it
- *   succeeded read the new image and append an INSERT, MODIFY or REMOVE record (nothing when the
- *   write changed nothing, as DynamoDB does). The record is in the journal before the client gets
- *   its answer. All writes go through the proxy, so the lock orders them per item and the images
- *   are exact.
- * - BatchWriteItem touching a stream-enabled table is split into single PutItem/DeleteItem calls
- *   under the same logic, answered with an empty UnprocessedItems.
+ * - PutItem, UpdateItem, DeleteItem: the images come from the write itself. dynalite, under its own
+ *   per-item lock, reads the item (old image, also what its condition check uses), computes the
+ *   item it will store (new image) and writes it; just before that write it hands both images to
+ *   `onWrite` (lib/local/dynalite.ts `WriteCapture`), which appends the INSERT, MODIFY or REMOVE
+ *   record to the stream journal (nothing when the write changes nothing, as DynamoDB does). The
+ *   record joins its shard's delivery queue once the write landed in LevelDB (and every earlier
+ *   record of the shard did), before the client gets its answer. No read before or after a write,
+ *   and records are numbered in the order dynalite applies the writes.
  * - Crash safety of the data: an item and its index entries are written in one LevelDB batch
  *   (lib/local/dynalite.ts; dynalite alone writes them one by one, so a crash could leave a GSI
  *   listing an item that GetItem does not find). After a stop that was not clean, the indexes are
  *   checked against the items at start (and repaired from them, for data written before).
  * - Crash safety of the stream (process crash, e.g. SIGKILL): every write that changed an item and
  *   is in the store after a crash has exactly one stream record, and no write that is not has one.
- *   The item is the truth: a crash before dynalite's write leaves the item equal to the intent's old
- *   image (no record); a crash between the write and the record leaves an intent without outcome,
- *   resolved at the next start by comparing the item with the intent's old image (a change found
- *   becomes the record); a record line torn by the crash is dropped and recovered the same way. An
- *   item has at most one intent in flight (the lock), so its records chain: each record's old image
- *   is the previous record's new image. Records are delivered at least once: one delivered but not
- *   yet checkpointed at the crash is delivered again, as the same record (same eventID and
- *   SequenceNumber). Power loss is another matter: set PAYSTEP_FSYNC=1 for the journal; LevelDB
- *   itself does not sync.
+ *   The item is the truth. A record is journaled (marked `pre`) before its write reaches LevelDB, so
+ *   a crash may leave a record of a write that never landed; only an item's last journaled record
+ *   can be one (dynalite lets the item's next write in after the previous one landed), and only if
+ *   it was not delivered yet (delivery waits for the landing). At start each such record stands if
+ *   the item now is its new image and is void otherwise: the write changed the item, so had it not
+ *   landed the item would still be the old image. A record line torn by the crash is dropped: its
+ *   write was not issued yet. An item's records chain: each record's old image is the previous
+ *   record's new image. Records are delivered at least once: one delivered but not yet
+ *   checkpointed at the crash is delivered again, as the same record (same eventID and
+ *   SequenceNumber). Journals written before the capture moved into dynalite hold `intent` lines
+ *   (old image, then the write, then the record); a dangling one is still resolved at start by
+ *   comparing the item with its old image. Power loss is another matter: set PAYSTEP_FSYNC=1 for
+ *   the journal; LevelDB itself does not sync.
  *
  * Delivery, like a Lambda event source mapping: records are spread over `shards` by a hash of the
  * partition key (order per item is preserved); per shard a loop calls `deliver(consumer,
@@ -132,15 +136,24 @@ interface Entry {
 interface Shard {
   id: number;
   pending: Entry[];
+  /**
+   * Records journaled by writes still in LevelDB, in sequence order: each joins `pending` when it
+   * and every record before it have landed (so a shard's pending records stay in sequence order).
+   */
+  landing: { entry: Entry; state: 'writing' | 'landed' | 'failed' }[];
   checkpoint: number;
   inFlight: boolean;
   wake?: () => void;
 }
 
 type Line =
+  /** Written by journals before the capture moved into dynalite; still recovered. */
   | { t: 'intent'; id: string; lock: string; keys: Image; old: Image | null }
   | { t: 'done'; id: string }
-  | { t: 'rec'; id?: string; lock: string; shard: number; seq: number; rec: DynamoDBRecord };
+  /** `pre`: journaled before its item write; it may not have landed if it is its item's last. */
+  | { t: 'rec'; id?: string; lock: string; shard: number; seq: number; rec: DynamoDBRecord; pre?: 1 }
+  /** The item write of record `seq` failed: the record is void. */
+  | { t: 'drop'; seq: number };
 
 interface Checkpoints {
   shards: number;
@@ -158,11 +171,6 @@ interface StreamTable {
   checkpointFile: string;
   shards: Shard[];
   lastSeq: number;
-  /**
-   * Intents whose outcome could not be read (the item could not be read after the write): resolved
-   * by the item's next write (before its own intent) or at the next start.
-   */
-  unresolved: Map<string, { id: string; old: Image | null }>;
   cpTimer?: NodeJS.Timeout;
   stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
 }
@@ -191,7 +199,6 @@ class DynamoCallError extends Error {
 }
 
 const TARGET_PREFIX = 'DynamoDB_20120810.';
-const CAPTURED_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 const HOP_BY_HOP = new Set([
   'host',
   'connection',
@@ -240,7 +247,9 @@ function canonical(value: unknown, setType?: boolean): unknown {
 }
 
 const sameImage = (a: Image | null, b: Image | null) =>
-  a === null || b === null ? a === b : isDeepStrictEqual(canonical(a), canonical(b));
+  a === null || b === null
+    ? a === b
+    : JSON.stringify(a) === JSON.stringify(b) || isDeepStrictEqual(canonical(a), canonical(b));
 
 function errorMessage(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
@@ -285,11 +294,11 @@ export class LocalDynamo {
   private readonly timeScale: number;
   private readonly shardCount: number;
   private readonly streams = new Map<string, StreamTable>(); // by physical name
-  private readonly locks = new Map<string, Promise<void>>();
   private readonly sleepers = new Set<() => void>();
   private drainWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private agent?: http.Agent;
   private db?: http.Server;
+  private store?: DynaliteStore;
   private dbPort = 0;
   private proxy?: http.Server;
   private inFlightRequests = 0;
@@ -323,8 +332,10 @@ export class LocalDynamo {
       createTableMs: 0,
       deleteTableMs: 0,
       updateTableMs: 0,
+      capture: (table, old, item) => this.onWrite(table, old as Image | null, item as Image | null),
     });
     this.db = db;
+    this.store = store;
     await new Promise<void>((resolve, reject) => {
       db.once('error', reject);
       db.listen(0, '127.0.0.1', () => {
@@ -384,9 +395,9 @@ export class LocalDynamo {
     // Every write is in and LevelDB is closed: the next start need not check the indexes.
     writeFileAtomic(this.cleanMarker(), `${new Date().toISOString()}\n`);
     this.db = undefined;
+    this.store = undefined;
     this.proxy = undefined;
     this.streams.clear();
-    this.locks.clear();
   }
 
   /** Resolves when every captured record has been delivered or sent to the failure queue. */
@@ -579,14 +590,16 @@ export class LocalDynamo {
     const cp = (shard: number) => cps.get(shard) ?? 0;
 
     // Records not yet delivered, and write intents without an outcome.
-    const kept: Extract<Line, { t: 'rec' }>[] = [];
+    let kept: Extract<Line, { t: 'rec' }>[] = [];
     const intents = new Map<string, Extract<Line, { t: 'intent' }>>();
     const lastIndexOfLock = new Map<string, number>();
+    const dropped = new Set<number>();
     lines.forEach((line, i) => {
       if (line.t === 'intent') {
         intents.set(line.id, line);
         lastIndexOfLock.set(line.lock, i);
       } else if (line.t === 'done') intents.delete(line.id);
+      else if (line.t === 'drop') dropped.add(line.seq);
       else {
         if (line.id) intents.delete(line.id);
         lastIndexOfLock.set(line.lock, i);
@@ -594,7 +607,26 @@ export class LocalDynamo {
         if (line.seq > cp(line.shard)) kept.push(line);
       }
     });
-    kept.sort((a, b) => a.seq - b.seq);
+    // A record journaled before its write (`pre`) that is the last line of its item may be of a
+    // write the crash stopped before LevelDB had it: it stands if the item is its new image (the
+    // write changed the item, so before it the item was not), and is void otherwise. Earlier records
+    // of an item landed: dynalite's item lock let the next write in only after them.
+    let unlanded = 0;
+    const stands = new Set<Extract<Line, { t: 'rec' }>>();
+    for (const line of kept) {
+      if (dropped.has(line.seq)) continue;
+      const last = lines[lastIndexOfLock.get(line.lock) ?? -1];
+      if (line.pre && last === line) {
+        const keys = line.rec.dynamodb?.Keys as Image;
+        const now = await this.getItem(physical, keys);
+        if (!sameImage(now, (line.rec.dynamodb?.NewImage as Image | undefined) ?? null)) {
+          unlanded++;
+          continue;
+        }
+      }
+      stands.add(line);
+    }
+    kept = kept.filter((line) => stands.has(line)).sort((a, b) => a.seq - b.seq);
 
     // Keep the shard layout of undelivered records, or an item's records could be reordered.
     let shardCount = this.shardCount;
@@ -618,11 +650,11 @@ export class LocalDynamo {
       shards: Array.from({ length: shardCount }, (_, id) => ({
         id,
         pending: [],
+        landing: [],
         checkpoint: cp(id),
         inFlight: false,
       })),
       lastSeq,
-      unresolved: new Map(),
       stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
     };
     for (const rec of kept) t.shards[rec.shard]?.pending.push({ seq: rec.seq, record: rec.rec });
@@ -638,7 +670,8 @@ export class LocalDynamo {
       dangling.push({ intent, now: await this.getItem(physical, intent.keys) });
 
     // Compact: undelivered records and dangling intents survive (so that a crash right after the
-    // rewrite still finds the intents); then record what the dangling intents changed.
+    // rewrite still finds the intents); then record what the dangling intents changed. (Intents
+    // come only from journals written before the capture moved into dynalite.)
     journal.rewrite([...kept, ...dangling.map((d) => d.intent)]);
     let recovered = 0;
     for (const { intent, now } of dangling)
@@ -652,6 +685,7 @@ export class LocalDynamo {
         shards: shardCount,
         pending,
         recovered,
+        unlanded,
         lastSequenceNumber: lastSeq ? pad(lastSeq) : null,
       },
       'stream opened',
@@ -682,22 +716,8 @@ export class LocalDynamo {
     }, CHECKPOINT_FLUSH_MS);
   }
 
-  /**
-   * Appends a stream record for a change of one item (nothing if it did not change) and queues it
-   * on its shard. Synchronous: the journal write and the sequence number happen together.
-   */
-  private capture(
-    t: StreamTable,
-    lock: string,
-    keys: Image,
-    old: Image | null,
-    now: Image | null,
-    id?: string,
-  ) {
-    if (sameImage(old, now)) {
-      if (id) t.journal.append({ t: 'done', id });
-      return false;
-    }
+  /** A new stream record of a change of one item: its sequence number and shard. */
+  private newRecord(t: StreamTable, keys: Image, old: Image | null, now: Image | null) {
     const seq = ++t.lastSeq;
     const pkName = t.def.partitionKey.name;
     const shard = hash(JSON.stringify(keys[pkName] ?? null)) % t.shards.length;
@@ -720,12 +740,80 @@ export class LocalDynamo {
       dynamodb,
       eventSourceARN: t.arn,
     };
+    return { seq, shard, record };
+  }
+
+  /**
+   * Appends a stream record for a change of one item found at start (nothing if it did not
+   * change) and queues it on its shard. Synchronous: the journal write and the sequence number
+   * happen together.
+   */
+  private capture(
+    t: StreamTable,
+    lock: string,
+    keys: Image,
+    old: Image | null,
+    now: Image | null,
+    id?: string,
+  ) {
+    if (sameImage(old, now)) {
+      if (id) t.journal.append({ t: 'done', id });
+      return false;
+    }
+    const { seq, shard, record } = this.newRecord(t, keys, old, now);
     t.journal.append({ t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
     const s = t.shards[shard] as Shard;
     s.pending.push({ seq, record });
     t.stats.captured++;
     s.wake?.();
     return true;
+  }
+
+  /**
+   * dynalite is about to write an item (lib/local/dynalite.ts `WriteCapture`), under its lock of
+   * that item, with both images of the write: if the table has a stream and the item changes, the
+   * record is journaled now (before the write, `pre`) and queued for delivery once the write
+   * landed. A throw (the journal cannot be written) fails the write. (dynalite 4 throws a LevelDB
+   * write error out of its callback, which ends the process: the start then voids the record, as
+   * after any crash; the `drop` line is for a failure that does not.)
+   */
+  private onWrite(table: string, old: Image | null, now: Image | null) {
+    const t = this.streams.get(table);
+    if (!t || sameImage(old, now)) return undefined;
+    const keys = this.keyOf(t, now ?? old);
+    if (!keys) return undefined; // dynalite validated the key: cannot happen
+    const lock = `${t.physical}\u0000${JSON.stringify(keys)}`;
+    const { seq, shard, record } = this.newRecord(t, keys, old, now);
+    t.journal.append({ t: 'rec', lock, shard, seq, rec: record, pre: 1 });
+    const s = t.shards[shard] as Shard;
+    const slot: Shard['landing'][number] = { entry: { seq, record }, state: 'writing' };
+    s.landing.push(slot);
+    return (err?: Error | null) => {
+      if (err) {
+        slot.state = 'failed';
+        try {
+          t.journal.append({ t: 'drop', seq });
+        } catch (journalErr) {
+          // Not recorded: the start finds the item is not the record's new image and drops it.
+          this.log.error({ table, err: errorMessage(journalErr) }, 'cannot journal a failed write');
+        }
+      } else slot.state = 'landed';
+      this.land(t, s);
+    };
+  }
+
+  /** Moves the landed prefix of a shard's records to its pending ones. */
+  private land(t: StreamTable, s: Shard): void {
+    let moved = false;
+    while (s.landing.length > 0 && (s.landing[0] as Shard['landing'][number]).state !== 'writing') {
+      const slot = s.landing.shift() as Shard['landing'][number];
+      if (slot.state !== 'landed') continue;
+      s.pending.push(slot.entry);
+      t.stats.captured++;
+      moved = true;
+    }
+    if (moved) s.wake?.();
+    else this.checkDrained();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -764,9 +852,9 @@ export class LocalDynamo {
           __type: 'com.amazon.coral.service#AccessDeniedException',
           Message: denial,
         });
-      } else if (req.method === 'POST' && CAPTURED_OPS.has(op) && this.streams.size > 0) {
+      } else if (req.method === 'POST' && op === 'BatchWriteItem' && this.streams.size > 0) {
         const captured = input();
-        if (captured) reply = await this.captured(op, captured, headers, body);
+        if (captured) reply = await this.captured(op, captured, headers);
       }
       reply ??= await this.request(req.method ?? 'POST', req.url ?? '/', headers, body);
       if (write && reply.status === 200) this.writeObserver?.('applied', op);
@@ -795,14 +883,11 @@ export class LocalDynamo {
     op: string,
     input: Record<string, unknown>,
     headers: http.OutgoingHttpHeaders,
-    body: Buffer,
   ): Promise<Reply | undefined> {
+    // Single writes are captured inside dynalite (onWrite); a batch is split so that its records
+    // come in request order.
     if (op === 'BatchWriteItem') return this.batchWrite(input, headers);
-    const t = typeof input.TableName === 'string' ? this.streams.get(input.TableName) : undefined;
-    if (!t) return undefined;
-    const keys = this.keyOf(t, op === 'PutItem' ? input.Item : input.Key);
-    if (!keys) return undefined; // malformed key: dynalite answers the ValidationException
-    return this.writeItem(t, keys, () => this.request('POST', '/', headers, body));
+    return undefined;
   }
 
   /** Primary key of an item or key object, in key-schema order; undefined if malformed. */
@@ -816,78 +901,6 @@ export class LocalDynamo {
       keys[k.name] = { [k.type]: v[k.type] } as AttributeValue;
     }
     return keys;
-  }
-
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.locks.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
-  }
-
-  /** One captured write: lock, old image, intent, forward, new image, record. */
-  private writeItem(t: StreamTable, keys: Image, forward: () => Promise<Reply>): Promise<Reply> {
-    const lock = `${t.physical}\u0000${JSON.stringify(keys)}`;
-    return this.withLock(lock, async () => {
-      let old: Image | null;
-      try {
-        old = await this.getItem(t.physical, keys);
-      } catch (err) {
-        // e.g. a key of the wrong shape for the table: the write fails the same way in dynalite.
-        this.log.debug(
-          { table: t.physical, err: errorMessage(err) },
-          'old image unavailable, forwarding uncaptured',
-        );
-        const reply = await forward();
-        if (reply.status === 200)
-          this.log.warn({ table: t.physical }, 'write succeeded without a stream record');
-        return reply;
-      }
-      // An earlier write of this item whose outcome could not be read: its change, if it happened,
-      // is the difference between its old image and the item now (before this write's intent).
-      const earlier = t.unresolved.get(lock);
-      if (earlier) {
-        t.unresolved.delete(lock);
-        this.capture(t, lock, keys, earlier.old, old, earlier.id);
-      }
-      const id = randomUUID();
-      t.journal.append({ t: 'intent', id, lock, keys, old });
-      const resolve = async () => {
-        let now: Image | null;
-        try {
-          now = await this.getItem(t.physical, keys);
-        } catch (err) {
-          t.unresolved.set(lock, { id, old });
-          this.log.error(
-            { table: t.physical, err: errorMessage(err) },
-            'cannot read an item after its write; its stream record waits for its next write or the next start',
-          );
-          return;
-        }
-        this.capture(t, lock, keys, old, now, id);
-      };
-      let reply: Reply;
-      try {
-        reply = await forward();
-      } catch (err) {
-        await resolve(); // outcome unknown: look
-        throw err;
-      }
-      if (reply.status !== 200) {
-        t.journal.append({ t: 'done', id });
-        return reply;
-      }
-      await resolve();
-      return reply;
-    });
   }
 
   /**
@@ -933,9 +946,7 @@ export class LocalDynamo {
     const subHeaders = (op: string) => ({ ...headers, 'x-amz-target': TARGET_PREFIX + op });
     for (const o of ops) {
       const payload = Buffer.from(JSON.stringify(o.payload));
-      const forward = () => this.request('POST', '/', subHeaders(o.op), payload);
-      const t = this.streams.get(o.table);
-      const reply = t && o.keys ? await this.writeItem(t, o.keys, forward) : await forward();
+      const reply = await this.request('POST', '/', subHeaders(o.op), payload);
       if (reply.status !== 200) return reply;
     }
     return jsonReply(200, { UnprocessedItems: {} }, contentType);
@@ -946,7 +957,8 @@ export class LocalDynamo {
 
   private checkDrained(): void {
     if (this.drainWaiters.length === 0) return;
-    for (const t of this.streams.values()) for (const s of t.shards) if (s.pending.length > 0) return;
+    for (const t of this.streams.values())
+      for (const s of t.shards) if (s.pending.length > 0 || s.landing.length > 0) return;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.resolve();

@@ -46,7 +46,8 @@
  * doubling, divided by `timeScale`, capped at 5 s real) and after `maxRetries` retries it is sent to
  * the failure queue (an on-failure destination pointer that also carries the records, since the
  * local stream has no 24 h retention to read them back from), and the shard moves on. Checkpoints
- * are persisted in `<dataDir>/streams/<table>.checkpoints.json`; after a restart delivery resumes
+ * are persisted in `<dataDir>/streams/<table>.checkpoints.json` at most once a second, off the event
+ * loop, and at stop (lib/local/stream-checkpoints.ts); after a restart delivery resumes
  * after the last checkpointed record (at-least-once: a batch in flight at a crash is delivered
  * again). The journal `<dataDir>/streams/<table>.jsonl` is compacted at start.
  */
@@ -62,6 +63,7 @@ import type { TableDef } from '../topology.ts';
 import { checkIndexes, openDynalite, type DynaliteStore, type IndexCheck } from './dynalite.ts';
 import { readJsonFile, writeFileAtomic } from './files.ts';
 import { Journal } from './journal.ts';
+import { CheckpointFile } from './stream-checkpoints.ts';
 import { createLogger, type Logger } from './log.ts';
 import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
@@ -168,10 +170,9 @@ interface StreamTable {
   stream: NonNullable<TableDef['stream']>;
   arn: string;
   journal: Journal<Line>;
-  checkpointFile: string;
+  checkpoints: CheckpointFile;
   shards: Shard[];
   lastSeq: number;
-  cpTimer?: NodeJS.Timeout;
   stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
 }
 
@@ -210,7 +211,6 @@ const HOP_BY_HOP = new Set([
 const SEQ_WIDTH = 21;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 5000;
-const CHECKPOINT_FLUSH_MS = 25;
 /** dynalite checks that a request looks signed, not the signature. */
 const INTERNAL_HEADERS = {
   'content-type': 'application/x-amz-json-1.0',
@@ -381,9 +381,7 @@ export class LocalDynamo {
     this.sleepers.clear();
     for (const t of this.streams.values()) {
       for (const s of t.shards) s.wake?.();
-      if (t.cpTimer) clearTimeout(t.cpTimer);
-      t.cpTimer = undefined;
-      this.writeCheckpoints(t);
+      await t.checkpoints.close();
       t.journal.close();
     }
     const waiters = this.drainWaiters;
@@ -646,7 +644,7 @@ export class LocalDynamo {
       stream,
       arn: `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${physical}/stream/local`,
       journal,
-      checkpointFile,
+      checkpoints: undefined as unknown as CheckpointFile,
       shards: Array.from({ length: shardCount }, (_, id) => ({
         id,
         pending: [],
@@ -657,6 +655,12 @@ export class LocalDynamo {
       lastSeq,
       stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
     };
+    t.checkpoints = new CheckpointFile(
+      checkpointFile,
+      () => this.checkpointContent(t),
+      (err) =>
+        this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot write stream checkpoints'),
+    );
     for (const rec of kept) t.shards[rec.shard]?.pending.push({ seq: rec.seq, record: rec.rec });
 
     // Dangling intents: a crash came between forwarding a write and recording its outcome, so
@@ -677,7 +681,7 @@ export class LocalDynamo {
     for (const { intent, now } of dangling)
       if (this.capture(t, intent.lock, intent.keys, intent.old, now)) recovered++;
     this.streams.set(physical, t);
-    this.writeCheckpoints(t);
+    t.checkpoints.writeNow();
     const pending = t.shards.reduce((n, s) => n + s.pending.length, 0);
     this.log.info(
       {
@@ -692,7 +696,7 @@ export class LocalDynamo {
     );
   }
 
-  private writeCheckpoints(t: StreamTable): void {
+  private checkpointContent(t: StreamTable): string {
     const data: Checkpoints = {
       shards: t.shards.length,
       lastSequenceNumber: t.lastSeq > 0 ? pad(t.lastSeq) : null,
@@ -700,20 +704,7 @@ export class LocalDynamo {
         t.shards.filter((s) => s.checkpoint > 0).map((s) => [s.id, pad(s.checkpoint)]),
       ),
     };
-    writeFileAtomic(t.checkpointFile, JSON.stringify(data, null, 2) + '\n');
-  }
-
-  /** Checkpoints are written at most every CHECKPOINT_FLUSH_MS (and at stop). */
-  private scheduleCheckpoints(t: StreamTable): void {
-    if (t.cpTimer || this.stopping) return;
-    t.cpTimer = setTimeout(() => {
-      t.cpTimer = undefined;
-      try {
-        this.writeCheckpoints(t);
-      } catch (err) {
-        this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot write stream checkpoints');
-      }
-    }, CHECKPOINT_FLUSH_MS);
+    return JSON.stringify(data, null, 2) + '\n';
   }
 
   /** A new stream record of a change of one item: its sequence number and shard. */
@@ -1010,7 +1001,7 @@ export class LocalDynamo {
   private advance(t: StreamTable, s: Shard, seq: number): void {
     while (s.pending.length > 0 && (s.pending[0] as Entry).seq <= seq) s.pending.shift();
     s.checkpoint = Math.max(s.checkpoint, seq);
-    this.scheduleCheckpoints(t);
+    if (!this.stopping) t.checkpoints.schedule();
   }
 
   /** Delivers `range` (a prefix of the shard's pending records) until every record is done. */

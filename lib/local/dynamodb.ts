@@ -1,13 +1,15 @@
 /**
  * Local DynamoDB with streams.
  *
- * dynalite (DynamoDB on LevelDB, data in `<dataDir>/dynamodb`) answers the DynamoDB API on an
- * internal port. It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until
- * deleted) and no TransactWriteItems/TransactGetItems (it answers UnknownOperationException).
- * Handlers reach it through a proxy (the endpoint handed to them as AWS_ENDPOINT_URL_DYNAMODB)
- * that forwards every request unchanged and answers with dynalite's own status and bytes, except
- * that writes to stream-enabled tables are captured to produce DynamoDB Streams records
- * (NEW_AND_OLD_IMAGES):
+ * dynalite (DynamoDB on LevelDB, data in `<dataDir>/dynamodb`) answers the DynamoDB API through its
+ * own request handler, called in this process (lib/local/dynamodb-inprocess.ts; its server never
+ * listens). It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until deleted)
+ * and no TransactWriteItems/TransactGetItems (it answers UnknownOperationException). Callers reach
+ * it through a proxy — the endpoint handed to them as AWS_ENDPOINT_URL_DYNAMODB over HTTP, and
+ * `handleRequest` without a socket for the SDK clients of the handlers in this process
+ * (`clients.ddb()`) — that checks the caller's grants and forwards every request unchanged,
+ * answering with dynalite's own status and bytes; writes to stream-enabled tables are captured to
+ * produce DynamoDB Streams records (NEW_AND_OLD_IMAGES):
  *
  * - PutItem, UpdateItem, DeleteItem: the images come from the write itself. dynalite, under its own
  *   per-item lock, reads the item (old image, also what its condition check uses), computes the
@@ -67,6 +69,13 @@ import { CheckpointFile } from './stream-checkpoints.ts';
 import { createLogger, type Logger } from './log.ts';
 import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
+import {
+  callDynalite,
+  registerInProcess,
+  requestListenerOf,
+  unregisterInProcess,
+  type Reply,
+} from './dynamodb-inprocess.ts';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -174,12 +183,6 @@ interface StreamTable {
   shards: Shard[];
   lastSeq: number;
   stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
-}
-
-interface Reply {
-  status: number;
-  headers: http.OutgoingHttpHeaders;
-  body: Buffer;
 }
 
 class DynamoCallError extends Error {
@@ -296,10 +299,11 @@ export class LocalDynamo {
   private readonly streams = new Map<string, StreamTable>(); // by physical name
   private readonly sleepers = new Set<() => void>();
   private drainWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  private agent?: http.Agent;
   private db?: http.Server;
   private store?: DynaliteStore;
-  private dbPort = 0;
+  private dynalite?: ReturnType<typeof requestListenerOf>;
+  /** The endpoint this store serves to SDK clients in this process without a socket. */
+  private inProcessEndpoint?: string;
   private proxy?: http.Server;
   private inFlightRequests = 0;
   private idleWaiters: (() => void)[] = [];
@@ -326,7 +330,6 @@ export class LocalDynamo {
     this.stopping = false;
     const dbDir = path.join(this.opts.dataDir, 'dynamodb');
     mkdirSync(dbDir, { recursive: true });
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const { server: db, store } = openDynalite({
       path: dbDir,
       createTableMs: 0,
@@ -334,16 +337,10 @@ export class LocalDynamo {
       updateTableMs: 0,
       capture: (table, old, item) => this.onWrite(table, old as Image | null, item as Image | null),
     });
+    // dynalite's server never listens: its request handler is called in this process.
     this.db = db;
     this.store = store;
-    await new Promise<void>((resolve, reject) => {
-      db.once('error', reject);
-      db.listen(0, '127.0.0.1', () => {
-        db.off('error', reject);
-        resolve();
-      });
-    });
-    this.dbPort = (db.address() as AddressInfo).port;
+    this.dynalite = requestListenerOf(db);
 
     for (const [name, def] of Object.entries(this.opts.tables)) await this.ensureTable(name, def);
     await this.checkIndexesAfterCrash(store);
@@ -357,6 +354,8 @@ export class LocalDynamo {
     for (const t of this.streams.values()) for (const s of t.shards) void this.runShard(t, s);
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     this.opts.permissions?.serve(endpoint);
+    this.inProcessEndpoint = endpoint;
+    registerInProcess(endpoint, this);
     this.log.info({ endpoint, streams: [...this.streams.keys()] }, 'local dynamodb listening');
     return endpoint;
   }
@@ -369,6 +368,8 @@ export class LocalDynamo {
   async stop(): Promise<void> {
     if (!this.db) return;
     this.stopping = true;
+    if (this.inProcessEndpoint) unregisterInProcess(this.inProcessEndpoint, this);
+    this.inProcessEndpoint = undefined;
     const proxy = this.proxy;
     if (proxy) {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
@@ -387,15 +388,22 @@ export class LocalDynamo {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.reject(new Error('LocalDynamo stopped before the streams drained'));
-    this.agent?.destroy();
-    const db = this.db;
-    await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+    // What dynalite's server.close does once its server stopped: close LevelDB after the
+    // operations in progress.
+    const level = this.store?.db as unknown as { close(cb: (err?: Error | null) => void): void };
+    await new Promise<void>((resolve, reject) => level.close((err) => (err ? reject(err) : resolve())));
     // Every write is in and LevelDB is closed: the next start need not check the indexes.
     writeFileAtomic(this.cleanMarker(), `${new Date().toISOString()}\n`);
     this.db = undefined;
     this.store = undefined;
+    this.dynalite = undefined;
     this.proxy = undefined;
     this.streams.clear();
+  }
+
+  /** False once stopping: in-process SDK clients then fail as on a closed port. */
+  accepting(): boolean {
+    return this.db !== undefined && !this.stopping;
   }
 
   /** Resolves when every captured record has been delivered or sent to the failure queue. */
@@ -430,37 +438,15 @@ export class LocalDynamo {
   // ---------------------------------------------------------------------------------------------
   // dynalite
 
+  /** One request to dynalite, through its request handler in this process (no socket). */
   private request(
     method: string,
     url: string,
     headers: http.OutgoingHttpHeaders,
     body: Buffer,
   ): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: this.dbPort,
-          method,
-          path: url,
-          agent: this.agent,
-          headers: { ...headers, 'content-length': body.length },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const out: http.OutgoingHttpHeaders = {};
-            for (const [k, v] of Object.entries(res.headers))
-              if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'date') out[k] = v;
-            resolve({ status: res.statusCode ?? 500, headers: out, body: Buffer.concat(chunks) });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    if (!this.dynalite) return Promise.reject(new Error('local dynamodb is stopped'));
+    return callDynalite(this.dynalite, method, url, headers, body);
   }
 
   /** A call of our own to dynalite; throws on an error answer. */
@@ -810,14 +796,52 @@ export class LocalDynamo {
   // ---------------------------------------------------------------------------------------------
   // Proxy
 
+  /** The proxy's HTTP server: the endpoint of callers in other processes (or with their own client). */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    this.inFlightRequests++;
+    let reply: Reply;
     try {
       const body = await readBody(req);
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-      const target = String(req.headers['x-amz-target'] ?? '');
+      reply = await this.handleRequest({
+        method: req.method ?? 'POST',
+        url: req.url ?? '/',
+        headers,
+        body,
+        caller: this.opts.permissions?.callerOf(req),
+      });
+    } catch (err) {
+      reply = this.proxyError(err);
+    }
+    if (!res.headersSent) res.writeHead(reply.status, reply.headers);
+    res.end(reply.body);
+  }
+
+  private proxyError(err: unknown): Reply {
+    this.log.error({ err: errorMessage(err) }, 'dynamodb proxy request failed');
+    return jsonReply(500, {
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+      message: 'local proxy error',
+    });
+  }
+
+  /**
+   * One DynamoDB API request, from the HTTP server or from an SDK client in this process
+   * (lib/local/dynamodb-inprocess.ts): the caller's grants, the batch split, then dynalite.
+   * `headers` have lower-case names; `caller` is the calling function, if any.
+   */
+  async handleRequest(r: {
+    method: string;
+    url: string;
+    headers: http.OutgoingHttpHeaders;
+    body: Buffer;
+    caller: string | undefined;
+  }): Promise<Reply> {
+    this.inFlightRequests++;
+    try {
+      const { headers, body } = r;
+      const target = String(headers['x-amz-target'] ?? '');
       const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
       const write = WRITE_OPS.has(op);
       if (write) this.writeObserver?.('before', op);
@@ -834,31 +858,32 @@ export class LocalDynamo {
         return parsed;
       };
       let reply: Reply | undefined;
-      // The caller's grants (lib/local/permissions.ts), checked as IAM does, before anything runs.
-      const denial = this.opts.permissions?.check(req, () =>
-        dynamodbAccesses(op, input() ?? {}, (table) => `${TABLE_ARN_PREFIX}${table}`),
-      );
+      // The caller's grants (lib/local/permissions.ts), checked as IAM does, before anything runs. A
+      // caller that is no function of this runtime's topology is not checked.
+      const permissions = this.opts.permissions;
+      const fn = r.caller && permissions?.topology.functions[r.caller] ? r.caller : undefined;
+      const denial =
+        fn &&
+        permissions?.denied(
+          { function: fn },
+          dynamodbAccesses(op, input() ?? {}, (table) => `${TABLE_ARN_PREFIX}${table}`),
+        );
       if (denial) {
         reply = jsonReply(400, {
           __type: 'com.amazon.coral.service#AccessDeniedException',
           Message: denial,
         });
-      } else if (req.method === 'POST' && op === 'BatchWriteItem' && this.streams.size > 0) {
+      } else if (r.method === 'POST' && op === 'BatchWriteItem' && this.streams.size > 0) {
         const captured = input();
         if (captured) reply = await this.captured(op, captured, headers);
       }
-      reply ??= await this.request(req.method ?? 'POST', req.url ?? '/', headers, body);
+      try {
+        reply ??= await this.request(r.method, r.url, headers, body);
+      } catch (err) {
+        reply = this.proxyError(err);
+      }
       if (write && reply.status === 200) this.writeObserver?.('applied', op);
-      res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'dynamodb proxy request failed');
-      const reply = jsonReply(500, {
-        __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-        message: 'local proxy error',
-      });
-      if (!res.headersSent) res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
+      return reply;
     } finally {
       this.inFlightRequests--;
       if (this.inFlightRequests === 0) {

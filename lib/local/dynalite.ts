@@ -30,6 +30,11 @@
  * (lib/local/dynamodb.ts) takes its images from the write itself, with no read before or after, in
  * the order dynalite applies the writes; the hook's returned callback hears whether the write landed.
  *
+ * One gap with DynamoDB is closed the same way: dynalite 4 predates `ReturnValuesOnConditionCheckFailure`
+ * (it drops the parameter). PutItem, UpdateItem and DeleteItem accept it (`ALL_OLD` or `NONE`, as
+ * DynamoDB validates it), and with `ALL_OLD` a ConditionalCheckFailedException carries the item the
+ * condition was checked against (`Item`), read under the same lock, as DynamoDB answers.
+ *
  * The patch depends on dynalite's internals, so it refuses any dynalite but 4.x: an upgrade must be
  * re-checked (test/unit/dynamodb-crash.test.ts kills writers at random points and checks indexes).
  */
@@ -91,6 +96,7 @@ export type WriteCapture = (
 
 interface DynaliteDbModule {
   create(options: Json): DynaliteStore;
+  checkConditional(data: Json, existingItem: Json | null | undefined): ApiError | null | undefined;
   updateIndexes(
     store: DynaliteStore,
     table: TableDescription,
@@ -105,6 +111,11 @@ interface DynaliteDbModule {
     table: TableDescription,
   ): { puts: { index: string; key: string; item: Json }[]; deletes: { index: string; key: string }[] };
   createKey(item: Json, table: TableDescription): string;
+}
+
+interface ApiError extends Error {
+  statusCode?: number;
+  body?: Json;
 }
 
 const dynaliteServer = require('dynalite') as (options: Json) => http.Server;
@@ -159,10 +170,24 @@ function install(): void {
       `dynalite ${DYNALITE_VERSION}: lib/local/dynalite.ts makes item and index writes atomic by patching ` +
         'dynalite 4.x internals; check them against this version (see test/unit/dynamodb-crash.test.ts)',
     );
-  for (const fn of ['create', 'updateIndexes', 'getIndexActions', 'createKey'] as const)
+  for (const fn of ['create', 'updateIndexes', 'getIndexActions', 'createKey', 'checkConditional'] as const)
     if (typeof dynaliteDb[fn] !== 'function')
       throw new Error(`dynalite ${DYNALITE_VERSION} has no db.${fn}: lib/local/dynalite.ts needs it`);
   installed = true;
+
+  // ReturnValuesOnConditionCheckFailure: validated as DynamoDB does, and the old item on a failure.
+  for (const action of ['putItem', 'updateItem', 'deleteItem']) {
+    const validation = require(`dynalite/validations/${action}`) as { types?: Json };
+    if (!validation.types) throw new Error(`dynalite ${DYNALITE_VERSION} has no validations/${action} types`);
+    validation.types.ReturnValuesOnConditionCheckFailure = { type: 'String', enum: ['ALL_OLD', 'NONE'] };
+  }
+  const checkConditional = dynaliteDb.checkConditional;
+  dynaliteDb.checkConditional = function (data, existingItem) {
+    const err = checkConditional.call(this, data, existingItem);
+    if (err?.body && existingItem && data.ReturnValuesOnConditionCheckFailure === 'ALL_OLD')
+      err.body.Item = existingItem;
+    return err;
+  };
 
   const create = dynaliteDb.create;
   dynaliteDb.create = function (options: Json) {

@@ -26,19 +26,8 @@
  *   comparing the item with its old image. Power loss is another matter: set PAYSTEP_FSYNC=1 for
  *   the journal; LevelDB itself does not sync.
  *
- * Delivery, like a Lambda event source mapping: records are spread over `shards` by a hash of the
- * partition key (order per item is preserved); per shard a loop calls `deliver(consumer,
- * {Records})` with up to `batchSize` records in sequence order. Partial batch responses
- * (`batchItemFailures`) move the checkpoint to just before the first failed record and retry from
- * it. A thrown error fails the whole batch: it is bisected (halves retried in order) until the
- * failing record is alone; a single failing record is retried with exponential backoff (100 ms,
- * doubling, divided by `timeScale`, capped at 5 s real) and after `maxRetries` retries it is sent to
- * the failure queue (an on-failure destination pointer that also carries the records, since the
- * local stream has no 24 h retention to read them back from), and the shard moves on. Checkpoints
- * are persisted in `<dataDir>/streams/<table>.checkpoints.json` at most once a second, off the event
- * loop, and at stop (lib/local/stream-checkpoints.ts); after a restart delivery resumes
- * after the last checkpointed record (at-least-once: a batch in flight at a crash is delivered
- * again). The journal `<dataDir>/streams/<table>.jsonl` is compacted at start.
+ * Delivery, like a Lambda event source mapping: lib/local/dynamodb-delivery.ts. The journal
+ * `<dataDir>/streams/<table>.jsonl` is compacted at start.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -50,6 +39,15 @@ import { readJsonFile } from './files.ts';
 import { Journal } from './journal.ts';
 import type { Logger } from './log.ts';
 import { CheckpointFile } from './stream-checkpoints.ts';
+import {
+  errorMessage,
+  StreamDelivery,
+  type DeliveryTable,
+  type Shard,
+  type StreamFailure,
+} from './dynamodb-delivery.ts';
+
+export { errorMessage, type StreamFailure };
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -97,37 +95,6 @@ export interface StreamStats {
   failedInvocations: number;
 }
 
-/** The body sent to the failure queue. */
-export interface StreamFailure {
-  table: string;
-  streamArn: string;
-  shard: number;
-  firstSequenceNumber: string;
-  lastSequenceNumber: string;
-  retries: number;
-  error: string;
-  timestamp: string;
-  records: DynamoDBRecord[];
-}
-
-interface Entry {
-  seq: number;
-  record: DynamoDBRecord;
-}
-
-interface Shard {
-  id: number;
-  pending: Entry[];
-  /**
-   * Records journaled by writes still in LevelDB, in sequence order: each joins `pending` when it
-   * and every record before it have landed (so a shard's pending records stay in sequence order).
-   */
-  landing: { entry: Entry; state: 'writing' | 'landed' | 'failed' }[];
-  checkpoint: number;
-  inFlight: boolean;
-  wake?: () => void;
-}
-
 type Line =
   /** Written by journals before the capture moved into dynalite; still recovered. */
   | { t: 'intent'; id: string; lock: string; keys: Image; old: Image | null }
@@ -143,22 +110,15 @@ interface Checkpoints {
   checkpoints: Record<string, string>;
 }
 
-interface StreamTable {
+interface StreamTable extends DeliveryTable {
   name: string;
-  physical: string;
   def: TableDef;
-  stream: NonNullable<TableDef['stream']>;
-  arn: string;
   journal: Journal<Line>;
   checkpoints: CheckpointFile;
-  shards: Shard[];
   lastSeq: number;
-  stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
 }
 
 const SEQ_WIDTH = 21;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 5000;
 
 const pad = (seq: number) => String(seq).padStart(SEQ_WIDTH, '0');
 
@@ -192,11 +152,6 @@ const sameImage = (a: Image | null, b: Image | null) =>
     ? a === b
     : JSON.stringify(a) === JSON.stringify(b) || isDeepStrictEqual(canonical(a), canonical(b));
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
-}
-
 /** Primary key of an item or key object, in key-schema order; undefined if malformed. */
 export function keyOf(def: TableDef, item: unknown): Image | undefined {
   if (!item || typeof item !== 'object') return undefined;
@@ -216,15 +171,21 @@ export class LocalStreams {
   private readonly timeScale: number;
   private readonly shardCount: number;
   private readonly streams = new Map<string, StreamTable>(); // by physical name
-  private readonly sleepers = new Set<() => void>();
+  private readonly delivery: StreamDelivery;
   private drainWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  private stopping = false;
 
   constructor(opts: LocalStreamsOptions) {
     this.opts = opts;
     this.log = opts.logger;
     this.timeScale = opts.timeScale;
     this.shardCount = opts.shards;
+    this.delivery = new StreamDelivery({
+      deliver: opts.deliver,
+      sendToFailureQueue: opts.sendToFailureQueue,
+      timeScale: opts.timeScale,
+      logger: opts.logger,
+      onIdle: () => this.checkDrained(),
+    });
   }
 
   /** The stream table of a physical table name, if it has a stream. */
@@ -243,7 +204,7 @@ export class LocalStreams {
 
   /** Starts the delivery loops (after every stream is open and the store serves). */
   startDelivery(): void {
-    for (const t of this.streams.values()) for (const s of t.shards) void this.runShard(t, s);
+    for (const t of this.streams.values()) for (const s of t.shards) this.delivery.run(t, s);
   }
 
   /**
@@ -251,9 +212,7 @@ export class LocalStreams {
    * are delivered again after a restart), writes the checkpoints and closes the journals.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
-    for (const wake of this.sleepers) wake();
-    this.sleepers.clear();
+    this.delivery.stop();
     for (const t of this.streams.values()) {
       for (const s of t.shards) s.wake?.();
       await t.checkpoints.close();
@@ -537,9 +496,6 @@ export class LocalStreams {
     else this.checkDrained();
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Delivery
-
   private checkDrained(): void {
     if (this.drainWaiters.length === 0) return;
     for (const t of this.streams.values())
@@ -547,199 +503,5 @@ export class LocalStreams {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.resolve();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
-  }
-
-  private backoff(retry: number): Promise<void> {
-    return this.sleep(
-      Math.min((BACKOFF_BASE_MS * 2 ** Math.max(0, retry - 1)) / this.timeScale, BACKOFF_CAP_MS),
-    );
-  }
-
-  private async runShard(t: StreamTable, s: Shard): Promise<void> {
-    while (!this.stopping) {
-      if (s.pending.length === 0) {
-        await new Promise<void>((resolve) => (s.wake = resolve));
-        s.wake = undefined;
-        continue;
-      }
-      s.inFlight = true;
-      try {
-        await this.processRange(t, s, s.pending.slice(0, Math.max(1, t.stream.batchSize)));
-      } catch (err) {
-        this.log.error(
-          { table: t.physical, shard: s.id, err: errorMessage(err) },
-          'stream delivery loop error',
-        );
-        await this.sleep(BACKOFF_CAP_MS);
-      } finally {
-        s.inFlight = false;
-      }
-      this.checkDrained();
-    }
-  }
-
-  /** The records up to and including `seq` are done with: checkpoint them. */
-  private advance(t: StreamTable, s: Shard, seq: number): void {
-    while (s.pending.length > 0 && (s.pending[0] as Entry).seq <= seq) s.pending.shift();
-    s.checkpoint = Math.max(s.checkpoint, seq);
-    if (!this.stopping) t.checkpoints.schedule();
-  }
-
-  /** Delivers `range` (a prefix of the shard's pending records) until every record is done. */
-  private async processRange(t: StreamTable, s: Shard, range: Entry[]): Promise<void> {
-    let current = range;
-    let retries = 0;
-    while (current.length > 0) {
-      if (this.stopping) return;
-      const outcome = await this.invoke(t, s, current);
-      if (this.stopping) return; // not checkpointed: delivered again after a restart
-      const last = current[current.length - 1] as Entry;
-      if (outcome.ok) {
-        t.stats.delivered += current.length;
-        t.stats.batches++;
-        this.advance(t, s, last.seq);
-        return;
-      }
-      t.stats.failedInvocations++;
-      if (outcome.failedIndex !== undefined) {
-        // Partial batch response: everything before the first failure is done.
-        if (outcome.failedIndex > 0) {
-          t.stats.delivered += outcome.failedIndex;
-          this.advance(t, s, (current[outcome.failedIndex - 1] as Entry).seq);
-          current = current.slice(outcome.failedIndex);
-          retries = 0;
-        }
-      } else if (current.length > 1) {
-        // Whole batch failed: bisect until the failing record is alone.
-        this.log.warn(
-          { table: t.physical, shard: s.id, records: current.length, err: outcome.error },
-          'stream batch failed, bisecting',
-        );
-        await this.backoff(1);
-        const mid = Math.ceil(current.length / 2);
-        await this.processRange(t, s, current.slice(0, mid));
-        if (this.stopping) return;
-        await this.processRange(t, s, current.slice(mid));
-        return;
-      }
-      retries++;
-      if (retries > t.stream.maxRetries) {
-        const failed = current[0] as Entry;
-        if (!(await this.sendFailure(t, s, [failed], retries - 1, outcome.error))) return;
-        this.advance(t, s, failed.seq);
-        current = current.slice(1);
-        retries = 0;
-        continue;
-      }
-      this.log.warn(
-        {
-          table: t.physical,
-          shard: s.id,
-          records: current.length,
-          firstSequenceNumber: current[0]?.record.dynamodb?.SequenceNumber,
-          retry: retries,
-          err: outcome.error,
-        },
-        'stream batch failed, retrying',
-      );
-      await this.backoff(retries);
-    }
-  }
-
-  private async invoke(
-    t: StreamTable,
-    s: Shard,
-    batch: Entry[],
-  ): Promise<{ ok: true } | { ok: false; failedIndex?: number; error: string }> {
-    const first = batch[0]?.record.dynamodb?.SequenceNumber;
-    const last = batch[batch.length - 1]?.record.dynamodb?.SequenceNumber;
-    // A copy per invocation: a consumer mutating its event cannot alter a retry.
-    const event: DynamoDBStreamEvent = structuredClone({ Records: batch.map((e) => e.record) });
-    let result: unknown;
-    try {
-      result = await this.opts.deliver(t.stream.consumer, event);
-    } catch (err) {
-      return { ok: false, error: errorMessage(err) };
-    }
-    const failures = (result as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
-    if (!Array.isArray(failures) || failures.length === 0) {
-      this.log.debug(
-        {
-          table: t.physical,
-          shard: s.id,
-          records: batch.length,
-          firstSequenceNumber: first,
-          lastSequenceNumber: last,
-        },
-        'stream batch delivered',
-      );
-      return { ok: true };
-    }
-    let min = Infinity;
-    for (const f of failures) {
-      const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
-      const index =
-        typeof id === 'string' ? batch.findIndex((e) => e.record.dynamodb?.SequenceNumber === id) : -1;
-      // As in Lambda, an identifier that names no record of the batch fails the whole batch.
-      if (index < 0) return { ok: false, error: 'batchItemFailures names no record of the batch' };
-      min = Math.min(min, index);
-    }
-    return { ok: false, failedIndex: min, error: 'consumer reported batch item failures' };
-  }
-
-  /** Sends records to the failure queue, retrying until it accepts them; false if stopped first. */
-  private async sendFailure(t: StreamTable, s: Shard, records: Entry[], retries: number, error: string) {
-    const firstSequenceNumber = records[0]?.record.dynamodb?.SequenceNumber ?? '';
-    const lastSequenceNumber = records[records.length - 1]?.record.dynamodb?.SequenceNumber ?? '';
-    const failure: StreamFailure = {
-      table: t.physical,
-      streamArn: t.arn,
-      shard: s.id,
-      firstSequenceNumber,
-      lastSequenceNumber,
-      retries,
-      error,
-      timestamp: new Date().toISOString(),
-      records: records.map((e) => e.record),
-    };
-    const body = JSON.stringify(failure);
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await this.opts.sendToFailureQueue(t.stream.failureQueue, body);
-        t.stats.failed += records.length;
-        this.log.warn(
-          {
-            table: t.physical,
-            shard: s.id,
-            firstSequenceNumber,
-            lastSequenceNumber,
-            queue: t.stream.failureQueue,
-            error,
-          },
-          'stream records sent to the failure queue after retries',
-        );
-        return true;
-      } catch (err) {
-        this.log.error(
-          { table: t.physical, shard: s.id, queue: t.stream.failureQueue, err: errorMessage(err) },
-          'cannot send to the stream failure queue, retrying',
-        );
-        await this.backoff(attempt);
-      }
-    }
-    return false;
   }
 }

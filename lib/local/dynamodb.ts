@@ -26,8 +26,8 @@
  *   (lib/local/dynalite.ts; dynalite alone writes them one by one, so a crash could leave a GSI
  *   listing an item that GetItem does not find). After a stop that was not clean, the indexes are
  *   checked against the items at start (and repaired from them, for data written before).
- * - Streams (capture, crash safety, recovery, delivery): lib/local/dynamodb-streams.ts; their
- *   checkpoints: lib/local/stream-checkpoints.ts; the path without sockets:
+ * - Streams (capture, crash safety, recovery): lib/local/dynamodb-streams.ts; their delivery:
+ *   lib/local/dynamodb-delivery.ts; their checkpoints: lib/local/stream-checkpoints.ts; the path without sockets:
  *   lib/local/dynamodb-inprocess.ts.
  */
 import { randomUUID } from 'node:crypto';

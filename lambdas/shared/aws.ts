@@ -3,12 +3,27 @@
  * (AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>), which is how the local runtime points the same code at
  * its local services: there is no "local mode" in handler code.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/**
+ * SDK request handlers that a local runtime running in this process registers for its endpoints
+ * (lib/local/dynamodb-inprocess.ts): a client for such an endpoint hands its requests to the local
+ * service directly instead of over a socket. Serialization, signing, retries and the service's
+ * answers are the same; in AWS, or in a process without a runtime, there is none and the client is
+ * the default one.
+ */
+const IN_PROCESS_HANDLERS = Symbol.for('paystep.local.requestHandlers');
+
+function inProcessHandler(endpoint: string | undefined): DynamoDBClientConfig['requestHandler'] {
+  if (!endpoint) return undefined;
+  const handlers = (globalThis as { [IN_PROCESS_HANDLERS]?: Map<string, unknown> })[IN_PROCESS_HANDLERS];
+  return handlers?.get(endpoint) as DynamoDBClientConfig['requestHandler'];
+}
 
 let ddb: DynamoDBDocumentClient | undefined;
 let s3: S3Client | undefined;
@@ -17,10 +32,15 @@ let sqs: SQSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 
 export const clients = {
-  ddb: () =>
-    (ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-      marshallOptions: { removeUndefinedValues: true },
-    })),
+  ddb: () => {
+    if (!ddb) {
+      const requestHandler = inProcessHandler(process.env.AWS_ENDPOINT_URL_DYNAMODB);
+      ddb = DynamoDBDocumentClient.from(new DynamoDBClient(requestHandler ? { requestHandler } : {}), {
+        marshallOptions: { removeUndefinedValues: true },
+      });
+    }
+    return ddb;
+  },
   s3: () => (s3 ??= new S3Client({})),
   sfn: () => (sfn ??= new SFNClient({})),
   sqs: () => (sqs ??= new SQSClient({})),

@@ -52,6 +52,8 @@ export async function withRuntime<T>(dataDir: string, work: () => Promise<T>): P
     scheduler: false,
     logger: cliLogger(),
   });
+  // Clients made from now on reach this runtime's DynamoDB in-process, without a socket.
+  resetClients();
   alignHandlerLogLevel();
   try {
     return await work();

@@ -23,6 +23,18 @@
  *   (lib/local/dynamodb.ts), which compares items, never indexes. With the atomic writes this finds
  *   nothing after a crash; it repairs data dirs written before them.
  *
+ * The same place, just before the item's LevelDB write and under dynalite's per-item lock, is where
+ * dynalite holds both images of the write: the item it read (the old image, which its condition
+ * check used) and the item it is about to store (the new image, after the update expression). A
+ * store opened with a `capture` hook hands both to it there, so the stream capture
+ * (lib/local/dynamodb.ts) takes its images from the write itself, with no read before or after, in
+ * the order dynalite applies the writes; the hook's returned callback hears whether the write landed.
+ *
+ * One gap with DynamoDB is closed the same way: dynalite 4 predates `ReturnValuesOnConditionCheckFailure`
+ * (it drops the parameter). PutItem, UpdateItem and DeleteItem accept it (`ALL_OLD` or `NONE`, as
+ * DynamoDB validates it), and with `ALL_OLD` a ConditionalCheckFailedException carries the item the
+ * condition was checked against (`Item`), read under the same lock, as DynamoDB answers.
+ *
  * The patch depends on dynalite's internals, so it refuses any dynalite but 4.x: an upgrade must be
  * re-checked (test/unit/dynamodb-crash.test.ts kills writers at random points and checks indexes).
  */
@@ -69,8 +81,22 @@ export interface DynaliteStore {
   getItemDb(name: string): SubDb;
 }
 
+/**
+ * Called for every PutItem, UpdateItem and DeleteItem that passed its checks, just before the item
+ * (and its index entries) are written, under dynalite's lock of that item: `old` is the item before
+ * (null: absent), `item` the item after (null: deleted). Synchronous; a throw fails the write (it is
+ * not made). The callback it returns, if any, hears the outcome of the LevelDB write (an error: the
+ * write did not land) before dynalite answers.
+ */
+export type WriteCapture = (
+  table: string,
+  old: Json | null,
+  item: Json | null,
+) => ((err?: Error | null) => void) | undefined;
+
 interface DynaliteDbModule {
   create(options: Json): DynaliteStore;
+  checkConditional(data: Json, existingItem: Json | null | undefined): ApiError | null | undefined;
   updateIndexes(
     store: DynaliteStore,
     table: TableDescription,
@@ -87,18 +113,31 @@ interface DynaliteDbModule {
   createKey(item: Json, table: TableDescription): string;
 }
 
+interface ApiError extends Error {
+  statusCode?: number;
+  body?: Json;
+}
+
 const dynaliteServer = require('dynalite') as (options: Json) => http.Server;
 const dynaliteDb = require('dynalite/db') as DynaliteDbModule;
 const DYNALITE_VERSION = (require('dynalite/package.json') as { version: string }).version;
 
 /** Option naming the callback that receives the store (dynalite passes its options to db.create). */
 const STORE_SINK = Symbol('paystep.dynalite.store');
-/** A store's index operations waiting for their item's write, by `<table>\0<item key>`. */
+/** A store's index operations (and images) waiting for their item's write, by `<table>\0<item key>`. */
 const PENDING = Symbol('paystep.dynalite.pending');
+/** A store's write capture hook. */
+const CAPTURE = Symbol('paystep.dynalite.capture');
 const WRAPPED = Symbol('paystep.dynalite.wrapped');
 const INDEX_TYPES = ['Local', 'Global'] as const;
 
-type AtomicStore = DynaliteStore & { [PENDING]?: Map<string, LevelOp[]> };
+interface PendingWrite {
+  ops: LevelOp[];
+  old: Json | null;
+  item: Json | null;
+}
+
+type AtomicStore = DynaliteStore & { [PENDING]?: Map<string, PendingWrite>; [CAPTURE]?: WriteCapture };
 
 const itemKey = (table: string, key: string) => `item-${table}~${key}`;
 const indexKey = (type: string, table: string, index: string, key: string) =>
@@ -131,10 +170,24 @@ function install(): void {
       `dynalite ${DYNALITE_VERSION}: lib/local/dynalite.ts makes item and index writes atomic by patching ` +
         'dynalite 4.x internals; check them against this version (see test/unit/dynamodb-crash.test.ts)',
     );
-  for (const fn of ['create', 'updateIndexes', 'getIndexActions', 'createKey'] as const)
+  for (const fn of ['create', 'updateIndexes', 'getIndexActions', 'createKey', 'checkConditional'] as const)
     if (typeof dynaliteDb[fn] !== 'function')
       throw new Error(`dynalite ${DYNALITE_VERSION} has no db.${fn}: lib/local/dynalite.ts needs it`);
   installed = true;
+
+  // ReturnValuesOnConditionCheckFailure: validated as DynamoDB does, and the old item on a failure.
+  for (const action of ['putItem', 'updateItem', 'deleteItem']) {
+    const validation = require(`dynalite/validations/${action}`) as { types?: Json };
+    if (!validation.types) throw new Error(`dynalite ${DYNALITE_VERSION} has no validations/${action} types`);
+    validation.types.ReturnValuesOnConditionCheckFailure = { type: 'String', enum: ['ALL_OLD', 'NONE'] };
+  }
+  const checkConditional = dynaliteDb.checkConditional;
+  dynaliteDb.checkConditional = function (data, existingItem) {
+    const err = checkConditional.call(this, data, existingItem);
+    if (err?.body && existingItem && data.ReturnValuesOnConditionCheckFailure === 'ALL_OLD')
+      err.body.Item = existingItem;
+    return err;
+  };
 
   const create = dynaliteDb.create;
   dynaliteDb.create = function (options: Json) {
@@ -156,7 +209,12 @@ function install(): void {
     if (subject) {
       const ops = indexOps(table, existingItem, item);
       // Called under dynalite's lock of this item; the item's put or del comes next.
-      if (ops.length) pending.set(`${table.TableName}\u0000${dynaliteDb.createKey(subject, table)}`, ops);
+      if (ops.length || (store as AtomicStore)[CAPTURE])
+        pending.set(`${table.TableName}\u0000${dynaliteDb.createKey(subject, table)}`, {
+          ops,
+          old: existingItem ?? null,
+          item: item ?? null,
+        });
     }
     cb();
   };
@@ -164,7 +222,7 @@ function install(): void {
 
 /** The item's put or delete writes the index operations left by `updateIndexes` in the same batch. */
 function makeAtomic(store: AtomicStore): void {
-  const pending = new Map<string, LevelOp[]>();
+  const pending = new Map<string, PendingWrite>();
   store[PENDING] = pending;
   const getItemDb = store.getItemDb.bind(store);
   store.getItemDb = (name: string) => {
@@ -174,35 +232,68 @@ function makeAtomic(store: AtomicStore): void {
     const del = sub.del.bind(sub);
     const take = (key: string) => {
       const id = `${name}\u0000${key}`;
-      const ops = pending.get(id);
-      if (ops) pending.delete(id);
-      return ops;
+      const write = pending.get(id);
+      if (write) pending.delete(id);
+      return write;
+    };
+    /** The capture hook's outcome callback chained before dynalite's; undefined: the hook threw. */
+    const captured = (write: PendingWrite | undefined, cb: (err?: Error | null) => void) => {
+      const capture = store[CAPTURE];
+      if (!write || !capture) return cb;
+      let landed: ReturnType<WriteCapture>;
+      try {
+        landed = capture(name, write.old, write.item);
+      } catch (err) {
+        cb(err as Error);
+        return undefined;
+      }
+      return landed
+        ? (err?: Error | null) => {
+            landed(err);
+            cb(err);
+          }
+        : cb;
     };
     sub.put = (key, value, cb) => {
-      const ops = take(key);
-      if (!ops) return put(key, value, cb);
-      void store.db.batch([...ops, { type: 'put', key: itemKey(name, key), value }], cb);
+      const write = take(key);
+      const done = captured(write, cb);
+      if (!done) return;
+      if (!write?.ops.length) return put(key, value, done);
+      void store.db.batch([...write.ops, { type: 'put', key: itemKey(name, key), value }], done);
     };
     sub.del = (key, cb) => {
-      const ops = take(key);
-      if (!ops) return del(key, cb);
-      void store.db.batch([...ops, { type: 'del', key: itemKey(name, key) }], cb);
+      const write = take(key);
+      const done = captured(write, cb);
+      if (!done) return;
+      if (!write?.ops.length) return del(key, done);
+      void store.db.batch([...write.ops, { type: 'del', key: itemKey(name, key) }], done);
     };
     sub[WRAPPED] = true;
     return sub;
   };
 }
 
-/** Starts dynalite on `path` with atomic item writes; the store is for `checkIndexes`. */
+/**
+ * Starts dynalite on `path` with atomic item writes (and `capture` called for each item write); the
+ * store is for `checkIndexes`.
+ */
 export function openDynalite(options: {
   path: string;
   createTableMs?: number;
   deleteTableMs?: number;
   updateTableMs?: number;
+  capture?: WriteCapture;
 }): { server: http.Server; store: DynaliteStore } {
   install();
-  let store: DynaliteStore | undefined;
-  const server = dynaliteServer({ ...options, [STORE_SINK]: (s: DynaliteStore) => (store = s) });
+  const { capture, ...dynaliteOptions } = options;
+  let store: AtomicStore | undefined;
+  const server = dynaliteServer({
+    ...dynaliteOptions,
+    [STORE_SINK]: (s: DynaliteStore) => {
+      store = s;
+      if (capture) store[CAPTURE] = capture;
+    },
+  });
   if (!store) throw new Error('dynalite did not create its store through db.create');
   return { server, store };
 }

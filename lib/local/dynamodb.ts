@@ -1,72 +1,69 @@
 /**
  * Local DynamoDB with streams.
  *
- * dynalite (DynamoDB on LevelDB, data in `<dataDir>/dynamodb`) answers the DynamoDB API on an
- * internal port. It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until
- * deleted) and no TransactWriteItems/TransactGetItems (it answers UnknownOperationException).
- * Handlers reach it through a proxy (the endpoint handed to them as AWS_ENDPOINT_URL_DYNAMODB)
- * that forwards every request unchanged and answers with dynalite's own status and bytes, except
- * that writes to stream-enabled tables are captured to produce DynamoDB Streams records
- * (NEW_AND_OLD_IMAGES):
+ * dynalite (DynamoDB on LevelDB, data in `<dataDir>/dynamodb`) answers the DynamoDB API through its
+ * own request handler, called in this process (lib/local/dynamodb-inprocess.ts; its server never
+ * listens). It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until deleted)
+ * and no TransactWriteItems/TransactGetItems (it answers UnknownOperationException). Callers reach
+ * it through a proxy — the endpoint handed to them as AWS_ENDPOINT_URL_DYNAMODB over HTTP, and
+ * `handleRequest` without a socket for the SDK clients of the handlers in this process
+ * (`clients.ddb()`) — that checks the caller's grants and forwards every request unchanged,
+ * answering with dynalite's own status and bytes; writes to stream-enabled tables are captured to
+ * produce DynamoDB Streams records (NEW_AND_OLD_IMAGES):
  *
- * - PutItem, UpdateItem, DeleteItem: under a per-item lock, read the old image (consistent
- *   GetItem), append a write intent to the stream journal, forward the request, and if it
- *   succeeded read the new image and append an INSERT, MODIFY or REMOVE record (nothing when the
- *   write changed nothing, as DynamoDB does). The record is in the journal before the client gets
- *   its answer. All writes go through the proxy, so the lock orders them per item and the images
- *   are exact.
+ * - PutItem, UpdateItem, DeleteItem: the images come from the write itself. dynalite, under its own
+ *   per-item lock, reads the item (old image, also what its condition check uses), computes the
+ *   item it will store (new image) and writes it; just before that write it hands both images to
+ *   the stream capture (lib/local/dynamodb-streams.ts; lib/local/dynalite.ts `WriteCapture`),
+ *   which appends the INSERT, MODIFY or REMOVE record to the stream journal (nothing when the write changes nothing, as DynamoDB does). The
+ *   record joins its shard's delivery queue once the write landed in LevelDB (and every earlier
+ *   record of the shard did), before the client gets its answer. No read before or after a write,
+ *   and records are numbered in the order dynalite applies the writes.
  * - BatchWriteItem touching a stream-enabled table is split into single PutItem/DeleteItem calls
- *   under the same logic, answered with an empty UnprocessedItems.
+ *   (so its records come in request order; dynalite would apply them in parallel), answered with
+ *   an empty UnprocessedItems.
  * - Crash safety of the data: an item and its index entries are written in one LevelDB batch
  *   (lib/local/dynalite.ts; dynalite alone writes them one by one, so a crash could leave a GSI
  *   listing an item that GetItem does not find). After a stop that was not clean, the indexes are
  *   checked against the items at start (and repaired from them, for data written before).
- * - Crash safety of the stream (process crash, e.g. SIGKILL): every write that changed an item and
- *   is in the store after a crash has exactly one stream record, and no write that is not has one.
- *   The item is the truth: a crash before dynalite's write leaves the item equal to the intent's old
- *   image (no record); a crash between the write and the record leaves an intent without outcome,
- *   resolved at the next start by comparing the item with the intent's old image (a change found
- *   becomes the record); a record line torn by the crash is dropped and recovered the same way. An
- *   item has at most one intent in flight (the lock), so its records chain: each record's old image
- *   is the previous record's new image. Records are delivered at least once: one delivered but not
- *   yet checkpointed at the crash is delivered again, as the same record (same eventID and
- *   SequenceNumber). Power loss is another matter: set PAYSTEP_FSYNC=1 for the journal; LevelDB
- *   itself does not sync.
- *
- * Delivery, like a Lambda event source mapping: records are spread over `shards` by a hash of the
- * partition key (order per item is preserved); per shard a loop calls `deliver(consumer,
- * {Records})` with up to `batchSize` records in sequence order. Partial batch responses
- * (`batchItemFailures`) move the checkpoint to just before the first failed record and retry from
- * it. A thrown error fails the whole batch: it is bisected (halves retried in order) until the
- * failing record is alone; a single failing record is retried with exponential backoff (100 ms,
- * doubling, divided by `timeScale`, capped at 5 s real) and after `maxRetries` retries it is sent to
- * the failure queue (an on-failure destination pointer that also carries the records, since the
- * local stream has no 24 h retention to read them back from), and the shard moves on. Checkpoints
- * are persisted in `<dataDir>/streams/<table>.checkpoints.json`; after a restart delivery resumes
- * after the last checkpointed record (at-least-once: a batch in flight at a crash is delivered
- * again). The journal `<dataDir>/streams/<table>.jsonl` is compacted at start.
+ * - Streams (capture, crash safety, recovery): lib/local/dynamodb-streams.ts; their delivery:
+ *   lib/local/dynamodb-delivery.ts; their checkpoints: lib/local/stream-checkpoints.ts; the path without sockets:
+ *   lib/local/dynamodb-inprocess.ts.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { crc32 } from 'node:zlib';
-import type { AttributeValue, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
 import { checkIndexes, openDynalite, type DynaliteStore, type IndexCheck } from './dynalite.ts';
-import { readJsonFile, writeFileAtomic } from './files.ts';
-import { Journal } from './journal.ts';
+import { writeFileAtomic } from './files.ts';
+import {
+  errorMessage,
+  keyOf,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  LocalStreams,
+  type Image,
+  type ShardStats,
+  type StreamFailure,
+  type StreamStats,
+} from './dynamodb-streams.ts';
 import { createLogger, type Logger } from './log.ts';
 import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
+import {
+  callDynalite,
+  registerInProcess,
+  requestListenerOf,
+  unregisterInProcess,
+  type Reply,
+} from './dynamodb-inprocess.ts';
 
-export const LOCAL_REGION = 'local';
-export const LOCAL_ACCOUNT = '000000000000';
+export { LOCAL_ACCOUNT, LOCAL_REGION, type ShardStats, type StreamFailure, type StreamStats };
 const TABLE_ARN_PREFIX = `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/`;
-
-type Image = Record<string, AttributeValue>;
 
 export interface LocalDynamoOptions {
   dataDir: string;
@@ -87,92 +84,6 @@ export interface LocalDynamoOptions {
   permissions?: LocalPermissions;
 }
 
-export interface ShardStats {
-  shard: number;
-  /** Records captured and not yet delivered (or sent to the failure queue). */
-  pending: number;
-  /** Sequence number of the last record done with, or null. */
-  checkpoint: string | null;
-  inFlight: boolean;
-}
-
-export interface StreamStats {
-  table: string;
-  physicalName: string;
-  consumer: string;
-  streamArn: string;
-  lastSequenceNumber: string | null;
-  shards: ShardStats[];
-  /** Counters since start. */
-  recordsCaptured: number;
-  recordsDelivered: number;
-  recordsFailed: number;
-  batchesDelivered: number;
-  failedInvocations: number;
-}
-
-/** The body sent to the failure queue. */
-export interface StreamFailure {
-  table: string;
-  streamArn: string;
-  shard: number;
-  firstSequenceNumber: string;
-  lastSequenceNumber: string;
-  retries: number;
-  error: string;
-  timestamp: string;
-  records: DynamoDBRecord[];
-}
-
-interface Entry {
-  seq: number;
-  record: DynamoDBRecord;
-}
-
-interface Shard {
-  id: number;
-  pending: Entry[];
-  checkpoint: number;
-  inFlight: boolean;
-  wake?: () => void;
-}
-
-type Line =
-  | { t: 'intent'; id: string; lock: string; keys: Image; old: Image | null }
-  | { t: 'done'; id: string }
-  | { t: 'rec'; id?: string; lock: string; shard: number; seq: number; rec: DynamoDBRecord };
-
-interface Checkpoints {
-  shards: number;
-  lastSequenceNumber: string | null;
-  checkpoints: Record<string, string>;
-}
-
-interface StreamTable {
-  name: string;
-  physical: string;
-  def: TableDef;
-  stream: NonNullable<TableDef['stream']>;
-  arn: string;
-  journal: Journal<Line>;
-  checkpointFile: string;
-  shards: Shard[];
-  lastSeq: number;
-  /**
-   * Intents whose outcome could not be read (the item could not be read after the write): resolved
-   * by the item's next write (before its own intent) or at the next start.
-   */
-  unresolved: Map<string, { id: string; old: Image | null }>;
-  cpTimer?: NodeJS.Timeout;
-  stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
-}
-
-interface Reply {
-  status: number;
-  headers: http.OutgoingHttpHeaders;
-  body: Buffer;
-}
-
 class DynamoCallError extends Error {
   readonly status: number;
   readonly type: string;
@@ -191,7 +102,6 @@ class DynamoCallError extends Error {
 }
 
 const TARGET_PREFIX = 'DynamoDB_20120810.';
-const CAPTURED_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 const HOP_BY_HOP = new Set([
   'host',
   'connection',
@@ -200,10 +110,6 @@ const HOP_BY_HOP = new Set([
   'content-length',
   'expect',
 ]);
-const SEQ_WIDTH = 21;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 5000;
-const CHECKPOINT_FLUSH_MS = 25;
 /** dynalite checks that a request looks signed, not the signature. */
 const INTERNAL_HEADERS = {
   'content-type': 'application/x-amz-json-1.0',
@@ -211,41 +117,6 @@ const INTERNAL_HEADERS = {
     'AWS4-HMAC-SHA256 Credential=local/20240101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=local',
   'x-amz-date': '20240101T000000Z',
 };
-
-const pad = (seq: number) => String(seq).padStart(SEQ_WIDTH, '0');
-
-/** FNV-1a, 32 bit. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** Canonical form of an image for change detection: map keys sorted, sets order-free. */
-function canonical(value: unknown, setType?: boolean): unknown {
-  if (Array.isArray(value)) {
-    const items = value.map((v) => canonical(v));
-    return setType ? items.map((v) => JSON.stringify(v)).sort() : items;
-  }
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort())
-      out[k] = canonical((value as Record<string, unknown>)[k], k === 'SS' || k === 'NS' || k === 'BS');
-    return out;
-  }
-  return value;
-}
-
-const sameImage = (a: Image | null, b: Image | null) =>
-  a === null || b === null ? a === b : isDeepStrictEqual(canonical(a), canonical(b));
-
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
-}
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -284,13 +155,13 @@ export class LocalDynamo {
   private readonly log: Logger;
   private readonly timeScale: number;
   private readonly shardCount: number;
-  private readonly streams = new Map<string, StreamTable>(); // by physical name
-  private readonly locks = new Map<string, Promise<void>>();
-  private readonly sleepers = new Set<() => void>();
-  private drainWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  private agent?: http.Agent;
+  /** The streams of the stream-enabled tables, while started. */
+  private streams: LocalStreams;
   private db?: http.Server;
-  private dbPort = 0;
+  private store?: DynaliteStore;
+  private dynalite?: ReturnType<typeof requestListenerOf>;
+  /** The endpoint this store serves to SDK clients in this process without a socket. */
+  private inProcessEndpoint?: string;
   private proxy?: http.Server;
   private inFlightRequests = 0;
   private idleWaiters: (() => void)[] = [];
@@ -309,44 +180,59 @@ export class LocalDynamo {
     this.shardCount = opts.shards ?? 4;
     if (!Number.isInteger(this.shardCount) || this.shardCount < 1)
       throw new Error(`shards must be a positive integer, got ${opts.shards}`);
+    this.streams = this.newStreams();
+  }
+
+  private newStreams(): LocalStreams {
+    return new LocalStreams({
+      dataDir: this.opts.dataDir,
+      tableName: this.opts.tableName,
+      deliver: this.opts.deliver,
+      sendToFailureQueue: this.opts.sendToFailureQueue,
+      timeScale: this.timeScale,
+      shards: this.shardCount,
+      logger: this.log,
+      getItem: (table, key) => this.getItem(table, key),
+    });
   }
 
   /** Starts dynalite, creates missing tables, recovers the streams and listens; returns the endpoint. */
   async start(port = 0): Promise<string> {
     if (this.db) throw new Error('LocalDynamo already started');
     this.stopping = false;
+    const streams = this.newStreams();
+    this.streams = streams;
     const dbDir = path.join(this.opts.dataDir, 'dynamodb');
     mkdirSync(dbDir, { recursive: true });
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const { server: db, store } = openDynalite({
       path: dbDir,
       createTableMs: 0,
       deleteTableMs: 0,
       updateTableMs: 0,
+      capture: (table, old, item) => streams.onWrite(table, old as Image | null, item as Image | null),
     });
+    // dynalite's server never listens: its request handler is called in this process.
     this.db = db;
-    await new Promise<void>((resolve, reject) => {
-      db.once('error', reject);
-      db.listen(0, '127.0.0.1', () => {
-        db.off('error', reject);
-        resolve();
-      });
-    });
-    this.dbPort = (db.address() as AddressInfo).port;
+    this.store = store;
+    this.dynalite = requestListenerOf(db);
 
     for (const [name, def] of Object.entries(this.opts.tables)) await this.ensureTable(name, def);
     await this.checkIndexesAfterCrash(store);
-    for (const [name, def] of Object.entries(this.opts.tables))
-      if (def.stream) await this.openStream(name, def);
+    for (const [name, def] of Object.entries(this.opts.tables)) if (def.stream) await streams.open(name, def);
 
     const proxy = http.createServer((req, res) => void this.handle(req, res));
     proxy.keepAliveTimeout = 5000;
     this.proxy = proxy;
     await listenOn(proxy, port);
-    for (const t of this.streams.values()) for (const s of t.shards) void this.runShard(t, s);
+    streams.startDelivery();
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     this.opts.permissions?.serve(endpoint);
-    this.log.info({ endpoint, streams: [...this.streams.keys()] }, 'local dynamodb listening');
+    this.inProcessEndpoint = endpoint;
+    registerInProcess(endpoint, this);
+    this.log.info(
+      { endpoint, streams: streams.streamStats().map((s) => s.physicalName) },
+      'local dynamodb listening',
+    );
     return endpoint;
   }
 
@@ -358,6 +244,8 @@ export class LocalDynamo {
   async stop(): Promise<void> {
     if (!this.db) return;
     this.stopping = true;
+    if (this.inProcessEndpoint) unregisterInProcess(this.inProcessEndpoint, this);
+    this.inProcessEndpoint = undefined;
     const proxy = this.proxy;
     if (proxy) {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
@@ -366,92 +254,45 @@ export class LocalDynamo {
       proxy.closeAllConnections();
       await closed;
     }
-    for (const wake of this.sleepers) wake();
-    this.sleepers.clear();
-    for (const t of this.streams.values()) {
-      for (const s of t.shards) s.wake?.();
-      if (t.cpTimer) clearTimeout(t.cpTimer);
-      t.cpTimer = undefined;
-      this.writeCheckpoints(t);
-      t.journal.close();
-    }
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w.reject(new Error('LocalDynamo stopped before the streams drained'));
-    this.agent?.destroy();
-    const db = this.db;
-    await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+    await this.streams.stop();
+    // What dynalite's server.close does once its server stopped: close LevelDB after the
+    // operations in progress.
+    const level = this.store?.db as unknown as { close(cb: (err?: Error | null) => void): void };
+    await new Promise<void>((resolve, reject) => level.close((err) => (err ? reject(err) : resolve())));
     // Every write is in and LevelDB is closed: the next start need not check the indexes.
     writeFileAtomic(this.cleanMarker(), `${new Date().toISOString()}\n`);
     this.db = undefined;
+    this.store = undefined;
+    this.dynalite = undefined;
     this.proxy = undefined;
-    this.streams.clear();
-    this.locks.clear();
   }
 
   /** Resolves when every captured record has been delivered or sent to the failure queue. */
   drain(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.drainWaiters.push({ resolve, reject });
-      this.checkDrained();
-    });
+    return this.streams.drain();
   }
 
   streamStats(): StreamStats[] {
-    return [...this.streams.values()].map((t) => ({
-      table: t.name,
-      physicalName: t.physical,
-      consumer: t.stream.consumer,
-      streamArn: t.arn,
-      lastSequenceNumber: t.lastSeq > 0 ? pad(t.lastSeq) : null,
-      shards: t.shards.map((s) => ({
-        shard: s.id,
-        pending: s.pending.length,
-        checkpoint: s.checkpoint > 0 ? pad(s.checkpoint) : null,
-        inFlight: s.inFlight,
-      })),
-      recordsCaptured: t.stats.captured,
-      recordsDelivered: t.stats.delivered,
-      recordsFailed: t.stats.failed,
-      batchesDelivered: t.stats.batches,
-      failedInvocations: t.stats.failedInvocations,
-    }));
+    return this.streams.streamStats();
+  }
+
+  /** False once stopping: in-process SDK clients then fail as on a closed port. */
+  accepting(): boolean {
+    return this.db !== undefined && !this.stopping;
   }
 
   // ---------------------------------------------------------------------------------------------
   // dynalite
 
+  /** One request to dynalite, through its request handler in this process (no socket). */
   private request(
     method: string,
     url: string,
     headers: http.OutgoingHttpHeaders,
     body: Buffer,
   ): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: this.dbPort,
-          method,
-          path: url,
-          agent: this.agent,
-          headers: { ...headers, 'content-length': body.length },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const out: http.OutgoingHttpHeaders = {};
-            for (const [k, v] of Object.entries(res.headers))
-              if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'date') out[k] = v;
-            resolve({ status: res.statusCode ?? 500, headers: out, body: Buffer.concat(chunks) });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    if (!this.dynalite) return Promise.reject(new Error('local dynamodb is stopped'));
+    return callDynalite(this.dynalite, method, url, headers, body);
   }
 
   /** A call of our own to dynalite; throws on an error answer. */
@@ -557,188 +398,54 @@ export class LocalDynamo {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Stream journal and recovery
-
-  private async openStream(name: string, def: TableDef): Promise<void> {
-    const stream = def.stream;
-    if (!stream) return;
-    const physical = this.opts.tableName(name);
-    const dir = path.join(this.opts.dataDir, 'streams');
-    mkdirSync(dir, { recursive: true });
-    const journal = new Journal<Line>(path.join(dir, `${name}.jsonl`));
-    const checkpointFile = path.join(dir, `${name}.checkpoints.json`);
-    const saved = readJsonFile<Checkpoints | null>(checkpointFile, null);
-    const lines = journal.load();
-
-    const cps = new Map<number, number>();
-    let lastSeq = saved?.lastSequenceNumber ? Number(saved.lastSequenceNumber) : 0;
-    for (const [k, v] of Object.entries(saved?.checkpoints ?? {})) {
-      cps.set(Number(k), Number(v));
-      lastSeq = Math.max(lastSeq, Number(v));
-    }
-    const cp = (shard: number) => cps.get(shard) ?? 0;
-
-    // Records not yet delivered, and write intents without an outcome.
-    const kept: Extract<Line, { t: 'rec' }>[] = [];
-    const intents = new Map<string, Extract<Line, { t: 'intent' }>>();
-    const lastIndexOfLock = new Map<string, number>();
-    lines.forEach((line, i) => {
-      if (line.t === 'intent') {
-        intents.set(line.id, line);
-        lastIndexOfLock.set(line.lock, i);
-      } else if (line.t === 'done') intents.delete(line.id);
-      else {
-        if (line.id) intents.delete(line.id);
-        lastIndexOfLock.set(line.lock, i);
-        lastSeq = Math.max(lastSeq, line.seq);
-        if (line.seq > cp(line.shard)) kept.push(line);
-      }
-    });
-    kept.sort((a, b) => a.seq - b.seq);
-
-    // Keep the shard layout of undelivered records, or an item's records could be reordered.
-    let shardCount = this.shardCount;
-    if (saved && saved.shards !== shardCount && kept.length > 0) {
-      this.log.warn(
-        { table: physical, configured: shardCount, kept: saved.shards },
-        'undelivered stream records use another shard count; keeping it until restart with an empty stream',
-      );
-      shardCount = saved.shards;
-    }
-    for (const rec of kept) shardCount = Math.max(shardCount, rec.shard + 1);
-
-    const t: StreamTable = {
-      name,
-      physical,
-      def,
-      stream,
-      arn: `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${physical}/stream/local`,
-      journal,
-      checkpointFile,
-      shards: Array.from({ length: shardCount }, (_, id) => ({
-        id,
-        pending: [],
-        checkpoint: cp(id),
-        inFlight: false,
-      })),
-      lastSeq,
-      unresolved: new Map(),
-      stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
-    };
-    for (const rec of kept) t.shards[rec.shard]?.pending.push({ seq: rec.seq, record: rec.rec });
-
-    // Dangling intents: a crash came between forwarding a write and recording its outcome, so
-    // compare the item with the intent's old image (unless a later write of the item followed).
-    lines.forEach((line, i) => {
-      if (line.t === 'intent' && intents.has(line.id) && lastIndexOfLock.get(line.lock) !== i)
-        intents.delete(line.id);
-    });
-    const dangling: { intent: Extract<Line, { t: 'intent' }>; now: Image | null }[] = [];
-    for (const intent of intents.values())
-      dangling.push({ intent, now: await this.getItem(physical, intent.keys) });
-
-    // Compact: undelivered records and dangling intents survive (so that a crash right after the
-    // rewrite still finds the intents); then record what the dangling intents changed.
-    journal.rewrite([...kept, ...dangling.map((d) => d.intent)]);
-    let recovered = 0;
-    for (const { intent, now } of dangling)
-      if (this.capture(t, intent.lock, intent.keys, intent.old, now)) recovered++;
-    this.streams.set(physical, t);
-    this.writeCheckpoints(t);
-    const pending = t.shards.reduce((n, s) => n + s.pending.length, 0);
-    this.log.info(
-      {
-        table: physical,
-        shards: shardCount,
-        pending,
-        recovered,
-        lastSequenceNumber: lastSeq ? pad(lastSeq) : null,
-      },
-      'stream opened',
-    );
-  }
-
-  private writeCheckpoints(t: StreamTable): void {
-    const data: Checkpoints = {
-      shards: t.shards.length,
-      lastSequenceNumber: t.lastSeq > 0 ? pad(t.lastSeq) : null,
-      checkpoints: Object.fromEntries(
-        t.shards.filter((s) => s.checkpoint > 0).map((s) => [s.id, pad(s.checkpoint)]),
-      ),
-    };
-    writeFileAtomic(t.checkpointFile, JSON.stringify(data, null, 2) + '\n');
-  }
-
-  /** Checkpoints are written at most every CHECKPOINT_FLUSH_MS (and at stop). */
-  private scheduleCheckpoints(t: StreamTable): void {
-    if (t.cpTimer || this.stopping) return;
-    t.cpTimer = setTimeout(() => {
-      t.cpTimer = undefined;
-      try {
-        this.writeCheckpoints(t);
-      } catch (err) {
-        this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot write stream checkpoints');
-      }
-    }, CHECKPOINT_FLUSH_MS);
-  }
-
-  /**
-   * Appends a stream record for a change of one item (nothing if it did not change) and queues it
-   * on its shard. Synchronous: the journal write and the sequence number happen together.
-   */
-  private capture(
-    t: StreamTable,
-    lock: string,
-    keys: Image,
-    old: Image | null,
-    now: Image | null,
-    id?: string,
-  ) {
-    if (sameImage(old, now)) {
-      if (id) t.journal.append({ t: 'done', id });
-      return false;
-    }
-    const seq = ++t.lastSeq;
-    const pkName = t.def.partitionKey.name;
-    const shard = hash(JSON.stringify(keys[pkName] ?? null)) % t.shards.length;
-    const dynamodb: DynamoDBRecord['dynamodb'] = {
-      ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
-      Keys: keys,
-      ...(now ? { NewImage: now } : {}),
-      ...(old ? { OldImage: old } : {}),
-      SequenceNumber: pad(seq),
-      SizeBytes: 0,
-      StreamViewType: 'NEW_AND_OLD_IMAGES',
-    };
-    dynamodb.SizeBytes = Buffer.byteLength(JSON.stringify({ k: keys, n: now, o: old }));
-    const record: DynamoDBRecord = {
-      eventID: randomUUID().replace(/-/g, ''),
-      eventName: old === null ? 'INSERT' : now === null ? 'REMOVE' : 'MODIFY',
-      eventVersion: '1.1',
-      eventSource: 'aws:dynamodb',
-      awsRegion: LOCAL_REGION,
-      dynamodb,
-      eventSourceARN: t.arn,
-    };
-    t.journal.append({ t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
-    const s = t.shards[shard] as Shard;
-    s.pending.push({ seq, record });
-    t.stats.captured++;
-    s.wake?.();
-    return true;
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Proxy
 
+  /** The proxy's HTTP server: the endpoint of callers in other processes (or with their own client). */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    this.inFlightRequests++;
+    let reply: Reply;
     try {
       const body = await readBody(req);
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-      const target = String(req.headers['x-amz-target'] ?? '');
+      reply = await this.handleRequest({
+        method: req.method ?? 'POST',
+        url: req.url ?? '/',
+        headers,
+        body,
+        caller: this.opts.permissions?.callerOf(req),
+      });
+    } catch (err) {
+      reply = this.proxyError(err);
+    }
+    if (!res.headersSent) res.writeHead(reply.status, reply.headers);
+    res.end(reply.body);
+  }
+
+  private proxyError(err: unknown): Reply {
+    this.log.error({ err: errorMessage(err) }, 'dynamodb proxy request failed');
+    return jsonReply(500, {
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+      message: 'local proxy error',
+    });
+  }
+
+  /**
+   * One DynamoDB API request, from the HTTP server or from an SDK client in this process
+   * (lib/local/dynamodb-inprocess.ts): the caller's grants, the batch split, then dynalite.
+   * `headers` have lower-case names; `caller` is the calling function, if any.
+   */
+  async handleRequest(r: {
+    method: string;
+    url: string;
+    headers: http.OutgoingHttpHeaders;
+    body: Buffer;
+    caller: string | undefined;
+  }): Promise<Reply> {
+    this.inFlightRequests++;
+    try {
+      const { headers, body } = r;
+      const target = String(headers['x-amz-target'] ?? '');
       const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
       const write = WRITE_OPS.has(op);
       if (write) this.writeObserver?.('before', op);
@@ -755,31 +462,32 @@ export class LocalDynamo {
         return parsed;
       };
       let reply: Reply | undefined;
-      // The caller's grants (lib/local/permissions.ts), checked as IAM does, before anything runs.
-      const denial = this.opts.permissions?.check(req, () =>
-        dynamodbAccesses(op, input() ?? {}, (table) => `${TABLE_ARN_PREFIX}${table}`),
-      );
+      // The caller's grants (lib/local/permissions.ts), checked as IAM does, before anything runs. A
+      // caller that is no function of this runtime's topology is not checked.
+      const permissions = this.opts.permissions;
+      const fn = r.caller && permissions?.topology.functions[r.caller] ? r.caller : undefined;
+      const denial =
+        fn &&
+        permissions?.denied(
+          { function: fn },
+          dynamodbAccesses(op, input() ?? {}, (table) => `${TABLE_ARN_PREFIX}${table}`),
+        );
       if (denial) {
         reply = jsonReply(400, {
           __type: 'com.amazon.coral.service#AccessDeniedException',
           Message: denial,
         });
-      } else if (req.method === 'POST' && CAPTURED_OPS.has(op) && this.streams.size > 0) {
+      } else if (r.method === 'POST' && op === 'BatchWriteItem' && this.streams.size > 0) {
         const captured = input();
-        if (captured) reply = await this.captured(op, captured, headers, body);
+        if (captured) reply = await this.captured(op, captured, headers);
       }
-      reply ??= await this.request(req.method ?? 'POST', req.url ?? '/', headers, body);
+      try {
+        reply ??= await this.request(r.method, r.url, headers, body);
+      } catch (err) {
+        reply = this.proxyError(err);
+      }
       if (write && reply.status === 200) this.writeObserver?.('applied', op);
-      res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'dynamodb proxy request failed');
-      const reply = jsonReply(500, {
-        __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-        message: 'local proxy error',
-      });
-      if (!res.headersSent) res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
+      return reply;
     } finally {
       this.inFlightRequests--;
       if (this.inFlightRequests === 0) {
@@ -795,99 +503,11 @@ export class LocalDynamo {
     op: string,
     input: Record<string, unknown>,
     headers: http.OutgoingHttpHeaders,
-    body: Buffer,
   ): Promise<Reply | undefined> {
+    // Single writes are captured inside dynalite (onWrite); a batch is split so that its records
+    // come in request order.
     if (op === 'BatchWriteItem') return this.batchWrite(input, headers);
-    const t = typeof input.TableName === 'string' ? this.streams.get(input.TableName) : undefined;
-    if (!t) return undefined;
-    const keys = this.keyOf(t, op === 'PutItem' ? input.Item : input.Key);
-    if (!keys) return undefined; // malformed key: dynalite answers the ValidationException
-    return this.writeItem(t, keys, () => this.request('POST', '/', headers, body));
-  }
-
-  /** Primary key of an item or key object, in key-schema order; undefined if malformed. */
-  private keyOf(t: StreamTable, item: unknown): Image | undefined {
-    if (!item || typeof item !== 'object') return undefined;
-    const keys: Image = {};
-    for (const k of [t.def.partitionKey, t.def.sortKey]) {
-      if (!k) continue;
-      const v = (item as Record<string, unknown>)[k.name] as Record<string, unknown> | undefined;
-      if (!v || typeof v !== 'object' || typeof v[k.type] !== 'string') return undefined;
-      keys[k.name] = { [k.type]: v[k.type] } as AttributeValue;
-    }
-    return keys;
-  }
-
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.locks.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
-  }
-
-  /** One captured write: lock, old image, intent, forward, new image, record. */
-  private writeItem(t: StreamTable, keys: Image, forward: () => Promise<Reply>): Promise<Reply> {
-    const lock = `${t.physical}\u0000${JSON.stringify(keys)}`;
-    return this.withLock(lock, async () => {
-      let old: Image | null;
-      try {
-        old = await this.getItem(t.physical, keys);
-      } catch (err) {
-        // e.g. a key of the wrong shape for the table: the write fails the same way in dynalite.
-        this.log.debug(
-          { table: t.physical, err: errorMessage(err) },
-          'old image unavailable, forwarding uncaptured',
-        );
-        const reply = await forward();
-        if (reply.status === 200)
-          this.log.warn({ table: t.physical }, 'write succeeded without a stream record');
-        return reply;
-      }
-      // An earlier write of this item whose outcome could not be read: its change, if it happened,
-      // is the difference between its old image and the item now (before this write's intent).
-      const earlier = t.unresolved.get(lock);
-      if (earlier) {
-        t.unresolved.delete(lock);
-        this.capture(t, lock, keys, earlier.old, old, earlier.id);
-      }
-      const id = randomUUID();
-      t.journal.append({ t: 'intent', id, lock, keys, old });
-      const resolve = async () => {
-        let now: Image | null;
-        try {
-          now = await this.getItem(t.physical, keys);
-        } catch (err) {
-          t.unresolved.set(lock, { id, old });
-          this.log.error(
-            { table: t.physical, err: errorMessage(err) },
-            'cannot read an item after its write; its stream record waits for its next write or the next start',
-          );
-          return;
-        }
-        this.capture(t, lock, keys, old, now, id);
-      };
-      let reply: Reply;
-      try {
-        reply = await forward();
-      } catch (err) {
-        await resolve(); // outcome unknown: look
-        throw err;
-      }
-      if (reply.status !== 200) {
-        t.journal.append({ t: 'done', id });
-        return reply;
-      }
-      await resolve();
-      return reply;
-    });
+    return undefined;
   }
 
   /**
@@ -910,7 +530,7 @@ export class LocalDynamo {
     const seen = new Set<string>();
     for (const [table, requests] of entries) {
       if (!Array.isArray(requests)) return undefined;
-      const t = this.streams.get(table);
+      const def = this.streams.def(table);
       for (const r of requests as Record<string, { Item?: unknown; Key?: unknown } | undefined>[]) {
         if (!r || typeof r !== 'object') return undefined;
         const put = r.PutRequest;
@@ -918,8 +538,8 @@ export class LocalDynamo {
         if ((put ? 1 : 0) + (del ? 1 : 0) !== 1) return undefined;
         const payload = put ? { TableName: table, Item: put.Item } : { TableName: table, Key: del?.Key };
         const op: Op = { table, op: put ? 'PutItem' : 'DeleteItem', payload };
-        if (t) {
-          op.keys = this.keyOf(t, put ? put.Item : del?.Key);
+        if (def) {
+          op.keys = keyOf(def, put ? put.Item : del?.Key);
           if (!op.keys) return undefined;
           const lock = `${table}\u0000${JSON.stringify(op.keys)}`;
           if (seen.has(lock)) return undefined;
@@ -933,216 +553,9 @@ export class LocalDynamo {
     const subHeaders = (op: string) => ({ ...headers, 'x-amz-target': TARGET_PREFIX + op });
     for (const o of ops) {
       const payload = Buffer.from(JSON.stringify(o.payload));
-      const forward = () => this.request('POST', '/', subHeaders(o.op), payload);
-      const t = this.streams.get(o.table);
-      const reply = t && o.keys ? await this.writeItem(t, o.keys, forward) : await forward();
+      const reply = await this.request('POST', '/', subHeaders(o.op), payload);
       if (reply.status !== 200) return reply;
     }
     return jsonReply(200, { UnprocessedItems: {} }, contentType);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Delivery
-
-  private checkDrained(): void {
-    if (this.drainWaiters.length === 0) return;
-    for (const t of this.streams.values()) for (const s of t.shards) if (s.pending.length > 0) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w.resolve();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
-  }
-
-  private backoff(retry: number): Promise<void> {
-    return this.sleep(
-      Math.min((BACKOFF_BASE_MS * 2 ** Math.max(0, retry - 1)) / this.timeScale, BACKOFF_CAP_MS),
-    );
-  }
-
-  private async runShard(t: StreamTable, s: Shard): Promise<void> {
-    while (!this.stopping) {
-      if (s.pending.length === 0) {
-        await new Promise<void>((resolve) => (s.wake = resolve));
-        s.wake = undefined;
-        continue;
-      }
-      s.inFlight = true;
-      try {
-        await this.processRange(t, s, s.pending.slice(0, Math.max(1, t.stream.batchSize)));
-      } catch (err) {
-        this.log.error(
-          { table: t.physical, shard: s.id, err: errorMessage(err) },
-          'stream delivery loop error',
-        );
-        await this.sleep(BACKOFF_CAP_MS);
-      } finally {
-        s.inFlight = false;
-      }
-      this.checkDrained();
-    }
-  }
-
-  /** The records up to and including `seq` are done with: checkpoint them. */
-  private advance(t: StreamTable, s: Shard, seq: number): void {
-    while (s.pending.length > 0 && (s.pending[0] as Entry).seq <= seq) s.pending.shift();
-    s.checkpoint = Math.max(s.checkpoint, seq);
-    this.scheduleCheckpoints(t);
-  }
-
-  /** Delivers `range` (a prefix of the shard's pending records) until every record is done. */
-  private async processRange(t: StreamTable, s: Shard, range: Entry[]): Promise<void> {
-    let current = range;
-    let retries = 0;
-    while (current.length > 0) {
-      if (this.stopping) return;
-      const outcome = await this.invoke(t, s, current);
-      if (this.stopping) return; // not checkpointed: delivered again after a restart
-      const last = current[current.length - 1] as Entry;
-      if (outcome.ok) {
-        t.stats.delivered += current.length;
-        t.stats.batches++;
-        this.advance(t, s, last.seq);
-        return;
-      }
-      t.stats.failedInvocations++;
-      if (outcome.failedIndex !== undefined) {
-        // Partial batch response: everything before the first failure is done.
-        if (outcome.failedIndex > 0) {
-          t.stats.delivered += outcome.failedIndex;
-          this.advance(t, s, (current[outcome.failedIndex - 1] as Entry).seq);
-          current = current.slice(outcome.failedIndex);
-          retries = 0;
-        }
-      } else if (current.length > 1) {
-        // Whole batch failed: bisect until the failing record is alone.
-        this.log.warn(
-          { table: t.physical, shard: s.id, records: current.length, err: outcome.error },
-          'stream batch failed, bisecting',
-        );
-        await this.backoff(1);
-        const mid = Math.ceil(current.length / 2);
-        await this.processRange(t, s, current.slice(0, mid));
-        if (this.stopping) return;
-        await this.processRange(t, s, current.slice(mid));
-        return;
-      }
-      retries++;
-      if (retries > t.stream.maxRetries) {
-        const failed = current[0] as Entry;
-        if (!(await this.sendFailure(t, s, [failed], retries - 1, outcome.error))) return;
-        this.advance(t, s, failed.seq);
-        current = current.slice(1);
-        retries = 0;
-        continue;
-      }
-      this.log.warn(
-        {
-          table: t.physical,
-          shard: s.id,
-          records: current.length,
-          firstSequenceNumber: current[0]?.record.dynamodb?.SequenceNumber,
-          retry: retries,
-          err: outcome.error,
-        },
-        'stream batch failed, retrying',
-      );
-      await this.backoff(retries);
-    }
-  }
-
-  private async invoke(
-    t: StreamTable,
-    s: Shard,
-    batch: Entry[],
-  ): Promise<{ ok: true } | { ok: false; failedIndex?: number; error: string }> {
-    const first = batch[0]?.record.dynamodb?.SequenceNumber;
-    const last = batch[batch.length - 1]?.record.dynamodb?.SequenceNumber;
-    // A copy per invocation: a consumer mutating its event cannot alter a retry.
-    const event: DynamoDBStreamEvent = structuredClone({ Records: batch.map((e) => e.record) });
-    let result: unknown;
-    try {
-      result = await this.opts.deliver(t.stream.consumer, event);
-    } catch (err) {
-      return { ok: false, error: errorMessage(err) };
-    }
-    const failures = (result as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
-    if (!Array.isArray(failures) || failures.length === 0) {
-      this.log.debug(
-        {
-          table: t.physical,
-          shard: s.id,
-          records: batch.length,
-          firstSequenceNumber: first,
-          lastSequenceNumber: last,
-        },
-        'stream batch delivered',
-      );
-      return { ok: true };
-    }
-    let min = Infinity;
-    for (const f of failures) {
-      const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
-      const index =
-        typeof id === 'string' ? batch.findIndex((e) => e.record.dynamodb?.SequenceNumber === id) : -1;
-      // As in Lambda, an identifier that names no record of the batch fails the whole batch.
-      if (index < 0) return { ok: false, error: 'batchItemFailures names no record of the batch' };
-      min = Math.min(min, index);
-    }
-    return { ok: false, failedIndex: min, error: 'consumer reported batch item failures' };
-  }
-
-  /** Sends records to the failure queue, retrying until it accepts them; false if stopped first. */
-  private async sendFailure(t: StreamTable, s: Shard, records: Entry[], retries: number, error: string) {
-    const firstSequenceNumber = records[0]?.record.dynamodb?.SequenceNumber ?? '';
-    const lastSequenceNumber = records[records.length - 1]?.record.dynamodb?.SequenceNumber ?? '';
-    const failure: StreamFailure = {
-      table: t.physical,
-      streamArn: t.arn,
-      shard: s.id,
-      firstSequenceNumber,
-      lastSequenceNumber,
-      retries,
-      error,
-      timestamp: new Date().toISOString(),
-      records: records.map((e) => e.record),
-    };
-    const body = JSON.stringify(failure);
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await this.opts.sendToFailureQueue(t.stream.failureQueue, body);
-        t.stats.failed += records.length;
-        this.log.warn(
-          {
-            table: t.physical,
-            shard: s.id,
-            firstSequenceNumber,
-            lastSequenceNumber,
-            queue: t.stream.failureQueue,
-            error,
-          },
-          'stream records sent to the failure queue after retries',
-        );
-        return true;
-      } catch (err) {
-        this.log.error(
-          { table: t.physical, shard: s.id, queue: t.stream.failureQueue, err: errorMessage(err) },
-          'cannot send to the stream failure queue, retrying',
-        );
-        await this.backoff(attempt);
-      }
-    }
-    return false;
   }
 }

@@ -463,3 +463,70 @@ test('a write whose outcome was not recorded before a crash is recovered into th
     },
   });
 });
+
+test('a record journaled before its write stands at start only if the write landed; a failed write voids it', async () => {
+  const dir = tempDir();
+  const first = await open(dir, ok);
+  await first.doc.send(
+    new PutCommand({ TableName: 'paystep-main', Item: { pk: 'pre', sk: 'landed', v: 2 } }),
+  );
+  await first.doc.send(new PutCommand({ TableName: 'paystep-main', Item: { pk: 'pre', sk: 'lost', v: 1 } }));
+  await first.doc.send(
+    new PutCommand({ TableName: 'paystep-main', Item: { pk: 'pre', sk: 'failed', v: 1 } }),
+  );
+  await first.dyn.drain();
+  await first.dyn.stop();
+  running.splice(running.indexOf(first.dyn), 1);
+  // Simulate a crash: records journaled by writes that LevelDB had (landed: the item is v 2) or did
+  // not have (lost: the item is still v 1), and one whose write failed (a drop line follows it).
+  const journal = path.join(dir, 'streams', 'main.jsonl');
+  const rec = (sk: string, seq: number, from: number, to: number) => {
+    const keys = { pk: { S: 'pre' }, sk: { S: sk } };
+    return (
+      JSON.stringify({
+        t: 'rec',
+        lock: `paystep-main\u0000${JSON.stringify(keys)}`,
+        shard: 0,
+        seq,
+        pre: 1,
+        rec: {
+          eventID: `e${seq}`,
+          eventName: 'MODIFY',
+          eventVersion: '1.1',
+          eventSource: 'aws:dynamodb',
+          awsRegion: 'local',
+          eventSourceARN: 'arn',
+          dynamodb: {
+            Keys: keys,
+            OldImage: { ...keys, v: { N: String(from) } },
+            NewImage: { ...keys, v: { N: String(to) } },
+            SequenceNumber: String(seq).padStart(21, '0'),
+            SizeBytes: 1,
+            StreamViewType: 'NEW_AND_OLD_IMAGES',
+          },
+        },
+      }) + '\n'
+    );
+  };
+  appendFileSync(journal, rec('landed', 4, 1, 2));
+  appendFileSync(journal, rec('lost', 5, 1, 2));
+  appendFileSync(journal, rec('failed', 6, 1, 2) + JSON.stringify({ t: 'drop', seq: 6 }) + '\n');
+
+  const second = await open(dir, ok);
+  await second.dyn.drain();
+  expect(allRecords(second.delivered).map((r) => `${skOf(r)} ${seqOf(r)}`)).toEqual([
+    `landed ${'4'.padStart(21, '0')}`,
+  ]);
+  // Sequence numbers go on after the highest journaled, void ones included.
+  await second.doc.send(new PutCommand({ TableName: 'paystep-main', Item: { pk: 'pre', sk: 'lost', v: 3 } }));
+  await second.dyn.drain();
+  const last = allRecords(second.delivered).at(-1);
+  expect(last).toMatchObject({
+    eventName: 'MODIFY',
+    dynamodb: {
+      OldImage: { v: { N: '1' } },
+      NewImage: { v: { N: '3' } },
+      SequenceNumber: '7'.padStart(21, '0'),
+    },
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * DynamoDB without sockets inside the runtime's process.
+ *
+ * The handlers' SDK clients and the local DynamoDB run in one process, yet each call used to cross
+ * two HTTP hops: SDK → proxy (lib/local/dynamodb.ts) → dynalite, each with its sockets, HTTP
+ * parsing and writes (about a quarter of the runtime's CPU, docs/performance.md). Both hops become
+ * function calls here, and nothing else changes:
+ *
+ * - `InProcessDynamoHandler` is an SDK request handler (the Smithy HttpHandler interface:
+ *   `handle(request)` → `{ response }`). It hands the serialized request — the bytes the SDK would
+ *   have sent, signed — to the proxy's request function (`LocalDynamo.handleRequest`: permissions,
+ *   the batch split) and answers with the reply's status, headers and bytes. The SDK serializes,
+ *   signs, retries and parses exactly as over HTTP; the calling function is the one whose invocation
+ *   the call runs in (lib/local/permissions.ts `currentFunction`), as the socket told before.
+ * - `callDynalite` runs dynalite's own HTTP request handler (its validation, expression parsing,
+ *   condition checks and error bodies: the same answers as on its port) on an in-memory request and
+ *   response instead of a socket.
+ *
+ * The runtime registers its handler for its DynamoDB endpoint in a process-global table
+ * (`registerInProcess`); `clients.ddb()` (lambdas/shared/aws.ts) uses the handler registered for
+ * AWS_ENDPOINT_URL_DYNAMODB, if any, and HTTP otherwise: a process without a runtime in it (another
+ * CLI process, a test's own client, AWS) never finds one.
+ */
+import { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { HttpHandlerOptions, HttpRequest, HttpResponse } from '@smithy/types';
+import { currentFunction } from './permissions.ts';
+
+export interface Reply {
+  status: number;
+  headers: http.OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** The request listener of dynalite's HTTP server (bound to its store). */
+export function requestListenerOf(server: http.Server): RequestListener {
+  const listener = server.listeners('request')[0] as RequestListener | undefined;
+  if (typeof listener !== 'function') throw new Error('dynalite server has no request listener');
+  return listener;
+}
+
+/**
+ * One request through dynalite's HTTP handler without a socket. dynalite reads `method`, `url`,
+ * `headers` and the body events of the request, and answers through `statusCode`, `setHeader` and
+ * `end` (index.js `httpHandler`, `sendData`).
+ */
+export function callDynalite(
+  listener: RequestListener,
+  method: string,
+  url: string,
+  headers: http.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = new EventEmitter() as EventEmitter & {
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+    };
+    req.method = method;
+    req.url = url;
+    req.headers = {};
+    for (const [k, v] of Object.entries(headers))
+      if (v !== undefined) req.headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+    const out: http.OutgoingHttpHeaders = {};
+    const res = {
+      statusCode: 200,
+      contentType: undefined as string | undefined,
+      headersSent: false,
+      setHeader(name: string, value: string | number) {
+        const key = name.toLowerCase();
+        if (key !== 'content-length' && key !== 'transfer-encoding') out[key] = String(value);
+        return res;
+      },
+      end(data?: string | Buffer) {
+        res.headersSent = true;
+        resolve({
+          status: res.statusCode,
+          headers: out,
+          body:
+            data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'),
+        });
+      },
+    };
+    try {
+      listener(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
+      if (body.length > 0) req.emit('data', body);
+      req.emit('end');
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+/** What the SDK handler needs of the local DynamoDB (LocalDynamo). */
+export interface InProcessTarget {
+  /** False once the service stops taking requests. */
+  accepting(): boolean;
+  handleRequest(r: {
+    method: string;
+    url: string;
+    headers: http.OutgoingHttpHeaders;
+    body: Buffer;
+    caller: string | undefined;
+  }): Promise<Reply>;
+}
+
+function bodyBytes(body: unknown): Buffer {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new Error('in-process DynamoDB handler: streaming request bodies are not supported');
+}
+
+/** The local DynamoDB serving each endpoint from this process (shared by every copy of this module). */
+const TARGETS = Symbol.for('paystep.local.dynamodbTargets');
+/** Process-global, shared with lambdas/shared/aws.ts (which must not import lib/local). */
+const REGISTRY = Symbol.for('paystep.local.requestHandlers');
+
+function globalMap<V>(key: symbol): Map<string, V> {
+  const g = globalThis as unknown as Record<symbol, Map<string, V> | undefined>;
+  return (g[key] ??= new Map<string, V>());
+}
+
+/**
+ * An SDK request handler for one endpoint: while a local DynamoDB in this process serves that
+ * endpoint, requests are handed to it directly; otherwise (stopped, or served by another process
+ * now) they go over HTTP as usual. Looked up per request, so a client outlives a runtime restarted
+ * on the same endpoint, as it would over HTTP.
+ */
+export class InProcessDynamoHandler {
+  readonly metadata = { handlerProtocol: 'in-process' };
+  readonly endpoint: string;
+  private http?: NodeHttpHandler;
+
+  constructor(endpoint: string) {
+    this.endpoint = endpoint;
+  }
+
+  async handle(request: HttpRequest, options?: HttpHandlerOptions): Promise<{ response: HttpResponse }> {
+    const target = globalMap<InProcessTarget>(TARGETS).get(this.endpoint);
+    if (!target?.accepting()) {
+      this.http ??= new NodeHttpHandler();
+      return this.http.handle(request as Parameters<NodeHttpHandler['handle']>[0], options);
+    }
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = v;
+    const query = Object.entries(request.query ?? {})
+      .flatMap(([k, v]) =>
+        (Array.isArray(v) ? v : [v]).map((x) =>
+          x === null ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(x)}`,
+        ),
+      )
+      .join('&');
+    const reply = await target.handleRequest({
+      method: request.method,
+      url: `${request.path || '/'}${query ? `?${query}` : ''}`,
+      headers,
+      body: bodyBytes(request.body),
+      caller: currentFunction(),
+    });
+    const responseHeaders: Record<string, string> = {};
+    for (const [k, v] of Object.entries(reply.headers))
+      if (v !== undefined) responseHeaders[k] = Array.isArray(v) ? v.join(', ') : String(v);
+    responseHeaders['content-length'] = String(reply.body.length);
+    return {
+      response: { statusCode: reply.status, reason: undefined, headers: responseHeaders, body: reply.body },
+    };
+  }
+
+  updateHttpClientConfig(): void {
+    // nothing to configure in-process; the HTTP fallback keeps its defaults
+  }
+
+  httpHandlerConfigs(): Record<string, never> {
+    return {};
+  }
+
+  destroy(): void {
+    this.http?.destroy();
+  }
+}
+
+/** `target` serves `endpoint` in this process: clients created for it from now on skip the socket. */
+export function registerInProcess(endpoint: string, target: InProcessTarget): void {
+  globalMap<InProcessTarget>(TARGETS).set(endpoint, target);
+  const handlers = globalMap<unknown>(REGISTRY);
+  if (!handlers.has(endpoint)) handlers.set(endpoint, new InProcessDynamoHandler(endpoint));
+}
+
+/** `target` stopped serving `endpoint` (clients already created fall back to HTTP). */
+export function unregisterInProcess(endpoint: string, target: InProcessTarget): void {
+  const targets = globalMap<InProcessTarget>(TARGETS);
+  if (targets.get(endpoint) !== target) return;
+  targets.delete(endpoint);
+  globalMap<unknown>(REGISTRY).delete(endpoint);
+}

@@ -208,8 +208,12 @@ describeInBrowser('every console screen in the browser', () => {
     expect(await h1()).toBe('Reviews');
     const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: held.id as string }) });
     await checkScreen(page, 'reviews');
-    await row.getByLabel('Reason for the decision').fill('Known customer, verified by phone');
-    await row.getByRole('button', { name: 'Approve' }).click();
+    // By keyboard alone: type the reason, Tab to Approve, Enter.
+    await row.getByLabel('Reason for the decision').focus();
+    await page.keyboard.type('Known customer, verified by phone');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Approve');
+    await page.keyboard.press('Enter');
     await page.waitForURL((u) => u.pathname === '/console/reviews');
     expect(await flash()).toMatch(new RegExp(`^Review of ${held.id} approved: the payment is `));
     expect(await page.getByRole('link', { name: held.id as string }).count()).toBe(0);

@@ -142,7 +142,7 @@ export function statesTable(x: LoadedExecution): Html {
               ${v.exited ? duration(v.durationMs) : x.path.current === v.name ? 'in progress' : '—'}
             </td>
             <td class="num">${v.attempts || '—'}</td>
-            <td>
+            <td class="error">
               ${v.error ? html`${v.error}${v.cause ? html`<br /><small>${v.cause.slice(0, 500)}</small>` : ''}` : '—'}
             </td>
             <td>${jsonDetails('input', v.input)}</td>

@@ -65,7 +65,7 @@ function disputes(d: HomeData): Html {
                 <a href="${consoleHref(`/payments/${x.payment_id}`)}"><code>${x.payment_id}</code></a>
               </td>
               <td>${x.reason}</td>
-              <td class="num">${formatAmount(x.amount, x.currency)} ${x.currency.toUpperCase()}</td>
+              <td class="num">${formatAmount(x.amount, x.currency)}</td>
             </tr>`,
         )}
     </tbody>

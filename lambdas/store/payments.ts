@@ -606,9 +606,8 @@ export const MAX_INLINE_ENTRIES = 100;
 
 /**
  * Keeps the payment's `timeline` list bounded: when a write left more than MAX_INLINE_ENTRIES on it
- * (`item`: what the write returned), the oldest half is written as entry items (sk `EVENT#<k>`:
- * the same key, so a repeated spill rewrites the same items) and then removed from the list, only
- * while the list still starts with them. A crash in between leaves an entry in both places:
+ * (`item`: what the write returned), the oldest are written as entry items (sk `EVENT#<k>`: the
+ * same key, so a repeated spill rewrites the same items) and then removed from the list. A crash in between leaves an entry in both places:
  * `timeline` reads it once.
  */
 async function spillTimeline(id: string, item: Record<string, unknown>): Promise<void> {
@@ -622,14 +621,16 @@ async function spillTimeline(id: string, item: Record<string, unknown>): Promise
         Item: { pk: `PAYMENT#${id}`, sk: `EVENT#${String(k)}`, kind: 'payment_event', ...entry },
       }),
     );
+  // The rest replaces the list only while it is the list that was read (a write that appended
+  // meanwhile spills on its own).
   await conditionalWrite(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
-      UpdateExpression: `REMOVE ${moved.map((_, i) => `#tl[${i}]`).join(', ')}`,
-      ConditionExpression: 'attribute_exists(pk) AND #tl[0].#k = :k0',
+      UpdateExpression: 'SET #tl = :rest',
+      ConditionExpression: 'attribute_exists(pk) AND size(#tl) = :n AND #tl[0].#k = :k0',
       ExpressionAttributeNames: { '#tl': 'timeline', '#k': 'k' },
-      ExpressionAttributeValues: { ':k0': moved[0]!.k },
+      ExpressionAttributeValues: { ':rest': list.slice(moved.length), ':n': list.length, ':k0': moved[0]!.k },
     }),
   );
 }

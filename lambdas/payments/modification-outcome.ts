@@ -168,6 +168,11 @@ function meaning(
  * pending modification: applies its outcome. False when the fact resolves nothing (no modification
  * pending, another action, or another modification's fact).
  */
+/** Whether `applyModificationFact` could change payment `p` (else it reads it and returns false). */
+export function modificationFactMayApply(p: Payment, fact: PaymentFact): boolean {
+  return meaning(fact.event) !== undefined && !!p.pending_modification && p.status === 'authorized';
+}
+
 export async function applyModificationFact(paymentId: string, fact: PaymentFact): Promise<boolean> {
   const m = meaning(fact.event);
   if (!m) return false;

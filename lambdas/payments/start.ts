@@ -12,7 +12,7 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import type { Payment } from '../domain/payment.ts';
-import { addEvent, annotate, createPayment } from '../store/payments.ts';
+import { annotate, createPayment } from '../store/payments.ts';
 import type { CreatePayment } from './validation.ts';
 import { waitForPayment } from './wait.ts';
 
@@ -63,15 +63,17 @@ export async function startPayment(s: StartPayment): Promise<Payment> {
     updated: now,
     version: 1,
   };
-  const created = await createPayment(payment, nowMs); // false: resumed
-  if (created)
-    await addEvent(id, {
+  // The `created` entry goes with the payment's own put; the workflow's first step records that
+  // it started (lambdas/payments/steps/screen.ts), so starting it costs no write here.
+  await createPayment(payment, nowMs, [
+    {
       type: 'created',
       amount: body.amount,
       currency: body.currency,
       capture_method: body.capture_method,
       idempotency_key: s.idempotencyKey,
-    });
+    },
+  ]); // false: resumed
   try {
     await clients.sfn().send(
       new StartExecutionCommand({
@@ -80,14 +82,16 @@ export async function startPayment(s: StartPayment): Promise<Payment> {
         input: JSON.stringify({ payment_id: id }),
       }),
     );
-    await addEvent(id, { type: 'workflow', execution_arn: executionArn, event: 'started' });
   } catch (err) {
     if (!(err instanceof ExecutionAlreadyExists)) {
       // The client's retry with the same key resumes here; until then the payment is visibly stuck.
       logger.error('could not start the payment workflow', { paymentId: id, error: err as Error });
-      await annotate(id, {
-        needs_attention: { reason: 'workflow not started', since: now, status: 'processing' },
-      }).catch(() => undefined);
+      await annotate(
+        id,
+        { needs_attention: { reason: 'workflow not started', since: now, status: 'processing' } },
+        [],
+        [{ type: 'workflow', event: 'not started', execution_arn: executionArn, error: (err as Error).name }],
+      ).catch(() => undefined);
       throw err;
     }
   }

@@ -45,6 +45,8 @@ export interface UpdateOptions {
   setIfAbsent?: Record<string, unknown>;
   /** `SET map.key = value`, for entries of map attributes: `{ map: { key: value } }`. */
   setEntries?: Record<string, Record<string, unknown>>;
+  /** `SET name = list_append(if_not_exists(name, []), value)`: elements appended to a list (empty: skipped). */
+  append?: Record<string, unknown[]>;
   /** The write's condition (ConditionExpression), with its own placeholders. */
   condition?: Condition;
 }
@@ -91,6 +93,11 @@ export function updateExpression(
   for (const [map, entries] of Object.entries(more.setEntries ?? {})) {
     const m = name(map);
     for (const [k, v] of defined(entries)) sets.push(`${m}.${name(k)} = ${value(v)}`);
+  }
+  for (const [k, v] of Object.entries(more.append ?? {})) {
+    if (!v.length) continue;
+    const a = name(k);
+    sets.push(`${a} = list_append(if_not_exists(${a}, ${value([])}), ${value(v)})`);
   }
   const adds = defined(more.add).map(([k, v]) => `${name(k)} ${value(v)}`);
   const removes = remove.map(name);

@@ -65,9 +65,23 @@ export async function recordEntry(e: LedgerEntry): Promise<boolean> {
   return true;
 }
 
+/**
+ * What this container has marked (`<day>#<merchant>`), per DynamoDB client (a host that points the
+ * clients elsewhere, `resetClients`, starts afresh): the item is never changed or removed once put,
+ * so marking it again is a write with no effect. Bounded: cleared when it grows large (a cleared
+ * entry is only marked once more).
+ */
+const markedBy = new WeakMap<object, Set<string>>();
+const MAX_MARKED = 10_000;
+
 /** Notes that a merchant had activity on a day (which merchants the daily reports cover). */
 export async function markActivity(day: string, merchantId: string): Promise<void> {
-  await clients.ddb().send(
+  const k = `${day}#${merchantId}`;
+  const ddb = clients.ddb();
+  let marked = markedBy.get(ddb);
+  if (!marked) markedBy.set(ddb, (marked = new Set()));
+  if (marked.has(k)) return;
+  await ddb.send(
     new PutCommand({
       TableName: table(),
       Item: {
@@ -78,6 +92,8 @@ export async function markActivity(day: string, merchantId: string): Promise<voi
       },
     }),
   );
+  if (marked.size >= MAX_MARKED) marked.clear();
+  marked.add(k);
 }
 
 /** Merchants with activity on a day, sorted. */

@@ -1,8 +1,11 @@
 /**
  * Payments in DynamoDB (table `main`).
  *
- *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys)
- *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>        timeline entries (status changes, attempts, workflow)
+ *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys);
+ *                                               `timeline`: the entries written with the payment's own
+ *                                               writes (created, status changes, risk, routing, attempts)
+ *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>#<rnd>  timeline entries that accompany no payment write
+ *                                               (webhooks, refunds, disputes, reviews, sweeper …)
  *   gsi1pk MERCHANT#<merchant>#PAYMENTS  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
  *   gsi2pk OPEN#payment#<shard>  gsi2sk <status change ms>#<id>   while processing, requires_action
  *                                                            or authorized (lambdas/store/open-items.ts)
@@ -11,6 +14,14 @@
  * Every status change goes through `transition`, a conditional update that succeeds only from an
  * allowed previous status (docs/states.md) and bumps `version`; a stale or repeated step fails the
  * condition and changes nothing.
+ *
+ * Timeline entries go with the write they record: `createPayment`, `transition` (its status change),
+ * `annotate`, `recordPaymentAttempt`, `moveToNextProcessor`, … append them to the payment's internal
+ * `timeline` list in the same PutItem/UpdateItem, so the change and its entry are one write and
+ * neither exists without the other. `addEvent` is for entries that accompany no payment write: an
+ * item of its own. `timeline(id)` merges both, ordered by the entry key (`<ms>#<seq>#<random>`). The
+ * list stays small (a payment's own writes are few); past MAX_INLINE_ENTRIES its oldest entries are
+ * moved to items of their own (`spillTimeline`), so the payment stays far from the 400 KB item limit.
  */
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -19,6 +30,7 @@ import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.
 import { allOf, statusIn, updateExpression } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
+import { paymentChanged } from './payment-changes.ts';
 import { putSearchItems } from './payment-search.ts';
 import { cursorPage, queryAll, startKeyOf } from './pages.ts';
 import { config } from '../shared/config.ts';
@@ -44,6 +56,7 @@ const INTERNAL = [
   'refunds_released',
   'refunds_reserved',
   'modifications_requested',
+  'timeline',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -62,11 +75,17 @@ export class TransitionRejected extends PaystepError {
 }
 
 /**
- * Stores a new payment; false if a payment with its id exists (a resumed request wrote it). Its
- * search lookups (order id, email: lambdas/store/payment-search.ts) are written first, so a stored
- * payment always has them (a retry writes the same ones again).
+/**
+ * Stores a new payment, with its first timeline entries (`entries`, e.g. `created`) in the same
+ * write; false if a payment with its id exists (a resumed request wrote it). Its search lookups
+ * (order id, email: lambdas/store/payment-search.ts) are written first, so a stored payment always
+ * has them (a retry writes the same ones again).
  */
-export async function createPayment(p: Payment, createdMs = p.created * 1000): Promise<boolean> {
+export async function createPayment(
+  p: Payment,
+  createdMs = p.created * 1000,
+  entries: TimelineEntry[] = [],
+): Promise<boolean> {
   await putSearchItems(p, createdMs);
   return putIfAbsent(table(), {
     ...key(p.id),
@@ -76,6 +95,7 @@ export async function createPayment(p: Payment, createdMs = p.created * 1000): P
     gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
     gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
     ...openIndex('payment', p.id, p.status, createdMs).set,
+    ...(entries.length ? { timeline: entries.map((e) => storedEntry(e)) } : {}),
   });
 }
 
@@ -84,6 +104,21 @@ export async function getPayment(id: string, consistent = true): Promise<Payment
     .ddb()
     .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: consistent }));
   return out.Item ? toPayment(out.Item) : undefined;
+}
+
+/** The payment and the task token its workflow waits on (one read). */
+export async function getPaymentState(
+  id: string,
+): Promise<{ payment: Payment; token?: string; kind?: string } | undefined> {
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: true }));
+  if (!out.Item) return undefined;
+  return {
+    payment: toPayment(out.Item),
+    token: out.Item.task_token as string | undefined,
+    kind: out.Item.task_token_kind as string | undefined,
+  };
 }
 
 /** The payment if it belongs to the merchant (another merchant's payment reads as missing). */
@@ -114,8 +149,15 @@ export interface TransitionOptions {
   set?: Record<string, unknown>;
   /** Attributes removed. */
   remove?: string[];
-  /** Timeline entry recorded with the change. */
+  /** The note of the `status_changed` timeline entry recorded with the change. */
   note?: string;
+  /** Other timeline entries recorded in the same write, before the status change's own. */
+  entries?: TimelineEntry[];
+  /**
+   * Records authorization attempt `attempt.attempt` on the payment (`attempts[]`) in the same
+   * write, once: the write's condition also requires that attempt not to be recorded yet.
+   */
+  attempt?: PaymentAttempt;
   /** Overrides the allowed previous statuses (narrower only, e.g. capture only from authorized). */
   from?: PaymentStatus[];
   /**
@@ -145,20 +187,46 @@ export async function transition(
         values: { ':pmk': opts.modificationKey },
       }
     : undefined;
+  const once = opts.attempt
+    ? {
+        expression: 'attribute_not_exists(#att) OR size(#att) < :att_n',
+        names: { '#att': 'attempts' },
+        values: { ':att_n': opts.attempt.attempt },
+      }
+    : undefined;
+  const entries = [...(opts.entries ?? []), { type: 'status_changed', status: to, note: opts.note }];
   const update = updateExpression(
     { status: to, updated: Math.floor(nowMs / 1000), ...opts.set, ...index.set },
     [...(opts.remove ?? []), ...index.remove],
-    { add: { version: 1 }, condition: allOf(statusIn(from), pending) },
+    {
+      add: { version: 1 },
+      append: {
+        timeline: entries.map((e) => storedEntry(e, nowMs)),
+        ...(opts.attempt ? { attempts: [opts.attempt] } : {}),
+      },
+      condition: allOf(statusIn(from), pending, once),
+    },
   )!;
   const written = await conditionalUpdate(
     new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
   );
   if (written) {
-    await addEvent(id, { type: 'status_changed', status: to, note: opts.note });
-    return { changed: true, payment: toPayment(written) };
+    const payment = toPayment(written);
+    paymentChanged(id, payment);
+    await spillTimeline(id, written);
+    return { changed: true, payment };
   }
   const current = await getPayment(id);
   if (current && current.status === to) return { changed: false, payment: current };
+  // The attempt was recorded by an earlier write of its own (recordPaymentAttempt): the change
+  // itself is still to be made.
+  if (
+    opts.attempt &&
+    current &&
+    from.includes(current.status) &&
+    (current.attempts?.length ?? 0) >= opts.attempt.attempt
+  )
+    return transition(id, to, { ...opts, attempt: undefined });
   throw new TransitionRejected(id, to, current?.status);
 }
 
@@ -181,6 +249,7 @@ export async function recordSettlement(
       TableName: table(),
       Key: key(id),
       ...updateExpression({ settlement, updated: Math.floor(Date.now() / 1000) }, [], {
+        append: { timeline: [storedEntry({ type: 'settlement', processor, payout_id: payoutId, date })] },
         condition: {
           expression: 'attribute_exists(pk) AND (attribute_not_exists(settlement) OR settlement = :null)',
           values: { ':null': null },
@@ -188,7 +257,6 @@ export async function recordSettlement(
       })!,
     }),
   );
-  if (recorded) await addEvent(id, { type: 'settlement', processor, payout_id: payoutId, date });
   // Also when the settlement was recorded before: a crash between the two writes must not leave a
   // paid-out payment `captured` (the guarded transition changes nothing when it already moved).
   await transition(id, 'settled', {
@@ -252,11 +320,23 @@ export async function requestModification(
     ...draft,
     idempotency_key: n === 1 ? `${id}:${action}` : `${id}:${action}:${n}`,
   };
-  const written = await conditionalWrite(
+  const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
       ...updateExpression({ pending_modification: pending, modifications_requested: n }, [], {
+        append: {
+          timeline: [
+            storedEntry({
+              type: 'modification',
+              event: 'requested',
+              action,
+              amount: details.amount,
+              reason: details.reason,
+              idempotency_key: pending.idempotency_key,
+            }),
+          ],
+        },
         condition: {
           expression:
             'attribute_exists(pk) AND #status = :from AND (attribute_not_exists(pending_modification) OR pending_modification = :null)',
@@ -264,17 +344,11 @@ export async function requestModification(
           values: { ':from': from, ':null': null },
         },
       })!,
+      ReturnValues: 'ALL_NEW',
     }),
   );
   if (written) {
-    await addEvent(id, {
-      type: 'modification',
-      event: 'requested',
-      action,
-      amount: details.amount,
-      reason: details.reason,
-      idempotency_key: pending.idempotency_key,
-    });
+    paymentChanged(id, toPayment(written));
     return pending;
   }
   return requestModification(id, action, details); // changed meanwhile: decide again on what is there
@@ -286,7 +360,7 @@ export async function markModificationPending(
   idempotencyKey: string,
   reference?: string,
 ): Promise<boolean> {
-  return conditionalWrite(
+  const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
@@ -298,8 +372,11 @@ export async function markModificationPending(
           values: { ':pmk': idempotencyKey },
         },
       })!,
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (written) paymentChanged(id, toPayment(written));
+  return written !== undefined;
 }
 
 /**
@@ -311,7 +388,7 @@ export async function markModificationHeld(
   idempotencyKey: string,
   held: { incident_id: string; since: number } | undefined,
 ): Promise<boolean> {
-  return conditionalWrite(
+  const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
@@ -319,8 +396,11 @@ export async function markModificationHeld(
       ConditionExpression: 'attribute_exists(pk) AND #pm.#pmk = :pmk',
       ExpressionAttributeNames: { '#pm': 'pending_modification', '#pmk': 'idempotency_key', '#held': 'held' },
       ExpressionAttributeValues: { ':pmk': idempotencyKey, ...(held ? { ':held': held } : {}) },
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (written) paymentChanged(id, toPayment(written));
+  return written !== undefined;
 }
 
 /**
@@ -334,7 +414,7 @@ export async function clearModification(
   error: { code: string; message: string },
 ): Promise<boolean> {
   const field = pending.action === 'capture' ? 'last_capture_error' : 'last_cancel_error';
-  return conditionalWrite(
+  const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
@@ -345,8 +425,11 @@ export async function clearModification(
           values: { ':pmk': pending.idempotency_key },
         },
       })!,
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (written) paymentChanged(id, toPayment(written));
+  return written !== undefined;
 }
 
 /**
@@ -384,18 +467,33 @@ export async function clearTaskToken(id: string, token: string): Promise<void> {
 
 /**
  * Records authorization attempt `entry.attempt` on the payment, once: a replayed step finds it
- * recorded and changes nothing. Returns whether it was recorded now.
+ * recorded and changes nothing. Returns whether it was recorded now. (A status change that comes
+ * with the attempt records it in its own write: `transition`'s `attempt`.)
  */
-export async function recordPaymentAttempt(id: string, entry: PaymentAttempt): Promise<boolean> {
+export async function recordPaymentAttempt(
+  id: string,
+  entry: PaymentAttempt,
+  entries: TimelineEntry[] = [],
+): Promise<boolean> {
   const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
-      UpdateExpression: 'SET attempts = list_append(if_not_exists(attempts, :empty), :a)',
-      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(attempts) OR size(attempts) < :n)',
-      ExpressionAttributeValues: { ':empty': [], ':a': [entry], ':n': entry.attempt },
+      ...updateExpression({}, [], {
+        append: { attempts: [entry], timeline: entries.map((e) => storedEntry(e)) },
+        condition: {
+          expression: 'attribute_exists(pk) AND (attribute_not_exists(#att) OR size(#att) < :att_n)',
+          names: { '#att': 'attempts' },
+          values: { ':att_n': entry.attempt },
+        },
+      })!,
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (written) {
+    paymentChanged(id, toPayment(written));
+    await spillTimeline(id, written);
+  }
   return written !== undefined;
 }
 
@@ -407,6 +505,7 @@ export async function recordPaymentAttempt(id: string, entry: PaymentAttempt): P
 export async function moveToNextProcessor(
   id: string,
   entry: PaymentAttempt & { next: NonNullable<PaymentAttempt['next']> },
+  entries: TimelineEntry[] = [],
 ): Promise<boolean> {
   const next = entry.next;
   const written = await conditionalUpdate(
@@ -414,11 +513,12 @@ export async function moveToNextProcessor(
       TableName: table(),
       Key: key(id),
       UpdateExpression:
-        'SET attempts = list_append(if_not_exists(attempts, :empty), :a), processor = :p, authorize_attempt = :n1, processor_reference = :null, updated = :u',
+        'SET attempts = list_append(if_not_exists(attempts, :empty), :a), processor = :p, authorize_attempt = :n1, processor_reference = :null, updated = :u, #tl = list_append(if_not_exists(#tl, :empty), :tl)',
       ConditionExpression:
         'attribute_exists(pk) AND #status = :processing AND (attribute_not_exists(authorize_attempt) OR authorize_attempt = :n)',
-      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeNames: { '#status': 'status', '#tl': 'timeline' },
       ExpressionAttributeValues: {
+        ':tl': entries.map((e) => storedEntry(e)),
         ':empty': [],
         ':a': [entry],
         ':p': next.processor,
@@ -428,8 +528,13 @@ export async function moveToNextProcessor(
         ':u': Math.floor(Date.now() / 1000),
         ':processing': 'processing',
       },
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (written) {
+    paymentChanged(id, toPayment(written));
+    await spillTimeline(id, written);
+  }
   return written !== undefined;
 }
 
@@ -452,22 +557,33 @@ export async function markAuthorizeSent(id: string, n: number): Promise<boolean>
   return written !== undefined;
 }
 
-/** Sets attributes without a status change (e.g. a task token, the execution ARN). */
+/**
+ * Sets attributes without a status change (e.g. a task token, the execution ARN), with the
+ * timeline entries that record it (`entries`) in the same write.
+ */
 export async function annotate(
   id: string,
   set: Record<string, unknown>,
   remove: string[] = [],
+  entries: TimelineEntry[] = [],
 ): Promise<void> {
-  const update = updateExpression(set, remove);
+  const update = updateExpression(set, remove, {
+    append: { timeline: entries.map((e) => storedEntry(e)) },
+  });
   if (!update) return;
-  await clients.ddb().send(
+  const out = await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
       ConditionExpression: 'attribute_exists(pk)',
       ...update,
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  if (out.Attributes) {
+    paymentChanged(id, toPayment(out.Attributes));
+    await spillTimeline(id, out.Attributes);
+  }
 }
 
 export interface TimelineEntry {
@@ -478,27 +594,89 @@ export interface TimelineEntry {
 }
 
 let seq = 0;
-export async function addEvent(id: string, entry: TimelineEntry): Promise<void> {
-  const ms = Date.now();
+/** The order key of a new entry: `<ms, 13 digits>#<seq, 6>#<random, 6 hex>` (an entry item's sk is `EVENT#` + it). */
+function entryKey(ms: number): string {
   seq = (seq + 1) % 1_000_000;
-  const sk = `EVENT#${String(ms).padStart(13, '0')}#${String(seq).padStart(6, '0')}#${randomBytes(3).toString('hex')}`;
+  return `${String(ms).padStart(13, '0')}#${String(seq).padStart(6, '0')}#${randomBytes(3).toString('hex')}`;
+}
+
+/** A timeline entry as the payment's `timeline` list keeps it: its order key `k`, `at`, and its defined fields. */
+function storedEntry(entry: TimelineEntry, ms = Date.now()): Record<string, unknown> {
   const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
-  await clients.ddb().send(
-    new PutCommand({
+  return { k: entryKey(ms), at: new Date(ms).toISOString(), ...clean };
+}
+
+/** Entries kept on the payment item at most; older ones move to items of their own. */
+export const MAX_INLINE_ENTRIES = 100;
+
+/**
+ * Keeps the payment's `timeline` list bounded: when a write left more than MAX_INLINE_ENTRIES on it
+ * (`item`: what the write returned), the oldest are written as entry items (sk `EVENT#<k>`: the
+ * same key, so a repeated spill rewrites the same items) and then removed from the list. A crash in between leaves an entry in both places:
+ * `timeline` reads it once.
+ */
+async function spillTimeline(id: string, item: Record<string, unknown>): Promise<void> {
+  const list = item.timeline;
+  if (!Array.isArray(list) || list.length <= MAX_INLINE_ENTRIES) return;
+  const moved = (list as Record<string, unknown>[]).slice(0, list.length - MAX_INLINE_ENTRIES / 2);
+  for (const { k, ...entry } of moved)
+    await clients.ddb().send(
+      new PutCommand({
+        TableName: table(),
+        Item: { pk: `PAYMENT#${id}`, sk: `EVENT#${String(k)}`, kind: 'payment_event', ...entry },
+      }),
+    );
+  // The rest replaces the list only while it is the list that was read (a write that appended
+  // meanwhile spills on its own).
+  await conditionalWrite(
+    new UpdateCommand({
       TableName: table(),
-      Item: { pk: `PAYMENT#${id}`, sk, kind: 'payment_event', at: new Date(ms).toISOString(), ...clean },
+      Key: key(id),
+      UpdateExpression: 'SET #tl = :rest',
+      ConditionExpression: 'attribute_exists(pk) AND size(#tl) = :n AND #tl[0].#k = :k0',
+      ExpressionAttributeNames: { '#tl': 'timeline', '#k': 'k' },
+      ExpressionAttributeValues: { ':rest': list.slice(moved.length), ':n': list.length, ':k0': moved[0]!.k },
     }),
   );
 }
 
+/**
+ * Records an entry that accompanies no write of the payment (a webhook compared, a refund, a
+ * review …): an item of its own. An entry that records a change of the payment goes with that
+ * change instead (`entries` of `transition`, `annotate`, …).
+ */
+export async function addEvent(id: string, entry: TimelineEntry): Promise<void> {
+  const { k, ...stored } = storedEntry(entry);
+  await clients.ddb().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: `PAYMENT#${id}`, sk: `EVENT#${String(k)}`, kind: 'payment_event', ...stored },
+    }),
+  );
+}
+
+/**
+ * The payment's timeline, oldest first: the entries on the payment item and the entry items, in
+ * one query (sk from `EVENT#` to `PAYMENT`: the dispute items, `DISPUTE#…`, sort before).
+ */
 export async function timeline(id: string): Promise<TimelineEntry[]> {
   const items = await queryAll({
     TableName: table(),
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-    ExpressionAttributeValues: { ':pk': `PAYMENT#${id}`, ':e': 'EVENT#' },
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :e AND :p',
+    ExpressionAttributeValues: { ':pk': `PAYMENT#${id}`, ':e': 'EVENT#', ':p': 'PAYMENT' },
     ConsistentRead: true,
   });
-  return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...rest }) => rest as TimelineEntry);
+  const byKey = new Map<string, TimelineEntry>();
+  for (const it of items) {
+    if (it.sk === 'PAYMENT') {
+      for (const { k, ...entry } of (it.timeline ?? []) as Record<string, unknown>[])
+        byKey.set(String(k), entry as TimelineEntry);
+    } else if (typeof it.sk === 'string' && it.sk.startsWith('EVENT#')) {
+      const { pk: _pk, sk, kind: _kind, ...entry } = it;
+      byKey.set(String(sk).slice('EVENT#'.length), entry as TimelineEntry);
+    }
+  }
+  return [...byKey.keys()].sort().map((k) => byKey.get(k)!);
 }
 
 export interface ListFilters {

@@ -27,12 +27,12 @@ import type { ConnectorFact, PaymentFact } from '../connectors/facts.ts';
 import type { WebhookFormat } from '../connectors/webhooks.ts';
 import type { PaymentStatus } from '../domain/payment.ts';
 import { applyDisputeFact } from '../disputes/facts.ts';
-import { applyModificationFact } from '../payments/modification-outcome.ts';
+import { applyModificationFact, modificationFactMayApply } from '../payments/modification-outcome.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
 import { isIdOf } from '../shared/input.ts';
-import { annotate, getPayment } from '../store/payments.ts';
+import { annotate, getPayment, getPaymentState, type TimelineEntry } from '../store/payments.ts';
 import { paymentIdForReference } from '../store/processor-facts.ts';
-import { applyPaymentEvent, type EventInfo } from './payments.ts';
+import { applyPaymentEvent, passivePaymentEvent, type EventInfo, type PaymentState } from './payments.ts';
 
 export type EventOutcome = 'applied' | 'recorded' | 'ignored' | 'unknown_object';
 
@@ -75,16 +75,7 @@ async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOu
   if (!paymentId) return 'ignored'; // not a paystep payment
   // The outcome of a pending capture or cancel (lambdas/payments/modification-outcome.ts).
   const resolved = await applyModificationFact(paymentId, fact);
-  const outcome = await applyPaymentEvent(
-    paymentId,
-    {
-      processor: fact.processor,
-      reference: fact.reference,
-      stage: stageOf(fact.event),
-      raw: fact.processorStatus ?? fact.raw_event,
-    },
-    event,
-  );
+  const outcome = await applyPaymentEvent(paymentId, viewOf(fact), event);
   if (fact.event === 'capture_failed' && outcome === 'recorded') {
     const p = await getPayment(paymentId);
     if (p?.status === 'captured')
@@ -98,6 +89,47 @@ async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOu
   }
   return resolved ? 'applied' : outcome;
 }
+
+/**
+ * The payment a payment fact is about, read once: the payment its merchant reference names when
+ * that payment is the processor payment of the fact (the usual case: no lookup of the reference),
+ * else the one the reference index names (as `paymentIdOf`).
+ */
+async function paymentStateOf(fact: PaymentFact): Promise<PaymentState | undefined> {
+  const m = fact.merchantReference;
+  const named = !fact.modificationReference && m && isIdOf('payment', m) ? m : undefined;
+  const state = named ? await getPaymentState(named) : undefined;
+  const p = state?.payment;
+  if (p && p.processor === fact.processor && p.processor_reference === fact.reference) return state;
+  const known = await paymentIdForReference(fact.processor, fact.reference);
+  if (known && known !== named) return getPaymentState(known);
+  return state;
+}
+
+/**
+ * A fact that changes nothing of a payment (the synchronous path already applied what it says):
+ * its outcome and the timeline entry to write, decided from one read of the payment with the same
+ * rules as `applyFact` (`passivePaymentEvent`). Undefined for any fact that may act (or that is
+ * not about a known payment): apply it with `applyFact`.
+ */
+export async function passiveFact(
+  fact: ConnectorFact,
+  event: EventInfo,
+): Promise<{ outcome: EventOutcome; paymentId: string; entry?: TimelineEntry } | undefined> {
+  // capture_failed may flag a captured payment for attention: always applied.
+  if (fact.kind !== 'payment' || fact.event === 'capture_failed') return undefined;
+  const state = await paymentStateOf(fact);
+  if (!state || modificationFactMayApply(state.payment, fact)) return undefined;
+  const passive = passivePaymentEvent(state, viewOf(fact), event);
+  return passive && { ...passive, paymentId: state.payment.id };
+}
+
+const viewOf = (fact: PaymentFact) => ({
+  processor: fact.processor,
+  reference: fact.reference,
+  stage: stageOf(fact.event),
+  raw: fact.processorStatus ?? fact.raw_event,
+});
 
 /** Applies one fact of the stored event `event` (its id, type and time go on timelines). */
 export async function applyFact(fact: ConnectorFact, event: EventInfo): Promise<EventOutcome> {

@@ -25,10 +25,10 @@ import { paymentOutcome } from '../shared/metrics.ts';
 import {
   addEvent,
   clearTaskToken,
-  getPayment,
-  getTaskToken,
+  getPaymentState,
   transition,
   TransitionRejected,
+  type TimelineEntry,
 } from '../store/payments.ts';
 import { PaystepError } from '../shared/errors.ts';
 
@@ -176,27 +176,61 @@ async function moveTo(
  * PaymentNotReady when the payment is in `requires_action` but its workflow has not stored the
  * task token yet (retry the event shortly), and on dependency errors.
  */
+export type PaymentState = NonNullable<Awaited<ReturnType<typeof getPaymentState>>>;
+
+const entryBase = (view: ProcessorView, event: EventInfo) => ({
+  type: 'webhook',
+  processor: view.processor,
+  event_id: event.id,
+  event_type: event.type,
+  processor_status: view.raw,
+});
+
+/**
+ * What the event does when it does not act on the payment: nothing (`ignored`: another processor,
+ * another attempt's processor payment), or a timeline entry comparing the states (`recorded`).
+ * The same decision `applyPaymentEvent` makes, from the payment as read, with no I/O. Undefined
+ * when the event may act: the payment waits for the customer's authentication, or is about to.
+ */
+export function passivePaymentEvent(
+  state: PaymentState,
+  view: ProcessorView,
+  event: EventInfo,
+): { outcome: 'ignored' | 'recorded'; entry?: TimelineEntry } | undefined {
+  const p = state.payment;
+  if (p.processor && p.processor !== view.processor) return { outcome: 'ignored' };
+  if (p.processor_reference && p.processor_reference !== view.reference) {
+    // Another attempt's processor payment (e.g. after a failover): not this payment's truth.
+    logger.warn('processor event for another attempt of the payment', { paymentId: p.id, eventId: event.id });
+    return { outcome: 'ignored' };
+  }
+  if ((state.token && state.kind === 'authentication') || p.status === 'requires_action') return undefined;
+  const comparison = compareStates(p.status, view.stage);
+  if (comparison === 'conflict')
+    logger.warn('processor state conflicts with the payment', {
+      paymentId: p.id,
+      eventId: event.id,
+      ours: p.status,
+      theirs: view.stage,
+    });
+  return { outcome: 'recorded', entry: { ...entryBase(view, event), comparison } };
+}
+
 export async function applyPaymentEvent(
   paymentId: string,
   view: ProcessorView,
   event: EventInfo,
 ): Promise<PaymentEventOutcome> {
-  const p = await getPayment(paymentId);
-  if (!p) return 'unknown_object';
-  if (p.processor && p.processor !== view.processor) return 'ignored';
-  if (p.processor_reference && p.processor_reference !== view.reference) {
-    // Another attempt's processor payment (e.g. after a failover): not this payment's truth.
-    logger.warn('processor event for another attempt of the payment', { paymentId, eventId: event.id });
-    return 'ignored';
+  const state = await getPaymentState(paymentId);
+  if (!state) return 'unknown_object';
+  const passive = passivePaymentEvent(state, view, event);
+  if (passive) {
+    if (passive.entry) await addEvent(paymentId, passive.entry);
+    return passive.outcome;
   }
-  const waiting = await getTaskToken(paymentId);
-  const base = {
-    type: 'webhook',
-    processor: view.processor,
-    event_id: event.id,
-    event_type: event.type,
-    processor_status: view.raw,
-  };
+  const p = state.payment;
+  const waiting = { token: state.token, kind: state.kind };
+  const base = entryBase(view, event);
 
   if (waiting.token && waiting.kind === 'authentication') {
     // Either waiting now, or moved by an earlier delivery that stopped before resuming.
@@ -241,17 +275,6 @@ export async function applyPaymentEvent(
     return 'applied';
   }
 
-  if (p.status === 'requires_action')
-    throw new PaymentNotReady(`payment ${paymentId} is requires_action but its workflow is not waiting yet`);
-
-  const comparison = compareStates(p.status, view.stage);
-  if (comparison === 'conflict')
-    logger.warn('processor state conflicts with the payment', {
-      paymentId,
-      eventId: event.id,
-      ours: p.status,
-      theirs: view.stage,
-    });
-  await addEvent(paymentId, { ...base, comparison });
-  return 'recorded';
+  // requires_action, and the workflow has not stored its task token yet.
+  throw new PaymentNotReady(`payment ${paymentId} is requires_action but its workflow is not waiting yet`);
 }

@@ -10,13 +10,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { jest } from '@jest/globals';
 import Stripe from 'stripe';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { paymentItem } from '../fixtures/payments.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createPayment, getPayment, getTaskToken, timeline } from '../../lambdas/store/payments.ts';
 import { getRefundItem } from '../../lambdas/store/refunds.ts';
-import { getWebhookEvent } from '../../lambdas/store/webhook-events.ts';
+import { getWebhookEvent, recordWebhookEvent } from '../../lambdas/store/webhook-events.ts';
+import { processWebhookEvent } from '../../lambdas/webhooks/process.ts';
+import { clients } from '../../lambdas/shared/aws.ts';
 import { MAX_RECEIVES } from '../../lambdas/webhooks/policy.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
@@ -373,6 +376,76 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const tb = await timeline(b.id);
     expect(tb.filter((e) => e.type === 'refund' && e.event === 'succeeded')).toHaveLength(1);
+  });
+
+  test('an event the synchronous path already applied: one read of it, one of the payment, its entry and one conditional write; a duplicate only reads', async () => {
+    const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+    const pi = `pi_${randomUUID().replace(/-/g, '')}`;
+    const id = `evt_noop${randomUUID().replace(/-/g, '')}`;
+    const t = now();
+    await createPayment(
+      paymentItem({
+        id: paymentId,
+        merchant_id: merchantId,
+        status: 'captured',
+        amount_captured: 500,
+        processor: 'stripe',
+        processor_reference: pi,
+        created: t,
+        updated: t,
+      }),
+    );
+    const payload = eventJson(
+      'payment_intent.succeeded',
+      { id: pi, object: 'payment_intent', status: 'succeeded', metadata: { paystep_payment_id: paymentId } },
+      id,
+    );
+    // Stored as the receiver stores it, and processed here as one queue message would be.
+    await recordWebhookEvent(
+      {
+        processor: 'stripe',
+        id,
+        type: 'payment_intent.succeeded',
+        created: t,
+        livemode: false,
+        raw: payload,
+      },
+      1,
+    );
+    const sent = jest.spyOn(clients.ddb(), 'send');
+    // This event's and this payment's calls (the runtime's other work shares the client).
+    const mine = new Set([`WEBHOOK#stripe#${id}`, `PAYMENT#${paymentId}`]);
+    const calls = () =>
+      sent.mock.calls
+        .map(([cmd]) => {
+          const input = cmd.input as { Key?: { pk?: string }; Item?: { pk?: string } };
+          return { name: cmd.constructor.name, pk: input.Key?.pk ?? input.Item?.pk };
+        })
+        .filter((c) => c.pk && mine.has(c.pk))
+        .map((c) => c.name);
+    try {
+      expect(await processWebhookEvent('stripe', id, 1, 'msg-1')).toEqual({
+        state: 'processed',
+        outcome: 'recorded',
+      });
+      expect(calls().sort()).toEqual(['GetCommand', 'GetCommand', 'PutCommand', 'UpdateCommand']);
+      sent.mockClear();
+      expect(await processWebhookEvent('stripe', id, 1, 'msg-2')).toEqual({
+        state: 'skipped',
+        reason: 'already_processed',
+      });
+      expect(calls()).toEqual(['GetCommand']);
+    } finally {
+      sent.mockRestore();
+    }
+    expect(await getWebhookEvent('stripe', id)).toMatchObject({
+      status: 'processed',
+      outcome: 'recorded',
+      attempts: 1,
+    });
+    const entries = (await timeline(paymentId)).filter((e) => e.event_id === id);
+    expect(entries).toEqual([expect.objectContaining({ type: 'webhook', comparison: 'consistent' })]);
+    expect((await getPayment(paymentId))!.status).toBe('captured');
   });
 
   test('an event about an unknown object is parked and retried, applied once the object exists', async () => {

@@ -26,12 +26,11 @@ import { DEFAULT_CASCADE, nextStep, type NextStep } from '../../domain/routing.t
 import { logger } from '../../shared/logger.ts';
 import { paymentMovedOn } from '../../shared/metrics.ts';
 import {
-  addEvent,
   getPayment,
   markAuthorizeSent,
   moveToNextProcessor,
-  recordPaymentAttempt,
   transition,
+  type TimelineEntry,
 } from '../../store/payments.ts';
 import {
   attemptFailure,
@@ -87,18 +86,23 @@ async function moveOn(
   p: Payment,
   entry: PaymentAttempt,
   step: Extract<NextStep, { step: 'try_next' }>,
+  attemptEntry: TimelineEntry,
 ): Promise<StepResult> {
   const next = { processor: step.processor, reason: step.reason, cascade: step.cascade };
-  if (await moveToNextProcessor(p.id, { ...entry, next })) {
-    paymentMovedOn(step.cascade ? 'cascade' : 'failover', entry.processor);
-    await addEvent(p.id, {
+  // The attempt's timeline entry and the move go with the write that moves the payment on.
+  const moved = await moveToNextProcessor(p.id, { ...entry, next }, [
+    attemptEntry,
+    {
       type: 'workflow',
       event: step.cascade ? 'cascaded' : 'failed_over',
       from: entry.processor,
       processor: step.processor,
       attempt: entry.attempt + 1,
       reason: step.reason,
-    });
+    },
+  ]);
+  if (moved) {
+    paymentMovedOn(step.cascade ? 'cascade' : 'failover', entry.processor);
     return { outcome: 'try_next', processor: step.processor, attempt: entry.attempt + 1 };
   }
   const now = (await getPayment(p.id))!;
@@ -165,26 +169,26 @@ export const handler = taskHandler('payment-authorize', Input, async (input: Inp
           : 'error',
       Date.now() - started,
     );
-    await recordAttempt(p, {
+    const attemptEntry: TimelineEntry = {
+      type: 'attempt',
       ...base,
       outcome: e.notProcessed ? 'not_processed' : 'error',
       latency_ms: Date.now() - started,
       error: e.name,
       message: e.message,
-    }).catch(() => undefined);
+    };
     if (err instanceof ProcessorRequestError && err.code !== 'idempotency_error') {
-      await recordPaymentAttempt(
-        p.id,
-        entry('declined', {
+      // The attempt, its entry and the failure: one write.
+      await transition(p.id, 'failed', {
+        from: ['processing'],
+        attempt: entry('declined', {
           failure: {
             category: 'invalid_request',
             code: err.code ?? 'invalid_request',
             processor_code: err.code ?? 'invalid_request',
           },
         }),
-      );
-      await transition(p.id, 'failed', {
-        from: ['processing'],
+        entries: [attemptEntry],
         set: {
           failure: {
             category: 'invalid_request',
@@ -203,16 +207,22 @@ export const handler = taskHandler('payment-authorize', Input, async (input: Inp
     }
     if (e.notProcessed && hasNext && !inDoubt) {
       const step = nextStep({ kind: 'not_processed', reason: e.message }, route, attempt, cascade);
-      if (step.step === 'try_next') return moveOn(p, entry('not_processed'), step);
+      if (step.step === 'try_next') return moveOn(p, entry('not_processed'), step, attemptEntry);
     }
+    // Retried (or checked with the processor): the attempt is only recorded on the timeline.
+    await recordAttempt(p, attemptEntry).catch(() => undefined);
     throw err;
   }
   const latency = Date.now() - started;
   await health(input.processor, result.outcome === 'declined' ? 'declined' : 'approved', latency);
   const reference = result.processorReference ?? null;
+  // The attempt (`attempts[]` and its timeline entry) is recorded with the payment's next move:
+  // to the next processor, or to the answer's status (one write).
+  let fold: { attempt: PaymentAttempt; entries: TimelineEntry[] };
   if (result.outcome === 'declined') {
     const step = nextStep({ kind: 'declined', failure: result.failure }, route, attempt, cascade);
-    await recordAttempt(p, {
+    const attemptEntry: TimelineEntry = {
+      type: 'attempt',
       ...base,
       outcome: 'declined',
       latency_ms: latency,
@@ -221,21 +231,26 @@ export const handler = taskHandler('payment-authorize', Input, async (input: Inp
       code: result.failure.code,
       ...(step.step === 'try_next' ? { next: step.processor, reason: step.reason } : {}),
       ...(step.step === 'stop' && hasNext ? { reason: step.reason } : {}),
-    });
+    };
     const declined = entry('declined', { failure: attemptFailure(result), processor_reference: reference });
-    if (step.step === 'try_next') return moveOn(p, declined, step);
-    await recordPaymentAttempt(p.id, declined);
+    if (step.step === 'try_next') return moveOn(p, declined, step, attemptEntry);
+    fold = { attempt: declined, entries: [attemptEntry] };
   } else {
-    await recordAttempt(p, {
-      ...base,
-      outcome: result.outcome,
-      latency_ms: latency,
-      processor_reference: result.processorReference,
-      processor_status: result.rawStatus,
-    });
-    await recordPaymentAttempt(p.id, entry(result.outcome, { processor_reference: reference }));
+    fold = {
+      attempt: entry(result.outcome, { processor_reference: reference }),
+      entries: [
+        {
+          type: 'attempt',
+          ...base,
+          outcome: result.outcome,
+          latency_ms: latency,
+          processor_reference: result.processorReference,
+          processor_status: result.rawStatus,
+        },
+      ],
+    };
   }
-  const outcome = await recordAuthorizeResult(p, input.processor, result);
+  const outcome = await recordAuthorizeResult(p, input.processor, result, fold);
   if (outcome === 'failed')
     throw new PaymentDeclined(JSON.stringify(result.outcome === 'declined' ? result.failure : null));
   return {

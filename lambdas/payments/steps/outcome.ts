@@ -7,7 +7,7 @@ import type { Payment, PaymentAttempt } from '../../domain/payment.ts';
 import type { AuthorizeRequest, AuthorizeResult, Failure, RetrieveResult } from '../../connectors/types.ts';
 import { storableAnalytics } from '../../connectors/analytics.ts';
 import { PaystepError } from '../../shared/errors.ts';
-import { addEvent, transition } from '../../store/payments.ts';
+import { addEvent, transition, type TimelineEntry } from '../../store/payments.ts';
 import { paymentOutcome } from '../../shared/metrics.ts';
 
 /**
@@ -52,19 +52,30 @@ export type Outcome = 'authorized' | 'captured' | 'requires_action' | 'failed' |
 
 const PRE = ['processing', 'requires_action'] as const;
 
+/**
+ * What the payment's move records besides the answer, in the same write: the authorization
+ * attempt (`attempts[]`, once) and timeline entries (the attempt's).
+ */
+export interface AttemptFold {
+  attempt?: PaymentAttempt;
+  entries?: TimelineEntry[];
+}
+
 export async function recordAuthorizeResult(
   p: Payment,
   processorName: string,
   result: AuthorizeResult,
-  o: { keepTaskToken?: boolean } = {},
+  o: AttemptFold & { keepTaskToken?: boolean } = {},
 ): Promise<Outcome> {
   // A final outcome removes the workflow's task token, unless the caller resumes the workflow
   // itself and removes the token once it has (the shopper's return: a crash in between leaves the
   // token for the retried request, or the processor's notification, to resume the wait with).
   const remove = o.keepTaskToken ? [] : ['task_token', 'task_token_kind'];
+  const { keepTaskToken: _keep, ...fold } = o;
   if (result.outcome === 'declined') {
     const { changed } = await transition(p.id, 'failed', {
       from: [...PRE],
+      ...fold,
       set: {
         failure: result.failure,
         processor: processorName,
@@ -82,6 +93,7 @@ export async function recordAuthorizeResult(
   if (result.outcome === 'authorized' || result.outcome === 'captured') {
     const { changed } = await transition(p.id, result.outcome, {
       from: [...PRE],
+      ...fold,
       set: {
         processor: processorName,
         processor_reference: result.processorReference,
@@ -102,6 +114,7 @@ export async function recordAuthorizeResult(
   }
   await transition(p.id, 'requires_action', {
     from: ['processing', 'requires_action'],
+    ...fold,
     set: { processor: processorName, processor_reference: result.processorReference },
     note:
       result.outcome === 'processing' ? 'processor is still processing' : 'customer authentication required',

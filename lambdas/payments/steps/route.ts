@@ -29,13 +29,14 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
   let p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
   if (p.status === 'pending_review') {
-    await transition(p.id, 'processing', {
-      from: ['pending_review'],
-      set: { review: { ...p.review!, status: 'approved' } },
-      remove: ['task_token', 'task_token_kind'],
-      note: 'approved in review',
-    });
-    p = (await getPayment(p.id))!;
+    p = (
+      await transition(p.id, 'processing', {
+        from: ['pending_review'],
+        set: { review: { ...p.review!, status: 'approved' } },
+        remove: ['task_token', 'task_token_kind'],
+        note: 'approved in review',
+      })
+    ).payment;
   }
   // A replayed step (the workflow retried after this step had finished) keeps its decision.
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
@@ -103,9 +104,9 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
     ...(stored ? { routing_version: stored.version } : {}),
   };
   if (!decision.processors.length) {
-    await addEvent(p.id, routed);
     await transition(p.id, 'failed', {
       from: ['processing'],
+      entries: [routed],
       set: {
         failure: {
           category: 'technical',
@@ -122,8 +123,12 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
     });
     throw new PaymentDeclined('no processor available');
   }
-  await annotate(p.id, { processor: decision.processors[0]! });
-  await addEvent(p.id, { ...routed, processor: decision.processors[0] });
+  await annotate(
+    p.id,
+    { processor: decision.processors[0]! },
+    [],
+    [{ ...routed, processor: decision.processors[0] }],
+  );
   return {
     processors: decision.processors,
     processor: decision.processors[0],

@@ -3,7 +3,7 @@
  * payment to `pending_review` with a Review (`rv_…`) that ops decide through /v1/reviews.
  */
 import { riskConfigFromEnv, screen } from '../../domain/risk.ts';
-import { addEvent, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
+import { annotate, countCustomerPayment, getPayment, transition } from '../../store/payments.ts';
 import { putReview, reviewIdFor } from '../../store/reviews.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
@@ -28,8 +28,16 @@ export const handler = taskHandler('payment-screen', Input, async (input) => {
     },
     riskConfigFromEnv(),
   );
-  await addEvent(p.id, { type: 'risk', decision: result.decision, reasons: result.reasons });
-  if (result.decision === 'allow') return { decision: 'allow', reasons: [] };
+  // The workflow's first step records that it runs (POST /v1/payments only starts it), with the
+  // screen's decision: one write of the payment.
+  const entries = [
+    { type: 'workflow', event: 'started', execution_arn: p.execution_arn ?? undefined },
+    { type: 'risk', decision: result.decision, reasons: result.reasons },
+  ];
+  if (result.decision === 'allow') {
+    await annotate(p.id, {}, [], entries);
+    return { decision: 'allow', reasons: [] };
+  }
   // Derived from the payment id: a retried step writes the same review, never a second, orphaned one.
   const reviewId = reviewIdFor(p.id);
   await putReview({
@@ -43,6 +51,7 @@ export const handler = taskHandler('payment-screen', Input, async (input) => {
   await transition(p.id, 'pending_review', {
     from: ['processing'],
     set: { review: { id: reviewId, reasons: result.reasons, status: 'open' } },
+    entries,
     note: `held for review: ${result.reasons.join('; ')}`,
   });
   return { decision: 'review', reasons: result.reasons, review_id: reviewId };

@@ -1,0 +1,177 @@
+/**
+ * The payment timeline against a local DynamoDB (lambdas/store/payments.ts): entries written with
+ * the payment's own writes (on the payment item) and entries of their own (`addEvent`) read back as
+ * one ordered timeline; a status change and its entry are one write; an attempt is recorded once;
+ * the list on the payment stays bounded without losing an entry; and a wait for the payment ends
+ * on a write made in this process without reading it (lambdas/payments/wait.ts).
+ */
+import { jest } from '@jest/globals';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { Payment, PaymentAttempt } from '../../lambdas/domain/payment.ts';
+import { waitForPayment } from '../../lambdas/payments/wait.ts';
+import { clients } from '../../lambdas/shared/aws.ts';
+import {
+  addEvent,
+  annotate,
+  createPayment,
+  getPayment,
+  MAX_INLINE_ENTRIES,
+  timeline,
+  transition,
+  TransitionRejected,
+} from '../../lambdas/store/payments.ts';
+import { startLocalTable, type LocalTable } from './store-local-table.ts';
+
+let t: LocalTable;
+beforeAll(async () => {
+  t = await startLocalTable();
+});
+afterAll(async () => t?.stop());
+
+let seq = 0;
+const newId = () => `pay_tl${String(++seq).padStart(10, '0')}`;
+const now = () => Math.floor(Date.now() / 1000);
+
+function payment(id = newId()): Payment {
+  return {
+    id,
+    object: 'payment',
+    merchant_id: 'mch_tl',
+    amount: 1000,
+    currency: 'usd',
+    status: 'processing',
+    amount_captured: 0,
+    amount_refunded: 0,
+    capture_method: 'automatic',
+    payment_method: 'pm_card_visa',
+    processor: null,
+    processor_reference: null,
+    failure: null,
+    order_id: null,
+    customer: null,
+    channel: null,
+    description: null,
+    metadata: {},
+    card: null,
+    capture_before: null,
+    cancellation_reason: null,
+    review: null,
+    execution_arn: null,
+    created: now(),
+    updated: now(),
+    version: 1,
+  };
+}
+
+const rawItem = async (id: string) =>
+  (
+    await clients.ddb().send(
+      new GetCommand({
+        TableName: t.name,
+        Key: { pk: `PAYMENT#${id}`, sk: 'PAYMENT' },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item!;
+
+const attempt = (n: number): PaymentAttempt => ({
+  attempt: n,
+  processor: 'stripe',
+  idempotency_key: `k:${n}`,
+  started: new Date().toISOString(),
+  latency_ms: 1,
+  outcome: 'captured',
+  failure: null,
+  processor_reference: 'pi_1',
+});
+
+test('entries on the payment and entries of their own read back as one ordered timeline, without the internal list in the payment', async () => {
+  const p = payment();
+  await createPayment(p, Date.now(), [{ type: 'created', amount: 1000 }]);
+  await annotate(
+    p.id,
+    {},
+    [],
+    [
+      { type: 'workflow', event: 'started' },
+      { type: 'risk', decision: 'allow' },
+    ],
+  );
+  await addEvent(p.id, { type: 'webhook', comparison: 'ahead' });
+  await annotate(p.id, { processor: 'stripe' }, [], [{ type: 'workflow', event: 'routed' }]);
+  await transition(p.id, 'captured', {
+    note: 'approved',
+    entries: [{ type: 'attempt', outcome: 'captured' }],
+  });
+
+  const entries = await timeline(p.id);
+  expect(entries.map((e) => e.event ?? e.type)).toEqual([
+    'created',
+    'started',
+    'risk',
+    'webhook',
+    'routed',
+    'attempt',
+    'status_changed',
+  ]);
+  expect(entries.at(-1)).toMatchObject({ type: 'status_changed', status: 'captured', note: 'approved' });
+  for (const e of entries) {
+    expect(typeof e.at).toBe('string');
+    expect(e).not.toHaveProperty('k');
+    expect(e).not.toHaveProperty('pk');
+  }
+  expect(await getPayment(p.id)).not.toHaveProperty('timeline');
+  // One payment write per entry group: the entries on the item are the ones written with it.
+  expect(((await rawItem(p.id)).timeline as unknown[]).length).toBe(6);
+});
+
+test('a rejected transition writes neither the status nor its entry', async () => {
+  const p = payment();
+  await createPayment(p);
+  await transition(p.id, 'failed', { note: 'declined' });
+  await expect(transition(p.id, 'captured', { note: 'never' })).rejects.toBeInstanceOf(TransitionRejected);
+  const entries = await timeline(p.id);
+  expect(entries.filter((e) => e.type === 'status_changed').map((e) => e.status)).toEqual(['failed']);
+});
+
+test('an attempt folded into a transition is recorded once: a replay changes nothing', async () => {
+  const p = payment();
+  await createPayment(p);
+  const first = await transition(p.id, 'captured', { attempt: attempt(1), entries: [{ type: 'attempt' }] });
+  expect(first.changed).toBe(true);
+  const again = await transition(p.id, 'captured', { attempt: attempt(1), entries: [{ type: 'attempt' }] });
+  expect(again.changed).toBe(false);
+  expect((await getPayment(p.id))!.attempts).toHaveLength(1);
+  expect((await timeline(p.id)).filter((e) => e.type === 'attempt')).toHaveLength(1);
+});
+
+test('the list on the payment stays bounded: older entries move to items of their own, none lost or doubled', async () => {
+  const p = payment();
+  await createPayment(p);
+  const n = MAX_INLINE_ENTRIES + 30;
+  for (let i = 0; i < n; i++) await annotate(p.id, { n: i }, [], [{ type: 'note', i }]);
+  const inline = (await rawItem(p.id)).timeline as unknown[];
+  expect(inline.length).toBeLessThanOrEqual(MAX_INLINE_ENTRIES);
+  const entries = await timeline(p.id);
+  expect(entries.map((e) => e.i)).toEqual([...Array(n).keys()]);
+});
+
+test('a wait ends on a write made in this process, with the payment the write returned', async () => {
+  const p = payment();
+  await createPayment(p);
+  const reads = jest.spyOn(clients.ddb(), 'send');
+  // Subscribed when called: the write below cannot be missed.
+  const waiting = waitForPayment(p.id, (x) => x.status !== 'processing', 5000);
+  await transition(p.id, 'captured', { note: 'approved' });
+  const got = await waiting;
+  expect(got.status).toBe('captured');
+  const gets = reads.mock.calls.filter(([cmd]) => cmd instanceof GetCommand);
+  reads.mockRestore();
+  expect(gets).toHaveLength(0);
+});
+
+test('a wait with nothing written in this process finds the outcome by polling, and answers at its deadline', async () => {
+  const p = payment();
+  await createPayment(p);
+  expect((await waitForPayment(p.id, (x) => x.status !== 'processing', 50)).status).toBe('processing');
+});

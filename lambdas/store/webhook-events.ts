@@ -181,37 +181,6 @@ export async function completeWebhookEvent(processor: string, id: string, outcom
 }
 
 /**
- * Marks a `received` event processed without a claim (its facts change nothing: the event was
- * read, its outcome decided, its timeline entries written): only while no delivery holds a
- * lease on it and it is still `received`. False when one does, or it is processed or parked
- * meanwhile (that delivery decides).
- */
-export async function completeUnclaimedWebhookEvent(
-  processor: string,
-  id: string,
-  outcome: string,
-): Promise<boolean> {
-  const now = nowSeconds();
-  return conditionalWrite(
-    new UpdateCommand({
-      TableName: table(),
-      Key: key(processor, id),
-      UpdateExpression:
-        'SET #s = :processed, outcome = :outcome, processed_at = :now ADD attempts :one REMOVE last_error',
-      ConditionExpression: '#s = :received AND (attribute_not_exists(lease_until) OR lease_until < :now)',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: {
-        ':processed': 'processed',
-        ':received': 'received',
-        ':outcome': outcome,
-        ':now': now,
-        ':one': 1,
-      },
-    }),
-  );
-}
-
-/**
  * The attempt did not finish: `parked` (unknown object, retried later), `failed` (retries
  * exhausted: listed for ops), or still `received` (a transient error, retried). The lease is
  * released so the next delivery can take it at once.

@@ -378,7 +378,7 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(tb.filter((e) => e.type === 'refund' && e.event === 'succeeded')).toHaveLength(1);
   });
 
-  test('an event the synchronous path already applied: one read of it, one of the payment, its entry and one conditional write; a duplicate only reads', async () => {
+  test('an event the synchronous path already applied: the claim, one read of the payment, its entry and the completion; a duplicate changes nothing', async () => {
     const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
     const pi = `pi_${randomUUID().replace(/-/g, '')}`;
     const id = `evt_noop${randomUUID().replace(/-/g, '')}`;
@@ -428,13 +428,14 @@ describe('Stripe webhooks on the local runtime', () => {
         state: 'processed',
         outcome: 'recorded',
       });
-      expect(calls().sort()).toEqual(['GetCommand', 'GetCommand', 'PutCommand', 'UpdateCommand']);
+      expect(calls().sort()).toEqual(['GetCommand', 'PutCommand', 'UpdateCommand', 'UpdateCommand']);
       sent.mockClear();
       expect(await processWebhookEvent('stripe', id, 1, 'msg-2')).toEqual({
         state: 'skipped',
         reason: 'already_processed',
       });
-      expect(calls()).toEqual(['GetCommand']);
+      // The claim's condition fails (processed) and the event is read to say why.
+      expect(calls()).toEqual(['UpdateCommand', 'GetCommand']);
     } finally {
       sent.mockRestore();
     }

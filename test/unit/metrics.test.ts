@@ -19,6 +19,7 @@ import {
 } from '../../lambdas/shared/metrics.ts';
 import { createPayment } from '../../lambdas/store/payments.ts';
 import { startLocalTable, type LocalTable } from './store-local-table.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 
 interface Emf {
   _aws: {
@@ -184,37 +185,12 @@ describe('emitted once per fact, by the write that made it', () => {
   afterAll(async () => t?.stop());
 
   let seq = 0;
-  const payment = (): Payment => {
-    const now = Math.floor(Date.now() / 1000);
-    return {
+  const payment = (): Payment =>
+    paymentItem({
       id: `pay_metrics${String(++seq).padStart(8, '0')}`,
-      object: 'payment',
       merchant_id: 'mch_metrics',
       amount: 1000,
-      currency: 'usd',
-      status: 'processing',
-      amount_captured: 0,
-      amount_refunded: 0,
-      capture_method: 'automatic',
-      payment_method: 'pm_card_visa',
-      processor: null,
-      processor_reference: null,
-      failure: null,
-      order_id: null,
-      customer: null,
-      channel: null,
-      description: null,
-      metadata: {},
-      card: null,
-      capture_before: null,
-      cancellation_reason: null,
-      review: null,
-      execution_arn: null,
-      created: now,
-      updated: now,
-      version: 1,
-    };
-  };
+    });
   const declined: AuthorizeResult = {
     outcome: 'declined',
     processorReference: 'pi_metrics',

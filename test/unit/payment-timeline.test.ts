@@ -21,6 +21,7 @@ import {
   TransitionRejected,
 } from '../../lambdas/store/payments.ts';
 import { startLocalTable, type LocalTable } from './store-local-table.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 
 let t: LocalTable;
 beforeAll(async () => {
@@ -30,37 +31,9 @@ afterAll(async () => t?.stop());
 
 let seq = 0;
 const newId = () => `pay_tl${String(++seq).padStart(10, '0')}`;
-const now = () => Math.floor(Date.now() / 1000);
 
 function payment(id = newId()): Payment {
-  return {
-    id,
-    object: 'payment',
-    merchant_id: 'mch_tl',
-    amount: 1000,
-    currency: 'usd',
-    status: 'processing',
-    amount_captured: 0,
-    amount_refunded: 0,
-    capture_method: 'automatic',
-    payment_method: 'pm_card_visa',
-    processor: null,
-    processor_reference: null,
-    failure: null,
-    order_id: null,
-    customer: null,
-    channel: null,
-    description: null,
-    metadata: {},
-    card: null,
-    capture_before: null,
-    cancellation_reason: null,
-    review: null,
-    execution_arn: null,
-    created: now(),
-    updated: now(),
-    version: 1,
-  };
+  return paymentItem({ id, merchant_id: 'mch_tl', amount: 1000 });
 }
 
 const rawItem = async (id: string) =>

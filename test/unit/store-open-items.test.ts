@@ -16,6 +16,7 @@ import { createPayment, getPayment, transition } from '../../lambdas/store/payme
 import { createRefundItem, finishRefund, getRefund, type Refund } from '../../lambdas/store/refunds.ts';
 import { topology } from '../../lib/topology.ts';
 import { startLocalTable, type LocalTable } from './store-local-table.ts';
+import { paymentItem } from '../fixtures/payments.ts';
 
 let t: LocalTable;
 beforeAll(async () => {
@@ -28,34 +29,7 @@ const id = (prefix: string) => `${prefix}_open${String(++seq).padStart(10, '0')}
 const now = () => Math.floor(Date.now() / 1000);
 
 function payment(status: PaymentStatus = 'processing'): Payment {
-  return {
-    id: id('pay'),
-    object: 'payment',
-    merchant_id: 'mch_open',
-    amount: 1000,
-    currency: 'usd',
-    status,
-    amount_captured: 0,
-    amount_refunded: 0,
-    capture_method: 'automatic',
-    payment_method: 'pm_card_visa',
-    processor: null,
-    processor_reference: null,
-    failure: null,
-    order_id: null,
-    customer: null,
-    channel: null,
-    description: null,
-    metadata: {},
-    card: null,
-    capture_before: null,
-    cancellation_reason: null,
-    review: null,
-    execution_arn: null,
-    created: now(),
-    updated: now(),
-    version: 1,
-  };
+  return paymentItem({ id: id('pay'), merchant_id: 'mch_open', amount: 1000, status });
 }
 
 function refund(paymentId: string): Refund {

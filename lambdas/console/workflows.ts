@@ -75,9 +75,9 @@ export function executionArnOf(machine: Machine, name: string): string | undefin
 /** The execution's page in the AWS console (region from AWS_REGION, else the ARN); none locally. */
 export function awsConsoleUrl(
   arn: string,
-  env: Record<string, string | undefined> = process.env,
+  awsRegion: string | null = config.awsRegion() ?? null,
 ): string | null {
-  const region = env.AWS_REGION || arn.split(':')[3];
+  const region = awsRegion || arn.split(':')[3];
   if (!region || region === 'local' || arn.split(':')[3] === 'local') return null;
   return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${encodeURIComponent(arn)}`;
 }

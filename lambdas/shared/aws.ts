@@ -9,6 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { config } from './config.ts';
 
 /**
  * SDK request handlers that a local runtime running in this process registers for its endpoints
@@ -34,7 +35,7 @@ let secrets: SecretsManagerClient | undefined;
 export const clients = {
   ddb: () => {
     if (!ddb) {
-      const requestHandler = inProcessHandler(process.env.AWS_ENDPOINT_URL_DYNAMODB);
+      const requestHandler = inProcessHandler(config.dynamodbEndpoint());
       ddb = DynamoDBDocumentClient.from(new DynamoDBClient(requestHandler ? { requestHandler } : {}), {
         marshallOptions: { removeUndefinedValues: true },
       });

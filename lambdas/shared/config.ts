@@ -199,6 +199,17 @@ export const config = {
   consoleSecureCookies: () => oneOf('PAYSTEP_CONSOLE_SECURE_COOKIES', ['on', 'off'] as const, 'on') === 'on',
   /** The service name on handler log lines. */
   serviceName: () => value('POWERTOOLS_SERVICE_NAME') ?? 'paystep',
+  /** The handlers' log level as Powertools reads it (POWERTOOLS_LOG_LEVEL), upper case; '' if unset. */
+  logLevel: () => (value('POWERTOOLS_LOG_LEVEL') ?? '').toUpperCase(),
+  /**
+   * Whether the code runs in AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set by Lambda), and not in
+   * Powertools' dev mode (POWERTOOLS_DEV=true): where EMF metrics go to stdout.
+   */
+  inLambda: () => value('AWS_LAMBDA_FUNCTION_NAME') !== undefined && value('POWERTOOLS_DEV') !== 'true',
+  /** The region AWS gives the function (AWS_REGION); the local runtime sets `local`. */
+  awsRegion: () => value('AWS_REGION'),
+  /** The DynamoDB endpoint the SDK is pointed at (the local runtime's; unset in AWS). */
+  dynamodbEndpoint: () => value('AWS_ENDPOINT_URL_DYNAMODB'),
   processors,
   adyen,
   risk,

@@ -64,8 +64,8 @@ export function emitMetric(
   value = 1,
 ): void {
   try {
-    const local = !process.env.AWS_LAMBDA_FUNCTION_NAME || process.env.POWERTOOLS_DEV === 'true';
-    if (local && !INFO_LEVELS.has((process.env.POWERTOOLS_LOG_LEVEL ?? '').toUpperCase())) return;
+    const local = !config.inLambda();
+    if (local && !INFO_LEVELS.has(config.logLevel())) return;
     const metrics = new Metrics({
       namespace: METRICS_NAMESPACE,
       serviceName: config.serviceName(),

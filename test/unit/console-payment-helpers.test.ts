@@ -124,11 +124,11 @@ test('executions: the payment of a payment workflow, re-driven ones included; th
   expect(paymentIdOfExecution('payment', 'pay_0123456789abcdef-r2')).toBe('pay_0123456789abcdef');
   expect(paymentIdOfExecution('refund', 're_0123456789abcdef')).toBeUndefined();
   const arn = 'arn:aws:states:eu-west-1:123456789012:execution:paystep-payment:pay_0123456789abcdef';
-  expect(awsConsoleUrl(arn, {})).toBe(
+  expect(awsConsoleUrl(arn, null)).toBe(
     `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${encodeURIComponent(arn)}`,
   );
-  expect(awsConsoleUrl(arn, { AWS_REGION: 'us-east-1' })).toMatch(/^https:\/\/us-east-1\.console/);
-  expect(awsConsoleUrl('arn:aws:states:local:000000000000:execution:paystep-payment:pay_1', {})).toBeNull();
+  expect(awsConsoleUrl(arn, 'us-east-1')).toMatch(/^https:\/\/us-east-1\.console/);
+  expect(awsConsoleUrl('arn:aws:states:local:000000000000:execution:paystep-payment:pay_1', null)).toBeNull();
 });
 
 test('re-drive only a payment workflow that ended while its payment still needs one', () => {

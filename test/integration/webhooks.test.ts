@@ -136,6 +136,24 @@ async function stop() {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** A payment the synchronous path already captured at Stripe, put in place directly; its time. */
+async function putCapturedStripePayment(id: string, paymentIntent: string): Promise<number> {
+  const t = now();
+  await createPayment(
+    paymentItem({
+      id,
+      merchant_id: merchantId,
+      status: 'captured',
+      amount_captured: 500,
+      processor: 'stripe',
+      processor_reference: paymentIntent,
+      created: t,
+      updated: t,
+    }),
+  );
+  return t;
+}
+
 describe('Stripe webhooks on the local runtime', () => {
   beforeAll(() => start(1000));
   afterEach(() => rt.stripeWebhooks?.reset());
@@ -382,19 +400,7 @@ describe('Stripe webhooks on the local runtime', () => {
     const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
     const pi = `pi_${randomUUID().replace(/-/g, '')}`;
     const id = `evt_noop${randomUUID().replace(/-/g, '')}`;
-    const t = now();
-    await createPayment(
-      paymentItem({
-        id: paymentId,
-        merchant_id: merchantId,
-        status: 'captured',
-        amount_captured: 500,
-        processor: 'stripe',
-        processor_reference: pi,
-        created: t,
-        updated: t,
-      }),
-    );
+    const t = await putCapturedStripePayment(paymentId, pi);
     const payload = eventJson(
       'payment_intent.succeeded',
       { id: pi, object: 'payment_intent', status: 'succeeded', metadata: { paystep_payment_id: paymentId } },
@@ -461,19 +467,7 @@ describe('Stripe webhooks on the local runtime', () => {
     expect((await post(payload, sign(payload))).status).toBe(200);
     await waitFor('parked', async () => (await getWebhookEvent('stripe', id))?.status === 'parked');
     expect((await cli('webhooks', 'list', '--status', 'parked')).data.map((e: Json) => e.id)).toContain(id);
-    const t = now();
-    await createPayment(
-      paymentItem({
-        id: paymentId,
-        merchant_id: merchantId,
-        status: 'captured',
-        amount_captured: 500,
-        processor: 'stripe',
-        processor_reference: pi,
-        created: t,
-        updated: t,
-      }),
-    );
+    await putCapturedStripePayment(paymentId, pi);
     const done = await waitFor('processed', async () => {
       const e = await getWebhookEvent('stripe', id);
       return e?.status === 'processed' ? e : undefined;

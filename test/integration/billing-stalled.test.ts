@@ -15,9 +15,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
+import { apiClient, until, type Json } from '../fixtures/api.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { updateCustomer } from '../../lambdas/store/customers.ts';
 import { chargeAttempt } from '../../lambdas/billing/charging.ts';
@@ -26,34 +26,13 @@ import { config } from '../../lambdas/shared/config.ts';
 import { getInvoice } from '../../lambdas/store/invoices.ts';
 import { getPayment } from '../../lambdas/store/payments.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by assertions
-type Json = Record<string, any>;
-
 describe('the billing workflow resumes an attempt left processing without its payment workflow', () => {
   let dir: string;
   let rt: Runtime;
   let key: string;
 
-  const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method === 'POST') headers['idempotency-key'] = randomUUID();
-    const res = await fetch(`${rt.url}${p}`, {
-      method,
-      headers,
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    return (await res.json()) as Json;
-  };
-  const until = async <T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const call = async (method: string, p: string, body?: unknown) =>
+    (await apiClient(() => rt.url!, key)(method, p, body)).body;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-billing-stalled-'));
@@ -108,15 +87,21 @@ describe('the billing workflow resumes an attempt left processing without its pa
     expect(await getPayment(paymentId)).toBeDefined();
 
     // Nobody retries: the workflow's next look at the invoice resumes the attempt.
-    const paid = await until('the invoice paid by the workflow alone', async () => {
-      const inv = await call('GET', `/v1/invoices/${invoiceId}`);
-      return inv.status === 'paid' && inv;
-    });
+    const paid = await until(
+      'the invoice paid by the workflow alone',
+      async () => {
+        const inv = await call('GET', `/v1/invoices/${invoiceId}`);
+        return inv.status === 'paid' && inv;
+      },
+      30_000,
+    );
     expect(paid).toMatchObject({ attempt_count: 2, payment: paymentId, amount_paid: 700 });
     expect((await call('GET', `/v1/payments/${paymentId}`)).status).toBe('captured');
     // The subscription follows its paid invoice (the write right after the invoice's).
-    await until('the subscription active', async () =>
-      (await call('GET', `/v1/subscriptions/${sub.id}`)).status === 'active' ? true : undefined,
+    await until(
+      'the subscription active',
+      async () => ((await call('GET', `/v1/subscriptions/${sub.id}`)).status === 'active' ? true : undefined),
+      30_000,
     );
     const timeline = paid.timeline as Json[];
     expect(timeline.filter((e) => e.type === 'attempt_resumed')).toMatchObject([

@@ -126,7 +126,3 @@ export async function merchantPicker(
     <button type="submit">Show</button>
   </form>`;
 }
-
-/** The hidden CSRF field every POST form carries. */
-export const csrf = (req: ConsoleRequest): Html =>
-  html`<input type="hidden" name="csrf" value="${req.csrfToken}" />`;

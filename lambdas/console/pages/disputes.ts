@@ -15,7 +15,8 @@ import { idempotent, requestHash } from '../../store/idempotency.ts';
 import { timeline } from '../../store/payments.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
-import { at, atSeconds, csrf, money, mustSee, relative, service } from '../ops-view.ts';
+import { at, atSeconds, money, mustSee, relative, service } from '../ops-view.ts';
+import { csrfField } from '../layout.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 
 /** A dispute due within this is listed first and marked urgent. */
@@ -193,7 +194,7 @@ async function show(req: ConsoleRequest): Promise<ConsoleResponse> {
       mayRespond
         ? html`<h2>Submit evidence</h2>
             <form method="post" action="/console/disputes/${d.id}/evidence">
-              ${csrf(req)}
+              ${csrfField(req)}
               <p>
                 Fill in what applies; empty fields are not sent. It goes to ${d.processor} and then to the
                 cardholder's bank.
@@ -213,7 +214,7 @@ async function show(req: ConsoleRequest): Promise<ConsoleResponse> {
             </form>
             <h2>Accept the dispute</h2>
             <form method="post" action="/console/disputes/${d.id}/accept">
-              ${csrf(req)}
+              ${csrfField(req)}
               <p>
                 Accepting cannot be undone: the withdrawn
                 ${money(d.funds_withdrawn_amount || d.amount, d.currency)} goes back to the cardholder.

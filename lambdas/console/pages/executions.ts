@@ -21,6 +21,7 @@ import { getRefund } from '../../store/refunds.ts';
 import { getPayments } from '../../store/payment-search.ts';
 import { REDRIVABLE_STATUSES, redrivePayment } from '../../sweeper/run.ts';
 import { html, type Html } from '../html.ts';
+import { csrfField } from '../layout.ts';
 import { can, seesMerchant, type Operator } from '../model.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 import {
@@ -220,7 +221,7 @@ function actions(req: ConsoleRequest, x: LoadedExecution, payment: Payment | und
   const stop =
     status === 'RUNNING'
       ? html`<form method="post" action="${action('stop')}" class="stop">
-          <input type="hidden" name="csrf" value="${req.csrfToken}" />
+          ${csrfField(req)}
           <div>
             <label for="stop-reason">Why stop it</label>
             <input id="stop-reason" name="reason" required maxlength="500" />
@@ -234,7 +235,7 @@ function actions(req: ConsoleRequest, x: LoadedExecution, payment: Payment | und
       ? html`<p>Re-drive: ${refusal}</p>`
       : ''
     : html`<form method="post" action="${action('redrive')}" class="redrive">
-        <input type="hidden" name="csrf" value="${req.csrfToken}" />
+        ${csrfField(req)}
         <p>
           The payment is ${payment!.status.replace(/_/g, ' ')} and its workflow has ended: the sweeper's
           re-drive checks it with the processor if needed and gives it a new execution.

@@ -23,7 +23,8 @@ import { fileProcessors } from '../../reconciliation/sources/index.ts';
 import { listRuns, openExceptions, PLATFORM, type StoredException } from '../../store/reconciliation.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
-import { csrf, field, merchantPicker, money } from '../ops-view.ts';
+import { field, merchantPicker, money } from '../ops-view.ts';
+import { csrfField } from '../layout.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 
 /** Runs listed per processor; exceptions shown; report files listed; rows previewed. */
@@ -90,7 +91,7 @@ function exceptionTable(req: ConsoleRequest, list: StoredException[]): Html {
             mayResolve
               ? html`<td>
                   <form method="post" action="/console/finance/exceptions/resolve">
-                    ${csrf(req)}
+                    ${csrfField(req)}
                     <input type="hidden" name="owner" value="${owner}" />
                     <input type="hidden" name="id" value="${e.id}" />
                     <label for="note-${i}">Note for ${e.id}</label>

@@ -15,6 +15,7 @@ import { idempotent, requestHash, type StoredResponse } from '../../store/idempo
 import { getPayment } from '../../store/payments.ts';
 import { refundableRemaining, type RefundReason } from '../../store/refunds.ts';
 import { html, type Html } from '../html.ts';
+import { csrfField } from '../layout.ts';
 import { can, refundLimit, type Operator } from '../model.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 import { majorText, money, parseMajorAmount, visiblePayment } from './parts.ts';
@@ -124,7 +125,7 @@ async function refund(req: ConsoleRequest): Promise<ConsoleResponse> {
 export function refundForm(req: ConsoleRequest, p: Payment, remaining: number): Html {
   const limit = refundLimit(req.operator);
   return html`<form method="post" action="/console/payments/${p.id}/refund" class="refund">
-    <input type="hidden" name="csrf" value="${req.csrfToken}" />
+    ${csrfField(req)}
     <input type="hidden" name="token" value="${formToken()}" />
     <p>
       Refundable now:
@@ -212,7 +213,7 @@ export function reviewForm(req: ConsoleRequest, p: Payment, back: 'payment' | 'r
   if (!can(req.operator.role, 'reviews.decide')) return html``;
   const id = `review-reason-${p.id}`;
   return html`<form method="post" action="/console/payments/${p.id}/review" class="review">
-    <input type="hidden" name="csrf" value="${req.csrfToken}" />
+    ${csrfField(req)}
     <input type="hidden" name="token" value="${formToken()}" />
     <input type="hidden" name="back" value="${back}" />
     <div>

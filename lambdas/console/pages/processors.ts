@@ -31,7 +31,8 @@ import { getText } from '../../reports/storage.ts';
 import { getRouting, SimulateBody, simulateRoute } from '../../routing/service.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
-import { at, chosenMerchant, csrf, field, merchantPicker, percent, service } from '../ops-view.ts';
+import { at, chosenMerchant, field, merchantPicker, percent, service } from '../ops-view.ts';
+import { csrfField } from '../layout.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 
 /** Past incidents listed (newest first). */
@@ -154,7 +155,7 @@ async function overview(req: ConsoleRequest): Promise<ConsoleResponse> {
               mayAct
                 ? html`<h3>Declare an incident</h3>
                     <form method="post" action="/console/processors/incidents">
-                      ${csrf(req)}
+                      ${csrfField(req)}
                       <label for="declare-processor">Processor</label>
                       <select id="declare-processor" name="processor" required>
                         ${knownProcessors().map((p) => html`<option value="${p}">${p}</option>`)}
@@ -235,7 +236,7 @@ async function incidentPage(req: ConsoleRequest): Promise<ConsoleResponse> {
       (a) =>
         html`<h2>${a.action[0]!.toUpperCase() + a.action.slice(1)}</h2>
           <form method="post" action="/console/processors/incidents/${i.id}/${a.action}">
-            ${csrf(req)}
+            ${csrfField(req)}
             <label for="note-${a.action}">Note</label>
             <input id="note-${a.action}" name="note" maxlength="1000" />
             <button type="submit">${a.label}</button>

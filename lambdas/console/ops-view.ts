@@ -4,16 +4,14 @@
  * API error becomes a console refusal, and the merchant picker of screens that show one merchant
  * at a time.
  */
-import { formatAmount } from '../domain/money.ts';
 import { ApiError } from '../shared/errors.ts';
 import { allMerchants, getMerchant } from '../store/merchants.ts';
 import { html, type Html } from './html.ts';
 import { seesMerchant } from './model.ts';
 import { ConsoleError, type ConsoleRequest } from './types.ts';
 
-/** `1234, 'usd'` → `12.34 USD`. */
-export const money = (amount: number | null | undefined, currency: string | null | undefined): string =>
-  amount === null || amount === undefined || !currency ? '—' : formatAmount(amount, currency);
+/** `1234, 'usd'` → `12.34 USD`: the payment screens' formatter, one for every screen. */
+export { money } from './pages/parts.ts';
 
 /** Epoch milliseconds → `2026-11-29 22:21 UTC` in a `<time>` element. */
 export function at(ms: number | null | undefined): Html {

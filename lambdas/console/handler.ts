@@ -466,6 +466,9 @@ function render(req: Incoming, who: SignedIn, res: ConsoleResponse, htmx: boolea
         htmx,
       );
     }
+    case 'external':
+      if (!/^https?:\/\//.test(res.to)) throw new Error(`external redirect to a non-URL: ${res.to}`);
+      return { status: 303, body: '', headers: { location: res.to, 'cache-control': 'no-store' } };
     case 'download': {
       const ascii = res.filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 150) || 'download';
       return {

@@ -70,7 +70,9 @@ export type ConsoleResponse =
   | { kind: 'fragment'; body: Html; status?: number }
   /** After a POST: see-other to a console path (below /console), with a one-time message. */
   | { kind: 'redirect'; to: string; flash?: string }
-  | { kind: 'download'; filename: string; contentType: string; body: string };
+  | { kind: 'download'; filename: string; contentType: string; body: string }
+  /** A 303 to a URL outside the console (a presigned S3 download), never to a path of it. */
+  | { kind: 'external'; to: string };
 
 export interface ConsoleRoute {
   method: 'GET' | 'POST';

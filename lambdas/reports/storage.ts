@@ -11,9 +11,11 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 
@@ -91,6 +93,36 @@ export async function putText(bucket: string, key: string, text: string, content
 export async function getStream(bucket: string, key: string): Promise<Readable> {
   const out = await clients.s3().send(new GetObjectCommand({ Bucket: config.bucketName(bucket), Key: key }));
   return out.Body as Readable;
+}
+
+/** The object's size in bytes (HeadObject; a missing object rejects as GetObject does). */
+export async function objectSize(bucket: string, key: string): Promise<number> {
+  const out = await clients.s3().send(new HeadObjectCommand({ Bucket: config.bucketName(bucket), Key: key }));
+  return out.ContentLength ?? 0;
+}
+
+/**
+ * A presigned GetObject URL for a browser to fetch the object itself, valid `expiresSeconds`, that
+ * downloads as `filename` with `contentType`: how a file too large for a Lambda response (6 MB)
+ * reaches a person. Signed with the caller's credentials (in Lambda: its role's session, so the URL
+ * also ends when that session does).
+ */
+export function signedDownloadUrl(
+  bucket: string,
+  key: string,
+  download: { filename: string; contentType: string; expiresSeconds: number },
+): Promise<string> {
+  const ascii = download.filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 150) || 'download';
+  return getSignedUrl(
+    clients.s3(),
+    new GetObjectCommand({
+      Bucket: config.bucketName(bucket),
+      Key: key,
+      ResponseContentDisposition: `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(download.filename)}`,
+      ResponseContentType: download.contentType,
+    }),
+    { expiresIn: download.expiresSeconds },
+  );
 }
 
 export async function getText(bucket: string, key: string): Promise<string> {

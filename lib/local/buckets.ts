@@ -15,7 +15,9 @@
  * Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket (empty), ListObjectsV2, ListObjects,
  * PutObject (plain and `aws-chunked` bodies, conditional `If-None-Match: *` / `If-Match`),
  * GetObject / HeadObject (Range, If-Match, If-None-Match), DeleteObject, DeleteObjects.
- * Anything else answers `501 NotImplemented`. No authentication: SigV4 headers are accepted and ignored.
+ * Anything else answers `501 NotImplemented`. No authentication: SigV4 headers are accepted and ignored;
+ * a GetObject presigned in its query string is checked (expiry and signature, lib/local/s3-presigned.ts)
+ * and its `response-*` overrides applied, because the console hands such URLs to browsers.
  *
  * Keys the folder layout cannot hold are refused with `400 InvalidArgument`: empty, `.` or `..` path
  * segments (which also covers keys ending in `/`), NUL bytes, and a key that would need a file where
@@ -28,6 +30,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from './log.ts';
+import { checkPresigned } from './s3-presigned.ts';
 import { s3Accesses, type LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
 
@@ -71,6 +74,15 @@ const STANDARD_HEADERS: [keyof ObjectMeta, string][] = [
   ['contentEncoding', 'content-encoding'],
   ['contentLanguage', 'content-language'],
   ['expires', 'expires'],
+];
+/** Headers GetObject lets the request set with `response-<header>=` query parameters. */
+const RESPONSE_OVERRIDES = [
+  'content-type',
+  'content-language',
+  'expires',
+  'cache-control',
+  'content-disposition',
+  'content-encoding',
 ];
 const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'];
 
@@ -299,6 +311,10 @@ export class LocalBuckets {
     this.log.debug({ method, bucket, key }, 's3 request');
     const denial = this.permissions?.check(req, () => s3Accesses(method, bucket, key, query));
     if (denial) throw new S3Error(403, 'AccessDenied', denial);
+    if (query.has('X-Amz-Signature')) {
+      const bad = await checkPresigned(this.url!, method, bucket, key, query);
+      if (bad) throw new S3Error(bad.status, bad.code, bad.message);
+    }
 
     if (!bucket) {
       if (method === 'GET') return this.listBuckets(res);
@@ -329,7 +345,7 @@ export class LocalBuckets {
         return this.putObject(bucket, key, req, res);
       case 'GET':
       case 'HEAD':
-        return this.getObject(bucket, key, req, res, method === 'HEAD');
+        return this.getObject(bucket, key, req, res, method === 'HEAD', query);
       case 'DELETE':
         return this.deleteObject(bucket, key, res);
       default:
@@ -672,6 +688,7 @@ export class LocalBuckets {
     req: IncomingMessage,
     res: ServerResponse,
     headOnly: boolean,
+    query: URLSearchParams,
   ): Promise<void> {
     const { file, meta: metaFile } = this.paths(bucket, key);
     await drain(req);
@@ -707,6 +724,11 @@ export class LocalBuckets {
         if (typeof v === 'string') headers[header] = v;
       }
       for (const [name, value] of Object.entries(meta.metadata)) headers[`x-amz-meta-${name}`] = value;
+      // GetObject's response overrides (`response-content-type=…`), as a presigned download uses them.
+      for (const header of RESPONSE_OVERRIDES) {
+        const v = query.get(`response-${header}`);
+        if (v !== null) headers[header] = v;
+      }
 
       let start = 0;
       let end = st.size - 1;

@@ -17,6 +17,8 @@ import { getException, openException } from '../../lambdas/store/reconciliation.
 import { resolveException } from '../../lambdas/reconciliation/exceptions.ts';
 import { startReconciliation, waitForExecution } from '../../lambdas/reconciliation/start.ts';
 import { runReport } from '../../lambdas/reports/daily.ts';
+import { putText } from '../../lambdas/reports/storage.ts';
+import { INLINE_DOWNLOAD_BYTES } from '../../lambdas/console/downloads.ts';
 import { operator } from '../fixtures/console.ts';
 import { consoleCaller, routePermission } from '../fixtures/console-routes.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
@@ -212,6 +214,22 @@ describe('finance', () => {
     expect((download.res as { body: string }).body).toBe(
       fs.readFileSync(path.join(dir, 'buckets', 'paystep-reports', key), 'utf8'),
     );
+    // A file larger than a Lambda response can carry goes to the browser as a presigned S3 URL.
+    const bigKey = `platform/summary/${today}/big.csv`;
+    const big = `a,b\n${'1234567,89\n'.repeat(Math.ceil(INLINE_DOWNLOAD_BYTES / 11) + 10)}`;
+    await putText('reports', bigKey, big, 'text/csv');
+    const far = await call('finance', 'GET', '/finance/reports/download', { query: { key: bigKey } });
+    expect(far.res).toMatchObject({ kind: 'external', to: expect.stringMatching(/X-Amz-Signature=/) });
+    const fetched = await fetch((far.res as { to: string }).to);
+    expect(fetched.status).toBe(200);
+    expect(fetched.headers.get('content-disposition')).toContain(`platform-summary-${today}-big.csv`);
+    expect(fetched.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(await fetched.text()).toBe(big);
+    await expect(
+      call('finance', 'GET', '/finance/reports/download', {
+        query: { key: `platform/summary/${today}/none.csv` },
+      }),
+    ).rejects.toMatchObject({ status: 404 });
     // Without a day: the last 31 days; an older day's reports when that day is asked for.
     const old = '2020-01-31';
     await runReport('summary', old, { merchant: merchantA });

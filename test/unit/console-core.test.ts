@@ -144,6 +144,12 @@ const echo: ConsoleRoute[] = [
       body: 'a,b\n',
     }),
   },
+  {
+    method: 'GET',
+    path: '/x-far',
+    permission: 'home.read',
+    handler: async () => ({ kind: 'external', to: 'https://bucket.s3.example/k?X-Amz-Signature=ab' }),
+  },
 ];
 
 let supportKey: string;
@@ -478,6 +484,11 @@ describe('console handler', () => {
       `attachment; filename="summary__2026_.csv"; filename*=UTF-8''summary%20%222026%22.csv`,
     );
     expect(r.body).toBe('a,b\n');
+    // A file too large for a Lambda response: a 303 to its presigned URL, never cached.
+    const far = await serveConsole(event('GET', '/console/x-far', { cookie }));
+    expect(far.statusCode).toBe(303);
+    expect(far.headers!.location).toBe('https://bucket.s3.example/k?X-Amz-Signature=ab');
+    expect(far.headers!['cache-control']).toBe('no-store');
   });
   it('signs out: the session is deleted, the cookie cleared (and a POST without the token does nothing)', async () => {
     const { cookie, csrf } = await signIn(adminKey);

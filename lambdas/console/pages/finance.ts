@@ -11,7 +11,8 @@
  */
 import { CsvReader } from '../../reports/csv.ts';
 import { REPORT_NAMES } from '../../reports/finance.ts';
-import { getStream, getText, listObjects } from '../../reports/storage.ts';
+import { getStream, listObjects } from '../../reports/storage.ts';
+import { reportFile } from '../downloads.ts';
 import { ledgerCheck } from '../../ledger/check.ts';
 import {
   EXCEPTION_ALREADY_RESOLVED,
@@ -385,15 +386,13 @@ async function preview(req: ConsoleRequest): Promise<ConsoleResponse> {
 
 async function download(req: ConsoleRequest): Promise<ConsoleResponse> {
   const { key, file } = reportKey(req);
-  let body: string;
+  const contentType = key.endsWith('.csv') ? 'text/csv; charset=utf-8' : 'application/json';
   try {
-    body = await getText('reports', key);
+    return await reportFile(key, file, contentType);
   } catch (err) {
     if (missing(err)) throw new ConsoleError(404, `No such report: ${key}`);
     throw err;
   }
-  const contentType = key.endsWith('.csv') ? 'text/csv; charset=utf-8' : 'application/json';
-  return { kind: 'download', filename: file, contentType, body };
 }
 
 async function ledger(req: ConsoleRequest): Promise<ConsoleResponse> {

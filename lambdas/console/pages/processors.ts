@@ -27,7 +27,7 @@ import {
   showIncident,
 } from '../../incidents/service.ts';
 import { processorStatuses } from '../../processors/health.ts';
-import { getText } from '../../reports/storage.ts';
+import { reportFile } from '../downloads.ts';
 import { getRouting, SimulateBody, simulateRoute } from '../../routing/service.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
@@ -298,12 +298,7 @@ async function reportDownload(req: ConsoleRequest): Promise<ConsoleResponse> {
       contentType: 'application/json',
       body: JSON.stringify(report, null, 2),
     };
-  return {
-    kind: 'download',
-    filename: `${id}.csv`,
-    contentType: 'text/csv; charset=utf-8',
-    body: await getText('reports', report.csv),
-  };
+  return reportFile(report.csv, `${id}.csv`, 'text/csv; charset=utf-8');
 }
 
 /** What each audit entry records of an incident. */

@@ -96,7 +96,7 @@ function explanation(p: Payment & { needs_attention?: { reason?: string } }): Ht
             <dt>Recommended action</dt>
             <dd>${f.recommended_action}</dd>
             <dt>Decline category</dt>
-            <dd>${f.category}</dd>
+            <dd>${f.category.replace(/_/g, ' ')}</dd>
             <dt>Code</dt>
             <dd>${f.code} (processor: ${f.processor_code})</dd>
             <dt>Retryable</dt>

@@ -219,6 +219,32 @@ describe('console fuzz, signed in', () => {
       throw new Error(`${what} → redirect out of the console: ${a.location}`);
   };
 
+  // First: the fuzz below may refund the payment in full.
+  test('a refused form leads back to the page it came from, not only home', async () => {
+    const s = sessions.support;
+    const [payment] = real;
+    const page = await request('GET', `/console/payments/${payment}`, s.cookie);
+    const token = /\/refund"[\s\S]*?name="token" value="([^"]+)"/.exec(page.body)![1]!;
+    for (const amount of ['0.001', '40.00']) {
+      const a = await request('POST', `/console/payments/${payment}/refund`, s.cookie, {
+        csrf: s.csrf,
+        token,
+        amount,
+        reason: 'duplicate',
+      });
+      expect(a.status).toBe(amount === '40.00' ? 403 : 400);
+      expect(a.body).toContain(`<a href="/console/payments/${payment}">Back to the page you came from</a>`);
+    }
+    const resolve = await request('POST', '/console/finance/exceptions/resolve', sessions.finance.cookie, {
+      csrf: sessions.finance.csrf,
+      id: 'amount_mismatch:stripe:txn_none',
+      owner: 'platform',
+      note: 'n',
+    });
+    expect(resolve.status).toBeGreaterThanOrEqual(400);
+    expect(resolve.body).toContain('<a href="/console/finance">Back to the page you came from</a>');
+  });
+
   test('every route, every role: no 5xx, no stack trace, nothing reflected unescaped', async () => {
     const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 1_000_000;
     // POSTs get more runs (and mostly a valid token): they are where a screen acts.

@@ -232,12 +232,41 @@ export function parseForm(body: string, contentType: string | undefined): Record
   return form;
 }
 
+/**
+ * Where a refused form came from: the screen above the POST's path (`/payments/pay_…/refund` →
+ * `/payments/pay_…`, `/finance/exceptions/resolve` → `/finance`), when it is a page the operator
+ * can open; so a refused refund leads back to its payment, not only to the home page.
+ */
+function backTo(req: Incoming): string | undefined {
+  if (req.method !== 'POST') return undefined;
+  const parts = req.path.split('/').filter(Boolean);
+  for (let n = parts.length - 1; n > 0; n--) {
+    const parent = `/${parts.slice(0, n).join('/')}`;
+    try {
+      if (match('GET', parent).route) return parent;
+    } catch {
+      return undefined; // a malformed id: no page to go back to
+    }
+  }
+  return undefined;
+}
+
 function errorPage(req: Incoming, status: number, title: string, message: string, op?: SignedIn): Outgoing {
+  const back = op ? backTo(req) : undefined;
   return page(
     status,
     layout({
       title,
-      body: messageBody(title, message, html`<p><a href="/console">Back to the console home</a></p>`),
+      body: messageBody(
+        title,
+        message,
+        html`<p>
+          ${back ? html`<a href="/console${back}">Back to the page you came from</a> · ` : ''}<a
+            href="/console"
+            >Back to the console home</a
+          >
+        </p>`,
+      ),
       ...(op ? { operator: op.operator, routes: allRoutes(), csrfToken: op.csrf } : {}),
     }),
   );

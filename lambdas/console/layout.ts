@@ -78,6 +78,7 @@ function head(title: string): Html {
       content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}'
     />
     <title>${title} · paystep console</title>
+    <link rel="icon" href="data:," />
     <link rel="stylesheet" href="/console${assetPath('console.css')}" />
     <link rel="stylesheet" href="/console${assetPath('uPlot.min.css')}" />
     <script src="/console${assetPath('htmx.min.js')}" defer></script>

@@ -250,12 +250,16 @@ export function summarize(d: {
 }
 
 /** Where the dispute is and what to do, in words support can read to a merchant. */
-export function explainDispute(d: {
-  status: DisputeStatus;
-  evidence_due_by: number | null;
-  reason: string;
-}): string {
-  const due = d.evidence_due_by ? ` by ${new Date(d.evidence_due_by * 1000).toISOString()}` : '';
+export function explainDispute(
+  d: {
+    status: DisputeStatus;
+    evidence_due_by: number | null;
+    reason: string;
+  },
+  /** How the deadline (epoch seconds) reads: ISO 8601 for the API; the console writes it for people. */
+  formatDue: (seconds: number) => string = (s) => new Date(s * 1000).toISOString(),
+): string {
+  const due = d.evidence_due_by ? ` by ${formatDue(d.evidence_due_by)}` : '';
   const reason = d.reason.replace(/_/g, ' ');
   switch (d.status) {
     case 'warning_needs_response':

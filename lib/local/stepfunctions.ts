@@ -757,20 +757,7 @@ export class LocalStepFunctions {
       recorded = { deadline: now + realMs };
       this.record(e, key, recorded);
     }
-    const remaining = recorded.deadline - Date.now();
-    if (remaining > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, remaining);
-        signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      });
-    }
+    await sleepUntil(recorded.deadline, signal);
     if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
     return params.input;
   }
@@ -993,4 +980,31 @@ function decodeToken(token: string | undefined): { a: string; k: string } | unde
   } catch {
     return undefined;
   }
+}
+
+/** The longest delay `setTimeout` keeps (2^31 − 1 ms, 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Resolves at `deadline` (epoch ms) or when `signal` aborts. Waits longer than `setTimeout` can
+ * hold (a monthly billing period: 30 days) are slept in steps of at most MAX_TIMER_MS; one
+ * `setTimeout` of the whole wait would fire after 1 ms (Node's TimeoutOverflowWarning) and a
+ * monthly subscription would renew, and be charged, every millisecond.
+ */
+export function sleepUntil(deadline: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let t: NodeJS.Timeout | undefined;
+    const done = () => {
+      if (t) clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const step = () => {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal.aborted) return done();
+      t = setTimeout(step, Math.min(remaining, MAX_TIMER_MS));
+    };
+    signal.addEventListener('abort', done, { once: true });
+    step();
+  });
 }

@@ -264,7 +264,7 @@ describeInBrowser('every console screen in the browser', () => {
     await page.getByLabel('Other evidence (text)').fill('Delivered and signed for on the 3rd');
     await page.getByRole('button', { name: 'Submit evidence' }).click();
     await page.waitForURL((u) => u.pathname === `/console/disputes/${dispute.id}`);
-    expect(await flash()).toBe('Evidence submitted; the dispute is under_review.');
+    expect(await flash()).toBe('Evidence submitted; the dispute is under review.');
     expect(rt.stripe!.dispute(dispute.processor_reference as string)!.evidence).toMatchObject({
       uncategorized_text: 'Delivered and signed for on the 3rd',
     });

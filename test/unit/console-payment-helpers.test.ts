@@ -162,7 +162,7 @@ test("the payment page's executions: every one its timeline names, then the curr
   ).toEqual([a, b]);
   expect(executionArnsOf({ execution_arn: a } as Payment, [])).toEqual([a]);
   expect(entryDetails({ type: 'attempt', at: 'x', processor: 'stripe', latency_ms: 12, failure: null })).toBe(
-    'processor: stripe · latency ms: 12',
+    'processor: stripe · latency: 12 ms',
   );
 });
 

@@ -263,3 +263,26 @@ test('a pending dispute survives a simulator restart', async () => {
     fs.rmSync(d2, { recursive: true, force: true });
   }
 });
+
+test('/_sim/disputes/settings reads and changes the response window (demo data: due in 3 days)', async () => {
+  const get = await fetch(`${url}/_sim/disputes/settings`);
+  expect(await get.json()).toMatchObject({ createDelayMs: 20, responseWindowSeconds: 7 * 86_400 });
+  const set = await fetch(`${url}/_sim/disputes/settings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ responseWindowSeconds: 3 * 86_400 }),
+  });
+  expect(await set.json()).toMatchObject({ createDelayMs: 20, responseWindowSeconds: 3 * 86_400 });
+  const { pi } = await pay('pm_card_createDispute');
+  const d: Obj = await disputeOf(pi);
+  const details = d.evidence_details as { due_by: number };
+  expect(details.due_by - (d.created as number)).toBe(3 * 86_400);
+  const bad = await fetch(`${url}/_sim/disputes/settings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ responseWindow: 1 }),
+  });
+  expect(bad.status).toBe(400);
+  expect(await bad.json()).toEqual({ error: 'unknown dispute setting: responseWindow' });
+  sim.configureDisputes({ responseWindowSeconds: 7 * 86_400 });
+});

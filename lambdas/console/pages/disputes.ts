@@ -24,6 +24,18 @@ export const DUE_SOON_MS = 3 * 86_400_000;
 /** The most disputes the list shows. */
 export const LIST_LIMIT = 200;
 
+/** A dispute status as a person reads it (the processor's word for an inquiry is "warning"). */
+export function disputeStatusText(status: string): string {
+  const inquiry = status.startsWith('warning_');
+  const rest = (inquiry ? status.slice('warning_'.length) : status).replace(/_/g, ' ');
+  const words = rest === 'needs response' ? 'needs a response' : rest;
+  return inquiry ? `inquiry, ${words}` : words;
+}
+
+/** A deadline in the explanation: the same UTC minute as the rest of the page, never ISO text. */
+export const dueText = (s: number): string =>
+  `${new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
 const dueMs = (d: DisputeRecord) => (d.evidence_due_by === null ? Infinity : d.evidence_due_by * 1000);
 
 function disputeRows(list: DisputeRecord[], now: number): Html {
@@ -37,7 +49,7 @@ function disputeRows(list: DisputeRecord[], now: number): Html {
         <td><a href="/console/payments/${d.payment_id}">${d.payment_id}</a></td>
         <td>${money(d.amount, d.currency)}</td>
         <td>${d.reason.replace(/_/g, ' ')}</td>
-        <td>${d.status}</td>
+        <td>${disputeStatusText(d.status)}</td>
       </tr>`,
   )}`;
 }
@@ -109,16 +121,18 @@ async function disputeTimeline(d: DisputeRecord): Promise<{ at: number; what: st
   for (const e of await timeline(d.payment_id)) {
     if (e.type !== 'dispute' || e.dispute !== d.id) continue;
     const when = typeof e.at === 'string' ? Date.parse(e.at) : NaN;
-    const fields = Array.isArray(e.fields) ? ` (${(e.fields as string[]).join(', ')})` : '';
-    const status = typeof e.status === 'string' ? ` → ${e.status}` : '';
+    const fields = Array.isArray(e.fields)
+      ? ` (${(e.fields as string[]).map((f) => label(f as EvidenceField).toLowerCase()).join(', ')})`
+      : '';
+    const status = typeof e.status === 'string' ? ` → ${disputeStatusText(e.status)}` : '';
     out.push({
       at: Number.isFinite(when) ? when : d.updated * 1000,
-      what: `${String(e.event ?? 'update')}${status}${fields}`,
+      what: `${String(e.event ?? 'update').replace(/_/g, ' ')}${status}${fields}`,
     });
   }
   for (const r of d.reminders ?? []) out.push({ at: r.at * 1000, what: `merchant reminded (${r.kind})` });
   for (const x of d.escalations ?? []) out.push({ at: x.at * 1000, what: `escalated: ${x.reason}` });
-  if (d.closed_at) out.push({ at: d.closed_at * 1000, what: `closed: ${d.status}` });
+  if (d.closed_at) out.push({ at: d.closed_at * 1000, what: `closed: ${disputeStatusText(d.status)}` });
   return out.sort((a, b) => a.at - b.at);
 }
 
@@ -142,10 +156,10 @@ async function show(req: ConsoleRequest): Promise<ConsoleResponse> {
   const fields = mayRespond ? await textFields(d) : [];
   const due = d.evidence_due_by === null ? null : d.evidence_due_by * 1000;
   const body = html`<h1>Dispute ${d.id}</h1>
-    <p>${explainDispute(d)}</p>
+    <p>${explainDispute(d, dueText)}</p>
     <dl>
       <dt>Status</dt>
-      <dd>${d.status}</dd>
+      <dd>${disputeStatusText(d.status)}</dd>
       <dt>Payment</dt>
       <dd><a href="/console/payments/${d.payment_id}">${d.payment_id}</a></dd>
       <dt>Merchant</dt>
@@ -161,7 +175,9 @@ async function show(req: ConsoleRequest): Promise<ConsoleResponse> {
       <dt>Processor</dt>
       <dd>${d.processor} ${d.processor_reference}</dd>
       <dt>Evidence</dt>
-      <dd>${d.has_evidence ? `submitted ${d.submission_count} time(s)` : 'none yet'}</dd>
+      <dd>
+        ${d.has_evidence ? `submitted ${d.submission_count === 1 ? 'once' : `${d.submission_count} times`}` : 'none yet'}
+      </dd>
       <dt>Funds withdrawn / reinstated</dt>
       <dd>
         ${money(d.funds_withdrawn_amount, d.currency)} / ${money(d.funds_reinstated_amount, d.currency)}
@@ -216,8 +232,13 @@ async function show(req: ConsoleRequest): Promise<ConsoleResponse> {
             <form method="post" action="/console/disputes/${d.id}/accept">
               ${csrfField(req)}
               <p>
-                Accepting cannot be undone: the withdrawn
-                ${money(d.funds_withdrawn_amount || d.amount, d.currency)} goes back to the cardholder.
+                ${
+                  d.funds_withdrawn_amount > 0
+                    ? html`Accepting cannot be undone: the withdrawn
+                      ${money(d.funds_withdrawn_amount, d.currency)} goes back to the cardholder.`
+                    : html`Accepting cannot be undone: the merchant does not answer the inquiry and closes it.
+                      No funds were withdrawn.`
+                }
               </p>
               <input type="checkbox" id="accept-confirm" name="confirm" value="yes" required />
               <label for="accept-confirm">I understand that accepting loses the dispute</label>
@@ -284,7 +305,7 @@ async function evidence(req: ConsoleRequest): Promise<ConsoleResponse> {
   return {
     kind: 'redirect',
     to: `/disputes/${d.id}`,
-    flash: `Evidence submitted; the dispute is ${after.status}.`,
+    flash: `Evidence submitted; the dispute is ${disputeStatusText(after.status)}.`,
   };
 }
 
@@ -313,7 +334,11 @@ async function accept(req: ConsoleRequest): Promise<ConsoleResponse> {
     before: snapshot(d),
     after: snapshot(after),
   });
-  return { kind: 'redirect', to: `/disputes/${d.id}`, flash: `Dispute accepted; it is ${after.status}.` };
+  return {
+    kind: 'redirect',
+    to: `/disputes/${d.id}`,
+    flash: `Dispute accepted; it is ${disputeStatusText(after.status)}.`,
+  };
 }
 
 async function find(req: ConsoleRequest): Promise<ConsoleResponse> {

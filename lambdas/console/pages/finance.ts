@@ -26,6 +26,7 @@ import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
 import { field, merchantPicker, money } from '../ops-view.ts';
 import { csrfField } from '../layout.ts';
+import { exceptionReason } from './exception-text.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 
 /** Runs listed per processor; exceptions shown; report files listed; rows previewed. */
@@ -85,7 +86,7 @@ function exceptionTable(req: ConsoleRequest, list: StoredException[]): Html {
           </td>
           <td>${money(e.expected, e.currency)}</td>
           <td>${money(e.actual, e.currency)}</td>
-          <td>${e.reason}</td>
+          <td>${exceptionReason(e.reason, e.currency)}</td>
           <td>${e.first_seen}</td>
           <td>${ageDays(e.first_seen, req.now)}</td>
           ${
@@ -177,7 +178,7 @@ async function overview(req: ConsoleRequest): Promise<ConsoleResponse> {
                                   (k) =>
                                     html`<a
                                       href="/console/finance/reports/preview?key=${encodeURIComponent(k)}"
-                                      >${k.split('/').pop()}</a
+                                      >${k.split('/')[0]}: ${k.split('/').pop()}</a
                                     > `,
                                 )}
                             </td>

@@ -22,6 +22,22 @@ export function money(amount: number | null | undefined, currency: string | null
   }
 }
 
+const AMOUNT_REASON = /^amount (\d+) ([a-z]{3}) is above the review limit (\d+)$/;
+
+/**
+ * A risk screen's reason as a person reads it: its amounts (minor units in the stored reason,
+ * lambdas/domain/risk.ts) in the currency, e.g. "amount 12072.00 USD is above the review limit
+ * 10000.00 USD". Other reasons are already words.
+ */
+export function riskReason(reason: string): string {
+  const m = AMOUNT_REASON.exec(reason);
+  if (!m) return reason;
+  const [, amount, currency, limit] = m as unknown as [string, string, string, string];
+  return `amount ${money(Number(amount), currency)} is above the review limit ${money(Number(limit), currency)}`;
+}
+
+export const riskReasons = (reasons: readonly string[]): string => reasons.map(riskReason).join('; ');
+
 /** An instant (epoch seconds, epoch ms ≥ 1e12, a Date or ISO text) as a `<time>` in UTC. */
 export function when(t: number | string | Date | null | undefined): Html {
   if (t === null || t === undefined || t === '') return html`—`;

@@ -19,7 +19,7 @@ import { can } from '../model.ts';
 import type { ConsoleRequest, ConsoleResponse, ConsoleRoute } from '../types.ts';
 import { executionView, loadExecution, type LoadedExecution } from './execution-view.ts';
 import { refundForm, reviewForm } from './payment-actions.ts';
-import { executionLink, money, statusBadge, visiblePayment, when } from './parts.ts';
+import { executionLink, money, riskReasons, statusBadge, visiblePayment, when } from './parts.ts';
 
 /** The payment's workflow executions, oldest first: every one its timeline names, and the current one. */
 export function executionArnsOf(p: Payment, entries: readonly TimelineEntry[]): string[] {
@@ -32,12 +32,33 @@ export function executionArnsOf(p: Payment, entries: readonly TimelineEntry[]): 
 }
 
 const SKIP = new Set(['type', 'at']);
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
-/** A timeline entry's details as `key: value` text. */
-export function entryDetails(e: TimelineEntry): string {
+/** One detail's value as a person reads it: money in the currency, times in UTC, lists as lists. */
+function detailValue(key: string, v: unknown, currency: string | undefined): string {
+  if (typeof v === 'number' && currency && /(^|_)amount(_|$)/.test(key)) return money(v, currency);
+  if (typeof v === 'number' && key.endsWith('_ms')) return `${v} ms`;
+  if (typeof v === 'string' && ISO_TIME.test(v)) {
+    const d = new Date(v);
+    if (!Number.isNaN(d.getTime())) return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  }
+  if (key === 'reasons' && Array.isArray(v)) return v.length ? riskReasons(v.map(String)) : 'none';
+  if (Array.isArray(v))
+    return v.length
+      ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')
+      : 'none';
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * A timeline entry's details as `key: value` text: amounts in the entry's currency (else the
+ * payment's), `…_ms` durations in ms, ISO times in UTC like every other time on the page.
+ */
+export function entryDetails(e: TimelineEntry, paymentCurrency?: string): string {
+  const currency = typeof e.currency === 'string' && e.currency ? e.currency : paymentCurrency;
   return Object.entries(e)
     .filter(([k, v]) => !SKIP.has(k) && v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k.replace(/_ms$/, '').replace(/_/g, ' ')}: ${detailValue(k, v, currency)}`)
     .join(' · ');
 }
 
@@ -58,18 +79,24 @@ function summary(p: Payment): Html {
   </dl>`;
 }
 
+/** The explanation without the recommended action at its end when the page lists that action below it. */
+export function withoutAction(text: string, action: string | null | undefined): string {
+  if (!action || !text.endsWith(action) || text.length === action.length) return text;
+  return text.slice(0, -action.length).trimEnd();
+}
+
 function explanation(p: Payment & { needs_attention?: { reason?: string } }): Html {
   const f = p.failure;
   return html`<section aria-labelledby="explain-h">
     <h2 id="explain-h">What happened</h2>
-    <p class="explanation">${explain(p)}</p>
+    <p class="explanation">${withoutAction(explain(p), f?.recommended_action)}</p>
     ${
       f
         ? html`<dl class="facts">
             <dt>Recommended action</dt>
             <dd>${f.recommended_action}</dd>
             <dt>Decline category</dt>
-            <dd>${f.category}</dd>
+            <dd>${f.category.replace(/_/g, ' ')}</dd>
             <dt>Code</dt>
             <dd>${f.code} (processor: ${f.processor_code})</dd>
             <dt>Retryable</dt>
@@ -85,7 +112,7 @@ function explanation(p: Payment & { needs_attention?: { reason?: string } }): Ht
   </section>`;
 }
 
-function timelineTable(entries: TimelineEntry[]): Html {
+function timelineTable(entries: TimelineEntry[], currency: string): Html {
   if (!entries.length) return html`<p class="empty">Nothing recorded yet.</p>`;
   return html`<table class="timeline">
     <caption>
@@ -104,7 +131,7 @@ function timelineTable(entries: TimelineEntry[]): Html {
           html`<tr>
             <td>${when(e.at)}</td>
             <th scope="row">${e.type.replace(/_/g, ' ')}</th>
-            <td>${entryDetails(e)}</td>
+            <td>${entryDetails(e, currency)}</td>
           </tr>`,
       )}
     </tbody>
@@ -347,7 +374,7 @@ async function paymentPage(req: ConsoleRequest): Promise<ConsoleResponse> {
           ? section(
               'review-h',
               'Review decision',
-              html`<p>Held for review: ${p.review!.reasons.join('; ')}.</p>
+              html`<p>Held for review: ${riskReasons(p.review!.reasons)}.</p>
                 ${
                   can(req.operator.role, 'reviews.decide')
                     ? reviewForm(req, p)
@@ -356,7 +383,7 @@ async function paymentPage(req: ConsoleRequest): Promise<ConsoleResponse> {
             )
           : ''
       }
-      ${section('timeline-h', 'Timeline', timelineTable(entries))}
+      ${section('timeline-h', 'Timeline', timelineTable(entries, p.currency))}
       ${section('attempts-h', 'Processor attempts', attemptsTable(p))}
       ${section(
         'refunds-h',

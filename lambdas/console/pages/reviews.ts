@@ -12,7 +12,7 @@ import { can, seesMerchant } from '../model.ts';
 import type { ConsoleRequest, ConsoleResponse, ConsoleRoute } from '../types.ts';
 import { waitingForReview } from '../../store/open-items.ts';
 import { reviewForm } from './payment-actions.ts';
-import { money, paymentLink, queryString, when } from './parts.ts';
+import { money, paymentLink, queryString, riskReasons, when } from './parts.ts';
 
 const PAGE = 25;
 
@@ -52,7 +52,7 @@ async function reviewsPage(req: ConsoleRequest): Promise<ConsoleResponse> {
                 <td>${p.merchant_id}</td>
                 <td class="num">${money(p.amount, p.currency)}</td>
                 <td>${[p.customer?.email, p.customer?.country].filter(Boolean).join(', ') || '—'}</td>
-                <td>${p.review!.reasons.join('; ')}</td>
+                <td>${riskReasons(p.review!.reasons)}</td>
                 ${decides ? html`<td>${reviewForm(req, p, 'reviews')}</td>` : ''}
               </tr>`,
           )}

@@ -38,7 +38,8 @@
  * Simulator-only routes (no auth; the server listens on 127.0.0.1): `GET|POST|DELETE /_sim/faults`,
  * `GET /_sim/stats`, `POST /_sim/payment_intents/:id/authenticate` ({"outcome":"succeed"|"fail"}),
  * `GET /_sim/3ds/:id` (the page a 3-D Secure `next_action` points at), `POST /_sim/refunds/settle`,
- * `POST /_sim/disputes/:id/close` ({"outcome":"won"|"lost"}).
+ * `POST /_sim/disputes/:id/close` ({"outcome":"won"|"lost"}), `GET|POST /_sim/disputes/settings` (the
+ * dispute timing of `configureDisputes()`, e.g. `{"responseWindowSeconds":259200}` for demos).
  *
  * - Disputes: `pm_card_createDispute*` charges are disputed after a delay (`disputes.createDelayMs`);
  *   GET/POST /v1/disputes/:id (evidence, submit) and POST /v1/disputes/:id/close; Stripe's evidence
@@ -72,7 +73,7 @@ import {
   type RequestContext,
   type Route,
 } from './model.ts';
-import type { StripeFaults, StripeSimulatorOptions } from './types.ts';
+import type { DisputeSettings, StripeFaults, StripeSimulatorOptions } from './types.ts';
 import { StripePaymentIntents } from './payment-intents.ts';
 
 export class StripeSimulator extends StripePaymentIntents {
@@ -445,6 +446,15 @@ export class StripeSimulator extends StripePaymentIntents {
       }
       if (p === '/_sim/refunds/settle' && method === 'POST')
         return json(200, { refunds: this.settleAsyncRefunds() });
+      if (p === '/_sim/disputes/settings') {
+        if (method === 'GET') return json(200, this.configureDisputes());
+        if (method === 'POST') {
+          const b = parseBody();
+          const s: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(b)) s[k] = typeof v === 'string' ? Number(v) : v;
+          return json(200, this.configureDisputes(s as Partial<DisputeSettings>));
+        }
+      }
       const disputeClose = /^\/_sim\/disputes\/([^/]+)\/close$/.exec(p);
       if (disputeClose && method === 'POST') {
         const outcome = parseBody().outcome === 'lost' ? 'lost' : 'won';

@@ -65,7 +65,10 @@ describe('console payment screens on the local runtime', () => {
         query: Object.fromEntries(u.searchParams),
         form,
       });
-      const res = await route.handler(req);
+      // A refusal carries what was audited before it, as a success does.
+      const res = await route.handler(req).catch((err: unknown) => {
+        throw err instanceof ConsoleError ? Object.assign(err, { audited: req.audited }) : err;
+      });
       return Object.assign(res, { audited: req.audited });
     }
     throw new Error(`no route ${method} ${u.pathname}`);
@@ -296,6 +299,15 @@ describe('console payment screens on the local runtime', () => {
     expect(over.message).toBe(
       'A refund of 120.00 USD is over your refund limit of 100.00 USD: ask an admin to issue it.',
     );
+    // The refused attempt is in the audit log: who tried, how much, why it was refused.
+    expect((over as ConsoleError & { audited: unknown[] }).audited).toEqual([
+      expect.objectContaining({
+        action: 'refund.refused',
+        target: { kind: 'payment', id: p.id },
+        after: expect.objectContaining({ refused_amount: 12_000, amount_refunded: 0 }),
+        note: over.message,
+      }),
+    ]);
     // Empty amount = everything refundable (300.00): over the limit too.
     expect(
       (await refused(consoleCall(support, 'POST', `/payments/${p.id}/refund`, { token: 'b'.repeat(24) })))

@@ -79,7 +79,18 @@ async function refund(req: ConsoleRequest): Promise<ConsoleResponse> {
   // Everything refundable when no amount is given: the limit applies to what that is now.
   const checked = amount ?? (await refundableRemaining(p));
   const over = overLimitMessage(op, checked, p.currency);
-  if (over) throw new ConsoleError(403, over);
+  if (over) {
+    // A refused attempt is an action too: who tried to refund how much, and why it was refused.
+    await req.audit({
+      action: 'refund.refused',
+      target: { kind: 'payment', id: p.id },
+      merchant_id: p.merchant_id,
+      before: { status: p.status, amount_refunded: p.amount_refunded },
+      after: { status: p.status, amount_refunded: p.amount_refunded, refused_amount: checked },
+      note: over,
+    });
+    throw new ConsoleError(403, over);
+  }
   const before = { status: p.status, amount_refunded: p.amount_refunded };
   let result;
   try {

@@ -277,7 +277,8 @@ describe('console payment screens on the local runtime', () => {
     const d = await page(support, `/payments/${declined.id}`);
     expect(d).toContain(escapeHtml(declined.failure.recommended_action));
     expect(d).toContain('insufficient_funds');
-    expect(d).toMatch(/<g class="state visited failed" data-state="Payment declined">/);
+    // The workflow ended where it decided the decline, an outcome (not a failed state).
+    expect(d).toMatch(/<g class="state visited" data-state="Payment declined">/);
     expect(d).not.toContain('/refund"'); // nothing to refund
 
     const w = await page(support, `/payments/${threeDs.id}`);
@@ -438,8 +439,11 @@ describe('console payment screens on the local runtime', () => {
   });
 
   test('executions by status; stop one, then re-drive its payment through the sweeper', async () => {
+    // A decline is an outcome, not a failed workflow: listed among the succeeded, not the failed.
     const failed = await page(support, '/executions?machine=payment&status=FAILED');
-    expect(failed).toContain(`>${declined.id}</a>`);
+    expect(failed).not.toContain(`>${declined.id}</a>`);
+    const succeeded = await page(support, '/executions?machine=payment&status=SUCCEEDED');
+    expect(succeeded).toContain(`>${declined.id}</a>`);
     const waiting = await page(support, '/executions?machine=payment&status=WAITING');
     expect(waiting).toContain(`>${threeDs.id}</a>`);
     expect(waiting).not.toContain(`>${declined.id}</a>`);

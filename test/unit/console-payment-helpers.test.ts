@@ -85,20 +85,20 @@ test('history → states visited with input, output, timing, retries and errors;
       taskFailedEventDetails: { error: 'ProcessorUnavailable', cause: 'still refused' },
     }),
     ev(7, 'TaskStateExited', 103, exited('Authorize with processor', { error: 'x' })),
-    ev(8, 'FailStateEntered', 103, entered('Payment failed', {})),
-    ev(9, 'ExecutionFailed', 103, { executionFailedEventDetails: { error: 'PaymentFailed' } }),
+    ev(8, 'FailStateEntered', 103, entered('Outcome unknown', {})),
+    ev(9, 'ExecutionFailed', 103, { executionFailedEventDetails: { error: 'NeedsAttention' } }),
   ];
   const path = visitsOf(events, 'FAILED', DEFINITIONS.payment);
   expect(path.visits.map((v) => [v.name, v.type, v.attempts, v.error])).toEqual([
     ['Authorize with processor', 'Task', 2, 'ProcessorUnavailable'],
-    ['Payment failed', 'Fail', 0, null],
+    ['Outcome unknown', 'Fail', 0, null],
   ]);
   expect(path.visits[0]).toMatchObject({
     durationMs: 3000,
     input: '{"payment_id":"pay_1"}',
     cause: 'still refused',
   });
-  expect(path.failed).toEqual(['Payment failed']);
+  expect(path.failed).toEqual(['Outcome unknown']);
   expect(path.current).toBeUndefined();
   expect(path.waitingForToken).toBe(false);
 });

@@ -487,6 +487,23 @@ export class LocalStepFunctions {
     return this.live.size;
   }
 
+  /** What is held in memory (the soak bench reports it). */
+  memoryStats(): Record<string, number> {
+    let historyEvents = 0;
+    let finished = 0;
+    for (const e of this.executions.values()) {
+      historyEvents += e.history.length;
+      if (e.status !== 'RUNNING') finished++;
+    }
+    return {
+      executions: this.executions.size,
+      finishedInMemory: finished,
+      historyEvents,
+      live: this.live.size,
+      taskTokens: this.tokens.size,
+    };
+  }
+
   // ---------------------------------------------------------------- engine
 
   private launch(e: Execution): void {

@@ -91,6 +91,17 @@ export abstract class StripeCore {
     return { ...this.counters };
   }
 
+  /** What the simulator holds in memory, by kind (the soak bench reports it). */
+  memoryStats(): Record<string, number> {
+    return {
+      objects: this.objects.size,
+      simInfo: this.sim.size,
+      idempotencyKeys: this.idempotency.size,
+      events: this.eventLog.length,
+      timers: this.timers.size,
+    };
+  }
+
   paymentIntent(id: string): StripeObject | undefined {
     return this.get('payment_intent', id);
   }

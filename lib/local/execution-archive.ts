@@ -64,6 +64,7 @@ interface IndexLine {
 export class ExecutionArchive<H> {
   private readonly dataFile: string;
   private readonly index: Journal<IndexLine>;
+  private readonly indexFile: string;
   private readonly fsync = process.env.PAYSTEP_FSYNC === '1';
   private fd: number | undefined;
   private size = 0;
@@ -72,17 +73,21 @@ export class ExecutionArchive<H> {
 
   constructor(dir: string) {
     this.dataFile = path.join(dir, 'finished.dat');
-    this.index = new Journal<IndexLine>(path.join(dir, 'finished.idx.jsonl'));
+    this.indexFile = path.join(dir, 'finished.idx.jsonl');
+    this.index = new Journal<IndexLine>(this.indexFile);
   }
 
   /** Loads the index and cuts `finished.dat` after its last indexed record (a crash's leftover). */
   load(): void {
     this.summaries.clear();
     let end = 0;
-    for (const l of this.index.load()) {
+    const lines = this.index.load();
+    for (const l of lines) {
       this.summaries.set(l.arn, { status: l.st, startDate: l.s, stopDate: l.e, off: l.o, len: l.n });
       end = Math.max(end, l.o + l.n);
     }
+    // A line torn by a crash would join the next one appended: rewrite the index without it.
+    if (tornTail(this.indexFile)) this.index.rewrite(lines);
     fs.mkdirSync(path.dirname(this.dataFile), { recursive: true });
     this.fd = fs.openSync(this.dataFile, fs.existsSync(this.dataFile) ? 'r+' : 'w+');
     const actual = fs.fstatSync(this.fd).size;
@@ -151,5 +156,25 @@ export class ExecutionArchive<H> {
     this.index.close();
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/** Whether `file` exists, is not empty and does not end with a newline. */
+function tornTail(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    fs.readSync(fd, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -140,13 +140,14 @@ describe('local Step Functions: finished executions leave memory', () => {
     expect(sfn.describeExecution({ executionArn: execArn('pay_3') }).status).toBe('SUCCEEDED');
   });
 
-  test('bytes of a record cut short by a crash are dropped, and an older journal moves into the archive', async () => {
+  test('a record or index line cut short by a crash is dropped, and an older journal moves into the archive', async () => {
     await make();
     await run('pay_1');
     await sfn.stop();
     const sfDir = path.join(dir, 'stepfunctions');
-    // A crash while writing a record, before its index line.
+    // A crash while writing a record, before its index line; and one while writing an index line.
     fs.appendFileSync(path.join(sfDir, 'finished.dat'), Buffer.from([1, 2, 3, 4, 5]));
+    fs.appendFileSync(path.join(sfDir, 'finished.idx.jsonl'), '{"arn":"arn:aws:states:local:0000');
     // A data dir written before the archive: a finished execution with its history in the journal.
     const old = execArn('pay_old');
     const ev = (id: number, type: string) => ({ id, previousEventId: id - 1, timestamp: 1000 + id, type });

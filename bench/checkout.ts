@@ -843,7 +843,7 @@ function machineLoad(
   };
 }
 
-function postJson(
+export function postJson(
   agent: http.Agent,
   base: URL,
   reqPath: string,
@@ -968,7 +968,7 @@ function journals(dataDir: string): Record<string, { lines: number; bytes: numbe
   return out;
 }
 
-function dirBytes(dir: string): number {
+export function dirBytes(dir: string): number {
   let n = 0;
   try {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {

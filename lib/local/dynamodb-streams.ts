@@ -27,7 +27,12 @@
  *   the journal; LevelDB itself does not sync.
  *
  * Delivery, like a Lambda event source mapping: lib/local/dynamodb-delivery.ts. The journal
- * `<dataDir>/streams/<table>.jsonl` is compacted at start.
+ * `<dataDir>/streams/<table>.jsonl` is compacted at start, and while the runtime runs once it has
+ * JOURNAL_COMPACT_MIN_LINES lines and 4 times as many as records not yet done with: the rewrite
+ * keeps those records (still `pre` while their write has not landed) and a `seq` line with the
+ * last sequence number (a checkpoint write in flight may still land an older one), after writing
+ * the checkpoints, so that sequence numbers never go back. Records done with are not delivered
+ * again after a crash that follows, as a checkpoint would have them.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -69,6 +74,8 @@ export interface LocalStreamsOptions {
   logger: Logger;
   /** A consistent read of an item (recovery at start). */
   getItem: (table: string, key: Image) => Promise<Image | null>;
+  /** Lines after which a journal may be compacted while running (default JOURNAL_COMPACT_MIN_LINES). */
+  journalCompactMinLines?: number;
 }
 
 export interface ShardStats {
@@ -102,7 +109,9 @@ type Line =
   /** `pre`: journaled before its item write; it may not have landed if it is its item's last. */
   | { t: 'rec'; id?: string; lock: string; shard: number; seq: number; rec: DynamoDBRecord; pre?: 1 }
   /** The item write of record `seq` failed: the record is void. */
-  | { t: 'drop'; seq: number };
+  | { t: 'drop'; seq: number }
+  /** The last sequence number given when the journal was compacted while running. */
+  | { t: 'seq'; seq: number };
 
 interface Checkpoints {
   shards: number;
@@ -116,7 +125,13 @@ interface StreamTable extends DeliveryTable {
   journal: Journal<Line>;
   checkpoints: CheckpointFile;
   lastSeq: number;
+  /** Lines in the journal file, to decide when to compact it. */
+  journalLines: number;
+  compactScheduled: boolean;
 }
+
+/** A stream journal is compacted while running once it has this many lines (and 4 times its live ones). */
+export const JOURNAL_COMPACT_MIN_LINES = 5_000;
 
 const SEQ_WIDTH = 21;
 
@@ -287,6 +302,7 @@ export class LocalStreams {
         lastIndexOfLock.set(line.lock, i);
       } else if (line.t === 'done') intents.delete(line.id);
       else if (line.t === 'drop') dropped.add(line.seq);
+      else if (line.t === 'seq') lastSeq = Math.max(lastSeq, line.seq);
       else {
         if (line.id) intents.delete(line.id);
         lastIndexOfLock.set(line.lock, i);
@@ -342,6 +358,8 @@ export class LocalStreams {
         inFlight: false,
       })),
       lastSeq,
+      journalLines: 0,
+      compactScheduled: false,
       stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
     };
     t.checkpoints = new CheckpointFile(
@@ -366,6 +384,7 @@ export class LocalStreams {
     // rewrite still finds the intents); then record what the dangling intents changed. (Intents
     // come only from journals written before the capture moved into dynalite.)
     journal.rewrite([...kept, ...dangling.map((d) => d.intent)]);
+    t.journalLines = kept.length + dangling.length;
     let recovered = 0;
     for (const { intent, now } of dangling)
       if (this.capture(t, intent.lock, intent.keys, intent.old, now)) recovered++;
@@ -383,6 +402,57 @@ export class LocalStreams {
       },
       'stream opened',
     );
+  }
+
+  private append(t: StreamTable, line: Line): void {
+    t.journal.append(line);
+    t.journalLines++;
+    if (
+      t.compactScheduled ||
+      t.journalLines < (this.opts.journalCompactMinLines ?? JOURNAL_COMPACT_MIN_LINES)
+    )
+      return;
+    let live = 0;
+    for (const s of t.shards) live += s.pending.length + s.landing.length;
+    if (t.journalLines < 4 * live + 1) return;
+    t.compactScheduled = true;
+    setImmediate(() => {
+      t.compactScheduled = false;
+      if (!this.streams.has(t.physical)) return; // stopped
+      try {
+        this.compact(t);
+      } catch (err) {
+        this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot compact the stream journal');
+      }
+    });
+  }
+
+  /**
+   * Rewrites the journal with the records not done with (delivered records are checkpointed):
+   * pending ones, and those whose write is still landing (kept `pre`, as they were journaled).
+   */
+  private compact(t: StreamTable): void {
+    t.checkpoints.writeNow();
+    const lines: Extract<Line, { t: 'rec' }>[] = [];
+    const lockOf = (entry: { record: DynamoDBRecord }) =>
+      `${t.physical}\u0000${JSON.stringify(entry.record.dynamodb?.Keys ?? null)}`;
+    for (const s of t.shards) {
+      for (const e of s.pending)
+        lines.push({ t: 'rec', lock: lockOf(e), shard: s.id, seq: e.seq, rec: e.record });
+      for (const slot of s.landing)
+        if (slot.state !== 'failed')
+          lines.push({
+            t: 'rec',
+            lock: lockOf(slot.entry),
+            shard: s.id,
+            seq: slot.entry.seq,
+            rec: slot.entry.record,
+            pre: 1,
+          });
+    }
+    lines.sort((a, b) => a.seq - b.seq);
+    t.journal.rewrite([{ t: 'seq', seq: t.lastSeq }, ...lines]);
+    t.journalLines = 1 + lines.length;
   }
 
   private checkpointContent(t: StreamTable): string {
@@ -437,11 +507,11 @@ export class LocalStreams {
     id?: string,
   ) {
     if (sameImage(old, now)) {
-      if (id) t.journal.append({ t: 'done', id });
+      if (id) this.append(t, { t: 'done', id });
       return false;
     }
     const { seq, shard, record } = this.newRecord(t, keys, old, now);
-    t.journal.append({ t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
+    this.append(t, { t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
     const s = t.shards[shard] as Shard;
     s.pending.push({ seq, record });
     t.stats.captured++;
@@ -464,7 +534,7 @@ export class LocalStreams {
     if (!keys) return undefined; // dynalite validated the key: cannot happen
     const lock = `${t.physical}\u0000${JSON.stringify(keys)}`;
     const { seq, shard, record } = this.newRecord(t, keys, old, now);
-    t.journal.append({ t: 'rec', lock, shard, seq, rec: record, pre: 1 });
+    this.append(t, { t: 'rec', lock, shard, seq, rec: record, pre: 1 });
     const s = t.shards[shard] as Shard;
     const slot: Shard['landing'][number] = { entry: { seq, record }, state: 'writing' };
     s.landing.push(slot);
@@ -472,7 +542,7 @@ export class LocalStreams {
       if (err) {
         slot.state = 'failed';
         try {
-          t.journal.append({ t: 'drop', seq });
+          this.append(t, { t: 'drop', seq });
         } catch (journalErr) {
           // Not recorded: the start finds the item is not the record's new image and drops it.
           this.log.error({ table, err: errorMessage(journalErr) }, 'cannot journal a failed write');

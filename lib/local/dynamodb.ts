@@ -82,6 +82,8 @@ export interface LocalDynamoOptions {
   shards?: number;
   /** Checks each calling function's grants (lib/local/permissions.ts); none when absent. */
   permissions?: LocalPermissions;
+  /** Lines after which a stream journal may be compacted while running (lib/local/dynamodb-streams.ts). */
+  streamJournalCompactMinLines?: number;
 }
 
 class DynamoCallError extends Error {
@@ -193,6 +195,7 @@ export class LocalDynamo {
       shards: this.shardCount,
       logger: this.log,
       getItem: (table, key) => this.getItem(table, key),
+      journalCompactMinLines: this.opts.streamJournalCompactMinLines,
     });
   }
 

@@ -349,6 +349,17 @@ export class LocalQueues {
     return this.send(q, body, options.delaySeconds ?? 0, options.messageAttributes).id;
   }
 
+  /** Messages held in memory and log lines on disk, over every queue (the soak bench reports it). */
+  memoryStats(): { queues: number; messages: number; logLines: number } {
+    let messages = 0;
+    let logLines = 0;
+    for (const q of this.queues.values()) {
+      messages += q.messages.size;
+      logLines += q.logLines;
+    }
+    return { queues: this.queues.size, messages, logLines };
+  }
+
   stats(queue: string): QueueStats {
     const q = this.queue(queue);
     const now = Date.now();

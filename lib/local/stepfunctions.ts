@@ -10,6 +10,13 @@
  * execution resumes where it was: completed tasks are not repeated, a Wait keeps its original
  * deadline, a callback task keeps its token and is not dispatched twice. Only a task that was in
  * flight at the crash runs again (at-least-once, as a Lambda retry would in AWS).
+ *
+ * Memory and disk do not grow with history: only running executions are held in memory and in the
+ * journal. A finished execution moves to the archive (lib/local/execution-archive.ts: its record
+ * compressed on disk, a summary of about 200 bytes in memory) and DescribeExecution,
+ * GetExecutionHistory and ListExecutions read it from there. The journal is compacted to the
+ * running executions' records at start and, while the runtime runs, whenever it has grown to many
+ * times that (JOURNAL_COMPACT_MIN_LINES).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -18,6 +25,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { compileDefinition, TASK_TOKEN_PLACEHOLDER, WAIT_RESOURCE } from './asl.ts';
 import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
+import { ExecutionArchive, type FinishedRecord, type FinishedStatus } from './execution-archive.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
 import { sfnAccesses, type Access, type LocalPermissions } from './permissions.ts';
@@ -52,6 +60,8 @@ export interface StepFunctionsOptions {
    * (lib/local/permissions.ts); none when absent.
    */
   permissions?: LocalPermissions;
+  /** Lines after which the journal may be compacted while running (default JOURNAL_COMPACT_MIN_LINES). */
+  journalCompactMinLines?: number;
 }
 
 export interface HistoryEvent {
@@ -132,6 +142,8 @@ export class SfnApiError extends Error {
 }
 
 const TERMINAL: ExecutionStatus[] = ['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'];
+/** The journal is compacted while running once it has this many lines and 4 times its live ones. */
+export const JOURNAL_COMPACT_MIN_LINES = 20_000;
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 16);
 
 export class LocalStepFunctions {
@@ -147,6 +159,10 @@ export class LocalStepFunctions {
   private readonly tokens = new Map<string, PendingToken>();
   private readonly waiters = new Map<string, (() => void)[]>();
   private readonly journal: Journal<JournalRecord>;
+  private readonly archive: ExecutionArchive<HistoryEvent>;
+  /** Lines in the journal file (to decide when to compact it). */
+  private journalLines = 0;
+  private compactScheduled = false;
   private historyBuffer: JournalRecord[] = [];
   private flushScheduled = false;
   private server?: http.Server;
@@ -158,6 +174,7 @@ export class LocalStepFunctions {
     if (!(this.timeScale > 0)) throw new Error(`time scale must be a positive number, got ${opts.timeScale}`);
     this.log = opts.logger ?? createLogger('stepfunctions');
     this.journal = new Journal(path.join(opts.dataDir, 'stepfunctions', 'executions.jsonl'));
+    this.archive = new ExecutionArchive(path.join(opts.dataDir, 'stepfunctions'));
     const physical = opts.physicalName ?? ((n: string) => `paystep-${n}`);
     for (const def of opts.machines) {
       // Validate the definition as written (what AWS would accept), then run the compiled form.
@@ -203,6 +220,7 @@ export class LocalStepFunctions {
     this.tokens.clear();
     this.flushHistory();
     this.journal.close();
+    this.archive.close();
     if (this.server) {
       const closed = new Promise<void>((r) => this.server!.close(() => r()));
       this.server.closeAllConnections();
@@ -213,7 +231,9 @@ export class LocalStepFunctions {
   // ---------------------------------------------------------------- recovery
 
   private recover(): void {
+    this.archive.load();
     for (const r of this.journal.load()) {
+      if (this.archive.has(r.arn)) continue; // finished and archived: its journal lines are stale
       if (r.t === 'start') {
         this.executions.set(r.arn, {
           arn: r.arn,
@@ -247,7 +267,35 @@ export class LocalStepFunctions {
           cause: r.cause,
         });
     }
-    // Compact: keep what describes each execution; finished ones need no task memo.
+    // Finished executions the journal still holds (a journal written before the archive, or one
+    // whose archive write was cut short before its index line) move to the archive.
+    for (const e of this.executions.values()) {
+      if (e.status === 'RUNNING') continue;
+      this.archive.add(this.finishedRecord(e));
+      this.executions.delete(e.arn);
+    }
+    for (const e of this.executions.values()) {
+      e.run += 1;
+      e.history = [];
+    }
+    this.rewriteJournal();
+    for (const e of [...this.executions.values()]) {
+      if (!this.machines.has(this.machineArnOf(e))) {
+        this.finish(e, 'FAILED', undefined, 'States.Runtime', `state machine ${e.machine} no longer exists`);
+        continue;
+      }
+      this.log.info({ execution: e.arn, resumedTasks: e.memo.size }, 'resuming execution after restart');
+      this.launch(e);
+    }
+  }
+
+  private machineArnOf(e: { arn: string }): string {
+    return machineArnOfExecution(e.arn);
+  }
+
+  /** Replaces the journal with the running executions' records (start, run, history, memo). */
+  private rewriteJournal(): void {
+    this.historyBuffer = []; // every buffered event is in its execution's history
     const records: JournalRecord[] = [];
     for (const e of this.executions.values()) {
       records.push({
@@ -258,40 +306,62 @@ export class LocalStepFunctions {
         input: e.input,
         startDate: e.startDate,
       });
-      const running = e.status === 'RUNNING';
-      if (running) e.run += 1;
       records.push({ t: 'run', arn: e.arn, run: e.run });
-      if (!running) for (const ev of e.history) records.push({ t: 'ev', arn: e.arn, run: e.run, ev });
-      if (running) {
-        for (const [key, v] of e.memo) records.push({ t: 'memo', arn: e.arn, key, v });
-        for (const key of e.dispatched) records.push({ t: 'disp', arn: e.arn, key });
-        e.history = [];
-      } else {
-        records.push({
-          t: 'end',
-          arn: e.arn,
-          status: e.status,
-          stopDate: e.stopDate ?? e.startDate,
-          output: e.output,
-          error: e.error,
-          cause: e.cause,
-        });
-      }
+      for (const ev of e.history) records.push({ t: 'ev', arn: e.arn, run: e.run, ev });
+      for (const [key, v] of e.memo) records.push({ t: 'memo', arn: e.arn, key, v });
+      for (const key of e.dispatched) records.push({ t: 'disp', arn: e.arn, key });
     }
     this.journal.rewrite(records);
-    for (const e of this.executions.values()) {
-      if (e.status !== 'RUNNING') continue;
-      if (!this.machines.has(this.machineArnOf(e))) {
-        this.finish(e, 'FAILED', undefined, 'States.Runtime', `state machine ${e.machine} no longer exists`);
-        continue;
-      }
-      this.log.info({ execution: e.arn, resumedTasks: e.memo.size }, 'resuming execution after restart');
-      this.launch(e);
-    }
+    this.journalLines = records.length;
   }
 
-  private machineArnOf(e: Execution): string {
-    return e.arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
+  /** Compacts the journal while running once it is mostly lines of finished executions. */
+  private maybeCompact(): void {
+    const min = this.opts.journalCompactMinLines ?? JOURNAL_COMPACT_MIN_LINES;
+    if (this.compactScheduled || this.journalLines < min) return;
+    let live = 0;
+    for (const e of this.executions.values()) live += 2 + e.history.length + e.memo.size + e.dispatched.size;
+    if (this.journalLines < 4 * live) return;
+    this.compactScheduled = true;
+    setImmediate(() => {
+      this.compactScheduled = false;
+      if (this.stopping) return;
+      try {
+        this.rewriteJournal();
+      } catch (err) {
+        this.log.error({ err }, 'cannot compact the executions journal; it stays as it is');
+      }
+    });
+  }
+
+  private append(r: JournalRecord): void {
+    this.journal.append(r);
+    this.journalLines++;
+  }
+
+  private finishedRecord(e: Execution): FinishedRecord<HistoryEvent> {
+    return {
+      arn: e.arn,
+      machine: e.machine,
+      name: e.name,
+      input: e.input,
+      status: e.status as FinishedStatus,
+      startDate: e.startDate,
+      stopDate: e.stopDate ?? e.startDate,
+      output: e.output,
+      error: e.error,
+      cause: e.cause,
+      history: e.history,
+    };
+  }
+
+  /** A running execution (in memory) or a finished one (read from the archive). */
+  private lookup(arn: string | undefined): Execution | FinishedRecord<HistoryEvent> {
+    if (!arn || !arn.startsWith('arn:aws:states:'))
+      throw new SfnApiError('InvalidArn', `Invalid Arn: '${arn}'`);
+    const e = this.executions.get(arn) ?? this.archive.read(arn);
+    if (!e) throw new SfnApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return e;
   }
 
   // ---------------------------------------------------------------- API
@@ -315,6 +385,8 @@ export class LocalStepFunctions {
       throw new SfnApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: not valid JSON');
     }
     const arn = m.arn.replace(':stateMachine:', ':execution:') + `:${name}`;
+    if (this.archive.has(arn))
+      throw new SfnApiError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
     const existing = this.executions.get(arn);
     if (existing) {
       // Standard workflows: the same name and input while running is idempotent; anything else is a conflict.
@@ -336,14 +408,14 @@ export class LocalStepFunctions {
       dispatched: new Set(),
     };
     this.executions.set(arn, e);
-    this.journal.append({ t: 'start', arn, machine: e.machine, name, input, startDate: e.startDate });
-    this.journal.append({ t: 'run', arn, run: 1 });
+    this.append({ t: 'start', arn, machine: e.machine, name, input, startDate: e.startDate });
+    this.append({ t: 'run', arn, run: 1 });
     this.launch(e);
     return { executionArn: arn, startDate: e.startDate / 1000 };
   }
 
   describeExecution(req: { executionArn?: string }) {
-    const e = this.mustGet(req.executionArn);
+    const e = this.lookup(req.executionArn);
     return {
       executionArn: e.arn,
       stateMachineArn: this.machineArnOf(e),
@@ -371,13 +443,15 @@ export class LocalStepFunctions {
         'StateMachineDoesNotExist',
         `State Machine Does Not Exist: '${req.stateMachineArn}'`,
       );
-    const all = [...this.executions.values()]
-      .filter(
-        (e) =>
-          this.machineArnOf(e) === req.stateMachineArn &&
-          (!req.statusFilter || e.status === req.statusFilter),
-      )
-      .sort((a, b) => b.startDate - a.startDate || (a.arn < b.arn ? -1 : 1));
+    const rows: { arn: string; status: ExecutionStatus; startDate: number; stopDate?: number }[] = [];
+    const prefix = req.stateMachineArn!.replace(':stateMachine:', ':execution:') + ':';
+    const wanted = (arn: string, status: ExecutionStatus) =>
+      arn.startsWith(prefix) && (!req.statusFilter || status === req.statusFilter);
+    for (const e of this.executions.values()) if (wanted(e.arn, e.status)) rows.push(e);
+    for (const [arn, f] of this.archive.summaries)
+      if (wanted(arn, f.status))
+        rows.push({ arn, status: f.status, startDate: f.startDate, stopDate: f.stopDate });
+    const all = rows.sort((a, b) => b.startDate - a.startDate || (a.arn < b.arn ? -1 : 1));
     const start = req.nextToken ? Number(Buffer.from(req.nextToken, 'base64url').toString()) : 0;
     const max = Math.min(req.maxResults || 100, 1000);
     const page = all.slice(start, start + max);
@@ -385,7 +459,7 @@ export class LocalStepFunctions {
       executions: page.map((e) => ({
         executionArn: e.arn,
         stateMachineArn: this.machineArnOf(e),
-        name: e.name,
+        name: e.arn.slice(e.arn.lastIndexOf(':') + 1),
         status: e.status,
         startDate: e.startDate / 1000,
         stopDate: e.stopDate !== undefined ? e.stopDate / 1000 : undefined,
@@ -401,7 +475,7 @@ export class LocalStepFunctions {
     nextToken?: string;
     reverseOrder?: boolean;
   }) {
-    const e = this.mustGet(req.executionArn);
+    const e = this.lookup(req.executionArn);
     this.flushHistory();
     const events = req.reverseOrder ? [...e.history].reverse() : e.history;
     const start = req.nextToken ? Number(Buffer.from(req.nextToken, 'base64url').toString()) : 0;
@@ -416,8 +490,8 @@ export class LocalStepFunctions {
   }
 
   stopExecution(req: { executionArn?: string; error?: string; cause?: string }) {
-    const e = this.mustGet(req.executionArn);
-    if (e.status === 'RUNNING') {
+    const e = this.lookup(req.executionArn);
+    if (e.status === 'RUNNING' && 'memo' in e) {
       this.pushEvent(e, 'ExecutionAborted', {
         executionAbortedEventDetails: { error: req.error, cause: req.cause },
       });
@@ -460,7 +534,7 @@ export class LocalStepFunctions {
     arn: string,
     timeoutMs = 30_000,
   ): Promise<ReturnType<LocalStepFunctions['describeExecution']>> {
-    const e = this.mustGet(arn);
+    const e = this.lookup(arn);
     if (e.status === 'RUNNING') {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
@@ -485,6 +559,26 @@ export class LocalStepFunctions {
 
   runningCount(): number {
     return this.live.size;
+  }
+
+  /** What is held in memory (the soak bench reports it). */
+  memoryStats(): Record<string, number> {
+    let historyEvents = 0;
+    let finished = 0;
+    for (const e of this.executions.values()) {
+      historyEvents += e.history.length;
+      if (e.status !== 'RUNNING') finished++;
+    }
+    return {
+      executions: this.executions.size,
+      finishedInMemory: finished,
+      finishedSummaries: this.archive.summaries.size,
+      archiveBytes: this.archive.bytes,
+      journalLines: this.journalLines,
+      historyEvents,
+      live: this.live.size,
+      taskTokens: this.tokens.size,
+    };
   }
 
   // ---------------------------------------------------------------- engine
@@ -690,7 +784,7 @@ export class LocalStepFunctions {
       if (!e.dispatched.has(key)) {
         await this.dispatch(e.machine, spec.resource, replaceToken(input, token));
         e.dispatched.add(key);
-        this.journal.append({ t: 'disp', arn: e.arn, key });
+        this.append({ t: 'disp', arn: e.arn, key });
       }
       // A completion may have arrived while the runtime was down, or during dispatch.
       const early = e.memo.get(key);
@@ -805,8 +899,9 @@ export class LocalStepFunctions {
 
   private completeToken(token: string | undefined, outcome: Memo): void {
     const p = this.tokens.get(token ?? '');
-    if (p) {
-      const e = this.executions.get(p.arn)!;
+    const running = p && this.executions.get(p.arn);
+    if (p && running) {
+      const e = running;
       this.record(e, p.key, outcome);
       this.dropToken(token!);
       if ('ok' in outcome && outcome.ok) p.resolve(outcome.result);
@@ -830,6 +925,8 @@ export class LocalStepFunctions {
   private tokenError(token: string | undefined): SfnApiError {
     const decoded = decodeToken(token);
     if (!decoded) return new SfnApiError('InvalidToken', 'Invalid Token');
+    if (this.archive.has(decoded.a))
+      return new SfnApiError('TaskTimedOut', 'Task Timed Out: the task already completed or timed out');
     const e = this.executions.get(decoded.a);
     if (e && (e.memo.has(decoded.k) || e.status !== 'RUNNING'))
       return new SfnApiError('TaskTimedOut', 'Task Timed Out: the task already completed or timed out');
@@ -853,7 +950,7 @@ export class LocalStepFunctions {
 
   private record(e: Execution, key: string, v: Memo): void {
     e.memo.set(key, v);
-    this.journal.append({ t: 'memo', arn: e.arn, key, v });
+    this.append({ t: 'memo', arn: e.arn, key, v });
   }
 
   private pushEvent(e: Execution, type: string, details: Record<string, unknown>): void {
@@ -875,7 +972,7 @@ export class LocalStepFunctions {
     this.flushScheduled = false;
     const batch = this.historyBuffer;
     this.historyBuffer = [];
-    for (const r of batch) this.journal.append(r);
+    for (const r of batch) this.append(r);
   }
 
   private finish(
@@ -888,9 +985,14 @@ export class LocalStepFunctions {
     if (TERMINAL.includes(e.status)) return;
     Object.assign(e, { status, output, error, cause, stopDate: Date.now() });
     this.flushHistory();
-    this.journal.append({ t: 'end', arn: e.arn, status, stopDate: e.stopDate!, output, error, cause });
+    // Archive first (crash safety: lib/local/execution-archive.ts), then the journal's end line.
+    this.archive.add(this.finishedRecord(e));
+    this.append({ t: 'end', arn: e.arn, status, stopDate: e.stopDate!, output, error, cause });
+    this.executions.delete(e.arn);
     e.memo.clear();
     e.dispatched.clear();
+    e.history = [];
+    this.maybeCompact();
     const level = status === 'SUCCEEDED' ? 'info' : 'warn';
     this.log[level](
       { execution: e.name, machine: e.machine, status, error },
@@ -898,14 +1000,6 @@ export class LocalStepFunctions {
     );
     for (const w of this.waiters.get(e.arn) ?? []) w();
     this.waiters.delete(e.arn);
-  }
-
-  private mustGet(arn: string | undefined): Execution {
-    if (!arn || !arn.startsWith('arn:aws:states:'))
-      throw new SfnApiError('InvalidArn', `Invalid Arn: '${arn}'`);
-    const e = this.executions.get(arn);
-    if (!e) throw new SfnApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
-    return e;
   }
 
   // ---------------------------------------------------------------- HTTP (AWS JSON 1.0)
@@ -962,6 +1056,10 @@ export class LocalStepFunctions {
       send(500, { __type: 'InternalFailure', message: 'internal error' }, 'InternalFailure');
     }
   }
+}
+
+function machineArnOfExecution(arn: string): string {
+  return arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
 }
 
 function replaceToken(value: unknown, token: string): unknown {

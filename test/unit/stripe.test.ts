@@ -818,6 +818,39 @@ test('a restarted simulator keeps its objects and idempotency records', async ()
   }
 });
 
+test('the simulator keeps the latest events and compacts its journal while running; objects survive a restart', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-stripe-compact-'));
+  const opts = { dataDir: dir, eventLogLimit: 4, journalCompactMinLines: 20 };
+  let s = new StripeSimulator(opts);
+  const base = await s.start();
+  const port = Number(new URL(base).port);
+  const a = new StripeAdapter({ secretKey: KEY, apiBase: base, maxNetworkRetries: 0 });
+  const journal = path.join(dir, 'processors', 'stripe.jsonl');
+  const lines = () => fs.readFileSync(journal, 'utf8').trim().split('\n').length;
+  try {
+    const refs: string[] = [];
+    for (let i = 0; i < 12; i++)
+      refs.push(authorized(await a.authorize(authorizeRequest())).processorReference);
+    await new Promise((r) => setImmediate(r));
+    const events = s.events();
+    expect(events.length).toBeLessThanOrEqual(5); // the limit, up to a tenth more (rounded up)
+    expect(events.at(-1)?.data.object).toMatchObject({ id: refs.at(-1) });
+    const objects = s.memoryStats().objects;
+    // 12 payments append 108 lines (9 a payment: each save of an object, the idempotency record, the
+    // events); compacted while running, the journal holds one line a live record and what followed.
+    expect(lines()).toBeLessThan(100);
+    expect(lines()).toBeLessThan(1.5 * (objects + s.memoryStats().idempotencyKeys + events.length));
+    await s.stop();
+    s = new StripeSimulator(opts);
+    expect(await s.start(port)).toBe(base);
+    expect(await a.retrieve(refs[0]!)).toMatchObject({ status: 'captured' });
+    expect(s.memoryStats().objects).toBe(objects);
+  } finally {
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('stripeAdapterFromEnv needs STRIPE_SECRET_KEY and honours STRIPE_API_BASE', async () => {
   expect(() => stripeAdapterFromEnv({})).toThrow(/STRIPE_SECRET_KEY/);
   const a = stripeAdapterFromEnv({

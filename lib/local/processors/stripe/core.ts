@@ -40,6 +40,11 @@ import type {
   StripeSimulatorStats,
 } from './types.ts';
 
+/** Events kept (in memory and in the journal) for `events()`: the latest ones. */
+export const EVENT_LOG_LIMIT = 10_000;
+/** The journal is compacted while running once it has this many lines and 1.5 times its live records. */
+export const JOURNAL_COMPACT_MIN_LINES = 20_000;
+
 export abstract class StripeCore {
   readonly faults = new StripeFaultController();
 
@@ -55,7 +60,12 @@ export abstract class StripeCore {
   protected readonly sim = new Map<string, SimInfo>();
   protected readonly idempotency = new Map<string, IdempotencyRecord>();
   protected readonly inFlight = new Set<string>();
-  protected readonly eventLog: StripeEvent[] = [];
+  protected eventLog: StripeEvent[] = [];
+  /** Lines in the journal file, to decide when to compact it. */
+  private journalLines = 0;
+  private compactScheduled = false;
+  private readonly eventLogLimit: number;
+  private readonly compactMinLines: number;
   protected readonly timers = new Map<string, NodeJS.Timeout>();
   protected counters: StripeSimulatorStats = {
     paymentIntentsCreated: 0,
@@ -74,6 +84,8 @@ export abstract class StripeCore {
     this.log = options.logger ?? createLogger('stripe-simulator');
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent;
+    this.eventLogLimit = options.eventLogLimit ?? EVENT_LOG_LIMIT;
+    this.compactMinLines = options.journalCompactMinLines ?? JOURNAL_COMPACT_MIN_LINES;
     this.asyncRefundDelayMs = options.asyncRefundDelayMs ?? 5000;
     this.disputeSettings = {
       createDelayMs: 1000,
@@ -89,6 +101,23 @@ export abstract class StripeCore {
 
   stats(): StripeSimulatorStats {
     return { ...this.counters };
+  }
+
+  /** What the simulator holds in memory, by kind (the soak bench reports it). */
+  memoryStats(): {
+    objects: number;
+    simInfo: number;
+    idempotencyKeys: number;
+    events: number;
+    timers: number;
+  } {
+    return {
+      objects: this.objects.size,
+      simInfo: this.sim.size,
+      idempotencyKeys: this.idempotency.size,
+      events: this.eventLog.length,
+      timers: this.timers.size,
+    };
   }
 
   paymentIntent(id: string): StripeObject | undefined {
@@ -115,7 +144,7 @@ export abstract class StripeCore {
       .map((o) => clone(o));
   }
 
-  /** Every event so far, oldest first. */
+  /** The latest events (EVENT_LOG_LIMIT, up to a tenth more), oldest first. */
   events(): StripeEvent[] {
     return clone(this.eventLog);
   }
@@ -394,13 +423,42 @@ export abstract class StripeCore {
   }
 
   protected append(rec: JournalRecord): void {
-    this.journal?.append(rec);
+    if (!this.journal) return;
+    this.journal.append(rec);
+    this.journalLines++;
+    if (this.compactScheduled || this.journalLines < this.compactMinLines) return;
+    if (this.journalLines < 1.5 * (this.objects.size + this.idempotency.size + this.eventLog.length)) return;
+    this.compactScheduled = true;
+    setImmediate(() => {
+      this.compactScheduled = false;
+      if (!this.running) return;
+      try {
+        this.compact();
+      } catch (err) {
+        this.log.error({ err }, 'stripe simulator: cannot compact the journal');
+      }
+    });
+  }
+
+  /** Rewrites the journal with the current objects, live idempotency keys and latest events. */
+  protected compact(): void {
+    if (!this.journal) return;
+    const cutoff = this.now() - IDEMPOTENCY_TTL_MS;
+    for (const [scope, rec] of this.idempotency) if (rec.createdMs < cutoff) this.idempotency.delete(scope);
+    let lines = 0;
+    const counted = function* (records: Iterable<JournalRecord>) {
+      for (const r of records) {
+        lines++;
+        yield r;
+      }
+    };
+    this.journal.rewrite(counted(this.snapshot()));
+    this.journalLines = lines;
   }
 
   protected load(): void {
     this.loaded = true;
     if (!this.journal) return;
-    const cutoff = this.now() - IDEMPOTENCY_TTL_MS;
     for (const rec of this.journal.load()) {
       if (rec.t === 'obj') {
         this.objects.set(rec.obj.id, rec.obj);
@@ -411,8 +469,8 @@ export abstract class StripeCore {
         this.eventLog.push(rec.event);
       }
     }
-    for (const [scope, rec] of this.idempotency) if (rec.createdMs < cutoff) this.idempotency.delete(scope);
-    this.journal.rewrite(this.snapshot());
+    if (this.eventLog.length > this.eventLogLimit) this.eventLog = this.eventLog.slice(-this.eventLogLimit);
+    this.compact();
   }
 
   protected *snapshot(): Iterable<JournalRecord> {
@@ -443,6 +501,9 @@ export abstract class StripeCore {
       type,
     };
     this.eventLog.push(event);
+    // Trimmed in steps of a tenth, so that the array is not copied for every event.
+    if (this.eventLog.length > Math.ceil(this.eventLogLimit * 1.1))
+      this.eventLog = this.eventLog.slice(-this.eventLogLimit);
     this.append({ t: 'evt', event });
     ctx.events.push(event);
   }

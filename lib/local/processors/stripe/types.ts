@@ -40,6 +40,10 @@ export interface StripeEvent {
 export interface StripeSimulatorOptions {
   /** Persist objects, idempotency records and events under `${dataDir}/processors/stripe.jsonl`. */
   dataDir?: string;
+  /** Events kept for `events()` and in the journal, the latest ones (default EVENT_LOG_LIMIT). */
+  eventLogLimit?: number;
+  /** Journal lines after which it may be compacted while running (default JOURNAL_COMPACT_MIN_LINES). */
+  journalCompactMinLines?: number;
   logger?: Logger;
   /** Clock in epoch ms (default Date.now): `created` fields, idempotency key expiry, refund timers. */
   now?: () => number;

@@ -1,0 +1,378 @@
+/**
+ * Soak: does the runtime's memory and disk grow with history? (`npm run bench:soak -- --help`)
+ *
+ * Starts the runtime in a child process on a fresh data dir, drives automatically captured
+ * payments through the HTTP API with a few clients (the checkout bench's client), and every
+ * `--every` payments lets the runtime settle (workflows finished, streams and queues drained) and
+ * reports the runtime's RSS (and its peak while serving), V8 heap used after a full GC, external
+ * and array-buffer memory, the data dir's bytes (by service) and per payment, and what each
+ * component holds (executions and history events, stream records pending, queue messages,
+ * simulator objects). At the end it stops the runtime, starts it again on the same data dir and
+ * reports the startup time and the RSS after the restart.
+ *
+ * Progress goes to stderr, the JSON result to stdout.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { dirBytes, postJson } from './checkout.ts';
+import { gitInfo, log, machineInfo, numberFlag, ROOT, round } from './lib.ts';
+
+const USAGE = `usage: npm run bench:soak -- [flags]
+
+  --payments N      payments to drive in all (default 10000)
+  --every N         report every N payments (default 10000; e.g. 500 for a quick run)
+  --concurrency N   clients posting payments (default 4)
+  --settle-timeout S seconds to wait for the runtime to settle at each report (default 600)
+  --data-dir DIR    use DIR (must not exist or be empty) instead of a temporary dir
+  --keep            keep the data dir at the end
+  -h, --help        this text
+
+Reports (JSON on stdout) per checkpoint: rssMb, rssPeakMb (while serving), heapUsedMb (after a
+full GC), externalMb, arrayBuffersMb, disk bytes (total, per payment, by service) and the
+components' sizes; then startupMs and rssMb after a restart on the same data dir.`;
+
+interface Options {
+  payments: number;
+  every: number;
+  concurrency: number;
+  settleTimeout: number;
+  dataDir?: string;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      payments: { type: 'string', default: '10000' },
+      every: { type: 'string', default: '10000' },
+      concurrency: { type: 'string', default: '4' },
+      'settle-timeout': { type: 'string', default: '600' },
+      'data-dir': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return undefined;
+  const payments = numberFlag('payments', values.payments, 1, 10_000_000, true);
+  const every = numberFlag('every', values.every, 1, 10_000_000, true);
+  return {
+    payments,
+    every: Math.min(every, payments),
+    concurrency: numberFlag('concurrency', values.concurrency, 1, 256, true),
+    settleTimeout: numberFlag('settle-timeout', values['settle-timeout'], 1, 86_400),
+    dataDir: values['data-dir'],
+    keep: values.keep,
+  };
+}
+
+// =============================================================================================
+// The runtime's process
+
+interface MemorySample {
+  rssMb: number;
+  rssPeakMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
+  components: Record<string, Record<string, number>>;
+}
+
+const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
+
+/** `--role server <dataDir>`: the runtime, driven over IPC. */
+async function serverRole(argv: string[]): Promise<number> {
+  const dataDir = argv[0];
+  if (!dataDir || !process.send) throw new Error('--role server needs a data dir and an IPC channel');
+  const t0 = performance.now();
+  const { startRuntime } = await import('../lib/local/runtime.ts');
+  const loadedMs = performance.now() - t0;
+  const t1 = performance.now();
+  const rt = await startRuntime({ dataDir, port: 0, scheduler: false, timeScale: 1 });
+  const startMs = performance.now() - t1;
+  const { createMerchant } = await import('../lambdas/store/merchants.ts');
+  let peak = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 250);
+  sampler.unref();
+  const sample = (): MemorySample => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const rssBeforeGc = process.memoryUsage.rss();
+    gc?.();
+    const m = process.memoryUsage();
+    const out: MemorySample = {
+      rssMb: mb(rssBeforeGc),
+      rssPeakMb: mb(Math.max(peak, rssBeforeGc)),
+      heapUsedMb: mb(m.heapUsed),
+      heapTotalMb: mb(m.heapTotal),
+      externalMb: mb(m.external),
+      arrayBuffersMb: mb(m.arrayBuffers),
+      components: {
+        stepFunctions: rt.stepFunctions.memoryStats(),
+        streams: {
+          pending: rt.dynamo
+            .streamStats()
+            .reduce((n, s) => n + s.shards.reduce((k, sh) => k + sh.pending, 0), 0),
+        },
+        queues: rt.queues.memoryStats(),
+        ...(rt.stripe ? { stripe: rt.stripe.memoryStats() } : {}),
+      },
+    };
+    peak = process.memoryUsage.rss();
+    return out;
+  };
+  process.send({ type: 'ready', url: rt.url, loadedMs, startMs });
+  await new Promise<void>((resolve) => {
+    process.on('message', (m: { id: number; cmd: string; arg?: unknown }) => {
+      const reply = (out: { ok: boolean; value?: unknown; error?: string }) =>
+        process.send!({ id: m.id, ...out });
+      void (async () => {
+        try {
+          if (m.cmd === 'merchant') reply({ ok: true, value: (await createMerchant('Soak')).apiKey });
+          else if (m.cmd === 'sample') reply({ ok: true, value: sample() });
+          else if (m.cmd === 'settle') {
+            await rt.settle(Number(m.arg));
+            reply({ ok: true });
+          } else if (m.cmd === 'stop') {
+            await rt.stop();
+            reply({ ok: true });
+            resolve();
+          } else reply({ ok: false, error: `unknown command ${m.cmd}` });
+        } catch (err) {
+          reply({ ok: false, error: (err as Error).message });
+        }
+      })();
+    });
+  });
+  process.exit(0);
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+  /** From fork to ready (module load + runtime start), and the runtime's start alone. */
+  readyMs: number;
+  startMs: number;
+  call: <T>(cmd: string, arg?: unknown) => Promise<T>;
+  stop: () => Promise<void>;
+}
+
+async function startServer(dataDir: string): Promise<Server> {
+  const t0 = performance.now();
+  const child = fork(path.join(ROOT, 'bench', 'run.ts'), ['soak', '--role', 'server', dataDir], {
+    env: { ...process.env, PAYSTEP_LOG_LEVEL: 'silent', PAYSTEP_SCHEDULER: 'off' },
+    execArgv: [...process.execArgv, '--expose-gc'],
+    // The handlers' own log lines are not the result: stdout carries the JSON alone.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<{ url: string; startMs: number }>((resolve, reject) => {
+    child.once('message', (m: { url: string; startMs: number }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`runtime process exited with ${code} while starting`)));
+  });
+  const readyMs = performance.now() - t0;
+  let next = 0;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: { id?: number; ok?: boolean; value?: unknown; error?: string }) => {
+    if (m.id === undefined) return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.ok) p?.resolve(m.value);
+    else p?.reject(new Error(m.error));
+  });
+  child.on('exit', (code) => {
+    for (const p of pending.values()) p.reject(new Error(`runtime process exited with ${code}`));
+    pending.clear();
+  });
+  const call = <T>(cmd: string, arg?: unknown) =>
+    new Promise<T>((resolve, reject) => {
+      const id = ++next;
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      child.send({ id, cmd, arg });
+    });
+  return {
+    url: ready.url,
+    child,
+    readyMs: round(readyMs, 0),
+    startMs: round(ready.startMs, 0),
+    call,
+    stop: async () => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      await call('stop');
+      await exited;
+    },
+  };
+}
+
+// =============================================================================================
+// Driver
+
+/** Bytes under each top-level entry of the data dir. */
+function diskBy(dataDir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of fs.readdirSync(dataDir, { withFileTypes: true })) {
+    const p = path.join(dataDir, e.name);
+    out[e.name] = e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return out;
+}
+
+/** Posts `count` payments with `concurrency` clients; answers other than 201 are counted. */
+async function drive(
+  url: string,
+  key: string,
+  agent: http.Agent,
+  count: number,
+  concurrency: number,
+  errors: Record<string, number>,
+  onDone: () => void,
+): Promise<void> {
+  const base = new URL(url);
+  const body = JSON.stringify({ amount: 1050, currency: 'usd', payment_method: 'pm_card_visa' });
+  let issued = 0;
+  const worker = async () => {
+    while (issued < count) {
+      issued++;
+      try {
+        const res = await postJson(
+          agent,
+          base,
+          '/v1/payments',
+          {
+            authorization: `Bearer ${key}`,
+            'content-type': 'application/json',
+            'idempotency-key': randomUUID(),
+          },
+          body,
+        );
+        if (res.status !== 201) errors[String(res.status)] = (errors[String(res.status)] ?? 0) + 1;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+      onDone();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+interface Checkpoint extends MemorySample {
+  payments: number;
+  elapsedS: number;
+  paymentsPerSecond: number;
+  diskBytes: number;
+  diskBytesPerPayment: number;
+  diskBy: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--role' && argv[1] === 'server') return serverRole(argv.slice(2));
+  let opts: Options | undefined;
+  try {
+    opts = parseOptions(argv);
+  } catch (err) {
+    console.error(`bench soak: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!opts) {
+    console.log(USAGE);
+    return 0;
+  }
+  let dataDir: string;
+  if (opts.dataDir) {
+    dataDir = path.resolve(opts.dataDir);
+    if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0) {
+      console.error(`bench soak: --data-dir ${dataDir} is not empty`);
+      return 2;
+    }
+    fs.mkdirSync(dataDir, { recursive: true });
+  } else dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-soak-'));
+
+  const result: Record<string, unknown> = {
+    bench: 'soak',
+    at: new Date().toISOString(),
+    machine: machineInfo(),
+    loadAverage: os.loadavg().map((l) => round(l, 2)),
+    git: gitInfo(),
+    options: { ...opts, dataDir },
+  };
+  log(
+    `soak: ${opts.payments} payments, report every ${opts.every}, ${opts.concurrency} clients, data ${dataDir}`,
+  );
+  let server = await startServer(dataDir);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const checkpoints: Checkpoint[] = [];
+  try {
+    const key = await server.call<string>('merchant');
+    await server.call('settle', opts.settleTimeout * 1000);
+    const first = await server.call<MemorySample>('sample');
+    result.initial = { ...first, diskBytes: dirBytes(dataDir), diskBy: diskBy(dataDir) };
+    log(`started in ${server.readyMs} ms: RSS ${first.rssMb} MB, heap ${first.heapUsedMb} MB`);
+    const t0 = performance.now();
+    let done = 0;
+    let lastLog = 0;
+    while (done < opts.payments) {
+      const batch = Math.min(opts.every - (done % opts.every), opts.payments - done);
+      const errors: Record<string, number> = {};
+      const tb = performance.now();
+      await drive(server.url, key, agent, batch, opts.concurrency, errors, () => {
+        done++;
+        if (performance.now() - lastLog > 5000) {
+          lastLog = performance.now();
+          process.stderr.write(`  ${done}/${opts.payments} payments\n`);
+        }
+      });
+      const batchS = (performance.now() - tb) / 1000;
+      await server.call('settle', opts.settleTimeout * 1000);
+      const s = await server.call<MemorySample>('sample');
+      const disk = dirBytes(dataDir);
+      const cp: Checkpoint = {
+        payments: done,
+        elapsedS: round((performance.now() - t0) / 1000, 1),
+        paymentsPerSecond: round(batch / batchS, 1),
+        ...s,
+        diskBytes: disk,
+        diskBytesPerPayment: Math.round(disk / done),
+        diskBy: diskBy(dataDir),
+        errors,
+      };
+      checkpoints.push(cp);
+      log(
+        `${done} payments: RSS ${cp.rssMb} MB (peak ${cp.rssPeakMb}), heap ${cp.heapUsedMb} MB, ` +
+          `disk ${mb(disk)} MB (${round(cp.diskBytesPerPayment / 1024, 1)} KB/payment), ` +
+          `${cp.paymentsPerSecond} payments/s, errors ${JSON.stringify(errors)}`,
+      );
+    }
+    result.checkpoints = checkpoints;
+    agent.destroy();
+    log('restarting the runtime on the same data dir…');
+    await server.stop();
+    server = await startServer(dataDir);
+    await server.call('settle', opts.settleTimeout * 1000);
+    const after = await server.call<MemorySample>('sample');
+    result.restart = {
+      startMs: server.startMs,
+      processReadyMs: server.readyMs,
+      ...after,
+      diskBytes: dirBytes(dataDir),
+      diskBy: diskBy(dataDir),
+    };
+    log(
+      `restarted: runtime start ${server.startMs} ms (process ready ${server.readyMs} ms), RSS ${after.rssMb} MB, heap ${after.heapUsedMb} MB`,
+    );
+  } finally {
+    agent.destroy();
+    await server.stop().catch(() => undefined);
+    if (!opts.keep) fs.rmSync(dataDir, { recursive: true, force: true });
+    else log(`data kept in ${dataDir}`);
+  }
+  console.log(JSON.stringify(result, null, 2));
+  return 0;
+}

@@ -25,6 +25,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { compileDefinition, TASK_TOKEN_PLACEHOLDER, WAIT_RESOURCE } from './asl.ts';
 import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
+import { validateDefinition } from './asl-validation.ts';
 import { ExecutionArchive, type FinishedRecord, type FinishedStatus } from './execution-archive.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -178,9 +179,7 @@ export class LocalStepFunctions {
     const physical = opts.physicalName ?? ((n: string) => `paystep-${n}`);
     for (const def of opts.machines) {
       // Validate the definition as written (what AWS would accept), then run the compiled form.
-      new StateMachine(def.definition as unknown as StateMachineDefinition, {
-        validationOptions: { checkArn: false },
-      });
+      validateDefinition(def.definition);
       const compiled = compileDefinition(def.definition, this.timeScale);
       const sm = new StateMachine(compiled.definition as unknown as StateMachineDefinition, {
         validationOptions: { noValidate: true },

@@ -92,11 +92,15 @@ export async function receiveWebhook(
  */
 async function store(receiver: WebhookReceiver, e: ReceivedEvent): Promise<boolean> {
   const processor = receiver.processor;
-  for (const fact of e.facts) await storeFact(fact);
-  const outcome =
-    Buffer.byteLength(e.stored) <= MAX_STORED_RAW_BYTES
-      ? await settlePassively(e.facts, { id: e.id, type: e.type, created: e.created })
-      : undefined;
+  const settleable = Buffer.byteLength(e.stored) <= MAX_STORED_RAW_BYTES;
+  // Facts first, so a stored event always has them; a settled event's only where they are read
+  // back (`storesSettledFacts`).
+  if (receiver.storesSettledFacts || !settleable) for (const fact of e.facts) await storeFact(fact);
+  const outcome = settleable
+    ? await settlePassively(e.facts, { id: e.id, type: e.type, created: e.created })
+    : undefined;
+  if (!outcome && !receiver.storesSettledFacts && settleable)
+    for (const fact of e.facts) await storeFact(fact);
   const { created, record } = await recordWebhookEvent(
     { processor, id: e.id, type: e.type, created: e.created, livemode: e.live, raw: e.stored },
     EVENT_TTL_DAYS,

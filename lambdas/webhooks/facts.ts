@@ -108,6 +108,10 @@ async function paymentStateOf(fact: PaymentFact): Promise<PaymentState | undefin
   const state = named ? await getPaymentState(named) : undefined;
   const p = state?.payment;
   if (p && p.processor === fact.processor && p.processor_reference === fact.reference) return state;
+  // The event overtook the workflow's write of the processor reference (the receiver settles events
+  // as they arrive): the payment its merchant reference names is the one that created the processor
+  // payment, which the reference index would name too (it is written with that payment's id).
+  if (p && !p.processor_reference && (!p.processor || p.processor === fact.processor)) return state;
   const known = await paymentIdForReference(fact.processor, fact.reference);
   if (known && known !== named) return getPaymentState(known);
   return state;

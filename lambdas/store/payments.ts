@@ -4,6 +4,8 @@
  *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys);
  *                                               `timeline`: the entries written with the payment's own
  *                                               writes (created, status changes, risk, routing, attempts)
+ *                                               and processor events compared with it, once per event
+ *                                               (`webhook_events`: `recordWebhookEntries`)
  *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>#<rnd>  timeline entries that accompany no payment write
  *                                               (webhooks, refunds, disputes, reviews, sweeper …)
  *   gsi1pk MERCHANT#<merchant>#PAYMENTS  gsi1sk <created ms, 13 digits>#<id>   listing, newest first

@@ -58,6 +58,14 @@ export interface WebhookAck {
 /** A connector's stored-event format: enough to process a stored event again. */
 export interface WebhookFormat {
   readonly processor: string;
+  /**
+   * Whether the facts of an event the receiver settles at once (facts that change nothing,
+   * lambdas/webhooks/facts.ts `settlePassively`) are stored all the same: true for a connector that
+   * answers `retrieve` from stored facts (no read API: Adyen). False when nothing reads such facts
+   * back (Stripe: paystep reads its API; the Stripe facts read back — refunds, disputes, capture
+   * and cancel failures — are never settled at receipt, so they are always stored).
+   */
+  readonly storesSettledFacts: boolean;
   /** The facts a stored event states. Throws if `stored` is not what `verify` stored. */
   facts(stored: string): ConnectorFact[];
 }

@@ -39,7 +39,16 @@ import { SIGNATURE_HEADER, signPayload } from './signature.ts';
 export const QUEUE = 'merchant-events';
 
 export type DeliveryMessage =
-  | { type: 'event.created'; event_id: string }
+  | {
+      type: 'event.created';
+      event_id: string;
+      /**
+       * The event as stored (lambdas/store/merchant-events.ts `putEvent`), when it is small enough
+       * to travel in the message (MAX_INLINE_EVENT_BYTES): the fan-out then needs no read of it. An
+       * event never changes once stored (its id is derived from what it says), so the copy is the event.
+       */
+      event?: StoredEvent;
+    }
   | {
       type: 'delivery.attempt';
       event_id: string;
@@ -119,9 +128,21 @@ export async function postWebhook(
   }
 }
 
-/** Fan-out of a new event: opens and attempts a delivery per subscribed, enabled endpoint. */
-export async function fanOut(eventId: string): Promise<void> {
-  const event = await getEvent(eventId);
+/** An event up to this size goes in its `event.created` message (one 64 KB SQS request unit). */
+export const MAX_INLINE_EVENT_BYTES = 60_000;
+
+/** The `event.created` message of a stored event: the event itself when small enough, else its id. */
+export function eventCreatedMessage(event: StoredEvent): DeliveryMessage {
+  const inline = Buffer.byteLength(JSON.stringify(event)) <= MAX_INLINE_EVENT_BYTES;
+  return { type: 'event.created', event_id: event.id, ...(inline ? { event } : {}) };
+}
+
+/**
+ * Fan-out of a new event: opens and attempts a delivery per subscribed, enabled endpoint. `inline`
+ * is the event as its message carried it (read from the store otherwise).
+ */
+export async function fanOut(eventId: string, inline?: StoredEvent): Promise<void> {
+  const event = inline?.id === eventId ? inline : await getEvent(eventId);
   if (!event) {
     logger.warn('event to deliver not found', { eventId });
     return;

@@ -7,7 +7,7 @@
  */
 import type { StreamChange, StreamConsumer } from '../stream/consumers.ts';
 import { markEventEnqueued, putEvent } from '../store/merchant-events.ts';
-import { sendMessage } from './delivery.ts';
+import { eventCreatedMessage, sendMessage } from './delivery.ts';
 import { deriveEvents } from './derive.ts';
 import { incidentEvents } from './incidents.ts';
 
@@ -18,7 +18,8 @@ export async function handleChange(change: StreamChange): Promise<void> {
   for (const draft of drafts) {
     const { event } = await putEvent(draft);
     if (event.enqueued) continue;
-    await sendMessage({ type: 'event.created', event_id: event.id });
+    // The event travels in its message when small (the fan-out reads nothing for it).
+    await sendMessage(eventCreatedMessage(event));
     await markEventEnqueued(event.id);
   }
 }

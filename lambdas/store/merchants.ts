@@ -18,6 +18,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { queryPages } from './pages.ts';
 import { clients } from '../shared/aws.ts';
 import { conditionalUpdate } from './conditional.ts';
+import { forgetRoutingSettings } from './routing-cache.ts';
 import { config } from '../shared/config.ts';
 import { newId, randomBase62 } from '../shared/ids.ts';
 import { getSecret } from '../shared/secrets.ts';
@@ -187,8 +188,12 @@ export const setMerchantDunningPolicy = (id: string, policy: Partial<DunningPoli
  * Sets the merchant's processor order (validated by the caller against the enabled processors);
  * undefined when there is no such merchant.
  */
-export const setMerchantProcessors = (id: string, processors: string[]) =>
-  setMerchantAttribute(id, 'processors', processors);
+export async function setMerchantProcessors(id: string, processors: string[]): Promise<Merchant | undefined> {
+  const merchant = await setMerchantAttribute(id, 'processors', processors);
+  // Routing in this container uses the new order at once (lambdas/store/routing-cache.ts).
+  forgetRoutingSettings(id);
+  return merchant;
+}
 
 /** Every merchant (active or not), oldest first, one index page at a time. */
 export async function* allMerchants(): AsyncGenerator<Merchant> {

@@ -4,6 +4,8 @@
  *   pk PAYMENT#<id>  sk PAYMENT                 the payment (attributes of `Payment`, plus gsi keys);
  *                                               `timeline`: the entries written with the payment's own
  *                                               writes (created, status changes, risk, routing, attempts)
+ *                                               and processor events compared with it, once per event
+ *                                               (`webhook_events`: `recordWebhookEntries`)
  *   pk PAYMENT#<id>  sk EVENT#<ms>#<seq>#<rnd>  timeline entries that accompany no payment write
  *                                               (webhooks, refunds, disputes, reviews, sweeper …)
  *   gsi1pk MERCHANT#<merchant>#PAYMENTS  gsi1sk <created ms, 13 digits>#<id>   listing, newest first
@@ -57,6 +59,7 @@ const INTERNAL = [
   'refunds_reserved',
   'modifications_requested',
   'timeline',
+  'webhook_events',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -452,17 +455,97 @@ export async function holdForModification(id: string, token: string): Promise<bo
   );
 }
 
-/** Removes a task token once used, unless the workflow has stored a newer one since. */
-export async function clearTaskToken(id: string, token: string): Promise<void> {
-  await conditionalWrite(
+/**
+ * Removes a task token once used, unless the workflow has stored a newer one since. `webhook`: the
+ * processor event that used it and its timeline entry, recorded in the same write (and the event
+ * noted as recorded, see `recordWebhookEntries`), so a later delivery of the event records nothing.
+ * The entry is written even when the token was cleared already (an earlier delivery that stopped
+ * before recording it), once per event.
+ */
+export async function clearTaskToken(
+  id: string,
+  token: string,
+  webhook?: { eventKey: string; entry: TimelineEntry },
+): Promise<void> {
+  const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
-      UpdateExpression: 'REMOVE task_token, task_token_kind',
-      ConditionExpression: 'task_token = :t',
-      ExpressionAttributeValues: { ':t': token },
+      ...updateExpression({}, ['task_token', 'task_token_kind'], {
+        ...(webhook
+          ? {
+              add: { webhook_events: new Set([webhook.eventKey]) },
+              append: { timeline: [storedEntry(webhook.entry)] },
+            }
+          : {}),
+        condition: { expression: 'task_token = :t', values: { ':t': token } },
+      })!,
+      ...(webhook ? { ReturnValues: 'ALL_NEW' as const } : {}),
     }),
   );
+  if (!webhook) return;
+  if (!written) {
+    await recordWebhookEntries(id, webhook.eventKey, [webhook.entry], false);
+    return;
+  }
+  paymentChanged(id, toPayment(written));
+  await spillTimeline(id, written);
+}
+
+/** The key a processor event is known by on a payment's `webhook_events`: `<processor>#<event id>`. */
+export const webhookEventKey = (processor: string, eventId: string) => `${processor}#${eventId}`;
+
+/**
+ * Records the timeline entries of processor event `eventKey` (`webhookEventKey`) on the payment,
+ * once per event: the same write adds the event to the payment's `webhook_events` set and is
+ * conditional on it not being there, so concurrent or repeated deliveries of one event (the
+ * receiver, the queue consumer, a replay, a redelivered message) record it once whoever delivers
+ * it, with no claim of the event. `passive` (an event that acts on nothing, lambdas/webhooks/facts.ts
+ * `passiveFact`): also only while the payment does not wait for the customer's authentication, so
+ * a decision made from an earlier read still holds when it is written.
+ *
+ * `recorded` (now), `seen` (recorded before), `changed` (the payment waits for authentication now:
+ * apply the event instead), `missing` (no such payment).
+ */
+export async function recordWebhookEntries(
+  id: string,
+  eventKey: string,
+  entries: TimelineEntry[],
+  passive = true,
+): Promise<'recorded' | 'seen' | 'changed' | 'missing'> {
+  const nowMs = Date.now();
+  const update = updateExpression({}, [], {
+    add: { webhook_events: new Set([eventKey]) },
+    append: { timeline: entries.map((e) => storedEntry(e, nowMs)) },
+    condition: {
+      expression: passive
+        ? 'attribute_exists(pk) AND NOT contains(#wh, :wh) AND #wst <> :ra AND (attribute_not_exists(#wtk) OR #wtk <> :auth)'
+        : 'attribute_exists(pk) AND NOT contains(#wh, :wh)',
+      names: { '#wh': 'webhook_events', ...(passive ? { '#wst': 'status', '#wtk': 'task_token_kind' } : {}) },
+      values: {
+        ':wh': eventKey,
+        ...(passive ? { ':ra': 'requires_action', ':auth': 'authentication' } : {}),
+      },
+    },
+  })!;
+  const written = await conditionalUpdate(
+    new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
+  );
+  if (written) {
+    paymentChanged(id, toPayment(written));
+    await spillTimeline(id, written);
+    return 'recorded';
+  }
+  const out = await clients.ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: key(id),
+      ProjectionExpression: 'webhook_events',
+      ConsistentRead: true,
+    }),
+  );
+  if (!out.Item) return 'missing';
+  return (out.Item.webhook_events as Set<string> | undefined)?.has(eventKey) ? 'seen' : 'changed';
 }
 
 /**

@@ -52,6 +52,29 @@ export async function linkReference(x: {
     merchant_id: x.merchant_id,
     currency: x.currency,
   };
+  // Captured at first sight (the usual case): linked and due for settlement in one write, while no
+  // payout line was seen and no other capture day was recorded; otherwise the two steps below.
+  if (x.captured_on) {
+    const due = await conditionalWrite(
+      new UpdateCommand({
+        TableName: table(),
+        Key: refKey(x.processor, x.reference),
+        ...updateExpression(
+          { ...fields, gsi1pk: `SETTLEDUE#${x.processor}#${x.captured_on}`, gsi1sk: x.reference },
+          [],
+          {
+            setIfAbsent: { settled: {}, captured_on: x.captured_on },
+            condition: {
+              expression:
+                'attribute_not_exists(settled_payout) AND attribute_not_exists(seen_payout) AND (attribute_not_exists(captured_on) OR captured_on = :first_capture)',
+              values: { ':first_capture': x.captured_on },
+            },
+          },
+        )!,
+      }),
+    );
+    if (due) return;
+  }
   const out = await clients.ddb().send(
     new UpdateCommand({
       TableName: table(),

@@ -10,6 +10,7 @@ import { clients } from '../shared/aws.ts';
 import { config as settings } from '../shared/config.ts';
 import type { RoutingConfig } from '../domain/routing.ts';
 import { conditionalWrite } from './conditional.ts';
+import { forgetRoutingSettings } from './routing-cache.ts';
 
 export interface StoredRouting {
   merchant_id: string;
@@ -64,11 +65,14 @@ export async function routingVersion(
  * in between: read again and decide).
  */
 export async function putRoutingVersion(r: StoredRouting): Promise<boolean> {
-  return conditionalWrite(
+  const written = await conditionalWrite(
     new PutCommand({
       TableName: table(),
       Item: { pk: `MERCHANT#${r.merchant_id}`, sk: sk(r.version), kind: 'routing', ...r },
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
+  // Routing in this container reads the new version at once (lambdas/store/routing-cache.ts).
+  forgetRoutingSettings(r.merchant_id);
+  return written;
 }

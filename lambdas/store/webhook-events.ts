@@ -5,7 +5,8 @@
  *   gsi1pk WEBHOOKS#<processor>#<status>  gsi1sk <created, 10 digits>#<event id>
  *                                                      only while parked or failed (sparse: ops lists)
  *
- * Statuses: `received` (stored, queued) → `processed` (its domain action done, or nothing to do);
+ * Statuses: `received` (stored, queued) → `processed` (its domain action done, or nothing to do:
+ * an event the receiver settled itself is stored `processed`, lambdas/webhooks/receive.ts);
  * `parked` (it concerns an object paystep does not know yet: retried with growing delays);
  * `failed` (retries exhausted, the queue moved it to the dead-letter queue; `paystep webhooks
  * replay` queues it again). `raw` is the body exactly as received (the signed bytes, as text).
@@ -77,6 +78,8 @@ export const MAX_STORED_RAW_BYTES = 350_000;
 export async function recordWebhookEvent(
   e: NewWebhookEvent,
   ttlDays: number,
+  /** The event was settled by the receiver (nothing to apply): stored `processed` with this outcome. */
+  settled?: string,
 ): Promise<{ created: boolean; record: WebhookEventRecord }> {
   const now = nowSeconds();
   const size = Buffer.byteLength(e.raw);
@@ -89,8 +92,10 @@ export async function recordWebhookEvent(
           status: 'failed' as const,
           last_error: `event too large to store (${size} bytes): handle it from the processor's dashboard`,
         }
-      : { status: 'received' as const }),
-    attempts: 0,
+      : settled
+        ? { status: 'processed' as const, outcome: settled, processed_at: now }
+        : { status: 'received' as const }),
+    attempts: settled && !tooLarge ? 1 : 0,
     received_at: now,
     expires_at: now + ttlDays * 86400,
   };

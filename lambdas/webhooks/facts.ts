@@ -30,7 +30,14 @@ import { applyDisputeFact } from '../disputes/facts.ts';
 import { applyModificationFact, modificationFactMayApply } from '../payments/modification-outcome.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
 import { isIdOf } from '../shared/input.ts';
-import { annotate, getPayment, getPaymentState, type TimelineEntry } from '../store/payments.ts';
+import {
+  annotate,
+  getPayment,
+  getPaymentState,
+  recordWebhookEntries,
+  webhookEventKey,
+  type TimelineEntry,
+} from '../store/payments.ts';
 import { paymentIdForReference } from '../store/processor-facts.ts';
 import { applyPaymentEvent, passivePaymentEvent, type EventInfo, type PaymentState } from './payments.ts';
 
@@ -101,6 +108,10 @@ async function paymentStateOf(fact: PaymentFact): Promise<PaymentState | undefin
   const state = named ? await getPaymentState(named) : undefined;
   const p = state?.payment;
   if (p && p.processor === fact.processor && p.processor_reference === fact.reference) return state;
+  // The event overtook the workflow's write of the processor reference (the receiver settles events
+  // as they arrive): the payment its merchant reference names is the one that created the processor
+  // payment, which the reference index would name too (it is written with that payment's id).
+  if (p && !p.processor_reference && (!p.processor || p.processor === fact.processor)) return state;
   const known = await paymentIdForReference(fact.processor, fact.reference);
   if (known && known !== named) return getPaymentState(known);
   return state;
@@ -122,6 +133,39 @@ export async function passiveFact(
   if (!state || modificationFactMayApply(state.payment, fact)) return undefined;
   const passive = passivePaymentEvent(state, viewOf(fact), event);
   return passive && { ...passive, paymentId: state.payment.id };
+}
+
+/**
+ * An event whose facts all change nothing (`passiveFact`), settled without applying it: each
+ * payment's timeline entries recorded once per event (`recordWebhookEntries`: no claim of the
+ * event needed, whoever delivers it). Its outcome, or undefined when any fact may act, or a
+ * payment changed since it was read (began waiting for authentication, vanished): apply it then
+ * (`applyStoredEvent`, under the claim). Entries recorded before such an undefined stay recorded
+ * once: applying the event finds them.
+ */
+export async function settlePassively(
+  facts: readonly ConnectorFact[],
+  event: EventInfo,
+): Promise<EventOutcome | undefined> {
+  const planned: NonNullable<Awaited<ReturnType<typeof passiveFact>>>[] = [];
+  for (const fact of facts) {
+    const plan = await passiveFact(fact, event);
+    if (!plan) return undefined;
+    planned.push(plan);
+  }
+  // One write per payment, whatever the number of its entries.
+  const byPayment = new Map<string, { processor: string; entries: TimelineEntry[] }>();
+  planned.forEach((p, i) => {
+    if (!p.entry) return;
+    const at = byPayment.get(p.paymentId) ?? { processor: facts[i]!.processor, entries: [] };
+    at.entries.push(p.entry);
+    byPayment.set(p.paymentId, at);
+  });
+  for (const [paymentId, { processor, entries }] of byPayment) {
+    const r = await recordWebhookEntries(paymentId, webhookEventKey(processor, event.id), entries);
+    if (r === 'changed' || r === 'missing') return undefined;
+  }
+  return combine(planned.map((p) => p.outcome));
 }
 
 const viewOf = (fact: PaymentFact) => ({

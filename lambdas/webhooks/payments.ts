@@ -26,7 +26,9 @@ import {
   addEvent,
   clearTaskToken,
   getPaymentState,
+  recordWebhookEntries,
   transition,
+  webhookEventKey,
   TransitionRejected,
   type TimelineEntry,
 } from '../store/payments.ts';
@@ -225,7 +227,14 @@ export async function applyPaymentEvent(
   if (!state) return 'unknown_object';
   const passive = passivePaymentEvent(state, view, event);
   if (passive) {
-    if (passive.entry) await addEvent(paymentId, passive.entry);
+    if (!passive.entry) return passive.outcome;
+    // Once per event, whoever delivers it (the receiver may have settled it already).
+    const r = await recordWebhookEntries(paymentId, webhookEventKey(view.processor, event.id), [
+      passive.entry,
+    ]);
+    if (r === 'missing') return 'unknown_object';
+    // It began waiting for the customer's authentication since it was read: apply the event.
+    if (r === 'changed') return applyPaymentEvent(paymentId, view, event);
     return passive.outcome;
   }
   const p = state.payment;
@@ -265,12 +274,11 @@ export async function applyPaymentEvent(
       return 'recorded';
     }
     const resumed = await resume(waiting.token, outcome);
-    await clearTaskToken(paymentId, waiting.token);
-    await addEvent(paymentId, {
-      ...base,
-      comparison: 'ahead',
-      action: resumed ? 'resumed' : 'already_resumed',
-      outcome,
+    // The token's removal and the event's entry in one write, the event noted as recorded: a
+    // duplicate delivery arriving after it finds nothing to do.
+    await clearTaskToken(paymentId, waiting.token, {
+      eventKey: webhookEventKey(view.processor, event.id),
+      entry: { ...base, comparison: 'ahead', action: resumed ? 'resumed' : 'already_resumed', outcome },
     });
     return 'applied';
   }

@@ -21,11 +21,10 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { claimWebhookEvent, completeWebhookEvent, releaseWebhookEvent } from '../store/webhook-events.ts';
-import { addEvent } from '../store/payments.ts';
 import { PaymentNotReady, type EventInfo } from './payments.ts';
 import { LEASE_SECONDS, MAX_RECEIVES, retryDelaySeconds } from './policy.ts';
 import { webhookFormat, type WebhookFormat } from '../connectors/webhooks.ts';
-import { applyStoredEvent, combine, passiveFact, type EventOutcome } from './facts.ts';
+import { applyStoredEvent, settlePassively, type EventOutcome } from './facts.ts';
 import type { WebhookMessage } from './queue.ts';
 import { PaystepError } from '../shared/errors.ts';
 
@@ -113,23 +112,17 @@ export async function processWebhookEvent(
 /**
  * The common case, under the claim: an event whose facts all change nothing (the synchronous path
  * already applied what it says; lambdas/webhooks/facts.ts `passiveFact`) costs one read of its
- * payment and its timeline entry, besides the claim and the completion: 4 calls instead of ~8 (no
- * reference lookup, no second payment or task-token read). Undefined when any fact may act: the
- * appliers decide (`applyStoredEvent`).
+ * payment and one write of its timeline entries, besides the claim and the completion (no reference
+ * lookup, no second payment or task-token read). Most such events never get here: the receiver
+ * settles them itself (lambdas/webhooks/receive.ts). Undefined when any fact may act: the appliers
+ * decide (`applyStoredEvent`).
  */
-async function applyPassively(
+function applyPassively(
   format: WebhookFormat,
   raw: string,
   info: EventInfo,
 ): Promise<EventOutcome | undefined> {
-  const planned: NonNullable<Awaited<ReturnType<typeof passiveFact>>>[] = [];
-  for (const fact of format.facts(raw)) {
-    const plan = await passiveFact(fact, info);
-    if (!plan) return undefined;
-    planned.push(plan);
-  }
-  for (const p of planned) if (p.entry) await addEvent(p.paymentId, p.entry);
-  return combine(planned.map((p) => p.outcome));
+  return settlePassively(format.facts(raw), info);
 }
 
 async function processRecord(record: SQSRecord): Promise<void> {

@@ -13,8 +13,11 @@
  * 3. each event is stored once, by its id: its facts under their references
  *    (lambdas/store/processor-facts.ts, what a connector without a read API answers `retrieve`
  *    from) and the event itself for processing, listing and replay (lambdas/store/webhook-events.ts);
- * 4. each new (or not yet processed) event is queued for lambdas/webhooks/process.ts, and the
- *    connector says what to answer (Stripe: JSON; Adyen: `[accepted]`).
+ * 4. an event that changes nothing (its payment already shows what it says: the usual case) is
+ *    settled at once — its payment read, its timeline entry written once per event — and stored
+ *    processed; each other new (or not yet processed) event is queued for
+ *    lambdas/webhooks/process.ts. The connector says what to answer (Stripe: JSON; Adyen:
+ *    `[accepted]`).
  *
  * A failure to store or queue answers 500, so the processor delivers again (stores are
  * idempotent; a retry finds the stored event and queues it again while it is not processed).
@@ -22,12 +25,18 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { webhookReceiver, type ReceivedEvent, type WebhookAck } from '../connectors/webhooks.ts';
+import {
+  webhookReceiver,
+  type ReceivedEvent,
+  type WebhookAck,
+  type WebhookReceiver,
+} from '../connectors/webhooks.ts';
 import { config } from '../shared/config.ts';
 import { json } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
 import { storeFact } from '../store/processor-facts.ts';
-import { recordWebhookEvent } from '../store/webhook-events.ts';
+import { MAX_STORED_RAW_BYTES, recordWebhookEvent } from '../store/webhook-events.ts';
+import { settlePassively } from './facts.ts';
 import { EVENT_TTL_DAYS } from './policy.ts';
 import { enqueueWebhookEvent } from './queue.ts';
 
@@ -69,17 +78,35 @@ export async function receiveWebhook(
   if (!verdict.ok) return verdict;
   const events: { id: string; type: string; duplicate: boolean }[] = [];
   for (const e of verdict.events)
-    events.push({ id: e.id, type: e.type, duplicate: !(await store(processor, e)) });
+    events.push({ id: e.id, type: e.type, duplicate: !(await store(receiver, e)) });
   return { status: 200, events, ack: receiver.acknowledge(events) };
 }
 
-/** Stores one event (and its facts) once and queues it unless it is already processed; true when new. */
-async function store(processor: string, e: ReceivedEvent): Promise<boolean> {
-  for (const fact of e.facts) await storeFact(fact);
+/**
+ * Stores one event (and its facts) once and queues it unless it is already processed; true when
+ * new. An event that changes nothing (the common case: the synchronous path already applied what
+ * it says) is settled here and stored processed, never queued: its payment read once and its
+ * timeline entry written once per event (lambdas/webhooks/facts.ts `settlePassively`), before the
+ * event is stored, so a crash in between leaves the processor's retry to store it (and find the
+ * entry written).
+ */
+async function store(receiver: WebhookReceiver, e: ReceivedEvent): Promise<boolean> {
+  const processor = receiver.processor;
+  const settleable = Buffer.byteLength(e.stored) <= MAX_STORED_RAW_BYTES;
+  // Facts first, so a stored event always has them; a settled event's only where they are read
+  // back (`storesSettledFacts`).
+  if (receiver.storesSettledFacts || !settleable) for (const fact of e.facts) await storeFact(fact);
+  const outcome = settleable
+    ? await settlePassively(e.facts, { id: e.id, type: e.type, created: e.created })
+    : undefined;
+  if (!outcome && !receiver.storesSettledFacts && settleable)
+    for (const fact of e.facts) await storeFact(fact);
   const { created, record } = await recordWebhookEvent(
     { processor, id: e.id, type: e.type, created: e.created, livemode: e.live, raw: e.stored },
     EVENT_TTL_DAYS,
+    outcome,
   );
+  if (created && outcome) return true;
   // A duplicate is queued again only while it is not processed (the first queueing may have failed
   // after the event was stored: this delivery is the processor's retry of it).
   if (created || record.status === 'received') await enqueueWebhookEvent(processor, e.id);

@@ -780,6 +780,9 @@ export class LocalStepFunctions {
           once: true,
         });
       });
+      // Observed by the race below; never an unhandled rejection, even when the runtime stops
+      // (abort) while the task is still being dispatched.
+      resumed.catch(() => undefined);
       if (!e.dispatched.has(key)) {
         await this.dispatch(e.machine, spec.resource, replaceToken(input, token));
         e.dispatched.add(key);
@@ -792,7 +795,6 @@ export class LocalStepFunctions {
         if (early.ok) return early.result;
         throw new TaskError(early.error, early.cause);
       }
-      resumed.catch(() => undefined); // observed by the race below; never an unhandled rejection
       return resumed;
     })();
     const limits: Promise<never>[] = [];

@@ -1,6 +1,6 @@
 /**
  * Webhooks: processor events in (POST /webhooks/{processor}: verified by the processor's connector,
- * stored once, queued), processed from the `webhooks` queue (partial batch failures, parked events
+ * stored once; settled at once when they change nothing, else queued), processed from the `webhooks` queue (partial batch failures, parked events
  * retried with growing delays, then the dead-letter queue). See docs/webhooks.md.
  */
 import type { TopologyFragment } from '../topology.ts';
@@ -13,7 +13,7 @@ export const webhooks: TopologyFragment = {
     'webhooks-receive': {
       entry: 'lambdas/webhooks/receive.ts',
       description:
-        'POST /webhooks/{processor}: the connector verifies the request (Stripe signature, Adyen HMAC), each event stored once with its facts, queued',
+        'POST /webhooks/{processor}: the connector verifies the request (Stripe signature, Adyen HMAC); an event that changes nothing settled at once, each other stored once with its facts and queued',
       memoryMb: 256,
       timeoutSeconds: 10,
       uses: {

@@ -17,7 +17,11 @@ import { paymentItem } from '../fixtures/payments.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createPayment, getPayment, getTaskToken, timeline } from '../../lambdas/store/payments.ts';
 import { getRefundItem } from '../../lambdas/store/refunds.ts';
-import { getWebhookEvent, recordWebhookEvent } from '../../lambdas/store/webhook-events.ts';
+import {
+  getWebhookEvent,
+  recordWebhookEvent,
+  resetWebhookEvent,
+} from '../../lambdas/store/webhook-events.ts';
 import { processWebhookEvent } from '../../lambdas/webhooks/process.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
 import { MAX_RECEIVES } from '../../lambdas/webhooks/policy.ts';
@@ -434,7 +438,9 @@ describe('Stripe webhooks on the local runtime', () => {
         state: 'processed',
         outcome: 'recorded',
       });
-      expect(calls().sort()).toEqual(['GetCommand', 'PutCommand', 'UpdateCommand', 'UpdateCommand']);
+      // The claim, the payment's read, its entry (an update of the payment: once per event, see
+      // recordWebhookEntries) and the completion.
+      expect(calls().sort()).toEqual(['GetCommand', 'UpdateCommand', 'UpdateCommand', 'UpdateCommand']);
       sent.mockClear();
       expect(await processWebhookEvent('stripe', id, 1, 'msg-2')).toEqual({
         state: 'skipped',
@@ -452,6 +458,50 @@ describe('Stripe webhooks on the local runtime', () => {
     });
     const entries = (await timeline(paymentId)).filter((e) => e.event_id === id);
     expect(entries).toEqual([expect.objectContaining({ type: 'webhook', comparison: 'consistent' })]);
+    expect((await getPayment(paymentId))!.status).toBe('captured');
+  });
+
+  test('an event the synchronous path already applied, as the processor delivers it: settled by the receiver, never queued, its entry once however often and however concurrently it comes', async () => {
+    const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+    const pi = `pi_${randomUUID().replace(/-/g, '')}`;
+    const id = `evt_settle${randomUUID().replace(/-/g, '')}`;
+    await putCapturedStripePayment(paymentId, pi);
+    const payload = eventJson(
+      'payment_intent.succeeded',
+      { id: pi, object: 'payment_intent', status: 'succeeded', metadata: { paystep_payment_id: paymentId } },
+      id,
+    );
+    const queued = jest.spyOn(clients.sqs(), 'send');
+    const mine = () =>
+      queued.mock.calls.filter(([cmd]) =>
+        String((cmd.input as { MessageBody?: string }).MessageBody ?? '').includes(id),
+      );
+    try {
+      // Five deliveries of the event at once (a processor retrying a slow answer, duplicated sends).
+      const answers = await Promise.all([1, 2, 3, 4, 5].map(() => post(payload, sign(payload))));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+      // Processed when acknowledged: no queue message, no consumer.
+      expect(await getWebhookEvent('stripe', id)).toMatchObject({
+        status: 'processed',
+        outcome: 'recorded',
+        attempts: 1,
+      });
+      expect(mine()).toHaveLength(0);
+    } finally {
+      queued.mockRestore();
+    }
+    const entries = async () => (await timeline(paymentId)).filter((e) => e.event_id === id);
+    expect(await entries()).toEqual([
+      expect.objectContaining({ type: 'webhook', comparison: 'consistent', processor_status: 'succeeded' }),
+    ]);
+    // Replayed (ops forces it back to received) and processed from the queue: still one entry.
+    expect(await resetWebhookEvent('stripe', id, true)).toBe('reset');
+    expect(await processWebhookEvent('stripe', id, 1, 'msg-replay')).toEqual({
+      state: 'processed',
+      outcome: 'recorded',
+    });
+    expect(await entries()).toHaveLength(1);
     expect((await getPayment(paymentId))!.status).toBe('captured');
   });
 

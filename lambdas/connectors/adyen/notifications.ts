@@ -305,6 +305,8 @@ function refundFact(
 
 /** A stored Adyen event is its fact (the item's signed fields, verified): its own facts are itself. */
 export const adyenWebhookFormat: WebhookFormat = {
+  // The connector answers `retrieve` from the facts (Adyen has no API to read a payment).
+  storesSettledFacts: true,
   processor: NAME,
   facts(stored) {
     const fact = JSON.parse(stored) as ConnectorFact;

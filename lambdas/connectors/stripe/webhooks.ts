@@ -313,6 +313,7 @@ function storedEvent(stored: string): StripeEventLike {
 
 export const stripeWebhookFormat: WebhookFormat = {
   processor: NAME,
+  storesSettledFacts: false,
   facts: (stored) => stripeFacts(storedEvent(stored)),
 };
 

@@ -19,6 +19,7 @@ import { admitProcessor } from '../../processors/health.ts';
 import { addEvent, annotate, getPayment, transition } from '../../store/payments.ts';
 import { getMerchant } from '../../store/merchants.ts';
 import { currentRouting } from '../../store/routing.ts';
+import { cachedRoutingSettings } from '../../store/routing-cache.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
 import { PaymentDeclined } from './outcome.ts';
@@ -57,7 +58,11 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       cascade: DEFAULT_CASCADE,
     };
   }
-  const [stored, merchant] = await Promise.all([currentRouting(p.merchant_id), getMerchant(p.merchant_id)]);
+  // Per container for a few seconds (lambdas/store/routing-cache.ts: staleness and invalidation).
+  const merchantId = p.merchant_id;
+  const [stored, merchant] = await cachedRoutingSettings(merchantId, () =>
+    Promise.all([currentRouting(merchantId), getMerchant(merchantId)]),
+  );
   const now = Date.now();
   const unavailable = new Map<string, string | undefined>();
   const demoted = new Map<string, string | undefined>();

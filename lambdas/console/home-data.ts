@@ -6,14 +6,14 @@
  */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { topology } from '../../lib/topology.ts';
-import { ApprovalAnalytics } from '../domain/analytics.ts';
+import { minuteCounts } from '../analytics/rollup-format.ts';
 import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
 import { countOpenSince } from '../store/open-items.ts';
 import { countRecentInStatus } from '../store/payment-counts.ts';
-import { listPayments } from '../store/payments.ts';
+import { hourRollups } from '../store/rollups.ts';
 import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
 import { openExceptions } from '../store/reconciliation.ts';
 import { listWebhookEvents } from '../store/webhook-events.ts';
@@ -75,44 +75,43 @@ async function merchantIds(op: Operator): Promise<string[]> {
   return ids;
 }
 
+/**
+ * Payments per minute and the approval rate of the current minute and the 59 before, from the
+ * hour rollups the stream keeps (docs/routing.md "Approval rollups"): at most two items per
+ * merchant, exact whatever the number of payments.
+ */
 async function lastHour(
   merchants: string[],
   nowMs: number,
 ): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
   const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
-  const buckets = new Map<number, number>();
-  for (let m = 0; m < 60; m++) buckets.set(start + m * 60, 0);
-  const a = new ApprovalAnalytics([]);
-  let read = 0;
-  let capped = false;
-  for (const merchant of merchants) {
-    let after: string | undefined;
-    do {
-      const page = await listPayments(merchant, {
-        createdGte: start,
-        limit: HOME_LIMITS.recentPayments - read,
-        startingAfter: after,
-      });
-      for (const p of page.data) {
-        const minute = Math.floor(p.created / 60) * 60;
-        if (buckets.has(minute)) buckets.set(minute, buckets.get(minute)! + 1);
-        a.add(p);
-      }
-      read += page.data.length;
-      after = page.hasMore ? (page.nextStartingAfter ?? page.data.at(-1)?.id) : undefined;
-      if (read >= HOME_LIMITS.recentPayments) capped = true;
-    } while (after && !capped);
-    if (capped) break;
+  const hourOf = (s: number) => new Date(s * 1000).toISOString().slice(0, 13);
+  const items = await mapLimited(merchants, 8, (m) => hourRollups(m, hourOf(start), hourOf(start + 59 * 60)));
+  const perMinute: HomeData['perMinute'] = [];
+  let payments = 0;
+  let approved = 0;
+  let declined = 0;
+  for (let i = 0; i < 60; i++) {
+    const minute = start + i * 60;
+    let n = 0;
+    for (const byHour of items) {
+      const c = minuteCounts(byHour.get(hourOf(minute)), new Date(minute * 1000).getUTCMinutes());
+      n += c.payments;
+      approved += c.approved;
+      declined += c.declined;
+    }
+    payments += n;
+    perMinute.push({ minute, payments: n });
   }
-  const all = a.result().find((g) => g.dimension === 'all');
+  const decided = approved + declined;
   return {
-    perMinute: [...buckets].map(([minute, payments]) => ({ minute, payments })),
+    perMinute,
     lastHour: {
-      payments: read,
-      approved: all?.approved ?? 0,
-      declined: all?.declined ?? 0,
-      approvalRate: all?.approval_rate ?? null,
-      capped,
+      payments,
+      approved,
+      declined,
+      approvalRate: decided ? Math.round((approved / decided) * 10_000) / 10_000 : null,
+      capped: false,
     },
   };
 }

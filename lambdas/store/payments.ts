@@ -57,6 +57,7 @@ const INTERNAL = [
   'refunds_reserved',
   'modifications_requested',
   'timeline',
+  'rollup',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -92,6 +93,8 @@ export async function createPayment(
     kind: 'payment',
     ...p,
     created_ms: createdMs,
+    // Counted in the approval rollups (lambdas/analytics/stream.ts ROLLUP_MARK).
+    rollup: 1,
     gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
     gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
     ...openIndex('payment', p.id, p.status, createdMs).set,

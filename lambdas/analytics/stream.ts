@@ -27,10 +27,15 @@ export const counted = (img: Image | undefined): img is Image =>
 const createdMsOf = (img: Image) =>
   typeof img.created_ms === 'number' ? img.created_ms : Number(img.created) * 1000;
 
+/** Hour items are read for the last hour only: the table's TTL deletes them two days after. */
+const HOUR_ITEM_TTL_SECONDS = 2 * 86_400;
+
 interface ItemDeltas {
   key: Record<string, string>;
   merchantId: string;
   deltas: RecordDelta[];
+  /** Epoch s: hour items only. */
+  expiresAt?: number;
 }
 
 /** Every rollup item's deltas of the records, per item in record order. Pure. */
@@ -47,7 +52,13 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
     const seq = paddedSequence(r.dynamodb?.SequenceNumber ?? '');
     const perItem = new Map<
       string,
-      { key: Record<string, string>; merchantId: string; days?: ComboSums; minutes?: Map<string, number> }
+      {
+        key: Record<string, string>;
+        merchantId: string;
+        days?: ComboSums;
+        minutes?: Map<string, number>;
+        expiresAt?: number;
+      }
     >();
     for (const [image, sign] of sides) {
       const merchantId = image.merchant_id as string;
@@ -59,7 +70,12 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
       const d = perItem.get(`${day.pk}\u0000${day.sk}`) ?? { key: day, merchantId, days: new ComboSums() };
       d.days!.add(c, sign);
       perItem.set(`${day.pk}\u0000${day.sk}`, d);
-      const h = perItem.get(`${hour.pk}\u0000${hour.sk}`) ?? { key: hour, merchantId, minutes: new Map() };
+      const h = perItem.get(`${hour.pk}\u0000${hour.sk}`) ?? {
+        key: hour,
+        merchantId,
+        minutes: new Map(),
+        expiresAt: Math.floor(createdMs / 3_600_000) * 3600 + HOUR_ITEM_TTL_SECONDS,
+      };
       for (const [n, v] of minuteAttributes(c, createdMs, sign))
         h.minutes!.set(n, (h.minutes!.get(n) ?? 0) + v);
       perItem.set(`${hour.pk}\u0000${hour.sk}`, h);
@@ -73,7 +89,12 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
         once = [...a.keys];
       } else counters = [...x.minutes!].filter(([, v]) => v !== 0);
       if (!counters.length) continue; // the change did not move any count
-      const it = items.get(k) ?? { key: x.key, merchantId: x.merchantId, deltas: [] };
+      const it = items.get(k) ?? {
+        key: x.key,
+        merchantId: x.merchantId,
+        deltas: [],
+        ...(x.expiresAt ? { expiresAt: x.expiresAt } : {}),
+      };
       it.deltas.push({ seq, counters, once });
       items.set(k, it);
     }
@@ -89,7 +110,7 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
 export async function maintainRollups(shard: string, records: DynamoDBRecord[]): Promise<number> {
   const items = rollupDeltas(records);
   const written = await Promise.all(
-    items.map((i) => applyRollupDeltas(i.key, i.merchantId, shard, i.deltas)),
+    items.map((i) => applyRollupDeltas(i.key, i.merchantId, shard, i.deltas, i.expiresAt)),
   );
   return written.reduce((a, b) => a + b, 0);
 }

@@ -84,6 +84,7 @@ function write(
   shard: string,
   deltas: RecordDelta[],
   recorded: string | undefined | 'unknown',
+  expiresAt: number | undefined,
 ): Promise<boolean> | undefined {
   const sums = new Map<string, number>();
   const once = new Map<string, string>();
@@ -100,6 +101,11 @@ function write(
     ':m': merchantId,
   };
   const set = ['#s = :last', '#kind = :kind', '#m = :m'];
+  if (expiresAt !== undefined) {
+    names['#exp'] = 'expires_at';
+    values[':exp'] = expiresAt;
+    set.push('#exp = :exp');
+  }
   let i = 0;
   for (const [n, v] of once) {
     names[`#o${i}`] = n;
@@ -136,19 +142,21 @@ function write(
 /**
  * Adds the deltas (one shard's records for this item, in sequence order) exactly once, whatever
  * was applied before from that shard. Returns the number of UpdateItem calls that wrote.
+ * `expiresAt` (epoch s): the table's TTL for the item (hour items; day items are kept).
  */
 export async function applyRollupDeltas(
   key: Record<string, string>,
   merchantId: string,
   shard: string,
   deltas: RecordDelta[],
+  expiresAt?: number,
 ): Promise<number> {
   let written = 0;
   for (const part of parts(deltas)) {
     let recorded: string | undefined | 'unknown' = 'unknown';
     let pending = part;
     for (let attempt = 0; ; attempt++) {
-      const ok = await write(key, merchantId, shard, pending, recorded);
+      const ok = await write(key, merchantId, shard, pending, recorded, expiresAt);
       if (ok === undefined) break;
       if (ok) {
         written++;

@@ -260,7 +260,7 @@ describe('approval rollups', () => {
 
 describe('exactly once although the stream delivers at least once', () => {
   const merchant = 'mch_rollups_once';
-  const DAY = '2026-01-05';
+  const DAY = today; // hour items expire (TTL) two days after their hour
   const q = { from: DAY, to: DAY, group_by: ['processor' as const] };
   let seq = 10n ** 30n; // above anything the local stream numbers, like a later shard's records
 

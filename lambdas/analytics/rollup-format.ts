@@ -1,17 +1,18 @@
 /**
  * Approval rollups (docs/routing.md "Approval rollups"): sums of payment contributions
  * (lambdas/domain/analytics.ts `contributionOf`) per merchant and UTC day (every combination of
- * dimension values) and per merchant and UTC hour (per minute: payments, approved, declined), and
+ * dimension values, and per minute: payments, approved, declined), and
  * how they are stored as flat numeric attributes of one item, so that a stream batch adds its
  * deltas with one UpdateItem (`ADD` creates a missing top-level attribute; a nested one needs its
  * parent map). Pure: the store (lambdas/store/rollups.ts) writes and reads what this encodes.
  *
- * Day item attributes, a combination being identified by a short hash `id` of its values:
+ * Attributes of a day item, a combination being identified by a short hash `id` of its values:
  *   `k|id` the combination (JSON array of values, ANALYTICS_DIMENSIONS order), set once;
  *   `c|id|p` payments, `|t` attempts, `|a` approved, `|d` declined, `|o` other, `|c` cascades
  *   recovered, `c|id|v|<currency>` approved volume, `c|id|r|<code>` declines by reason.
- * Hour item attributes: `m|MM|p`, `m|MM|a`, `m|MM|d` for minute MM of the hour.
- * Both: `s|<shard>` the highest stream sequence number applied from that shard (SEQ_WIDTH digits).
+ *   `m|MMMM|p`, `m|MMMM|a`, `m|MMMM|d`: payments, approved, declined created in minute MMMM of the
+ *   day (0000-1439);
+ *   `s|<shard>` the highest stream sequence number applied from that shard (SEQ_WIDTH digits).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -141,20 +142,29 @@ export class ComboSums {
 
 const nonZero = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, n]) => n));
 
-/** Per-minute counters of an hour rollup: `m|MM|p` payments, `m|MM|a` approved, `m|MM|d` declined. */
+/** The minute of the day (0-1439) of an epoch-ms time, as the counters' names write it. */
+const minuteName = (ms: number) => {
+  const d = new Date(ms);
+  return String(d.getUTCHours() * 60 + d.getUTCMinutes()).padStart(4, '0');
+};
+
+/** Per-minute counters of a day rollup: `m|MMMM|p` payments, `m|MMMM|a` approved, `m|MMMM|d` declined. */
 export function minuteAttributes(c: Contribution, createdMs: number, sign: 1 | -1): [string, number][] {
-  const mm = String(new Date(createdMs).getUTCMinutes()).padStart(2, '0');
-  const out: [string, number][] = [[`m|${mm}|p`, sign * c.counts.payments]];
-  if (c.counts.approved) out.push([`m|${mm}|a`, sign * c.counts.approved]);
-  if (c.counts.declined) out.push([`m|${mm}|d`, sign * c.counts.declined]);
+  const m = minuteName(createdMs);
+  const out: [string, number][] = [[`m|${m}|p`, sign * c.counts.payments]];
+  if (c.counts.approved) out.push([`m|${m}|a`, sign * c.counts.approved]);
+  if (c.counts.declined) out.push([`m|${m}|d`, sign * c.counts.declined]);
   return out;
 }
 
-/** An hour item's minute `mm` (0-59): payments, approved, declined. */
-export function minuteCounts(item: Record<string, unknown> | undefined, mm: number) {
-  const n = (s: string) => {
-    const v = item?.[`m|${String(mm).padStart(2, '0')}|${s}`];
+/** The counter names of the minute starting at `ms` (epoch ms). */
+export const minuteAttributeNames = (ms: number) => ['p', 'a', 'd'].map((x) => `m|${minuteName(ms)}|${x}`);
+
+/** The minute starting at `ms` (epoch ms) of its day item: payments, approved, declined. */
+export function minuteCounts(item: Record<string, unknown> | undefined, ms: number) {
+  const [p, a, d] = minuteAttributeNames(ms).map((name) => {
+    const v = item?.[name];
     return typeof v === 'number' ? v : 0;
-  };
-  return { payments: n('p'), approved: n('a'), declined: n('d') };
+  });
+  return { payments: p!, approved: a!, declined: d! };
 }

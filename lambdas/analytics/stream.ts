@@ -1,7 +1,7 @@
 /**
  * Approval rollup maintenance from the main table's stream (docs/routing.md "Approval rollups"):
  * for each change of a payment, contribution(new image) − contribution(old image), summed per
- * rollup item (the merchant's day of the payment's creation, and its hour, per minute), then one
+ * rollup item (the merchant's day of the payment's creation: combinations and minutes), then one
  * conditional UpdateItem per item for the whole batch (lambdas/store/rollups.ts), exactly once
  * per shard although the stream delivers at least once. Only `kind = payment` images count, and
  * only those marked `rollup` (every payment created since rollups exist; `paystep analytics
@@ -12,7 +12,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { contributionOf } from '../domain/analytics.ts';
 import { toPayment } from '../store/payments.ts';
-import { applyRollupDeltas, dayKey, hourKey, type RecordDelta } from '../store/rollups.ts';
+import { applyRollupDeltas, dayKey, type RecordDelta } from '../store/rollups.ts';
 import { ComboSums, minuteAttributes, paddedSequence } from './rollup-format.ts';
 
 /** The payment-item attribute that says the payment is counted in the rollups. */
@@ -27,15 +27,10 @@ export const counted = (img: Image | undefined): img is Image =>
 const createdMsOf = (img: Image) =>
   typeof img.created_ms === 'number' ? img.created_ms : Number(img.created) * 1000;
 
-/** Hour items are read for the last hour only: the table's TTL deletes them two days after. */
-const HOUR_ITEM_TTL_SECONDS = 2 * 86_400;
-
 interface ItemDeltas {
   key: Record<string, string>;
   merchantId: string;
   deltas: RecordDelta[];
-  /** Epoch s: hour items only. */
-  expiresAt?: number;
 }
 
 /** Every rollup item's deltas of the records, per item in record order. Pure. */
@@ -52,50 +47,26 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
     const seq = paddedSequence(r.dynamodb?.SequenceNumber ?? '');
     const perItem = new Map<
       string,
-      {
-        key: Record<string, string>;
-        merchantId: string;
-        days?: ComboSums;
-        minutes?: Map<string, number>;
-        expiresAt?: number;
-      }
+      { key: Record<string, string>; merchantId: string; sums: ComboSums; minutes: Map<string, number> }
     >();
     for (const [image, sign] of sides) {
       const merchantId = image.merchant_id as string;
       const createdMs = createdMsOf(image);
-      const iso = new Date(createdMs).toISOString();
       const c = contributionOf(toPayment(image));
-      const day = dayKey(merchantId, iso.slice(0, 10));
-      const hour = hourKey(merchantId, iso.slice(0, 13));
-      const d = perItem.get(`${day.pk}\u0000${day.sk}`) ?? { key: day, merchantId, days: new ComboSums() };
-      d.days!.add(c, sign);
-      perItem.set(`${day.pk}\u0000${day.sk}`, d);
-      const h = perItem.get(`${hour.pk}\u0000${hour.sk}`) ?? {
-        key: hour,
-        merchantId,
-        minutes: new Map(),
-        expiresAt: Math.floor(createdMs / 3_600_000) * 3600 + HOUR_ITEM_TTL_SECONDS,
-      };
+      const key = dayKey(merchantId, new Date(createdMs).toISOString().slice(0, 10));
+      const k = `${key.pk}\u0000${key.sk}`;
+      const d = perItem.get(k) ?? { key, merchantId, sums: new ComboSums(), minutes: new Map() };
+      d.sums.add(c, sign);
       for (const [n, v] of minuteAttributes(c, createdMs, sign))
-        h.minutes!.set(n, (h.minutes!.get(n) ?? 0) + v);
-      perItem.set(`${hour.pk}\u0000${hour.sk}`, h);
+        d.minutes.set(n, (d.minutes.get(n) ?? 0) + v);
+      perItem.set(k, d);
     }
     for (const [k, x] of perItem) {
-      let counters: [string, number][];
-      let once: [string, string][] = [];
-      if (x.days) {
-        const a = x.days.attributes();
-        counters = [...a.counters];
-        once = [...a.keys];
-      } else counters = [...x.minutes!].filter(([, v]) => v !== 0);
+      const a = x.sums.attributes();
+      const counters = [...a.counters, ...[...x.minutes].filter(([, v]) => v !== 0)];
       if (!counters.length) continue; // the change did not move any count
-      const it = items.get(k) ?? {
-        key: x.key,
-        merchantId: x.merchantId,
-        deltas: [],
-        ...(x.expiresAt ? { expiresAt: x.expiresAt } : {}),
-      };
-      it.deltas.push({ seq, counters, once });
+      const it = items.get(k) ?? { key: x.key, merchantId: x.merchantId, deltas: [] };
+      it.deltas.push({ seq, counters, once: [...a.keys] });
       items.set(k, it);
     }
   }
@@ -110,7 +81,7 @@ export function rollupDeltas(records: DynamoDBRecord[]): ItemDeltas[] {
 export async function maintainRollups(shard: string, records: DynamoDBRecord[]): Promise<number> {
   const items = rollupDeltas(records);
   const written = await Promise.all(
-    items.map((i) => applyRollupDeltas(i.key, i.merchantId, shard, i.deltas, i.expiresAt)),
+    items.map((i) => applyRollupDeltas(i.key, i.merchantId, shard, i.deltas)),
   );
   return written.reduce((a, b) => a + b, 0);
 }

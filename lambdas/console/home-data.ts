@@ -6,14 +6,14 @@
  */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { topology } from '../../lib/topology.ts';
-import { minuteCounts } from '../analytics/rollup-format.ts';
+import { minuteAttributeNames, minuteCounts } from '../analytics/rollup-format.ts';
 import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
 import { countOpenSince } from '../store/open-items.ts';
 import { countRecentInStatus } from '../store/payment-counts.ts';
-import { hourRollups } from '../store/rollups.ts';
+import { dayRollupAttributes } from '../store/rollups.ts';
 import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
 import { openExceptions } from '../store/reconciliation.ts';
 import { listWebhookEvents } from '../store/webhook-events.ts';
@@ -77,31 +77,33 @@ async function merchantIds(op: Operator): Promise<string[]> {
 
 /**
  * Payments per minute and the approval rate of the current minute and the 59 before, from the
- * hour rollups the stream keeps (docs/routing.md "Approval rollups"): at most two items per
- * merchant, exact whatever the number of payments.
+ * day rollups the stream keeps (docs/routing.md "Approval rollups"): per merchant, those minutes'
+ * counters of at most two day items, exact whatever the number of payments.
  */
 async function lastHour(
   merchants: string[],
   nowMs: number,
 ): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
   const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
-  const hourOf = (s: number) => new Date(s * 1000).toISOString().slice(0, 13);
-  const items = await mapLimited(merchants, 8, (m) => hourRollups(m, hourOf(start), hourOf(start + 59 * 60)));
+  const minutes = Array.from({ length: 60 }, (_, i) => (start + i * 60) * 1000);
+  const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const days = [...new Set(minutes.map(dayOf))];
+  const names = minutes.flatMap(minuteAttributeNames);
+  const items = await mapLimited(merchants, 8, (m) => dayRollupAttributes(m, days, names));
   const perMinute: HomeData['perMinute'] = [];
   let payments = 0;
   let approved = 0;
   let declined = 0;
-  for (let i = 0; i < 60; i++) {
-    const minute = start + i * 60;
+  for (const ms of minutes) {
     let n = 0;
-    for (const byHour of items) {
-      const c = minuteCounts(byHour.get(hourOf(minute)), new Date(minute * 1000).getUTCMinutes());
+    for (const byDay of items) {
+      const c = minuteCounts(byDay.get(dayOf(ms)), ms);
       n += c.payments;
       approved += c.approved;
       declined += c.declined;
     }
     payments += n;
-    perMinute.push({ minute, payments: n });
+    perMinute.push({ minute: ms / 1000, payments: n });
   }
   const decided = approved + declined;
   return {

@@ -1,7 +1,7 @@
 /**
  * Approval rollup items (docs/routing.md "Approval rollups"; attribute layout in
  * lambdas/analytics/rollup-format.ts), in the main table: `pk = ROLLUP#<merchant>`,
- * `sk = DAY#YYYY-MM-DD` or `HOUR#YYYY-MM-DDTHH`, `kind = approval_rollup` (the stream's rollup
+ * `sk = DAY#YYYY-MM-DD`, `kind = approval_rollup` (the stream's rollup
  * maintenance only looks at `kind = payment`, so these writes never feed back into rollups).
  *
  * Exactly once: `applyRollupDeltas` adds a stream batch's deltas to one item with one UpdateItem
@@ -23,10 +23,6 @@ export const ROLLUP_KIND = 'approval_rollup';
 const table = () => config.tableName('main');
 
 export const dayKey = (merchantId: string, day: string) => ({ pk: `ROLLUP#${merchantId}`, sk: `DAY#${day}` });
-export const hourKey = (merchantId: string, hour: string) => ({
-  pk: `ROLLUP#${merchantId}`,
-  sk: `HOUR#${hour}`,
-});
 
 /** One stream record's deltas to one rollup item. */
 export interface RecordDelta {
@@ -84,7 +80,6 @@ function write(
   shard: string,
   deltas: RecordDelta[],
   recorded: string | undefined | 'unknown',
-  expiresAt: number | undefined,
 ): Promise<boolean> | undefined {
   const sums = new Map<string, number>();
   const once = new Map<string, string>();
@@ -101,11 +96,6 @@ function write(
     ':m': merchantId,
   };
   const set = ['#s = :last', '#kind = :kind', '#m = :m'];
-  if (expiresAt !== undefined) {
-    names['#exp'] = 'expires_at';
-    values[':exp'] = expiresAt;
-    set.push('#exp = :exp');
-  }
   let i = 0;
   for (const [n, v] of once) {
     names[`#o${i}`] = n;
@@ -142,21 +132,19 @@ function write(
 /**
  * Adds the deltas (one shard's records for this item, in sequence order) exactly once, whatever
  * was applied before from that shard. Returns the number of UpdateItem calls that wrote.
- * `expiresAt` (epoch s): the table's TTL for the item (hour items; day items are kept).
  */
 export async function applyRollupDeltas(
   key: Record<string, string>,
   merchantId: string,
   shard: string,
   deltas: RecordDelta[],
-  expiresAt?: number,
 ): Promise<number> {
   let written = 0;
   for (const part of parts(deltas)) {
     let recorded: string | undefined | 'unknown' = 'unknown';
     let pending = part;
     for (let attempt = 0; ; attempt++) {
-      const ok = await write(key, merchantId, shard, pending, recorded, expiresAt);
+      const ok = await write(key, merchantId, shard, pending, recorded);
       if (ok === undefined) break;
       if (ok) {
         written++;
@@ -187,19 +175,29 @@ export function dayRollups(
   });
 }
 
-/** The hour rollup items of a merchant from hour `from` to hour `to` (YYYY-MM-DDTHH, included). */
-export async function hourRollups(
+/**
+ * Of each day item (`days`, YYYY-MM-DD), only the attributes named (the minute counters the home
+ * page shows): one GetItem per day, so the read returns a few hundred bytes of a larger item.
+ */
+export async function dayRollupAttributes(
   merchantId: string,
-  from: string,
-  to: string,
+  days: string[],
+  attributes: string[],
 ): Promise<Map<string, Record<string, unknown>>> {
+  const names = Object.fromEntries(attributes.map((a, i) => [`#a${i}`, a]));
   const out = new Map<string, Record<string, unknown>>();
-  for await (const it of queryPages({
-    TableName: table(),
-    ConsistentRead: true,
-    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-    ExpressionAttributeValues: { ':pk': `ROLLUP#${merchantId}`, ':lo': `HOUR#${from}`, ':hi': `HOUR#${to}` },
-  }))
-    out.set(String(it.sk).slice('HOUR#'.length), it);
+  await Promise.all(
+    days.map(async (day) => {
+      const r = await clients.ddb().send(
+        new GetCommand({
+          TableName: table(),
+          Key: dayKey(merchantId, day),
+          ProjectionExpression: Object.keys(names).join(', '),
+          ExpressionAttributeNames: names,
+        }),
+      );
+      if (r.Item) out.set(day, r.Item);
+    }),
+  );
   return out;
 }

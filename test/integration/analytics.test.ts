@@ -19,11 +19,13 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { ANALYTICS_DIMENSIONS, ApprovalAnalytics } from '../../lambdas/domain/analytics.ts';
 import { listPayments } from '../../lambdas/store/payments.ts';
-import { applyRollupDeltas, hourRollups } from '../../lambdas/store/rollups.ts';
+import { applyRollupDeltas, dayRollupAttributes } from '../../lambdas/store/rollups.ts';
 import { maintainRollups, rollupDeltas } from '../../lambdas/analytics/stream.ts';
 import { paymentAnalytics } from '../../lambdas/analytics/service.ts';
-import { minuteCounts } from '../../lambdas/analytics/rollup-format.ts';
+import { minuteAttributeNames, minuteCounts } from '../../lambdas/analytics/rollup-format.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
+import { homeData } from '../../lambdas/console/home-data.ts';
+import type { Operator } from '../../lambdas/console/model.ts';
 import { config } from '../../lambdas/shared/config.ts';
 
 let rt: Runtime;
@@ -218,6 +220,25 @@ describe('approval rollups', () => {
     expect(total.other).toBe(2);
   });
 
+  test("the console home's last hour is the rollups' minutes: every payment, approvals and declines", async () => {
+    const now = Date.now();
+    const raw = await rawAnalytics(other);
+    const all = raw.groups[0]!;
+    const { perMinute, lastHour } = await homeData(
+      { id: 'op_test', name: 'test', role: 'support', merchant_id: other, created: 0 } satisfies Operator,
+      now,
+    );
+    expect(perMinute).toHaveLength(60);
+    expect(perMinute.reduce((n, m) => n + m.payments, 0)).toBe(7);
+    expect(lastHour).toEqual({
+      payments: 7,
+      approved: all.approved,
+      declined: all.declined,
+      approvalRate: all.approval_rate,
+      capped: false,
+    });
+  });
+
   test('paystep analytics rebuild counts payments written before rollups existed, once', async () => {
     // Payments without the mark are what a store written before rollups holds: taking the mark
     // away takes them out of the rollups (through the stream, like any change).
@@ -260,13 +281,14 @@ describe('approval rollups', () => {
 
 describe('exactly once although the stream delivers at least once', () => {
   const merchant = 'mch_rollups_once';
-  const DAY = today; // hour items expire (TTL) two days after their hour
-  const q = { from: DAY, to: DAY, group_by: ['processor' as const] };
+  const DAY1 = '2026-01-05';
+  const DAY2 = '2026-01-06';
+  const q = { from: DAY1, to: DAY2, group_by: ['processor' as const] };
   let seq = 10n ** 30n; // above anything the local stream numbers, like a later shard's records
+  const at = (day: string, hour: number) => Date.parse(`${day}T${String(hour).padStart(2, '0')}:07:00Z`);
 
-  /** A stream record of a payment created in `hour` of DAY (INSERT, or MODIFY from `old`). */
-  function record(id: string, hour: number, status: string, old?: string): DynamoDBRecord {
-    const createdMs = Date.parse(`${DAY}T${String(hour).padStart(2, '0')}:07:00Z`);
+  /** A stream record of a payment created at `createdMs` (INSERT, or MODIFY from `old`). */
+  function record(id: string, createdMs: number, status: string, old?: string): DynamoDBRecord {
     const image = (s: string) =>
       marshall({
         pk: `PAYMENT#${id}`,
@@ -299,33 +321,40 @@ describe('exactly once although the stream delivers at least once', () => {
   };
 
   test('the same batch twice counts once', async () => {
-    const batch = [record('pay_o1', 10, 'captured'), record('pay_o2', 10, 'failed')];
-    expect(await maintainRollups('shardId-t', batch)).toBe(2); // the day item and the hour item
+    const batch = [record('pay_o1', at(DAY1, 10), 'captured'), record('pay_o2', at(DAY1, 10), 'failed')];
+    expect(await maintainRollups('shardId-t', batch)).toBe(1); // one UpdateItem: the day item
     expect(await maintainRollups('shardId-t', batch)).toBe(0);
     expect(await counts()).toEqual({ payments: 2, approved: 1, declined: 1 });
   });
 
   test("a crash between two items' writes: the batch again writes only the item it had not", async () => {
-    const batch = [record('pay_o3', 11, 'captured'), record('pay_o4', 12, 'processing')];
+    const batch = [record('pay_o3', at(DAY1, 11), 'captured'), record('pay_o4', at(DAY2, 12), 'processing')];
     const items = rollupDeltas(batch);
-    expect(items.map((i) => i.key.sk)).toEqual([`DAY#${DAY}`, `HOUR#${DAY}T11`, `HOUR#${DAY}T12`]);
+    expect(items.map((i) => i.key.sk)).toEqual([`DAY#${DAY1}`, `DAY#${DAY2}`]);
     // The first write landed, then the router died: the stream delivers the batch again.
     await applyRollupDeltas(items[0]!.key, merchant, 'shardId-t', items[0]!.deltas);
-    expect(await maintainRollups('shardId-t', batch)).toBe(2);
+    expect(await maintainRollups('shardId-t', batch)).toBe(1);
     expect(await counts()).toEqual({ payments: 4, approved: 2, declined: 1 });
-    const hours = await hourRollups(merchant, `${DAY}T10`, `${DAY}T12`);
-    expect([10, 11, 12].map((h) => minuteCounts(hours.get(`${DAY}T${h}`), 7).payments)).toEqual([2, 1, 1]);
+    const minutes = [at(DAY1, 10), at(DAY1, 11), at(DAY2, 12)];
+    const got = await Promise.all(
+      minutes.map(async (ms) => {
+        const day = new Date(ms).toISOString().slice(0, 10);
+        const items = await dayRollupAttributes(merchant, [day], minuteAttributeNames(ms));
+        return minuteCounts(items.get(day), ms).payments;
+      }),
+    );
+    expect(got).toEqual([2, 1, 1]);
   });
 
   test('a batch delivered again with more records applies only the new ones; another shard is its own', async () => {
-    const first = record('pay_o4', 12, 'captured', 'processing');
-    expect(await maintainRollups('shardId-t', [first])).toBe(2);
-    const grown = [first, record('pay_o5', 10, 'failed')];
-    expect(await maintainRollups('shardId-t', grown)).toBe(2); // the day item (its new record) and hour 10
+    const first = record('pay_o4', at(DAY2, 12), 'captured', 'processing');
+    expect(await maintainRollups('shardId-t', [first])).toBe(1);
+    const grown = [first, record('pay_o5', at(DAY1, 10), 'failed')];
+    expect(await maintainRollups('shardId-t', grown)).toBe(1); // DAY1 (its new record); DAY2 had it
     expect(await counts()).toEqual({ payments: 5, approved: 3, declined: 2 });
     // Another shard's records, numbered lower than the first shard's: counted.
     seq = 5n;
-    expect(await maintainRollups('shardId-u', [record('pay_o6', 10, 'captured')])).toBe(2);
+    expect(await maintainRollups('shardId-u', [record('pay_o6', at(DAY1, 10), 'captured')])).toBe(1);
     expect(await counts()).toEqual({ payments: 6, approved: 4, declined: 2 });
   });
 });

@@ -125,7 +125,7 @@ function applyAll(recs: DynamoDBRecord[], batch: number) {
 test('deltas of every change, stored and read back, equal ApprovalAnalytics over the final payments', () => {
   const history = fc.record({
     versions: fc.array(paymentArb, { minLength: 1, maxLength: 4 }),
-    minute: fc.integer({ min: 0, max: 59 }),
+    minute: fc.integer({ min: 0, max: 1439 }),
     day: fc.integer({ min: 0, max: 2 }),
   });
   fc.assert(
@@ -156,8 +156,9 @@ test('deltas of every change, stored and read back, equal ApprovalAnalytics over
         // Per minute: payments, approved, declined.
         for (let day = 0; day <= 2; day++)
           for (const minute of new Set(histories.map((h) => h.minute))) {
-            const hour = new Date(DAY0 + day * 86_400_000).toISOString().slice(0, 10) + 'T00';
-            const got = minuteCounts(items.get(`ROLLUP#mch_a|HOUR#${hour}`), minute);
+            const ms = DAY0 + day * 86_400_000 + minute * 60_000;
+            const iso = new Date(ms).toISOString().slice(0, 10);
+            const got = minuteCounts(items.get(`ROLLUP#mch_a|DAY#${iso}`), ms);
             const here = finals.filter(
               (_, i) => histories[i]!.day === day && histories[i]!.minute === minute,
             );

@@ -414,6 +414,9 @@ export class PaystepStack extends Stack {
           reportBatchItemFailures: true,
           retryAttempts: def.stream.maxRetries,
           onFailure: new SqsDlq(this.queues.get(def.stream.failureQueue)!),
+          // A tumbling window makes Lambda name the shard in each event (`shardId`): the stream
+          // router keeps its approval rollups exactly once per shard (docs/routing.md).
+          tumblingWindow: Duration.seconds(1),
         }),
       );
     }

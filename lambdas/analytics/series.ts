@@ -1,16 +1,15 @@
 /**
  * Approval analytics over time (the ops console's analytics screen): the payments created between
  * two UTC days, per day and per value of one dimension, with the same definitions as GET
- * /v1/analytics/payments (lambdas/domain/analytics.ts ApprovalAnalytics, one per day). For one
- * merchant, or for every merchant (an operator who sees them all): bounded like the API, at most
- * MAX_RANGE_DAYS and MAX_PAYMENTS payments read in all, else a 400 asking for a shorter range.
+ * /v1/analytics/payments (lambdas/domain/analytics.ts ApprovalAnalytics, one per day), read from the
+ * day rollups (docs/routing.md "Approval rollups"): one item per merchant and day with payments.
+ * For one merchant, or for every merchant (an operator who sees them all); at most MAX_RANGE_DAYS.
  */
-import { ApprovalAnalytics, type AnalyticsDimension, type AnalyticsGroup } from '../domain/analytics.ts';
+import type { AnalyticsDimension, AnalyticsGroup } from '../domain/analytics.ts';
 import { dayStartMs } from '../shared/days.ts';
-import { invalidRequest } from '../shared/errors.ts';
 import { allMerchants } from '../store/merchants.ts';
-import { listPayments } from '../store/payments.ts';
-import { MAX_PAYMENTS } from './service.ts';
+import { dayRollups } from '../store/rollups.ts';
+import { ComboSums } from './rollup-format.ts';
 
 export interface AnalyticsSeries {
   object: 'payment_analytics_series';
@@ -41,37 +40,27 @@ export async function paymentSeries(
   const toMs = dayStartMs(q.to)!;
   const days: string[] = [];
   for (let t = fromMs; t <= toMs; t += DAY_MS) days.push(isoDay(t));
-  const perDay = days.map(() => new ApprovalAnalytics([q.dimension]));
-  const total = new ApprovalAnalytics([q.dimension]);
-  let payments = 0;
+  const perDay = days.map(() => new ComboSums());
+  const total = new ComboSums();
   const merchants = merchantId ? [merchantId] : allMerchantIds();
   for await (const m of merchants) {
-    let after: string | undefined;
-    for (;;) {
-      const page = await listPayments(m, {
-        createdGte: fromMs / 1000,
-        createdLt: toMs / 1000 + 86_400,
-        limit: 100,
-        startingAfter: after,
-      });
-      for (const p of page.data) {
-        const i = Math.floor((p.created * 1000 - fromMs) / DAY_MS);
-        if (i < 0 || i >= days.length) continue;
-        perDay[i]!.add(p);
-        total.add(p);
-      }
-      payments += page.data.length;
-      if (payments > MAX_PAYMENTS)
-        throw invalidRequest(
-          'analytics_range_too_large',
-          `More than ${MAX_PAYMENTS} payments between ${q.from} and ${q.to}${merchantId ? '' : ' across all merchants'}: ask for a shorter range${merchantId ? '' : ' or one merchant'}.`,
-          'from',
-        );
-      if (!page.hasMore || !page.data.length) break;
-      after = page.data.at(-1)!.id;
+    for await (const item of dayRollups(m, q.from, q.to)) {
+      const i = days.indexOf(String(item.sk).slice('DAY#'.length));
+      if (i < 0) continue;
+      perDay[i]!.addItem(item);
+      total.addItem(item);
     }
   }
-  const dayGroups = perDay.map((a) => new Map(a.result().map((g) => [`${g.dimension}\u0000${g.value}`, g])));
+  const payments = total.payments;
+  const dayGroups = perDay.map(
+    (a) =>
+      new Map(
+        a
+          .analytics([q.dimension])
+          .result()
+          .map((g) => [`${g.dimension}\u0000${g.value}`, g]),
+      ),
+  );
   return {
     object: 'payment_analytics_series',
     from: q.from,
@@ -79,12 +68,15 @@ export async function paymentSeries(
     dimension: q.dimension,
     days,
     payments,
-    series: total.result().map((g) => ({
-      value: g.value,
-      dimension: g.dimension,
-      total: g,
-      days: dayGroups.map((d) => d.get(`${g.dimension}\u0000${g.value}`) ?? null),
-    })),
+    series: total
+      .analytics([q.dimension])
+      .result()
+      .map((g) => ({
+        value: g.value,
+        dimension: g.dimension,
+        total: g,
+        days: dayGroups.map((d) => d.get(`${g.dimension}\u0000${g.value}`) ?? null),
+      })),
   };
 }
 

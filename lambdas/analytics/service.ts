@@ -1,22 +1,17 @@
 /**
  * Approval analytics (docs/routing.md "Approval analytics"): a merchant's payments created between
  * two UTC days, grouped by the dimensions asked, with the performance report's definitions. Shared
- * by GET /v1/analytics/payments and `paystep analytics`.
+ * by GET /v1/analytics/payments and `paystep analytics`. Read from the day rollups the stream
+ * keeps (docs/routing.md "Approval rollups"): one item per day with payments, whatever their number.
  */
-import {
-  ApprovalAnalytics,
-  ANALYTICS_DIMENSIONS,
-  type AnalyticsDimension,
-  type AnalyticsGroup,
-} from '../domain/analytics.ts';
+import { ANALYTICS_DIMENSIONS, type AnalyticsDimension, type AnalyticsGroup } from '../domain/analytics.ts';
 import { dayStartMs } from '../shared/days.ts';
 import { invalidRequest } from '../shared/errors.ts';
-import { listPayments } from '../store/payments.ts';
+import { dayRollups } from '../store/rollups.ts';
+import { ComboSums } from './rollup-format.ts';
 
 /** The longest range one request may cover. */
 export const MAX_RANGE_DAYS = 92;
-/** The most payments one request may read (a larger merchant narrows the range). */
-export const MAX_PAYMENTS = 200_000;
 
 export interface AnalyticsQuery {
   /** First day, YYYY-MM-DD (UTC), included. */
@@ -76,36 +71,23 @@ export interface PaymentAnalytics {
   groups: AnalyticsGroup[];
 }
 
+/** The merchant's approval rollups from day `from` to day `to`, summed (lambdas/store/rollups.ts). */
+export async function rollupSums(merchantId: string, from: string, to: string): Promise<ComboSums> {
+  const sums = new ComboSums();
+  for await (const item of dayRollups(merchantId, from, to)) sums.addItem(item);
+  return sums;
+}
+
 export async function paymentAnalytics(merchantId: string, q: AnalyticsQuery): Promise<PaymentAnalytics> {
-  const gte = parseDay('from', q.from) / 1000;
-  const lt = parseDay('to', q.to) / 1000 + 86_400;
-  const a = new ApprovalAnalytics(q.group_by);
-  let after: string | undefined;
-  let payments = 0;
-  for (;;) {
-    const page = await listPayments(merchantId, {
-      createdGte: gte,
-      createdLt: lt,
-      limit: 100,
-      startingAfter: after,
-    });
-    for (const p of page.data) a.add(p);
-    payments += page.data.length;
-    if (payments > MAX_PAYMENTS)
-      throw invalidRequest(
-        'analytics_range_too_large',
-        `More than ${MAX_PAYMENTS} payments between ${q.from} and ${q.to}: ask for a shorter range.`,
-        'from',
-      );
-    if (!page.hasMore || !page.data.length) break;
-    after = page.data.at(-1)!.id;
-  }
+  parseDay('from', q.from);
+  parseDay('to', q.to);
+  const sums = await rollupSums(merchantId, q.from, q.to);
   return {
     object: 'payment_analytics',
     from: q.from,
     to: q.to,
     group_by: q.group_by,
-    payments,
-    groups: a.result(),
+    payments: sums.payments,
+    groups: sums.analytics(q.group_by).result(),
   };
 }

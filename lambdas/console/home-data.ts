@@ -6,14 +6,14 @@
  */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { topology } from '../../lib/topology.ts';
-import { ApprovalAnalytics } from '../domain/analytics.ts';
+import { minuteAttributeNames, minuteCounts } from '../analytics/rollup-format.ts';
 import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
 import { countOpenSince } from '../store/open-items.ts';
 import { countRecentInStatus } from '../store/payment-counts.ts';
-import { listPayments } from '../store/payments.ts';
+import { dayRollupAttributes } from '../store/rollups.ts';
 import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
 import { openExceptions } from '../store/reconciliation.ts';
 import { listWebhookEvents } from '../store/webhook-events.ts';
@@ -75,44 +75,45 @@ async function merchantIds(op: Operator): Promise<string[]> {
   return ids;
 }
 
+/**
+ * Payments per minute and the approval rate of the current minute and the 59 before, from the
+ * day rollups the stream keeps (docs/routing.md "Approval rollups"): per merchant, those minutes'
+ * counters of at most two day items, exact whatever the number of payments.
+ */
 async function lastHour(
   merchants: string[],
   nowMs: number,
 ): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
   const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
-  const buckets = new Map<number, number>();
-  for (let m = 0; m < 60; m++) buckets.set(start + m * 60, 0);
-  const a = new ApprovalAnalytics([]);
-  let read = 0;
-  let capped = false;
-  for (const merchant of merchants) {
-    let after: string | undefined;
-    do {
-      const page = await listPayments(merchant, {
-        createdGte: start,
-        limit: HOME_LIMITS.recentPayments - read,
-        startingAfter: after,
-      });
-      for (const p of page.data) {
-        const minute = Math.floor(p.created / 60) * 60;
-        if (buckets.has(minute)) buckets.set(minute, buckets.get(minute)! + 1);
-        a.add(p);
-      }
-      read += page.data.length;
-      after = page.hasMore ? (page.nextStartingAfter ?? page.data.at(-1)?.id) : undefined;
-      if (read >= HOME_LIMITS.recentPayments) capped = true;
-    } while (after && !capped);
-    if (capped) break;
+  const minutes = Array.from({ length: 60 }, (_, i) => (start + i * 60) * 1000);
+  const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const days = [...new Set(minutes.map(dayOf))];
+  const names = minutes.flatMap(minuteAttributeNames);
+  const items = await mapLimited(merchants, 8, (m) => dayRollupAttributes(m, days, names));
+  const perMinute: HomeData['perMinute'] = [];
+  let payments = 0;
+  let approved = 0;
+  let declined = 0;
+  for (const ms of minutes) {
+    let n = 0;
+    for (const byDay of items) {
+      const c = minuteCounts(byDay.get(dayOf(ms)), ms);
+      n += c.payments;
+      approved += c.approved;
+      declined += c.declined;
+    }
+    payments += n;
+    perMinute.push({ minute: ms / 1000, payments: n });
   }
-  const all = a.result().find((g) => g.dimension === 'all');
+  const decided = approved + declined;
   return {
-    perMinute: [...buckets].map(([minute, payments]) => ({ minute, payments })),
+    perMinute,
     lastHour: {
-      payments: read,
-      approved: all?.approved ?? 0,
-      declined: all?.declined ?? 0,
-      approvalRate: all?.approval_rate ?? null,
-      capped,
+      payments,
+      approved,
+      declined,
+      approvalRate: decided ? Math.round((approved / decided) * 10_000) / 10_000 : null,
+      capped: false,
     },
   };
 }

@@ -62,6 +62,54 @@ const valueOf = (p: Payment, d: AnalyticsDimension): string => {
   }
 };
 
+/** A payment's value of every dimension. */
+export type DimensionValues = Record<AnalyticsDimension, string>;
+
+/** What is summed per combination of dimension values: every count of an `AnalyticsGroup`. */
+export interface Counts {
+  payments: number;
+  attempts: number;
+  approved: number;
+  declined: number;
+  other: number;
+  cascades_recovered: number;
+  volume: Record<string, number>;
+  decline_reasons: Record<string, number>;
+}
+
+/** What one payment adds to the analytics: its dimension values and its counts. */
+export interface Contribution {
+  values: DimensionValues;
+  counts: Counts;
+}
+
+/**
+ * The contribution of one payment, as it is now: `ApprovalAnalytics` over payments is the sum of
+ * their contributions (test/unit/analytics-rollups.test.ts), so rollups that add
+ * contribution(new) − contribution(old) for every change of a payment hold the same figures.
+ * Every count is a sum: there is no percentile or other non-additive metric to keep.
+ */
+export function contributionOf(p: Payment): Contribution {
+  const o = outcomeOf(p);
+  const tried: AttemptLike[] = (p as { attempts?: AttemptLike[] }).attempts ?? [];
+  // Approved after a soft decline elsewhere (a failover is not a cascade: nothing was declined).
+  const recovered = o === 'approved' && tried.some((a) => a.next?.cascade);
+  const values = Object.fromEntries(ANALYTICS_DIMENSIONS.map((d) => [d, valueOf(p, d)])) as DimensionValues;
+  return {
+    values,
+    counts: {
+      payments: 1,
+      attempts: tried.length || 1,
+      approved: o === 'approved' ? 1 : 0,
+      declined: o === 'declined' ? 1 : 0,
+      other: o === 'other' ? 1 : 0,
+      cascades_recovered: recovered ? 1 : 0,
+      volume: o === 'approved' ? { [p.currency]: p.amount } : {},
+      decline_reasons: o === 'declined' ? { [p.failure?.code ?? 'unknown']: 1 } : {},
+    },
+  };
+}
+
 export class ApprovalAnalytics {
   private readonly groups = new Map<string, AnalyticsGroup>();
   private readonly dimensions: readonly AnalyticsDimension[];
@@ -92,26 +140,28 @@ export class ApprovalAnalytics {
     return g;
   }
 
+  /** Counts one payment (its contribution: `contributionOf`). */
   add(p: Payment): void {
-    const o = outcomeOf(p);
-    const tried: AttemptLike[] = (p as { attempts?: AttemptLike[] }).attempts ?? [];
-    const attempts = tried.length || 1;
-    // Approved after a soft decline elsewhere (a failover is not a cascade: nothing was declined).
-    const recovered = o === 'approved' && tried.some((a) => a.next?.cascade);
-    for (const [d, v] of [
-      ['all', 'all'] as const,
-      ...this.dimensions.map((d) => [d, valueOf(p, d)] as const),
-    ]) {
+    const c = contributionOf(p);
+    this.addCounts(c.values, c.counts);
+  }
+
+  /**
+   * Adds counts (of one payment, or summed over payments) whose dimension values are `values`:
+   * what `add` does with a payment's contribution, and what a rollup read does with its stored sums.
+   */
+  addCounts(values: DimensionValues, c: Counts): void {
+    for (const [d, v] of [['all', 'all'] as const, ...this.dimensions.map((d) => [d, values[d]] as const)]) {
       const g = this.group(d, v);
-      g.payments++;
-      g.attempts += attempts;
-      g[o]++;
-      if (recovered) g.cascades_recovered++;
-      if (o === 'approved') g.volume[p.currency] = (g.volume[p.currency] ?? 0) + p.amount;
-      if (o === 'declined') {
-        const code = p.failure?.code ?? 'unknown';
-        g.decline_reasons[code] = (g.decline_reasons[code] ?? 0) + 1;
-      }
+      g.payments += c.payments;
+      g.attempts += c.attempts;
+      g.approved += c.approved;
+      g.declined += c.declined;
+      g.other += c.other;
+      g.cascades_recovered += c.cascades_recovered;
+      for (const [cur, n] of Object.entries(c.volume)) g.volume[cur] = (g.volume[cur] ?? 0) + n;
+      for (const [code, n] of Object.entries(c.decline_reasons))
+        g.decline_reasons[code] = (g.decline_reasons[code] ?? 0) + n;
     }
   }
 

@@ -60,6 +60,7 @@ const INTERNAL = [
   'modifications_requested',
   'timeline',
   'webhook_events',
+  'rollup',
 ];
 
 export function toPayment(item: Record<string, unknown>): Payment {
@@ -95,6 +96,8 @@ export async function createPayment(
     kind: 'payment',
     ...p,
     created_ms: createdMs,
+    // Counted in the approval rollups (lambdas/analytics/stream.ts ROLLUP_MARK).
+    rollup: 1,
     gsi1pk: `MERCHANT#${p.merchant_id}#PAYMENTS`,
     gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
     ...openIndex('payment', p.id, p.status, createdMs).set,

@@ -37,7 +37,16 @@ function alignHandlerLogLevel(): void {
   if (level) handlerLogger.setLogLevel(level as Parameters<typeof handlerLogger.setLogLevel>[0]);
 }
 
-export async function withRuntime<T>(dataDir: string, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work` against the data dir's runtime. `settle`: when this call started the runtime, wait
+ * before stopping it until its streams, queues and executions are done with what `work` started
+ * (a running runtime does that work by itself).
+ */
+export async function withRuntime<T>(
+  dataDir: string,
+  work: () => Promise<T>,
+  opts: { settle?: boolean } = {},
+): Promise<T> {
   const info = readRuntimeInfo(dataDir);
   if (info) {
     Object.assign(process.env, runtimeEnvironment(topology, info.endpoints, info.dataDir));
@@ -56,7 +65,9 @@ export async function withRuntime<T>(dataDir: string, work: () => Promise<T>): P
   resetClients();
   alignHandlerLogLevel();
   try {
-    return await work();
+    const result = await work();
+    if (opts.settle) await runtime.settle(120_000);
+    return result;
   } finally {
     await runtime.stop();
   }

@@ -14,7 +14,9 @@
  * are persisted in `<dataDir>/streams/<table>.checkpoints.json` at most once a second, off the event
  * loop, and at stop (lib/local/stream-checkpoints.ts); after a restart delivery resumes
  * after the last checkpointed record (at-least-once: a batch in flight at a crash is delivered
- * again). The journal `<dataDir>/streams/<table>.jsonl` is compacted at start.
+ * again). The journal `<dataDir>/streams/<table>.jsonl` is compacted at start. Sequence numbers
+ * are one counter per table (so increasing within each shard too); each event carries its shard as
+ * `shardId` (`shardId-<n>`), as Lambda's tumbling-window events do.
  */
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
@@ -224,8 +226,12 @@ export class StreamDelivery {
   ): Promise<{ ok: true } | { ok: false; failedIndex?: number; error: string }> {
     const first = batch[0]?.record.dynamodb?.SequenceNumber;
     const last = batch[batch.length - 1]?.record.dynamodb?.SequenceNumber;
-    // A copy per invocation: a consumer mutating its event cannot alter a retry.
-    const event: DynamoDBStreamEvent = structuredClone({ Records: batch.map((e) => e.record) });
+    // A copy per invocation: a consumer mutating its event cannot alter a retry. `shardId` as in
+    // Lambda's tumbling-window events (the stream router keeps its rollups per shard with it).
+    const event: DynamoDBStreamEvent & { shardId: string } = structuredClone({
+      Records: batch.map((e) => e.record),
+      shardId: `shardId-${s.id}`,
+    });
     let result: unknown;
     try {
       result = await this.opts.deliver(t.stream.consumer, event);

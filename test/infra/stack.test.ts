@@ -144,7 +144,7 @@ describe('tables', () => {
   });
 
   test.each(Object.entries(topology.tables).filter(([, t]) => t.stream))(
-    '%s stream: consumer with bisect, partial batch failures, retries and an on-failure queue',
+    '%s stream: consumer with bisect, partial batch failures, retries, an on-failure queue and a tumbling window (events name their shard: the approval rollups)',
     (name, def) => {
       const s = def.stream!;
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -156,6 +156,7 @@ describe('tables', () => {
         MaximumRetryAttempts: s.maxRetries,
         StartingPosition: 'TRIM_HORIZON',
         DestinationConfig: { OnFailure: { Destination: getAtt(logicalIdOf('queue', s.failureQueue)) } },
+        TumblingWindowInSeconds: 1,
       });
     },
   );

@@ -261,9 +261,17 @@ describe('paystep (the CLI as a process)', () => {
 
   test('every command is in the README CLI table and has a --help description, and the reverse', async () => {
     const { buildProgram } = await import('../../lib/cli/main.ts');
+    // A command runs if it has no subcommands, or an action of its own as well (`analytics` and
+    // `analytics rebuild`).
+    const hasAction = (c: Command) => Boolean((c as unknown as { _actionHandler?: unknown })._actionHandler);
     const leaves = (c: Command, prefix: string[] = []): { path: string; description: string }[] =>
       c.commands.length
-        ? c.commands.flatMap((sub) => leaves(sub, [...prefix, sub.name()]))
+        ? [
+            ...(prefix.length && hasAction(c)
+              ? [{ path: prefix.join(' '), description: c.description() }]
+              : []),
+            ...c.commands.flatMap((sub) => leaves(sub, [...prefix, sub.name()])),
+          ]
         : [{ path: prefix.join(' '), description: c.description() }];
     const commands = leaves(buildProgram(() => undefined));
     for (const c of commands)

@@ -62,6 +62,8 @@ beforeAll(async () => {
     }
     return true;
   });
+  // The figures are the stream's rollups: read them once it has applied every change.
+  await rt.settle();
 });
 
 afterAll(async () => {

@@ -96,6 +96,37 @@ export async function waitingForReview(o: {
   return { items: shown, next: items.length > o.limit ? String(shown.at(-1)!.gsi2sk) : undefined };
 }
 
+/**
+ * How many payments wait for a review decision (of one merchant, if given): the reviews queue's
+ * partition counted by DynamoDB (`Select: COUNT`), so the console's home page reads index entries
+ * only, and at most `cap` matches or `maxReads` entries (one merchant's, filtered, among every
+ * merchant's): past either, `capped` (there may be more).
+ */
+export async function countWaitingForReview(
+  cap: number,
+  merchantId?: string,
+  maxReads = 5 * cap,
+): Promise<{ count: number; capped: boolean }> {
+  let n = 0;
+  let read = 0;
+  let more = false;
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: OPEN_INDEX,
+    KeyConditionExpression: 'gsi2pk = :pk',
+    ExpressionAttributeValues: { ':pk': REVIEW_PARTITION, ...(merchantId ? { ':m': merchantId } : {}) },
+    ...(merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
+    Select: 'COUNT',
+    Limit: Math.min(cap + 1, maxReads),
+  })) {
+    n += page.Count ?? 0;
+    read += page.ScannedCount ?? 0;
+    more = page.LastEvaluatedKey !== undefined;
+    if (n > cap || read >= maxReads) break;
+  }
+  return { count: Math.min(n, cap), capped: n > cap || more };
+}
+
 /** A Scan for the open items of `kinds`; `unlistedOnly`: those without index keys. */
 function openScan(kinds: readonly OpenKind[], unlistedOnly: boolean): ScanCommandInput {
   const values: Record<string, unknown> = {};

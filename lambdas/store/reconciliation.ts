@@ -18,7 +18,7 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { conditionalWrite } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
-import { indexQuery, queryAll } from './pages.ts';
+import { indexQuery, queryAll, queryPageOutputs } from './pages.ts';
 import type { PriorSettlement, ReconException, SettlementType } from '../reconciliation/types.ts';
 
 const table = () => config.tableName('main');
@@ -259,6 +259,29 @@ export async function openExceptions(owner?: string): Promise<StoredException[]>
     ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
   });
   return items.map(toStored);
+}
+
+/**
+ * How many exceptions are open (of one owner, if given), counted by DynamoDB on the open
+ * exceptions' index (`Select: COUNT`: no item is returned), at most `cap` (then `capped`).
+ */
+export async function countOpenExceptions(
+  cap: number,
+  owner?: string,
+): Promise<{ count: number; capped: boolean }> {
+  let n = 0;
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+    Select: 'COUNT',
+    Limit: cap + 1,
+  })) {
+    n += page.Count ?? 0;
+    if (n > cap) break;
+  }
+  return { count: Math.min(n, cap), capped: n > cap };
 }
 
 /** Every exception (open and resolved) of an owner. */

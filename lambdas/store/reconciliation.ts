@@ -262,6 +262,28 @@ export async function openExceptions(owner?: string): Promise<StoredException[]>
 }
 
 /**
+ * At most `max` open exceptions (of one owner, if given), in the listing's order (owner, then id),
+ * and whether there are more: a bounded read for a page view, whatever the backlog.
+ */
+export async function someOpenExceptions(
+  max: number,
+  owner?: string,
+): Promise<{ data: StoredException[]; more: boolean }> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+    Limit: max + 1,
+  })) {
+    items.push(...(page.Items ?? []));
+    if (items.length > max) break;
+  }
+  return { data: items.slice(0, max).map(toStored), more: items.length > max };
+}
+
+/**
  * How many exceptions are open (of one owner, if given), counted by DynamoDB on the open
  * exceptions' index (`Select: COUNT`: no item is returned), at most `cap` (then `capped`).
  */

@@ -10,7 +10,11 @@ import { envVarFor } from '../../lib/topology.ts';
 import { listAudit, writeAudit } from '../../lambdas/store/audit.ts';
 import { countOpenSince, countWaitingForReview } from '../../lambdas/store/open-items.ts';
 import { createPayment } from '../../lambdas/store/payments.ts';
-import { countOpenExceptions, openException } from '../../lambdas/store/reconciliation.ts';
+import {
+  countOpenExceptions,
+  openException,
+  someOpenExceptions,
+} from '../../lambdas/store/reconciliation.ts';
 import { answerableDisputes, createDispute } from '../../lambdas/store/disputes.ts';
 import type { DisputeStatus } from '../../lambdas/disputes/model.ts';
 import { paymentItem } from '../fixtures/payments.ts';
@@ -321,7 +325,7 @@ describe('reviews waiting and open exceptions for the home page', () => {
     expect((await answerableDisputes({ limit: 10 })).data.map((d) => d.id)).toContain('dp_due4');
   });
 
-  it('counts open reconciliation exceptions, of one owner or all, up to a cap', async () => {
+  it('counts open reconciliation exceptions, and reads a bounded number of them, of one owner or all', async () => {
     const exc = (n: number, merchant: string | null) => ({
       id: `amount_mismatch:stripe:txn_home${n}`,
       type: 'amount_mismatch' as const,
@@ -340,6 +344,12 @@ describe('reviews waiting and open exceptions for the home page', () => {
     expect(await countOpenExceptions(100)).toEqual({ count: 4, capped: false });
     expect(await countOpenExceptions(100, 'mch_exc')).toEqual({ count: 3, capped: false });
     expect(await countOpenExceptions(2)).toEqual({ count: 2, capped: true });
+    // The finance overview's bounded read: at most N, saying whether there are more.
+    const some = await someOpenExceptions(2);
+    expect([some.data.length, some.more]).toEqual([2, true]);
+    const own = await someOpenExceptions(10, 'mch_exc');
+    expect(own.data.map((e) => e.item_id).sort()).toEqual(['txn_home0', 'txn_home1', 'txn_home2']);
+    expect(own.more).toBe(false);
   });
 });
 

@@ -258,6 +258,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   process.env.PAYSTEP_LOG_LEVEL ??= 'silent';
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN'; // the handlers' INFO lines would mix with the JSON on stdout
   const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 1000, scheduler: false });
   try {
     if (marker) {

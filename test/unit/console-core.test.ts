@@ -247,6 +247,8 @@ describe('stuck payments for the home page', () => {
     expect(await countOpenSince('payment', cutoff, 100)).toEqual({ count: 6, capped: false });
     expect(await countOpenSince('payment', cutoff, 100, 'mch_b')).toEqual({ count: 2, capped: false });
     expect(await countOpenSince('payment', cutoff, 3)).toEqual({ count: 3, capped: true });
+    // One merchant's among every merchant's: each shard reads at most cap + 1 entries, then says capped.
+    expect(await countOpenSince('payment', cutoff, 1, 'mch_b')).toEqual({ count: 1, capped: true });
   });
 });
 

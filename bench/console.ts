@@ -243,7 +243,7 @@ export async function main(argv: string[]): Promise<number> {
   const dir = keep ? path.resolve(keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-bench-console-'));
   const markerFile = path.join(dir, 'bench-console.json');
   let marker: Marker | undefined;
-  if (keep && fs.existsSync(dir)) {
+  if (keep && fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
     try {
       marker = JSON.parse(fs.readFileSync(markerFile, 'utf8')) as Marker;
     } catch {

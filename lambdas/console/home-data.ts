@@ -11,11 +11,10 @@ import { processorStatuses, type ProcessorStatus } from '../processors/health.ts
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { allMerchants } from '../store/merchants.ts';
-import { countOpenSince } from '../store/open-items.ts';
-import { countRecentInStatus } from '../store/payment-counts.ts';
+import { countOpenSince, countWaitingForReview } from '../store/open-items.ts';
 import { dayRollupAttributes } from '../store/rollups.ts';
-import { listMerchantDisputes, type DisputeRecord } from '../store/disputes.ts';
-import { openExceptions } from '../store/reconciliation.ts';
+import { answerableDisputes, type DisputeRecord } from '../store/disputes.ts';
+import { countOpenExceptions } from '../store/reconciliation.ts';
 import { listWebhookEvents } from '../store/webhook-events.ts';
 import type { Operator } from './model.ts';
 
@@ -23,16 +22,16 @@ import type { Operator } from './model.ts';
 export const HOME_LIMITS = {
   /** Merchants looked at (an operator of one merchant: that one). */
   merchants: 200,
-  /** Payments of the last hour read, over all merchants (newest first). */
-  recentPayments: 1000,
   /** Stuck payments counted (the index read with Select COUNT). */
   openPayments: 1000,
   /** Parked webhooks counted per processor. */
   parkedWebhooks: 100,
-  /** Newest payments of each merchant among which reviews waiting are counted. */
-  reviewWindow: 1000,
-  /** Newest disputes looked at per merchant. */
+  /** Reviews waiting counted (the reviews queue's index, read with Select COUNT). */
+  reviewsWaiting: 1000,
+  /** Disputes due soonest read from the deadline index. */
   disputes: 100,
+  /** Open reconciliation exceptions counted (their index, read with Select COUNT). */
+  openExceptions: 1000,
   /** Failed executions counted per state machine. */
   executions: 100,
 };
@@ -73,6 +72,13 @@ async function merchantIds(op: Operator): Promise<string[]> {
     if (ids.length >= HOME_LIMITS.merchants) break;
   }
   return ids;
+}
+
+/** `fn` of each item, at most `n` at a time, in order. */
+async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
 }
 
 /**
@@ -138,33 +144,26 @@ async function parkedWebhooks(processors: string[]): Promise<Count> {
   };
 }
 
-/** `fn` of each item, at most `n` at a time, in order. */
-async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
-  return out;
+/** Payments held for a review decision: the reviews queue's own index, counted. */
+function reviewsWaiting(op: Operator): Promise<Count> {
+  return countWaitingForReview(HOME_LIMITS.reviewsWaiting, op.merchant_id);
 }
 
-/** Payments held for a review among each merchant's newest payments (reviews are recent). */
-async function reviewsWaiting(merchants: string[]): Promise<Count> {
-  const counts = await mapLimited(merchants, 8, (merchant) =>
-    countRecentInStatus(merchant, 'pending_review', HOME_LIMITS.reviewWindow),
-  );
-  return {
-    count: counts.reduce((a, c) => a + c.count, 0),
-    capped: counts.some((c) => !c.complete),
-  };
-}
-
-async function disputesDue(merchants: string[], nowMs: number): Promise<DisputeRecord[]> {
+/**
+ * Disputes whose evidence is due within 7 days, soonest first: the deadline index (answerable
+ * disputes of every merchant, soonest first) up to the first one due later.
+ */
+async function disputesDue(op: Operator, nowMs: number): Promise<DisputeRecord[]> {
   const until = nowMs / 1000 + 7 * 86_400;
-  const pages = await mapLimited(merchants, 8, (merchant) =>
-    listMerchantDisputes(merchant, { limit: HOME_LIMITS.disputes }),
+  const page = await answerableDisputes({
+    limit: HOME_LIMITS.disputes,
+    merchantId: op.merchant_id,
+    maxReads: 10 * HOME_LIMITS.disputes,
+    dueBy: until,
+  });
+  return page.data.filter(
+    (d) => DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until,
   );
-  return pages
-    .flatMap((p) => p.data)
-    .filter((d) => DISPUTE_OPEN.has(d.status) && d.evidence_due_by !== null && d.evidence_due_by <= until)
-    .sort((a, b) => a.evidence_due_by! - b.evidence_due_by!);
 }
 
 async function failedExecutions(nowMs: number): Promise<HomeData['failedExecutions']> {
@@ -196,9 +195,9 @@ export async function homeData(op: Operator, nowMs: number): Promise<HomeData> {
     lastHour(merchants, nowMs),
     processorStatuses(nowMs),
     stuckPayments(op, nowMs),
-    reviewsWaiting(merchants),
-    disputesDue(merchants, nowMs),
-    openExceptions(op.merchant_id),
+    reviewsWaiting(op),
+    disputesDue(op, nowMs),
+    countOpenExceptions(HOME_LIMITS.openExceptions, op.merchant_id),
     // Workflows are the platform's: an operator of one merchant is not shown them.
     op.merchant_id ? Promise.resolve({ count: 0, capped: false, byMachine: [] }) : failedExecutions(nowMs),
   ]);
@@ -212,7 +211,7 @@ export async function homeData(op: Operator, nowMs: number): Promise<HomeData> {
     parkedWebhooks: parked,
     reviewsWaiting: reviews,
     disputesDue: due,
-    openExceptions: { count: exceptions.length, capped: false },
+    openExceptions: exceptions,
     failedExecutions: executions,
   };
 }

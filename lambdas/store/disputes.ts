@@ -387,12 +387,14 @@ export async function listMerchantDisputes(
 
 /**
  * Disputes that need a response, soonest evidence deadline first, all merchants or one: at most
- * `limit`, reading the deadline index (for one merchant, filtered, at most `maxReads` items).
+ * `limit`, reading the deadline index (for one merchant, filtered, at most `maxReads` items);
+ * `dueBy` (epoch s): only those whose evidence is due by then (the index is read up to it).
  */
 export async function answerableDisputes(f: {
   limit: number;
   merchantId?: string;
   maxReads?: number;
+  dueBy?: number;
 }): Promise<{ data: DisputeRecord[]; hasMore: boolean }> {
   const data: DisputeRecord[] = [];
   let start: Record<string, unknown> | undefined;
@@ -403,10 +405,14 @@ export async function answerableDisputes(f: {
       new QueryCommand({
         TableName: table(),
         IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :pk',
+        KeyConditionExpression: f.dueBy === undefined ? 'gsi2pk = :pk' : 'gsi2pk = :pk AND gsi2sk < :due',
         ExpressionAttributeValues: {
           ':pk': DEADLINE_PARTITION,
           ...(f.merchantId ? { ':m': f.merchantId } : {}),
+          // Sort keys start with the deadline in ms: every key due by then sorts below the next ms.
+          ...(f.dueBy === undefined
+            ? {}
+            : { ':due': String(Math.floor(f.dueBy * 1000) + 1).padStart(13, '0') }),
         },
         ...(f.merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
         Limit: Math.min(f.limit + 1, maxReads - read),

@@ -96,6 +96,37 @@ export async function waitingForReview(o: {
   return { items: shown, next: items.length > o.limit ? String(shown.at(-1)!.gsi2sk) : undefined };
 }
 
+/**
+ * How many payments wait for a review decision (of one merchant, if given): the reviews queue's
+ * partition counted by DynamoDB (`Select: COUNT`), so the console's home page reads index entries
+ * only, and at most `cap` matches or `maxReads` entries (one merchant's, filtered, among every
+ * merchant's): past either, `capped` (there may be more).
+ */
+export async function countWaitingForReview(
+  cap: number,
+  merchantId?: string,
+  maxReads = 5 * cap,
+): Promise<{ count: number; capped: boolean }> {
+  let n = 0;
+  let read = 0;
+  let more = false;
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: OPEN_INDEX,
+    KeyConditionExpression: 'gsi2pk = :pk',
+    ExpressionAttributeValues: { ':pk': REVIEW_PARTITION, ...(merchantId ? { ':m': merchantId } : {}) },
+    ...(merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
+    Select: 'COUNT',
+    Limit: Math.min(cap + 1, maxReads),
+  })) {
+    n += page.Count ?? 0;
+    read += page.ScannedCount ?? 0;
+    more = page.LastEvaluatedKey !== undefined;
+    if (n > cap || read >= maxReads) break;
+  }
+  return { count: Math.min(n, cap), capped: n > cap || more };
+}
+
 /** A Scan for the open items of `kinds`; `unlistedOnly`: those without index keys. */
 function openScan(kinds: readonly OpenKind[], unlistedOnly: boolean): ScanCommandInput {
   const values: Record<string, unknown> = {};
@@ -185,6 +216,8 @@ export async function backfillOpenIndex(): Promise<number | undefined> {
  * How many open items of a kind (of one merchant, if given) have been in their status since before
  * `beforeMs` (the oldest of
  * each shard first in the index, so this reads only them), counting at most `cap` (then `capped`).
+ * Each shard reads at most `cap + 1` entries: one merchant's, filtered among every merchant's, past
+ * that are `capped` too (there may be more), so a page view reads a bounded number of entries.
  * For the console's home page; a table without the index counts nothing (the sweeper's scan
  * fallback is not worth a page view).
  */
@@ -195,9 +228,11 @@ export async function countOpenSince(
   merchantId?: string,
 ): Promise<{ count: number; capped: boolean }> {
   const before = String(Math.max(0, beforeMs)).padStart(13, '0');
+  let unread = false;
   const counts = await Promise.all(
     Array.from({ length: OPEN_SHARDS }, async (_, shard) => {
       let n = 0;
+      let read = 0;
       try {
         for await (const page of queryPageOutputs({
           TableName: table(),
@@ -213,7 +248,12 @@ export async function countOpenSince(
           Limit: cap + 1,
         })) {
           n += page.Count ?? 0;
+          read += page.ScannedCount ?? 0;
           if (n > cap) break;
+          if (read > cap && page.LastEvaluatedKey) {
+            unread = true;
+            break;
+          }
         }
       } catch (err) {
         if (!isMissingIndex(err)) throw err;
@@ -222,5 +262,5 @@ export async function countOpenSince(
     }),
   );
   const count = counts.reduce((a, b) => a + b, 0);
-  return { count: Math.min(count, cap), capped: count > cap };
+  return { count: Math.min(count, cap), capped: count > cap || unread };
 }

@@ -91,7 +91,20 @@ export async function createPayment(
   entries: TimelineEntry[] = [],
 ): Promise<boolean> {
   await putSearchItems(p, createdMs);
-  return putIfAbsent(table(), {
+  return putIfAbsent(table(), paymentItem(p, createdMs, entries));
+}
+
+/**
+ * The item `createPayment` stores for a new payment (its keys, listing and open-items index
+ * entries); with `searchItems` (lambdas/store/payment-search.ts), what a bulk load into an empty
+ * table writes in batches (bench/console).
+ */
+export function paymentItem(
+  p: Payment,
+  createdMs = p.created * 1000,
+  entries: TimelineEntry[] = [],
+): Record<string, unknown> {
+  return {
     ...key(p.id),
     kind: 'payment',
     ...p,
@@ -102,7 +115,7 @@ export async function createPayment(
     gsi1sk: `${String(createdMs).padStart(13, '0')}#${p.id}`,
     ...openIndex('payment', p.id, p.status, createdMs).set,
     ...(entries.length ? { timeline: entries.map((e) => storedEntry(e)) } : {}),
-  });
+  };
 }
 
 export async function getPayment(id: string, consistent = true): Promise<Payment | undefined> {

@@ -18,7 +18,7 @@ import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
 import { conditionalWrite } from './conditional.ts';
 import { updateExpression } from './expressions.ts';
-import { indexQuery, queryAll } from './pages.ts';
+import { indexQuery, queryAll, queryPageOutputs } from './pages.ts';
 import type { PriorSettlement, ReconException, SettlementType } from '../reconciliation/types.ts';
 
 const table = () => config.tableName('main');
@@ -282,6 +282,51 @@ export async function openExceptions(owner?: string): Promise<StoredException[]>
     ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
   });
   return items.map(toStored);
+}
+
+/**
+ * At most `max` open exceptions (of one owner, if given), in the listing's order (owner, then id),
+ * and whether there are more: a bounded read for a page view, whatever the backlog.
+ */
+export async function someOpenExceptions(
+  max: number,
+  owner?: string,
+): Promise<{ data: StoredException[]; more: boolean }> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+    Limit: max + 1,
+  })) {
+    items.push(...(page.Items ?? []));
+    if (items.length > max) break;
+  }
+  return { data: items.slice(0, max).map(toStored), more: items.length > max };
+}
+
+/**
+ * How many exceptions are open (of one owner, if given), counted by DynamoDB on the open
+ * exceptions' index (`Select: COUNT`: no item is returned), at most `cap` (then `capped`).
+ */
+export async function countOpenExceptions(
+  cap: number,
+  owner?: string,
+): Promise<{ count: number; capped: boolean }> {
+  let n = 0;
+  for await (const page of queryPageOutputs({
+    TableName: table(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: owner ? 'gsi1pk = :pk AND begins_with(gsi1sk, :o)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'RECONEXC#OPEN', ...(owner ? { ':o': `${owner}#` } : {}) },
+    Select: 'COUNT',
+    Limit: cap + 1,
+  })) {
+    n += page.Count ?? 0;
+    if (n > cap) break;
+  }
+  return { count: Math.min(n, cap), capped: n > cap };
 }
 
 /** Every exception (open and resolved) of an owner. */

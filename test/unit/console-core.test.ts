@@ -8,9 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { envVarFor } from '../../lib/topology.ts';
 import { listAudit, writeAudit } from '../../lambdas/store/audit.ts';
-import { countOpenSince } from '../../lambdas/store/open-items.ts';
+import { countOpenSince, countWaitingForReview } from '../../lambdas/store/open-items.ts';
 import { createPayment } from '../../lambdas/store/payments.ts';
-import { countRecentInStatus } from '../../lambdas/store/payment-counts.ts';
+import {
+  countOpenExceptions,
+  openException,
+  someOpenExceptions,
+} from '../../lambdas/store/reconciliation.ts';
+import { answerableDisputes, createDispute } from '../../lambdas/store/disputes.ts';
+import type { DisputeStatus } from '../../lambdas/disputes/model.ts';
 import { paymentItem } from '../fixtures/payments.ts';
 import {
   createOperator,
@@ -247,26 +253,111 @@ describe('stuck payments for the home page', () => {
     expect(await countOpenSince('payment', cutoff, 100)).toEqual({ count: 6, capped: false });
     expect(await countOpenSince('payment', cutoff, 100, 'mch_b')).toEqual({ count: 2, capped: false });
     expect(await countOpenSince('payment', cutoff, 3)).toEqual({ count: 3, capped: true });
+    // One merchant's among every merchant's: each shard reads at most cap + 1 entries, then says capped.
+    expect(await countOpenSince('payment', cutoff, 1, 'mch_b')).toEqual({ count: 1, capped: true });
   });
 });
 
-describe('reviews waiting for the home page', () => {
-  it('counts a status among the merchant’s newest payments, saying whether that was all of them', async () => {
+describe('reviews waiting and open exceptions for the home page', () => {
+  it('counts the payments on the reviews queue’s index, of one merchant or all, up to a cap', async () => {
     const now = 1_950_000_000_000;
-    for (let i = 0; i < 5; i++)
+    for (let i = 0; i < 7; i++)
       await createPayment(
         paymentItem({
           id: `pay_rv${i}`,
-          merchant_id: 'mch_rv',
-          status: i % 2 ? 'pending_review' : 'captured',
+          merchant_id: i < 4 ? 'mch_rv' : 'mch_rw',
+          status: i === 6 ? 'captured' : 'pending_review',
           created: Math.floor((now + i * 1000) / 1000),
         }),
         now + i * 1000,
       );
-    expect(await countRecentInStatus('mch_rv', 'pending_review', 100)).toEqual({ count: 2, complete: true });
-    // The newest two: pay_rv4 (captured), pay_rv3 (pending_review).
-    expect(await countRecentInStatus('mch_rv', 'pending_review', 2)).toEqual({ count: 1, complete: false });
-    expect(await countRecentInStatus('mch_none', 'pending_review', 10)).toEqual({ count: 0, complete: true });
+    expect(await countWaitingForReview(100)).toEqual({ count: 6, capped: false });
+    expect(await countWaitingForReview(100, 'mch_rv')).toEqual({ count: 4, capped: false });
+    expect(await countWaitingForReview(100, 'mch_none')).toEqual({ count: 0, capped: false });
+    expect(await countWaitingForReview(5)).toEqual({ count: 5, capped: true });
+    // One merchant's among every merchant's: past the entries it may read, the count says so.
+    expect(await countWaitingForReview(100, 'mch_rw', 3)).toEqual({ count: 0, capped: true });
+  });
+
+  it('reads the disputes due by a time from the deadline index, soonest first, of one merchant or all', async () => {
+    const s = 2_000_000_000;
+    const dispute = (n: number, merchant: string, due: number | null, status: DisputeStatus) =>
+      createDispute({
+        id: `dp_due${n}`,
+        object: 'dispute',
+        merchant_id: merchant,
+        payment_id: `pay_due${n}`,
+        processor: 'stripe',
+        processor_reference: `du_due${n}`,
+        charge: null,
+        payment_intent: null,
+        amount: 100,
+        currency: 'usd',
+        reason: 'fraudulent',
+        status,
+        processor_status: status,
+        network_reason_code: null,
+        evidence_due_by: due,
+        remind_at: s,
+        evidence: {},
+        has_evidence: false,
+        submission_count: 0,
+        evidence_submitted_at: null,
+        balance_transactions: [],
+        funds_withdrawn_amount: 0,
+        funds_reinstated_amount: 0,
+        dispute_fee: 0,
+        dispute_fee_returned: 0,
+        payment_status_before: 'captured',
+        accepted_by_merchant: false,
+        execution_arn: '',
+        workflow_started: false,
+        status_seq: 1,
+        processor_updated: s,
+        applied_events: [],
+        created: s - n,
+        updated: s,
+        closed_at: null,
+        version: 1,
+      });
+    await dispute(1, 'mch_due_a', s + 5 * 86_400, 'needs_response');
+    await dispute(2, 'mch_due_b', s + 86_400, 'warning_needs_response');
+    await dispute(3, 'mch_due_a', s + 7 * 86_400, 'needs_response'); // due exactly at the bound
+    await dispute(4, 'mch_due_a', s + 9 * 86_400, 'needs_response');
+    await dispute(5, 'mch_due_a', s + 2 * 86_400, 'lost'); // not answerable: not on the index
+    const dueBy = s + 7 * 86_400;
+    const ids = async (merchantId?: string) =>
+      (await answerableDisputes({ limit: 10, merchantId, dueBy })).data.map((d) => d.id);
+    expect(await ids()).toEqual(['dp_due2', 'dp_due1', 'dp_due3']);
+    expect(await ids('mch_due_a')).toEqual(['dp_due1', 'dp_due3']);
+    expect((await answerableDisputes({ limit: 10 })).data.map((d) => d.id)).toContain('dp_due4');
+  });
+
+  it('counts open reconciliation exceptions, and reads a bounded number of them, of one owner or all', async () => {
+    const exc = (n: number, merchant: string | null) => ({
+      id: `amount_mismatch:stripe:txn_home${n}`,
+      type: 'amount_mismatch' as const,
+      processor: 'stripe',
+      merchant_id: merchant,
+      payout_id: 'po_home',
+      item_id: `txn_home${n}`,
+      payment_id: null,
+      reference: null,
+      currency: 'usd',
+      expected: 100,
+      actual: 101,
+      reason: 'differs',
+    });
+    for (let n = 0; n < 4; n++) await openException(exc(n, n < 3 ? 'mch_exc' : null), '2030-01-01');
+    expect(await countOpenExceptions(100)).toEqual({ count: 4, capped: false });
+    expect(await countOpenExceptions(100, 'mch_exc')).toEqual({ count: 3, capped: false });
+    expect(await countOpenExceptions(2)).toEqual({ count: 2, capped: true });
+    // The finance overview's bounded read: at most N, saying whether there are more.
+    const some = await someOpenExceptions(2);
+    expect([some.data.length, some.more]).toEqual([2, true]);
+    const own = await someOpenExceptions(10, 'mch_exc');
+    expect(own.data.map((e) => e.item_id).sort()).toEqual(['txn_home0', 'txn_home1', 'txn_home2']);
+    expect(own.more).toBe(false);
   });
 });
 

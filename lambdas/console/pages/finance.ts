@@ -21,7 +21,7 @@ import {
   resolveException,
 } from '../../reconciliation/exceptions.ts';
 import { fileProcessors } from '../../reconciliation/sources/index.ts';
-import { listRuns, openExceptions, PLATFORM, type StoredException } from '../../store/reconciliation.ts';
+import { listRuns, PLATFORM, someOpenExceptions, type StoredException } from '../../store/reconciliation.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
 import { field, merchantPicker, money } from '../ops-view.ts';
@@ -32,6 +32,8 @@ import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRo
 /** Runs listed per processor; exceptions shown; report files listed; rows previewed. */
 export const RUNS_SHOWN = 20;
 export const EXCEPTIONS_SHOWN = 500;
+/** Open exceptions read for the overview (a bound whatever the backlog). */
+export const EXCEPTIONS_READ = 2000;
 export const REPORT_FILES_SHOWN = 500;
 export const PREVIEW_ROWS = 20;
 /** Without a day, the reports of the last this many days are listed. */
@@ -111,7 +113,10 @@ function exceptionTable(req: ConsoleRequest, list: StoredException[]): Html {
 
 async function overview(req: ConsoleRequest): Promise<ConsoleResponse> {
   const limited = req.operator.merchant_id;
-  const exceptions = (await openExceptions(limited))
+  // A bounded read: at most EXCEPTIONS_READ open exceptions (in the listing's owner order), the
+  // oldest of them shown first.
+  const open = await someOpenExceptions(EXCEPTIONS_READ, limited);
+  const exceptions = open.data
     .sort((a, b) =>
       a.first_seen !== b.first_seen ? (a.first_seen < b.first_seen ? -1 : 1) : a.id < b.id ? -1 : 1,
     )
@@ -130,6 +135,15 @@ async function overview(req: ConsoleRequest): Promise<ConsoleResponse> {
     </nav>
     <h2>Open exceptions</h2>
     ${exceptions.length ? exceptionTable(req, exceptions) : html`<p>No open exceptions.</p>`}
+    ${
+      open.more
+        ? html`<p>
+            More than ${EXCEPTIONS_READ.toLocaleString('en-US')} exceptions are open: the oldest of the first
+            ${EXCEPTIONS_READ.toLocaleString('en-US')} are shown (by owner); resolve some, or list them with
+            <code>paystep reconcile exceptions</code>.
+          </p>`
+        : ''
+    }
     ${
       limited
         ? ''

@@ -30,7 +30,7 @@ import { ApiError, invalidRequest, notFound } from '../shared/errors.ts';
 import { httpHandler } from '../shared/http.ts';
 import { pathId } from '../shared/input.ts';
 import { logger } from '../shared/logger.ts';
-import { addEvent, clearTaskToken, getPayment, getTaskToken } from '../store/payments.ts';
+import { clearTaskToken, getPayment, getTaskToken } from '../store/payments.ts';
 import { recordAttempt, recordAuthorizeResult, type Outcome } from './steps/outcome.ts';
 
 const answer = (id: string, status: string) => ({
@@ -151,11 +151,14 @@ async function resumeAuthentication(paymentId: string, outcome: Outcome): Promis
     resumed = false; // resumed already (the notification), or the wait lapsed and the check took over
     logger.info('authentication wait already resumed', { paymentId });
   }
-  await clearTaskToken(paymentId, waiting.token);
-  await addEvent(paymentId, {
-    type: 'workflow',
-    event: 'shopper returned',
-    action: resumed ? 'resumed' : 'already_resumed',
-    outcome,
+  // The token's removal and the entry in one write: a crash between two writes left the entry out
+  // for good (a retried return then finds no token and records nothing).
+  await clearTaskToken(paymentId, waiting.token, {
+    entry: {
+      type: 'workflow',
+      event: 'shopper returned',
+      action: resumed ? 'resumed' : 'already_resumed',
+      outcome,
+    },
   });
 }

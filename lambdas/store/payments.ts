@@ -472,36 +472,39 @@ export async function holdForModification(id: string, token: string): Promise<bo
 }
 
 /**
- * Removes a task token once used, unless the workflow has stored a newer one since. `webhook`: the
- * processor event that used it and its timeline entry, recorded in the same write (and the event
- * noted as recorded, see `recordWebhookEntries`), so a later delivery of the event records nothing.
- * The entry is written even when the token was cleared already (an earlier delivery that stopped
+ * Removes a task token once used, unless the workflow has stored a newer one since. `record.entry`:
+ * the timeline entry of what used it, appended in the same write (a crash cannot keep one without
+ * the other). With `record.eventKey`, the processor event that used it: the event is noted as
+ * recorded in the same write (see `recordWebhookEntries`), so a later delivery records nothing, and
+ * its entry is written even when the token was cleared already (an earlier delivery that stopped
  * before recording it), once per event.
  */
 export async function clearTaskToken(
   id: string,
   token: string,
-  webhook?: { eventKey: string; entry: TimelineEntry },
+  record?: { entry: TimelineEntry; eventKey?: string },
 ): Promise<void> {
+  const webhook = record?.eventKey ? { eventKey: record.eventKey, entry: record.entry } : undefined;
   const written = await conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
       ...updateExpression({}, ['task_token', 'task_token_kind'], {
-        ...(webhook
+        ...(record
           ? {
-              add: { webhook_events: new Set([webhook.eventKey]) },
-              append: { timeline: [storedEntry(webhook.entry)] },
+              ...(webhook ? { add: { webhook_events: new Set([webhook.eventKey]) } } : {}),
+              append: { timeline: [storedEntry(record.entry)] },
             }
           : {}),
         condition: { expression: 'task_token = :t', values: { ':t': token } },
       })!,
-      ...(webhook ? { ReturnValues: 'ALL_NEW' as const } : {}),
+      ...(record ? { ReturnValues: 'ALL_NEW' as const } : {}),
     }),
   );
-  if (!webhook) return;
+  if (!record) return;
   if (!written) {
-    await recordWebhookEntries(id, webhook.eventKey, [webhook.entry], false);
+    // Someone else removed the token first: a processor event still records its entry, once.
+    if (webhook) await recordWebhookEntries(id, webhook.eventKey, [webhook.entry], false);
     return;
   }
   paymentChanged(id, toPayment(written));

@@ -34,6 +34,7 @@ import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:pe
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../lib/local/runtime.ts';
+import { forkRuntime, serveCommands } from './runtime-process.ts';
 import {
   bar,
   cpuDelta,
@@ -541,32 +542,11 @@ async function serverRole(argv: string[]): Promise<number> {
   const profiler = cpuProfiler();
   const ready: ServerReady = { type: 'ready', url: rt.url!, key, endpoints: rt.endpoints, pid: process.pid };
   process.send(ready);
-  await new Promise<void>((resolve) => {
-    process.on('message', (m: { id: number; cmd: string; arg?: unknown }) => {
-      const reply = (out: { ok: boolean; value?: unknown; error?: string }) =>
-        process.send!({ id: m.id, ...out });
-      void (async () => {
-        try {
-          if (m.cmd === 'stats') reply({ ok: true, value: stats(Boolean(m.arg)) });
-          else if (m.cmd === 'profile-start') {
-            await profiler.start();
-            reply({ ok: true });
-          } else if (m.cmd === 'profile-stop') reply({ ok: true, value: await profiler.stop(String(m.arg)) });
-          else if (m.cmd === 'unit-costs')
-            reply({ ok: true, value: await measureUnitCosts(rt, Number(m.arg)) });
-          else if (m.cmd === 'settle') {
-            await rt.settle(Number(m.arg));
-            reply({ ok: true });
-          } else if (m.cmd === 'stop') {
-            await rt.stop();
-            reply({ ok: true });
-            resolve();
-          } else reply({ ok: false, error: `unknown command ${m.cmd}` });
-        } catch (err) {
-          reply({ ok: false, error: (err as Error).message });
-        }
-      })();
-    });
+  await serveCommands(rt, {
+    stats: (reset) => stats(Boolean(reset)),
+    'profile-start': () => profiler.start(),
+    'profile-stop': (file) => profiler.stop(String(file)),
+    'unit-costs': (n) => measureUnitCosts(rt, Number(n)),
   });
   // Exit explicitly (writes the --cpu-prof profile); handles of the SDK or Stripe clients may linger.
   process.exit(0);
@@ -613,29 +593,9 @@ async function startTarget(mode: Mode, dataDir: string): Promise<Target> {
     };
   }
   if (mode === 'child') {
-    const child = fork(path.join(ROOT, 'bench', 'run.ts'), ['checkout', '--role', 'server', dataDir], {
+    const { ready, call, stop } = await forkRuntime<ServerReady>(['checkout', '--role', 'server', dataDir], {
       env: childEnv({}),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const ready = await new Promise<ServerReady>((resolve, reject) => {
-      child.once('message', (m: ServerReady) => resolve(m));
-      child.once('exit', (code) => reject(new Error(`runtime process exited with ${code} while starting`)));
-    });
-    let next = 0;
-    const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-    child.on('message', (m: { id?: number; ok?: boolean; value?: unknown; error?: string }) => {
-      if (m.id === undefined) return;
-      const p = pending.get(m.id);
-      pending.delete(m.id);
-      if (m.ok) p?.resolve(m.value);
-      else p?.reject(new Error(m.error));
-    });
-    const call = <T>(cmd: string, arg?: unknown) =>
-      new Promise<T>((resolve, reject) => {
-        const id = ++next;
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ id, cmd, arg });
-      });
     return {
       url: ready.url,
       key: ready.key,
@@ -647,11 +607,7 @@ async function startTarget(mode: Mode, dataDir: string): Promise<Target> {
       profileStart: () => call<void>('profile-start'),
       unitCosts: (n) => call<UnitCost[]>('unit-costs', n),
       profileStop: (file) => call<string>('profile-stop', file),
-      stop: async () => {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        await call('stop');
-        await exited;
-      },
+      stop,
     };
   }
   // plain: the runtime exactly as `npm start` runs it.

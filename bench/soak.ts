@@ -12,7 +12,7 @@
  *
  * Progress goes to stderr, the JSON result to stdout.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -20,7 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { dirBytes, postJson } from './checkout.ts';
-import { gitInfo, log, machineInfo, numberFlag, ROOT, round } from './lib.ts';
+import { gitInfo, log, machineInfo, numberFlag, round } from './lib.ts';
+import { forkRuntime, serveCommands } from './runtime-process.ts';
 
 const USAGE = `usage: npm run bench:soak -- [flags]
 
@@ -129,27 +130,9 @@ async function serverRole(argv: string[]): Promise<number> {
     return out;
   };
   process.send({ type: 'ready', url: rt.url, loadedMs, startMs });
-  await new Promise<void>((resolve) => {
-    process.on('message', (m: { id: number; cmd: string; arg?: unknown }) => {
-      const reply = (out: { ok: boolean; value?: unknown; error?: string }) =>
-        process.send!({ id: m.id, ...out });
-      void (async () => {
-        try {
-          if (m.cmd === 'merchant') reply({ ok: true, value: (await createMerchant('Soak')).apiKey });
-          else if (m.cmd === 'sample') reply({ ok: true, value: sample() });
-          else if (m.cmd === 'settle') {
-            await rt.settle(Number(m.arg));
-            reply({ ok: true });
-          } else if (m.cmd === 'stop') {
-            await rt.stop();
-            reply({ ok: true });
-            resolve();
-          } else reply({ ok: false, error: `unknown command ${m.cmd}` });
-        } catch (err) {
-          reply({ ok: false, error: (err as Error).message });
-        }
-      })();
-    });
+  await serveCommands(rt, {
+    merchant: async () => (await createMerchant('Soak')).apiKey,
+    sample: () => sample(),
   });
   process.exit(0);
 }
@@ -165,48 +148,19 @@ interface Server {
 }
 
 async function startServer(dataDir: string): Promise<Server> {
-  const t0 = performance.now();
-  const child = fork(path.join(ROOT, 'bench', 'run.ts'), ['soak', '--role', 'server', dataDir], {
+  const p = await forkRuntime<{ url: string; startMs: number }>(['soak', '--role', 'server', dataDir], {
     env: { ...process.env, PAYSTEP_LOG_LEVEL: 'silent', PAYSTEP_SCHEDULER: 'off' },
     execArgv: [...process.execArgv, '--expose-gc'],
     // The handlers' own log lines are not the result: stdout carries the JSON alone.
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdout: 'ignore',
   });
-  const ready = await new Promise<{ url: string; startMs: number }>((resolve, reject) => {
-    child.once('message', (m: { url: string; startMs: number }) => resolve(m));
-    child.once('exit', (code) => reject(new Error(`runtime process exited with ${code} while starting`)));
-  });
-  const readyMs = performance.now() - t0;
-  let next = 0;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  child.on('message', (m: { id?: number; ok?: boolean; value?: unknown; error?: string }) => {
-    if (m.id === undefined) return;
-    const p = pending.get(m.id);
-    pending.delete(m.id);
-    if (m.ok) p?.resolve(m.value);
-    else p?.reject(new Error(m.error));
-  });
-  child.on('exit', (code) => {
-    for (const p of pending.values()) p.reject(new Error(`runtime process exited with ${code}`));
-    pending.clear();
-  });
-  const call = <T>(cmd: string, arg?: unknown) =>
-    new Promise<T>((resolve, reject) => {
-      const id = ++next;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ id, cmd, arg });
-    });
   return {
-    url: ready.url,
-    child,
-    readyMs: round(readyMs, 0),
-    startMs: round(ready.startMs, 0),
-    call,
-    stop: async () => {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      await call('stop');
-      await exited;
-    },
+    url: p.ready.url,
+    child: p.child,
+    readyMs: round(p.readyMs, 0),
+    startMs: round(p.ready.startMs, 0),
+    call: p.call,
+    stop: p.stop,
   };
 }
 

@@ -17,7 +17,7 @@ import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createOperator } from '../../lambdas/store/operators.ts';
 import { getException, openException } from '../../lambdas/store/reconciliation.ts';
 import { runReport } from '../../lambdas/reports/daily.ts';
-import type { handleDisputeEvent as HandleDisputeEvent } from '../../lambdas/disputes/events.ts';
+import { forwardDisputeEvents, type DisputeForwarder } from '../fixtures/dispute-forwarder.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
 import { checkScreen, describeInBrowser, launchBrowser, type Browser } from './fixture.ts';
 
@@ -38,9 +38,7 @@ describeInBrowser('every console screen in the browser', () => {
   let held: Json;
   let dispute: Json;
   let subscription: Json;
-  let forwarding = true;
-  let loop: Promise<void> | undefined;
-  const forwardErrors: unknown[] = [];
+  let forwarder: DisputeForwarder | undefined;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-browser-screens-'));
@@ -48,25 +46,8 @@ describeInBrowser('every console screen in the browser', () => {
     // Slow enough that a review (24 h) keeps waiting; quick enough for disputes to appear.
     rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 20, scheduler: false });
     rt.stripe!.configureDisputes({ createDelayMs: 20, decisionDelayMs: 50, responseWindowSeconds: 2 * DAY });
-    // The simulator's dispute events to the entry point webhook ingestion calls (as in
-    // test/integration/console-disputes-processors.test.ts), imported once the runtime set the env.
-    const { handleDisputeEvent } = (await import('../../lambdas/disputes/events.ts')) as {
-      handleDisputeEvent: typeof HandleDisputeEvent;
-    };
-    loop = (async () => {
-      let next = 0;
-      while (forwarding) {
-        const events = rt.stripe!.events();
-        for (; next < events.length; next++) {
-          const e = events[next]!;
-          if (!e.type.startsWith('charge.dispute.')) continue;
-          await handleDisputeEvent('stripe', e.type, e.data.object, e.created).catch((err: unknown) =>
-            forwardErrors.push(err),
-          );
-        }
-        await new Promise((r) => setTimeout(r, 15));
-      }
-    })();
+    // The simulator's dispute events to the entry point webhook ingestion calls (test/fixtures).
+    forwarder = await forwardDisputeEvents(rt);
     const m = await createMerchant('Acme');
     merchant = m.merchant.id;
     api = apiClient(() => rt.url!, m.apiKey);
@@ -137,15 +118,14 @@ describeInBrowser('every console screen in the browser', () => {
   }, 90_000);
 
   afterAll(async () => {
-    forwarding = false;
-    await loop;
+    await forwarder?.stop();
     await browser?.close();
     await rt?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   afterEach(() => {
-    expect(forwardErrors).toEqual([]);
+    expect(forwarder?.errors).toEqual([]);
     expect(browser.cspViolations).toEqual([]);
   });
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import type { ConsoleRoute } from '../../lambdas/console/types.ts';
-import type { handleDisputeEvent as HandleDisputeEvent } from '../../lambdas/disputes/events.ts';
+import { forwardDisputeEvents, type DisputeForwarder } from '../fixtures/dispute-forwarder.ts';
 import { getDispute } from '../../lambdas/store/disputes.ts';
 import { operator } from '../fixtures/console.ts';
 import { consoleCaller, routePermission } from '../fixtures/console-routes.ts';
@@ -25,9 +25,7 @@ let dir: string;
 let rt: Runtime;
 let routes: ConsoleRoute[] = [];
 const call = consoleCaller(() => routes);
-let forwarding = true;
-let loop: Promise<void>;
-const forwardErrors: unknown[] = [];
+let forwarder: DisputeForwarder;
 let merchantA: string;
 let merchantB: string;
 let apiA: ReturnType<typeof apiClient>;
@@ -55,43 +53,25 @@ beforeAll(async () => {
   rt.stripe!.configureDisputes({ createDelayMs: 20, decisionDelayMs: 50 });
   // Imported once the runtime has set the environment, as the handler would be.
   ({ routes } = await import('../../lambdas/console/pages/index.ts'));
-  const { handleDisputeEvent } = (await import('../../lambdas/disputes/events.ts')) as {
-    handleDisputeEvent: typeof HandleDisputeEvent;
-  };
   const a = await createMerchant('Acme');
   const b = await createMerchant('Bolt');
   merchantA = a.merchant.id;
   merchantB = b.merchant.id;
   apiA = apiClient(() => rt.url!, a.apiKey);
   apiB = apiClient(() => rt.url!, b.apiKey);
-  // The simulator's dispute events, in order, to the entry point webhook ingestion calls (as in
-  // test/integration/disputes.test.ts; both paths are idempotent).
-  loop = (async () => {
-    let next = 0;
-    while (forwarding) {
-      const events = rt.stripe!.events();
-      for (; next < events.length; next++) {
-        const e = events[next]!;
-        if (!e.type.startsWith('charge.dispute.')) continue;
-        await handleDisputeEvent('stripe', e.type, e.data.object, e.created).catch((err: unknown) =>
-          forwardErrors.push(err),
-        );
-      }
-      await new Promise((r) => setTimeout(r, 15));
-    }
-  })();
+  // The simulator's dispute events to the entry point webhook ingestion calls (test/fixtures).
+  forwarder = await forwardDisputeEvents(rt);
   soon = await disputedPayment(apiA, 2);
   later = await disputedPayment(apiB, 10);
 });
 
 afterAll(async () => {
-  forwarding = false;
-  await loop;
+  await forwarder?.stop();
   await rt?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-afterEach(() => expect(forwardErrors).toEqual([]));
+afterEach(() => expect(forwarder.errors).toEqual([]));
 
 describe('disputes', () => {
   test('the list: soonest deadline first, the one due within 3 days at the top', async () => {

@@ -18,6 +18,7 @@ import Stripe from 'stripe';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { disputesToSweep, getDispute, markForSweep } from '../../lambdas/store/disputes.ts';
+import { forwardDisputeEvents, type DisputeForwarder } from '../fixtures/dispute-forwarder.ts';
 import type { handleDisputeEvent as HandleDisputeEvent } from '../../lambdas/disputes/events.ts';
 import type { refreshDispute as RefreshDispute } from '../../lambdas/disputes/sweep.ts';
 import type { StripeEvent } from '../../lib/local/processors/stripe-simulator.ts';
@@ -32,9 +33,7 @@ describe('disputes on the local runtime', () => {
   let rt: Runtime;
   let key: string;
   let otherKey: string;
-  let forwarding = true;
-  let loop: Promise<void>;
-  const forwardErrors: unknown[] = [];
+  let forwarder: DisputeForwarder;
   let escalationPayment: Json;
   // Imported once the runtime has set the environment (log level, endpoints), as a handler would be.
   let handleDisputeEvent: typeof HandleDisputeEvent;
@@ -123,30 +122,16 @@ describe('disputes on the local runtime', () => {
     key = (await createMerchant('Acme')).apiKey;
     otherKey = (await createMerchant('Other')).apiKey;
     // The forwarder: every simulator dispute event, in order, to the entry point webhook ingestion calls.
-    loop = (async () => {
-      let next = 0;
-      while (forwarding) {
-        const events = rt.stripe!.events();
-        for (; next < events.length; next++) {
-          const e = events[next]!;
-          if (!e.type.startsWith('charge.dispute.')) continue;
-          await handleDisputeEvent('stripe', e.type, e.data.object, e.created).catch((err: unknown) =>
-            forwardErrors.push(err),
-          );
-        }
-        await new Promise((r) => setTimeout(r, 15));
-      }
-    })();
+    forwarder = await forwardDisputeEvents(rt);
     // Left without an answer: escalated after the deadline (checked by the last test).
     escalationPayment = await pay('pm_card_createDispute', 3000);
   });
   afterAll(async () => {
-    forwarding = false;
-    await loop;
+    await forwarder?.stop();
     await rt?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  afterEach(() => expect(forwardErrors).toEqual([]));
+  afterEach(() => expect(forwarder.errors).toEqual([]));
 
   test('a chargeback: payment disputed, reminder before the deadline, evidence wins, payment captured again', async () => {
     const p = await pay('pm_card_createDispute');

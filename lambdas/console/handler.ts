@@ -37,6 +37,7 @@ import {
 } from '../store/operators.ts';
 import { asset } from './assets.ts';
 import { html, type Html } from './html.ts';
+import { attachmentDisposition } from '../reports/storage.ts';
 import { layout, messageBody } from './layout.ts';
 import { can, type Operator } from './model.ts';
 import { routes as screenRoutes } from './pages/index.ts';
@@ -498,17 +499,13 @@ function render(req: Incoming, who: SignedIn, res: ConsoleResponse, htmx: boolea
     case 'external':
       if (!/^https?:\/\//.test(res.to)) throw new Error(`external redirect to a non-URL: ${res.to}`);
       return { status: 303, body: '', headers: { location: res.to, 'cache-control': 'no-store' } };
-    case 'download': {
-      const ascii = res.filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 150) || 'download';
+    case 'download':
       return {
         status: 200,
         body: res.body,
         contentType: res.contentType,
-        headers: {
-          'content-disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(res.filename)}`,
-        },
+        headers: { 'content-disposition': attachmentDisposition(res.filename) },
       };
-    }
   }
 }
 

@@ -107,18 +107,26 @@ export async function objectSize(bucket: string, key: string): Promise<number> {
  * reaches a person. Signed with the caller's credentials (in Lambda: its role's session, so the URL
  * also ends when that session does).
  */
+/**
+ * `Content-Disposition` of a file downloaded as `filename`: an ASCII fallback name (other
+ * characters as `_`) and the exact name in RFC 5987 form.
+ */
+export function attachmentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 150) || 'download';
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
 export function signedDownloadUrl(
   bucket: string,
   key: string,
   download: { filename: string; contentType: string; expiresSeconds: number },
 ): Promise<string> {
-  const ascii = download.filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 150) || 'download';
   return getSignedUrl(
     clients.s3(),
     new GetObjectCommand({
       Bucket: config.bucketName(bucket),
       Key: key,
-      ResponseContentDisposition: `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(download.filename)}`,
+      ResponseContentDisposition: attachmentDisposition(download.filename),
       ResponseContentType: download.contentType,
     }),
     { expiresIn: download.expiresSeconds },

@@ -171,6 +171,30 @@ interface Marker {
   reportKey: string;
 }
 
+/** What the runtime holds while it catches up: the stream backlog, queue messages and memory. */
+function backlog(rt: Runtime): string {
+  const records = rt.dynamo
+    .streamStats()
+    .reduce((n, s) => n + s.shards.reduce((k, sh) => k + sh.pending, 0), 0);
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1_048_576);
+  return `stream backlog ${records} records, ${rt.queues.memoryStats().messages} queue messages, heap ${mib(m.heapUsed)} MB, RSS ${mib(m.rss)} MB`;
+}
+
+/** `rt.settle` with a progress line every 30 s (the catch-up after seeding 100,000 takes a while). */
+async function settleWithProgress(rt: Runtime, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  const timer = setInterval(
+    () => log(`settling (${round((Date.now() - started) / 1000)} s): ${backlog(rt)}`),
+    30_000,
+  );
+  try {
+    await rt.settle(timeoutMs);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function seed(rt: Runtime, total: number, merchantCount: number): Promise<Marker> {
   const merchants: { id: string; apiKey: string }[] = [];
   for (let m = 0; m < merchantCount; m++) {
@@ -181,14 +205,14 @@ async function seed(rt: Runtime, total: number, merchantCount: number): Promise<
   const now = Date.now();
   const started = Date.now();
   await seedPayments(ids, total, now, (n) =>
-    log(`seeded ${n}/${total} payments (${round((Date.now() - started) / 1000)} s)`),
+    log(`seeded ${n}/${total} payments (${round((Date.now() - started) / 1000)} s); ${backlog(rt)}`),
   );
   const paymentsSeconds = round((Date.now() - started) / 1000);
   log(`seeded ${total} payments in ${paymentsSeconds} s; seeding the rest`);
   const seeded = await seedOthers(ids, total, now);
   const executed = await realPayments(rt.url!, merchants[0]!.apiKey);
   // Measured once the stream consumers (merchant events, ledger, reference index) have caught up.
-  await rt.settle(3 * 3_600_000);
+  await settleWithProgress(rt, 3 * 3_600_000);
   const today = new Date(now).toISOString().slice(0, 10);
   const [report] = await runReport('summary', today, { merchant: ids[0] });
   await rt.settle(10 * 60_000);
@@ -263,7 +287,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (marker) {
       log(`measuring the store seeded in ${dir} at ${marker.seededAt}`);
-      await rt.settle(3 * 3_600_000);
+      await settleWithProgress(rt, 3 * 3_600_000);
     } else {
       marker = await seed(rt, total, merchantCount);
       if (keep) fs.writeFileSync(markerFile, `${JSON.stringify(marker)}\n`);

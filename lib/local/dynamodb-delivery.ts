@@ -20,6 +20,7 @@
  */
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
+import type { LinePosition } from './journal.ts';
 import type { Logger } from './log.ts';
 
 /** The body sent to the failure queue. */
@@ -40,14 +41,60 @@ export interface Entry {
   record: DynamoDBRecord;
 }
 
+/**
+ * A shard's records beyond those kept in memory, in sequence order: the positions of their lines in
+ * the stream journal (lib/local/dynamodb-streams.ts reads them back as delivery reaches them).
+ */
+export class SpillQueue {
+  private offsets: number[] = [];
+  private lengths: number[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.offsets.length - this.head;
+  }
+
+  push(at: LinePosition): void {
+    this.offsets.push(at.offset);
+    this.lengths.push(at.length);
+  }
+
+  /** Up to `n` positions from the front (still queued: `shift` removes them). */
+  front(n: number): LinePosition[] {
+    const out: LinePosition[] = [];
+    for (let i = this.head; out.length < n && i < this.offsets.length; i++)
+      out.push({ offset: this.offsets[i]!, length: this.lengths[i]! });
+    return out;
+  }
+
+  /** Removes `n` positions from the front. */
+  shift(n: number): void {
+    this.head = Math.min(this.offsets.length, this.head + n);
+    if (this.head > 4096 && this.head * 2 > this.offsets.length) {
+      this.offsets = this.offsets.slice(this.head);
+      this.lengths = this.lengths.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Every position, front first. */
+  *positions(): Generator<LinePosition> {
+    for (let i = this.head; i < this.offsets.length; i++)
+      yield { offset: this.offsets[i]!, length: this.lengths[i]! };
+  }
+}
+
 export interface Shard {
   id: number;
+  /** Records in memory, in sequence order; delivery takes its batches from the front. */
   pending: Entry[];
+  /** Records after `pending`, not in memory (lib/local/dynamodb-streams.ts `RESIDENT_RECORDS`). */
+  spilled: SpillQueue;
   /**
    * Records journaled by writes still in LevelDB, in sequence order: each joins `pending` when it
    * and every record before it have landed (so a shard's pending records stay in sequence order).
    */
-  landing: { entry: Entry; state: 'writing' | 'landed' | 'failed' }[];
+  landing: { entry: Entry; at: LinePosition; state: 'writing' | 'landed' | 'failed' }[];
   checkpoint: number;
   inFlight: boolean;
   wake?: () => void;
@@ -60,6 +107,8 @@ export interface DeliveryTable {
   stream: NonNullable<TableDef['stream']>;
   shards: Shard[];
   checkpoints: { schedule(): void };
+  /** Moves spilled records of the shard back into `pending` (read from the journal). */
+  refill(s: Shard): void;
   stats: { captured: number; delivered: number; failed: number; batches: number; failedInvocations: number };
 }
 
@@ -130,13 +179,14 @@ export class StreamDelivery {
 
   private async runShard(t: DeliveryTable, s: Shard): Promise<void> {
     while (!this.stopping) {
-      if (s.pending.length === 0) {
+      if (s.pending.length === 0 && s.spilled.length === 0) {
         await new Promise<void>((resolve) => (s.wake = resolve));
         s.wake = undefined;
         continue;
       }
       s.inFlight = true;
       try {
+        if (s.pending.length < 2 * Math.max(1, t.stream.batchSize) && s.spilled.length > 0) t.refill(s);
         await this.processRange(t, s, s.pending.slice(0, Math.max(1, t.stream.batchSize)));
       } catch (err) {
         this.log.error(

@@ -33,6 +33,11 @@
  * last sequence number (a checkpoint write in flight may still land an older one), after writing
  * the checkpoints, so that sequence numbers never go back. Records done with are not delivered
  * again after a crash that follows, as a checkpoint would have them.
+ *
+ * A backlog (writes faster than the consumer, e.g. a bulk import) does not stay in memory: each
+ * shard holds its next `RESIDENT_RECORDS` records, and the positions of the later ones' journal
+ * lines (`SpillQueue`), read back as delivery reaches them; a compaction moves the lines and their
+ * positions together, and a start keeps the same bound.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -41,11 +46,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AttributeValue, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
 import { readJsonFile } from './files.ts';
-import { Journal } from './journal.ts';
+import { Journal, type LinePosition } from './journal.ts';
 import type { Logger } from './log.ts';
 import { CheckpointFile } from './stream-checkpoints.ts';
 import {
   errorMessage,
+  SpillQueue,
   StreamDelivery,
   type DeliveryTable,
   type Shard,
@@ -76,12 +82,16 @@ export interface LocalStreamsOptions {
   getItem: (table: string, key: Image) => Promise<Image | null>;
   /** Lines after which a journal may be compacted while running (default JOURNAL_COMPACT_MIN_LINES). */
   journalCompactMinLines?: number;
+  /** Records of a shard kept in memory (default RESIDENT_RECORDS); the rest wait in the journal. */
+  residentRecords?: number;
 }
 
 export interface ShardStats {
   shard: number;
   /** Records captured and not yet delivered (or sent to the failure queue). */
   pending: number;
+  /** Of those, the ones in memory (the others wait in the journal: `RESIDENT_RECORDS`). */
+  inMemory: number;
   /** Sequence number of the last record done with, or null. */
   checkpoint: string | null;
   inFlight: boolean;
@@ -107,11 +117,32 @@ type Line =
   | { t: 'intent'; id: string; lock: string; keys: Image; old: Image | null }
   | { t: 'done'; id: string }
   /** `pre`: journaled before its item write; it may not have landed if it is its item's last. */
-  | { t: 'rec'; id?: string; lock: string; shard: number; seq: number; rec: DynamoDBRecord; pre?: 1 }
+  | RecLine
   /** The item write of record `seq` failed: the record is void. */
   | { t: 'drop'; seq: number }
   /** The last sequence number given when the journal was compacted while running. */
   | { t: 'seq'; seq: number };
+
+type RecLine = {
+  t: 'rec';
+  id?: string;
+  lock: string;
+  shard: number;
+  seq: number;
+  rec: DynamoDBRecord;
+  pre?: 1;
+};
+
+/** A record found undelivered at start; its line is read again from the journal if not kept. */
+interface KeptRecord {
+  seq: number;
+  shard: number;
+  lock: string;
+  pre: boolean;
+  index: number;
+  at: LinePosition;
+  line?: RecLine;
+}
 
 interface Checkpoints {
   shards: number;
@@ -132,6 +163,14 @@ interface StreamTable extends DeliveryTable {
 
 /** A stream journal is compacted while running once it has this many lines (and 4 times its live ones). */
 export const JOURNAL_COMPACT_MIN_LINES = 5_000;
+
+/**
+ * Records of a shard held in memory for delivery. The records after them (a backlog, e.g. a bulk
+ * import faster than the consumer) wait in the journal, where they are anyway, as the positions of
+ * their lines (16 bytes a record instead of its two images), and are read back as delivery reaches
+ * them: memory does not grow with the backlog.
+ */
+export const RESIDENT_RECORDS = 500;
 
 const SEQ_WIDTH = 21;
 
@@ -185,6 +224,7 @@ export class LocalStreams {
   private readonly log: Logger;
   private readonly timeScale: number;
   private readonly shardCount: number;
+  private readonly resident: number;
   private readonly streams = new Map<string, StreamTable>(); // by physical name
   private readonly delivery: StreamDelivery;
   private drainWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
@@ -194,6 +234,7 @@ export class LocalStreams {
     this.log = opts.logger;
     this.timeScale = opts.timeScale;
     this.shardCount = opts.shards;
+    this.resident = Math.max(1, opts.residentRecords ?? RESIDENT_RECORDS);
     this.delivery = new StreamDelivery({
       deliver: opts.deliver,
       sendToFailureQueue: opts.sendToFailureQueue,
@@ -256,7 +297,8 @@ export class LocalStreams {
       lastSequenceNumber: t.lastSeq > 0 ? pad(t.lastSeq) : null,
       shards: t.shards.map((s) => ({
         shard: s.id,
-        pending: s.pending.length,
+        pending: s.pending.length + s.spilled.length,
+        inMemory: s.pending.length,
         checkpoint: s.checkpoint > 0 ? pad(s.checkpoint) : null,
         inFlight: s.inFlight,
       })),
@@ -281,7 +323,6 @@ export class LocalStreams {
     const journal = new Journal<Line>(path.join(dir, `${name}.jsonl`));
     const checkpointFile = path.join(dir, `${name}.checkpoints.json`);
     const saved = readJsonFile<Checkpoints | null>(checkpointFile, null);
-    const lines = journal.load();
 
     const cps = new Map<number, number>();
     let lastSeq = saved?.lastSequenceNumber ? Number(saved.lastSequenceNumber) : 0;
@@ -291,14 +332,17 @@ export class LocalStreams {
     }
     const cp = (shard: number) => cps.get(shard) ?? 0;
 
-    // Records not yet delivered, and write intents without an outcome.
-    let kept: Extract<Line, { t: 'rec' }>[] = [];
-    const intents = new Map<string, Extract<Line, { t: 'intent' }>>();
+    // Records not yet delivered, and write intents without an outcome. The journal is read line by
+    // line; of a long backlog only the first records of each shard are kept in memory (a shard's
+    // lines are in sequence order in the journal), the others by position.
+    const kept: KeptRecord[] = [];
+    const keptPerShard = new Map<number, number>();
+    const intents = new Map<string, { line: Extract<Line, { t: 'intent' }>; index: number }>();
     const lastIndexOfLock = new Map<string, number>();
     const dropped = new Set<number>();
-    lines.forEach((line, i) => {
+    journal.each((line, at, i) => {
       if (line.t === 'intent') {
-        intents.set(line.id, line);
+        intents.set(line.id, { line, index: i });
         lastIndexOfLock.set(line.lock, i);
       } else if (line.t === 'done') intents.delete(line.id);
       else if (line.t === 'drop') dropped.add(line.seq);
@@ -307,40 +351,51 @@ export class LocalStreams {
         if (line.id) intents.delete(line.id);
         lastIndexOfLock.set(line.lock, i);
         lastSeq = Math.max(lastSeq, line.seq);
-        if (line.seq > cp(line.shard)) kept.push(line);
+        if (line.seq <= cp(line.shard)) return;
+        const n = keptPerShard.get(line.shard) ?? 0;
+        keptPerShard.set(line.shard, n + 1);
+        kept.push({
+          seq: line.seq,
+          shard: line.shard,
+          lock: line.lock,
+          pre: line.pre === 1,
+          index: i,
+          at,
+          ...(n < this.resident ? { line } : {}),
+        });
       }
     });
+    const lineOf = (k: KeptRecord, at = k.at) => k.line ?? (journal.readAt(at) as RecLine);
     // A record journaled before its write (`pre`) that is the last line of its item may be of a
     // write the crash stopped before LevelDB had it: it stands if the item is its new image (the
     // write changed the item, so before it the item was not), and is void otherwise. Earlier records
-    // of an item landed: dynalite's item lock let the next write in only after them.
+    // of an item landed: dynalite's item lock let the next write in after them.
     let unlanded = 0;
-    const stands = new Set<Extract<Line, { t: 'rec' }>>();
-    for (const line of kept) {
-      if (dropped.has(line.seq)) continue;
-      const last = lines[lastIndexOfLock.get(line.lock) ?? -1];
-      if (line.pre && last === line) {
-        const keys = line.rec.dynamodb?.Keys as Image;
-        const now = await this.opts.getItem(physical, keys);
-        if (!sameImage(now, (line.rec.dynamodb?.NewImage as Image | undefined) ?? null)) {
+    const stands: KeptRecord[] = [];
+    for (const k of kept) {
+      if (dropped.has(k.seq)) continue;
+      if (k.pre && lastIndexOfLock.get(k.lock) === k.index) {
+        const rec = lineOf(k).rec;
+        const now = await this.opts.getItem(physical, rec.dynamodb?.Keys as Image);
+        if (!sameImage(now, (rec.dynamodb?.NewImage as Image | undefined) ?? null)) {
           unlanded++;
           continue;
         }
       }
-      stands.add(line);
+      stands.push(k);
     }
-    kept = kept.filter((line) => stands.has(line)).sort((a, b) => a.seq - b.seq);
+    stands.sort((a, b) => a.seq - b.seq);
 
     // Keep the shard layout of undelivered records, or an item's records could be reordered.
     let shardCount = this.shardCount;
-    if (saved && saved.shards !== shardCount && kept.length > 0) {
+    if (saved && saved.shards !== shardCount && stands.length > 0) {
       this.log.warn(
         { table: physical, configured: shardCount, kept: saved.shards },
         'undelivered stream records use another shard count; keeping it until restart with an empty stream',
       );
       shardCount = saved.shards;
     }
-    for (const rec of kept) shardCount = Math.max(shardCount, rec.shard + 1);
+    for (const k of stands) shardCount = Math.max(shardCount, k.shard + 1);
 
     const t: StreamTable = {
       name,
@@ -353,6 +408,7 @@ export class LocalStreams {
       shards: Array.from({ length: shardCount }, (_, id) => ({
         id,
         pending: [],
+        spilled: new SpillQueue(),
         landing: [],
         checkpoint: cp(id),
         inFlight: false,
@@ -361,6 +417,7 @@ export class LocalStreams {
       journalLines: 0,
       compactScheduled: false,
       stats: { captured: 0, delivered: 0, failed: 0, batches: 0, failedInvocations: 0 },
+      refill: (s) => this.refill(t, s),
     };
     t.checkpoints = new CheckpointFile(
       checkpointFile,
@@ -368,29 +425,42 @@ export class LocalStreams {
       (err) =>
         this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot write stream checkpoints'),
     );
-    for (const rec of kept) t.shards[rec.shard]?.pending.push({ seq: rec.seq, record: rec.rec });
 
     // Dangling intents: a crash came between forwarding a write and recording its outcome, so
     // compare the item with the intent's old image (unless a later write of the item followed).
-    lines.forEach((line, i) => {
-      if (line.t === 'intent' && intents.has(line.id) && lastIndexOfLock.get(line.lock) !== i)
-        intents.delete(line.id);
-    });
     const dangling: { intent: Extract<Line, { t: 'intent' }>; now: Image | null }[] = [];
-    for (const intent of intents.values())
-      dangling.push({ intent, now: await this.opts.getItem(physical, intent.keys) });
+    for (const { line, index } of intents.values())
+      if (lastIndexOfLock.get(line.lock) === index)
+        dangling.push({ intent: line, now: await this.opts.getItem(physical, line.keys) });
 
     // Compact: undelivered records and dangling intents survive (so that a crash right after the
     // rewrite still finds the intents); then record what the dangling intents changed. (Intents
-    // come only from journals written before the capture moved into dynalite.)
-    journal.rewrite([...kept, ...dangling.map((d) => d.intent)]);
-    t.journalLines = kept.length + dangling.length;
+    // come only from journals written before the capture moved into dynalite.) The records not
+    // kept in memory are read from the old file as the new one is written.
+    const positions: LinePosition[] = [];
+    journal.rewrite(
+      (function* () {
+        for (const k of stands) yield lineOf(k);
+        for (const d of dangling) yield d.intent;
+      })(),
+      (i, at) => {
+        if (i < stands.length) positions.push(at);
+      },
+    );
+    stands.forEach((k, i) => {
+      const at = positions[i] as LinePosition;
+      const s = t.shards[k.shard] as Shard;
+      if (s.spilled.length === 0 && s.pending.length < this.resident)
+        s.pending.push({ seq: k.seq, record: lineOf(k, at).rec });
+      else s.spilled.push(at);
+    });
+    t.journalLines = stands.length + dangling.length;
     let recovered = 0;
     for (const { intent, now } of dangling)
       if (this.capture(t, intent.lock, intent.keys, intent.old, now)) recovered++;
     this.streams.set(physical, t);
     t.checkpoints.writeNow();
-    const pending = t.shards.reduce((n, s) => n + s.pending.length, 0);
+    const pending = t.shards.reduce((n, s) => n + s.pending.length + s.spilled.length, 0);
     this.log.info(
       {
         table: physical,
@@ -404,17 +474,17 @@ export class LocalStreams {
     );
   }
 
-  private append(t: StreamTable, line: Line): void {
-    t.journal.append(line);
+  private append(t: StreamTable, line: Line): LinePosition {
+    const at = t.journal.append(line);
     t.journalLines++;
     if (
       t.compactScheduled ||
       t.journalLines < (this.opts.journalCompactMinLines ?? JOURNAL_COMPACT_MIN_LINES)
     )
-      return;
+      return at;
     let live = 0;
-    for (const s of t.shards) live += s.pending.length + s.landing.length;
-    if (t.journalLines < 4 * live + 1) return;
+    for (const s of t.shards) live += s.pending.length + s.spilled.length + s.landing.length;
+    if (t.journalLines < 4 * live + 1) return at;
     t.compactScheduled = true;
     setImmediate(() => {
       t.compactScheduled = false;
@@ -425,34 +495,70 @@ export class LocalStreams {
         this.log.error({ table: t.physical, err: errorMessage(err) }, 'cannot compact the stream journal');
       }
     });
+    return at;
   }
 
   /**
    * Rewrites the journal with the records not done with (delivered records are checkpointed):
-   * pending ones, and those whose write is still landing (kept `pre`, as they were journaled).
+   * pending ones (in memory or waiting in the journal), and those whose write is still landing
+   * (kept `pre`, as they were journaled). A shard's lines stay in sequence order. The positions of
+   * the records waiting in the journal, and of the landing ones, change to their new lines once the
+   * new file is in place.
    */
   private compact(t: StreamTable): void {
     t.checkpoints.writeNow();
-    const lines: Extract<Line, { t: 'rec' }>[] = [];
     const lockOf = (entry: { record: DynamoDBRecord }) =>
       `${t.physical}\u0000${JSON.stringify(entry.record.dynamodb?.Keys ?? null)}`;
-    for (const s of t.shards) {
-      for (const e of s.pending)
-        lines.push({ t: 'rec', lock: lockOf(e), shard: s.id, seq: e.seq, rec: e.record });
-      for (const slot of s.landing)
-        if (slot.state !== 'failed')
-          lines.push({
-            t: 'rec',
-            lock: lockOf(slot.entry),
-            shard: s.id,
-            seq: slot.entry.seq,
-            rec: slot.entry.record,
-            pre: 1,
-          });
+    const spills = t.shards.map(() => new SpillQueue());
+    const landed: [Shard['landing'][number], LinePosition][] = [];
+    let onLine: ((at: LinePosition) => void) | undefined;
+    let count = 0;
+    const journal = t.journal;
+    function* lines(): Generator<Line> {
+      onLine = undefined;
+      yield { t: 'seq', seq: t.lastSeq };
+      for (const s of t.shards) {
+        onLine = undefined;
+        for (const e of s.pending) {
+          count++;
+          yield { t: 'rec', lock: lockOf(e), shard: s.id, seq: e.seq, rec: e.record };
+        }
+        const spill = spills[s.id] as SpillQueue;
+        onLine = (at) => spill.push(at);
+        for (const at of s.spilled.positions()) {
+          count++;
+          yield journal.readAt(at);
+        }
+        for (const slot of s.landing)
+          if (slot.state !== 'failed') {
+            onLine = (at) => landed.push([slot, at]);
+            count++;
+            yield {
+              t: 'rec',
+              lock: lockOf(slot.entry),
+              shard: s.id,
+              seq: slot.entry.seq,
+              rec: slot.entry.record,
+              pre: 1,
+            };
+          }
+      }
     }
-    lines.sort((a, b) => a.seq - b.seq);
-    t.journal.rewrite([{ t: 'seq', seq: t.lastSeq }, ...lines]);
-    t.journalLines = 1 + lines.length;
+    journal.rewrite(lines(), (_, at) => onLine?.(at));
+    for (const s of t.shards) s.spilled = spills[s.id] as SpillQueue;
+    for (const [slot, at] of landed) slot.at = at;
+    t.journalLines = 1 + count;
+  }
+
+  /** Reads the next records of a shard that wait in the journal into memory. */
+  private refill(t: StreamTable, s: Shard): void {
+    const positions = s.spilled.front(this.resident - s.pending.length);
+    const entries = positions.map((at) => {
+      const line = t.journal.readAt(at) as RecLine;
+      return { seq: line.seq, record: line.rec };
+    });
+    s.pending.push(...entries);
+    s.spilled.shift(positions.length);
   }
 
   private checkpointContent(t: StreamTable): string {
@@ -511,12 +617,18 @@ export class LocalStreams {
       return false;
     }
     const { seq, shard, record } = this.newRecord(t, keys, old, now);
-    this.append(t, { t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
+    const at = this.append(t, { t: 'rec', ...(id ? { id } : {}), lock, shard, seq, rec: record });
     const s = t.shards[shard] as Shard;
-    s.pending.push({ seq, record });
+    this.enqueue(s, { seq, record }, at);
     t.stats.captured++;
     s.wake?.();
     return true;
+  }
+
+  /** Queues a record for delivery: in memory, or in the journal behind a backlog. */
+  private enqueue(s: Shard, entry: Shard['pending'][number], at: LinePosition): void {
+    if (s.spilled.length === 0 && s.pending.length < this.resident) s.pending.push(entry);
+    else s.spilled.push(at);
   }
 
   /**
@@ -534,9 +646,9 @@ export class LocalStreams {
     if (!keys) return undefined; // dynalite validated the key: cannot happen
     const lock = `${t.physical}\u0000${JSON.stringify(keys)}`;
     const { seq, shard, record } = this.newRecord(t, keys, old, now);
-    this.append(t, { t: 'rec', lock, shard, seq, rec: record, pre: 1 });
+    const at = this.append(t, { t: 'rec', lock, shard, seq, rec: record, pre: 1 });
     const s = t.shards[shard] as Shard;
-    const slot: Shard['landing'][number] = { entry: { seq, record }, state: 'writing' };
+    const slot: Shard['landing'][number] = { entry: { seq, record }, at, state: 'writing' };
     s.landing.push(slot);
     return (err?: Error | null) => {
       if (err) {
@@ -558,7 +670,7 @@ export class LocalStreams {
     while (s.landing.length > 0 && (s.landing[0] as Shard['landing'][number]).state !== 'writing') {
       const slot = s.landing.shift() as Shard['landing'][number];
       if (slot.state !== 'landed') continue;
-      s.pending.push(slot.entry);
+      this.enqueue(s, slot.entry, slot.at);
       t.stats.captured++;
       moved = true;
     }
@@ -569,7 +681,8 @@ export class LocalStreams {
   private checkDrained(): void {
     if (this.drainWaiters.length === 0) return;
     for (const t of this.streams.values())
-      for (const s of t.shards) if (s.pending.length > 0 || s.landing.length > 0) return;
+      for (const s of t.shards)
+        if (s.pending.length > 0 || s.spilled.length > 0 || s.landing.length > 0) return;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.resolve();

@@ -84,6 +84,8 @@ export interface LocalDynamoOptions {
   permissions?: LocalPermissions;
   /** Lines after which a stream journal may be compacted while running (lib/local/dynamodb-streams.ts). */
   streamJournalCompactMinLines?: number;
+  /** Records of a stream shard kept in memory; the rest wait in the journal (lib/local/dynamodb-streams.ts). */
+  streamResidentRecords?: number;
 }
 
 class DynamoCallError extends Error {
@@ -196,6 +198,7 @@ export class LocalDynamo {
       logger: this.log,
       getItem: (table, key) => this.getItem(table, key),
       journalCompactMinLines: this.opts.streamJournalCompactMinLines,
+      residentRecords: this.opts.streamResidentRecords,
     });
   }
 

@@ -43,7 +43,12 @@ function tempDir(): string {
   return dir;
 }
 
-async function open(dataDir: string, consumer: Consumer, streamJournalCompactMinLines?: number) {
+async function open(
+  dataDir: string,
+  consumer: Consumer,
+  streamJournalCompactMinLines?: number,
+  streamResidentRecords?: number,
+) {
   const failures: { queue: string; body: StreamFailure }[] = [];
   const delivered: { fn: string; records: DynamoDBRecord[] }[] = [];
   const dyn = new LocalDynamo({
@@ -59,6 +64,7 @@ async function open(dataDir: string, consumer: Consumer, streamJournalCompactMin
     },
     timeScale: 1000,
     streamJournalCompactMinLines,
+    streamResidentRecords,
   });
   const endpoint = await dyn.start();
   running.push(dyn);
@@ -417,6 +423,61 @@ test('the stream journal is compacted while running; a restart delivers what was
   await second.dyn.drain();
   // Sequence numbers go on from the last one given, never back.
   expect(allRecords(second.delivered).map(seqOf)).toEqual(['31', '32', '33'].map((n) => n.padStart(21, '0')));
+});
+
+test('a backlog waits in the journal, not in memory: delivered once each, in order, across a compaction and a restart', async () => {
+  const dir = tempDir();
+  const RESIDENT = 4;
+  // The consumer holds each batch until `until` lets its last record through.
+  let until = 0;
+  let wake: (() => void) | undefined;
+  const seqNo = (r: DynamoDBRecord) => Number(seqOf(r));
+  const consumer: Consumer = async (event) => {
+    const last = seqNo(event.Records[event.Records.length - 1]!);
+    while (last > until) await new Promise<void>((r) => (wake = r));
+  };
+  const letThrough = (n: number) => {
+    until = n;
+    wake?.();
+  };
+  const memory = (dyn: LocalDynamo) => {
+    const [main] = dyn.streamStats();
+    return {
+      pending: main!.shards.reduce((n, s) => n + s.pending, 0),
+      inMemory: Math.max(...main!.shards.map((s) => s.inMemory)),
+    };
+  };
+  const first = await open(dir, consumer, 10, RESIDENT);
+  const sks = Array.from({ length: 60 }, (_, i) => `b${String(i).padStart(2, '0')}`);
+  await writeSeries(first.doc, 'bk', sks);
+  // 60 records captured, at most RESIDENT of them in memory (one shard: one partition key).
+  expect(memory(first.dyn)).toEqual({ pending: 60, inMemory: RESIDENT });
+  // Deliver up to record 50 (batches of up to RESIDENT records: at least 47 are done); the journal
+  // (60 lines) then holds more than 4 times its live records, so the next write compacts it,
+  // moving the waiting records' lines.
+  letThrough(50);
+  while (memory(first.dyn).pending > 13) await new Promise((r) => setTimeout(r, 5));
+  await writeSeries(first.doc, 'bk', ['c0', 'c1']);
+  await new Promise((r) => setImmediate(r));
+  const journal = path.join(dir, 'streams', 'main.jsonl');
+  expect(readFileSync(journal, 'utf8').trim().split('\n').length).toBeLessThan(20);
+  expect(memory(first.dyn).inMemory).toBeLessThanOrEqual(RESIDENT);
+  // Records read back from their new lines.
+  letThrough(58);
+  while (memory(first.dyn).pending > 5) await new Promise((r) => setTimeout(r, 5));
+  await first.dyn.stop(); // the batch in flight and those after it are not done with
+  running.splice(running.indexOf(first.dyn), 1);
+
+  const second = await open(dir, ok, 10, 2);
+  await second.dyn.drain();
+  // Each record delivered, in order; the second run delivers a suffix (from the batch in flight at
+  // the stop, delivered again), including all that the first run did not finish.
+  const all = [...allRecords(first.delivered), ...allRecords(second.delivered)].map(seqNo);
+  expect([...new Set(all)]).toEqual(Array.from({ length: 62 }, (_, i) => i + 1));
+  const again = allRecords(second.delivered).map(seqNo);
+  expect(again).toEqual(Array.from({ length: again.length }, (_, i) => 63 - again.length + i));
+  expect(again[0]).toBeLessThanOrEqual(59);
+  expect(allRecords(second.delivered).slice(-2).map(skOf)).toEqual(['c0', 'c1']);
 });
 
 test('BatchWriteItem on a stream table is captured item by item', async () => {

@@ -283,10 +283,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   process.env.PAYSTEP_LOG_LEVEL ??= 'silent';
   process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN'; // the handlers' INFO lines would mix with the JSON on stdout
+  const startedAt = performance.now();
   const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: 1000, scheduler: false });
+  const startSeconds = round((performance.now() - startedAt) / 1000);
   try {
     if (marker) {
-      log(`measuring the store seeded in ${dir} at ${marker.seededAt}`);
+      log(
+        `measuring the store seeded in ${dir} at ${marker.seededAt}; the runtime started in ${startSeconds} s, ${backlog(rt)}`,
+      );
       await settleWithProgress(rt, 3 * 3_600_000);
     } else {
       marker = await seed(rt, total, merchantCount);
@@ -437,6 +441,7 @@ export async function main(argv: string[]): Promise<number> {
         seeded: { ...seeded.counts, payments: total, workflow_payments: executed.length },
         seeded_at: marker.seededAt,
         seeding_seconds: marker.seconds,
+        runtime_start_seconds: startSeconds,
         machine: machineInfo(),
         load: { start: loadStart, end: loadEnd },
         results,

@@ -15,6 +15,7 @@ import { parseAnalyticsQuery } from '../../analytics/service.ts';
 import { paymentSeries, type AnalyticsSeries } from '../../analytics/series.ts';
 import { dayStartMs } from '../../shared/days.ts';
 import { assetPath } from '../assets.ts';
+import { count } from './parts.ts';
 import { html, raw, type Html } from '../html.ts';
 import { chosenMerchant, money, percent, service } from '../ops-view.ts';
 import { allMerchants } from '../../store/merchants.ts';
@@ -125,7 +126,7 @@ async function page(req: ConsoleRequest): Promise<ConsoleResponse> {
       <button type="submit">Show</button>
     </form>
     <p>
-      ${s.payments.toLocaleString('en-US')} payments of ${whose} created ${q.from} to ${q.to} (UTC days), by
+      ${count(s.payments)} payments of ${whose} created ${q.from} to ${q.to} (UTC days), by
       ${LABELS[dimension]}. The approval rate is approved ÷ (approved + declined); payments still undecided
       count in neither.
     </p>
@@ -176,12 +177,12 @@ async function page(req: ConsoleRequest): Promise<ConsoleResponse> {
             (x) =>
               html`<tr>
                 <th scope="row">${seriesLabel(x)}</th>
-                <td>${x.total.payments}</td>
-                <td>${x.total.attempts}</td>
-                <td>${x.total.approved}</td>
-                <td>${x.total.declined}</td>
+                <td>${count(x.total.payments)}</td>
+                <td>${count(x.total.attempts)}</td>
+                <td>${count(x.total.approved)}</td>
+                <td>${count(x.total.declined)}</td>
                 <td>${percent(x.total.approval_rate)}</td>
-                <td>${x.total.cascades_recovered}</td>
+                <td>${count(x.total.cascades_recovered)}</td>
                 <td>
                   ${
                     Object.entries(x.total.volume)

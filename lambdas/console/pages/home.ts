@@ -7,8 +7,9 @@ import { html, type Html } from '../html.ts';
 import { consoleHref, lineChart } from '../layout.ts';
 import { homeData, type Count, type HomeData } from '../home-data.ts';
 import type { ConsoleRoute } from '../types.ts';
+import { count } from './parts.ts';
 
-const shown = (c: Count) => `${c.count}${c.capped ? '+' : ''}`;
+const shown = (c: Count) => `${count(c.count)}${c.capped ? '+' : ''}`;
 const percent = (rate: number | null) => (rate === null ? '–' : `${(rate * 100).toFixed(1)} %`);
 const isoMinute = (s: number) => new Date(s * 1000).toISOString().slice(11, 16);
 const isoDate = (s: number) => new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ');
@@ -78,13 +79,13 @@ function traffic(d: HomeData): Html {
     <h2 id="traffic-title">Last hour</h2>
     <ul class="cards">
       <li class="card">
-        <div class="figure">${h.payments}${h.capped ? '+' : ''}</div>
+        <div class="figure">${count(h.payments)}${h.capped ? '+' : ''}</div>
         <div class="label">payments</div>
       </li>
       <li class="card">
         <div class="figure">${percent(h.approvalRate)}</div>
         <div class="label">approval rate</div>
-        <div class="muted">${h.approved} approved, ${h.declined} declined</div>
+        <div class="muted">${count(h.approved)} approved, ${count(h.declined)} declined</div>
       </li>
     </ul>
     ${lineChart({ label: `Payments per minute, last hour (UTC)${h.capped ? `, the newest ${h.payments}` : ''}`, x: d.perMinute.map((m) => m.minute), series: [{ label: 'payments', values: d.perMinute.map((m) => m.payments) }] })}
@@ -135,7 +136,7 @@ function processors(d: HomeData): Html {
             html`<tr>
               <td>${p.name}${p.enabled ? '' : html` <span class="muted">(not enabled)</span>`}</td>
               <td class="status-${p.status}">${p.status}</td>
-              <td class="num">${p.health.attempts}</td>
+              <td class="num">${count(p.health.attempts)}</td>
               <td class="num">${percent(p.health.approval_rate)}</td>
               <td class="num">${percent(p.health.technical_error_rate)}</td>
               <td class="num">${p.health.p95_latency_ms === null ? '–' : `${p.health.p95_latency_ms} ms`}</td>

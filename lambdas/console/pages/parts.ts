@@ -11,6 +11,9 @@ import { seesMerchant, type Operator } from '../model.ts';
 import { ConsoleError } from '../types.ts';
 import { machineOf } from '../workflows.ts';
 
+/** A count as people read it: 100,000 rather than 100000. */
+export const count = (n: number): string => n.toLocaleString('en-US');
+
 export const PAYMENT_ID = /^pay_[0-9A-Za-z]{10,40}$/;
 
 export function money(amount: number | null | undefined, currency: string | null | undefined): string {

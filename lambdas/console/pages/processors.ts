@@ -28,6 +28,7 @@ import {
 } from '../../incidents/service.ts';
 import { processorStatuses } from '../../processors/health.ts';
 import { reportFile } from '../downloads.ts';
+import { count } from './parts.ts';
 import { getRouting, SimulateBody, simulateRoute } from '../../routing/service.ts';
 import { html, type Html } from '../html.ts';
 import { can } from '../model.ts';
@@ -135,7 +136,7 @@ async function overview(req: ConsoleRequest): Promise<ConsoleResponse> {
               <td>
                 ${s.breaker.state}${s.breaker.since ? html` since ${at(s.breaker.since)}` : ''}${s.breaker.reason ? ` (${s.breaker.reason})` : ''}
               </td>
-              <td>${s.health.attempts}</td>
+              <td>${count(s.health.attempts)}</td>
               <td>${percent(s.health.technical_error_rate)}</td>
               <td>${percent(s.health.timeout_rate)}</td>
               <td>${percent(s.health.approval_rate)}</td>

@@ -134,6 +134,13 @@ test('objects and idempotency records survive a clean restart; a retried request
   expect((await pay(s, key, 2600)).body.error).toMatchObject({ type: 'idempotency_error' });
   for (const id of others)
     expect((await get(s, `/v1/payment_intents/${id}`)).body).toMatchObject({ id, status: 'succeeded' });
+  // The same instance stopped and started again goes on with the same file.
+  await s.stop();
+  await s.start();
+  const after = await pay(s);
+  expect(after.status).toBe(200);
+  expect((await get(s, `/v1/payment_intents/${others[0]}`)).body).toMatchObject({ status: 'succeeded' });
+  expect((await get(s, `/v1/payment_intents/${after.body.id}`)).body).toMatchObject({ status: 'succeeded' });
 });
 
 test('after a crash (no snapshot of the last lines, a torn last line) the journal is replayed', async () => {

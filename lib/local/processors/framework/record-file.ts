@@ -59,6 +59,7 @@ export class RecordFile<R> {
   private readonly fsync = process.env.PAYSTEP_FSYNC === '1';
   private readonly cacheSize: number;
   private fd: number | undefined;
+  private loaded = false;
   private gen = '';
   private size = 0;
   /** Lines in the file (records, live or not), to decide when to compact. */
@@ -90,6 +91,7 @@ export class RecordFile<R> {
   load(onRecord: (rec: R) => void, restore: (meta: unknown) => void): { fullScan: boolean } {
     if (this.memory) return { fullScan: false };
     this.close();
+    this.loaded = true;
     const file = this.opts.file as string;
     fs.mkdirSync(path.dirname(file), { recursive: true });
     if (!fs.existsSync(file)) {
@@ -129,12 +131,12 @@ export class RecordFile<R> {
       if (slot !== undefined) this.memRecs[slot] = rec;
       return;
     }
-    if (this.fd === undefined) throw new Error(`${this.opts.file} is not loaded`);
+    const fd = this.open();
     const line = Buffer.from(JSON.stringify(rec) + '\n', 'utf8');
     const at = this.size;
     let written = 0;
-    while (written < line.length) written += fs.writeSync(this.fd, line, written, line.length - written);
-    if (this.fsync) fs.fsyncSync(this.fd);
+    while (written < line.length) written += fs.writeSync(fd, line, written, line.length - written);
+    if (this.fsync) fs.fsyncSync(fd);
     this.size += line.length;
     this.lineCount++;
     this.index(rec, at, line.length);
@@ -152,7 +154,9 @@ export class RecordFile<R> {
     const slot = this.slots.get(key);
     if (slot === undefined) return undefined;
     if (this.memory) return this.memRecs[slot];
-    const rec = this.readAt(this.off[slot] as number, this.len[slot] as number);
+    const rec = JSON.parse(
+      this.readBytes(this.open(), this.off[slot] as number, this.len[slot] as number).toString('utf8'),
+    ) as R;
     this.remember(key, rec);
     return rec;
   }
@@ -185,6 +189,8 @@ export class RecordFile<R> {
     this.keys[slot] = undefined;
     this.memRecs[slot] = undefined;
     this.cache.delete(key);
+    // In memory, nothing compacts: renumber once the holes outnumber the live keys.
+    if (this.memory && this.keys.length > 1000 && this.keys.length > 2 * this.slots.size) this.compact(null);
   }
 
   /** Live keys whose tag passes `match`, in the order first stored (no record is read). */
@@ -221,11 +227,23 @@ export class RecordFile<R> {
    */
   compact(meta: unknown): void {
     if (this.memory) {
+      const live = this.keys.flatMap((k, i) => (k === undefined ? [] : [i]));
+      const pick = <T>(a: T[]): T[] => live.map((i) => a[i] as T);
+      [this.keys, this.off, this.len, this.tags, this.auxs, this.memRecs] = [
+        pick(this.keys),
+        pick(this.off),
+        pick(this.len),
+        pick(this.tags),
+        pick(this.auxs),
+        pick(this.memRecs),
+      ];
+      this.slots.clear();
+      this.keys.forEach((k, i) => this.slots.set(k as string, i));
       this.lineCount = this.slots.size;
       return;
     }
-    if (this.fd === undefined) return;
-    const old = this.fd;
+    if (!this.loaded) return;
+    const old = this.open();
     const live: number[] = [];
     for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== undefined) live.push(i);
     const keys: string[] = [];
@@ -317,9 +335,13 @@ export class RecordFile<R> {
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
   }
 
-  private readAt(o: number, n: number): R {
-    const buf = this.readBytes(this.fd as number, o, n);
-    return JSON.parse(buf.toString('utf8')) as R;
+  /** The file, opened again after `close` (a simulator stopped and started again). */
+  private open(): number {
+    if (this.fd !== undefined) return this.fd;
+    if (!this.loaded) throw new Error(`${this.opts.file} is not loaded`);
+    this.fd = fs.openSync(this.opts.file as string, 'a+');
+    this.size = fs.fstatSync(this.fd).size;
+    return this.fd;
   }
 
   private readBytes(fd: number, o: number, n: number): Buffer {

@@ -159,8 +159,11 @@ export class AdyenSimulator {
       typeof opts.merchantAccount === 'string' ? [opts.merchantAccount] : opts.merchantAccount;
     if (!this.merchantAccounts.length) throw new TypeError('merchantAccount is required');
     const now = opts.now ?? Date.now;
+    // What grows with history lives on disk (an index entry each in memory); disputes, batches,
+    // counters, timers and pending notifications stay resident (framework/store.ts).
     this.store = new DurableStore(
       opts.dataDir ? path.join(opts.dataDir, 'processors', 'adyen.jsonl') : undefined,
+      { onDisk: [C.payment, C.modification, C.idempotency, C.redirect, C.storedMethod, C.entry] },
     );
     this.timers = new DurableTimers({ store: this.store, logger: this.log, now, timeScale: opts.timeScale });
     this.faults = new FaultController(opts.random);
@@ -279,6 +282,11 @@ export class AdyenSimulator {
   /** Resolves when no timer (outcome, dispute stage…) is pending. */
   settled(): Promise<void> {
     return this.timers.idle();
+  }
+
+  /** What the store holds in memory (index entries, resident and cached objects) and its journal lines. */
+  memoryStats(): { indexed: number; resident: number; cached: number; journalLines: number } {
+    return this.store.memoryStats();
   }
 
   stats(): AdyenSimulatorStats {

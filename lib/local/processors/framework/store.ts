@@ -1,14 +1,22 @@
 /**
- * Durable state for a processor simulator: typed collections of JSON objects kept in memory and
- * journaled (lib/local/journal.ts) before the caller goes on, plus durable timers (things due
- * later: an asynchronous outcome, a retry, a dispute stage) stored in the same journal.
+ * Durable state for a processor simulator: typed collections of JSON objects, journaled before the
+ * caller goes on (a RecordFile, record-file.ts: one `write(2)` a record, a torn last line cut at
+ * load), plus durable timers (things due later: an asynchronous outcome, a retry, a dispute stage)
+ * stored in the same journal.
  *
- * `load()` replays the journal, then rewrites it with only the current objects (compaction), so a
- * restarted simulator has every object, idempotency record, pending notification and timer it had.
- * Without a file the store is in memory only. Nothing here knows a processor.
+ * Collections are resident (every object parsed in memory, as a simulator's working set: timers,
+ * pending deliveries, open settlement entries) unless named in `onDisk`: those keep only an index
+ * entry in memory (about 100 bytes an object) and are read from disk on demand through an LRU, so
+ * that memory does not grow with history (payments, idempotency records). `all`/`entries` of an
+ * on-disk collection read every object of it: for rare lookups only.
+ *
+ * `load()` restores the index (from the snapshot a clean `close()` leaves, or by replaying the
+ * journal); the journal is compacted while running once it holds enough dead lines, so a restarted
+ * simulator has every object, idempotency record, pending notification and timer it had. Without a
+ * file the store is in memory only. Nothing here knows a processor.
  */
 import type { Logger } from '../../log.ts';
-import { Journal } from '../../journal.ts';
+import { RecordFile } from './record-file.ts';
 
 interface StoreRecord {
   /** Collection. */
@@ -18,66 +26,128 @@ interface StoreRecord {
   v?: unknown;
 }
 
+export interface DurableStoreOptions {
+  /** Collections kept on disk with an index in memory (the others stay parsed in memory). */
+  onDisk?: readonly string[];
+  /** Journal lines after which it may be compacted while running (default 20,000). */
+  compactMinLines?: number;
+  /** Objects of on-disk collections kept parsed, the last used (default 2,000). */
+  cacheSize?: number;
+}
+
+const keyOf = (t: string, id: string) => `${t}|${id}`;
+
 export class DurableStore {
-  private readonly journal?: Journal<StoreRecord>;
+  private readonly file: RecordFile<StoreRecord>;
+  /** Resident collections. */
   private readonly data = new Map<string, Map<string, unknown>>();
+  /** On-disk collection → its tag in the index (1…). */
+  private readonly diskTags = new Map<string, number>();
+  private readonly compactMinLines: number;
+  private compactScheduled = false;
   private loaded = false;
 
   /** `file`: the journal (e.g. `<dataDir>/processors/adyen.jsonl`); none: memory only. */
-  constructor(file?: string) {
-    if (file) this.journal = new Journal<StoreRecord>(file);
+  constructor(file?: string, opts: DurableStoreOptions = {}) {
+    (opts.onDisk ?? []).forEach((t, i) => this.diskTags.set(t, i + 1));
+    this.compactMinLines = opts.compactMinLines ?? 20_000;
+    this.file = new RecordFile<StoreRecord>({
+      file,
+      cacheSize: opts.cacheSize,
+      key: (r) => keyOf(r.t, r.id),
+      deleted: (r) => r.v === undefined,
+      classify: (r) => ({ tag: this.diskTags.get(r.t) ?? 0 }),
+    });
   }
 
-  /** Replays and compacts the journal (once; later calls do nothing). */
+  /** Loads the journal (once; later calls do nothing) and the resident collections. */
   load(): void {
     if (this.loaded) return;
     this.loaded = true;
-    if (!this.journal) return;
-    for (const r of this.journal.load()) {
-      if (r.v === undefined) this.collection(r.t).delete(r.id);
-      else this.collection(r.t).set(r.id, r.v);
+    const { fullScan } = this.file.load(
+      () => undefined,
+      () => undefined,
+    );
+    for (const key of [...this.file.keysWhere((tag) => tag === 0)]) {
+      const r = this.file.read(key);
+      if (r && r.v !== undefined) this.collection(r.t).set(r.id, r.v);
     }
-    const records: StoreRecord[] = [];
-    for (const [t, m] of this.data) for (const [id, v] of m) records.push({ t, id, v });
-    this.journal.rewrite(records);
+    if (fullScan || this.wantsCompaction()) this.file.compact(null);
   }
 
   get<T>(type: string, id: string): T | undefined {
-    return this.data.get(type)?.get(id) as T | undefined;
+    if (!this.diskTags.has(type)) return this.data.get(type)?.get(id) as T | undefined;
+    return this.file.read(keyOf(type, id))?.v as T | undefined;
   }
 
   has(type: string, id: string): boolean {
-    return this.data.get(type)?.has(id) ?? false;
+    if (!this.diskTags.has(type)) return this.data.get(type)?.has(id) ?? false;
+    return this.file.has(keyOf(type, id));
   }
 
   /** Every object of a collection, in the order first stored. */
   all<T>(type: string): T[] {
-    return [...(this.data.get(type)?.values() ?? [])] as T[];
+    return this.entries<T>(type).map(([, v]) => v);
   }
 
   /** Every [id, object] of a collection, in the order first stored. */
   entries<T>(type: string): [string, T][] {
-    return [...(this.data.get(type)?.entries() ?? [])] as [string, T][];
+    const tag = this.diskTags.get(type);
+    if (tag === undefined) return [...(this.data.get(type)?.entries() ?? [])] as [string, T][];
+    const out: [string, T][] = [];
+    for (const key of [...this.file.keysWhere((t) => t === tag)]) {
+      const r = this.file.read(key);
+      if (r && r.v !== undefined) out.push([r.id, r.v as T]);
+    }
+    return out;
   }
 
   count(type: string): number {
-    return this.data.get(type)?.size ?? 0;
+    const tag = this.diskTags.get(type);
+    if (tag === undefined) return this.data.get(type)?.size ?? 0;
+    let n = 0;
+    for (const _ of this.file.keysWhere((t) => t === tag)) n++;
+    return n;
   }
 
   /** Stores (or replaces) an object and journals it before returning. */
   put<T>(type: string, id: string, value: T): T {
-    this.collection(type).set(id, value);
-    this.journal?.append({ t: type, id, v: value });
+    if (!this.diskTags.has(type)) this.collection(type).set(id, value);
+    this.file.append({ t: type, id, v: value });
+    this.maybeCompact();
     return value;
   }
 
   delete(type: string, id: string): void {
-    if (!this.collection(type).delete(id)) return;
-    this.journal?.append({ t: type, id });
+    if (!this.has(type, id)) return;
+    if (!this.diskTags.has(type)) this.collection(type).delete(id);
+    this.file.append({ t: type, id });
+    this.maybeCompact();
   }
 
+  /** What memory holds: index entries, objects parsed (resident and cached) and journal lines. */
+  memoryStats(): { indexed: number; resident: number; cached: number; journalLines: number } {
+    let resident = 0;
+    for (const m of this.data.values()) resident += m.size;
+    return { indexed: this.file.count, resident, cached: this.file.cached, journalLines: this.file.lines };
+  }
+
+  /** Writes the index snapshot (a fast next load) and closes the journal. */
   close(): void {
-    this.journal?.close();
+    this.file.close(null);
+  }
+
+  private wantsCompaction(): boolean {
+    return this.file.lines >= this.compactMinLines && this.file.lines >= 1.5 * this.file.count;
+  }
+
+  private maybeCompact(): void {
+    if (this.compactScheduled || !this.loaded || !this.wantsCompaction()) return;
+    this.compactScheduled = true;
+    setImmediate(() => {
+      this.compactScheduled = false;
+      if (this.wantsCompaction()) this.file.compact(null);
+    });
   }
 
   private collection(type: string): Map<string, unknown> {

@@ -1,35 +1,27 @@
 /**
  * The Stripe simulator's state and what every resource uses: the objects, their journal, events,
  * expansion, validation helpers, PaymentMethods from test ids, balance transactions and lists.
+ * The objects, idempotency records and events live in `storage.ts` (on disk with an index in
+ * memory, when there is a data dir).
  * Each resource adds its endpoints in a layer over the one before it (payouts.ts, refunds.ts,
  * disputes.ts, payment-intents.ts); simulator.ts routes and serves them over HTTP.
  */
-import path from 'node:path';
 import { randomBase62 } from '../../../../lambdas/shared/ids.ts';
-import { Journal } from '../../journal.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import { invalid, noSuch } from './errors.ts';
 import { StripeFaultController } from './faults.ts';
 import type { Reader } from './form.ts';
-import {
-  IDEMPOTENCY_TTL_MS,
-  MAXIMUM_AMOUNT,
-  MINIMUM_AMOUNT,
-  THREE_DECIMAL,
-  ZERO_DECIMAL,
-  formatMoney,
-} from './money.ts';
+import { MAXIMUM_AMOUNT, MINIMUM_AMOUNT, THREE_DECIMAL, ZERO_DECIMAL, formatMoney } from './money.ts';
 import {
   DEFAULT_API_VERSION,
   EXPANDABLE,
   clone,
   sha256,
-  type IdempotencyRecord,
-  type JournalRecord,
   type Kind,
   type RequestContext,
   type SimInfo,
 } from './model.ts';
+import { StripeStorage } from './storage.ts';
 import { TEST_PAYMENT_METHODS, type TestCard } from './test-cards.ts';
 import type {
   DisputeSettings,
@@ -40,7 +32,7 @@ import type {
   StripeSimulatorStats,
 } from './types.ts';
 
-/** Events kept (in memory and in the journal) for `events()`: the latest ones. */
+/** Events kept (indexed in memory, in the journal) for `events()` and `eventsAfter()`: the latest ones. */
 export const EVENT_LOG_LIMIT = 10_000;
 /** The journal is compacted while running once it has this many lines and 1.5 times its live records. */
 export const JOURNAL_COMPACT_MIN_LINES = 20_000;
@@ -54,17 +46,10 @@ export abstract class StripeCore {
   protected readonly asyncRefundDelayMs: number;
   protected readonly disputeSettings: DisputeSettings;
   protected readonly payoutEveryMs: number;
-  protected readonly journal?: Journal<JournalRecord>;
-
-  protected readonly objects = new Map<string, StripeObject>();
-  protected readonly sim = new Map<string, SimInfo>();
-  protected readonly idempotency = new Map<string, IdempotencyRecord>();
+  /** Objects, their simulator-only state, idempotency records and events (storage.ts). */
+  protected readonly store: StripeStorage;
   protected readonly inFlight = new Set<string>();
-  protected eventLog: StripeEvent[] = [];
-  /** Lines in the journal file, to decide when to compact it. */
-  private journalLines = 0;
   private compactScheduled = false;
-  private readonly eventLogLimit: number;
   private readonly compactMinLines: number;
   protected readonly timers = new Map<string, NodeJS.Timeout>();
   protected counters: StripeSimulatorStats = {
@@ -84,7 +69,6 @@ export abstract class StripeCore {
     this.log = options.logger ?? createLogger('stripe-simulator');
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent;
-    this.eventLogLimit = options.eventLogLimit ?? EVENT_LOG_LIMIT;
     this.compactMinLines = options.journalCompactMinLines ?? JOURNAL_COMPACT_MIN_LINES;
     this.asyncRefundDelayMs = options.asyncRefundDelayMs ?? 5000;
     this.disputeSettings = {
@@ -94,7 +78,12 @@ export abstract class StripeCore {
     };
     this.payoutEveryMs =
       options.payoutEveryMs ?? Number(process.env.PAYSTEP_STRIPE_PAYOUT_EVERY_SECONDS ?? 86_400) * 1000;
-    if (options.dataDir) this.journal = new Journal(path.join(options.dataDir, 'processors', 'stripe.jsonl'));
+    this.store = new StripeStorage({
+      dataDir: options.dataDir,
+      eventLogLimit: options.eventLogLimit ?? EVENT_LOG_LIMIT,
+      now: this.now,
+      cacheSize: options.objectCacheSize,
+    });
   }
 
   // --- test accessors --------------------------------------------------------------------------
@@ -103,21 +92,21 @@ export abstract class StripeCore {
     return { ...this.counters };
   }
 
-  /** What the simulator holds in memory, by kind (the soak bench reports it). */
+  /**
+   * What the simulator holds, by kind (the soak bench reports it): index entries of objects,
+   * idempotency records and events (their records are on disk with a data dir), records held
+   * parsed (the LRU, bounded), objects' simulator-only state still waited on, timers.
+   */
   memoryStats(): {
     objects: number;
+    cachedRecords: number;
     simInfo: number;
     idempotencyKeys: number;
     events: number;
+    journalLines: number;
     timers: number;
   } {
-    return {
-      objects: this.objects.size,
-      simInfo: this.sim.size,
-      idempotencyKeys: this.idempotency.size,
-      events: this.eventLog.length,
-      timers: this.timers.size,
-    };
+    return { ...this.store.memoryStats(), timers: this.timers.size };
   }
 
   paymentIntent(id: string): StripeObject | undefined {
@@ -139,14 +128,28 @@ export abstract class StripeCore {
         (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
         o,
       );
-    return [...this.objects.values()]
-      .filter((o) => o.object === object && at(o, field.split('.')) === value)
+    if (!(EXPANDABLE as Record<string, unknown>)[object]) return [];
+    return [...this.store.objectsOf(object as Kind)]
+      .filter((o) => at(o, field.split('.')) === value)
       .map((o) => clone(o));
   }
 
   /** The latest events (EVENT_LOG_LIMIT, up to a tenth more), oldest first. */
   events(): StripeEvent[] {
-    return clone(this.eventLog);
+    return this.store.eventsAfter(0).map((e) => clone(e.event));
+  }
+
+  /**
+   * The kept events after a cursor, oldest first (at most `limit`), and the cursor to pass next:
+   * a reader that polls with it sees every event once, however many were trimmed meanwhile
+   * (an event older than the latest EVENT_LOG_LIMIT when first asked for is gone). Start with 0.
+   */
+  eventsAfter(cursor = 0, limit?: number): { events: StripeEvent[]; cursor: number } {
+    const found = this.store.eventsAfter(cursor, limit);
+    return {
+      events: found.map((e) => clone(e.event)),
+      cursor: found.length ? (found.at(-1) as { seq: number }).seq : Math.max(cursor, 0),
+    };
   }
 
   protected listOf(
@@ -386,7 +389,7 @@ export abstract class StripeCore {
       for (const seg of p.split('.')) {
         const v = node[seg];
         if (typeof v === 'string') {
-          const target = this.objects.get(v);
+          const target = this.store.lookup(v);
           if (!target) break;
           node[seg] = clone(target);
         }
@@ -401,8 +404,13 @@ export abstract class StripeCore {
   // --- storage ---------------------------------------------------------------------------------
 
   protected get(kind: Kind, id: string): StripeObject | undefined {
-    const o = this.objects.get(id);
+    const o = this.store.lookup(id);
     return o && o.object === kind ? o : undefined;
+  }
+
+  /** The simulator-only state of an object. */
+  protected simOf(id: string): SimInfo | undefined {
+    return this.store.simOf(id);
   }
 
   protected mustGet(kind: Kind, id: string, param: string, status: number): StripeObject {
@@ -412,22 +420,13 @@ export abstract class StripeCore {
   }
 
   protected save(kind: Kind, obj: StripeObject, sim?: SimInfo): void {
-    this.objects.set(obj.id, obj);
-    if (sim) {
-      const merged = { ...this.sim.get(obj.id), ...sim };
-      if (!sim.transition) delete merged.transition;
-      this.sim.set(obj.id, merged);
-    }
-    const info = this.sim.get(obj.id);
-    this.append({ t: 'obj', kind, obj, ...(info ? { sim: info } : {}) });
+    this.store.save(kind, obj, sim);
+    this.maybeCompact();
   }
 
-  protected append(rec: JournalRecord): void {
-    if (!this.journal) return;
-    this.journal.append(rec);
-    this.journalLines++;
-    if (this.compactScheduled || this.journalLines < this.compactMinLines) return;
-    if (this.journalLines < 1.5 * (this.objects.size + this.idempotency.size + this.eventLog.length)) return;
+  /** Compacts the journal soon if it holds enough dead lines. */
+  protected maybeCompact(): void {
+    if (this.compactScheduled || !this.store.wantsCompaction(this.compactMinLines)) return;
     this.compactScheduled = true;
     setImmediate(() => {
       this.compactScheduled = false;
@@ -442,44 +441,17 @@ export abstract class StripeCore {
 
   /** Rewrites the journal with the current objects, live idempotency keys and latest events. */
   protected compact(): void {
-    if (!this.journal) return;
-    const cutoff = this.now() - IDEMPOTENCY_TTL_MS;
-    for (const [scope, rec] of this.idempotency) if (rec.createdMs < cutoff) this.idempotency.delete(scope);
-    let lines = 0;
-    const counted = function* (records: Iterable<JournalRecord>) {
-      for (const r of records) {
-        lines++;
-        yield r;
-      }
-    };
-    this.journal.rewrite(counted(this.snapshot()));
-    this.journalLines = lines;
+    this.store.compact();
   }
 
+  /**
+   * Loads the journal: from its index snapshot and the lines after it (a clean stop leaves none),
+   * or whole (no snapshot of it: a crash during a compaction, a journal from before), then compacted.
+   */
   protected load(): void {
     this.loaded = true;
-    if (!this.journal) return;
-    for (const rec of this.journal.load()) {
-      if (rec.t === 'obj') {
-        this.objects.set(rec.obj.id, rec.obj);
-        if (rec.sim) this.sim.set(rec.obj.id, rec.sim);
-      } else if (rec.t === 'idem') {
-        this.idempotency.set(rec.scope, rec.rec);
-      } else if (rec.t === 'evt') {
-        this.eventLog.push(rec.event);
-      }
-    }
-    if (this.eventLog.length > this.eventLogLimit) this.eventLog = this.eventLog.slice(-this.eventLogLimit);
-    this.compact();
-  }
-
-  protected *snapshot(): Iterable<JournalRecord> {
-    for (const obj of this.objects.values()) {
-      const sim = this.sim.get(obj.id);
-      yield { t: 'obj', kind: obj.object as Kind, obj, ...(sim ? { sim } : {}) };
-    }
-    for (const [scope, rec] of this.idempotency) yield { t: 'idem', scope, rec };
-    for (const event of this.eventLog) yield { t: 'evt', event };
+    const { fullScan } = this.store.load();
+    if (fullScan || this.store.wantsCompaction(this.compactMinLines)) this.compact();
   }
 
   // --- events ----------------------------------------------------------------------------------
@@ -500,11 +472,8 @@ export abstract class StripeCore {
       request: { id: ctx.requestId || null, idempotency_key: ctx.idempotencyKey },
       type,
     };
-    this.eventLog.push(event);
-    // Trimmed in steps of a tenth, so that the array is not copied for every event.
-    if (this.eventLog.length > Math.ceil(this.eventLogLimit * 1.1))
-      this.eventLog = this.eventLog.slice(-this.eventLogLimit);
-    this.append({ t: 'evt', event });
+    this.store.addEvent(event);
+    this.maybeCompact();
     ctx.events.push(event);
   }
 

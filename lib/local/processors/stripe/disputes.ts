@@ -24,8 +24,8 @@ export abstract class StripeDisputes extends StripeRefunds {
   /** Charges made with a `pm_card_createDispute*` card: where the dispute issue will create disputes. */
   disputeMarkers(): DisputeMarker[] {
     const out: DisputeMarker[] = [];
-    for (const [id, info] of this.sim) {
-      const ch = this.objects.get(id);
+    for (const [id, info] of this.store.activeSim) {
+      const ch = info.dispute ? this.store.lookup(id) : undefined;
       if (info.dispute && ch?.object === 'charge') {
         out.push({ charge: id, payment_intent: ch.payment_intent as string, ...info.dispute });
       }
@@ -63,10 +63,9 @@ export abstract class StripeDisputes extends StripeRefunds {
 
   /** Every dispute, oldest first; `charge` or `payment_intent` narrows it to one payment. */
   disputes(filter: { charge?: string; payment_intent?: string } = {}): StripeObject[] {
-    return [...this.objects.values()]
+    return [...this.store.objectsOf('dispute')]
       .filter(
         (o) =>
-          o.object === 'dispute' &&
           (!filter.charge || o.charge === filter.charge) &&
           (!filter.payment_intent || o.payment_intent === filter.payment_intent),
       )
@@ -116,7 +115,7 @@ export abstract class StripeDisputes extends StripeRefunds {
 
   /** Reschedules pending dispute creations and decisions (after a restart). */
   protected resumeDisputeTimers(): void {
-    for (const [id, info] of this.sim) {
+    for (const [id, info] of [...this.store.activeSim]) {
       if (info.disputeAt !== undefined && !info.disputeId)
         this.scheduleDisputeTimer(`dispute-create:${id}`, info.disputeAt, () => this.createDispute(id));
       if (info.disputeDecision)
@@ -128,7 +127,7 @@ export abstract class StripeDisputes extends StripeRefunds {
 
   /** A captured `pm_card_createDispute*` charge: its dispute comes after the configured delay. */
   protected scheduleDisputeCreation(ch: StripeObject): void {
-    const info = this.sim.get(ch.id);
+    const info = this.simOf(ch.id);
     if (!info?.dispute || info.disputeId || info.disputeAt !== undefined) return;
     const at = this.now() + this.disputeSettings.createDelayMs;
     this.save('charge', ch, { disputeAt: at });
@@ -137,7 +136,7 @@ export abstract class StripeDisputes extends StripeRefunds {
 
   protected createDispute(chargeId: string): StripeObject | undefined {
     const ch = this.get('charge', chargeId);
-    const info = this.sim.get(chargeId);
+    const info = this.simOf(chargeId);
     if (!ch || !info?.dispute || info.disputeId) return undefined;
     const ctx = this.internalContext();
     const { reason, inquiry } = info.dispute;
@@ -336,7 +335,7 @@ export abstract class StripeDisputes extends StripeRefunds {
   /** Applies a decision: the scheduled one of the dispute, or `outcome`. */
   protected decideDispute(id: string, outcome?: DisputeOutcome): StripeObject | undefined {
     const dispute = this.get('dispute', id);
-    const info = this.sim.get(id);
+    const info = this.simOf(id);
     const decided = outcome ?? info?.disputeDecision?.outcome;
     const key = `dispute-decision:${id}`;
     const t = this.timers.get(key);

@@ -34,6 +34,8 @@ export interface SimInfo {
   disputeDecision?: { outcome: DisputeOutcome; at: number };
   /** Balance transaction: the payout that paid it out. */
   payout?: string;
+  /** Payout: its balance transactions, in the order first stored (its own last). */
+  txns?: string[];
 }
 
 export interface IdempotencyRecord {
@@ -48,7 +50,8 @@ export interface IdempotencyRecord {
 export type JournalRecord =
   | { t: 'obj'; kind: Kind; obj: StripeObject; sim?: SimInfo }
   | { t: 'idem'; scope: string; rec: IdempotencyRecord }
-  | { t: 'evt'; event: StripeEvent };
+  /** `seq`: the event's sequence number (absent in journals written before it existed: file order). */
+  | { t: 'evt'; event: StripeEvent; seq?: number };
 
 export interface RequestContext {
   requestId: string;

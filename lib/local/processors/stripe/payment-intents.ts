@@ -374,11 +374,11 @@ export abstract class StripePaymentIntents extends StripeDisputes {
   ): void {
     this.counters.confirms++;
     const pm = this.get('payment_method', pi.payment_method as string) as StripeObject;
-    const testCard = this.sim.get(pm.id)?.testCard;
+    const testCard = this.simOf(pm.id)?.testCard;
     const behavior: Behavior = this.faults.takeDecline()
       ? { kind: 'decline', decline: DECLINES.processing }
       : (testCard && TEST_PAYMENT_METHODS[testCard]?.behavior) || { kind: 'succeed' };
-    if (opts.returnUrl) this.sim.set(pi.id, { ...this.sim.get(pi.id), returnUrl: opts.returnUrl });
+    if (opts.returnUrl) this.store.setSim(pi.id, { ...this.simOf(pi.id), returnUrl: opts.returnUrl });
 
     if (behavior.kind === 'authenticate') {
       if (opts.offSession) {
@@ -419,7 +419,7 @@ export abstract class StripePaymentIntents extends StripeDisputes {
   }
 
   protected chargeSucceeded(pi: StripeObject, pm: StripeObject, ctx: RequestContext): void {
-    const testCard = this.sim.get(pm.id)?.testCard;
+    const testCard = this.simOf(pm.id)?.testCard;
     const behavior = testCard ? TEST_PAYMENT_METHODS[testCard]?.behavior : undefined;
     const succeed = behavior?.kind === 'succeed' ? behavior : undefined;
     const captured = pi.capture_method !== 'manual';
@@ -491,7 +491,7 @@ export abstract class StripePaymentIntents extends StripeDisputes {
         type: blocked ? 'blocked' : 'issuer_declined',
       },
     });
-    this.save('charge', ch, { testCard: this.sim.get(pm.id)?.testCard });
+    this.save('charge', ch, { testCard: this.simOf(pm.id)?.testCard });
     pi.latest_charge = ch.id;
     this.emit(ctx, 'charge.failed', ch);
     this.paymentFailed(pi, pm, ctx, d, ch.id);

@@ -25,8 +25,9 @@ export abstract class StripePayouts extends StripeCore {
     const ctx = this.internalContext();
     const now = this.seconds();
     const byCurrency = new Map<string, StripeObject[]>();
-    for (const o of this.objects.values()) {
-      if (o.object !== 'balance_transaction' || o.type === 'payout' || this.sim.get(o.id)?.payout) continue;
+    // Only the balance transactions not paid out yet are read (the storage tags them).
+    for (const o of this.store.objectsOf('balance_transaction', { unpaidOnly: true })) {
+      if (o.type === 'payout' || this.simOf(o.id)?.payout) continue;
       if (!opts.includePending && (o.available_on as number) > now) continue;
       if (opts.currency && o.currency !== opts.currency) continue;
       const list = byCurrency.get(o.currency as string) ?? [];
@@ -58,6 +59,8 @@ export abstract class StripePayouts extends StripeCore {
         type: 'payout',
       };
       this.save('balance_transaction', txn, { payout: id });
+      // The payout's balance transactions (its own last), for its lists and report.
+      const paid = [...txns.map((t) => t.id), txn.id];
       const payout: StripeObject = {
         id,
         object: 'payout',
@@ -88,7 +91,7 @@ export abstract class StripePayouts extends StripeCore {
         trace_id: { status: 'supported', value: String(10 ** 14 + Math.floor(Math.random() * 9 * 10 ** 14)) },
         type: 'bank_account',
       };
-      this.save('payout', payout);
+      this.save('payout', payout, { txns: paid });
       for (const t of txns) {
         t.status = 'available';
         this.save('balance_transaction', t, { payout: id });
@@ -103,10 +106,19 @@ export abstract class StripePayouts extends StripeCore {
 
   /** Every payout, newest first. */
   payouts(): StripeObject[] {
-    return [...this.objects.values()]
-      .filter((o) => o.object === 'payout')
-      .reverse()
-      .map(clone);
+    return [...this.store.objectsOf('payout')].reverse().map(clone);
+  }
+
+  /**
+   * A payout's balance transactions in the order first stored (its own last): from the list kept
+   * with it, or (a payout stored before that list existed) by reading every balance transaction.
+   */
+  protected payoutTransactions(payoutId: string): StripeObject[] {
+    const ids = this.simOf(payoutId)?.txns;
+    if (ids) return ids.map((id) => this.get('balance_transaction', id)).filter((t) => t !== undefined);
+    return [...this.store.objectsOf('balance_transaction')].filter(
+      (t) => this.simOf(t.id)?.payout === payoutId,
+    );
   }
 
   /** The payout's itemized payout reconciliation report (Stripe's CSV columns, amounts in major units). */
@@ -116,17 +128,14 @@ export abstract class StripePayouts extends StripeCore {
     const utc = (s: unknown) =>
       typeof s === 'number' ? new Date(s * 1000).toISOString().slice(0, 19).replace('T', ' ') : null;
     const rows: StripeItemizedRow[] = [];
-    for (const t of this.objects.values()) {
-      if (
-        t.object !== 'balance_transaction' ||
-        t.type === 'payout' ||
-        this.sim.get(t.id)?.payout !== payoutId
-      )
-        continue;
-      const source = this.objects.get(t.source as string);
+    for (const t of this.payoutTransactions(payoutId)) {
+      if (t.type === 'payout') continue;
+      const source = this.store.lookup(t.source as string);
       const charge =
-        source?.object === 'charge' ? source : this.objects.get((source?.charge as string | undefined) ?? '');
-      const pi = this.objects.get((source?.payment_intent as string | undefined) ?? '');
+        source?.object === 'charge'
+          ? source
+          : this.store.lookup((source?.charge as string | undefined) ?? '');
+      const pi = this.store.lookup((source?.payment_intent as string | undefined) ?? '');
       const card = (
         charge?.payment_method_details as { card?: { brand?: string; country?: string } } | undefined
       )?.card;
@@ -160,10 +169,9 @@ export abstract class StripePayouts extends StripeCore {
     const charge = p.string('charge');
     const paymentIntent = p.string('payment_intent');
     const created = this.createdFilter(p);
-    const list = [...this.objects.values()]
+    const list = [...this.store.objectsOf(kind)]
       .filter(
         (o) =>
-          o.object === kind &&
           (!charge || o.charge === charge) &&
           (!paymentIntent || o.payment_intent === paymentIntent) &&
           created(o),
@@ -181,8 +189,7 @@ export abstract class StripePayouts extends StripeCore {
     p.allow(['expand']);
     p.expand();
     const sums = { available: new Map<string, number>(), pending: new Map<string, number>() };
-    for (const o of this.objects.values()) {
-      if (o.object !== 'balance_transaction') continue;
+    for (const o of this.store.objectsOf('balance_transaction')) {
       const bucket = o.status === 'pending' ? sums.pending : sums.available;
       const currency = o.currency as string;
       bucket.set(currency, (bucket.get(currency) ?? 0) + (o.net as number));
@@ -209,8 +216,8 @@ export abstract class StripePayouts extends StripeCore {
     p.allow(['limit', 'starting_after', 'ending_before', 'created', 'status', 'expand', 'arrival_date']);
     const status = p.string('status');
     const created = this.createdFilter(p);
-    const list = [...this.objects.values()]
-      .filter((o) => o.object === 'payout' && (!status || o.status === status) && created(o))
+    const list = [...this.store.objectsOf('payout')]
+      .filter((o) => (!status || o.status === status) && created(o))
       .reverse();
     return this.listOf(p, list, '/v1/payouts', EXPANDABLE.payout);
   }
@@ -233,11 +240,10 @@ export abstract class StripePayouts extends StripeCore {
     const currency = p.string('currency');
     const source = p.string('source');
     const created = this.createdFilter(p);
-    const list = [...this.objects.values()]
+    const all = payout ? this.payoutTransactions(payout) : [...this.store.objectsOf('balance_transaction')];
+    const list = all
       .filter(
         (o) =>
-          o.object === 'balance_transaction' &&
-          (!payout || this.sim.get(o.id)?.payout === payout) &&
           (!type || o.type === type) &&
           (!currency || o.currency === currency) &&
           (!source || o.source === source) &&

@@ -12,7 +12,7 @@ export abstract class StripeRefunds extends StripePayouts {
   /** Applies every scheduled asynchronous refund change now (pending → succeeded, succeeded → failed). */
   settleAsyncRefunds(): StripeObject[] {
     const changed: StripeObject[] = [];
-    for (const [id, info] of [...this.sim]) {
+    for (const [id, info] of [...this.store.activeSim]) {
       if (info.transition) {
         const r = this.applyTransition(id);
         if (r) changed.push(r);
@@ -82,7 +82,7 @@ export abstract class StripeRefunds extends StripePayouts {
         'amount',
       );
     }
-    const info = this.sim.get(ch.id) ?? {};
+    const info = this.simOf(ch.id) ?? {};
     const behavior = info.testCard ? TEST_PAYMENT_METHODS[info.testCard]?.behavior : undefined;
     const asyncKind = behavior?.kind === 'succeed' ? behavior.refund : undefined;
     const id = `re_${randomBase62(24)}`;
@@ -148,7 +148,7 @@ export abstract class StripeRefunds extends StripePayouts {
   }
 
   protected applyTransition(id: string): StripeObject | undefined {
-    const info = this.sim.get(id);
+    const info = this.simOf(id);
     const refund = this.get('refund', id);
     const timer = this.timers.get(id);
     if (timer) clearTimeout(timer);

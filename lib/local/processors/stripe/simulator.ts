@@ -25,8 +25,9 @@
  * - Events: every state change produces a Stripe-shaped `event` (`evt_…`) passed to `onEvent` (the
  *   extension point for signed webhooks) and kept for `events()`.
  * - Durability: with `dataDir`, every object, idempotency record and event is appended to
- *   `${dataDir}/processors/stripe.jsonl` before the response is sent, and reloaded (then compacted) by
- *   `start()`.
+ *   `${dataDir}/processors/stripe.jsonl` before the response is sent; memory keeps an index of them
+ *   and the records last used (storage.ts), and `start()` reloads the index (from the snapshot a
+ *   clean `stop()` writes, or from the journal).
  *
  * - Payouts (finance, issue 5): `createPayout()` (or `POST /_sim/payouts/run`, `{"include_pending":true}`
  *   to pay out funds not yet available) pays the balance out, one automatic payout per currency, as
@@ -63,7 +64,7 @@ import { randomBase62 } from '../../../../lambdas/shared/ids.ts';
 import { SimHttpServer, header, type HttpReply, type HttpRequest } from '../framework/http.ts';
 import { SimError, invalid, docUrl, shouldRetry, type StripeErrorBody } from './errors.ts';
 import { Reader, parseStripeForm } from './form.ts';
-import { IDEMPOTENCY_TTL_MS, formatMoney } from './money.ts';
+import { formatMoney } from './money.ts';
 import {
   DEFAULT_API_VERSION,
   sha256,
@@ -183,7 +184,8 @@ export class StripeSimulator extends StripePaymentIntents {
     await this.http.openDoor(apiPort);
     await this.http.refuse(this.faults.refusesConnections());
     this.running = true;
-    for (const [id, info] of this.sim) if (info.transition) this.scheduleTransition(id, info.transition.at);
+    for (const [id, info] of this.store.activeSim)
+      if (info.transition) this.scheduleTransition(id, info.transition.at);
     this.resumeDisputeTimers();
     if (this.payoutEveryMs > 0) {
       const t = setInterval(() => this.createPayout(), this.payoutEveryMs);
@@ -200,7 +202,7 @@ export class StripeSimulator extends StripePaymentIntents {
     this.timers.clear();
     this.running = false;
     await this.http.stop();
-    this.journal?.close();
+    this.store.close();
   }
 
   get url(): string {
@@ -303,9 +305,8 @@ export class StripeSimulator extends StripePaymentIntents {
         return fail(invalid('Idempotency key is too long. It must be at most 255 characters.', undefined));
       }
       scope = `${sha256(apiKey).slice(0, 16)}:${idempotencyKey}`;
-      const prior = this.idempotency.get(scope);
-      if (prior && this.now() - prior.createdMs > IDEMPOTENCY_TTL_MS) this.idempotency.delete(scope);
-      const stored = this.idempotency.get(scope);
+      // A record older than 24 hours is gone, as on Stripe.
+      const stored = this.store.idempotency(scope);
       if (this.inFlight.has(scope)) {
         return fail(
           new SimError(409, {
@@ -388,8 +389,8 @@ export class StripeSimulator extends StripePaymentIntents {
         requestId,
         createdMs: this.now(),
       };
-      this.idempotency.set(scope, rec);
-      this.append({ t: 'idem', scope, rec });
+      this.store.putIdempotency(scope, rec);
+      this.maybeCompact();
     }
     this.dispatch(ctx.events);
 
@@ -465,7 +466,7 @@ export class StripeSimulator extends StripePaymentIntents {
         const b = parseBody();
         const outcome = b.outcome === 'fail' ? 'fail' : 'succeed';
         const pi = this.authenticate(auth[1] as string, outcome);
-        const returnUrl = this.sim.get(pi.id)?.returnUrl;
+        const returnUrl = this.simOf(pi.id)?.returnUrl;
         if (b.redirect && returnUrl) {
           const target = new URL(returnUrl);
           target.searchParams.set('payment_intent', pi.id);

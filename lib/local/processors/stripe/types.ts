@@ -44,6 +44,8 @@ export interface StripeSimulatorOptions {
   eventLogLimit?: number;
   /** Journal lines after which it may be compacted while running (default JOURNAL_COMPACT_MIN_LINES). */
   journalCompactMinLines?: number;
+  /** Records (objects, idempotency records, events) kept parsed in memory, the last used (default 2,000). */
+  objectCacheSize?: number;
   logger?: Logger;
   /** Clock in epoch ms (default Date.now): `created` fields, idempotency key expiry, refund timers. */
   now?: () => number;

@@ -24,7 +24,7 @@ export interface QueueLog {
 }
 
 /** Log records, one JSON object a line. */
-export type LogRecord =
+type LogRecord =
   | {
       op: 'send';
       id: string;
@@ -87,7 +87,7 @@ export function loadQueueLog(q: QueueLog, log: Logger): void {
 }
 
 /** Rewrites the log as one send record per live message (written aside, fsynced, renamed over). */
-export function compactQueueLog(q: QueueLog): void {
+function compactQueueLog(q: QueueLog): void {
   const tmp = `${q.file}.${process.pid}.tmp`;
   const lines = [...q.messages.values()].map((m) => JSON.stringify(sendRecord(m)) + '\n').join('');
   fs.writeFileSync(tmp, lines);

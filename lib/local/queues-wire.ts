@@ -89,10 +89,10 @@ export function md5OfMessageAttributes(attrs: Record<string, MessageAttributeVal
 
 // Characters SQS allows in a message body.
 // eslint-disable-next-line no-control-regex
-export const INVALID_BODY_CHARS = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const INVALID_BODY_CHARS = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
-export const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
-export const SYSTEM_ATTRIBUTES = [
+const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
+const SYSTEM_ATTRIBUTES = [
   'ApproximateReceiveCount',
   'ApproximateFirstReceiveTimestamp',
   'SentTimestamp',

@@ -21,16 +21,17 @@
  * This module runs executions (start, replay after a restart, tasks, waits, callback tokens, their
  * end) and answers the API operations; around it: the execution model, errors and tokens
  * (stepfunctions-model.ts), the journal's replay and compaction records (stepfunctions-journal.ts),
- * the history derived from the interpreter's events (stepfunctions-history.ts), the Lambda and SQS
- * task integrations (stepfunctions-integrations.ts) and the HTTP endpoint (stepfunctions-api.ts).
+ * the history derived from the interpreter's events (stepfunctions-history.ts), running one Task or
+ * Wait state (stepfunctions-tasks.ts), the Lambda and SQS task integrations
+ * (stepfunctions-integrations.ts) and the HTTP endpoint (stepfunctions-api.ts).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { compileDefinition } from './asl.ts';
-import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
+import type { AslDefinition, CompiledDefinition } from './asl.ts';
 import { validateDefinition } from './asl-validation.ts';
 import { ExecutionArchive, type FinishedRecord } from './execution-archive.ts';
 import { Journal } from './journal.ts';
@@ -39,8 +40,8 @@ import type { LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
 import { serveStepFunctionsApi } from './stepfunctions-api.ts';
 import { historyFromEventLogs } from './stepfunctions-history.ts';
-import { dispatchTask } from './stepfunctions-integrations.ts';
 import { finishedRecord, journalRecordsOf, replayJournal } from './stepfunctions-journal.ts';
+import { runTask, type TaskHost } from './stepfunctions-tasks.ts';
 import {
   LOCAL_ACCOUNT,
   LOCAL_REGION,
@@ -48,8 +49,6 @@ import {
   TaskError,
   decodeToken,
   machineArnOfExecution,
-  replaceToken,
-  sleepUntil,
   type Execution,
   type ExecutionStatus,
   type HistoryEvent,
@@ -101,7 +100,6 @@ export interface StepFunctionsOptions {
 const TERMINAL: ExecutionStatus[] = ['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'];
 /** The journal is compacted while running once it has this many lines and 4 times its live ones. */
 export const JOURNAL_COMPACT_MIN_LINES = 20_000;
-const sha = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 16);
 
 export class LocalStepFunctions {
   private readonly opts: StepFunctionsOptions;
@@ -124,12 +122,23 @@ export class LocalStepFunctions {
   private flushScheduled = false;
   private server?: http.Server;
   private stopping = false;
+  private readonly taskHost: TaskHost;
 
   constructor(opts: StepFunctionsOptions) {
     this.opts = opts;
     this.timeScale = opts.timeScale ?? 1;
     if (!(this.timeScale > 0)) throw new Error(`time scale must be a positive number, got ${opts.timeScale}`);
     this.log = opts.logger ?? createLogger('stepfunctions');
+    this.taskHost = {
+      timeScale: this.timeScale,
+      opts,
+      tokens: this.tokens,
+      pushEvent: (e, type, details) => this.pushEvent(e, type, details),
+      record: (e, key, v) => this.record(e, key, v),
+      append: (r) => this.append(r),
+      heartbeatTimer: (token, ms) => this.heartbeatTimer(token, ms),
+      dropToken: (token) => this.dropToken(token),
+    };
     this.journal = new Journal(path.join(opts.dataDir, 'stepfunctions', 'executions.jsonl'));
     this.archive = new ExecutionArchive(path.join(opts.dataDir, 'stepfunctions'));
     const physical = opts.physicalName ?? ((n: string) => `paystep-${n}`);
@@ -482,7 +491,8 @@ export class LocalStepFunctions {
     const counters = new Map<string, number>();
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const spec of m.compiled.tasks.values())
-      handlers[spec.stateName] = (input) => this.runTask(e, spec, input, counters, controller.signal);
+      handlers[spec.stateName] = (input) =>
+        runTask(this.taskHost, e, spec, input, counters, controller.signal);
     const input = JSON.parse(e.input);
     const run = m.sm.run(input, {
       overrides: { taskResourceLocalHandlers: handlers as never },
@@ -527,176 +537,6 @@ export class LocalStepFunctions {
       .catch((err) => this.log.error({ execution: e.arn, err }, 'execution bookkeeping failed'))
       .finally(() => this.live.delete(e.arn));
     this.live.set(e.arn, { abort: run.abort, controller, counters, done });
-  }
-
-  private async runTask(
-    e: Execution,
-    spec: TaskSpec,
-    input: unknown,
-    counters: Map<string, number>,
-    signal: AbortSignal,
-  ): Promise<unknown> {
-    const base = `${spec.stateName}|${sha(JSON.stringify(input ?? null))}`;
-    const n = counters.get(base) ?? 0;
-    counters.set(base, n + 1);
-    const key = `${base}|${n}`;
-    // Let the interpreter's event log (consumed asynchronously) catch up, so the history reads
-    // StateEntered before the task's own events.
-    await new Promise((r) => setImmediate(r));
-
-    if (spec.originalType === 'Wait') return this.runWait(e, key, input as Record<string, unknown>, signal);
-
-    const isCallback = spec.resource.endsWith('.waitForTaskToken');
-    const resourceType = spec.resource.startsWith('arn:aws:states:::')
-      ? spec.resource.split(':')[5]
-      : 'lambda';
-    // Like AWS Standard workflows: no task timeout unless the definition sets one (a Lambda task is
-    // still bounded by the function's own timeout, enforced by the in-process invoker).
-    const timeoutSeconds = spec.timeoutSeconds;
-    this.pushEvent(e, 'TaskScheduled', {
-      taskScheduledEventDetails: {
-        resourceType,
-        resource: spec.resource.replace(/^arn:aws:states:::[^:]+:/, '') || spec.resource,
-        region: LOCAL_REGION,
-        parameters: JSON.stringify(input ?? null),
-        timeoutInSeconds: timeoutSeconds,
-        heartbeatInSeconds: spec.heartbeatSeconds,
-      },
-    });
-
-    const recorded = e.memo.get(key);
-    let outcome: Memo;
-    if (recorded && 'ok' in recorded) {
-      outcome = recorded;
-    } else {
-      this.pushEvent(e, 'TaskStarted', {
-        taskStartedEventDetails: { resourceType, resource: spec.resource },
-      });
-      outcome = await this.executeTask(e, spec, key, input, isCallback, timeoutSeconds, signal);
-      if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
-      this.record(e, key, outcome);
-    }
-    if ('ok' in outcome && outcome.ok) {
-      this.pushEvent(e, 'TaskSucceeded', {
-        taskSucceededEventDetails: {
-          resourceType,
-          resource: spec.resource,
-          output: JSON.stringify(outcome.result ?? null),
-        },
-      });
-      return outcome.result;
-    }
-    const f = outcome as { error: string; cause: string };
-    this.pushEvent(e, f.error === 'States.Timeout' ? 'TaskTimedOut' : 'TaskFailed', {
-      [f.error === 'States.Timeout' ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: {
-        resourceType,
-        resource: spec.resource,
-        error: f.error,
-        cause: f.cause,
-      },
-    });
-    throw new TaskError(f.error, f.cause);
-  }
-
-  private async executeTask(
-    e: Execution,
-    spec: TaskSpec,
-    key: string,
-    input: unknown,
-    isCallback: boolean,
-    timeoutSeconds: number | undefined,
-    signal: AbortSignal,
-  ): Promise<Memo> {
-    let timer: NodeJS.Timeout | undefined;
-    const work = (async (): Promise<unknown> => {
-      if (!isCallback) return dispatchTask(this.opts, e.machine, spec.resource, input);
-      const token = Buffer.from(JSON.stringify({ a: e.arn, k: key })).toString('base64url');
-      const resumed = new Promise<unknown>((resolve, reject) => {
-        const p: PendingToken = { arn: e.arn, key, resolve, reject };
-        if (spec.heartbeatSeconds) {
-          const ms = (spec.heartbeatSeconds * 1000) / this.timeScale;
-          p.heartbeat = { ms, timer: this.heartbeatTimer(token, ms) };
-        }
-        this.tokens.set(token, p);
-        signal.addEventListener('abort', () => reject(new TaskError('States.Runtime', 'execution stopped')), {
-          once: true,
-        });
-      });
-      // Observed by the race below; never an unhandled rejection, even when the runtime stops
-      // (abort) while the task is still being dispatched.
-      resumed.catch(() => undefined);
-      if (!e.dispatched.has(key)) {
-        await dispatchTask(this.opts, e.machine, spec.resource, replaceToken(input, token));
-        e.dispatched.add(key);
-        this.append({ t: 'disp', arn: e.arn, key });
-      }
-      // A completion may have arrived while the runtime was down, or during dispatch.
-      const early = e.memo.get(key);
-      if (early && 'ok' in early) {
-        this.tokens.delete(token);
-        if (early.ok) return early.result;
-        throw new TaskError(early.error, early.cause);
-      }
-      return resumed;
-    })();
-    const limits: Promise<never>[] = [];
-    if (timeoutSeconds !== undefined) {
-      limits.push(
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TaskError('States.Timeout', `task did not finish within ${timeoutSeconds} s`)),
-            (timeoutSeconds * 1000) / this.timeScale,
-          );
-        }),
-      );
-    }
-    try {
-      const result = await Promise.race([work, ...limits]);
-      return { ok: true, result };
-    } catch (err) {
-      const x = err as Error & { errorType?: string };
-      if (x instanceof TaskError) return { ok: false, error: x.name, cause: x.message };
-      // A Lambda function error: Error is the errorType, Cause the Lambda error payload.
-      const errorType = x.name && x.name !== 'Error' ? x.name : (x.constructor?.name ?? 'Error');
-      return {
-        ok: false,
-        error: errorType,
-        cause: JSON.stringify({ errorType, errorMessage: x.message ?? String(err) }),
-      };
-    } finally {
-      clearTimeout(timer);
-      for (const [t, p] of this.tokens) if (p.arn === e.arn && p.key === key) this.dropToken(t);
-    }
-  }
-
-  private async runWait(
-    e: Execution,
-    key: string,
-    params: Record<string, unknown>,
-    signal: AbortSignal,
-  ): Promise<unknown> {
-    let recorded = e.memo.get(key);
-    if (!recorded || !('deadline' in recorded)) {
-      const now = Date.now();
-      let realMs = 0;
-      if (typeof params.seconds === 'number') realMs = (params.seconds * 1000) / this.timeScale;
-      else if (typeof params.timestamp === 'string') {
-        const at = Date.parse(params.timestamp);
-        if (Number.isNaN(at))
-          throw new TaskError('States.Runtime', `Wait timestamp is not a timestamp: ${params.timestamp}`);
-        realMs = Math.max(0, at - now) / this.timeScale;
-      } else if ('seconds' in params || 'timestamp' in params) {
-        throw new TaskError(
-          'States.Runtime',
-          'Wait SecondsPath/TimestampPath did not resolve to a number/timestamp',
-        );
-      }
-      recorded = { deadline: now + realMs };
-      this.record(e, key, recorded);
-    }
-    await sleepUntil(recorded.deadline, signal);
-    if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
-    return params.input;
   }
 
   private completeToken(token: string | undefined, outcome: Memo): void {

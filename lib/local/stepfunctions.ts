@@ -17,25 +17,57 @@
  * GetExecutionHistory and ListExecutions read it from there. The journal is compacted to the
  * running executions' records at start and, while the runtime runs, whenever it has grown to many
  * times that (JOURNAL_COMPACT_MIN_LINES).
+ *
+ * This module runs executions (start, replay after a restart, tasks, waits, callback tokens, their
+ * end) and answers the API operations; around it: the execution model, errors and tokens
+ * (stepfunctions-model.ts), the journal's replay and compaction records (stepfunctions-journal.ts),
+ * the history derived from the interpreter's events (stepfunctions-history.ts), running one Task or
+ * Wait state (stepfunctions-tasks.ts), the Lambda and SQS task integrations
+ * (stepfunctions-integrations.ts) and the HTTP endpoint (stepfunctions-api.ts).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
-import { compileDefinition, TASK_TOKEN_PLACEHOLDER, WAIT_RESOURCE } from './asl.ts';
-import type { AslDefinition, CompiledDefinition, TaskSpec } from './asl.ts';
+import { compileDefinition } from './asl.ts';
+import type { AslDefinition, CompiledDefinition } from './asl.ts';
 import { validateDefinition } from './asl-validation.ts';
-import { ExecutionArchive, type FinishedRecord, type FinishedStatus } from './execution-archive.ts';
+import { ExecutionArchive, type FinishedRecord } from './execution-archive.ts';
 import { Journal } from './journal.ts';
 import { createLogger, type Logger } from './log.ts';
-import { sfnAccesses, type Access, type LocalPermissions } from './permissions.ts';
+import type { LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
+import { serveStepFunctionsApi } from './stepfunctions-api.ts';
+import { historyFromEventLogs } from './stepfunctions-history.ts';
+import { finishedRecord, journalRecordsOf, replayJournal } from './stepfunctions-journal.ts';
+import { runTask, type TaskHost } from './stepfunctions-tasks.ts';
+import {
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  SfnApiError,
+  TaskError,
+  decodeToken,
+  machineArnOfExecution,
+  type Execution,
+  type ExecutionStatus,
+  type HistoryEvent,
+  type JournalRecord,
+  type Live,
+  type Memo,
+  type PendingToken,
+} from './stepfunctions-model.ts';
 
-export const LOCAL_REGION = 'local';
-export const LOCAL_ACCOUNT = '000000000000';
-
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+export {
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  MAX_TIMER_MS,
+  SfnApiError,
+  TaskError,
+  sleepUntil,
+  type ExecutionStatus,
+  type HistoryEvent,
+} from './stepfunctions-model.ts';
 
 export interface LocalStateMachineDef {
   name: string;
@@ -65,87 +97,9 @@ export interface StepFunctionsOptions {
   journalCompactMinLines?: number;
 }
 
-export interface HistoryEvent {
-  id: number;
-  previousEventId: number;
-  timestamp: number;
-  type: string;
-  [details: string]: unknown;
-}
-
-type Memo =
-  { ok: true; result: unknown } | { ok: false; error: string; cause: string } | { deadline: number };
-
-interface Execution {
-  arn: string;
-  machine: string;
-  name: string;
-  input: string;
-  status: ExecutionStatus;
-  startDate: number;
-  stopDate?: number;
-  output?: string;
-  error?: string;
-  cause?: string;
-  run: number;
-  history: HistoryEvent[];
-  memo: Map<string, Memo>;
-  dispatched: Set<string>;
-}
-
-type JournalRecord =
-  | { t: 'start'; arn: string; machine: string; name: string; input: string; startDate: number }
-  | { t: 'run'; arn: string; run: number }
-  | { t: 'ev'; arn: string; run: number; ev: HistoryEvent }
-  | { t: 'memo'; arn: string; key: string; v: Memo }
-  | { t: 'disp'; arn: string; key: string }
-  | {
-      t: 'end';
-      arn: string;
-      status: ExecutionStatus;
-      stopDate: number;
-      output?: string;
-      error?: string;
-      cause?: string;
-    };
-
-interface Live {
-  abort: () => void;
-  controller: AbortController;
-  counters: Map<string, number>;
-  done: Promise<void>;
-}
-
-interface PendingToken {
-  arn: string;
-  key: string;
-  resolve: (output: unknown) => void;
-  reject: (err: TaskError) => void;
-  heartbeat?: { ms: number; timer?: NodeJS.Timeout };
-}
-
-/** An error as Step Functions sees it: `name` is the ASL error name matched by Retry/Catch. */
-export class TaskError extends Error {
-  constructor(name: string, cause: string) {
-    super(cause);
-    this.name = name;
-  }
-}
-
-/** A Step Functions API error (`__type` on the wire). */
-export class SfnApiError extends Error {
-  readonly status: number;
-  constructor(name: string, message: string, status = 400) {
-    super(message);
-    this.name = name;
-    this.status = status;
-  }
-}
-
 const TERMINAL: ExecutionStatus[] = ['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'];
 /** The journal is compacted while running once it has this many lines and 4 times its live ones. */
 export const JOURNAL_COMPACT_MIN_LINES = 20_000;
-const sha = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 16);
 
 export class LocalStepFunctions {
   private readonly opts: StepFunctionsOptions;
@@ -168,12 +122,23 @@ export class LocalStepFunctions {
   private flushScheduled = false;
   private server?: http.Server;
   private stopping = false;
+  private readonly taskHost: TaskHost;
 
   constructor(opts: StepFunctionsOptions) {
     this.opts = opts;
     this.timeScale = opts.timeScale ?? 1;
     if (!(this.timeScale > 0)) throw new Error(`time scale must be a positive number, got ${opts.timeScale}`);
     this.log = opts.logger ?? createLogger('stepfunctions');
+    this.taskHost = {
+      timeScale: this.timeScale,
+      opts,
+      tokens: this.tokens,
+      pushEvent: (e, type, details) => this.pushEvent(e, type, details),
+      record: (e, key, v) => this.record(e, key, v),
+      append: (r) => this.append(r),
+      heartbeatTimer: (token, ms) => this.heartbeatTimer(token, ms),
+      dropToken: (token) => this.dropToken(token),
+    };
     this.journal = new Journal(path.join(opts.dataDir, 'stepfunctions', 'executions.jsonl'));
     this.archive = new ExecutionArchive(path.join(opts.dataDir, 'stepfunctions'));
     const physical = opts.physicalName ?? ((n: string) => `paystep-${n}`);
@@ -201,7 +166,9 @@ export class LocalStepFunctions {
   /** Loads the journal, re-drives executions that were running, and serves the API. */
   async start(port = 0): Promise<string> {
     this.recover();
-    const server = http.createServer((req, res) => void this.serve(req, res));
+    const server = http.createServer(
+      (req, res) => void serveStepFunctionsApi(this, this.opts.permissions, this.log, req, res),
+    );
     this.server = server;
     await listenOn(server, port);
     const addr = server.address() as { port: number };
@@ -231,46 +198,12 @@ export class LocalStepFunctions {
 
   private recover(): void {
     this.archive.load();
-    for (const r of this.journal.load()) {
-      if (this.archive.has(r.arn)) continue; // finished and archived: its journal lines are stale
-      if (r.t === 'start') {
-        this.executions.set(r.arn, {
-          arn: r.arn,
-          machine: r.machine,
-          name: r.name,
-          input: r.input,
-          status: 'RUNNING',
-          startDate: r.startDate,
-          run: 0,
-          history: [],
-          memo: new Map(),
-          dispatched: new Set(),
-        });
-        continue;
-      }
-      const e = this.executions.get(r.arn);
-      if (!e) continue;
-      if (r.t === 'run') {
-        e.run = r.run;
-        e.history = [];
-      } else if (r.t === 'ev') {
-        if (r.run === e.run) e.history.push(r.ev);
-      } else if (r.t === 'memo') e.memo.set(r.key, r.v);
-      else if (r.t === 'disp') e.dispatched.add(r.key);
-      else if (r.t === 'end')
-        Object.assign(e, {
-          status: r.status,
-          stopDate: r.stopDate,
-          output: r.output,
-          error: r.error,
-          cause: r.cause,
-        });
-    }
+    replayJournal(this.journal.load(), (arn) => this.archive.has(arn), this.executions);
     // Finished executions the journal still holds (a journal written before the archive, or one
     // whose archive write was cut short before its index line) move to the archive.
     for (const e of this.executions.values()) {
       if (e.status === 'RUNNING') continue;
-      this.archive.add(this.finishedRecord(e));
+      this.archive.add(finishedRecord(e));
       this.executions.delete(e.arn);
     }
     for (const e of this.executions.values()) {
@@ -295,21 +228,7 @@ export class LocalStepFunctions {
   /** Replaces the journal with the running executions' records (start, run, history, memo). */
   private rewriteJournal(): void {
     this.historyBuffer = []; // every buffered event is in its execution's history
-    const records: JournalRecord[] = [];
-    for (const e of this.executions.values()) {
-      records.push({
-        t: 'start',
-        arn: e.arn,
-        machine: e.machine,
-        name: e.name,
-        input: e.input,
-        startDate: e.startDate,
-      });
-      records.push({ t: 'run', arn: e.arn, run: e.run });
-      for (const ev of e.history) records.push({ t: 'ev', arn: e.arn, run: e.run, ev });
-      for (const [key, v] of e.memo) records.push({ t: 'memo', arn: e.arn, key, v });
-      for (const key of e.dispatched) records.push({ t: 'disp', arn: e.arn, key });
-    }
+    const records = journalRecordsOf(this.executions.values());
     this.journal.rewrite(records);
     this.journalLines = records.length;
   }
@@ -336,22 +255,6 @@ export class LocalStepFunctions {
   private append(r: JournalRecord): void {
     this.journal.append(r);
     this.journalLines++;
-  }
-
-  private finishedRecord(e: Execution): FinishedRecord<HistoryEvent> {
-    return {
-      arn: e.arn,
-      machine: e.machine,
-      name: e.name,
-      input: e.input,
-      status: e.status as FinishedStatus,
-      startDate: e.startDate,
-      stopDate: e.stopDate ?? e.startDate,
-      output: e.output,
-      error: e.error,
-      cause: e.cause,
-      history: e.history,
-    };
   }
 
   /** A running execution (in memory) or a finished one (read from the archive). */
@@ -588,7 +491,8 @@ export class LocalStepFunctions {
     const counters = new Map<string, number>();
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const spec of m.compiled.tasks.values())
-      handlers[spec.stateName] = (input) => this.runTask(e, spec, input, counters, controller.signal);
+      handlers[spec.stateName] = (input) =>
+        runTask(this.taskHost, e, spec, input, counters, controller.signal);
     const input = JSON.parse(e.input);
     const run = m.sm.run(input, {
       overrides: { taskResourceLocalHandlers: handlers as never },
@@ -604,10 +508,11 @@ export class LocalStepFunctions {
         StateMachine: { Id: m.arn, Name: m.arn.split(':').pop() },
       } as never,
     });
-    const events = this.consumeEvents(
+    const events = historyFromEventLogs(
       e,
       m.compiled,
       run.eventLogs as AsyncGenerator<Record<string, unknown>>,
+      (ex, type, details) => this.pushEvent(ex, type, details),
     );
     const done = (async () => {
       let output: unknown;
@@ -632,270 +537,6 @@ export class LocalStepFunctions {
       .catch((err) => this.log.error({ execution: e.arn, err }, 'execution bookkeeping failed'))
       .finally(() => this.live.delete(e.arn));
     this.live.set(e.arn, { abort: run.abort, controller, counters, done });
-  }
-
-  private async consumeEvents(
-    e: Execution,
-    compiled: CompiledDefinition,
-    logs: AsyncGenerator<Record<string, unknown>>,
-  ): Promise<{ type: string; output?: unknown; error?: string; cause?: string }> {
-    let final: { type: string; output?: unknown; error?: string; cause?: string } = { type: 'none' };
-    for await (const ev of logs) {
-      const type = ev.type as string;
-      const state = ev.state as { name: string; type: string; input?: unknown; output?: unknown } | undefined;
-      const typeOf = (s: { name: string; type: string }) => compiled.stateTypes.get(s.name) ?? s.type;
-      if (type === 'ExecutionStarted') {
-        this.pushEvent(e, 'ExecutionStarted', {
-          executionStartedEventDetails: { input: e.input, roleArn: 'arn:aws:iam::000000000000:role/local' },
-        });
-      } else if (type === 'StateEntered' && state) {
-        this.pushEvent(e, `${typeOf(state)}StateEntered`, {
-          stateEnteredEventDetails: { name: state.name, input: JSON.stringify(state.input ?? null) },
-        });
-      } else if (type === 'StateExited' && state) {
-        this.pushEvent(e, `${typeOf(state)}StateExited`, {
-          stateExitedEventDetails: { name: state.name, output: JSON.stringify(state.output ?? null) },
-        });
-      } else if (
-        type === 'MapIterationStarted' ||
-        type === 'MapIterationSucceeded' ||
-        type === 'MapIterationFailed'
-      ) {
-        const key = `mapIteration${type.slice('MapIteration'.length)}EventDetails`;
-        this.pushEvent(e, type, {
-          [key]: { name: (ev.parentState as { name: string }).name, index: ev.index },
-        });
-      } else if (type === 'ExecutionSucceeded') {
-        final = { type, output: ev.output };
-        this.pushEvent(e, 'ExecutionSucceeded', {
-          executionSucceededEventDetails: { output: JSON.stringify(ev.output ?? null) },
-        });
-      } else if (type === 'ExecutionFailed') {
-        final = { type, error: String(ev.Error ?? ''), cause: String(ev.Cause ?? '') };
-        this.pushEvent(e, 'ExecutionFailed', {
-          executionFailedEventDetails: { error: final.error, cause: final.cause },
-        });
-      } else if (type === 'ExecutionTimeout') {
-        final = { type };
-        this.pushEvent(e, 'ExecutionTimedOut', {
-          executionTimedOutEventDetails: { error: 'States.Timeout' },
-        });
-      } else if (type === 'ExecutionAborted') {
-        final = { type };
-      }
-    }
-    return final;
-  }
-
-  private async runTask(
-    e: Execution,
-    spec: TaskSpec,
-    input: unknown,
-    counters: Map<string, number>,
-    signal: AbortSignal,
-  ): Promise<unknown> {
-    const base = `${spec.stateName}|${sha(JSON.stringify(input ?? null))}`;
-    const n = counters.get(base) ?? 0;
-    counters.set(base, n + 1);
-    const key = `${base}|${n}`;
-    // Let the interpreter's event log (consumed asynchronously) catch up, so the history reads
-    // StateEntered before the task's own events.
-    await new Promise((r) => setImmediate(r));
-
-    if (spec.originalType === 'Wait') return this.runWait(e, key, input as Record<string, unknown>, signal);
-
-    const isCallback = spec.resource.endsWith('.waitForTaskToken');
-    const resourceType = spec.resource.startsWith('arn:aws:states:::')
-      ? spec.resource.split(':')[5]
-      : 'lambda';
-    // Like AWS Standard workflows: no task timeout unless the definition sets one (a Lambda task is
-    // still bounded by the function's own timeout, enforced by the in-process invoker).
-    const timeoutSeconds = spec.timeoutSeconds;
-    this.pushEvent(e, 'TaskScheduled', {
-      taskScheduledEventDetails: {
-        resourceType,
-        resource: spec.resource.replace(/^arn:aws:states:::[^:]+:/, '') || spec.resource,
-        region: LOCAL_REGION,
-        parameters: JSON.stringify(input ?? null),
-        timeoutInSeconds: timeoutSeconds,
-        heartbeatInSeconds: spec.heartbeatSeconds,
-      },
-    });
-
-    const recorded = e.memo.get(key);
-    let outcome: Memo;
-    if (recorded && 'ok' in recorded) {
-      outcome = recorded;
-    } else {
-      this.pushEvent(e, 'TaskStarted', {
-        taskStartedEventDetails: { resourceType, resource: spec.resource },
-      });
-      outcome = await this.executeTask(e, spec, key, input, isCallback, timeoutSeconds, signal);
-      if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
-      this.record(e, key, outcome);
-    }
-    if ('ok' in outcome && outcome.ok) {
-      this.pushEvent(e, 'TaskSucceeded', {
-        taskSucceededEventDetails: {
-          resourceType,
-          resource: spec.resource,
-          output: JSON.stringify(outcome.result ?? null),
-        },
-      });
-      return outcome.result;
-    }
-    const f = outcome as { error: string; cause: string };
-    this.pushEvent(e, f.error === 'States.Timeout' ? 'TaskTimedOut' : 'TaskFailed', {
-      [f.error === 'States.Timeout' ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: {
-        resourceType,
-        resource: spec.resource,
-        error: f.error,
-        cause: f.cause,
-      },
-    });
-    throw new TaskError(f.error, f.cause);
-  }
-
-  private async executeTask(
-    e: Execution,
-    spec: TaskSpec,
-    key: string,
-    input: unknown,
-    isCallback: boolean,
-    timeoutSeconds: number | undefined,
-    signal: AbortSignal,
-  ): Promise<Memo> {
-    let timer: NodeJS.Timeout | undefined;
-    const work = (async (): Promise<unknown> => {
-      if (!isCallback) return this.dispatch(e.machine, spec.resource, input);
-      const token = Buffer.from(JSON.stringify({ a: e.arn, k: key })).toString('base64url');
-      const resumed = new Promise<unknown>((resolve, reject) => {
-        const p: PendingToken = { arn: e.arn, key, resolve, reject };
-        if (spec.heartbeatSeconds) {
-          const ms = (spec.heartbeatSeconds * 1000) / this.timeScale;
-          p.heartbeat = { ms, timer: this.heartbeatTimer(token, ms) };
-        }
-        this.tokens.set(token, p);
-        signal.addEventListener('abort', () => reject(new TaskError('States.Runtime', 'execution stopped')), {
-          once: true,
-        });
-      });
-      // Observed by the race below; never an unhandled rejection, even when the runtime stops
-      // (abort) while the task is still being dispatched.
-      resumed.catch(() => undefined);
-      if (!e.dispatched.has(key)) {
-        await this.dispatch(e.machine, spec.resource, replaceToken(input, token));
-        e.dispatched.add(key);
-        this.append({ t: 'disp', arn: e.arn, key });
-      }
-      // A completion may have arrived while the runtime was down, or during dispatch.
-      const early = e.memo.get(key);
-      if (early && 'ok' in early) {
-        this.tokens.delete(token);
-        if (early.ok) return early.result;
-        throw new TaskError(early.error, early.cause);
-      }
-      return resumed;
-    })();
-    const limits: Promise<never>[] = [];
-    if (timeoutSeconds !== undefined) {
-      limits.push(
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TaskError('States.Timeout', `task did not finish within ${timeoutSeconds} s`)),
-            (timeoutSeconds * 1000) / this.timeScale,
-          );
-        }),
-      );
-    }
-    try {
-      const result = await Promise.race([work, ...limits]);
-      return { ok: true, result };
-    } catch (err) {
-      const x = err as Error & { errorType?: string };
-      if (x instanceof TaskError) return { ok: false, error: x.name, cause: x.message };
-      // A Lambda function error: Error is the errorType, Cause the Lambda error payload.
-      const errorType = x.name && x.name !== 'Error' ? x.name : (x.constructor?.name ?? 'Error');
-      return {
-        ok: false,
-        error: errorType,
-        cause: JSON.stringify({ errorType, errorMessage: x.message ?? String(err) }),
-      };
-    } finally {
-      clearTimeout(timer);
-      for (const [t, p] of this.tokens) if (p.arn === e.arn && p.key === key) this.dropToken(t);
-    }
-  }
-
-  private async runWait(
-    e: Execution,
-    key: string,
-    params: Record<string, unknown>,
-    signal: AbortSignal,
-  ): Promise<unknown> {
-    let recorded = e.memo.get(key);
-    if (!recorded || !('deadline' in recorded)) {
-      const now = Date.now();
-      let realMs = 0;
-      if (typeof params.seconds === 'number') realMs = (params.seconds * 1000) / this.timeScale;
-      else if (typeof params.timestamp === 'string') {
-        const at = Date.parse(params.timestamp);
-        if (Number.isNaN(at))
-          throw new TaskError('States.Runtime', `Wait timestamp is not a timestamp: ${params.timestamp}`);
-        realMs = Math.max(0, at - now) / this.timeScale;
-      } else if ('seconds' in params || 'timestamp' in params) {
-        throw new TaskError(
-          'States.Runtime',
-          'Wait SecondsPath/TimestampPath did not resolve to a number/timestamp',
-        );
-      }
-      recorded = { deadline: now + realMs };
-      this.record(e, key, recorded);
-    }
-    await sleepUntil(recorded.deadline, signal);
-    if (signal.aborted) throw new TaskError('States.Runtime', 'execution stopped');
-    return params.input;
-  }
-
-  /** The state machine's role must allow what a task calls, as in AWS (lib/stack.ts grants it). */
-  private authorizeTask(machine: string, access: Access, error: string): void {
-    const denial = this.opts.permissions?.denied({ stateMachine: machine }, [access]);
-    if (denial) throw new TaskError(error, denial);
-  }
-
-  private async dispatch(machine: string, resource: string, input: unknown): Promise<unknown> {
-    const r = resource.replace(/\.waitForTaskToken$/, '').replace(/\.sync(:2)?$/, '');
-    const functionArn = (name: string) =>
-      name.startsWith('arn:') ? name : `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`;
-    if (r === 'arn:aws:states:::lambda:invoke') {
-      const p = input as { FunctionName: string; Payload?: unknown };
-      const access = { action: 'lambda:InvokeFunction', resource: functionArn(String(p.FunctionName)) };
-      this.authorizeTask(machine, access, 'Lambda.AWSLambdaException');
-      const payload = await this.opts.invokeFunction(p.FunctionName, p.Payload ?? {});
-      return { ExecutedVersion: '$LATEST', Payload: payload ?? null, StatusCode: 200 };
-    }
-    if (/^arn:aws:lambda:[^:]+:[^:]+:function:/.test(r)) {
-      this.authorizeTask(
-        machine,
-        { action: 'lambda:InvokeFunction', resource: r },
-        'Lambda.AWSLambdaException',
-      );
-      return this.opts.invokeFunction(r, input);
-    }
-    if (r === 'arn:aws:states:::sqs:sendMessage') {
-      if (!this.opts.sendMessage) throw new TaskError('States.Runtime', 'no queue service');
-      const p = input as { QueueUrl: string; MessageBody: unknown };
-      const queue = String(p.QueueUrl).split('/').pop() ?? '';
-      const access = {
-        action: 'sqs:SendMessage',
-        resource: `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${queue}`,
-      };
-      this.authorizeTask(machine, access, 'SQS.AmazonSQSException');
-      const body = typeof p.MessageBody === 'string' ? p.MessageBody : JSON.stringify(p.MessageBody);
-      return this.opts.sendMessage(p.QueueUrl, body);
-    }
-    if (r === WAIT_RESOURCE) return input;
-    throw new TaskError('States.Runtime', `resource ${resource} is not supported by the local runtime`);
   }
 
   private completeToken(token: string | undefined, outcome: Memo): void {
@@ -987,7 +628,7 @@ export class LocalStepFunctions {
     Object.assign(e, { status, output, error, cause, stopDate: Date.now() });
     this.flushHistory();
     // Archive first (crash safety: lib/local/execution-archive.ts), then the journal's end line.
-    this.archive.add(this.finishedRecord(e));
+    this.archive.add(finishedRecord(e));
     this.append({ t: 'end', arn: e.arn, status, stopDate: e.stopDate!, output, error, cause });
     this.executions.delete(e.arn);
     e.memo.clear();
@@ -1002,108 +643,4 @@ export class LocalStepFunctions {
     for (const w of this.waiters.get(e.arn) ?? []) w();
     this.waiters.delete(e.arn);
   }
-
-  // ---------------------------------------------------------------- HTTP (AWS JSON 1.0)
-
-  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const op = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
-    const send = (status: number, body: unknown, errorType?: string) => {
-      const headers: Record<string, string> = { 'content-type': 'application/x-amz-json-1.0' };
-      if (errorType) headers['x-amzn-errortype'] = errorType;
-      res.writeHead(status, headers).end(JSON.stringify(body));
-    };
-    try {
-      for await (const c of req) chunks.push(c as Buffer);
-      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
-      const ops: Record<string, (b: never) => unknown> = {
-        StartExecution: (b) => this.startExecution(b),
-        DescribeExecution: (b) => this.describeExecution(b),
-        ListExecutions: (b) => this.listExecutions(b),
-        GetExecutionHistory: (b) => this.getExecutionHistory(b),
-        StopExecution: (b) => this.stopExecution(b),
-        SendTaskSuccess: (b) => this.sendTaskSuccess(b),
-        SendTaskFailure: (b) => this.sendTaskFailure(b),
-        SendTaskHeartbeat: (b) => this.sendTaskHeartbeat(b),
-      };
-      const fn = ops[op];
-      const denial = this.opts.permissions?.check(req, () =>
-        sfnAccesses(
-          op,
-          (body && typeof body === 'object' ? body : {}) as Record<string, unknown>,
-          (token) => decodeToken(token)?.a,
-        ),
-      );
-      if (denial)
-        return send(400, { __type: 'AccessDeniedException', message: denial }, 'AccessDeniedException');
-      if (!fn)
-        return send(
-          400,
-          { __type: 'UnknownOperationException', message: `operation ${target} is not supported locally` },
-          'UnknownOperationException',
-        );
-      send(200, fn(body as never));
-    } catch (err) {
-      if (err instanceof SfnApiError)
-        return send(err.status, { __type: err.name, message: err.message }, err.name);
-      if (err instanceof SyntaxError)
-        return send(
-          400,
-          { __type: 'SerializationException', message: 'request body is not JSON' },
-          'SerializationException',
-        );
-      this.log.error({ err, op }, 'step functions endpoint failed');
-      send(500, { __type: 'InternalFailure', message: 'internal error' }, 'InternalFailure');
-    }
-  }
-}
-
-function machineArnOfExecution(arn: string): string {
-  return arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
-}
-
-function replaceToken(value: unknown, token: string): unknown {
-  if (value === TASK_TOKEN_PLACEHOLDER) return token;
-  if (Array.isArray(value)) return value.map((v) => replaceToken(v, token));
-  if (value && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceToken(v, token)]));
-  return value;
-}
-
-function decodeToken(token: string | undefined): { a: string; k: string } | undefined {
-  if (!token) return undefined;
-  try {
-    const d = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown; k?: unknown };
-    return typeof d.a === 'string' && typeof d.k === 'string' ? { a: d.a, k: d.k } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The longest delay `setTimeout` keeps (2^31 − 1 ms, 24.8 days): a longer one fires at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * Resolves at `deadline` (epoch ms) or when `signal` aborts. Waits longer than `setTimeout` can
- * hold (a monthly billing period: 30 days) are slept in steps of at most MAX_TIMER_MS; one
- * `setTimeout` of the whole wait would fire after 1 ms (Node's TimeoutOverflowWarning) and a
- * monthly subscription would renew, and be charged, every millisecond.
- */
-export function sleepUntil(deadline: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let t: NodeJS.Timeout | undefined;
-    const done = () => {
-      if (t) clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const step = () => {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal.aborted) return done();
-      t = setTimeout(step, Math.min(remaining, MAX_TIMER_MS));
-    };
-    signal.addEventListener('abort', done, { once: true });
-    step();
-  });
 }

@@ -113,7 +113,8 @@ export async function measureUnitCosts(rt: Runtime, iterations: number): Promise
   };
   ops.push([
     'stream-router invocation (1 record; every write makes one)',
-    () => rt.lambdas.invoke('stream-router', { Records: [record] }),
+    // A shard of its own (the router keeps its rollups exactly once per shard, by sequence number).
+    () => rt.lambdas.invoke('stream-router', { Records: [record], shardId: 'shardId-unit-costs' }),
   ]);
   const out: UnitCost[] = [];
   for (const [op, fn] of ops) {

@@ -37,6 +37,7 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
+import { applyLogLevel } from '../../lambdas/shared/logger.ts';
 import { resetProcessors } from '../../lambdas/connectors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
 import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
@@ -420,6 +421,7 @@ export class Runtime {
 
   private setEnvironment(): void {
     Object.assign(process.env, runtimeEnvironment(this.topology, this.endpoints, this.options.dataDir));
+    applyLogLevel(); // the handlers' logger was made before this environment (lambdas/shared/logger.ts)
   }
 
   /**

@@ -43,10 +43,15 @@
  * the data dir and the process's RSS grew with every query (about 0.5 MB a payment). The streams
  * here close their iterator when they end or are destroyed (`closeStreamIterators`).
  *
+ * `callDynalite` runs dynalite's own HTTP request handler on an in-memory request and response, in
+ * the thread dynalite runs in (lib/local/dynamodb-engine.ts): the local DynamoDB never listens on
+ * dynalite's port.
+ *
  * The patch depends on dynalite's internals, so it refuses any dynalite but 4.x: an upgrade must be
  * re-checked (test/unit/dynamodb-crash.test.ts kills writers at random points and checks indexes).
  */
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
@@ -436,4 +441,75 @@ export async function checkIndexes(store: DynaliteStore): Promise<IndexCheck> {
   }
   if (ops.length) await db.batch(ops);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dynalite's request handler without a socket
+
+export interface Reply {
+  status: number;
+  headers: http.OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** The request listener of dynalite's HTTP server (bound to its store). */
+export function requestListenerOf(server: http.Server): RequestListener {
+  const listener = server.listeners('request')[0] as RequestListener | undefined;
+  if (typeof listener !== 'function') throw new Error('dynalite server has no request listener');
+  return listener;
+}
+
+/**
+ * One request through dynalite's HTTP handler without a socket. dynalite reads `method`, `url`,
+ * `headers` and the body events of the request, and answers through `statusCode`, `setHeader` and
+ * `end` (index.js `httpHandler`, `sendData`).
+ */
+export function callDynalite(
+  listener: RequestListener,
+  method: string,
+  url: string,
+  headers: http.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = new EventEmitter() as EventEmitter & {
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+    };
+    req.method = method;
+    req.url = url;
+    req.headers = {};
+    for (const [k, v] of Object.entries(headers))
+      if (v !== undefined) req.headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+    const out: http.OutgoingHttpHeaders = {};
+    const res = {
+      statusCode: 200,
+      contentType: undefined as string | undefined,
+      headersSent: false,
+      setHeader(name: string, value: string | number) {
+        const key = name.toLowerCase();
+        if (key !== 'content-length' && key !== 'transfer-encoding') out[key] = String(value);
+        return res;
+      },
+      end(data?: string | Buffer) {
+        res.headersSent = true;
+        resolve({
+          status: res.statusCode,
+          headers: out,
+          body:
+            data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'),
+        });
+      },
+    };
+    try {
+      listener(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
+      if (body.length > 0) req.emit('data', body);
+      req.emit('end');
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
 }

@@ -12,88 +12,21 @@
  *   the batch split) and answers with the reply's status, headers and bytes. The SDK serializes,
  *   signs, retries and parses exactly as over HTTP; the calling function is the one whose invocation
  *   the call runs in (lib/local/permissions.ts `currentFunction`), as the socket told before.
- * - `callDynalite` runs dynalite's own HTTP request handler (its validation, expression parsing,
- *   condition checks and error bodies: the same answers as on its port) on an in-memory request and
- *   response instead of a socket.
+ * - `callDynalite` (lib/local/dynalite.ts) runs dynalite's own HTTP request handler (its validation,
+ *   expression parsing, condition checks and error bodies: the same answers as on its port) on an
+ *   in-memory request and response instead of a socket, in the thread dynalite runs in (a worker
+ *   thread by default: lib/local/dynamodb-worker.ts).
  *
  * The runtime registers its handler for its DynamoDB endpoint in a process-global table
  * (`registerInProcess`); `clients.ddb()` (lambdas/shared/aws.ts) uses the handler registered for
  * AWS_ENDPOINT_URL_DYNAMODB, if any, and HTTP otherwise: a process without a runtime in it (another
  * CLI process, a test's own client, AWS) never finds one.
  */
-import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { HttpHandlerOptions, HttpRequest, HttpResponse } from '@smithy/types';
+import type { Reply } from './dynalite.ts';
 import { currentFunction } from './permissions.ts';
-
-export interface Reply {
-  status: number;
-  headers: http.OutgoingHttpHeaders;
-  body: Buffer;
-}
-
-type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-/** The request listener of dynalite's HTTP server (bound to its store). */
-export function requestListenerOf(server: http.Server): RequestListener {
-  const listener = server.listeners('request')[0] as RequestListener | undefined;
-  if (typeof listener !== 'function') throw new Error('dynalite server has no request listener');
-  return listener;
-}
-
-/**
- * One request through dynalite's HTTP handler without a socket. dynalite reads `method`, `url`,
- * `headers` and the body events of the request, and answers through `statusCode`, `setHeader` and
- * `end` (index.js `httpHandler`, `sendData`).
- */
-export function callDynalite(
-  listener: RequestListener,
-  method: string,
-  url: string,
-  headers: http.OutgoingHttpHeaders,
-  body: Buffer,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = new EventEmitter() as EventEmitter & {
-      method: string;
-      url: string;
-      headers: Record<string, string>;
-    };
-    req.method = method;
-    req.url = url;
-    req.headers = {};
-    for (const [k, v] of Object.entries(headers))
-      if (v !== undefined) req.headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-    const out: http.OutgoingHttpHeaders = {};
-    const res = {
-      statusCode: 200,
-      contentType: undefined as string | undefined,
-      headersSent: false,
-      setHeader(name: string, value: string | number) {
-        const key = name.toLowerCase();
-        if (key !== 'content-length' && key !== 'transfer-encoding') out[key] = String(value);
-        return res;
-      },
-      end(data?: string | Buffer) {
-        res.headersSent = true;
-        resolve({
-          status: res.statusCode,
-          headers: out,
-          body:
-            data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'),
-        });
-      },
-    };
-    try {
-      listener(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
-      if (body.length > 0) req.emit('data', body);
-      req.emit('end');
-    } catch (err) {
-      reject(err instanceof Error ? err : new Error(String(err)));
-    }
-  });
-}
 
 /** What the SDK handler needs of the local DynamoDB (LocalDynamo). */
 export interface InProcessTarget {

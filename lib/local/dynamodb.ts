@@ -2,8 +2,10 @@
  * Local DynamoDB with streams.
  *
  * dynalite (DynamoDB on LevelDB, data in `<dataDir>/dynamodb`) answers the DynamoDB API through its
- * own request handler, called in this process (lib/local/dynamodb-inprocess.ts; its server never
- * listens). It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until deleted)
+ * own request handler, called in this process (lib/local/dynalite.ts `callDynalite`; its server
+ * never listens), in a worker thread of its own by default (lib/local/dynamodb-worker.ts: the
+ * storage engine, lib/local/dynamodb-engine.ts, with the stream capture, journal and delivery
+ * loops; PAYSTEP_DYNAMODB_WORKER=0 or the `worker: false` option keeps it on the main thread). It has no Streams, no TTL expiry (items past their `ttlAttribute` stay until deleted)
  * and no TransactWriteItems/TransactGetItems (it answers UnknownOperationException). Callers reach
  * it through a proxy — the endpoint handed to them as AWS_ENDPOINT_URL_DYNAMODB over HTTP, and
  * `handleRequest` without a socket for the SDK clients of the handlers in this process
@@ -29,38 +31,33 @@
  * - Streams (capture, crash safety, recovery): lib/local/dynamodb-streams.ts; their delivery:
  *   lib/local/dynamodb-delivery.ts; their checkpoints: lib/local/stream-checkpoints.ts; the path without sockets:
  *   lib/local/dynamodb-inprocess.ts.
+ *
+ * This file is the main thread's part: the proxy (HTTP endpoint and `handleRequest`), the caller's
+ * grants, the batch split; the storage engine answers its requests.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import type { TableDef } from '../topology.ts';
-import { checkIndexes, openDynalite, type DynaliteStore, type IndexCheck } from './dynalite.ts';
-import { writeFileAtomic } from './files.ts';
+import type { IndexCheck, Reply } from './dynalite.ts';
+import { DynamoEngine, TARGET_PREFIX, type Engine, type EngineOptions } from './dynamodb-engine.ts';
 import {
   errorMessage,
   keyOf,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
-  LocalStreams,
   type Image,
   type ShardStats,
   type StreamFailure,
   type StreamStats,
 } from './dynamodb-streams.ts';
+import { WorkerEngine } from './dynamodb-worker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { dynamodbAccesses, type LocalPermissions } from './permissions.ts';
 import { listenOn } from './ports.ts';
-import {
-  callDynalite,
-  registerInProcess,
-  requestListenerOf,
-  unregisterInProcess,
-  type Reply,
-} from './dynamodb-inprocess.ts';
+import { registerInProcess, unregisterInProcess } from './dynamodb-inprocess.ts';
 
 export { LOCAL_ACCOUNT, LOCAL_REGION, type ShardStats, type StreamFailure, type StreamStats };
 const TABLE_ARN_PREFIX = `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/`;
@@ -86,26 +83,13 @@ export interface LocalDynamoOptions {
   streamJournalCompactMinLines?: number;
   /** Records of a stream shard kept in memory; the rest wait in the journal (lib/local/dynamodb-streams.ts). */
   streamResidentRecords?: number;
+  /**
+   * Run the storage engine (dynalite, the streams) in a worker thread (lib/local/dynamodb-worker.ts).
+   * Default: on, unless PAYSTEP_DYNAMODB_WORKER=0.
+   */
+  worker?: boolean;
 }
 
-class DynamoCallError extends Error {
-  readonly status: number;
-  readonly type: string;
-  constructor(op: string, status: number, body: string) {
-    let type = 'Unknown';
-    try {
-      type = String((JSON.parse(body) as { __type?: string }).__type ?? type);
-    } catch {
-      // not JSON
-    }
-    super(`dynalite ${op} failed with ${status}: ${type}`);
-    this.name = 'DynamoCallError';
-    this.status = status;
-    this.type = type;
-  }
-}
-
-const TARGET_PREFIX = 'DynamoDB_20120810.';
 const HOP_BY_HOP = new Set([
   'host',
   'connection',
@@ -114,14 +98,6 @@ const HOP_BY_HOP = new Set([
   'content-length',
   'expect',
 ]);
-/** dynalite checks that a request looks signed, not the signature. */
-const INTERNAL_HEADERS = {
-  'content-type': 'application/x-amz-json-1.0',
-  authorization:
-    'AWS4-HMAC-SHA256 Credential=local/20240101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=local',
-  'x-amz-date': '20240101T000000Z',
-};
-
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -159,11 +135,10 @@ export class LocalDynamo {
   private readonly log: Logger;
   private readonly timeScale: number;
   private readonly shardCount: number;
-  /** The streams of the stream-enabled tables, while started. */
-  private streams: LocalStreams;
-  private db?: http.Server;
-  private store?: DynaliteStore;
-  private dynalite?: ReturnType<typeof requestListenerOf>;
+  /** The definitions of the stream-enabled tables, by physical name (for the batch split). */
+  private readonly streamDefs = new Map<string, TableDef>();
+  /** The storage engine (dynalite and the streams), while started. */
+  private engine?: Engine;
   /** The endpoint this store serves to SDK clients in this process without a socket. */
   private inProcessEndpoint?: string;
   private proxy?: http.Server;
@@ -184,59 +159,50 @@ export class LocalDynamo {
     this.shardCount = opts.shards ?? 4;
     if (!Number.isInteger(this.shardCount) || this.shardCount < 1)
       throw new Error(`shards must be a positive integer, got ${opts.shards}`);
-    this.streams = this.newStreams();
+    for (const [name, def] of Object.entries(opts.tables))
+      if (def.stream) this.streamDefs.set(opts.tableName(name), def);
   }
 
-  private newStreams(): LocalStreams {
-    return new LocalStreams({
+  /** Whether the storage engine runs in a worker thread (the default; PAYSTEP_DYNAMODB_WORKER=0: not). */
+  get inWorker(): boolean {
+    return this.opts.worker ?? process.env.PAYSTEP_DYNAMODB_WORKER !== '0';
+  }
+
+  /**
+   * Opens the storage engine (dynalite, missing tables, the index check, stream recovery), listens,
+   * then starts stream delivery; returns the endpoint.
+   */
+  async start(port = 0): Promise<string> {
+    if (this.engine) throw new Error('LocalDynamo already started');
+    this.stopping = false;
+    const options: EngineOptions = {
       dataDir: this.opts.dataDir,
+      tables: this.opts.tables,
       tableName: this.opts.tableName,
       deliver: this.opts.deliver,
       sendToFailureQueue: this.opts.sendToFailureQueue,
       timeScale: this.timeScale,
       shards: this.shardCount,
       logger: this.log,
-      getItem: (table, key) => this.getItem(table, key),
-      journalCompactMinLines: this.opts.streamJournalCompactMinLines,
-      residentRecords: this.opts.streamResidentRecords,
-    });
-  }
-
-  /** Starts dynalite, creates missing tables, recovers the streams and listens; returns the endpoint. */
-  async start(port = 0): Promise<string> {
-    if (this.db) throw new Error('LocalDynamo already started');
-    this.stopping = false;
-    const streams = this.newStreams();
-    this.streams = streams;
-    const dbDir = path.join(this.opts.dataDir, 'dynamodb');
-    mkdirSync(dbDir, { recursive: true });
-    const { server: db, store } = openDynalite({
-      path: dbDir,
-      createTableMs: 0,
-      deleteTableMs: 0,
-      updateTableMs: 0,
-      capture: (table, old, item) => streams.onWrite(table, old as Image | null, item as Image | null),
-    });
-    // dynalite's server never listens: its request handler is called in this process.
-    this.db = db;
-    this.store = store;
-    this.dynalite = requestListenerOf(db);
-
-    for (const [name, def] of Object.entries(this.opts.tables)) await this.ensureTable(name, def);
-    await this.checkIndexesAfterCrash(store);
-    for (const [name, def] of Object.entries(this.opts.tables)) if (def.stream) await streams.open(name, def);
+      streamJournalCompactMinLines: this.opts.streamJournalCompactMinLines,
+      streamResidentRecords: this.opts.streamResidentRecords,
+    };
+    const engine = this.inWorker ? new WorkerEngine(options) : new DynamoEngine(options);
+    await engine.open();
+    this.engine = engine;
+    this.indexCheck = engine.indexCheck;
 
     const proxy = http.createServer((req, res) => void this.handle(req, res));
     proxy.keepAliveTimeout = 5000;
     this.proxy = proxy;
     await listenOn(proxy, port);
-    streams.startDelivery();
+    engine.startDelivery();
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     this.opts.permissions?.serve(endpoint);
     this.inProcessEndpoint = endpoint;
     registerInProcess(endpoint, this);
     this.log.info(
-      { endpoint, streams: streams.streamStats().map((s) => s.physicalName) },
+      { endpoint, streams: [...this.streamDefs.keys()], worker: this.inWorker },
       'local dynamodb listening',
     );
     return endpoint;
@@ -248,7 +214,8 @@ export class LocalDynamo {
    * are delivered again after a restart.
    */
   async stop(): Promise<void> {
-    if (!this.db) return;
+    const engine = this.engine;
+    if (!engine) return;
     this.stopping = true;
     if (this.inProcessEndpoint) unregisterInProcess(this.inProcessEndpoint, this);
     this.inProcessEndpoint = undefined;
@@ -260,147 +227,36 @@ export class LocalDynamo {
       proxy.closeAllConnections();
       await closed;
     }
-    await this.streams.stop();
-    // What dynalite's server.close does once its server stopped: close LevelDB after the
-    // operations in progress.
-    const level = this.store?.db as unknown as { close(cb: (err?: Error | null) => void): void };
-    await new Promise<void>((resolve, reject) => level.close((err) => (err ? reject(err) : resolve())));
-    // Every write is in and LevelDB is closed: the next start need not check the indexes.
-    writeFileAtomic(this.cleanMarker(), `${new Date().toISOString()}\n`);
-    this.db = undefined;
-    this.store = undefined;
-    this.dynalite = undefined;
+    // Stops delivery, writes the checkpoints, closes LevelDB after the operations in progress and
+    // marks the stop clean (the next start need not check the indexes).
+    await engine.close();
+    this.engine = undefined;
     this.proxy = undefined;
   }
 
   /** Resolves when every captured record has been delivered or sent to the failure queue. */
   drain(): Promise<void> {
-    return this.streams.drain();
+    return this.engine?.drain() ?? Promise.resolve();
   }
 
   streamStats(): StreamStats[] {
-    return this.streams.streamStats();
+    return this.engine?.streamStats() ?? [];
   }
 
   /** False once stopping: in-process SDK clients then fail as on a closed port. */
   accepting(): boolean {
-    return this.db !== undefined && !this.stopping;
+    return this.engine !== undefined && !this.stopping;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // dynalite
-
-  /** One request to dynalite, through its request handler in this process (no socket). */
+  /** One request to dynalite, through the storage engine (no socket). */
   private request(
     method: string,
     url: string,
     headers: http.OutgoingHttpHeaders,
     body: Buffer,
   ): Promise<Reply> {
-    if (!this.dynalite) return Promise.reject(new Error('local dynamodb is stopped'));
-    return callDynalite(this.dynalite, method, url, headers, body);
-  }
-
-  /** A call of our own to dynalite; throws on an error answer. */
-  private async call<T>(op: string, input: unknown): Promise<T> {
-    const reply = await this.request(
-      'POST',
-      '/',
-      { ...INTERNAL_HEADERS, 'x-amz-target': TARGET_PREFIX + op },
-      Buffer.from(JSON.stringify(input)),
-    );
-    const text = reply.body.toString('utf8');
-    if (reply.status !== 200) throw new DynamoCallError(op, reply.status, text);
-    return JSON.parse(text) as T;
-  }
-
-  private async getItem(table: string, key: Image): Promise<Image | null> {
-    const out = await this.call<{ Item?: Image }>('GetItem', {
-      TableName: table,
-      Key: key,
-      ConsistentRead: true,
-    });
-    return out.Item ?? null;
-  }
-
-  private async ensureTable(name: string, def: TableDef): Promise<void> {
-    const physical = this.opts.tableName(name);
-    type Desc = { Table: { TableStatus: string; GlobalSecondaryIndexes?: { IndexName: string }[] } };
-    let desc: Desc | undefined;
-    try {
-      desc = await this.call<Desc>('DescribeTable', { TableName: physical });
-    } catch (err) {
-      if (!(err instanceof DynamoCallError && err.type.endsWith('ResourceNotFoundException'))) throw err;
-    }
-    if (!desc) {
-      const attrs = new Map<string, string>();
-      const keySchema = (pk: { name: string; type: string }, sk?: { name: string; type: string }) => {
-        attrs.set(pk.name, pk.type);
-        if (sk) attrs.set(sk.name, sk.type);
-        return [
-          { AttributeName: pk.name, KeyType: 'HASH' },
-          ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' }] : []),
-        ];
-      };
-      const input: Record<string, unknown> = {
-        TableName: physical,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: keySchema(def.partitionKey, def.sortKey),
-      };
-      if (def.globalIndexes?.length)
-        input.GlobalSecondaryIndexes = def.globalIndexes.map((g) => ({
-          IndexName: g.name,
-          KeySchema: keySchema(g.partitionKey, g.sortKey),
-          Projection: { ProjectionType: 'ALL' },
-        }));
-      input.AttributeDefinitions = [...attrs].map(([AttributeName, AttributeType]) => ({
-        AttributeName,
-        AttributeType,
-      }));
-      await this.call('CreateTable', input);
-      this.log.info({ table: physical }, 'created table');
-    } else {
-      const have = new Set((desc.Table.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
-      const missing = (def.globalIndexes ?? []).filter((g) => !have.has(g.name)).map((g) => g.name);
-      if (missing.length)
-        this.log.warn({ table: physical, missing }, 'existing table lacks indexes of the topology');
-    }
-    for (let i = 0; desc?.Table.TableStatus !== 'ACTIVE'; i++) {
-      if (i > 200) throw new Error(`table ${physical} did not become ACTIVE`);
-      if (i > 0) await new Promise((r) => setTimeout(r, 10));
-      desc = await this.call<Desc>('DescribeTable', { TableName: physical });
-    }
-  }
-
-  /** Present only from a clean stop to the next start. */
-  private cleanMarker(): string {
-    return path.join(this.opts.dataDir, 'dynamodb.clean');
-  }
-
-  /**
-   * Unless the last stop was clean, makes the indexes agree with the items before anything reads
-   * them. Item and index writes are atomic (lib/local/dynalite.ts), so this repairs only data
-   * written before they were; it is the check that they were.
-   */
-  private async checkIndexesAfterCrash(store: DynaliteStore): Promise<void> {
-    const marker = this.cleanMarker();
-    this.indexCheck = null;
-    if (existsSync(marker)) {
-      rmSync(marker);
-      return;
-    }
-    const check = await checkIndexes(store);
-    this.indexCheck = check;
-    if (check.repaired > 0)
-      this.log.warn(
-        { repaired: check.repaired, examples: check.examples },
-        'index entries disagreed with their items (a write interrupted before writes were atomic); repaired from the items',
-      );
-    else
-      this.log.info(
-        { tables: check.tables, items: check.items, indexEntries: check.indexEntries },
-        'indexes checked after an unclean stop: consistent',
-      );
+    if (!this.engine) return Promise.reject(new Error('local dynamodb is stopped'));
+    return this.engine.request(method, url, headers, body);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -483,7 +339,7 @@ export class LocalDynamo {
           __type: 'com.amazon.coral.service#AccessDeniedException',
           Message: denial,
         });
-      } else if (r.method === 'POST' && op === 'BatchWriteItem' && this.streams.size > 0) {
+      } else if (r.method === 'POST' && op === 'BatchWriteItem' && this.streamDefs.size > 0) {
         const captured = input();
         if (captured) reply = await this.captured(op, captured, headers);
       }
@@ -530,13 +386,13 @@ export class LocalDynamo {
     const items = input.RequestItems;
     if (!items || typeof items !== 'object') return undefined;
     const entries = Object.entries(items as Record<string, unknown>);
-    if (!entries.some(([table]) => this.streams.has(table))) return undefined;
+    if (!entries.some(([table]) => this.streamDefs.has(table))) return undefined;
     type Op = { table: string; op: 'PutItem' | 'DeleteItem'; payload: Record<string, unknown>; keys?: Image };
     const ops: Op[] = [];
     const seen = new Set<string>();
     for (const [table, requests] of entries) {
       if (!Array.isArray(requests)) return undefined;
-      const def = this.streams.def(table);
+      const def = this.streamDefs.get(table);
       for (const r of requests as Record<string, { Item?: unknown; Key?: unknown } | undefined>[]) {
         if (!r || typeof r !== 'object') return undefined;
         const put = r.PutRequest;

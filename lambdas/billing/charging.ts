@@ -398,29 +398,50 @@ export async function afterPaid(inv: Invoice): Promise<void> {
 }
 
 /**
- * Charges the invoice now (a retry by hand, or a new payment method) unless it is paid, void, or
- * its latest payment is still being decided (that one is waited for, never doubled); returns the
- * invoice afterwards. A workflow waiting on the invoice finds the attempt made when it looks again.
+ * Attempt `n` of the invoice, made by a request retried after a crash (or its latest attempt when
+ * `n` is not given): made if the crash came before it was claimed, resumed if it was cut short,
+ * never repeated, and never a new attempt beside it; its outcome is awaited (up to `waitMs`) and
+ * recorded, as `retryNow` would have.
  */
-/**
- * The invoice's latest attempt, already made with the payment method now in force (a request
- * retried after a crash that had made it): no new attempt; its outcome is awaited (up to
- * `waitMs`) and recorded.
- */
-export async function settleLatestAttempt(invoiceId: string, waitMs: number): Promise<Invoice | undefined> {
+export async function settleAttempt(
+  invoiceId: string,
+  waitMs: number,
+  n?: number,
+): Promise<Invoice | undefined> {
   const inv = await getInvoice(invoiceId);
-  const last = inv?.attempts.find((a) => a.attempt === inv.attempt_count);
-  // A crash may have cut the attempt short: resumed (not repeated) before its outcome is awaited.
-  if (inv && last) await chargeAttempt(inv.id, inv.attempt_count, waitMs);
-  if (last && (await getPayment(last.payment)))
-    await waitForPayment(last.payment, (p) => p.status !== 'processing', waitMs);
+  if (!inv) return undefined;
+  const attempt = n ?? inv.attempt_count;
+  if (n !== undefined || inv.attempts.some((a) => a.attempt === attempt))
+    await chargeAttempt(inv.id, attempt, waitMs);
+  const made = (await getInvoice(invoiceId))?.attempts.find((a) => a.attempt === attempt);
+  if (made && (await getPayment(made.payment)))
+    await waitForPayment(made.payment, (p) => p.status !== 'processing', waitMs);
   await assess(invoiceId);
+  return afterAttempt(invoiceId);
+}
+
+/** The invoice after an attempt by hand: the next period once paid, dunning if still failed. */
+async function afterAttempt(invoiceId: string): Promise<Invoice | undefined> {
   const after = await getInvoice(invoiceId);
   if (after?.status === 'paid') await afterPaid(after);
+  // A proration invoice still open after a declined charge is dunned like a renewal.
+  else if (after?.status === 'open' && after.failed_attempts > 0) await startInvoiceDunning(after);
   return after;
 }
 
-export async function retryNow(invoiceId: string, why: string, waitMs: number): Promise<Invoice | undefined> {
+/**
+ * Charges the invoice now (a retry by hand, or a new payment method) unless it is paid, void, or
+ * its latest payment is still being decided (that one is waited for, never doubled); returns the
+ * invoice afterwards. A workflow waiting on the invoice finds the attempt made when it looks again.
+ * `beforeCharge(n)` runs before attempt `n` is made or resumed (a request records it as its
+ * recovery point, so that its retry after a crash settles that attempt: `settleAttempt`).
+ */
+export async function retryNow(
+  invoiceId: string,
+  why: string,
+  waitMs: number,
+  beforeCharge?: (n: number) => Promise<void>,
+): Promise<Invoice | undefined> {
   const state = await assess(invoiceId);
   const inv = await getInvoice(invoiceId);
   if (!inv) return undefined;
@@ -430,18 +451,17 @@ export async function retryNow(invoiceId: string, why: string, waitMs: number): 
     inv.status !== 'void' &&
     inv.status !== 'paid'
   ) {
+    const n = state.next === 'charge' ? state.attempt : inv.attempt_count + 1;
+    await beforeCharge?.(n);
     await addInvoiceEvent(inv.id, { type: 'retry_requested', reason: why });
-    await chargeAttempt(inv.id, state.next === 'charge' ? state.attempt : inv.attempt_count + 1, waitMs);
+    await chargeAttempt(inv.id, n, waitMs);
     await assess(inv.id);
   } else if (state.next === 'wait_payment') {
     // The latest attempt is still processing: resumed if a crash cut it short (a retried request
     // after a crash), never doubled; its outcome recorded if it came within `waitMs`.
+    await beforeCharge?.(inv.attempt_count);
     await chargeAttempt(inv.id, inv.attempt_count, waitMs);
     await assess(inv.id);
   }
-  const after = await getInvoice(inv.id);
-  if (after?.status === 'paid') await afterPaid(after);
-  // A proration invoice still open after a declined charge is dunned like a renewal.
-  else if (after?.status === 'open' && after.failed_attempts > 0) await startInvoiceDunning(after);
-  return after;
+  return afterAttempt(inv.id);
 }

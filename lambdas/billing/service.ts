@@ -39,7 +39,7 @@ import {
   nowSeconds,
   recurrence,
   retryNow,
-  settleLatestAttempt,
+  settleAttempt,
   startPeriod,
   subscriptionPeriod,
 } from './charging.ts';
@@ -113,7 +113,7 @@ export async function updateCustomerFor(
       const lastMethod = last ? (await getPayment(last.payment))?.payment_method : undefined;
       if (lastMethod !== body.payment_method)
         await retryNow(inv.id, `the customer's payment method was updated`, waitMs);
-      else await settleLatestAttempt(inv.id, waitMs);
+      else await settleAttempt(inv.id, waitMs);
     }
   }
   return after;
@@ -492,11 +492,29 @@ export async function getInvoiceOf(merchantId: string, id: string): Promise<Invo
 }
 
 /** Retries the invoice now with the customer's current payment method. */
-export async function payInvoice(merchantId: string, id: string, waitMs: number): Promise<Invoice> {
+/**
+ * POST /v1/invoices/{id}/pay: one attempt now. The attempt's number is the request's recovery
+ * point, so a retry after a crash settles that attempt (made, resumed or finished by then) and
+ * answers with the invoice as it is, paid included, instead of refusing a paid invoice or making
+ * a second attempt.
+ */
+export async function payInvoice(
+  merchantId: string,
+  id: string,
+  waitMs: number,
+  progress: RequestProgress,
+): Promise<Invoice> {
   const inv = await getInvoiceOf(merchantId, id);
+  const started = progress.recoveryData.attempt;
+  if (progress.recoveryPoint === 'charging' && typeof started === 'number')
+    return (await settleAttempt(inv.id, waitMs, started)) ?? inv;
   if (inv.status !== 'open' && inv.status !== 'uncollectible')
     throw unexpected('invoice', inv.status, 'paid');
-  return (await retryNow(inv.id, 'paid by hand (POST /v1/invoices/{id}/pay)', waitMs)) ?? inv;
+  return (
+    (await retryNow(inv.id, 'paid by hand (POST /v1/invoices/{id}/pay)', waitMs, (n) =>
+      progress.checkpoint('charging', { attempt: n }),
+    )) ?? inv
+  );
 }
 
 export async function voidInvoice(merchantId: string, id: string): Promise<Invoice> {

@@ -33,9 +33,10 @@ export const handler = httpHandler(async (req) => {
   }
   const action = req.path.split('/').pop();
   if (action === 'pay')
-    return idempotentPost(req, 'invoice.pay', true, async () => {
+    return idempotentPost(req, 'invoice.pay', true, async (_, progress) => {
       parseEmpty(req.body);
-      return { status: 200, body: presentInvoice(await payInvoice(req.merchantId, id, config.syncWaitMs())) };
+      const inv = await payInvoice(req.merchantId, id, config.syncWaitMs(), progress);
+      return { status: 200, body: presentInvoice(inv) };
     });
   return idempotentPost(req, 'invoice.void', false, async () => {
     parseEmpty(req.body);

@@ -55,7 +55,7 @@ describe('home screen', () => {
   it('lists what needs a person, with links and capped counts', () => {
     const body = homeBody(data()).value;
     expect(body).toMatch(
-      /1000\+<\/div>\s*<div class="label"><a href="\/console\/payments\?status=processing">Stuck/,
+      /1,000\+<\/div>\s*<div class="label"><a href="\/console\/payments\?status=processing">Stuck/,
     );
     expect(body).toContain('href="/console/reviews"');
     expect(body).toContain('href="/console/executions?status=FAILED"');

@@ -93,28 +93,40 @@ export async function createCustomerFor(
 
 /**
  * Updates a customer; a new payment method retries the customer's open invoices that failed
- * (past due, or waiting for a payment method) at once.
+ * (past due, or waiting for a payment method) at once. Each invoice retried is recorded, with its
+ * attempt, as the request's recovery point before the attempt is made: a retry of the request
+ * after a crash settles those attempts (an invoice paid meanwhile still activates its subscription:
+ * it is no longer among the failed open invoices) and then goes on with the others.
  */
 export async function updateCustomerFor(
   merchantId: string,
   id: string,
   body: ReturnType<typeof parseUpdateCustomer>,
   waitMs: number,
+  progress: RequestProgress,
 ): Promise<Customer> {
   const before = await getMerchantCustomer(merchantId, id);
   if (!before) throw notFound('customer', id);
   const after = (await storeUpdateCustomer(id, body)) ?? before;
+  if (body.payment_method === undefined) return after;
+  const retried: { invoice: string; attempt: number }[] =
+    progress.recoveryPoint === 'retrying' && Array.isArray(progress.recoveryData.invoices)
+      ? (progress.recoveryData.invoices as { invoice: string; attempt: number }[])
+      : [];
+  for (const r of retried) await settleAttempt(r.invoice, waitMs, r.attempt);
   // Each failed invoice is retried unless its latest attempt already used this payment method.
   // (Not "unless the method changed": a retry of this request after a crash finds the customer
   // already updated, and the invoice must still be retried.)
-  if (body.payment_method !== undefined) {
-    for (const inv of await failedOpenInvoices(merchantId, id)) {
-      const last = inv.attempts.find((a) => a.attempt === inv.attempt_count);
-      const lastMethod = last ? (await getPayment(last.payment))?.payment_method : undefined;
-      if (lastMethod !== body.payment_method)
-        await retryNow(inv.id, `the customer's payment method was updated`, waitMs);
-      else await settleAttempt(inv.id, waitMs);
-    }
+  for (const inv of await failedOpenInvoices(merchantId, id)) {
+    if (retried.some((r) => r.invoice === inv.id)) continue;
+    const last = inv.attempts.find((a) => a.attempt === inv.attempt_count);
+    const lastMethod = last ? (await getPayment(last.payment))?.payment_method : undefined;
+    if (lastMethod !== body.payment_method)
+      await retryNow(inv.id, `the customer's payment method was updated`, waitMs, async (attempt) => {
+        retried.push({ invoice: inv.id, attempt });
+        await progress.checkpoint('retrying', { invoices: retried });
+      });
+    else await settleAttempt(inv.id, waitMs);
   }
   return after;
 }

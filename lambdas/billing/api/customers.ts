@@ -36,11 +36,9 @@ export const handler = httpHandler(async (req) => {
     if (!c) throw notFound('customer', id);
     return { status: 200, body: presentCustomer(c) };
   }
-  return idempotentPost(req, 'customer.update', false, async () => {
+  return idempotentPost(req, 'customer.update', false, async (_, progress) => {
     const body = parseUpdateCustomer(req.body);
-    return {
-      status: 200,
-      body: presentCustomer(await updateCustomerFor(req.merchantId, id, body, config.syncWaitMs())),
-    };
+    const customer = await updateCustomerFor(req.merchantId, id, body, config.syncWaitMs(), progress);
+    return { status: 200, body: presentCustomer(customer) };
   });
 });

@@ -214,10 +214,12 @@ export async function backfillOpenIndex(): Promise<number | undefined> {
 
 /**
  * How many open items of a kind (of one merchant, if given) have been in their status since before
- * `beforeMs` (the oldest of
- * each shard first in the index, so this reads only them), counting at most `cap` (then `capped`).
- * Each shard reads at most `cap + 1` entries: one merchant's, filtered among every merchant's, past
- * that are `capped` too (there may be more), so a page view reads a bounded number of entries.
+ * `beforeMs` (the oldest of each shard first in the index, so this reads only them), counting at
+ * most `cap` (then `capped`: "at least `count`"). The shards are filled evenly (by a hash), so each
+ * counts at most its share of the cap (`cap / OPEN_SHARDS`, rounded up) and reads at most one more
+ * entry than that, or ten times that for one merchant's items filtered among every merchant's;
+ * past that the count is `capped` too (there may be more). A page view reads a bounded number of
+ * entries (the home page's cap of 100: at most 112 entries, where a cap per shard read 808).
  * For the console's home page; a table without the index counts nothing (the sweeper's scan
  * fallback is not worth a page view).
  */
@@ -228,7 +230,10 @@ export async function countOpenSince(
   merchantId?: string,
 ): Promise<{ count: number; capped: boolean }> {
   const before = String(Math.max(0, beforeMs)).padStart(13, '0');
+  const share = Math.ceil(cap / OPEN_SHARDS);
+  const maxRead = (merchantId ? 10 : 1) * (share + 1);
   let unread = false;
+  let over = false;
   const counts = await Promise.all(
     Array.from({ length: OPEN_SHARDS }, async (_, shard) => {
       let n = 0;
@@ -245,12 +250,15 @@ export async function countOpenSince(
           },
           ...(merchantId ? { FilterExpression: 'merchant_id = :m' } : {}),
           Select: 'COUNT',
-          Limit: cap + 1,
+          Limit: maxRead,
         })) {
           n += page.Count ?? 0;
           read += page.ScannedCount ?? 0;
-          if (n > cap) break;
-          if (read > cap && page.LastEvaluatedKey) {
+          if (n > share) {
+            over = true;
+            break;
+          }
+          if (read >= maxRead && page.LastEvaluatedKey) {
             unread = true;
             break;
           }
@@ -262,5 +270,5 @@ export async function countOpenSince(
     }),
   );
   const count = counts.reduce((a, b) => a + b, 0);
-  return { count: Math.min(count, cap), capped: count > cap || unread };
+  return { count: Math.min(count, cap), capped: count > cap || over || unread };
 }

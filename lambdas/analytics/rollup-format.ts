@@ -10,8 +10,9 @@
  *   `k|id` the combination (JSON array of values, ANALYTICS_DIMENSIONS order), set once;
  *   `c|id|p` payments, `|t` attempts, `|a` approved, `|d` declined, `|o` other, `|c` cascades
  *   recovered, `c|id|v|<currency>` approved volume, `c|id|r|<code>` declines by reason.
- *   `m|MMMM|p`, `m|MMMM|a`, `m|MMMM|d`: payments, approved, declined created in minute MMMM of the
- *   day (0000-1439);
+ *   `m|MMMM|p`, `m|MMMM|a`, `m|MMMM|d`: payments, approved, declined created in the 5 minutes
+ *   (`BUCKET_MINUTES`) from minute MMMM of the day (0000, 0005, … 1435): at most 864 attributes a
+ *   day (one a minute made a busy day's item 4,320 attributes, which every read of it carries);
  *   `s|<shard>` the highest stream sequence number applied from that shard (SEQ_WIDTH digits).
  */
 import { createHash } from 'node:crypto';
@@ -142,13 +143,17 @@ export class ComboSums {
 
 const nonZero = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, n]) => n));
 
-/** The minute of the day (0-1439) of an epoch-ms time, as the counters' names write it. */
+/** The per-time counters' granularity: 5 minutes (the home page shows the last hour in 12). */
+export const BUCKET_MINUTES = 5;
+
+/** The first minute of the day (0-1435) of an epoch-ms time's bucket, as the counters' names write it. */
 const minuteName = (ms: number) => {
   const d = new Date(ms);
-  return String(d.getUTCHours() * 60 + d.getUTCMinutes()).padStart(4, '0');
+  const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
+  return String(minute - (minute % BUCKET_MINUTES)).padStart(4, '0');
 };
 
-/** Per-minute counters of a day rollup: `m|MMMM|p` payments, `m|MMMM|a` approved, `m|MMMM|d` declined. */
+/** Per-bucket counters of a day rollup: `m|MMMM|p` payments, `m|MMMM|a` approved, `m|MMMM|d` declined. */
 export function minuteAttributes(c: Contribution, createdMs: number, sign: 1 | -1): [string, number][] {
   const m = minuteName(createdMs);
   const out: [string, number][] = [[`m|${m}|p`, sign * c.counts.payments]];
@@ -157,10 +162,10 @@ export function minuteAttributes(c: Contribution, createdMs: number, sign: 1 | -
   return out;
 }
 
-/** The counter names of the minute starting at `ms` (epoch ms). */
+/** The counter names of the bucket that holds `ms` (epoch ms). */
 export const minuteAttributeNames = (ms: number) => ['p', 'a', 'd'].map((x) => `m|${minuteName(ms)}|${x}`);
 
-/** The minute starting at `ms` (epoch ms) of its day item: payments, approved, declined. */
+/** The bucket that holds `ms` (epoch ms), of its day item: payments, approved, declined. */
 export function minuteCounts(item: Record<string, unknown> | undefined, ms: number) {
   const [p, a, d] = minuteAttributeNames(ms).map((name) => {
     const v = item?.[name];

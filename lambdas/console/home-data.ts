@@ -6,7 +6,7 @@
  */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { topology } from '../../lib/topology.ts';
-import { minuteAttributeNames, minuteCounts } from '../analytics/rollup-format.ts';
+import { BUCKET_MINUTES, minuteAttributeNames, minuteCounts } from '../analytics/rollup-format.ts';
 import { processorStatuses, type ProcessorStatus } from '../processors/health.ts';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
@@ -47,7 +47,7 @@ export interface Count {
 }
 
 export interface HomeData {
-  /** Minute starts (epoch s) of the last hour, oldest first, and payments created in each. */
+  /** The last hour's 5-minute buckets (start, epoch s), oldest first, and payments created in each. */
   perMinute: { minute: number; payments: number }[];
   lastHour: {
     payments: number;
@@ -86,16 +86,19 @@ async function mapLimited<T, R>(items: readonly T[], n: number, fn: (x: T) => Pr
 }
 
 /**
- * Payments per minute and the approval rate of the current minute and the 59 before, from the
- * day rollups the stream keeps (docs/routing.md "Approval rollups"): per merchant, those minutes'
- * counters of at most two day items, exact whatever the number of payments.
+ * Payments per 5 minutes and the approval rate of the last hour (the current 5 minutes and the 11
+ * before), from the day rollups the stream keeps (docs/routing.md "Approval rollups"): per
+ * merchant, those buckets' counters of at most two day items, exact whatever the number of
+ * payments.
  */
 async function lastHour(
   merchants: string[],
   nowMs: number,
 ): Promise<Pick<HomeData, 'perMinute' | 'lastHour'>> {
-  const start = Math.floor(nowMs / 60_000) * 60 - 59 * 60; // the current minute and the 59 before
-  const minutes = Array.from({ length: 60 }, (_, i) => (start + i * 60) * 1000);
+  const bucket = BUCKET_MINUTES * 60;
+  const buckets = 60 / BUCKET_MINUTES;
+  const start = Math.floor(nowMs / 1000 / bucket) * bucket - (buckets - 1) * bucket;
+  const minutes = Array.from({ length: buckets }, (_, i) => (start + i * bucket) * 1000);
   const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
   const days = [...new Set(minutes.map(dayOf))];
   const names = minutes.flatMap(minuteAttributeNames);

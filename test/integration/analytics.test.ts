@@ -15,7 +15,7 @@ import { buildProgram } from '../../lib/cli/main.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { ANALYTICS_DIMENSIONS, ApprovalAnalytics } from '../../lambdas/domain/analytics.ts';
 import { listPayments } from '../../lambdas/store/payments.ts';
@@ -220,7 +220,7 @@ describe('approval rollups', () => {
     expect(total.other).toBe(2);
   });
 
-  test("the console home's last hour is the rollups' minutes: every payment, approvals and declines", async () => {
+  test("the console home's last hour is the rollups' 5-minute buckets: every payment, approvals and declines", async () => {
     const now = Date.now();
     const raw = await rawAnalytics(other);
     const all = raw.groups[0]!;
@@ -228,7 +228,7 @@ describe('approval rollups', () => {
       { id: 'op_test', name: 'test', role: 'support', merchant_id: other, created: 0 } satisfies Operator,
       now,
     );
-    expect(perMinute).toHaveLength(60);
+    expect(perMinute).toHaveLength(12);
     expect(perMinute.reduce((n, m) => n + m.payments, 0)).toBe(7);
     expect(lastHour).toEqual({
       payments: 7,
@@ -266,7 +266,7 @@ describe('approval rollups', () => {
       return JSON.parse(stdout) as Json;
     };
     expect(await rebuild()).toEqual({
-      merchants: [{ merchant_id: other, unmarked: 7, marked: 7 }],
+      merchants: [{ merchant_id: other, folded_days: 0, unmarked: 7, marked: 7 }],
       marked: 7,
     });
     await rt.dynamo.drain(); // the stream applied every change
@@ -276,6 +276,54 @@ describe('approval rollups', () => {
     expect(await rebuild()).toMatchObject({ marked: 0 });
     await rt.dynamo.drain(); // the stream applied every change
     expect(await paymentAnalytics(other, q)).toMatchObject(raw);
+  });
+
+  test('paystep analytics rebuild folds per-minute counters of older day items into 5-minute buckets', async () => {
+    const merchant = (await createMerchant('Minutes')).merchant.id;
+    const key = { pk: `ROLLUP#${merchant}`, sk: 'DAY#2026-01-05' };
+    // An item as the router wrote them when the counters were per minute of the day (09:30 to
+    // 09:36 are minutes 570 to 576).
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName('main'),
+        Key: key,
+        UpdateExpression: 'SET #k = :k ADD #a :two, #b :one, #c :three, #d :one, #e :one',
+        ExpressionAttributeNames: {
+          '#k': 'kind',
+          '#a': 'm|0570|p',
+          '#b': 'm|0571|p',
+          '#c': 'm|0574|p',
+          '#d': 'm|0574|a',
+          '#e': 'm|0576|d',
+        },
+        ExpressionAttributeValues: { ':k': 'approval_rollup', ':one': 1, ':two': 2, ':three': 3 },
+      }),
+    );
+    const run = async () => {
+      let stdout = '';
+      await buildProgram((s) => (stdout += s)).parseAsync(
+        ['--data-dir', dir, 'analytics', 'rebuild', '--merchant', merchant],
+        { from: 'user' },
+      );
+      return (JSON.parse(stdout) as Json).merchants[0];
+    };
+    expect(await run()).toMatchObject({ folded_days: 1 });
+    const ms = (hh: number, mm: number) =>
+      Date.parse(`2026-01-05T${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}:00Z`);
+    const read = async (t: number) =>
+      minuteCounts(
+        (await dayRollupAttributes(merchant, ['2026-01-05'], minuteAttributeNames(t))).get('2026-01-05'),
+        t,
+      );
+    expect(await read(ms(9, 32))).toEqual({ payments: 6, approved: 1, declined: 0 });
+    expect(await read(ms(9, 36))).toEqual({ payments: 0, approved: 0, declined: 1 });
+    const item = await clients.ddb().send(new GetCommand({ TableName: config.tableName('main'), Key: key }));
+    expect(
+      Object.keys(item.Item ?? {})
+        .filter((n) => n.startsWith('m|'))
+        .sort(),
+    ).toEqual(['m|0570|a', 'm|0570|p', 'm|0575|d']);
+    expect(await run()).toMatchObject({ folded_days: 0 }); // nothing left to fold
   });
 });
 

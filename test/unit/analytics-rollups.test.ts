@@ -3,14 +3,19 @@
  * contributions gives what ApprovalAnalytics gives over the payments; so does summing
  * contribution(new) − contribution(old) over every change of each payment, through the stream
  * records' deltas (lambdas/analytics/stream.ts rollupDeltas) and the stored attribute layout
- * (lambdas/analytics/rollup-format.ts), per day and per minute.
+ * (lambdas/analytics/rollup-format.ts), per day and per 5-minute bucket.
  */
 import fc from 'fast-check';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { ANALYTICS_DIMENSIONS, ApprovalAnalytics, contributionOf } from '../../lambdas/domain/analytics.ts';
 import { PAYMENT_STATUSES, type Payment } from '../../lambdas/domain/payment.ts';
-import { ComboSums, minuteCounts, paddedSequence } from '../../lambdas/analytics/rollup-format.ts';
+import {
+  BUCKET_MINUTES,
+  ComboSums,
+  minuteCounts,
+  paddedSequence,
+} from '../../lambdas/analytics/rollup-format.ts';
 import { rollupDeltas } from '../../lambdas/analytics/stream.ts';
 
 const DAY0 = Date.UTC(2026, 0, 5);
@@ -153,14 +158,15 @@ test('deltas of every change, stored and read back, equal ApprovalAnalytics over
         const raw = new ApprovalAnalytics(d);
         for (const p of finals) raw.add(p);
         expect(all.analytics(d).result()).toEqual(raw.result());
-        // Per minute: payments, approved, declined.
+        // Per 5-minute bucket: payments, approved, declined.
+        const bucketOf = (minute: number) => Math.floor(minute / BUCKET_MINUTES);
         for (let day = 0; day <= 2; day++)
           for (const minute of new Set(histories.map((h) => h.minute))) {
             const ms = DAY0 + day * 86_400_000 + minute * 60_000;
             const iso = new Date(ms).toISOString().slice(0, 10);
             const got = minuteCounts(items.get(`ROLLUP#mch_a|DAY#${iso}`), ms);
             const here = finals.filter(
-              (_, i) => histories[i]!.day === day && histories[i]!.minute === minute,
+              (_, i) => histories[i]!.day === day && bucketOf(histories[i]!.minute) === bucketOf(minute),
             );
             const a = new ApprovalAnalytics([]);
             for (const p of here) a.add(p);

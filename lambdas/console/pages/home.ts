@@ -88,16 +88,16 @@ function traffic(d: HomeData): Html {
         <div class="muted">${count(h.approved)} approved, ${count(h.declined)} declined</div>
       </li>
     </ul>
-    ${lineChart({ label: `Payments per minute, last hour (UTC)${h.capped ? `, the newest ${h.payments}` : ''}`, x: d.perMinute.map((m) => m.minute), series: [{ label: 'payments', values: d.perMinute.map((m) => m.payments) }] })}
+    ${lineChart({ label: `Payments per 5 minutes, last hour (UTC)${h.capped ? `, the newest ${h.payments}` : ''}`, x: d.perMinute.map((m) => m.minute), series: [{ label: 'payments', values: d.perMinute.map((m) => m.payments) }] })}
     <details>
-      <summary>Payments per minute as a table</summary>
+      <summary>Payments per 5 minutes as a table</summary>
       <table>
         <caption class="visually-hidden">
-          Payments per minute
+          Payments per 5 minutes
         </caption>
         <thead>
           <tr>
-            <th scope="col">Minute (UTC)</th>
+            <th scope="col">From (UTC)</th>
             <th scope="col" class="num">Payments</th>
           </tr>
         </thead>

@@ -39,6 +39,7 @@ import {
   type StoredEndpoint,
   type StoredEvent,
 } from '../store/merchant-events.ts';
+import { cachedEndpoints } from '../store/endpoints-cache.ts';
 import { afterAttempt, DELIVERY_TIMEOUT_MS, eventMatches, queueHop } from './policy.ts';
 import { SIGNATURE_HEADER, signPayload } from './signature.ts';
 
@@ -153,7 +154,9 @@ export async function fanOut(eventId: string, inline?: StoredEvent): Promise<voi
     logger.warn('event to deliver not found', { eventId });
     return;
   }
-  const endpoints = (await listEndpoints(event.merchant_id)).filter(
+  // Per container for a few seconds (lambdas/store/endpoints-cache.ts: the delay it means).
+  const merchantId = event.merchant_id;
+  const endpoints = (await cachedEndpoints(merchantId, () => listEndpoints(merchantId))).filter(
     (e) => e.status === 'enabled' && eventMatches(e.enabled_events, event.type),
   );
   const results = await Promise.allSettled(

@@ -29,6 +29,7 @@ import { isSealedValue, openValue, sealValue, type SealedValue } from '../shared
 import type { EventDraft, MerchantEvent } from '../events/derive.ts';
 import type { DeliveryStatus } from '../events/policy.ts';
 import { conditionalWrite, putIfAbsent } from './conditional.ts';
+import { forgetEndpoints } from './endpoints-cache.ts';
 import { updateExpression } from './expressions.ts';
 import { cursorPage, indexQuery, queryAll, queryPageOutputs, queryPages, startKeyOf } from './pages.ts';
 
@@ -240,6 +241,7 @@ export async function createEndpoint(
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
+  forgetEndpoints(merchantId);
   return { endpoint, secret };
 }
 
@@ -290,7 +292,7 @@ export async function getMerchantEndpoint(
 /** Deletes the merchant's endpoint; false if there is no such endpoint for this merchant. */
 export async function deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
   if (!ENDPOINT_ID.test(id)) return false;
-  return conditionalWrite(
+  const deleted = await conditionalWrite(
     new DeleteCommand({
       TableName: table(),
       Key: endpointKey(id),
@@ -298,6 +300,8 @@ export async function deleteEndpoint(merchantId: string, id: string): Promise<bo
       ExpressionAttributeValues: { ':m': merchantId },
     }),
   );
+  if (deleted) forgetEndpoints(merchantId);
+  return deleted;
 }
 
 // ---------------------------------------------------------------- deliveries

@@ -366,6 +366,20 @@ describe('merchant events and webhooks on the local runtime', () => {
     expect((await call('GET', `/v1/webhook_endpoints/${okEndpoint.id}`)).status).toBe(200);
   });
 
+  test('an endpoint created or deleted here is seen by the next fan-out at once (the endpoints cache forgets the merchant)', async () => {
+    const gone = await register('/gone', ['payment.captured']);
+    const first = await pay('pm_card_visa');
+    await waitFor('the new endpoint gets the event', () => ofObject('/gone', first.body.id).length > 0);
+    expect((await call('DELETE', `/v1/webhook_endpoints/${gone.id}`)).status).toBe(200);
+    const second = await pay('pm_card_visa');
+    await waitFor(
+      'the payment.captured',
+      () => ofObject('/ok', second.body.id, 'payment.captured').length > 0,
+    );
+    await rt.settle();
+    expect(ofObject('/gone', second.body.id)).toEqual([]);
+  });
+
   test('a stream record delivered again enqueues its event again, and the endpoint still gets it once; a claim whose owner died is taken over once', async () => {
     // Imported once the runtime has configured the handlers' environment (log level, endpoints).
     const { merchantEventsConsumer } = await import('../../lambdas/events/stream.ts');

@@ -14,7 +14,6 @@ import { logger } from '../shared/logger.ts';
 import type { Payment } from '../domain/payment.ts';
 import { annotate, createPayment } from '../store/payments.ts';
 import type { CreatePayment } from './validation.ts';
-import { screenView } from './steps/route-view.ts';
 import { waitForPayment } from './wait.ts';
 
 export interface StartPayment {
@@ -80,8 +79,7 @@ export async function startPayment(s: StartPayment): Promise<Payment> {
       new StartExecutionCommand({
         stateMachineArn: smArn,
         name: id,
-        // The payment as put: "Screen for risk" needs no read of it (steps/route-view.ts).
-        input: JSON.stringify({ payment_id: id, payment: screenView(payment) }),
+        input: JSON.stringify({ payment_id: id }),
       }),
     );
   } catch (err) {

@@ -288,39 +288,3 @@ test('"Choose a processor" routes the payment the screen step carried, and never
   expect((await getPayment(other))!.processor).toBe('adyen');
   expect(await routedTo(other)).toEqual(['adyen']);
 });
-
-test('"Screen for risk" screens the payment POST /v1/payments carried, and never acts on a stale copy of it', async () => {
-  const { createPayment, getPayment, timeline, transition } = await import('../../lambdas/store/payments.ts');
-  const { handler: screen } = await import('../../lambdas/payments/steps/screen.ts');
-  const { screenView } = await import('../../lambdas/payments/steps/route-view.ts');
-  const t = Math.floor(Date.now() / 1000);
-  const risks = async (id: string) => (await timeline(id)).filter((e) => e.type === 'risk');
-
-  const id = `pay_screened${t}`;
-  await createPayment(
-    paymentItem({ id, merchant_id: merchantId, amount: 900, currency: 'eur', created: t, updated: t }),
-  );
-  const carried = screenView((await getPayment(id))!);
-  expect(await screen({ payment_id: id, payment: carried })).toMatchObject({
-    decision: 'allow',
-    payment: { id, status: 'processing', version: carried.version },
-  });
-  expect(await risks(id)).toEqual([expect.objectContaining({ decision: 'allow' })]);
-
-  // The payment moved on after the copy was taken (here it failed): the copy's write does not
-  // hold, and the payment as it is decides (nothing recorded on it, nothing handed on).
-  const stale = `pay_staleScreen${t}`;
-  await createPayment(
-    paymentItem({ id: stale, merchant_id: merchantId, amount: 900, currency: 'eur', created: t, updated: t }),
-  );
-  const copy = screenView((await getPayment(stale))!);
-  await transition(stale, 'failed', { from: ['processing'], note: 'failed meanwhile' });
-  expect(await screen({ payment_id: stale, payment: copy })).toEqual({
-    decision: 'allow',
-    reasons: [],
-    note: 'already failed',
-    payment: null,
-  });
-  expect(await risks(stale)).toEqual([]);
-  expect((await getPayment(stale))!.status).toBe('failed');
-});

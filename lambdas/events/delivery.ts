@@ -55,6 +55,11 @@ export type DeliveryMessage =
        * event never changes once stored (its id is derived from what it says), so the copy is the event.
        */
       event?: StoredEvent;
+      /**
+       * When the event was known stored (epoch ms, taken after its put returned): the fan-out may
+       * use endpoints this container read after it (lambdas/store/endpoints-cache.ts).
+       */
+      stored_ms?: number;
     }
   | {
       type: 'delivery.attempt';
@@ -139,24 +144,24 @@ export async function postWebhook(
 export const MAX_INLINE_EVENT_BYTES = 60_000;
 
 /** The `event.created` message of a stored event: the event itself when small enough, else its id. */
-export function eventCreatedMessage(event: StoredEvent): DeliveryMessage {
+export function eventCreatedMessage(event: StoredEvent, storedMs = Date.now()): DeliveryMessage {
   const inline = Buffer.byteLength(JSON.stringify(event)) <= MAX_INLINE_EVENT_BYTES;
-  return { type: 'event.created', event_id: event.id, ...(inline ? { event } : {}) };
+  return { type: 'event.created', event_id: event.id, ...(inline ? { event } : {}), stored_ms: storedMs };
 }
 
 /**
  * Fan-out of a new event: opens and attempts a delivery per subscribed, enabled endpoint. `inline`
  * is the event as its message carried it (read from the store otherwise).
  */
-export async function fanOut(eventId: string, inline?: StoredEvent): Promise<void> {
+export async function fanOut(eventId: string, inline?: StoredEvent, storedMs?: number): Promise<void> {
   const event = inline?.id === eventId ? inline : await getEvent(eventId);
   if (!event) {
     logger.warn('event to deliver not found', { eventId });
     return;
   }
-  // Per container for a few seconds (lambdas/store/endpoints-cache.ts: the delay it means).
+  // A read of the endpoints made after the event was stored serves it (lambdas/store/endpoints-cache.ts).
   const merchantId = event.merchant_id;
-  const endpoints = (await cachedEndpoints(merchantId, () => listEndpoints(merchantId))).filter(
+  const endpoints = (await cachedEndpoints(merchantId, storedMs, () => listEndpoints(merchantId))).filter(
     (e) => e.status === 'enabled' && eventMatches(e.enabled_events, event.type),
   );
   const results = await Promise.allSettled(

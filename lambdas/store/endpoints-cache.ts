@@ -1,28 +1,41 @@
 /**
- * A merchant's webhook endpoints as the fan-out of every merchant event reads them
- * (lambdas/events/delivery.ts `fanOut`), kept per container for ENDPOINTS_CACHE_MS, so a merchant
- * event costs no Query of the endpoints (issue #11: 2 of a payment's DynamoDB calls).
+ * A merchant's webhook endpoints as the fan-out of merchant events reads them
+ * (lambdas/events/delivery.ts `fanOut`), kept per container and used again only for an event
+ * stored before they were read: such a read sees every endpoint that existed when the event was
+ * stored, exactly as a read of its own would, so the cache changes nothing about who is sent what
+ * (issue #11: it saves the read for the events that reach the fan-out after another event's read
+ * and were stored before it, most of them under load).
  *
- * Delay, documented in docs/merchant-events.md: an endpoint created or deleted through this
- * container (the API's handlers; the local runtime runs every function in one process) is seen at
- * once. Another container (another Lambda instance in AWS) sees a new endpoint within
- * ENDPOINTS_CACHE_MS: the events created in the first ENDPOINTS_CACHE_MS after an endpoint's
- * registration may not be sent to it (they stay listed, and `POST /v1/events/{id}/redeliver`,
- * which reads the endpoints afresh, sends them); a deleted endpoint may still be sent the events
- * of the next ENDPOINTS_CACHE_MS. Retries and manual redeliveries read the endpoint itself.
+ * The event's storing time comes with its `event.created` message (`stored_ms`, taken after the
+ * event's put returned); a message without it reads the endpoints. A read is remembered from when
+ * it started (what it returns includes every endpoint written before). A failed read is not
+ * remembered. Creating or deleting an endpoint here forgets the merchant's entry (an entry only
+ * ever serves events stored before its read, so this is tidiness, not correctness).
  */
-import { containerCache } from './container-cache.ts';
 
-export const ENDPOINTS_CACHE_MS = 5_000;
+const entries = new Map<string, { at: number; value: Promise<unknown> }>();
 
-const cache = containerCache(ENDPOINTS_CACHE_MS);
-
-/** `load()` for the merchant, or what this container loaded within ENDPOINTS_CACHE_MS. */
-export function cachedEndpoints<T>(merchantId: string, load: () => Promise<T>): Promise<T> {
-  return cache.get(merchantId, load);
+/**
+ * `load()` for the merchant, or what this container read of it since `storedMs` (the event was
+ * stored before that read began).
+ */
+export function cachedEndpoints<T>(
+  merchantId: string,
+  storedMs: number | undefined,
+  load: () => Promise<T>,
+): Promise<T> {
+  const hit = entries.get(merchantId);
+  if (hit && storedMs !== undefined && hit.at >= storedMs) return hit.value as Promise<T>;
+  const entry = { at: Date.now(), value: load() };
+  entries.set(merchantId, entry);
+  entry.value.catch(() => {
+    if (entries.get(merchantId) === entry) entries.delete(merchantId);
+  });
+  return entry.value;
 }
 
 /** Forgets the merchant's endpoints (one was created or deleted here), or every merchant's. */
 export function forgetEndpoints(merchantId?: string): void {
-  cache.forget(merchantId);
+  if (merchantId === undefined) entries.clear();
+  else entries.delete(merchantId);
 }

@@ -13,18 +13,27 @@
  * (the processor that takes the payment is recorded before the request leaves).
  */
 
-import { containerCache } from './container-cache.ts';
-
 export const ROUTING_CACHE_MS = 5_000;
 
-const cache = containerCache(ROUTING_CACHE_MS);
+const entries = new Map<string, { at: number; value: Promise<unknown> }>();
 
 /** `load()` for the merchant, or what this container loaded within ROUTING_CACHE_MS. */
 export function cachedRoutingSettings<T>(merchantId: string, load: () => Promise<T>): Promise<T> {
-  return cache.get(merchantId, load);
+  const now = Date.now();
+  const hit = entries.get(merchantId);
+  if (hit && now - hit.at < ROUTING_CACHE_MS && now >= hit.at) return hit.value as Promise<T>;
+  const value = load();
+  const entry = { at: now, value };
+  entries.set(merchantId, entry);
+  // A failed read is not remembered: the next payment reads again.
+  value.catch(() => {
+    if (entries.get(merchantId) === entry) entries.delete(merchantId);
+  });
+  return value;
 }
 
 /** Forgets the merchant's entry (its routing or processor order changed), or every entry. */
 export function forgetRoutingSettings(merchantId?: string): void {
-  cache.forget(merchantId);
+  if (merchantId === undefined) entries.clear();
+  else entries.delete(merchantId);
 }

@@ -19,7 +19,7 @@ async function processRecord(record: SQSRecord): Promise<void> {
     logger.error('dropping a malformed merchant-events message', { messageId: record.messageId });
     return;
   }
-  if (msg.type === 'event.created') await fanOut(msg.event_id, msg.event);
+  if (msg.type === 'event.created') await fanOut(msg.event_id, msg.event, msg.stored_ms);
   else if (msg.type === 'delivery.attempt') await attemptFromMessage(msg);
   else logger.warn('ignoring unknown message type', { type: (msg as { type?: unknown }).type });
 }

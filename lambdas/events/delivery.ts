@@ -8,8 +8,11 @@
  *   delivery (a retry, or a manual redelivery). Waits longer than SQS's 15-minute delay are
  *   chained: the message is sent again with the rest of the wait until none is left.
  *
- * Each delivery (event × endpoint) is tracked on its own: an attempt number is recorded once
- * (conditional write), a finished delivery is not attempted again automatically, and one endpoint's
+ * Each delivery (event × endpoint) is tracked on its own: the run that opens it (conditional put)
+ * owns its first attempt, which a repeated `event.created` (the stream consumer sends one again
+ * for a redelivered record) leaves alone unless the claim ran out (the owner died: see
+ * DELIVERY_CLAIM_SECONDS); an attempt number is recorded once (conditional write), a finished
+ * delivery is not attempted again automatically, and one endpoint's
  * failure never redelivers to endpoints that succeeded. Delivery is at least once: a crash between
  * the POST and its record makes the attempt again, so merchants deduplicate by event id.
  * Neither secrets nor payloads nor URLs are logged (endpoint and event ids only).
@@ -30,9 +33,13 @@ import {
   recordAttempt,
   abandonDelivery,
   endpointSigningSecret,
+  takeOverDelivery,
+  DELIVERY_CLAIM_SECONDS,
+  type Delivery,
   type StoredEndpoint,
   type StoredEvent,
 } from '../store/merchant-events.ts';
+import { cachedEndpoints } from '../store/endpoints-cache.ts';
 import { afterAttempt, DELIVERY_TIMEOUT_MS, eventMatches, queueHop } from './policy.ts';
 import { SIGNATURE_HEADER, signPayload } from './signature.ts';
 
@@ -48,6 +55,11 @@ export type DeliveryMessage =
        * event never changes once stored (its id is derived from what it says), so the copy is the event.
        */
       event?: StoredEvent;
+      /**
+       * When the event was known stored (epoch ms, taken after its put returned): the fan-out may
+       * use endpoints this container read after it (lambdas/store/endpoints-cache.ts).
+       */
+      stored_ms?: number;
     }
   | {
       type: 'delivery.attempt';
@@ -132,28 +144,41 @@ export async function postWebhook(
 export const MAX_INLINE_EVENT_BYTES = 60_000;
 
 /** The `event.created` message of a stored event: the event itself when small enough, else its id. */
-export function eventCreatedMessage(event: StoredEvent): DeliveryMessage {
+export function eventCreatedMessage(event: StoredEvent, storedMs = Date.now()): DeliveryMessage {
   const inline = Buffer.byteLength(JSON.stringify(event)) <= MAX_INLINE_EVENT_BYTES;
-  return { type: 'event.created', event_id: event.id, ...(inline ? { event } : {}) };
+  return { type: 'event.created', event_id: event.id, ...(inline ? { event } : {}), stored_ms: storedMs };
 }
 
 /**
  * Fan-out of a new event: opens and attempts a delivery per subscribed, enabled endpoint. `inline`
  * is the event as its message carried it (read from the store otherwise).
  */
-export async function fanOut(eventId: string, inline?: StoredEvent): Promise<void> {
+export async function fanOut(eventId: string, inline?: StoredEvent, storedMs?: number): Promise<void> {
   const event = inline?.id === eventId ? inline : await getEvent(eventId);
   if (!event) {
     logger.warn('event to deliver not found', { eventId });
     return;
   }
-  const endpoints = (await listEndpoints(event.merchant_id)).filter(
+  // A read of the endpoints made after the event was stored serves it (lambdas/store/endpoints-cache.ts).
+  const merchantId = event.merchant_id;
+  const endpoints = (await cachedEndpoints(merchantId, storedMs, () => listEndpoints(merchantId))).filter(
     (e) => e.status === 'enabled' && eventMatches(e.enabled_events, event.type),
   );
   const results = await Promise.allSettled(
     endpoints.map(async (endpoint) => {
-      await ensureDelivery(event, endpoint);
-      await attempt({ event, endpoint, n: 1, manual: false });
+      // Opening the delivery is the claim on its first attempt: the run that opened it makes it.
+      const opened = await ensureDelivery(event, endpoint);
+      if (opened) return attempt({ event, endpoint, n: 1, manual: false, delivery: opened });
+      // A repeated fan-out (a stream record or a message delivered again): the delivery is
+      // followed up if it moved on, and attempt 1 is left to its owner while the claim lasts.
+      const d = await getDelivery(event.id, endpoint.id);
+      if (!d) return;
+      if (d.status === 'pending' && d.attempt_count === 0) {
+        const now = Math.floor(Date.now() / 1000);
+        if (now < d.updated + DELIVERY_CLAIM_SECONDS || !(await takeOverDelivery(d, now))) return;
+        return attempt({ event, endpoint, n: 1, manual: false, delivery: { ...d, updated: now } });
+      }
+      return attempt({ event, endpoint, n: 1, manual: false, delivery: d });
     }),
   );
   const failed = results.filter((r) => r.status === 'rejected');
@@ -195,10 +220,12 @@ async function attempt(p: {
   endpointId?: string;
   n: number;
   manual: boolean;
+  /** The delivery as this run just wrote or read it (read here otherwise). */
+  delivery?: Delivery;
 }): Promise<void> {
   const { event, manual } = p;
   const endpointId = p.endpoint?.id ?? p.endpointId!;
-  const d = await getDelivery(event.id, endpointId);
+  const d = p.delivery ?? (await getDelivery(event.id, endpointId));
   if (!d) return;
   const n = manual ? d.attempt_count + 1 : p.n;
   if (d.attempt_count >= n) {

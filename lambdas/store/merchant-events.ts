@@ -1,7 +1,7 @@
 /**
  * Merchant events, webhook endpoints and deliveries in DynamoDB (table `main`).
  *
- *   pk EVENT#<evt>  sk EVENT                           the event { id, type, created, merchant_id, data, enqueued }
+ *   pk EVENT#<evt>  sk EVENT                           the event { id, type, created, merchant_id, data }
  *       gsi1pk MERCHANT#<merchant>#EVENTS  gsi1sk <created ms, 13 digits>#<stream order>#<evt>   newest first
  *       gsi2pk EVENTS#<object id>  gsi2sk <created ms, 13 digits>#<stream order>#<evt>   the events of one
  *         payment, refund or dispute (the console's payment page)
@@ -29,6 +29,7 @@ import { isSealedValue, openValue, sealValue, type SealedValue } from '../shared
 import type { EventDraft, MerchantEvent } from '../events/derive.ts';
 import type { DeliveryStatus } from '../events/policy.ts';
 import { conditionalWrite, putIfAbsent } from './conditional.ts';
+import { forgetEndpoints } from './endpoints-cache.ts';
 import { updateExpression } from './expressions.ts';
 import { cursorPage, indexQuery, queryAll, queryPageOutputs, queryPages, startKeyOf } from './pages.ts';
 
@@ -56,7 +57,6 @@ export interface StoredEvent extends MerchantEvent {
   merchant_id: string;
   object_kind: string;
   object_id: string;
-  enqueued?: boolean;
 }
 
 const toEvent = (item: Record<string, unknown>): StoredEvent => ({
@@ -68,7 +68,6 @@ const toEvent = (item: Record<string, unknown>): StoredEvent => ({
   merchant_id: item.merchant_id as string,
   object_kind: item.object_kind as string,
   object_id: item.object_id as string,
-  enqueued: item.enqueued === true,
 });
 
 /** The envelope a merchant receives (without internal attributes). */
@@ -95,7 +94,6 @@ export async function putEvent(
     merchant_id: draft.merchantId,
     object_kind: draft.objectKind,
     object_id: draft.objectId,
-    enqueued: false,
     gsi1pk: `MERCHANT#${draft.merchantId}#EVENTS`,
     gsi1sk: `${ms13(nowMs)}#${draft.order}#${draft.event.id}`,
     gsi2pk: `EVENTS#${draft.objectId}`,
@@ -106,18 +104,6 @@ export async function putEvent(
   const existing = await getEvent(draft.event.id);
   if (!existing) throw new Error(`event ${draft.event.id} exists and cannot be read`);
   return { created: false, event: existing };
-}
-
-export async function markEventEnqueued(id: string): Promise<void> {
-  await clients.ddb().send(
-    new UpdateCommand({
-      TableName: table(),
-      Key: eventKey(id),
-      UpdateExpression: 'SET enqueued = :t',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':t': true },
-    }),
-  );
 }
 
 export async function getEvent(id: string): Promise<StoredEvent | undefined> {
@@ -255,6 +241,7 @@ export async function createEndpoint(
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
+  forgetEndpoints(merchantId);
   return { endpoint, secret };
 }
 
@@ -305,7 +292,7 @@ export async function getMerchantEndpoint(
 /** Deletes the merchant's endpoint; false if there is no such endpoint for this merchant. */
 export async function deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
   if (!ENDPOINT_ID.test(id)) return false;
-  return conditionalWrite(
+  const deleted = await conditionalWrite(
     new DeleteCommand({
       TableName: table(),
       Key: endpointKey(id),
@@ -313,6 +300,8 @@ export async function deleteEndpoint(merchantId: string, id: string): Promise<bo
       ExpressionAttributeValues: { ':m': merchantId },
     }),
   );
+  if (deleted) forgetEndpoints(merchantId);
+  return deleted;
 }
 
 // ---------------------------------------------------------------- deliveries
@@ -361,13 +350,25 @@ const toDelivery = (item: Record<string, unknown>): Delivery => ({
   last_error: (item.last_error as string | null | undefined) ?? null,
 });
 
-/** Opens the delivery of an event to an endpoint unless it exists; true if this call opened it. */
+/**
+ * How long the run that opened a delivery (or took it over) owns its first attempt: longer than
+ * the `events-deliver` timeout (30 s, lib/topology/events.ts), so an owner still running is never
+ * overtaken, and shorter than the queue's visibility timeout (180 s), so the owner's own message,
+ * if the owner died, comes back after the claim ran out and takes the delivery over.
+ */
+export const DELIVERY_CLAIM_SECONDS = 60;
+
+/**
+ * Opens the delivery of an event to an endpoint unless it exists. Returns the delivery this call
+ * opened (its run owns attempt 1: the claim, `updated` + DELIVERY_CLAIM_SECONDS), or undefined if
+ * the delivery existed.
+ */
 export async function ensureDelivery(
   event: { id: string; created: number },
   endpoint: { id: string; url: string },
-): Promise<boolean> {
+): Promise<Delivery | undefined> {
   const now = Math.floor(Date.now() / 1000);
-  return putIfAbsent(table(), {
+  const item = {
     ...deliveryKey(event.id, endpoint.id),
     kind: 'webhook_delivery',
     event_id: event.id,
@@ -379,7 +380,34 @@ export async function ensureDelivery(
     created: now,
     updated: now,
     expires_at: event.created + RETENTION_SECONDS,
-  });
+  };
+  return (await putIfAbsent(table(), item)) ? toDelivery(item) : undefined;
+}
+
+/**
+ * Takes over a delivery whose first attempt was claimed (opened) by a run that did not make it
+ * within the claim: true if this call now owns attempt 1 (one conditional write; false if another
+ * run recorded an attempt or took it over first).
+ */
+export async function takeOverDelivery(
+  d: Delivery,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<boolean> {
+  return conditionalWrite(
+    new UpdateCommand({
+      TableName: table(),
+      Key: deliveryKey(d.event_id, d.endpoint_id),
+      UpdateExpression: 'SET updated = :now',
+      ConditionExpression: 'attempt_count = :zero AND updated = :seen AND #status = :pending',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':now': nowSeconds,
+        ':zero': 0,
+        ':seen': d.updated,
+        ':pending': 'pending',
+      },
+    }),
+  );
 }
 
 export async function getDelivery(eventId: string, endpointId: string): Promise<Delivery | undefined> {

@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
-import { allOf, statusIn, updateExpression } from './expressions.ts';
+import { allOf, statusIn, updateExpression, type Condition } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
 import { paymentChanged } from './payment-changes.ts';
@@ -668,24 +668,21 @@ export async function annotate(
   set: Record<string, unknown>,
   remove: string[] = [],
   entries: TimelineEntry[] = [],
-): Promise<void> {
+  /** A further condition: the payment is as the caller saw it (undefined returned if not). */
+  condition?: Condition,
+): Promise<Payment | undefined> {
   const update = updateExpression(set, remove, {
     append: { timeline: entries.map((e) => storedEntry(e)) },
+    condition: allOf({ expression: 'attribute_exists(pk)' }, condition),
   });
-  if (!update) return;
-  const out = await clients.ddb().send(
-    new UpdateCommand({
-      TableName: table(),
-      Key: key(id),
-      ConditionExpression: 'attribute_exists(pk)',
-      ...update,
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
-  if (out.Attributes) {
-    paymentChanged(id, toPayment(out.Attributes));
-    await spillTimeline(id, out.Attributes);
-  }
+  if (!update) return undefined;
+  const cmd = new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' });
+  const written = condition ? await conditionalUpdate(cmd) : (await clients.ddb().send(cmd)).Attributes;
+  if (!written) return undefined;
+  const payment = toPayment(written);
+  paymentChanged(id, payment);
+  await spillTimeline(id, written);
+  return payment;
 }
 
 export interface TimelineEntry {

@@ -248,3 +248,43 @@ test('a processing payment never routed (no processor) is checked as not sent: f
   expect(rt.stripe!.stats().requests).toBe(stripeBefore);
   expect(rt.adyen!.stats().requests).toBe(adyenBefore);
 });
+
+test('"Choose a processor" routes the payment the screen step carried, and never acts on a stale copy of it', async () => {
+  const { createPayment, annotate, getPayment, timeline } = await import('../../lambdas/store/payments.ts');
+  const { handler: screen } = await import('../../lambdas/payments/steps/screen.ts');
+  const { handler: route } = await import('../../lambdas/payments/steps/route.ts');
+  const t = Math.floor(Date.now() / 1000);
+  const routedTo = async (id: string) =>
+    (await timeline(id)).filter((e) => e.type === 'workflow' && e.event === 'routed').map((e) => e.processor);
+
+  // The screen step hands over the payment as its write left it; routing it needs no read.
+  const id = `pay_carried${t}`;
+  await createPayment(
+    paymentItem({ id, merchant_id: merchantId, amount: 900, currency: 'eur', created: t, updated: t }),
+  );
+  const risk = (await screen({ payment_id: id })) as Json;
+  expect(risk).toMatchObject({ decision: 'allow', payment: { id, status: 'processing', processor: null } });
+  const input = { payment_id: id, risk: { decision: 'allow', result: risk } };
+  expect(await route(input)).toMatchObject({ processor: 'stripe', processors: ['stripe', 'adyen'] });
+  expect((await getPayment(id))!.processor).toBe('stripe');
+  // The step retried with the same input (its answer was lost): the copy is stale, its write
+  // does not hold, and the payment as it is now decides (routed once, to stripe).
+  expect(await route(input)).toMatchObject({ processor: 'stripe' });
+  expect((await getPayment(id))!.processor).toBe('stripe');
+  expect(await routedTo(id)).toEqual(['stripe', 'stripe']);
+
+  // A copy that another write overtook (here the payment was routed to adyen meanwhile): the
+  // route decided on the copy (stripe) is not written; the payment keeps adyen.
+  const other = `pay_overtaken${t}`;
+  await createPayment(
+    paymentItem({ id: other, merchant_id: merchantId, amount: 900, currency: 'eur', created: t, updated: t }),
+  );
+  const otherRisk = (await screen({ payment_id: other })) as Json;
+  await annotate(other, { processor: 'adyen' });
+  expect(await route({ payment_id: other, risk: { decision: 'allow', result: otherRisk } })).toMatchObject({
+    processor: 'adyen',
+    processors: ['adyen'],
+  });
+  expect((await getPayment(other))!.processor).toBe('adyen');
+  expect(await routedTo(other)).toEqual(['adyen']);
+});

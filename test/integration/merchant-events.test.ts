@@ -365,4 +365,101 @@ describe('merchant events and webhooks on the local runtime', () => {
     expect(at('/b')).toEqual([]);
     expect((await call('GET', `/v1/webhook_endpoints/${okEndpoint.id}`)).status).toBe(200);
   });
+
+  test('an endpoint created or deleted here is seen by the next fan-out at once (the endpoints cache forgets the merchant)', async () => {
+    const gone = await register('/gone', ['payment.captured']);
+    const first = await pay('pm_card_visa');
+    await waitFor('the new endpoint gets the event', () => ofObject('/gone', first.body.id).length > 0);
+    expect((await call('DELETE', `/v1/webhook_endpoints/${gone.id}`)).status).toBe(200);
+    const second = await pay('pm_card_visa');
+    await waitFor(
+      'the payment.captured',
+      () => ofObject('/ok', second.body.id, 'payment.captured').length > 0,
+    );
+    await rt.settle();
+    expect(ofObject('/gone', second.body.id)).toEqual([]);
+  });
+
+  test('a stream record delivered again enqueues its event again, and the endpoint still gets it once; a claim whose owner died is taken over once', async () => {
+    // Imported once the runtime has configured the handlers' environment (log level, endpoints).
+    const { merchantEventsConsumer } = await import('../../lambdas/events/stream.ts');
+    const { fanOut } = await import('../../lambdas/events/delivery.ts');
+    const store = await import('../../lambdas/store/merchant-events.ts');
+    const { clients } = await import('../../lambdas/shared/aws.ts');
+    const { config } = await import('../../lambdas/shared/config.ts');
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const deliveriesOf = async (eventId: string) =>
+      (await call('GET', `/v1/events/${eventId}`)).body.deliveries as Json[];
+
+    // Three runs of one record at once: three `event.created` messages, one first attempt.
+    const refundId = `re_${randomUUID().replace(/-/g, '')}`;
+    const item = {
+      pk: `REFUND#${refundId}`,
+      sk: 'REFUND',
+      kind: 'refund',
+      id: refundId,
+      object: 'refund',
+      merchant_id: merchantA,
+      payment_id: 'pay_test',
+      amount: 200,
+      currency: 'usd',
+    };
+    const change = {
+      eventName: 'MODIFY',
+      oldImage: { ...item, status: 'pending' },
+      newImage: { ...item, status: 'succeeded' },
+      sequenceNumber: '000000000000000000000000000000000000011',
+      record: { dynamodb: { ApproximateCreationDateTime: Math.floor(Date.now() / 1000) } },
+    } as unknown as StreamChange;
+    await Promise.all([1, 2, 3].map(() => merchantEventsConsumer.handle(change)));
+    await rt.settle();
+    const delivered = ofObject('/ok', refundId);
+    expect(delivered).toHaveLength(1);
+    const [okDelivery] = (await deliveriesOf(delivered[0]!.body.id as string)).filter(
+      (d) => d.endpoint === okEndpoint.id,
+    );
+    expect(okDelivery).toMatchObject({ status: 'succeeded' });
+    expect(okDelivery!.attempts).toHaveLength(1);
+
+    // A fan-out that opened its delivery and died before attempting: a repeated fan-out leaves
+    // attempt 1 to it while its claim lasts, then exactly one of two concurrent ones takes over.
+    const objectId = `re_${randomUUID().replace(/-/g, '')}`;
+    const created = Math.floor(Date.now() / 1000);
+    const { event } = await store.putEvent({
+      event: {
+        id: `evt_${randomUUID().replace(/-/g, '')}`,
+        object: 'event',
+        type: 'refund.succeeded',
+        created,
+        data: { object: { id: objectId, object: 'refund', status: 'succeeded', amount: 100 } },
+      },
+      merchantId: merchantA,
+      objectKind: 'refund',
+      objectId,
+      order: '0',
+    });
+    expect(await store.ensureDelivery(event, { id: okEndpoint.id, url: `${hooks}/ok` })).toBeDefined();
+    expect(await store.ensureDelivery(event, { id: okEndpoint.id, url: `${hooks}/ok` })).toBeUndefined();
+    await fanOut(event.id, event);
+    expect(ofObject('/ok', objectId)).toHaveLength(0);
+    expect(await store.getDelivery(event.id, okEndpoint.id)).toMatchObject({
+      status: 'pending',
+      attempt_count: 0,
+    });
+    // The owner's claim ran out (its run ended long ago).
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName('main'),
+        Key: { pk: `EVENT#${event.id}`, sk: `DELIVERY#${okEndpoint.id}` },
+        UpdateExpression: 'SET updated = :then',
+        ExpressionAttributeValues: { ':then': created - store.DELIVERY_CLAIM_SECONDS - 5 },
+      }),
+    );
+    await Promise.all([fanOut(event.id, event), fanOut(event.id, event)]);
+    expect(ofObject('/ok', objectId)).toHaveLength(1);
+    expect(await store.getDelivery(event.id, okEndpoint.id)).toMatchObject({
+      status: 'succeeded',
+      attempt_count: 1,
+    });
+  });
 });

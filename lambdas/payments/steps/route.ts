@@ -22,15 +22,42 @@ import { currentRouting } from '../../store/routing.ts';
 import { cachedRoutingSettings } from '../../store/routing-cache.ts';
 import { z } from 'zod';
 import { prefixedId, taskHandler } from '../../shared/task-input.ts';
+import type { Payment } from '../../domain/payment.ts';
 import { PaymentDeclined } from './outcome.ts';
+import { RouteView, routeView } from './route-view.ts';
 
-const Input = z.object({ payment_id: prefixedId('pay') });
+const Input = z.object({
+  payment_id: prefixedId('pay'),
+  /** "Screen for risk"'s result: the payment as its write left it, when it allowed it (route-view.ts). */
+  risk: z.object({ result: z.object({ payment: RouteView.nullable().optional() }).optional() }).optional(),
+});
+
+/** The payment's routing fields, from the carried view or the payment. */
+type Routable = RouteView & { review?: Payment['review']; failure?: Payment['failure'] };
+
+const routable = (p: Payment): Routable => ({ ...routeView(p), review: p.review, failure: p.failure });
 
 export const handler = taskHandler('payment-route', Input, async (input) => {
-  let p = await getPayment(input.payment_id);
+  const carried = input.risk?.result?.payment;
+  // The carried payment, if it is this one and still to be routed: the routing write checks it.
+  if (carried && carried.id === input.payment_id && carried.status === 'processing' && !carried.processor) {
+    const routed = await route(carried, carried);
+    if (routed) return routed;
+  }
+  const p = await getPayment(input.payment_id);
   if (!p) throw new Error(`payment ${input.payment_id} not found`);
+  return (await route(routable(p)))!;
+});
+
+/**
+ * Routes `p`. With `seen` (a carried copy), the routing write holds only if the payment is still
+ * as seen (same version, `processing`, no processor): undefined when it is not (nothing written;
+ * the caller reads the payment and routes again).
+ */
+async function route(p0: Routable, seen?: RouteView) {
+  let p = p0;
   if (p.status === 'pending_review') {
-    p = (
+    const approved = (
       await transition(p.id, 'processing', {
         from: ['pending_review'],
         set: { review: { ...p.review!, status: 'approved' } },
@@ -38,6 +65,7 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
         note: 'approved in review',
       })
     ).payment;
+    p = routable(approved);
   }
   // A replayed step (the workflow retried after this step had finished) keeps its decision.
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
@@ -86,9 +114,9 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
       amount: p.amount,
       currency: p.currency,
       captureMethod: p.capture_method,
-      ...(p.customer?.country ? { customerCountry: p.customer.country } : {}),
-      ...(p.card?.brand ? { cardBrand: p.card.brand } : {}),
-      ...(p.card?.country ? { issuerCountry: p.card.country } : {}),
+      ...(p.customer_country ? { customerCountry: p.customer_country } : {}),
+      ...(p.card_brand ? { cardBrand: p.card_brand } : {}),
+      ...(p.card_country ? { issuerCountry: p.card_country } : {}),
       paymentMethodType: 'card',
       ...(p.channel ? { channel: p.channel } : {}),
       metadata: p.metadata,
@@ -128,12 +156,19 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
     });
     throw new PaymentDeclined('no processor available');
   }
-  await annotate(
+  const written = await annotate(
     p.id,
     { processor: decision.processors[0]! },
     [],
     [{ ...routed, processor: decision.processors[0] }],
+    seen && {
+      expression:
+        'version = :seen_v AND #seen_s = :seen_processing AND (attribute_not_exists(processor) OR processor = :seen_null)',
+      names: { '#seen_s': 'status' },
+      values: { ':seen_v': seen.version, ':seen_processing': 'processing', ':seen_null': null },
+    },
   );
+  if (seen && !written) return undefined;
   return {
     processors: decision.processors,
     processor: decision.processors[0],
@@ -141,4 +176,4 @@ export const handler = taskHandler('payment-route', Input, async (input) => {
     // What "Authorize with processor" cascades on (the workflow carries it from attempt to attempt).
     cascade: stored?.config.cascade ?? DEFAULT_CASCADE,
   };
-});
+}

@@ -42,15 +42,23 @@ export async function paymentSeries(
   for (let t = fromMs; t <= toMs; t += DAY_MS) days.push(isoDay(t));
   const perDay = days.map(() => new ComboSums());
   const total = new ComboSums();
-  const merchants = merchantId ? [merchantId] : allMerchantIds();
-  for await (const m of merchants) {
-    for await (const item of dayRollups(m, q.from, q.to)) {
-      const i = days.indexOf(String(item.sk).slice('DAY#'.length));
-      if (i < 0) continue;
-      perDay[i]!.addItem(item);
-      total.addItem(item);
-    }
-  }
+  const merchants: string[] = [];
+  if (merchantId) merchants.push(merchantId);
+  else for await (const m of allMerchants()) merchants.push(m.id);
+  // Merchants' items read 8 at a time: the reads overlap (in AWS, and with the local engine in its
+  // worker thread) with summing the items already read.
+  const add = (item: Record<string, unknown>) => {
+    const i = days.indexOf(String(item.sk).slice('DAY#'.length));
+    if (i < 0) return;
+    perDay[i]!.addItem(item);
+    total.addItem(item);
+  };
+  for (let i = 0; i < merchants.length; i += 8)
+    await Promise.all(
+      merchants.slice(i, i + 8).map(async (m) => {
+        for await (const item of dayRollups(m, q.from, q.to)) add(item);
+      }),
+    );
   const payments = total.payments;
   const dayGroups = perDay.map(
     (a) =>
@@ -78,8 +86,4 @@ export async function paymentSeries(
         days: dayGroups.map((d) => d.get(`${g.dimension}\u0000${g.value}`) ?? null),
       })),
   };
-}
-
-async function* allMerchantIds(): AsyncGenerator<string> {
-  for await (const m of allMerchants()) yield m.id;
 }

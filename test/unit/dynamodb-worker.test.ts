@@ -6,14 +6,12 @@
  * one mode wrote and the other reopens. (Every other DynamoDB and stream test runs the default, the
  * worker.)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { stoppedAfterEach, tempDirs } from '../fixtures/temp-dirs.ts';
 import { LocalDynamo, type StreamFailure } from '../../lib/local/dynamodb.ts';
 import type { TableDef } from '../../lib/topology.ts';
 
@@ -27,19 +25,8 @@ const tables: Record<string, TableDef> = {
 };
 const TableName = 'paystep-main';
 
-const dirs: string[] = [];
-const running: LocalDynamo[] = [];
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.stop();
-});
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'paystep-ddb-worker-'));
-  dirs.push(dir);
-  return dir;
-}
+const running = stoppedAfterEach<LocalDynamo>();
+const tempDir = tempDirs('paystep-ddb-worker-');
 
 async function open(
   dataDir: string,

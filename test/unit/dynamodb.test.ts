@@ -1,5 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -11,6 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { stoppedAfterEach, tempDirs } from '../fixtures/temp-dirs.ts';
 import { LocalDynamo, type StreamFailure } from '../../lib/local/dynamodb.ts';
 import type { TableDef } from '../../lib/topology.ts';
 
@@ -27,21 +27,8 @@ const tables: Record<string, TableDef> = {
 
 type Consumer = (event: DynamoDBStreamEvent) => Promise<unknown>;
 
-const dirs: string[] = [];
-const running: LocalDynamo[] = [];
-
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.stop();
-});
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'paystep-ddb-'));
-  dirs.push(dir);
-  return dir;
-}
+const running = stoppedAfterEach<LocalDynamo>();
+const tempDir = tempDirs('paystep-ddb-');
 
 async function open(
   dataDir: string,

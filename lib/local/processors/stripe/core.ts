@@ -21,7 +21,7 @@ import {
   type RequestContext,
   type SimInfo,
 } from './model.ts';
-import { StripeStorage } from './storage.ts';
+import { StripeStorage, type StorageMemoryStats } from './storage.ts';
 import { TEST_PAYMENT_METHODS, type TestCard } from './test-cards.ts';
 import type {
   DisputeSettings,
@@ -97,15 +97,7 @@ export abstract class StripeCore {
    * idempotency records and events (their records are on disk with a data dir), records held
    * parsed (the LRU, bounded), objects' simulator-only state still waited on, timers.
    */
-  memoryStats(): {
-    objects: number;
-    cachedRecords: number;
-    simInfo: number;
-    idempotencyKeys: number;
-    events: number;
-    journalLines: number;
-    timers: number;
-  } {
+  memoryStats(): StorageMemoryStats & { timers: number } {
     return { ...this.store.memoryStats(), timers: this.timers.size };
   }
 

@@ -55,6 +55,16 @@ export interface StripeStorageOptions {
   cacheSize?: number;
 }
 
+/** What the simulator's storage holds in memory, by kind (the soak bench reports it). */
+export type StorageMemoryStats = {
+  objects: number;
+  cachedRecords: number;
+  simInfo: number;
+  idempotencyKeys: number;
+  events: number;
+  journalLines: number;
+};
+
 export class StripeStorage {
   private readonly file: RecordFile<JournalRecord>;
   private readonly opts: StripeStorageOptions;
@@ -229,14 +239,7 @@ export class StripeStorage {
   }
 
   /** What is held in memory, by kind. */
-  memoryStats(): {
-    objects: number;
-    cachedRecords: number;
-    simInfo: number;
-    idempotencyKeys: number;
-    events: number;
-    journalLines: number;
-  } {
+  memoryStats(): StorageMemoryStats {
     let objects = 0;
     let idem = 0;
     for (const _ of this.file.keysWhere((tag) => tag === IDEM)) idem++;

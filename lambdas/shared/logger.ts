@@ -3,17 +3,38 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { config } from './config.ts';
 
-export const logger = new Logger({ serviceName: config.serviceName() });
+const LEVELS: Record<string, LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'CRITICAL',
+  silent: 'SILENT',
+};
 
-const LEVELS = new Set(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT']);
+/** The handlers' Powertools level for a PAYSTEP_LOG_LEVEL (the local runtime's pino names). */
+export function powertoolsLevel(level: string): LogLevel {
+  return LEVELS[level.toLowerCase()] ?? 'WARN';
+}
 
 /**
- * Applies POWERTOOLS_LOG_LEVEL as it is now. The logger reads it when this module is first
- * imported, which in a local runtime's process is before the runtime sets the handlers'
- * environment (lib/local/runtime.ts): without this, `npm start` and the benchmarks logged the
- * handlers' INFO lines whatever PAYSTEP_LOG_LEVEL said. In Lambda the level is set before import.
+ * The level the logger starts with. In Lambda (and wherever POWERTOOLS_LOG_LEVEL is set) Powertools
+ * reads it. In a local process this module is often imported before the runtime sets the
+ * handlers' environment (lib/local/runtime.ts), and Powertools goes back to the level it started
+ * with at every invocation (`injectLambdaContext` refreshes its log sampling), so a later
+ * `setLogLevel` would not last: start with the runtime's level, from PAYSTEP_LOG_LEVEL (WARN when
+ * unset, as the runtime sets it).
  */
+function initialLevel(): LogLevel | undefined {
+  if (process.env.POWERTOOLS_LOG_LEVEL || process.env.AWS_LAMBDA_FUNCTION_NAME) return undefined;
+  return powertoolsLevel(process.env.PAYSTEP_LOG_LEVEL ?? 'warn');
+}
+
+export const logger = new Logger({ serviceName: config.serviceName(), logLevel: initialLevel() });
+
+/** Applies POWERTOOLS_LOG_LEVEL as it is now (the runtime calls it once it has set it). */
 export function applyLogLevel(): void {
   const level = (process.env.POWERTOOLS_LOG_LEVEL ?? '').toUpperCase();
-  if (LEVELS.has(level)) logger.setLogLevel(level as LogLevel);
+  if (Object.values(LEVELS).includes(level as LogLevel)) logger.setLogLevel(level as LogLevel);
 }

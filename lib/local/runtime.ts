@@ -37,7 +37,7 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { resetClients } from '../../lambdas/shared/aws.ts';
-import { applyLogLevel } from '../../lambdas/shared/logger.ts';
+import { applyLogLevel, powertoolsLevel } from '../../lambdas/shared/logger.ts';
 import { resetProcessors } from '../../lambdas/connectors/registry.ts';
 import { StripeSimulator } from './processors/stripe-simulator.ts';
 import { StripeWebhookSender, webhookControlsFromEnv } from './processors/stripe-webhook-sender.ts';
@@ -581,17 +581,4 @@ function loadOrCreateSecrets(dataDir: string, t: Topology): Record<string, strin
   }
   if (changed) fs.writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
   return out;
-}
-
-function powertoolsLevel(level: string): string {
-  const map: Record<string, string> = {
-    trace: 'TRACE',
-    debug: 'DEBUG',
-    info: 'INFO',
-    warn: 'WARN',
-    error: 'ERROR',
-    fatal: 'CRITICAL',
-    silent: 'SILENT',
-  };
-  return map[level.toLowerCase()] ?? 'WARN';
 }

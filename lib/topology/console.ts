@@ -24,7 +24,8 @@ export const consoleArea: TopologyFragment = {
       uses: {
         tables: ['main', 'health'],
         buckets: ['reports', 'settlements'],
-        queues: ['webhooks'],
+        // ledger-checks: the ledger page requests a run of the invariant check in the background.
+        queues: ['webhooks', 'ledger-checks'],
         stateMachines: ['payment', 'refund', 'dispute', 'reconciliation', 'billing', 'ping'],
         // The pepper hashes operator keys and session tokens; the processor keys are those of the
         // services the screens call (dispute evidence and acceptance, a payment's reconcile).

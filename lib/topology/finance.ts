@@ -1,9 +1,11 @@
 /**
  * Finance (issue 5): the double-entry ledger fed by the main table's stream (a stream consumer of
- * the shared router: lambdas/ledger/stream.ts), payout reconciliation (a workflow over chunks in
+ * the shared router: lambdas/ledger/stream.ts) and its invariant check run in the background for the
+ * console (the `ledger-checks` queue), payout reconciliation (a workflow over chunks in
  * the settlements bucket), and the scheduled finance reports in the reports bucket.
  */
 import type { TopologyFragment } from '../topology.ts';
+import { CHECK_TIMEOUT_SECONDS } from '../../lambdas/ledger/check-run.ts';
 
 const job = { timeoutSeconds: 900, memoryMb: 1024 };
 
@@ -40,6 +42,14 @@ export const finance: TopologyFragment = {
         stateMachines: ['reconciliation'],
         secrets: ['stripe-secret-key'],
       },
+    },
+    'ledger-check': {
+      entry: 'lambdas/ledger/check-job.ts',
+      description:
+        'ledger-checks consumer: runs the ledger invariant check asked for in the console, stores the latest result',
+      timeoutSeconds: CHECK_TIMEOUT_SECONDS,
+      memoryMb: 1024,
+      uses: { tables: ['main'] },
     },
     'finance-reports': {
       entry: 'lambdas/reports/daily.ts',
@@ -83,6 +93,17 @@ export const finance: TopologyFragment = {
       description: 'Hourly: reconciles new processor payouts and files dropped in the settlements bucket',
       expression: 'rate(1 hour)',
       target: { function: 'reconciliation-sync' },
+    },
+  },
+  queues: {
+    'ledger-checks': {
+      description: 'Requests of a ledger invariant check from the console (one request id a message)',
+      consumer: 'ledger-check',
+      batchSize: 1,
+      // Longer than the function's timeout (after which a `running` check is stale), so a message
+      // redelivered after a crash finds the run it left stale and takes it over.
+      visibilityTimeoutSeconds: CHECK_TIMEOUT_SECONDS + 180,
+      maxReceiveCount: 3,
     },
   },
   grants: {

@@ -17,6 +17,7 @@ import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { createOperator } from '../../lambdas/store/operators.ts';
 import { getException, openException } from '../../lambdas/store/reconciliation.ts';
 import { runReport } from '../../lambdas/reports/daily.ts';
+import { getLedgerCheck } from '../../lambdas/store/ledger-check.ts';
 import { forwardDisputeEvents, type DisputeForwarder } from '../fixtures/dispute-forwarder.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
 import { checkScreen, describeInBrowser, launchBrowser, type Browser } from './fixture.ts';
@@ -310,7 +311,11 @@ describeInBrowser('every console screen in the browser', () => {
     );
 
     await go('/finance/ledger');
-    await page.getByRole('button', { name: 'Run the invariant check' }).click();
+    await page.getByRole('button', { name: 'Run the check' }).click();
+    await page.waitForURL((u) => u.pathname === '/console/finance/ledger');
+    // The check runs in the background (the ledger-checks queue): the page shows it once finished.
+    await until('the ledger check to finish', async () => (await getLedgerCheck())?.status === 'finished');
+    await page.reload();
     await page.getByRole('heading', { name: 'Invariant check: holds' }).waitFor();
     await checkScreen(page, 'ledger');
   });

@@ -3,7 +3,7 @@
  * handler calls them (test/fixtures/console-routes.ts): a Stripe payout reconciled (a run) and open
  * exceptions of two merchants; resolving one with a note, once, audited, and the same through
  * `paystep reconcile resolve`; the daily summary report listed, previewed and
- * downloaded; the ledger check; a subscription whose renewal fails for insufficient funds, shown
+ * downloaded; the ledger check (in the background); a subscription whose renewal fails for insufficient funds, shown
  * past due with where it is in its dunning schedule; an operator limited to one merchant kept to it.
  */
 import fs from 'node:fs';
@@ -23,6 +23,7 @@ import { operator } from '../fixtures/console.ts';
 import { consoleCaller, routePermission } from '../fixtures/console-routes.ts';
 import { apiClient, until, type Json } from '../fixtures/api.ts';
 import { runCli } from '../fixtures/cli.ts';
+import { getLedgerCheck } from '../../lambdas/store/ledger-check.ts';
 
 // A day passes in 2 s: a daily plan renews, and a funding-day retry (≥ 2 days later) is ≥ 4 s away.
 const TIME_SCALE = 43_200;
@@ -112,6 +113,7 @@ describe('finance', () => {
       ['GET', '/finance/reports'],
       ['GET', '/finance/reports/download'],
       ['GET', '/finance/ledger'],
+      ['POST', '/finance/ledger/check'],
     ] as const)
       expect(can('support', routePermission(routes, m, p) as never)).toBe(false);
   });
@@ -264,16 +266,20 @@ describe('finance', () => {
     });
   });
 
-  test('ledger: balances and the invariant check, run when asked', async () => {
-    const idle = await call('finance', 'GET', '/finance/ledger');
-    expect(idle.text).toContain('Run the invariant check');
+  test('ledger: the invariant check run in the background when asked, its latest result shown', async () => {
+    const idle = await call('finance', 'GET', '/finance/ledger', { query: { check: 'run' } });
+    expect(idle.text).toContain('The check has never run.');
     expect(idle.text).not.toContain('Invariant check:');
-    const { text } = await call('finance', 'GET', '/finance/ledger', { query: { check: 'run' } });
+    const asked = await call('finance', 'POST', '/finance/ledger/check');
+    expect(asked.res).toMatchObject({ kind: 'redirect', to: '/finance/ledger' });
+    expect(asked.req.audited).toMatchObject([{ action: 'ledger.check_requested' }]);
+    await until('the ledger check to finish', async () => (await getLedgerCheck())?.status === 'finished');
+    const { text } = await call('finance', 'GET', '/finance/ledger');
     expect(text).toContain('Invariant check: holds');
     expect(text).toContain(`<th scope="row">${merchantA}</th>`);
     expect(text).toContain(`<th scope="row">${merchantB}</th>`);
     const onlyB = operator('finance', { merchant_id: merchantB });
-    const own = await call(onlyB, 'GET', '/finance/ledger', { query: { check: 'run' } });
+    const own = await call(onlyB, 'GET', '/finance/ledger');
     expect(own.text).toContain(`<th scope="row">${merchantB}</th>`);
     expect(own.text).not.toContain(merchantA);
   });

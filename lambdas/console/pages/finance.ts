@@ -2,8 +2,8 @@
  * Finance (docs/console.md "Screens", docs/finance.md): reconciliation runs and open exceptions with
  * "resolve with a note" (lambdas/reconciliation/exceptions.ts, as `paystep reconcile
  * resolve`; audited `reconciliation.resolve`), reports from the reports bucket (listed by owner,
- * kind and day, the first rows previewed as a table, downloaded through the console), and ledger
- * balances with the invariant check (lambdas/ledger/check.ts, as `paystep ledger check`). Each part
+ * kind and day, the first rows previewed as a table, downloaded through the console), and the
+ * ledger's invariant check with the balances (finance-ledger.ts, run in the background). Each part
  * shows only with its permission (reconciliation.read, reports.read, ledger.read).
  *
  * An operator limited to one merchant sees that merchant's exceptions, reports and balances; payout
@@ -13,7 +13,6 @@ import { CsvReader } from '../../reports/csv.ts';
 import { REPORT_NAMES } from '../../reports/finance.ts';
 import { getStream, listObjects } from '../../reports/storage.ts';
 import { reportFile } from '../downloads.ts';
-import { ledgerCheck } from '../../ledger/check.ts';
 import {
   EXCEPTION_ALREADY_RESOLVED,
   EXCEPTION_NOT_FOUND,
@@ -27,6 +26,7 @@ import { can } from '../model.ts';
 import { field, merchantPicker, money } from '../ops-view.ts';
 import { csrfField } from '../layout.ts';
 import { exceptionReason } from './exception-text.ts';
+import { ledgerRoutes } from './finance-ledger.ts';
 import { ConsoleError, type ConsoleRequest, type ConsoleResponse, type ConsoleRoute } from '../types.ts';
 
 /** Runs listed per processor; exceptions shown; report files listed; rows previewed. */
@@ -410,136 +410,6 @@ async function download(req: ConsoleRequest): Promise<ConsoleResponse> {
   }
 }
 
-async function ledger(req: ConsoleRequest): Promise<ConsoleResponse> {
-  const run = req.query.check === 'run';
-  const mine = <T extends { merchant_id: string }>(xs: T[]) =>
-    req.operator.merchant_id ? xs.filter((x) => x.merchant_id === req.operator.merchant_id) : xs;
-  let result: Html = html`<p>
-    The check reads the whole ledger and every payment and dispute, so it runs when asked.
-  </p>`;
-  if (run) {
-    const r = await ledgerCheck();
-    const receivable = mine(r.receivable);
-    const sources = mine(r.sources);
-    const balances = mine(r.balances);
-    const ok = req.operator.merchant_id ? receivable.length === 0 && sources.length === 0 : r.ok;
-    result = html`<section aria-labelledby="check-result">
-      <h2 id="check-result">Invariant check: ${ok ? 'holds' : 'BROKEN'}</h2>
-      <p>
-        ${r.entries} entries
-        read${req.operator.merchant_id ? '' : html`; trial balance ${r.trial_balance} (must be 0); ${r.unbalanced.length} unbalanced entries`}.
-      </p>
-      ${
-        receivable.length
-          ? html`<table>
-              <caption>
-                Receivable ≠ captured − refunded − disputed − fees − paid out
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Merchant</th>
-                  <th scope="col">Processor</th>
-                  <th scope="col">Receivable</th>
-                  <th scope="col">Expected</th>
-                  <th scope="col">Difference</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${receivable.map(
-                  (x) =>
-                    html`<tr>
-                      <th scope="row">${x.merchant_id}</th>
-                      <td>${x.processor}</td>
-                      <td>${money(x.receivable, x.currency)}</td>
-                      <td>${money(x.expected, x.currency)}</td>
-                      <td>${money(x.difference, x.currency)}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-          : ''
-      }
-      ${
-        sources.length
-          ? html`<table>
-              <caption>
-                Ledger movements ≠ the payments’ and disputes’ amounts
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Merchant</th>
-                  <th scope="col">Processor</th>
-                  <th scope="col">Field</th>
-                  <th scope="col">Ledger</th>
-                  <th scope="col">Source</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${sources.map(
-                  (x) =>
-                    html`<tr>
-                      <th scope="row">${x.merchant_id}</th>
-                      <td>${x.processor}</td>
-                      <td>${x.field}</td>
-                      <td>${money(x.ledger, x.currency)}</td>
-                      <td>${money(x.source, x.currency)}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-          : ''
-      }
-      <h2>Balances</h2>
-      ${
-        balances.length
-          ? html`<table>
-              <caption>
-                Per merchant, processor and currency
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Merchant</th>
-                  <th scope="col">Processor</th>
-                  <th scope="col">Captured</th>
-                  <th scope="col">Refunded</th>
-                  <th scope="col">Disputed</th>
-                  <th scope="col">Fees</th>
-                  <th scope="col">Paid out</th>
-                  <th scope="col">Processor receivable</th>
-                  <th scope="col">Entries</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${balances.map(
-                  (b) =>
-                    html`<tr>
-                      <th scope="row">${b.merchant_id}</th>
-                      <td>${b.processor}</td>
-                      <td>${money(b.movements.captured, b.currency)}</td>
-                      <td>${money(b.movements.refunded, b.currency)}</td>
-                      <td>${money(b.movements.disputed, b.currency)}</td>
-                      <td>${money(b.movements.fees, b.currency)}</td>
-                      <td>${money(b.movements.paid_out, b.currency)}</td>
-                      <td>${money(b.accounts.processor_receivable, b.currency)}</td>
-                      <td>${b.entries}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-          : html`<p>No ledger entries.</p>`
-      }
-    </section>`;
-  }
-  const body = html`<h1>Ledger</h1>
-    <p><a href="/console/finance">Back to finance</a></p>
-    <form method="get" action="/console/finance/ledger">
-      <input type="hidden" name="check" value="run" />
-      <button type="submit">${run ? 'Run the check again' : 'Run the invariant check'}</button>
-    </form>
-    ${result}`;
-  return { kind: 'page', title: 'Ledger', nav: 'finance', body };
-}
-
 export const financeRoutes: ConsoleRoute[] = [
   { method: 'GET', path: '/finance', permission: 'reconciliation.read', handler: overview },
   {
@@ -551,5 +421,5 @@ export const financeRoutes: ConsoleRoute[] = [
   { method: 'GET', path: '/finance/reports', permission: 'reports.read', handler: reports },
   { method: 'GET', path: '/finance/reports/preview', permission: 'reports.read', handler: preview },
   { method: 'GET', path: '/finance/reports/download', permission: 'reports.read', handler: download },
-  { method: 'GET', path: '/finance/ledger', permission: 'ledger.read', handler: ledger },
+  ...ledgerRoutes,
 ];

@@ -120,6 +120,11 @@ export class ComboSums {
     }
   }
 
+  /** Adds another set of sums (e.g. the days' sums into a range's total, each item decoded once). */
+  addSums(other: ComboSums): void {
+    for (const { values, counts } of other.combos.values()) this.add({ values, counts });
+  }
+
   /** Groups the sums by `dimensions`, as `ApprovalAnalytics` groups payments. */
   analytics(dimensions: readonly AnalyticsDimension[]): ApprovalAnalytics {
     const a = new ApprovalAnalytics(dimensions);

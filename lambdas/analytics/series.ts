@@ -51,7 +51,6 @@ export async function paymentSeries(
     const i = days.indexOf(String(item.sk).slice('DAY#'.length));
     if (i < 0) return;
     perDay[i]!.addItem(item);
-    total.addItem(item);
   };
   for (let i = 0; i < merchants.length; i += 8)
     await Promise.all(
@@ -59,6 +58,7 @@ export async function paymentSeries(
         for await (const item of dayRollups(m, q.from, q.to)) add(item);
       }),
     );
+  for (const d of perDay) total.addSums(d);
   const payments = total.payments;
   const dayGroups = perDay.map(
     (a) =>

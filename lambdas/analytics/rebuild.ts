@@ -7,8 +7,9 @@
  * it is at that point of its own ordered history, and every later change adds its difference:
  * each payment is counted once whatever runs concurrently, and running it twice marks nothing new.
  *
- * It also folds the per-minute counters of day items written before the counters went to 5-minute
- * buckets (`m|0931|p` into `m|0930|p`, rollup-format.ts `BUCKET_MINUTES`): per item, in chunks,
+ * It also removes the 5-minute counters of day items before yesterday (only the home page's last
+ * hour reads them; the stream router removes them as days pass), and folds the per-minute counters
+ * of newer day items written before the counters went to 5-minute buckets (`m|0931|p` into `m|0930|p`, rollup-format.ts `BUCKET_MINUTES`): per item, in chunks,
  * one UpdateItem that ADDs each minute's value to its bucket and REMOVEs the minute, on condition
  * that the minutes still hold the values read (the router's concurrent ADDs touch only bucket
  * names, and ADD commutes), so nothing is counted twice or lost; a second run finds nothing to fold.
@@ -16,6 +17,7 @@
 import { config } from '../shared/config.ts';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BUCKET_MINUTES } from './rollup-format.ts';
+import { dropBuckets } from '../store/rollups.ts';
 import { conditionalWrite } from '../store/conditional.ts';
 import { indexQuery, queryPages } from '../store/pages.ts';
 import { ROLLUP_MARK } from './stream.ts';
@@ -24,6 +26,8 @@ export interface RebuildResult {
   merchant_id: string;
   /** Day items whose per-minute counters were folded into 5-minute buckets. */
   folded_days: number;
+  /** Day items before yesterday whose time counters were removed (only the last hour reads them). */
+  dropped_days: number;
   /** Payments of the merchant not yet counted when the rebuild looked. */
   unmarked: number;
   /** Of those, the ones this run marked (the others were marked meanwhile, or are gone). */
@@ -57,23 +61,36 @@ export async function rebuildRollups(
     if (ok) marked++;
     if (ok && marked % 500 === 0) progress(marked);
   }
-  return { merchant_id: merchantId, folded_days: await foldMinutes(merchantId), unmarked, marked };
+  const { folded, dropped } = await foldMinutes(merchantId);
+  return { merchant_id: merchantId, folded_days: folded, dropped_days: dropped, unmarked, marked };
 }
 
 const MINUTE = /^m\|(\d{4})\|([pad])$/;
 /** Minutes folded per UpdateItem (an expression stays far under DynamoDB's 4 KB). */
 const FOLD_CHUNK = 40;
 
-/** Folds the day items' per-minute counters into 5-minute buckets; returns the items changed. */
-async function foldMinutes(merchantId: string): Promise<number> {
+/**
+ * Folds the day items' per-minute counters into 5-minute buckets, and removes them from items
+ * before yesterday (store/rollups.ts `dropBuckets`); returns the items changed.
+ */
+async function foldMinutes(merchantId: string): Promise<{ folded: number; dropped: number }> {
   const table = config.tableName('main');
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
   let days = 0;
+  let dropped = 0;
   for await (const it of queryPages({
     TableName: table,
     ConsistentRead: true,
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :day)',
     ExpressionAttributeValues: { ':pk': `ROLLUP#${merchantId}`, ':day': 'DAY#' },
   })) {
+    if (String(it.sk).slice('DAY#'.length) < yesterday) {
+      if (Object.keys(it).some((n) => n.startsWith('m|'))) {
+        await dropBuckets(merchantId, String(it.sk).slice('DAY#'.length));
+        dropped++;
+      }
+      continue;
+    }
     const stray = Object.entries(it).flatMap(([name, v]) => {
       const m = MINUTE.exec(name);
       if (!m || typeof v !== 'number' || Number(m[1]) % BUCKET_MINUTES === 0) return [];
@@ -111,5 +128,5 @@ async function foldMinutes(merchantId: string): Promise<number> {
     }
     days++;
   }
-  return days;
+  return { folded: days, dropped };
 }

@@ -14,7 +14,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
 import { config } from '../shared/config.ts';
-import { conditionalWrite } from './conditional.ts';
+import { conditionalUpdate, conditionalWrite } from './conditional.ts';
 import { queryPages } from './pages.ts';
 import { seqAttribute } from '../analytics/rollup-format.ts';
 
@@ -80,7 +80,7 @@ function write(
   shard: string,
   deltas: RecordDelta[],
   recorded: string | undefined | 'unknown',
-): Promise<boolean> | undefined {
+): Promise<false | { created: boolean }> | undefined {
   const sums = new Map<string, number>();
   const once = new Map<string, string>();
   for (const d of deltas) {
@@ -117,7 +117,7 @@ function write(
     condition = '#s = :recorded';
     values[':recorded'] = recorded;
   }
-  return conditionalWrite(
+  return conditionalUpdate(
     new UpdateCommand({
       TableName: table(),
       Key: key,
@@ -125,8 +125,9 @@ function write(
       ConditionExpression: condition,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
+      ReturnValues: 'UPDATED_OLD',
     }),
-  );
+  ).then((old) => (old === undefined ? false : { created: old.kind === undefined }));
 }
 
 /**
@@ -148,6 +149,8 @@ export async function applyRollupDeltas(
       if (ok === undefined) break;
       if (ok) {
         written++;
+        // A new day's item: the day before yesterday's no longer needs its 5-minute counters.
+        if (ok.created) await dropBuckets(merchantId, dayBefore(String(key.sk).slice('DAY#'.length), 2));
         break;
       }
       // Already applied up to the recorded number: apply only what comes after it.
@@ -200,4 +203,38 @@ export async function dayRollupAttributes(
     }),
   );
   return out;
+}
+
+const dayBefore = (day: string, n: number) =>
+  new Date(Date.parse(`${day}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+
+/** Attribute names REMOVEd per UpdateItem (the expression stays far under 4 KB). */
+const REMOVE_CHUNK = 100;
+
+/**
+ * Removes the 5-minute counters (`m|…`) of a merchant's day item: only the home page's last hour
+ * reads them, from today's and yesterday's items, and they are most of an item's size, which every
+ * read of a range of days (analytics) carries. The stream router calls it for the day before
+ * yesterday when it creates a day's item; `paystep analytics rebuild` for older items. Returns
+ * how many it removed. REMOVE and the router's ADDs commute; a late delta may add one back.
+ */
+export async function dropBuckets(merchantId: string, day: string): Promise<number> {
+  const key = dayKey(merchantId, day);
+  const out = await clients
+    .ddb()
+    .send(new GetCommand({ TableName: table(), Key: key, ConsistentRead: true }));
+  const names = Object.keys(out.Item ?? {}).filter((n) => n.startsWith('m|'));
+  for (let i = 0; i < names.length; i += REMOVE_CHUNK) {
+    const chunk = names.slice(i, i + REMOVE_CHUNK);
+    await conditionalWrite(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key,
+        UpdateExpression: `REMOVE ${chunk.map((_, j) => `#r${j}`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: Object.fromEntries(chunk.map((n, j) => [`#r${j}`, n])),
+      }),
+    );
+  }
+  return names.length;
 }

@@ -266,7 +266,7 @@ describe('approval rollups', () => {
       return JSON.parse(stdout) as Json;
     };
     expect(await rebuild()).toEqual({
-      merchants: [{ merchant_id: other, folded_days: 0, unmarked: 7, marked: 7 }],
+      merchants: [{ merchant_id: other, folded_days: 0, dropped_days: 0, unmarked: 7, marked: 7 }],
       marked: 7,
     });
     await rt.dynamo.drain(); // the stream applied every change
@@ -280,7 +280,8 @@ describe('approval rollups', () => {
 
   test('paystep analytics rebuild folds per-minute counters of older day items into 5-minute buckets', async () => {
     const merchant = (await createMerchant('Minutes')).merchant.id;
-    const key = { pk: `ROLLUP#${merchant}`, sk: 'DAY#2026-01-05' };
+    const day = new Date().toISOString().slice(0, 10); // today's item: the home page reads it
+    const key = { pk: `ROLLUP#${merchant}`, sk: `DAY#${day}` };
     // An item as the router wrote them when the counters were per minute of the day (09:30 to
     // 09:36 are minutes 570 to 576).
     await clients.ddb().send(
@@ -307,14 +308,27 @@ describe('approval rollups', () => {
       );
       return (JSON.parse(stdout) as Json).merchants[0];
     };
-    expect(await run()).toMatchObject({ folded_days: 1 });
+    // And an older day's item: its time counters go, its sums stay.
+    const old = { pk: `ROLLUP#${merchant}`, sk: 'DAY#2026-01-05' };
+    await clients.ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName('main'),
+        Key: old,
+        UpdateExpression: 'SET #k = :k ADD #m :one, #c :one',
+        ExpressionAttributeNames: { '#k': 'kind', '#m': 'm|0570|p', '#c': 'c|abc|p' },
+        ExpressionAttributeValues: { ':k': 'approval_rollup', ':one': 1 },
+      }),
+    );
+    expect(await run()).toMatchObject({ folded_days: 1, dropped_days: 1 });
+    const oldItem = await clients
+      .ddb()
+      .send(new GetCommand({ TableName: config.tableName('main'), Key: old }));
+    expect(oldItem.Item).toMatchObject({ 'c|abc|p': 1 });
+    expect(oldItem.Item).not.toHaveProperty(['m|0570|p']);
     const ms = (hh: number, mm: number) =>
-      Date.parse(`2026-01-05T${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}:00Z`);
+      Date.parse(`${day}T${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}:00Z`);
     const read = async (t: number) =>
-      minuteCounts(
-        (await dayRollupAttributes(merchant, ['2026-01-05'], minuteAttributeNames(t))).get('2026-01-05'),
-        t,
-      );
+      minuteCounts((await dayRollupAttributes(merchant, [day], minuteAttributeNames(t))).get(day), t);
     expect(await read(ms(9, 32))).toEqual({ payments: 6, approved: 1, declined: 0 });
     expect(await read(ms(9, 36))).toEqual({ payments: 0, approved: 0, declined: 1 });
     const item = await clients.ddb().send(new GetCommand({ TableName: config.tableName('main'), Key: key }));
@@ -323,7 +337,7 @@ describe('approval rollups', () => {
         .filter((n) => n.startsWith('m|'))
         .sort(),
     ).toEqual(['m|0570|a', 'm|0570|p', 'm|0575|d']);
-    expect(await run()).toMatchObject({ folded_days: 0 }); // nothing left to fold
+    expect(await run()).toMatchObject({ folded_days: 0, dropped_days: 0 }); // nothing left to do
   });
 });
 
@@ -404,5 +418,25 @@ describe('exactly once although the stream delivers at least once', () => {
     seq = 5n;
     expect(await maintainRollups('shardId-u', [record('pay_o6', at(DAY1, 10), 'captured')])).toBe(1);
     expect(await counts()).toEqual({ payments: 6, approved: 4, declined: 2 });
+  });
+
+  test("a new day's item drops the 5-minute counters of the day before yesterday's, not its sums", async () => {
+    const DAY3 = '2026-01-07';
+    const bucketNames = async (day: string) => {
+      const out = await clients.ddb().send(
+        new GetCommand({
+          TableName: config.tableName('main'),
+          Key: { pk: `ROLLUP#${merchant}`, sk: `DAY#${day}` },
+        }),
+      );
+      return Object.keys(out.Item ?? {}).filter((n) => n.startsWith('m|')).length;
+    };
+    expect(await bucketNames(DAY1)).toBeGreaterThan(0);
+    const before = await counts();
+    expect(await maintainRollups('shardId-t', [record('pay_o7', at(DAY3, 9), 'captured')])).toBe(1);
+    expect(await bucketNames(DAY1)).toBe(0); // the day before yesterday, seen from DAY3
+    expect(await bucketNames(DAY2)).toBeGreaterThan(0); // yesterday: the last hour may span midnight
+    expect(await bucketNames(DAY3)).toBeGreaterThan(0);
+    expect(await counts()).toEqual(before); // DAY1 and DAY2's sums are what they were (q: DAY1 to DAY2)
   });
 });

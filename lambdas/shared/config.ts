@@ -201,6 +201,10 @@ export const config = {
   serviceName: () => value('POWERTOOLS_SERVICE_NAME') ?? 'paystep',
   /** The handlers' log level as Powertools reads it (POWERTOOLS_LOG_LEVEL), upper case; '' if unset. */
   logLevel: () => (value('POWERTOOLS_LOG_LEVEL') ?? '').toUpperCase(),
+  /** The local runtime's log level (PAYSTEP_LOG_LEVEL, pino names), if set. */
+  localLogLevel: () => value('PAYSTEP_LOG_LEVEL'),
+  /** The function AWS Lambda runs (AWS_LAMBDA_FUNCTION_NAME), dev mode or not; undefined elsewhere. */
+  lambdaFunctionName: () => value('AWS_LAMBDA_FUNCTION_NAME'),
   /**
    * Whether the code runs in AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set by Lambda), and not in
    * Powertools' dev mode (POWERTOOLS_DEV=true): where EMF metrics go to stdout.

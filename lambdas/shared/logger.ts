@@ -27,14 +27,14 @@ export function powertoolsLevel(level: string): LogLevel {
  * unset, as the runtime sets it).
  */
 function initialLevel(): LogLevel | undefined {
-  if (process.env.POWERTOOLS_LOG_LEVEL || process.env.AWS_LAMBDA_FUNCTION_NAME) return undefined;
-  return powertoolsLevel(process.env.PAYSTEP_LOG_LEVEL ?? 'warn');
+  if (config.logLevel() || config.lambdaFunctionName()) return undefined;
+  return powertoolsLevel(config.localLogLevel() ?? 'warn');
 }
 
 export const logger = new Logger({ serviceName: config.serviceName(), logLevel: initialLevel() });
 
 /** Applies POWERTOOLS_LOG_LEVEL as it is now (the runtime calls it once it has set it). */
 export function applyLogLevel(): void {
-  const level = (process.env.POWERTOOLS_LOG_LEVEL ?? '').toUpperCase();
+  const level = config.logLevel();
   if (Object.values(LEVELS).includes(level as LogLevel)) logger.setLogLevel(level as LogLevel);
 }

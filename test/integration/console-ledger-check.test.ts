@@ -20,12 +20,7 @@ import { LEDGER_CHECK_QUEUE } from '../../lambdas/ledger/check-request.ts';
 import { STALE_AFTER_MS } from '../../lambdas/ledger/check-run.ts';
 import { clients } from '../../lambdas/shared/aws.ts';
 import { apiClient, until } from '../fixtures/api.ts';
-
-interface Answer {
-  status: number;
-  body: string;
-  headers: Headers;
-}
+import { consoleHttp } from '../fixtures/console-http.ts';
 
 let dir: string;
 let rt: Runtime;
@@ -34,38 +29,7 @@ let merchantB: string;
 const keys: Record<'finance' | 'financeB' | 'support', string> = { finance: '', financeB: '', support: '' };
 let financeId: string;
 
-const get = async (p: string, cookie = ''): Promise<Answer> => {
-  const res = await fetch(`${rt.url}${p}`, { redirect: 'manual', headers: cookie ? { cookie } : {} });
-  return { status: res.status, body: await res.text(), headers: res.headers };
-};
-const post = async (p: string, form: Record<string, string>, cookie = ''): Promise<Answer> => {
-  const res = await fetch(`${rt.url}${p}`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-    body: new URLSearchParams(form).toString(),
-  });
-  return { status: res.status, body: await res.text(), headers: res.headers };
-};
-
-/** Signs in through the form: the session's Cookie header and CSRF token. */
-async function signIn(key: string): Promise<{ cookie: string; csrf: string }> {
-  const form = await get('/console/login');
-  const loginToken = /name="login_token" value="([^"]+)"/.exec(form.body)![1]!;
-  const login = form.headers
-    .getSetCookie()
-    .find((c) => c.startsWith('ps_login='))!
-    .split(';')[0]!;
-  const r = await post('/console/login', { login_token: loginToken, key, next: '/' }, login);
-  expect(r.status).toBe(303);
-  const cookie = r.headers
-    .getSetCookie()
-    .find((c) => c.startsWith('ps_session='))!
-    .split(';')[0]!;
-  const home = await get('/console', cookie);
-  expect(home.status).toBe(200);
-  return { cookie, csrf: /name="csrf" value="([^"]+)"/.exec(home.body)![1]! };
-}
+const { get, post, signIn } = consoleHttp(() => rt.url!);
 
 /** The ledger page as `who` sees it, whitespace collapsed. */
 async function ledgerPage(who: { cookie: string }, query = ''): Promise<string> {

@@ -10,12 +10,7 @@ import path from 'node:path';
 import { startRuntime, type Runtime } from '../../lib/local/runtime.ts';
 import { createMerchant } from '../../lambdas/store/merchants.ts';
 import { runCli } from '../fixtures/cli.ts';
-
-interface Answer {
-  status: number;
-  body: string;
-  headers: Headers;
-}
+import { consoleHttp } from '../fixtures/console-http.ts';
 
 describe('ops console on the local runtime', () => {
   let dir: string;
@@ -23,41 +18,7 @@ describe('ops console on the local runtime', () => {
   let adminKey: string;
   let supportKey: string;
 
-  const get = async (p: string, cookie = ''): Promise<Answer> => {
-    const res = await fetch(`${rt.url}${p}`, { redirect: 'manual', headers: cookie ? { cookie } : {} });
-    return { status: res.status, body: await res.text(), headers: res.headers };
-  };
-  const post = async (p: string, form: Record<string, string>, cookie = ''): Promise<Answer> => {
-    const res = await fetch(`${rt.url}${p}`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-      body: new URLSearchParams(form).toString(),
-    });
-    return { status: res.status, body: await res.text(), headers: res.headers };
-  };
-  const cookieFrom = (a: Answer, name: string) =>
-    a.headers
-      .getSetCookie()
-      .find((c) => c.startsWith(`${name}=`))
-      ?.split(';')[0];
-
-  /** Signs in through the form; the session's Cookie header and CSRF token. */
-  const signIn = async (key: string) => {
-    const form = await get('/console/login');
-    const loginToken = /name="login_token" value="([^"]+)"/.exec(form.body)![1]!;
-    const r = await post(
-      '/console/login',
-      { login_token: loginToken, key, next: '/' },
-      cookieFrom(form, 'ps_login'),
-    );
-    expect(r.status).toBe(303);
-    const setCookie = r.headers.getSetCookie().find((c) => c.startsWith('ps_session='))!;
-    const cookie = setCookie.split(';')[0]!;
-    const home = await get('/console', cookie);
-    expect(home.status).toBe(200);
-    return { setCookie, cookie, csrf: /name="csrf" value="([^"]+)"/.exec(home.body)![1]!, home };
-  };
+  const { get, post, signIn } = consoleHttp(() => rt.url!);
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-console-'));

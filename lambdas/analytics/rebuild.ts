@@ -16,7 +16,7 @@
  */
 import { config } from '../shared/config.ts';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { BUCKET_MINUTES } from './rollup-format.ts';
+import { BUCKET_MINUTES, bucketName } from './rollup-format.ts';
 import { dropBuckets } from '../store/rollups.ts';
 import { conditionalWrite } from '../store/conditional.ts';
 import { indexQuery, queryPages } from '../store/pages.ts';
@@ -85,18 +85,13 @@ async function foldMinutes(merchantId: string): Promise<{ folded: number; droppe
     ExpressionAttributeValues: { ':pk': `ROLLUP#${merchantId}`, ':day': 'DAY#' },
   })) {
     if (String(it.sk).slice('DAY#'.length) < yesterday) {
-      if (Object.keys(it).some((n) => n.startsWith('m|'))) {
-        await dropBuckets(merchantId, String(it.sk).slice('DAY#'.length));
-        dropped++;
-      }
+      if (await dropBuckets(merchantId, String(it.sk).slice('DAY#'.length), it)) dropped++;
       continue;
     }
     const stray = Object.entries(it).flatMap(([name, v]) => {
       const m = MINUTE.exec(name);
       if (!m || typeof v !== 'number' || Number(m[1]) % BUCKET_MINUTES === 0) return [];
-      const minute = Number(m[1]);
-      const bucket = String(minute - (minute % BUCKET_MINUTES)).padStart(4, '0');
-      return [{ name, value: v, bucket: `m|${bucket}|${m[2]}` }];
+      return [{ name, value: v, bucket: `m|${bucketName(Number(m[1]))}|${m[2]}` }];
     });
     if (!stray.length) continue;
     for (let i = 0; i < stray.length; i += FOLD_CHUNK) {

@@ -151,11 +151,13 @@ const nonZero = (r: Record<string, number>) => Object.fromEntries(Object.entries
 /** The per-time counters' granularity: 5 minutes (the home page shows the last hour in 12). */
 export const BUCKET_MINUTES = 5;
 
-/** The first minute of the day (0-1435) of an epoch-ms time's bucket, as the counters' names write it. */
+/** The name part of the bucket that holds minute `minute` of the day (0-1439): its first minute. */
+export const bucketName = (minute: number) => String(minute - (minute % BUCKET_MINUTES)).padStart(4, '0');
+
+/** The bucket of an epoch-ms time, as the counters' names write it. */
 const minuteName = (ms: number) => {
   const d = new Date(ms);
-  const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
-  return String(minute - (minute % BUCKET_MINUTES)).padStart(4, '0');
+  return bucketName(d.getUTCHours() * 60 + d.getUTCMinutes());
 };
 
 /** Per-bucket counters of a day rollup: `m|MMMM|p` payments, `m|MMMM|a` approved, `m|MMMM|d` declined. */

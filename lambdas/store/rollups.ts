@@ -215,15 +215,20 @@ const REMOVE_CHUNK = 100;
  * Removes the 5-minute counters (`m|…`) of a merchant's day item: only the home page's last hour
  * reads them, from today's and yesterday's items, and they are most of an item's size, which every
  * read of a range of days (analytics) carries. The stream router calls it for the day before
- * yesterday when it creates a day's item; `paystep analytics rebuild` for older items. Returns
- * how many it removed. REMOVE and the router's ADDs commute; a late delta may add one back.
+ * yesterday when it creates a day's item; `paystep analytics rebuild` for older items (with the
+ * `item` it has just read: not read again). Returns how many it removed. REMOVE and the
+ * router's ADDs commute; a late delta may add one back.
  */
-export async function dropBuckets(merchantId: string, day: string): Promise<number> {
+export async function dropBuckets(
+  merchantId: string,
+  day: string,
+  item?: Record<string, unknown>,
+): Promise<number> {
   const key = dayKey(merchantId, day);
-  const out = await clients
-    .ddb()
-    .send(new GetCommand({ TableName: table(), Key: key, ConsistentRead: true }));
-  const names = Object.keys(out.Item ?? {}).filter((n) => n.startsWith('m|'));
+  const current =
+    item ??
+    (await clients.ddb().send(new GetCommand({ TableName: table(), Key: key, ConsistentRead: true }))).Item;
+  const names = Object.keys(current ?? {}).filter((n) => n.startsWith('m|'));
   for (let i = 0; i < names.length; i += REMOVE_CHUNK) {
     const chunk = names.slice(i, i + REMOVE_CHUNK);
     await conditionalWrite(

@@ -49,6 +49,29 @@ describe('merchant events and webhooks on the local runtime', () => {
     });
     return { status: res.status, body: (await res.json()) as Json };
   };
+  /** The stream change of one of merchant A's refunds succeeding (what the router hands the outbox). */
+  const refundSucceeded = (amount: number, sequenceNumber: string) => {
+    const refundId = `re_${randomUUID().replace(/-/g, '')}`;
+    const item = {
+      pk: `REFUND#${refundId}`,
+      sk: 'REFUND',
+      kind: 'refund',
+      id: refundId,
+      object: 'refund',
+      merchant_id: merchantA,
+      payment_id: 'pay_test',
+      amount,
+      currency: 'usd',
+    };
+    const change = {
+      eventName: 'MODIFY',
+      oldImage: { ...item, status: 'pending' },
+      newImage: { ...item, status: 'succeeded' },
+      sequenceNumber,
+      record: { dynamodb: { ApproximateCreationDateTime: Math.floor(Date.now() / 1000) } },
+    } as unknown as StreamChange;
+    return { refundId, change };
+  };
   const pay = (pm: string) =>
     call('POST', '/v1/payments', { amount: 1050, currency: 'usd', payment_method: pm });
   const waitFor = async <T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> => {
@@ -291,25 +314,7 @@ describe('merchant events and webhooks on the local runtime', () => {
   });
 
   test('a redelivered stream record creates no duplicate event', async () => {
-    const refundId = `re_${randomUUID().replace(/-/g, '')}`;
-    const item = {
-      pk: `REFUND#${refundId}`,
-      sk: 'REFUND',
-      kind: 'refund',
-      id: refundId,
-      object: 'refund',
-      merchant_id: merchantA,
-      payment_id: 'pay_test',
-      amount: 300,
-      currency: 'usd',
-    };
-    const change = {
-      eventName: 'MODIFY',
-      oldImage: { ...item, status: 'pending' },
-      newImage: { ...item, status: 'succeeded' },
-      sequenceNumber: '000000000000000000000000000000000000007',
-      record: { dynamodb: { ApproximateCreationDateTime: Math.floor(Date.now() / 1000) } },
-    } as unknown as StreamChange;
+    const { refundId, change } = refundSucceeded(300, '000000000000000000000000000000000000007');
     // Imported once the runtime has configured the handlers' environment (log level, endpoints).
     const { merchantEventsConsumer } = await import('../../lambdas/events/stream.ts');
     await merchantEventsConsumer.handle(change);
@@ -392,25 +397,7 @@ describe('merchant events and webhooks on the local runtime', () => {
       (await call('GET', `/v1/events/${eventId}`)).body.deliveries as Json[];
 
     // Three runs of one record at once: three `event.created` messages, one first attempt.
-    const refundId = `re_${randomUUID().replace(/-/g, '')}`;
-    const item = {
-      pk: `REFUND#${refundId}`,
-      sk: 'REFUND',
-      kind: 'refund',
-      id: refundId,
-      object: 'refund',
-      merchant_id: merchantA,
-      payment_id: 'pay_test',
-      amount: 200,
-      currency: 'usd',
-    };
-    const change = {
-      eventName: 'MODIFY',
-      oldImage: { ...item, status: 'pending' },
-      newImage: { ...item, status: 'succeeded' },
-      sequenceNumber: '000000000000000000000000000000000000011',
-      record: { dynamodb: { ApproximateCreationDateTime: Math.floor(Date.now() / 1000) } },
-    } as unknown as StreamChange;
+    const { refundId, change } = refundSucceeded(200, '000000000000000000000000000000000000011');
     await Promise.all([1, 2, 3].map(() => merchantEventsConsumer.handle(change)));
     await rt.settle();
     const delivered = ofObject('/ok', refundId);

@@ -26,7 +26,7 @@ import {
   type LatencySummary,
   type ProfileSummary,
 } from '../lib.ts';
-import { type Sample, postJson, now, sleep, closedLoop } from './client.ts';
+import { type Sample, postJson, now, closedLoop } from './client.ts';
 import type { Options } from './options.ts';
 import type { Counter, ServerStats } from './probes.ts';
 import { roundSummary } from './summaries.ts';
@@ -253,11 +253,14 @@ async function runWindow(
     progress.update(`c=${concurrency} waiting for the workflows, streams and queues to finish…`);
     const settleStart = now();
     let settledMs: number | null = null;
+    // The guard's timer is cleared once the runtime settles: left pending, it kept the bench's
+    // process alive for the whole settle timeout after its report.
+    let guard: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         target.settle(opts.settleTimeout * 1000),
-        sleep(opts.settleTimeout * 1000 + 1000).then(() => {
-          throw new Error('timeout');
+        new Promise((_, reject) => {
+          guard = setTimeout(() => reject(new Error('timeout')), opts.settleTimeout * 1000 + 1000);
         }),
       ]);
       settledMs = round(now() - settleStart, 0);
@@ -265,6 +268,8 @@ async function runWindow(
       log(
         `\nc=${concurrency}: the runtime did not settle within ${opts.settleTimeout} s (${(err as Error).message})`,
       );
+    } finally {
+      clearTimeout(guard);
     }
     progress.done();
     let profile: ProfileSummary | undefined;

@@ -14,16 +14,33 @@ import { config } from './config.ts';
 /**
  * SDK request handlers that a local runtime running in this process registers for its endpoints
  * (lib/local/dynamodb-inprocess.ts): a client for such an endpoint hands its requests to the local
- * service directly instead of over a socket. Serialization, signing, retries and the service's
- * answers are the same; in AWS, or in a process without a runtime, there is none and the client is
- * the default one.
+ * service directly instead of over a socket, signed by the handler's signer (the SigV4 headers
+ * without the cryptography: no local service verifies a signature). Serialization, retries and the
+ * service's answers are the same; in AWS, or in a process without a runtime, there is none and the
+ * client is the default one.
  */
 const IN_PROCESS_HANDLERS = Symbol.for('paystep.local.requestHandlers');
 
-function inProcessHandler(endpoint: string | undefined): DynamoDBClientConfig['requestHandler'] {
-  if (!endpoint) return undefined;
+type Signer = NonNullable<DynamoDBClientConfig['httpAuthSchemes']>[number]['signer'];
+
+function inProcessConfig(endpoint: string | undefined): DynamoDBClientConfig {
+  if (!endpoint) return {};
   const handlers = (globalThis as { [IN_PROCESS_HANDLERS]?: Map<string, unknown> })[IN_PROCESS_HANDLERS];
-  return handlers?.get(endpoint) as DynamoDBClientConfig['requestHandler'];
+  const handler = handlers?.get(endpoint) as
+    (NonNullable<DynamoDBClientConfig['requestHandler']> & { signer?: Signer }) | undefined;
+  if (!handler) return {};
+  return {
+    requestHandler: handler,
+    ...(handler.signer && {
+      httpAuthSchemes: [
+        {
+          schemeId: 'aws.auth#sigv4',
+          identityProvider: (ipc) => ipc.getIdentityProvider('aws.auth#sigv4'),
+          signer: handler.signer,
+        },
+      ],
+    }),
+  };
 }
 
 let ddb: DynamoDBDocumentClient | undefined;
@@ -35,8 +52,7 @@ let secrets: SecretsManagerClient | undefined;
 export const clients = {
   ddb: () => {
     if (!ddb) {
-      const requestHandler = inProcessHandler(config.dynamodbEndpoint());
-      ddb = DynamoDBDocumentClient.from(new DynamoDBClient(requestHandler ? { requestHandler } : {}), {
+      ddb = DynamoDBDocumentClient.from(new DynamoDBClient(inProcessConfig(config.dynamodbEndpoint())), {
         marshallOptions: { removeUndefinedValues: true },
       });
     }

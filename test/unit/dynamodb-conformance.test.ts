@@ -69,7 +69,7 @@ const paths: [string, () => DynamoDBClient][] = [
   ['HTTP', () => new DynamoDBClient({ endpoint, region: 'local', credentials, maxAttempts: 1 })],
   [
     'in-process',
-    // The handlers' own client: clients.ddb() picks the handler the store registered.
+    // The handlers' own client: clients.ddb() picks the handler the store registered, and its signer.
     () =>
       new DynamoDBClient({
         endpoint,
@@ -77,6 +77,7 @@ const paths: [string, () => DynamoDBClient][] = [
         credentials,
         maxAttempts: 1,
         requestHandler: clients.ddb().config.requestHandler,
+        httpAuthSchemes: clients.ddb().config.httpAuthSchemes,
       }),
   ],
 ];
@@ -89,6 +90,34 @@ test('the handlers’ client reaches the store in-process; a client of its own g
   expect(proxyRequests).toBe(before);
   await paths[0]![1]().send(new GetItemCommand({ TableName, Key: { pk: { S: 'x' }, sk: { S: 'x' } } }));
   expect(proxyRequests).toBe(before + 1);
+});
+
+test('in-process requests carry SigV4’s headers with a placeholder signature; other clients sign for real', async () => {
+  const seen: Record<string, string>[] = [];
+  const capture = (client: DynamoDBClient) =>
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        seen.push({ ...(args.request as { headers: Record<string, string> }).headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low' },
+    );
+  const local = paths[1]![1]();
+  const http = paths[0]![1]();
+  capture(local);
+  capture(http);
+  const get = new GetItemCommand({ TableName, Key: { pk: { S: 'x' }, sk: { S: 'x' } } });
+  await local.send(get);
+  await http.send(get);
+  const shape =
+    /^AWS4-HMAC-SHA256 Credential=local\/\d{8}\/local\/dynamodb\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/;
+  expect(seen).toHaveLength(2);
+  for (const h of seen) {
+    expect(h['authorization']).toMatch(shape);
+    expect(h['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
+  }
+  expect(seen[0]!['authorization']).toMatch(/Signature=0{64}$/);
+  expect(seen[1]!['authorization']).not.toMatch(/Signature=0{64}$/);
 });
 
 describe.each(paths)('over %s', (name, makeClient) => {

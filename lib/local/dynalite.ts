@@ -55,6 +55,7 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { cacheReads, type CallbackLevel } from './dynalite-read-cache.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -346,6 +347,7 @@ export function openDynalite(options: {
     [STORE_SINK]: (s: DynaliteStore) => {
       store = s;
       closeStreamIterators(s.db as unknown as StreamingLevel);
+      cacheReads(s.db as unknown as CallbackLevel);
       if (capture) store[CAPTURE] = capture;
     },
   });

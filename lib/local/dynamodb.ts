@@ -68,7 +68,11 @@ export interface LocalDynamoOptions {
   tables: Record<string, TableDef>;
   /** Physical table name of a topology table (the runtime uses `paystep-<name>`). */
   tableName: (topologyName: string) => string;
-  /** Invokes the stream consumer; may return a partial batch response. Throwing fails the batch. */
+  /**
+   * Invokes the stream consumer; may return a partial batch response. Throwing fails the batch.
+   * Must not change the event (a retry delivers the same records): the runtime's Lambda invoker
+   * hands the function a copy.
+   */
   deliver: (functionName: string, event: DynamoDBStreamEvent) => Promise<unknown>;
   /** On-failure destination for records that still fail after the retries. */
   sendToFailureQueue: (queueName: string, body: string) => Promise<void>;

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Runtime } from '../lib/local/runtime.ts';
+import { withRuntimeFlags } from '../lib/local/node-flags.ts';
 import { ROOT } from './lib.ts';
 
 type Command = (arg: unknown) => unknown;
@@ -58,7 +59,7 @@ export async function forkRuntime<Ready>(
   const t0 = performance.now();
   const child = fork(path.join(ROOT, 'bench', 'run.ts'), args, {
     env: options.env,
-    execArgv: options.execArgv ?? process.execArgv,
+    execArgv: withRuntimeFlags(options.execArgv ?? process.execArgv),
     stdio: ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<Ready>((resolve, reject) => {

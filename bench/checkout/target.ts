@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { forkRuntime, serveCommands } from '../runtime-process.ts';
 import { ROOT } from '../lib.ts';
+import { RUNTIME_NODE_FLAGS } from '../../lib/local/node-flags.ts';
 import { sleep } from './client.ts';
 import type { Mode } from './options.ts';
 import { type ServerStats, installProbes } from './probes.ts';
@@ -159,10 +160,14 @@ export async function startTarget(mode: Mode, dataDir: string): Promise<Target> 
     };
   }
   // plain: the runtime exactly as `npm start` runs it.
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'lib', 'local', 'main.ts')], {
-    env: childEnv({ PORT: '0', PAYSTEP_DATA_DIR: dataDir }),
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...RUNTIME_NODE_FLAGS, path.join(ROOT, 'lib', 'local', 'main.ts')],
+    {
+      env: childEnv({ PORT: '0', PAYSTEP_DATA_DIR: dataDir }),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const { readRuntimeInfo } = await import('../../lib/local/runtime.ts');
   const deadline = Date.now() + 60_000;
   let info = readRuntimeInfo(dataDir);

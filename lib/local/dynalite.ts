@@ -55,6 +55,7 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { cacheParses } from './dynalite-expression-cache.ts';
 import { cacheReads, type CallbackLevel } from './dynalite-read-cache.ts';
 
 const require = createRequire(import.meta.url);
@@ -189,6 +190,10 @@ function install(): void {
     if (typeof dynaliteDb[fn] !== 'function')
       throw new Error(`dynalite ${DYNALITE_VERSION} has no db.${fn}: lib/local/dynalite.ts needs it`);
   installed = true;
+
+  // Expressions parsed once per shape (lib/local/dynalite-expression-cache.ts).
+  for (const kind of ['condition', 'update', 'projection'])
+    cacheParses(kind, require(`dynalite/db/${kind}Parser`) as Parameters<typeof cacheParses>[1]);
 
   // ReturnValuesOnConditionCheckFailure: validated as DynamoDB does, and the old item on a failure.
   for (const action of ['putItem', 'updateItem', 'deleteItem']) {

@@ -61,8 +61,13 @@ export class TempFile {
     return { path: this.path, bytes: this.bytes, sha256: this.hash.digest('hex') };
   }
 
+  /** Removes the file, also when its stream is still opening it (it would appear after a removal). */
   remove(): void {
     fs.rmSync(this.path, { force: true });
+    if (!this.out.closed) {
+      this.out.once('close', () => fs.rmSync(this.path, { force: true }));
+      this.out.destroy();
+    }
   }
 }
 

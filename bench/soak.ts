@@ -80,6 +80,10 @@ function parseOptions(argv: string[]): Options | undefined {
 interface MemorySample {
   rssMb: number;
   rssPeakMb: number;
+  /** The storage engine's worker thread's V8 heap (lib/local/dynamodb-worker.ts), if it has one. */
+  workerHeap?: { usedMb: number; totalMb: number };
+  /** RSS by kind (Linux, /proc/self/smaps): anonymous memory, and file-backed pages by file group. */
+  rssByKindMb?: Record<string, number>;
   heapUsedMb: number;
   heapTotalMb: number;
   externalMb: number;
@@ -88,6 +92,48 @@ interface MemorySample {
 }
 
 const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
+
+/**
+ * Where the process's resident pages are (Linux): anonymous memory (heaps, native allocations) and
+ * file-backed pages mapped from each group of files (LevelDB's table files are read through
+ * mmap: their pages count in RSS, though the kernel may drop them at will). Undefined elsewhere.
+ */
+function rssByKind(dataDir: string): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb: Record<string, number> = {};
+  let group = 'anonymous';
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) {
+      const file = header[1] ?? '';
+      group =
+        !file || file.startsWith('[')
+          ? 'anonymous'
+          : file.startsWith(dataDir)
+            ? `data dir: ${path.relative(dataDir, file).split(path.sep)[0]}${file.endsWith('.ldb') ? ' (.ldb)' : ''}`
+            : 'other files (binary, libraries)';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[group] = (kb[group] ?? 0) + Number(rss[1]);
+  }
+  return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, round(v / 1024, 1)]));
+}
+
+/** The RSS breakdown for a progress line: `; anonymous 300, data dir: dynamodb (.ldb) 120, …`. */
+const kinds = (by: Record<string, number> | undefined) =>
+  by
+    ? '; ' +
+      Object.entries(by)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+    : '';
 
 /** `--role server <dataDir>`: the runtime, driven over IPC. */
 async function serverRole(argv: string[]): Promise<number> {
@@ -103,7 +149,8 @@ async function serverRole(argv: string[]): Promise<number> {
   let peak = process.memoryUsage.rss();
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 250);
   sampler.unref();
-  const sample = (): MemorySample => {
+  const sample = async (): Promise<MemorySample> => {
+    const workerHeap = await rt.dynamo.workerHeap();
     const gc = (globalThis as { gc?: () => void }).gc;
     const rssBeforeGc = process.memoryUsage.rss();
     gc?.();
@@ -111,6 +158,8 @@ async function serverRole(argv: string[]): Promise<number> {
     const out: MemorySample = {
       rssMb: mb(rssBeforeGc),
       rssPeakMb: mb(Math.max(peak, rssBeforeGc)),
+      rssByKindMb: rssByKind(dataDir),
+      ...(workerHeap && { workerHeap }),
       heapUsedMb: mb(m.heapUsed),
       heapTotalMb: mb(m.heapTotal),
       externalMb: mb(m.external),
@@ -299,7 +348,9 @@ export async function main(argv: string[]): Promise<number> {
       };
       checkpoints.push(cp);
       log(
-        `${done} payments: RSS ${cp.rssMb} MB (peak ${cp.rssPeakMb}), heap ${cp.heapUsedMb} MB, ` +
+        `${done} payments: RSS ${cp.rssMb} MB (peak ${cp.rssPeakMb}${kinds(cp.rssByKindMb)}), heap ${cp.heapUsedMb} MB` +
+          (cp.workerHeap ? ` (engine worker ${cp.workerHeap.usedMb} of ${cp.workerHeap.totalMb} MB)` : '') +
+          `, ` +
           `disk ${mb(disk)} MB (${round(cp.diskBytesPerPayment / 1024, 1)} KB/payment), ` +
           `${cp.paymentsPerSecond} payments/s, errors ${JSON.stringify(errors)}`,
       );

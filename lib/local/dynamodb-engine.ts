@@ -72,6 +72,8 @@ export interface Engine {
   /** Resolves when every captured record has been delivered or sent to the failure queue. */
   drain(): Promise<void>;
   streamStats(): StreamStats[];
+  /** The V8 heap of the thread the engine runs in, when that is a worker of its own (else undefined). */
+  workerHeap?(): Promise<{ usedMb: number; totalMb: number } | undefined>;
   /** Stops delivery, writes the checkpoints, closes LevelDB after the operations in progress. */
   close(): Promise<void>;
 }

@@ -243,6 +243,11 @@ export class LocalDynamo {
     return this.engine?.drain() ?? Promise.resolve();
   }
 
+  /** The storage engine's worker heap (undefined when the engine runs on the main thread). */
+  workerHeap(): Promise<{ usedMb: number; totalMb: number } | undefined> {
+    return this.engine?.workerHeap?.() ?? Promise.resolve(undefined);
+  }
+
   streamStats(): StreamStats[] {
     return this.engine?.streamStats() ?? [];
   }

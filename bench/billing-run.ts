@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ServerStats } from './checkout/probes.ts';
 import { log, round, summarizeCpuProfile, table } from './lib.ts';
 
 export interface BillingRunOptions {
@@ -245,9 +246,7 @@ function printProfileSummary(file: string): void {
   );
 }
 
-type Stats = ReturnType<ReturnType<typeof import('./checkout/probes.ts').installProbes>>;
-
-function printCalls(before: Stats, after: Stats, invoices: number, seconds: number): void {
+function printCalls(before: ServerStats, after: ServerStats, invoices: number, seconds: number): void {
   const per = (d: number) => round(d / invoices, 2);
   const calls = Object.entries(after.sdkByFunction)
     .map(([k, v]) => [k, v.count - (before.sdkByFunction[k]?.count ?? 0)] as const)

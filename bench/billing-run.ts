@@ -14,7 +14,8 @@
  * - Counted: the invoices of periods 0…periods-1 and their payments (periods billed after them,
  *   while the subscriptions are canceled, are not counted); two checks that must be 0: invoices
  *   with more than one captured payment, attempts with more than one payment.
- * - A stall (no subscription done for `stallSeconds`) ends the run with the unfinished ones listed.
+ * - A stall (no period paid for `stallSeconds`) or `timeoutSeconds` ends the run with the
+ *   unfinished subscriptions listed (what their current invoice and payment wait on).
  * - `calls`: AWS calls and Lambda invocations per paid invoice, by function (bench/checkout/probes.ts);
  *   `cpuProf`: a V8 CPU profile of this process during billing, summarised.
  */
@@ -36,6 +37,8 @@ export interface BillingRunOptions {
   /** How many subscription requests at once while creating them. */
   concurrency?: number;
   stallSeconds?: number;
+  /** Ends the run after this long (seconds from the first subscription), listing the unfinished. */
+  timeoutSeconds?: number;
 }
 
 const PERIOD_SECONDS = { day: 86_400, week: 7 * 86_400, month: 30.44 * 86_400 } as const;
@@ -145,7 +148,10 @@ export async function billingRun(o: BillingRunOptions): Promise<BillingRunResult
       process.stderr.write(`\r${paid}/${subs.length * o.periods} invoices paid`);
       if (paid >= subs.length * o.periods) break;
       if (moved) lastProgress = Date.now();
-      else if (Date.now() - lastProgress > (o.stallSeconds ?? 120) * 1000) {
+      if (
+        Date.now() - lastProgress > (o.stallSeconds ?? 120) * 1000 ||
+        (o.timeoutSeconds !== undefined && Date.now() - t0 > o.timeoutSeconds * 1000)
+      ) {
         stalled = [...reached].filter(([, k]) => k < o.periods).map(([s]) => s);
         break;
       }
@@ -161,7 +167,7 @@ export async function billingRun(o: BillingRunOptions): Promise<BillingRunResult
       const inv = await getInvoice(periodInvoiceId(s, reached.get(s)!));
       const p = inv?.payment ? await getPayment(inv.payment) : undefined;
       log(
-        `stalled: ${s} period ${reached.get(s)}: invoice ${inv?.status ?? 'missing'}, attempt ${inv?.attempt_count ?? '-'}, ` +
+        `unfinished: ${s} period ${reached.get(s)}: invoice ${inv?.status ?? 'missing'}, attempt ${inv?.attempt_count ?? '-'}, ` +
           `payment ${p ? `${p.id} ${p.status}${(p as { needs_attention?: boolean }).needs_attention ? ' (needs attention)' : ''}` : '-'}`,
       );
     }

@@ -153,6 +153,7 @@ export async function main(argv: string[]): Promise<number> {
       interval: { type: 'string', default: 'day' },
       'time-scale': { type: 'string', default: '86400' },
       rate: { type: 'string' },
+      timeout: { type: 'string' },
       calls: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       'model-invoices': { type: 'string', default: '100000' },
@@ -163,9 +164,10 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (values.help) {
     log(
-      'usage: npm run bench:billing -- [--subscriptions N] [--periods P] [--interval day|week|month] [--time-scale S | --rate R] [--calls] [--cpu-prof FILE] [--model-invoices N] [--seed S] [--model-only]\n' +
+      'usage: npm run bench:billing -- [--subscriptions N] [--periods P] [--interval day|week|month] [--time-scale S | --rate R] [--timeout S] [--calls] [--cpu-prof FILE] [--model-invoices N] [--seed S] [--model-only]\n' +
         '  --rate R       the time scale at which the subscriptions ask for R payments per second (instead of --time-scale)\n' +
         '  --calls        AWS calls and Lambda invocations per paid invoice, by function\n' +
+        '  --timeout S    end the run after S seconds, listing the unfinished subscriptions (else only a 120 s stall ends it)\n' +
         '  --cpu-prof F   a CPU profile of the runtime during billing, written to F and summarised',
     );
     return 0;
@@ -207,6 +209,7 @@ export async function main(argv: string[]): Promise<number> {
     timeScale,
     calls: values.calls!,
     cpuProf: values['cpu-prof'],
+    timeoutSeconds: values.timeout !== undefined ? numberFlag('timeout', values.timeout, 1, 1e7) : undefined,
   });
   process.stdout.write(
     `\nRun on the local runtime (${os.cpus().length} CPUs, time scale ${timeScale}, load average ${os
@@ -224,7 +227,7 @@ export async function main(argv: string[]): Promise<number> {
           'payments/s',
           'charged twice',
           'attempts with two payments',
-          'stalled',
+          'unfinished',
         ],
         [
           r.subscriptions,

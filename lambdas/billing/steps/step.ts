@@ -11,8 +11,8 @@
  * - `check`: what comes next (records the latest attempt's outcome); an attempt whose payment was
  *   left processing without its workflow is resumed under its key (`resumeStalledAttempt`).
  * - When `open`, `charge` or `check` finds the invoice paid, it starts the next period's execution
- *   itself (`afterPaid`: a deterministic name, so starting it again is refused) and says so
- *   (`next_started`): the workflow ends without a step of its own for it.
+ *   itself if the subscription goes on (`afterPaid`: a deterministic name, so starting it again is
+ *   refused) and says so (`next_started`): the workflow ends without a step of its own for it.
  * - `next`: starts the next period's execution (executions of an earlier definition still call it).
  * - `unexpected_state`: records a next step the workflow does not know (its Choice's Default).
  */

@@ -20,12 +20,10 @@
  *
  * Results: a table on stdout, progress on stderr.
  */
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { log, round, table } from './lib.ts';
+import { billingRun, timeScaleFor } from './billing-run.ts';
+import { log, numberFlag, round, table } from './lib.ts';
 import {
   DEFAULT_DUNNING_POLICY,
   fixedRetry,
@@ -146,98 +144,6 @@ export function model(invoices: number, seed: number) {
   return out;
 }
 
-async function run(o: { subscriptions: number; periods: number; interval: string; timeScale: number }) {
-  // Set before the handlers' modules load (their loggers read the level once).
-  process.env.PAYSTEP_LOG_LEVEL ??= 'silent';
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
-  // Time is compressed; the risk screen's velocity rule counts payments per real hour.
-  process.env.PAYSTEP_RISK_VELOCITY_LIMIT = '1000000000';
-  const { startRuntime } = await import('../lib/local/runtime.ts');
-  const { createMerchant } = await import('../lambdas/store/merchants.ts');
-  const { merchantInvoices } = await import('../lambdas/store/invoices.ts');
-  const { queryPages } = await import('../lambdas/store/pages.ts');
-  const { config } = await import('../lambdas/shared/config.ts');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paystep-bench-billing-'));
-  const rt = await startRuntime({ dataDir: dir, port: 0, timeScale: o.timeScale, scheduler: false });
-  try {
-    const m = await createMerchant('Bench');
-    const post = async (p: string, body: unknown) => {
-      const res = await fetch(`${rt.url}${p}`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${m.apiKey}`,
-          'content-type': 'application/json',
-          'idempotency-key': randomUUID(),
-        },
-        body: JSON.stringify(body),
-      });
-      return (await res.json()) as { id: string };
-    };
-    const plan = await post('/v1/plans', {
-      name: 'Bench',
-      amount: 1000,
-      currency: 'usd',
-      interval: o.interval,
-    });
-    const t0 = Date.now();
-    let made = 0;
-    const subs: string[] = [];
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (made < o.subscriptions) {
-          made++;
-          const cus = await post('/v1/customers', { payment_method: 'pm_card_visa' });
-          subs.push((await post('/v1/subscriptions', { customer: cus.id, plan: plan.id })).id);
-        }
-      }),
-    );
-    log(
-      `${subs.length} subscriptions in ${round((Date.now() - t0) / 1000)} s; billing ${o.periods} periods…`,
-    );
-    const want = subs.length * o.periods;
-    for (;;) {
-      const { invoices } = await merchantInvoices(m.merchant.id, 10_000_000);
-      const paid = invoices.filter((i) => i.status === 'paid' && i.period < o.periods).length;
-      process.stderr.write(`\r${paid}/${want} invoices paid`);
-      if (paid >= want) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const wall = (Date.now() - t0) / 1000;
-    process.stderr.write('\n');
-    for (const s of subs) await post(`/v1/subscriptions/${s}/cancel`, {});
-    // No invoice charged twice: captured payments per invoice, and one payment per attempt.
-    const captured = new Map<string, number>();
-    const attempts = new Set<string>();
-    let payments = 0;
-    let duplicatesAttempt = 0;
-    for await (const p of queryPages({
-      TableName: config.tableName('main'),
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': `MERCHANT#${m.merchant.id}#PAYMENTS` },
-    })) {
-      payments++;
-      const meta = p.metadata as Record<string, string>;
-      const k = `${meta.invoice}#${meta.attempt}`;
-      if (attempts.has(k)) duplicatesAttempt++;
-      attempts.add(k);
-      if (p.status === 'captured') captured.set(meta.invoice!, (captured.get(meta.invoice!) ?? 0) + 1);
-    }
-    const chargedTwice = [...captured.values()].filter((n) => n > 1).length;
-    return {
-      subscriptions: subs.length,
-      invoicesPaid: want,
-      payments,
-      wall,
-      chargedTwice,
-      duplicatesAttempt,
-    };
-  } finally {
-    await rt.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -246,6 +152,10 @@ export async function main(argv: string[]): Promise<number> {
       periods: { type: 'string', default: '30' },
       interval: { type: 'string', default: 'day' },
       'time-scale': { type: 'string', default: '86400' },
+      rate: { type: 'string' },
+      timeout: { type: 'string' },
+      calls: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
       'model-invoices': { type: 'string', default: '100000' },
       seed: { type: 'string', default: '10' },
       'model-only': { type: 'boolean', default: false },
@@ -254,7 +164,11 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (values.help) {
     log(
-      'usage: npm run bench:billing -- [--subscriptions N] [--periods P] [--interval day|week|month] [--time-scale S] [--model-invoices N] [--seed S] [--model-only]',
+      'usage: npm run bench:billing -- [--subscriptions N] [--periods P] [--interval day|week|month] [--time-scale S | --rate R] [--timeout S] [--calls] [--cpu-prof FILE] [--model-invoices N] [--seed S] [--model-only]\n' +
+        '  --rate R       the time scale at which the subscriptions ask for R payments per second (instead of --time-scale)\n' +
+        '  --calls        AWS calls and Lambda invocations per paid invoice, by function\n' +
+        '  --timeout S    end the run after S seconds, listing the unfinished subscriptions (else only a 120 s stall ends it)\n' +
+        '  --cpu-prof F   a CPU profile of the runtime during billing, written to F and summarised',
     );
     return 0;
   }
@@ -279,37 +193,56 @@ export async function main(argv: string[]): Promise<number> {
     `Model (seed ${values.seed}, ${m.invoices} failed renewals; a model result):\n${table(rows)}\n`,
   );
   if (values['model-only']) return 0;
-  const r = await run({
-    subscriptions: Number(values.subscriptions),
-    periods: Number(values.periods),
-    interval: values.interval!,
-    timeScale: Number(values['time-scale']),
+  if (!['day', 'week', 'month'].includes(values.interval!))
+    throw new Error(`--interval: '${values.interval}' is not day, week or month`);
+  const interval = values.interval as 'day' | 'week' | 'month';
+  const subscriptions = numberFlag('subscriptions', values.subscriptions!, 1, 1_000_000, true);
+  const periods = numberFlag('periods', values.periods!, 1, 366, true);
+  const timeScale =
+    values.rate !== undefined
+      ? timeScaleFor(numberFlag('rate', values.rate, 0.01, 10_000), subscriptions, interval)
+      : numberFlag('time-scale', values['time-scale']!, 1, 1e9);
+  const r = await billingRun({
+    subscriptions,
+    periods,
+    interval,
+    timeScale,
+    calls: values.calls!,
+    cpuProf: values['cpu-prof'],
+    timeoutSeconds: values.timeout !== undefined ? numberFlag('timeout', values.timeout, 1, 1e7) : undefined,
   });
   process.stdout.write(
-    `\nRun on the local runtime (${os.cpus().length} CPUs, time scale ${values['time-scale']}):\n` +
+    `\nRun on the local runtime (${os.cpus().length} CPUs, time scale ${timeScale}, load average ${os
+      .loadavg()
+      .map((l) => round(l, 1))
+      .join(' ')}):\n` +
       table([
         [
           'subscriptions',
           'periods',
           'invoices paid',
           'payments',
+          'create s',
           'wall s',
           'payments/s',
           'charged twice',
           'attempts with two payments',
+          'unfinished',
         ],
         [
           r.subscriptions,
-          values.periods!,
-          r.invoicesPaid,
+          periods,
+          `${r.invoicesPaid} of ${r.invoicesExpected}`,
           r.payments,
+          round(r.createSeconds),
           round(r.wall),
           round(r.payments / r.wall),
           r.chargedTwice,
           r.duplicatesAttempt,
+          r.stalled.length,
         ],
       ]) +
       '\n',
   );
-  return r.chargedTwice || r.duplicatesAttempt ? 1 : 0;
+  return r.chargedTwice || r.duplicatesAttempt || r.stalled.length ? 1 : 0;
 }

@@ -58,14 +58,47 @@ export function subscriptionPeriod(s: Subscription & { anchor_index?: number }, 
 /** The execution that bills period `index`: its name is deterministic, so it runs once. */
 export const periodExecutionName = (subscriptionId: string, index: number) => `${subscriptionId}-p${index}`;
 
-/** Starts the execution billing period `index`; false if it exists already (started before). */
-export async function startPeriod(subscriptionId: string, index: number): Promise<boolean> {
+/**
+ * How long period `index`'s execution waits before opening its invoice: the time left until the
+ * period starts, capped at the length between the previous boundary (or the subscription's start)
+ * and this one. The cap changes nothing in AWS (an execution starts after the previous period
+ * began); with the local runtime's scaled Waits (handlers read the real clock) it makes each period
+ * take one scaled period.
+ */
+export function periodWaitSeconds(
+  sub: Subscription & { anchor_index?: number },
+  plan: Plan,
+  index: number,
+  now = nowSeconds(),
+): number {
+  const p = subscriptionPeriod(sub, plan, index);
+  const previous =
+    index === (sub.anchor_index ?? 0)
+      ? Math.min(sub.created, sub.anchor)
+      : subscriptionPeriod(sub, plan, index - 1).start;
+  return Math.max(0, Math.min(p.start - now, p.start - previous));
+}
+
+/**
+ * Starts the execution billing period `index`; false if it exists already (started before). With
+ * `waitSeconds` (computed by the caller from the subscription and plan it has read) the execution
+ * starts at its Wait; without, its first step computes it.
+ */
+export async function startPeriod(
+  subscriptionId: string,
+  index: number,
+  waitSeconds?: number,
+): Promise<boolean> {
   try {
     await clients.sfn().send(
       new StartExecutionCommand({
         stateMachineArn: config.stateMachineArn('billing'),
         name: periodExecutionName(subscriptionId, index),
-        input: JSON.stringify({ subscription_id: subscriptionId, period: index }),
+        input: JSON.stringify({
+          subscription_id: subscriptionId,
+          period: index,
+          ...(waitSeconds !== undefined ? { wait_seconds: waitSeconds } : {}),
+        }),
       }),
     );
     return true;
@@ -217,7 +250,7 @@ export async function resumeStalledAttempt(invoiceId: string, waitMs: number): P
 async function markPaid(inv: Invoice, payment: Payment): Promise<void> {
   const n = inv.attempt_count;
   if (inv.attempts.find((a) => a.attempt === n)?.outcome !== 'succeeded')
-    await updateAttempt(inv.id, n, { outcome: 'succeeded' });
+    await updateAttempt(inv.id, n, { outcome: 'succeeded' }, {}, inv);
   const paid = await transitionInvoice(inv.id, 'paid', {
     amount_paid: payment.amount_captured || payment.amount,
     paid_at: nowSeconds(),
@@ -263,9 +296,12 @@ export async function giveUp(
   if (moved) await addSubscriptionEvent(sub.id, { type: 'status', from: sub.status, to, reason });
 }
 
-/** What comes next for the invoice, recording the latest attempt's outcome on the way. */
-export async function assess(invoiceId: string): Promise<Next> {
-  const inv = await getInvoice(invoiceId);
+/**
+ * What comes next for the invoice, recording the latest attempt's outcome on the way. `read`: the
+ * invoice as the caller has just read or written it (else it is read here).
+ */
+export async function assess(invoiceId: string, read?: Invoice): Promise<Next> {
+  const inv = read ?? (await getInvoice(invoiceId));
   if (!inv) return { next: 'stop', reason: 'the invoice does not exist' };
   if (inv.status === 'paid') {
     await activateFor(inv, `invoice ${inv.id} paid`);
@@ -386,15 +422,18 @@ async function recordFailure(inv: Invoice, last: InvoiceAttempt, payment: Paymen
   return { next: 'stop', reason: plan.reason };
 }
 
-/** After a renewal invoice is paid: the next period's execution (a no-op when it exists). */
-export async function afterPaid(inv: Invoice): Promise<void> {
+/**
+ * After a renewal invoice is paid: the next period's execution (a no-op when it exists), started at
+ * its Wait (the wait computed here, from the subscription and plan this reads anyway).
+ */
+export async function afterPaid(inv: Pick<Invoice, 'id' | 'subscription' | 'period'>): Promise<void> {
   // A proration within a period is not a period's invoice: the period's own execution goes on.
   if (inv.id !== periodInvoiceId(inv.subscription, inv.period)) return;
   const sub = await getSubscription(inv.subscription);
   if (!sub || !['active', 'trialing', 'past_due'].includes(sub.status)) return;
   const plan = await getPlan(sub.plan);
   if (!plan) return;
-  await startPeriod(sub.id, inv.period + 1);
+  await startPeriod(sub.id, inv.period + 1, periodWaitSeconds(sub, plan, inv.period + 1));
 }
 
 /**

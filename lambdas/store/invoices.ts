@@ -62,14 +62,19 @@ export function claimAttempt(inv: Invoice, n: number, attempt: InvoiceAttempt): 
   });
 }
 
-/** Changes fields of the attempt `n` entry (its outcome, what comes next). */
+/**
+ * Changes fields of the attempt `n` entry (its outcome, what comes next); `read` is the invoice as
+ * the caller has just read it (else it is read here). The write is conditional on the attempt count
+ * read, so it never lands on an invoice that has moved to another attempt meanwhile.
+ */
 export async function updateAttempt(
   id: string,
   n: number,
   patch: Partial<InvoiceAttempt>,
   set: Record<string, unknown> = {},
+  read?: Invoice,
 ) {
-  const inv = await getInvoice(id);
+  const inv = read ?? (await getInvoice(id));
   if (!inv) return undefined;
   const attempts = inv.attempts.map((a) => (a.attempt === n ? { ...a, ...patch } : a));
   return updateObject<Invoice>('invoice', id, {

@@ -2,16 +2,18 @@
  * Billing workflow tasks (statemachines/billing.asl.json, docs/billing.md "The billing workflow"):
  * one execution per period, `<subscription>-p<n>`.
  *
- * - `schedule`: how long to wait until period n starts. In AWS that is the time left until the
- *   period's start; it is also capped at the time between the previous boundary and this one, which
- *   changes nothing in real time (the next period's execution starts after the previous period
- *   began) but lets the local runtime's scaled Waits pass one period per period.
+ * - `schedule`: how long to wait until period n starts (`periodWaitSeconds`), for an execution
+ *   started without it (period 0, a resumed subscription); the previous period's step computes it
+ *   for the next one.
  * - `open`: the period's invoice (an idempotent put keyed by subscription and period), unless the
  *   subscription is no longer billed (canceled, paused, unpaid, or canceling at this period end).
  * - `charge`: attempt n of the invoice (an ordinary payment), then what comes next.
  * - `check`: what comes next (records the latest attempt's outcome); an attempt whose payment was
  *   left processing without its workflow is resumed under its key (`resumeStalledAttempt`).
- * - `next`: starts the next period's execution.
+ * - When `open`, `charge` or `check` finds the invoice paid, it starts the next period's execution
+ *   itself if the subscription goes on (`afterPaid`: a deterministic name, so starting it again is
+ *   refused) and says so (`next_started`): the workflow ends without a step of its own for it.
+ * - `next`: starts the next period's execution (executions of an earlier definition still call it).
  * - `unexpected_state`: records a next step the workflow does not know (its Choice's Default).
  */
 import { z } from 'zod';
@@ -30,11 +32,12 @@ import {
   assess,
   chargeAttempt,
   nowSeconds,
+  periodWaitSeconds,
   resumeStalledAttempt,
   subscriptionPeriod,
   type Next,
 } from '../charging.ts';
-import { periodInvoiceId, type Subscription } from '../model.ts';
+import { periodInvoiceId, type Invoice, type Subscription } from '../model.ts';
 import { newInvoice } from '../service.ts';
 
 const Input = z.object({
@@ -52,7 +55,7 @@ type StepInput = z.output<typeof Input>;
 /** How long a charge step waits for its payment's outcome before the workflow polls. */
 const CHARGE_WAIT_MS = 5000;
 
-type Out = { subscription_id: string; period: number; invoice_id?: string } & (
+type Out = { subscription_id: string; period: number; invoice_id?: string; next_started?: boolean } & (
   Next | { next: 'wait'; wait_seconds: number }
 );
 
@@ -60,7 +63,12 @@ type Out = { subscription_id: string; period: number; invoice_id?: string } & (
 export const pollSeconds = (polls: number) => Math.min(30 * 2 ** Math.max(0, polls - 1), 6 * 3600);
 
 export const handler = taskHandler('billing-step', Input, async (input) => {
-  const out = await step(input);
+  let out = await step(input);
+  // Paid: the next period's execution is started here rather than by a step of its own.
+  if (out.next === 'paid' && input.action !== 'next' && out.invoice_id) {
+    await afterPaid({ id: out.invoice_id, subscription: input.subscription_id, period: input.period });
+    out = { ...out, next_started: true };
+  }
   // Every output carries `polls` (the Check step's input names it): counted while waiting, else 0.
   if (out.next !== 'wait_payment') return { ...out, polls: 0 };
   const polls = (input.polls ?? 0) + 1;
@@ -112,17 +120,10 @@ async function step(input: StepInput): Promise<Out> {
 }
 
 async function schedule(input: StepInput): Promise<{ next: 'wait'; wait_seconds: number }> {
-  const sub = (await getSubscription(input.subscription_id)) as
-    (Subscription & { anchor_index?: number }) | undefined;
+  const sub = await getSubscription(input.subscription_id);
   const plan = sub && (await getPlan(sub.plan));
   if (!sub || !plan) return { next: 'wait', wait_seconds: 0 };
-  const p = subscriptionPeriod(sub, plan, input.period);
-  const previous =
-    input.period === (sub.anchor_index ?? 0)
-      ? Math.min(sub.created, sub.anchor)
-      : subscriptionPeriod(sub, plan, input.period - 1).start;
-  const now = nowSeconds();
-  return { next: 'wait', wait_seconds: Math.max(0, Math.min(p.start - now, p.start - previous)) };
+  return { next: 'wait', wait_seconds: periodWaitSeconds(sub, plan, input.period) };
 }
 
 async function open(input: StepInput, invoiceId: string): Promise<Next> {
@@ -170,14 +171,16 @@ async function open(input: StepInput, invoiceId: string): Promise<Next> {
     plan.amount,
     used,
   );
-  if (await createInvoice(inv))
+  const created = await createInvoice(inv);
+  if (created)
     await addInvoiceEvent(inv.id, {
       type: 'created',
       amount_due: inv.amount_due,
       period: n,
       reason: inv.description,
     });
-  const stored = (await getInvoice(invoiceId))!;
+  // Just written as it is (no attempt yet), or written by an earlier run of this step: read.
+  const stored: Invoice = created ? inv : (await getInvoice(invoiceId))!;
   // The subscription moves to this period and gives up the credit the invoice used, once: the
   // write is conditional on the version read (a retried step finds latest_invoice set).
   if (sub.latest_invoice !== invoiceId)
@@ -191,5 +194,5 @@ async function open(input: StepInput, invoiceId: string): Promise<Next> {
       ['trialing', 'active', 'past_due', 'incomplete'],
       { expression: '#cver = :cver', names: { '#cver': 'version' }, values: { ':cver': sub.version } },
     );
-  return assess(invoiceId);
+  return assess(invoiceId, created ? inv : undefined);
 }

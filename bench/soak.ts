@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import { dirBytes, postJson } from './checkout.ts';
 import { gitInfo, log, machineInfo, numberFlag, round } from './lib.ts';
@@ -81,7 +82,10 @@ interface MemorySample {
   rssMb: number;
   rssPeakMb: number;
   /** The storage engine's worker thread's V8 heap (lib/local/dynamodb-worker.ts), if it has one. */
-  workerHeap?: { usedMb: number; totalMb: number };
+  workerHeap?: { usedMb: number; totalMb: number; mallocedMb: number };
+  /** V8's own allocations outside the main heap (compiler zones and the like), and their peak. */
+  v8MallocedMb?: number;
+  v8PeakMallocedMb?: number;
   /** RSS by kind (Linux, /proc/self/smaps): anonymous memory, and file-backed pages by file group. */
   rssByKindMb?: Record<string, number>;
   heapUsedMb: number;
@@ -160,6 +164,8 @@ async function serverRole(argv: string[]): Promise<number> {
       rssPeakMb: mb(Math.max(peak, rssBeforeGc)),
       rssByKindMb: rssByKind(dataDir),
       ...(workerHeap && { workerHeap }),
+      v8MallocedMb: mb(v8.getHeapStatistics().malloced_memory),
+      v8PeakMallocedMb: mb(v8.getHeapStatistics().peak_malloced_memory),
       heapUsedMb: mb(m.heapUsed),
       heapTotalMb: mb(m.heapTotal),
       externalMb: mb(m.external),
@@ -350,6 +356,8 @@ export async function main(argv: string[]): Promise<number> {
       log(
         `${done} payments: RSS ${cp.rssMb} MB (peak ${cp.rssPeakMb}${kinds(cp.rssByKindMb)}), heap ${cp.heapUsedMb} MB` +
           (cp.workerHeap ? ` (engine worker ${cp.workerHeap.usedMb} of ${cp.workerHeap.totalMb} MB)` : '') +
+          `, V8 malloced ${cp.v8MallocedMb} MB (peak ${cp.v8PeakMallocedMb})` +
+          (cp.workerHeap ? ` + worker ${cp.workerHeap.mallocedMb} MB` : '') +
           `, ` +
           `disk ${mb(disk)} MB (${round(cp.diskBytesPerPayment / 1024, 1)} KB/payment), ` +
           `${cp.paymentsPerSecond} payments/s, errors ${JSON.stringify(errors)}`,

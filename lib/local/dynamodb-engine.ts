@@ -73,7 +73,7 @@ export interface Engine {
   drain(): Promise<void>;
   streamStats(): StreamStats[];
   /** The V8 heap of the thread the engine runs in, when that is a worker of its own (else undefined). */
-  workerHeap?(): Promise<{ usedMb: number; totalMb: number } | undefined>;
+  workerHeap?(): Promise<{ usedMb: number; totalMb: number; mallocedMb: number } | undefined>;
   /** Stops delivery, writes the checkpoints, closes LevelDB after the operations in progress. */
   close(): Promise<void>;
 }

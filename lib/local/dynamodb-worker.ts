@@ -206,11 +206,15 @@ export class WorkerEngine implements Engine {
     return this.wait((id) => ({ t: 'drain', id }));
   }
 
-  async workerHeap(): Promise<{ usedMb: number; totalMb: number } | undefined> {
+  async workerHeap(): Promise<{ usedMb: number; totalMb: number; mallocedMb: number } | undefined> {
     if (!this.worker || this.dead) return undefined;
     const h = await this.worker.getHeapStatistics();
     const mb = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
-    return { usedMb: mb(h.used_heap_size), totalMb: mb(h.total_heap_size) };
+    return {
+      usedMb: mb(h.used_heap_size),
+      totalMb: mb(h.total_heap_size),
+      mallocedMb: mb(h.malloced_memory),
+    };
   }
 
   streamStats(): StreamStats[] {

@@ -244,7 +244,7 @@ export class LocalDynamo {
   }
 
   /** The storage engine's worker heap (undefined when the engine runs on the main thread). */
-  workerHeap(): Promise<{ usedMb: number; totalMb: number } | undefined> {
+  workerHeap(): Promise<{ usedMb: number; totalMb: number; mallocedMb: number } | undefined> {
     return this.engine?.workerHeap?.() ?? Promise.resolve(undefined);
   }
 

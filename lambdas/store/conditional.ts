@@ -4,7 +4,8 @@
  * goes through these, so no store writes its own `try … catch (ConditionalCheckFailedException)`.
  * Any other error is thrown as it is.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   PutCommand,
   type DeleteCommand,
@@ -45,6 +46,27 @@ export async function conditionalUpdate(cmd: UpdateCommand): Promise<Item | unde
     throw err;
   }
   return (out.Attributes as Item | undefined) ?? {};
+}
+
+/**
+ * Sends the update with `ReturnValues: ALL_OLD` and `ReturnValuesOnConditionCheckFailure: ALL_OLD`:
+ * whether it wrote, and the item as it was just before (what the write changed, or what its
+ * condition was checked against), read atomically with the write; `old` is undefined when there was
+ * no item. A read and a conditional write in one call: the caller decides from `old` exactly what it
+ * would have decided from a read before the write.
+ */
+export async function updateReturningOld(cmd: UpdateCommand): Promise<{ written: boolean; old?: Item }> {
+  cmd.input.ReturnValues = 'ALL_OLD';
+  cmd.input.ReturnValuesOnConditionCheckFailure = 'ALL_OLD';
+  try {
+    const out = await clients.ddb().send(cmd);
+    return { written: true, old: out.Attributes as Item | undefined };
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    // The document client leaves the error's item as DynamoDB sent it (attribute values).
+    const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+    return { written: false, old: raw ? unmarshall(raw) : undefined };
+  }
 }
 
 /** Puts a new item unless an item with its key exists; false if one did (nothing written). */

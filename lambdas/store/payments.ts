@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
-import { conditionalUpdate, conditionalWrite, putIfAbsent } from './conditional.ts';
+import { conditionalUpdate, conditionalWrite, putIfAbsent, updateReturningOld } from './conditional.ts';
 import { allOf, statusIn, updateExpression, type Condition } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
@@ -642,21 +642,27 @@ export async function moveToNextProcessor(
 
 /**
  * Notes, before a request of attempt `n` goes out, that it may reach the processor (see
- * `Payment.authorize_sent`). Only while the payment is `processing` at that attempt.
+ * `Payment.authorize_sent`): only while the payment is `processing` at that attempt and not noted
+ * yet. Returns the payment as it was just before, whether this wrote or not (`updateReturningOld`:
+ * the write's old image, or the item its condition failed on), so the step needs no read of its own;
+ * undefined when there is no such payment.
  */
-export async function markAuthorizeSent(id: string, n: number): Promise<boolean> {
-  const written = await conditionalUpdate(
+export async function markAuthorizeSent(
+  id: string,
+  n: number,
+): Promise<{ written: boolean; before?: Payment }> {
+  const { written, old } = await updateReturningOld(
     new UpdateCommand({
       TableName: table(),
       Key: key(id),
       UpdateExpression: 'SET authorize_sent = :n',
       ConditionExpression:
-        'attribute_exists(pk) AND #status = :processing AND (attribute_not_exists(authorize_attempt) OR authorize_attempt = :n)',
+        'attribute_exists(pk) AND #status = :processing AND (attribute_not_exists(authorize_attempt) OR authorize_attempt = :n) AND (attribute_not_exists(authorize_sent) OR authorize_sent <> :n)',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: { ':n': n, ':processing': 'processing' },
     }),
   );
-  return written !== undefined;
+  return { written, before: old ? toPayment(old) : undefined };
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   annotate,
   createPayment,
   getPayment,
+  markAuthorizeSent,
   MAX_INLINE_ENTRIES,
   timeline,
   transition,
@@ -116,6 +117,35 @@ test('an attempt folded into a transition is recorded once: a replay changes not
   expect(again.changed).toBe(false);
   expect((await getPayment(p.id))!.attempts).toHaveLength(1);
   expect((await timeline(p.id)).filter((e) => e.type === 'attempt')).toHaveLength(1);
+});
+
+test('the authorize note is written once, and returns the payment as it was just before, whether it wrote or not', async () => {
+  const p = payment();
+  await createPayment(p);
+  const first = await markAuthorizeSent(p.id, 1);
+  expect(first.written).toBe(true);
+  expect(first.before).toMatchObject({ id: p.id, status: 'processing', amount: 1000 });
+  expect(first.before!.authorize_sent).toBeUndefined();
+  expect((await rawItem(p.id)).authorize_sent).toBe(1);
+  // A retried step: nothing written again, and it sees the note (the first request may have gone out).
+  const again = await markAuthorizeSent(p.id, 1);
+  expect(again).toMatchObject({
+    written: false,
+    before: { id: p.id, status: 'processing', authorize_sent: 1 },
+  });
+  // Moved on to attempt 2 meanwhile: an attempt-1 run notes nothing and sees the move.
+  await annotate(p.id, { authorize_attempt: 2 });
+  expect(await markAuthorizeSent(p.id, 1)).toMatchObject({
+    written: false,
+    before: { authorize_attempt: 2 },
+  });
+  // Not processing any more: nothing written, the payment as it is.
+  await transition(p.id, 'captured', { note: 'approved' });
+  const done = await markAuthorizeSent(p.id, 2);
+  expect(done).toMatchObject({ written: false, before: { status: 'captured', authorize_sent: 1 } });
+  expect((await rawItem(p.id)).authorize_sent).toBe(1);
+  // No such payment: nothing written, nothing returned.
+  expect(await markAuthorizeSent(newId(), 1)).toEqual({ written: false, before: undefined });
 });
 
 test('the list on the payment stays bounded: older entries move to items of their own, none lost or doubled', async () => {

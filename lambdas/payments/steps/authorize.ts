@@ -114,9 +114,16 @@ async function moveOn(
 }
 
 export const handler = taskHandler('payment-authorize', Input, async (input: Input): Promise<StepResult> => {
-  const p = await getPayment(input.payment_id);
-  if (!p) throw new Error(`payment ${input.payment_id} not found`);
   const attempt = input.attempt ?? 1;
+  const route = input.processors ?? [input.processor];
+  const hasNext = route.length > attempt;
+  // With a next processor on the route, the request is noted before it goes out (`authorize_sent`,
+  // below). That write comes first and returns the payment as it was just before it (written or
+  // not), which is what a read would have given: the step reads nothing more. Its condition is
+  // exactly when the checks below would have noted it (processing, at this attempt, not noted yet).
+  const marked = hasNext ? await markAuthorizeSent(input.payment_id, attempt) : undefined;
+  const p = marked ? marked.before : await getPayment(input.payment_id);
+  if (!p) throw new Error(`payment ${input.payment_id} not found`);
   // A replayed step (workflow retry after this step had finished) reports what happened.
   if (p.status === 'failed') throw new PaymentDeclined(JSON.stringify(p.failure));
   if (p.status !== 'processing')
@@ -130,12 +137,10 @@ export const handler = taskHandler('payment-authorize', Input, async (input: Inp
   if (current > attempt)
     return { outcome: 'try_next', processor: p.processor ?? input.processor, attempt: current };
 
-  const route = input.processors ?? [input.processor];
   const cascade = input.cascade ?? DEFAULT_CASCADE;
-  const hasNext = route.length > attempt;
   // A request of this attempt may already have reached the processor: a refusal now proves nothing.
+  // (`p` is from before this run's own mark.)
   const inDoubt = p.authorize_sent === attempt;
-  if (hasNext && !inDoubt) await markAuthorizeSent(p.id, attempt);
 
   const adapter = await processor(input.processor);
   const request = authorizeRequest(p, attempt);

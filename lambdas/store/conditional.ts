@@ -63,10 +63,18 @@ export async function updateReturningOld(cmd: UpdateCommand): Promise<{ written:
     return { written: true, old: out.Attributes as Item | undefined };
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
-    // The document client leaves the error's item as DynamoDB sent it (attribute values).
-    const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
-    return { written: false, old: raw ? unmarshall(raw) : undefined };
+    return { written: false, old: failedConditionItem(err) };
   }
+}
+
+/**
+ * The item a failed condition was checked against, when the write asked for it
+ * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`); undefined when there was no item. The document
+ * client leaves it as DynamoDB sent it (attribute values).
+ */
+export function failedConditionItem(err: unknown): Item | undefined {
+  const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+  return raw ? unmarshall(raw) : undefined;
 }
 
 /** Puts a new item unless an item with its key exists; false if one did (nothing written). */

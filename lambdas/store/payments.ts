@@ -28,7 +28,14 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { clients } from '../shared/aws.ts';
-import { conditionalUpdate, conditionalWrite, putIfAbsent, updateReturningOld } from './conditional.ts';
+import {
+  conditionalUpdate,
+  conditionalWrite,
+  failedConditionItem,
+  isConditionFailure,
+  putIfAbsent,
+  updateReturningOld,
+} from './conditional.ts';
 import { allOf, statusIn, updateExpression, type Condition } from './expressions.ts';
 import { withoutInternal } from './items.ts';
 import { openIndex } from './open-items.ts';
@@ -126,18 +133,24 @@ export async function getPayment(id: string, consistent = true): Promise<Payment
 }
 
 /** The payment and the task token its workflow waits on (one read). */
-export async function getPaymentState(
-  id: string,
-): Promise<{ payment: Payment; token?: string; kind?: string } | undefined> {
+export async function getPaymentState(id: string): Promise<PaymentState | undefined> {
   const out = await clients
     .ddb()
     .send(new GetCommand({ TableName: table(), Key: key(id), ConsistentRead: true }));
-  if (!out.Item) return undefined;
-  return {
-    payment: toPayment(out.Item),
-    token: out.Item.task_token as string | undefined,
-    kind: out.Item.task_token_kind as string | undefined,
-  };
+  return out.Item ? paymentState(out.Item) : undefined;
+}
+
+/** `getPaymentState`'s answer from a payment item already at hand (e.g. a failed write's). */
+export const paymentState = (item: Record<string, unknown>): PaymentState => ({
+  payment: toPayment(item),
+  token: item.task_token as string | undefined,
+  kind: item.task_token_kind as string | undefined,
+});
+
+export interface PaymentState {
+  payment: Payment;
+  token?: string;
+  kind?: string;
 }
 
 /** The payment if it belongs to the merchant (another merchant's payment reads as missing). */
@@ -524,47 +537,64 @@ export const webhookEventKey = (processor: string, eventId: string) => `${proces
  * a decision made from an earlier read still holds when it is written.
  *
  * `recorded` (now), `seen` (recorded before), `changed` (the payment waits for authentication now:
- * apply the event instead), `missing` (no such payment).
+ * apply the event instead), `missing` (no such payment). A failed condition answers from the item
+ * it was checked against (`ReturnValuesOnConditionCheckFailure`), with no read.
+ *
+ * `guess`: a further condition, the payment as the caller guessed it without reading it (lambdas/
+ * webhooks/facts.ts `settleByGuess`); when the write's condition does not hold, `guessed` with the
+ * payment as it is (its item), for the caller to decide again from as from a read (or `missing`).
  */
 export async function recordWebhookEntries(
   id: string,
   eventKey: string,
   entries: TimelineEntry[],
   passive = true,
-): Promise<'recorded' | 'seen' | 'changed' | 'missing'> {
+  guess?: Condition,
+): Promise<'recorded' | 'seen' | 'changed' | 'missing' | { guessed: Record<string, unknown> }> {
   const nowMs = Date.now();
   const update = updateExpression({}, [], {
     add: { webhook_events: new Set([eventKey]) },
     append: { timeline: entries.map((e) => storedEntry(e, nowMs)) },
-    condition: {
-      expression: passive
-        ? 'attribute_exists(pk) AND NOT contains(#wh, :wh) AND #wst <> :ra AND (attribute_not_exists(#wtk) OR #wtk <> :auth)'
-        : 'attribute_exists(pk) AND NOT contains(#wh, :wh)',
-      names: { '#wh': 'webhook_events', ...(passive ? { '#wst': 'status', '#wtk': 'task_token_kind' } : {}) },
-      values: {
-        ':wh': eventKey,
-        ...(passive ? { ':ra': 'requires_action', ':auth': 'authentication' } : {}),
+    condition: allOf(
+      {
+        expression: passive
+          ? 'attribute_exists(pk) AND NOT contains(#wh, :wh) AND #wst <> :ra AND (attribute_not_exists(#wtk) OR #wtk <> :auth)'
+          : 'attribute_exists(pk) AND NOT contains(#wh, :wh)',
+        names: {
+          '#wh': 'webhook_events',
+          ...(passive ? { '#wst': 'status', '#wtk': 'task_token_kind' } : {}),
+        },
+        values: {
+          ':wh': eventKey,
+          ...(passive ? { ':ra': 'requires_action', ':auth': 'authentication' } : {}),
+        },
       },
-    },
+      guess,
+    ),
   })!;
-  const written = await conditionalUpdate(
-    new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
-  );
-  if (written) {
-    paymentChanged(id, toPayment(written));
-    await spillTimeline(id, written);
-    return 'recorded';
+  let written: Record<string, unknown> | undefined;
+  try {
+    written = (
+      await clients.ddb().send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key(id),
+          ...update,
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      )
+    ).Attributes;
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    const item = failedConditionItem(err);
+    if (!item) return 'missing';
+    if (guess) return { guessed: item };
+    return (item.webhook_events as Set<string> | undefined)?.has(eventKey) ? 'seen' : 'changed';
   }
-  const out = await clients.ddb().send(
-    new GetCommand({
-      TableName: table(),
-      Key: key(id),
-      ProjectionExpression: 'webhook_events',
-      ConsistentRead: true,
-    }),
-  );
-  if (!out.Item) return 'missing';
-  return (out.Item.webhook_events as Set<string> | undefined)?.has(eventKey) ? 'seen' : 'changed';
+  paymentChanged(id, toPayment(written!));
+  await spillTimeline(id, written!);
+  return 'recorded';
 }
 
 /**

@@ -25,7 +25,7 @@
  */
 import type { ConnectorFact, PaymentFact } from '../connectors/facts.ts';
 import type { WebhookFormat } from '../connectors/webhooks.ts';
-import type { PaymentStatus } from '../domain/payment.ts';
+import { TRANSITIONS, type PaymentStatus } from '../domain/payment.ts';
 import { applyDisputeFact } from '../disputes/facts.ts';
 import { applyModificationFact, modificationFactMayApply } from '../payments/modification-outcome.ts';
 import { applyRefundUpdate } from '../refunds/updates.ts';
@@ -34,12 +34,20 @@ import {
   annotate,
   getPayment,
   getPaymentState,
+  paymentState,
   recordWebhookEntries,
   webhookEventKey,
+  type PaymentState,
   type TimelineEntry,
 } from '../store/payments.ts';
 import { paymentIdForReference } from '../store/processor-facts.ts';
-import { applyPaymentEvent, passivePaymentEvent, type EventInfo, type PaymentState } from './payments.ts';
+import {
+  applyPaymentEvent,
+  compareStates,
+  entryBase,
+  passivePaymentEvent,
+  type EventInfo,
+} from './payments.ts';
 
 export type EventOutcome = 'applied' | 'recorded' | 'ignored' | 'unknown_object';
 
@@ -102,18 +110,25 @@ async function paymentFact(fact: PaymentFact, event: EventInfo): Promise<EventOu
  * that payment is the processor payment of the fact (the usual case: no lookup of the reference),
  * else the one the reference index names (as `paymentIdOf`).
  */
-async function paymentStateOf(fact: PaymentFact): Promise<PaymentState | undefined> {
-  const m = fact.merchantReference;
-  const named = !fact.modificationReference && m && isIdOf('payment', m) ? m : undefined;
-  const state = named ? await getPaymentState(named) : undefined;
+async function paymentStateOf(
+  fact: PaymentFact,
+  /** The named payment as a failed write just found it (undefined: read it; null: no such payment). */
+  known?: PaymentState | null,
+): Promise<PaymentState | undefined> {
+  const named = namedPayment(fact);
+  const state = named
+    ? known === undefined
+      ? await getPaymentState(named)
+      : (known ?? undefined)
+    : undefined;
   const p = state?.payment;
   if (p && p.processor === fact.processor && p.processor_reference === fact.reference) return state;
   // The event overtook the workflow's write of the processor reference (the receiver settles events
   // as they arrive): the payment its merchant reference names is the one that created the processor
   // payment, which the reference index would name too (it is written with that payment's id).
   if (p && !p.processor_reference && (!p.processor || p.processor === fact.processor)) return state;
-  const known = await paymentIdForReference(fact.processor, fact.reference);
-  if (known && known !== named) return getPaymentState(known);
+  const indexed = await paymentIdForReference(fact.processor, fact.reference);
+  if (indexed && indexed !== named) return getPaymentState(indexed);
   return state;
 }
 
@@ -126,10 +141,11 @@ async function paymentStateOf(fact: PaymentFact): Promise<PaymentState | undefin
 export async function passiveFact(
   fact: ConnectorFact,
   event: EventInfo,
+  known?: PaymentState | null,
 ): Promise<{ outcome: EventOutcome; paymentId: string; entry?: TimelineEntry } | undefined> {
   // capture_failed may flag a captured payment for attention: always applied.
   if (fact.kind !== 'payment' || fact.event === 'capture_failed') return undefined;
-  const state = await paymentStateOf(fact);
+  const state = await paymentStateOf(fact, known);
   if (!state || modificationFactMayApply(state.payment, fact)) return undefined;
   const passive = passivePaymentEvent(state, viewOf(fact), event);
   return passive && { ...passive, paymentId: state.payment.id };
@@ -147,10 +163,18 @@ export async function settlePassively(
   facts: readonly ConnectorFact[],
   event: EventInfo,
 ): Promise<EventOutcome | undefined> {
+  // One fact about the payment it names (the usual event): written first, on a guess (`settleByGuess`).
+  let known: PaymentState | null | undefined;
+  if (facts.length === 1) {
+    const guessed = await settleByGuess(facts[0]!, event);
+    if (guessed && 'outcome' in guessed) return guessed.outcome;
+    known = guessed?.known;
+  }
   const planned: NonNullable<Awaited<ReturnType<typeof passiveFact>>>[] = [];
   for (const fact of facts) {
-    const plan = await passiveFact(fact, event);
+    const plan = await passiveFact(fact, event, known);
     if (!plan) return undefined;
+    if (plan.entry && facts.length === 1 && fact.kind === 'payment') observe(fact, plan.entry.comparison);
     planned.push(plan);
   }
   // One write per payment, whatever the number of its entries.
@@ -166,6 +190,128 @@ export async function settlePassively(
     if (r === 'changed' || r === 'missing') return undefined;
   }
   return combine(planned.map((p) => p.outcome));
+}
+
+/** The payment a payment fact names as its own (its merchant reference), if it does. */
+function namedPayment(fact: PaymentFact): string | undefined {
+  const m = fact.merchantReference;
+  return !fact.modificationReference && m && isIdOf('payment', m) ? m : undefined;
+}
+
+type Comparison = ReturnType<typeof compareStates>;
+const STATUSES = Object.keys(TRANSITIONS) as PaymentStatus[];
+
+/**
+ * How the recent events of each kind (processor, event type) compared with their payments in this
+ * container, counts halved as they grow so that they follow the recent mix. The likeliest is the
+ * guess for the next such event (Stripe's `payment_intent.created` usually arrives once the payment
+ * is captured: `behind`; sometimes before the workflow wrote the answer: `consistent`). Only a
+ * guess: the write that records the entry holds only if the payment is in a status that gives it.
+ */
+const seenComparisons = new Map<string, Map<Comparison, number>>();
+const kindOf = (fact: PaymentFact) => `${fact.processor}\u0000${fact.raw_event}`;
+
+function observe(fact: PaymentFact, comparison: unknown): void {
+  if (typeof comparison !== 'string' || comparison === 'conflict') return;
+  const counts = seenComparisons.get(kindOf(fact)) ?? new Map<Comparison, number>();
+  counts.set(comparison as Comparison, (counts.get(comparison as Comparison) ?? 0) + 1);
+  if ([...counts.values()].reduce((a, b) => a + b, 0) > 64)
+    for (const [c, n] of counts) counts.set(c, Math.floor(n / 2));
+  seenComparisons.set(kindOf(fact), counts);
+}
+
+/**
+ * The statuses each recently settled payment was last found in here (one, from a write's failure;
+ * those its guess allowed, from a write that held), at most RECENT of them: a payment's events come
+ * in a burst (Stripe: three within milliseconds), and they usually find it as the first one did.
+ */
+const RECENT = 1000;
+const recentStatuses = new Map<string, readonly PaymentStatus[]>();
+
+function remember(paymentId: string, statuses: readonly PaymentStatus[]): void {
+  recentStatuses.delete(paymentId);
+  recentStatuses.set(paymentId, statuses);
+  if (recentStatuses.size > RECENT) recentStatuses.delete(recentStatuses.keys().next().value!);
+}
+
+/** The comparison to guess: what the payment's last known statuses give, if one; else `likeliest`. */
+function guessComparison(fact: PaymentFact, paymentId: string, stage: PaymentStatus): Comparison {
+  const known = recentStatuses.get(paymentId)?.filter((st) => st !== 'requires_action');
+  const comparisons = new Set(known?.map((st) => compareStates(st, stage)));
+  const [only] = comparisons;
+  return comparisons.size === 1 && only !== 'conflict' ? only! : likeliest(fact);
+}
+
+function likeliest(fact: PaymentFact): Comparison {
+  let best: Comparison = 'consistent';
+  let most = 0;
+  for (const [c, n] of seenComparisons.get(kindOf(fact)) ?? []) if (n > most) [best, most] = [c, n];
+  return best;
+}
+
+/**
+ * Settles a one-fact event without reading its payment first. The entry is written on a guess of
+ * the payment, under a condition that holds exactly when the payment is as guessed: the fact's
+ * processor payment, or one the workflow has not written a processor reference on yet (the event
+ * overtook it: the two cases `paymentStateOf` takes the named payment in); in a status that
+ * compares to the fact as the payment's last known status does, else as such events most often did
+ * lately (`guessComparison`); no modification pending
+ * on it while `authorized` (`modificationFactMayApply`); and, as for any passive entry, not waiting
+ * for authentication. When it holds, `passiveFact` would have read the payment and decided this
+ * very entry (`recorded`, with this comparison): the same outcome, with no read. When it does not,
+ * the failed write carries the payment as it is (`known`; null: none), and the caller decides from
+ * it as from a read, then writes (the same two calls as a read and a write). Undefined: no guess to
+ * make (not a payment fact about the payment it names).
+ */
+async function settleByGuess(
+  fact: ConnectorFact,
+  event: EventInfo,
+): Promise<{ outcome: EventOutcome } | { known: PaymentState | null } | undefined> {
+  if (fact.kind !== 'payment' || fact.event === 'capture_failed') return undefined;
+  const paymentId = namedPayment(fact);
+  if (!paymentId) return undefined;
+  const view = viewOf(fact);
+  const comparison = view.stage ? guessComparison(fact, paymentId, view.stage) : ('unknown' as const);
+  const statuses = STATUSES.filter(
+    (s) => s !== 'requires_action' && compareStates(s, view.stage) === comparison,
+  );
+  if (!statuses.length) return undefined;
+  const r = await recordWebhookEntries(
+    paymentId,
+    webhookEventKey(fact.processor, event.id),
+    [{ ...entryBase(view, event), comparison }],
+    true,
+    {
+      expression: [
+        '((#g_p = :g_p AND #g_ref = :g_ref) OR ((attribute_not_exists(#g_ref) OR #g_ref = :g_null) AND (attribute_not_exists(#g_p) OR #g_p = :g_null OR #g_p = :g_p)))',
+        `#g_st IN (${statuses.map((_, i) => `:g_s${i}`).join(', ')})`,
+        '(attribute_not_exists(#g_pm) OR #g_pm = :g_null OR #g_st <> :g_auth)',
+      ].join(' AND '),
+      names: {
+        '#g_p': 'processor',
+        '#g_ref': 'processor_reference',
+        '#g_st': 'status',
+        '#g_pm': 'pending_modification',
+      },
+      values: {
+        ':g_p': fact.processor,
+        ':g_ref': fact.reference,
+        ':g_null': null,
+        ':g_auth': 'authorized',
+        ...Object.fromEntries(statuses.map((s, i) => [`:g_s${i}`, s])),
+      },
+    },
+  );
+  if (r === 'recorded') {
+    observe(fact, comparison);
+    remember(paymentId, statuses);
+    return { outcome: 'recorded' };
+  }
+  if (r === 'missing') return { known: null };
+  if (typeof r === 'string') throw new Error(`unexpected answer to a guessed write: ${r}`);
+  const known = paymentState(r.guessed);
+  remember(paymentId, [known.payment.status]);
+  return { known };
 }
 
 const viewOf = (fact: PaymentFact) => ({

@@ -180,7 +180,8 @@ async function moveTo(
  */
 export type PaymentState = NonNullable<Awaited<ReturnType<typeof getPaymentState>>>;
 
-const entryBase = (view: ProcessorView, event: EventInfo) => ({
+/** What every `webhook` timeline entry says of the event. */
+export const entryBase = (view: ProcessorView, event: EventInfo) => ({
   type: 'webhook',
   processor: view.processor,
   event_id: event.id,

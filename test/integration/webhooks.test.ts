@@ -400,7 +400,7 @@ describe('Stripe webhooks on the local runtime', () => {
     expect(tb.filter((e) => e.type === 'refund' && e.event === 'succeeded')).toHaveLength(1);
   });
 
-  test('an event the synchronous path already applied: the claim, one read of the payment, its entry and the completion; a duplicate changes nothing', async () => {
+  test('an event the synchronous path already applied: the claim, its entry (no read of the payment) and the completion; a duplicate changes nothing', async () => {
     const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
     const pi = `pi_${randomUUID().replace(/-/g, '')}`;
     const id = `evt_noop${randomUUID().replace(/-/g, '')}`;
@@ -438,9 +438,10 @@ describe('Stripe webhooks on the local runtime', () => {
         state: 'processed',
         outcome: 'recorded',
       });
-      // The claim, the payment's read, its entry (an update of the payment: once per event, see
-      // recordWebhookEntries) and the completion.
-      expect(calls().sort()).toEqual(['GetCommand', 'UpdateCommand', 'UpdateCommand', 'UpdateCommand']);
+      // The claim, its entry (an update of the payment: once per event, see recordWebhookEntries,
+      // written on the guess of the payment's state that the read used to confirm: settleByGuess)
+      // and the completion.
+      expect(calls().sort()).toEqual(['UpdateCommand', 'UpdateCommand', 'UpdateCommand']);
       sent.mockClear();
       expect(await processWebhookEvent('stripe', id, 1, 'msg-2')).toEqual({
         state: 'skipped',
@@ -502,6 +503,71 @@ describe('Stripe webhooks on the local runtime', () => {
       outcome: 'recorded',
     });
     expect(await entries()).toHaveLength(1);
+    expect((await getPayment(paymentId))!.status).toBe('captured');
+  });
+
+  test('a settled event is written on a guess of its payment: a wrong guess costs no read, records what a read would have decided, and is not repeated', async () => {
+    const paymentId = `pay_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+    const pi = `pi_${randomUUID().replace(/-/g, '')}`;
+    await putCapturedStripePayment(paymentId, pi);
+    // A payment_intent event that says `processing` about a captured payment: `behind`.
+    const processingEvent = (id: string, intent = pi) =>
+      eventJson(
+        'payment_intent.processing',
+        {
+          id: intent,
+          object: 'payment_intent',
+          status: 'processing',
+          metadata: { paystep_payment_id: paymentId },
+        },
+        id,
+      );
+    const sent = jest.spyOn(clients.ddb(), 'send');
+    const calls = (id: string) =>
+      sent.mock.calls
+        .map(([cmd]) => {
+          const input = cmd.input as { Key?: { pk?: string }; Item?: { pk?: string } };
+          return { name: cmd.constructor.name, pk: input.Key?.pk ?? input.Item?.pk };
+        })
+        .filter((c) => c.pk === `PAYMENT#${paymentId}` || c.pk === `WEBHOOK#stripe#${id}`)
+        .map((c) => c.name);
+    const ids = [1, 2, 3].map((i) => `evt_guess${i}${randomUUID().replace(/-/g, '')}`);
+    const entries = async (id: string) => (await timeline(paymentId)).filter((e) => e.event_id === id);
+    try {
+      // The first such event in this container: guessed `consistent`, wrong (the write's condition
+      // fails and carries the payment), then recorded as a read would have decided.
+      const first = processingEvent(ids[0]!);
+      expect((await post(first, sign(first))).status).toBe(200);
+      expect(calls(ids[0]!).filter((n) => n !== 'PutCommand')).toEqual(['UpdateCommand', 'UpdateCommand']);
+      expect(await entries(ids[0]!)).toEqual([
+        expect.objectContaining({ type: 'webhook', comparison: 'behind' }),
+      ]);
+      // The next one is guessed as such events compared lately: one write of the payment, no read.
+      sent.mockClear();
+      const second = processingEvent(ids[1]!);
+      expect((await post(second, sign(second))).status).toBe(200);
+      expect(calls(ids[1]!).filter((n) => n !== 'PutCommand')).toEqual(['UpdateCommand']);
+      expect(await entries(ids[1]!)).toEqual([
+        expect.objectContaining({ type: 'webhook', comparison: 'behind' }),
+      ]);
+      // Delivered again: the guess's write finds it recorded, nothing more is written.
+      expect((await post(second, sign(second))).body.duplicate).toBe(true);
+      expect(await entries(ids[1]!)).toHaveLength(1);
+      // Another processor payment (another attempt's): the guess fails and, as a read would, ignores it.
+      sent.mockClear();
+      const other = processingEvent(ids[2]!, `pi_${randomUUID().replace(/-/g, '')}`);
+      expect((await post(other, sign(other))).status).toBe(200);
+      expect(calls(ids[2]!).filter((n) => n !== 'PutCommand')).toEqual(['UpdateCommand']);
+      expect(await entries(ids[2]!)).toEqual([]);
+      expect(await getWebhookEvent('stripe', ids[2]!)).toMatchObject({
+        status: 'processed',
+        outcome: 'ignored',
+      });
+    } finally {
+      sent.mockRestore();
+    }
+    for (const id of ids.slice(0, 2))
+      expect(await getWebhookEvent('stripe', id)).toMatchObject({ status: 'processed', outcome: 'recorded' });
     expect((await getPayment(paymentId))!.status).toBe('captured');
   });
 

@@ -220,28 +220,6 @@ function observe(fact: PaymentFact, comparison: unknown): void {
   seenComparisons.set(kindOf(fact), counts);
 }
 
-/**
- * The statuses each recently settled payment was last found in here (one, from a write's failure;
- * those its guess allowed, from a write that held), at most RECENT of them: a payment's events come
- * in a burst (Stripe: three within milliseconds), and they usually find it as the first one did.
- */
-const RECENT = 1000;
-const recentStatuses = new Map<string, readonly PaymentStatus[]>();
-
-function remember(paymentId: string, statuses: readonly PaymentStatus[]): void {
-  recentStatuses.delete(paymentId);
-  recentStatuses.set(paymentId, statuses);
-  if (recentStatuses.size > RECENT) recentStatuses.delete(recentStatuses.keys().next().value!);
-}
-
-/** The comparison to guess: what the payment's last known statuses give, if one; else `likeliest`. */
-function guessComparison(fact: PaymentFact, paymentId: string, stage: PaymentStatus): Comparison {
-  const known = recentStatuses.get(paymentId)?.filter((st) => st !== 'requires_action');
-  const comparisons = new Set(known?.map((st) => compareStates(st, stage)));
-  const [only] = comparisons;
-  return comparisons.size === 1 && only !== 'conflict' ? only! : likeliest(fact);
-}
-
 function likeliest(fact: PaymentFact): Comparison {
   let best: Comparison = 'consistent';
   let most = 0;
@@ -254,8 +232,7 @@ function likeliest(fact: PaymentFact): Comparison {
  * the payment, under a condition that holds exactly when the payment is as guessed: the fact's
  * processor payment, or one the workflow has not written a processor reference on yet (the event
  * overtook it: the two cases `paymentStateOf` takes the named payment in); in a status that
- * compares to the fact as the payment's last known status does, else as such events most often did
- * lately (`guessComparison`); no modification pending
+ * compares to the fact as such events most often did lately (`likeliest`); no modification pending
  * on it while `authorized` (`modificationFactMayApply`); and, as for any passive entry, not waiting
  * for authentication. When it holds, `passiveFact` would have read the payment and decided this
  * very entry (`recorded`, with this comparison): the same outcome, with no read. When it does not,
@@ -271,7 +248,7 @@ async function settleByGuess(
   const paymentId = namedPayment(fact);
   if (!paymentId) return undefined;
   const view = viewOf(fact);
-  const comparison = view.stage ? guessComparison(fact, paymentId, view.stage) : ('unknown' as const);
+  const comparison = view.stage ? likeliest(fact) : ('unknown' as const);
   const statuses = STATUSES.filter(
     (s) => s !== 'requires_action' && compareStates(s, view.stage) === comparison,
   );
@@ -304,14 +281,11 @@ async function settleByGuess(
   );
   if (r === 'recorded') {
     observe(fact, comparison);
-    remember(paymentId, statuses);
     return { outcome: 'recorded' };
   }
   if (r === 'missing') return { known: null };
   if (typeof r === 'string') throw new Error(`unexpected answer to a guessed write: ${r}`);
-  const known = paymentState(r.guessed);
-  remember(paymentId, [known.payment.status]);
-  return { known };
+  return { known: paymentState(r.guessed) };
 }
 
 const viewOf = (fact: PaymentFact) => ({

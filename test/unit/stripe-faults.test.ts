@@ -3,6 +3,7 @@
  * through the `stripe` SDK and the adapter, and why a retry with the same idempotency key is safe.
  */
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { ProcessorUnavailableError, ProcessorUnreachableError } from '../../lambdas/connectors/types.ts';
 import {
   sim,
@@ -138,5 +139,18 @@ describe('faults', () => {
     expect((await a.refund(r.processorReference, 100, randomUUID())).status).toBe('succeeded');
     const bad = await fetch(`${url}/_sim/faults`, { method: 'POST', body: '{"failRate": 2}' });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe('many authorizations at once', () => {
+  test('twenty in flight on one adapter: all captured, with one request listener on the SDK client (Node warns past ten)', async () => {
+    const a = adapter();
+    // The SDK client's event emitter (stripe.core.js defines it as `_emitter`).
+    const emitter = (a.client as unknown as { _emitter: EventEmitter })._emitter;
+    const inFlight = Promise.all(Array.from({ length: 20 }, () => a.authorize(authorizeRequest())));
+    expect(emitter.listenerCount('request')).toBeLessThanOrEqual(1);
+    const results = await inFlight;
+    expect(results.map((r) => authorized(r).outcome)).toEqual(Array(20).fill('captured'));
+    expect(emitter.listenerCount('request')).toBeLessThanOrEqual(1);
   });
 });

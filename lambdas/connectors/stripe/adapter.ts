@@ -56,9 +56,21 @@ export class StripeAdapter implements ProcessorAdapter {
   private readonly stripe: Stripe;
   private readonly returnUrl?: string;
 
+  /**
+   * Requests the SDK sent per idempotency key of the authorizations in flight (`authorize`), counted
+   * by one listener: a listener per call added more than ten to the client's emitter when more than
+   * ten authorizations were in flight at once (the local runtime under load), and Node warned of a
+   * leak.
+   */
+  private readonly sentByKey = new Map<string, { sent: number; calls: number }>();
+
   constructor(options: StripeAdapterOptions) {
     this.stripe = createStripeClient(options, 'StripeAdapter');
     this.returnUrl = options.returnUrl;
+    this.stripe.on('request', (e: Stripe.RequestEvent) => {
+      const counter = e.idempotency_key ? this.sentByKey.get(e.idempotency_key) : undefined;
+      if (counter) counter.sent++;
+    });
   }
 
   /** The SDK client (for the connector's other parts, e.g. disputes: one client per adapter). */
@@ -90,11 +102,10 @@ export class StripeAdapter implements ProcessorAdapter {
     let pi: PaymentIntent;
     // How many requests the SDK sent for this call: it retries a reset connection once even with
     // no network retries, and then a refused connection says nothing about the first request.
-    let sent = 0;
-    const count = (e: Stripe.RequestEvent): void => {
-      if (e.idempotency_key === req.idempotencyKey) sent++;
-    };
-    this.stripe.on('request', count);
+    const key = req.idempotencyKey;
+    const counter = this.sentByKey.get(key) ?? { sent: 0, calls: 0 };
+    counter.calls++;
+    this.sentByKey.set(key, counter);
     try {
       // No SDK retries for an authorization: the workflow retries it. Made once, a refused
       // connection proves nothing reached Stripe, and the payment may fail over (docs/routing.md).
@@ -105,11 +116,11 @@ export class StripeAdapter implements ProcessorAdapter {
     } catch (err) {
       if (err instanceof Stripe.errors.StripeCardError) return this.declined(err);
       const why =
-        err instanceof Stripe.errors.StripeConnectionError && sent === 1 ? neverSent(err) : undefined;
+        err instanceof Stripe.errors.StripeConnectionError && counter.sent === 1 ? neverSent(err) : undefined;
       if (why) throw new ProcessorUnreachableError(NAME, `Stripe authorize: ${why}`, { cause: err });
       throw this.translate(err, 'authorize');
     } finally {
-      this.stripe.off('request', count);
+      if (--counter.calls === 0) this.sentByKey.delete(key);
     }
     return this.authorizeResult(pi);
   }

@@ -49,32 +49,34 @@ export async function conditionalUpdate(cmd: UpdateCommand): Promise<Item | unde
 }
 
 /**
- * Sends the update with `ReturnValues: ALL_OLD` and `ReturnValuesOnConditionCheckFailure: ALL_OLD`:
- * whether it wrote, and the item as it was just before (what the write changed, or what its
- * condition was checked against), read atomically with the write; `old` is undefined when there was
- * no item. A read and a conditional write in one call: the caller decides from `old` exactly what it
- * would have decided from a read before the write.
+ * Sends the update asking, should its condition fail, for the item it was checked against
+ * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`): written, with its `Attributes` (as its
+ * `ReturnValues` asks); or not, with the item as it is (undefined when there is none). A failed
+ * condition thus answers what a read would have, with no read.
  */
-export async function updateReturningOld(cmd: UpdateCommand): Promise<{ written: boolean; old?: Item }> {
-  cmd.input.ReturnValues = 'ALL_OLD';
+export async function updateOrCurrent(cmd: UpdateCommand): Promise<{ written: boolean; item?: Item }> {
   cmd.input.ReturnValuesOnConditionCheckFailure = 'ALL_OLD';
   try {
     const out = await clients.ddb().send(cmd);
-    return { written: true, old: out.Attributes as Item | undefined };
+    return { written: true, item: out.Attributes as Item | undefined };
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
-    return { written: false, old: failedConditionItem(err) };
+    // The document client leaves the failed condition's item as DynamoDB sent it (attribute values).
+    const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+    return { written: false, item: raw ? unmarshall(raw) : undefined };
   }
 }
 
 /**
- * The item a failed condition was checked against, when the write asked for it
- * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`); undefined when there was no item. The document
- * client leaves it as DynamoDB sent it (attribute values).
+ * `updateOrCurrent` with `ReturnValues: ALL_OLD`: whether it wrote, and the item as it was just
+ * before (what the write changed, or what its condition was checked against), read atomically with
+ * the write; `old` is undefined when there was no item. The caller decides from `old` exactly what
+ * it would have decided from a read before the write.
  */
-export function failedConditionItem(err: unknown): Item | undefined {
-  const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
-  return raw ? unmarshall(raw) : undefined;
+export async function updateReturningOld(cmd: UpdateCommand): Promise<{ written: boolean; old?: Item }> {
+  cmd.input.ReturnValues = 'ALL_OLD';
+  const { written, item } = await updateOrCurrent(cmd);
+  return { written, old: item };
 }
 
 /** Puts a new item unless an item with its key exists; false if one did (nothing written). */

@@ -31,9 +31,8 @@ import { clients } from '../shared/aws.ts';
 import {
   conditionalUpdate,
   conditionalWrite,
-  failedConditionItem,
-  isConditionFailure,
   putIfAbsent,
+  updateOrCurrent,
   updateReturningOld,
 } from './conditional.ts';
 import { allOf, statusIn, updateExpression, type Condition } from './expressions.ts';
@@ -572,28 +571,16 @@ export async function recordWebhookEntries(
       guess,
     ),
   })!;
-  let written: Record<string, unknown> | undefined;
-  try {
-    written = (
-      await clients.ddb().send(
-        new UpdateCommand({
-          TableName: table(),
-          Key: key(id),
-          ...update,
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      )
-    ).Attributes;
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    const item = failedConditionItem(err);
+  const { written, item } = await updateOrCurrent(
+    new UpdateCommand({ TableName: table(), Key: key(id), ...update, ReturnValues: 'ALL_NEW' }),
+  );
+  if (!written) {
     if (!item) return 'missing';
     if (guess) return { guessed: item };
     return (item.webhook_events as Set<string> | undefined)?.has(eventKey) ? 'seen' : 'changed';
   }
-  paymentChanged(id, toPayment(written!));
-  await spillTimeline(id, written!);
+  paymentChanged(id, toPayment(item!));
+  await spillTimeline(id, item!);
   return 'recorded';
 }
 

@@ -16,7 +16,8 @@
  * same key gets a fresh copy of the template with its own value objects in their places, and the
  * names and values the expression uses are marked used in its context exactly as the parse marks
  * them (dynalite then reports the unused ones). Failed parses (the parsers answer a message, or
- * throw on a syntax error) are not remembered: each runs the parser and gets its own message. At most `MAX_ENTRIES` templates are kept.
+ * throw on a syntax error) are not remembered: each runs the parser and gets its own message.
+ * At most `MAX_ENTRIES` templates are kept.
  */
 
 type Json = Record<string, unknown>;
@@ -42,19 +43,11 @@ interface Template {
   usedVals: string[];
 }
 
-export const MAX_ENTRIES = 2000;
+const MAX_ENTRIES = 2000;
 const TYPES = ['S', 'N', 'B', 'NULL', 'BOOL', 'SS', 'NS', 'BS', 'L', 'M'];
 /** Expressions whose parse reads values, not just their types. */
 const READS_VALUES = /between|attribute_type/i;
 const PATCHED = Symbol('paystep.dynalite.expressionCache');
-
-export interface ExpressionCacheStats {
-  hits: number;
-  misses: number;
-  entries: number;
-}
-
-export const expressionCacheStats: ExpressionCacheStats = { hits: 0, misses: 0, entries: 0 };
 
 function typeOf(v: Json | undefined): string {
   if (!v || typeof v !== 'object') return '?';
@@ -91,14 +84,12 @@ export function cacheParses(kind: string, parser: Parser): void {
     const key = `${kind}\u0000${context.isKeyCondition ? 1 : 0}\u0000${str}\u0000${JSON.stringify(names)}\u0000${valKey}`;
     const hit = templates.get(key);
     if (hit) {
-      expressionCacheStats.hits++;
       templates.delete(key);
       templates.set(key, hit);
       for (const n of hit.usedNames) delete context.unusedAttrNames?.[n];
       for (const n of hit.usedVals) delete context.unusedAttrVals?.[n];
       return copy(hit.tree, hit.places, (name) => vals[name]);
     }
-    expressionCacheStats.misses++;
     // Parse with unused-sets of its own, to learn exactly which names and values this expression
     // uses (another expression of the request may have marked some already).
     const ownNames: Record<string, boolean> = {};
@@ -122,7 +113,6 @@ export function cacheParses(kind: string, parser: Parser): void {
     const tree = copy(result, places, (name) => vals[name]);
     templates.set(key, { tree, places, usedNames, usedVals });
     if (templates.size > MAX_ENTRIES) templates.delete(templates.keys().next().value as string);
-    expressionCacheStats.entries = templates.size;
     return result;
   };
 }

@@ -159,13 +159,14 @@ async function serverRole(argv: string[]): Promise<number> {
     const rssBeforeGc = process.memoryUsage.rss();
     gc?.();
     const m = process.memoryUsage();
+    const v8Heap = v8.getHeapStatistics();
     const out: MemorySample = {
       rssMb: mb(rssBeforeGc),
       rssPeakMb: mb(Math.max(peak, rssBeforeGc)),
       rssByKindMb: rssByKind(dataDir),
       ...(workerHeap && { workerHeap }),
-      v8MallocedMb: mb(v8.getHeapStatistics().malloced_memory),
-      v8PeakMallocedMb: mb(v8.getHeapStatistics().peak_malloced_memory),
+      v8MallocedMb: mb(v8Heap.malloced_memory),
+      v8PeakMallocedMb: mb(v8Heap.peak_malloced_memory),
       heapUsedMb: mb(m.heapUsed),
       heapTotalMb: mb(m.heapTotal),
       externalMb: mb(m.external),
